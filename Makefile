@@ -1,0 +1,123 @@
+# zactor build. `make demo` and `make test` are the two set-up commands.
+#
+# Variants: build/release (-O2), build/tsan (-fsanitize=thread),
+# build/asan (-fsanitize=address,undefined). Each holds libzactor.a,
+# libzactor.so, the C tests and the benchmarks built with those flags.
+
+CC       ?= gcc
+PREFIX   ?= /usr/local
+VARIANT  ?= release
+B        := build/$(VARIANT)
+
+MSGPACK_CFLAGS := $(shell pkg-config --cflags msgpack 2>/dev/null)
+MSGPACK_LIBS   := $(shell pkg-config --libs msgpack 2>/dev/null || echo -lmsgpackc)
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+BASE     := -std=c11 -D_GNU_SOURCE -pthread -fPIC -Icsrc/include -Icsrc $(MSGPACK_CFLAGS)
+ifeq ($(VARIANT),tsan)
+  OPT := -O1 -g -fsanitize=thread
+else ifeq ($(VARIANT),asan)
+  OPT := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+  OPT := -O2 -g
+endif
+CFLAGS   := $(BASE) $(WARN) $(OPT) $(EXTRA_CFLAGS)
+LDLIBS   := $(MSGPACK_LIBS) -pthread -lm
+
+SRCS     := $(wildcard csrc/*.c)
+OBJS     := $(SRCS:csrc/%.c=$(B)/obj/%.o)
+HDRS     := $(wildcard csrc/*.h) csrc/include/zactor.h
+
+TEST_SRCS  := $(wildcard tests/c/test_*.c)
+TEST_BINS  := $(TEST_SRCS:tests/c/%.c=$(B)/tests/%)
+BENCH_SRCS := $(wildcard bench/bench_*.c)
+BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
+
+.PHONY: all lib deps test test-c test-c-variant bench demo install clean format check-format
+
+all: lib
+
+lib: $(B)/libzactor.a $(B)/libzactor.so $(B)/zactor.pc
+
+$(B)/obj/%.o: csrc/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(B)/libzactor.a: $(OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/libzactor.so: $(OBJS)
+	$(CC) $(CFLAGS) -shared -Wl,-soname,libzactor.so.0 -o $@ $^ $(LDLIBS)
+
+$(B)/zactor.pc: csrc/zactor.pc.in
+	@mkdir -p $(B)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|0.1.0|g' $< > $@
+
+# Tests link the static library so each test binary is self-contained.
+$(B)/tests/%: tests/c/%.c tests/c/testutil.h $(B)/libzactor.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/c $< -o $@ $(B)/libzactor.a $(LDLIBS) -lcmocka
+
+$(B)/bench/%: bench/%.c bench/benchutil.h $(B)/libzactor.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Ibench $< -o $@ $(B)/libzactor.a $(LDLIBS)
+
+$(B)/demo: csrc/examples/demo.c $(B)/libzactor.a
+	$(CC) $(CFLAGS) $< -o $@ $(B)/libzactor.a $(LDLIBS)
+
+# Debian packages the build and the tests need. Idempotent; skips apt when
+# everything is already there so repeated `make test` stays fast.
+DEB_PKGS := gcc make pkg-config libmsgpack-dev libcmocka-dev lua5.4 liblua5.4-dev lua-busted clang-format
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	else echo "deps: all Debian packages present"; fi
+
+# One variant: build and run every C test.
+test-c-variant: $(TEST_BINS)
+	@set -e; pass=0; fail=0; for t in $(TEST_BINS); do \
+	  echo "== [$(VARIANT)] $$t"; \
+	  if TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	     ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1" \
+	     $$t; then pass=$$((pass+1)); else fail=$$((fail+1)); echo "FAILED: $$t"; fi; \
+	done; echo "[$(VARIANT)] C test programs: $$pass passed, $$fail failed"; [ $$fail -eq 0 ]
+
+test-c: deps
+	$(MAKE) --no-print-directory VARIANT=release test-c-variant
+	$(MAKE) --no-print-directory VARIANT=asan test-c-variant
+	$(MAKE) --no-print-directory VARIANT=tsan test-c-variant
+
+test: deps
+	@$(MAKE) --no-print-directory test-c
+
+bench: deps
+	$(MAKE) --no-print-directory VARIANT=release $(BENCH_BINS)
+	@mkdir -p bench/results
+	@set -e; for b in $(BENCH_BINS); do echo "== $$b"; $$b; done
+
+demo: deps
+	$(MAKE) --no-print-directory VARIANT=release build/release/demo
+	./build/release/demo
+
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 $(B)/libzactor.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(B)/libzactor.so $(DESTDIR)$(PREFIX)/lib/libzactor.so.0
+	ln -sf libzactor.so.0 $(DESTDIR)$(PREFIX)/lib/libzactor.so
+	install -m 644 csrc/include/zactor.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(B)/zactor.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+
+format:
+	clang-format -i csrc/*.c csrc/*.h csrc/include/*.h tests/c/*.c tests/c/*.h bench/*.c bench/*.h
+
+check-format:
+	clang-format --dry-run --Werror csrc/*.c csrc/*.h csrc/include/*.h
+
+clean:
+	rm -rf build

@@ -1,0 +1,478 @@
+/*
+ * zactor.h - the public C API of the zactor actor runtime.
+ *
+ * This is the only public header. Everything the Python and Lua bindings
+ * use is reachable from here. Functions return ZA_OK (0) or a negative
+ * za_err code; the text of the most recent error on the calling thread is
+ * available from za_last_error(). The runtime never aborts on bad input.
+ */
+#ifndef ZACTOR_H
+#define ZACTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ZA_VERSION_MAJOR 0
+#define ZA_VERSION_MINOR 1
+#define ZA_VERSION_PATCH 0
+
+/* ------------------------------------------------------------------ errors */
+
+typedef enum za_err {
+    ZA_OK = 0,
+    ZA_EINVAL = -1,     /* a null or invalid argument */
+    ZA_ENOMEM = -2,     /* out of memory */
+    ZA_EDEAD = -3,      /* the target actor is dead or the reference is stale */
+    ZA_EFULL = -4,      /* bounded mailbox full (ZA_FULL_FAIL, or block timed out) */
+    ZA_ETIMEDOUT = -5,  /* a wait ran out of time */
+    ZA_ESHUTDOWN = -6,  /* the system is shutting down or stopped */
+    ZA_ETOOBIG = -7,    /* payload larger than the system's max_payload */
+    ZA_EEXIST = -8,     /* name already registered */
+    ZA_ENOTFOUND = -9,  /* no such name / timer */
+    ZA_ESTART = -10,    /* the behaviour's start callback failed */
+    ZA_EFAILED = -11,   /* the actor failed while handling an ask */
+    ZA_ENOREPLY = -12,  /* the actor handled an ask without replying */
+    ZA_ECANCELLED = -13,/* an ask or timer was cancelled */
+    ZA_EVALUE = -14,    /* a MessagePack value could not be built or read */
+    ZA_EDROPPED = -15,  /* accepted by a drop-newest mailbox and dropped */
+    ZA_EAGAIN = -16,    /* try again (ask not yet complete) */
+    ZA_ESTATE = -17,    /* call not valid in the current state */
+} za_err;
+
+/* Static text for a code, e.g. "actor is dead". Never NULL. */
+const char *za_strerror(int code);
+/* Detailed text of the last error set on this thread ("" if none). */
+const char *za_last_error(void);
+
+/* -------------------------------------------------------------- references */
+
+/*
+ * An actor reference: 64 bits = node id (8) | generation (24) | slot (32).
+ * Copy it freely across threads and languages. A reference to a dead actor
+ * is detected through the generation and never touches freed memory.
+ */
+typedef uint64_t za_ref;
+#define ZA_REF_NONE ((za_ref)0)
+#define za_ref_slot(r) ((uint32_t)((r) & 0xffffffffu))
+#define za_ref_gen(r) ((uint32_t)(((r) >> 32) & 0xffffffu))
+#define za_ref_node(r) ((uint32_t)((r) >> 56))
+
+/* ----------------------------------------------------------------- opaques */
+
+typedef struct za_system za_system;
+typedef struct za_ctx za_ctx;     /* valid only during a callback */
+typedef struct za_reply za_reply; /* a one-shot reply slot (ask) */
+
+/* ---------------------------------------------------------------- messages */
+
+/* Tags >= 0 belong to the user; negative tags are the runtime's. */
+enum {
+    ZA_TAG_DOWN = -1,        /* a watched actor died; payload: za_down */
+    ZA_TAG_CHILD_FAILED = -2,/* a child failed; payload: za_down (informational) */
+    ZA_TAG_TIMEOUT = -3,     /* an actor-side ask timed out; za_msg.corr set */
+    ZA_TAG_REPLY = -4,       /* unused as a tag: replies keep the replier's tag */
+};
+
+typedef enum za_prio { ZA_PRIO_HIGH = 0, ZA_PRIO_NORMAL = 1, ZA_PRIO_LOW = 2 } za_prio;
+
+typedef enum za_payload_kind {
+    ZA_PAYLOAD_BYTES = 0, /* data/len: bytes (inline when small) */
+    ZA_PAYLOAD_PTR = 1,   /* ptr: an opaque pointer owned by the message */
+} za_payload_kind;
+
+/* A message as seen by a behaviour. Valid until receive returns. */
+typedef struct za_msg {
+    int32_t tag;
+    uint8_t prio;          /* za_prio */
+    uint8_t kind;          /* za_payload_kind */
+    int16_t status;        /* for replies: ZA_OK or an error code */
+    uint32_t len;          /* payload length in bytes (0 for PTR) */
+    const void *data;      /* payload bytes (NULL when len == 0) */
+    void *ptr;             /* PTR payload (owned by the message) */
+    za_ref sender;         /* ZA_REF_NONE when sent from outside any actor */
+    uint64_t corr;         /* correlation id for actor-side asks (else 0) */
+} za_msg;
+
+/* Destructor of a PTR payload; runs exactly once, on whichever thread
+ * consumes or discards the message. */
+typedef void (*za_ptr_dtor)(void *ptr);
+
+/* Steal a PTR payload out of a message being received: the runtime will no
+ * longer destroy it. Returns NULL for BYTES messages. */
+void *za_msg_take_ptr(const za_msg *msg);
+
+/* ------------------------------------------------------------- behaviours */
+
+typedef struct za_host za_host;
+
+/*
+ * A native behaviour. start/stop may be NULL. A non-zero return from start
+ * or receive is a failure handled by supervision (see za_ctx_fail to give
+ * a reason text).
+ */
+typedef struct za_behaviour {
+    const char *name;
+    size_t state_size; /* bytes of zeroed state handed to callbacks */
+    int (*start)(za_ctx *ctx, const void *args, size_t args_len);
+    int (*receive)(za_ctx *ctx, const za_msg *msg);
+    void (*stop)(za_ctx *ctx);
+    const za_host *host; /* NULL for native C; bindings set their host */
+} za_behaviour;
+
+/*
+ * A behaviour host (Python, Lua): lets a binding wrap runs of actors.
+ * enter/leave bracket a worker's consecutive turns of actors of this host
+ * (e.g. take the GIL once per batch). With exclusive set, at most one
+ * worker at a time runs actors of this host, for at most budget_us per
+ * hold, so other workers stay free for other hosts.
+ */
+struct za_host {
+    const char *name;
+    int exclusive;
+    uint32_t budget_us; /* 0 = default 2000 */
+    void (*enter)(void *host_ud, int worker_id);
+    void (*leave)(void *host_ud, int worker_id);
+    void *host_ud;
+};
+
+/* ------------------------------------------------------------------ system */
+
+typedef struct za_config {
+    int workers;            /* 0: one per online core; < 0 invalid */
+    uint32_t batch;         /* messages per actor turn (0: 64) */
+    uint32_t spin_us;       /* spin before parking an idle worker (0: 50) */
+    uint32_t max_payload;   /* bytes (0: 64 MiB) */
+    uint32_t latency_sample;/* time 1 of N messages for latency (0: 64; 1: all) */
+    uint32_t root_max_restarts; /* for top-level actors (0: 3) */
+    uint32_t root_within_ms;    /* (0: 5000) */
+} za_config;
+
+/* Fill defaults (all zero means defaults). */
+void za_config_init(za_config *cfg);
+
+/* Create and start a system. cfg may be NULL for defaults. */
+int za_system_create(const za_config *cfg, za_system **out);
+
+/*
+ * Graceful shutdown: refuse new spawns and outside sends; let mailboxes
+ * drain; stop actors children-first (stop hooks run); join workers.
+ * Returns ZA_OK, or ZA_ETIMEDOUT if draining did not finish within the
+ * timeout (the remaining actors are then stopped and their messages turned
+ * into dead letters). Safe to call twice. Must not be called from a worker.
+ */
+int za_system_shutdown(za_system *sys, uint32_t timeout_ms);
+
+/* Shutdown (if not yet) and free. NULL is a no-op. */
+void za_system_destroy(za_system *sys);
+
+/* Number of workers (0 on NULL). */
+int za_system_workers(const za_system *sys);
+
+/* Block until no actor is alive or the timeout passes (ZA_ETIMEDOUT). */
+int za_system_wait_idle(za_system *sys, uint32_t timeout_ms);
+
+/* --------------------------------------------------------------- spawning */
+
+typedef enum za_restart {
+    ZA_RESTART_PERMANENT = 0, /* restart on failure */
+    ZA_RESTART_TRANSIENT = 1, /* restart on failure (not on a normal stop) */
+    ZA_RESTART_TEMPORARY = 2, /* never restart: a failure stops it */
+} za_restart;
+
+typedef enum za_strategy {
+    ZA_ONE_FOR_ONE = 0,
+    ZA_ONE_FOR_ALL = 1,
+    ZA_REST_FOR_ONE = 2,
+    ZA_STRATEGY_STOP = 3,     /* stop the failed child */
+    ZA_STRATEGY_ESCALATE = 4, /* fail the parent with the child's reason */
+} za_strategy;
+
+typedef enum za_full_policy {
+    ZA_FULL_FAIL = 0,        /* the send returns ZA_EFULL */
+    ZA_FULL_DROP_NEWEST = 1, /* the new message becomes a dead letter (ZA_EDROPPED) */
+    ZA_FULL_DROP_OLDEST = 2, /* the oldest queued user message becomes a dead letter */
+    ZA_FULL_BLOCK = 3,       /* the sender waits up to block_timeout_ms */
+} za_full_policy;
+
+typedef struct za_spawn_opts {
+    const char *name;          /* register under this unique name (NULL: none) */
+    za_restart restart;
+    za_strategy strategy;      /* how THIS actor supervises its children */
+    uint32_t max_restarts;     /* for THIS actor as a child (0: 3) */
+    uint32_t within_ms;        /* restart window (0: 5000) */
+    uint32_t backoff_min_ms;   /* first restart delay (0: immediate) */
+    uint32_t backoff_max_ms;   /* cap of the exponential backoff (0: 1000) */
+    uint32_t capacity;         /* mailbox bound in user messages (0: unbounded) */
+    za_full_policy full_policy;
+    uint32_t block_timeout_ms; /* for ZA_FULL_BLOCK */
+    void *user;                /* free for bindings: za_ctx_user() */
+} za_spawn_opts;
+
+void za_spawn_opts_init(za_spawn_opts *o);
+
+/*
+ * Spawn a top-level actor (supervised by the system). args are copied and
+ * kept for restarts. start runs on a worker; a failing start is reported
+ * as a failure (ZA_ESTART is returned only by za_spawn_sync).
+ */
+int za_spawn(za_system *sys, const za_behaviour *beh, const void *args, size_t args_len,
+             const za_spawn_opts *opts, za_ref *out);
+
+/* Like za_spawn, but waits until start ran: ZA_ESTART if it failed
+ * (the actor is then dead). Not from inside an actor. */
+int za_spawn_sync(za_system *sys, const za_behaviour *beh, const void *args, size_t args_len,
+                  const za_spawn_opts *opts, uint32_t timeout_ms, za_ref *out);
+
+/* ------------------------------------------------------------------ sending */
+
+/* Fire-and-forget send from anywhere. Inside an actor, the sender is set. */
+int za_tell(za_system *sys, za_ref to, int32_t tag, const void *data, size_t len);
+int za_tell_prio(za_system *sys, za_ref to, int32_t tag, const void *data, size_t len,
+                 za_prio prio);
+/* Send an opaque pointer; dtor runs once when the message is consumed or
+ * discarded. On an error return, dtor has NOT run: the caller still owns ptr. */
+int za_tell_ptr(za_system *sys, za_ref to, int32_t tag, void *ptr, za_ptr_dtor dtor,
+                za_prio prio);
+
+/* Stop an actor (children first, then its stop hook). Async. */
+int za_stop(za_system *sys, za_ref ref);
+/* Is the reference alive right now? 1 / 0. */
+int za_is_alive(za_system *sys, za_ref ref);
+/* Wait until the actor is dead: ZA_OK or ZA_ETIMEDOUT. */
+int za_join(za_system *sys, za_ref ref, uint32_t timeout_ms);
+
+/* ---------------------------------------------------------------------- ask */
+
+/* Result of an ask: status plus a copy of the reply payload. */
+typedef struct za_answer {
+    int status;       /* ZA_OK or error (ZA_ETIMEDOUT, ZA_EDEAD, ZA_EFAILED...) */
+    int32_t tag;      /* the replier's tag */
+    uint8_t kind;     /* za_payload_kind */
+    void *data;       /* malloc'd copy of the bytes (free with za_answer_free) */
+    size_t len;
+    void *ptr;        /* PTR reply payload (ownership passes to the caller) */
+    za_ptr_dtor dtor; /* ...and its destructor */
+    char *error;      /* failure text for ZA_EFAILED (malloc'd) or NULL */
+} za_answer;
+
+void za_answer_free(za_answer *a);
+
+/* Blocking ask with timeout (never from inside an actor: ZA_ESTATE). */
+int za_ask(za_system *sys, za_ref to, int32_t tag, const void *data, size_t len,
+           uint32_t timeout_ms, za_answer *out);
+
+/*
+ * Asynchronous ask: cb runs exactly once, on a runtime thread, with the
+ * answer (owned by the callee of cb: free it with za_answer_free). The
+ * returned handle (may be NULL) lets the caller cancel; release it with
+ * za_ask_handle_release. timeout_ms 0 = no timeout.
+ */
+typedef void (*za_answer_cb)(za_answer *answer, void *ud);
+typedef struct za_ask_handle za_ask_handle;
+int za_ask_async(za_system *sys, za_ref to, int32_t tag, const void *data, size_t len,
+                 uint32_t timeout_ms, za_answer_cb cb, void *ud, za_ask_handle **handle);
+/* Cancel: if not yet answered, cb runs with ZA_ECANCELLED. 1 if cancelled. */
+int za_ask_cancel(za_ask_handle *h);
+void za_ask_handle_release(za_ask_handle *h);
+
+/* Same as za_ask_async with a PTR payload (dtor as for za_tell_ptr). */
+int za_ask_ptr_async(za_system *sys, za_ref to, int32_t tag, void *ptr, za_ptr_dtor dtor,
+                     uint32_t timeout_ms, za_answer_cb cb, void *ud, za_ask_handle **handle);
+
+/* ------------------------------------------------------- inside an actor */
+
+void *za_ctx_state(za_ctx *ctx);
+za_ref za_ctx_self(za_ctx *ctx);
+za_ref za_ctx_parent(za_ctx *ctx);
+za_system *za_ctx_system(za_ctx *ctx);
+void *za_ctx_user(za_ctx *ctx);
+int za_ctx_worker(za_ctx *ctx);       /* id of the worker running us (-1: caller thread) */
+uint32_t za_ctx_restarts(za_ctx *ctx);/* how many times this actor was restarted */
+/* The message being received has a pending reply slot: 1 / 0. */
+int za_ctx_can_reply(za_ctx *ctx);
+
+/* Reply to the current message's ask (once; later calls: ZA_ESTATE). */
+int za_reply(za_ctx *ctx, int32_t tag, const void *data, size_t len);
+int za_reply_ptr(za_ctx *ctx, int32_t tag, void *ptr, za_ptr_dtor dtor);
+/* Take the reply slot to answer later, outside this receive. */
+za_reply *za_ctx_take_reply(za_ctx *ctx);
+/* Answer a taken slot from any thread; the slot is consumed. */
+int za_reply_send(za_system *sys, za_reply *r, int32_t tag, const void *data, size_t len);
+int za_reply_send_ptr(za_system *sys, za_reply *r, int32_t tag, void *ptr, za_ptr_dtor dtor);
+int za_reply_error(za_system *sys, za_reply *r, int status, const char *text);
+
+/* Spawn a child supervised by this actor. */
+int za_ctx_spawn(za_ctx *ctx, const za_behaviour *beh, const void *args, size_t args_len,
+                 const za_spawn_opts *opts, za_ref *out);
+/* Ask from inside an actor: the reply arrives as a message to this actor
+ * with za_msg.corr == *corr_out (status in za_msg.status); on timeout a
+ * ZA_TAG_TIMEOUT message with the same corr arrives instead. */
+int za_ctx_ask(za_ctx *ctx, za_ref to, int32_t tag, const void *data, size_t len,
+               uint32_t timeout_ms, uint64_t *corr_out);
+/* Stop this actor after the current message. */
+void za_ctx_stop(za_ctx *ctx);
+/* Set the failure reason that goes with a non-zero return. */
+void za_ctx_fail(za_ctx *ctx, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* Watch: a ZA_TAG_DOWN message (payload za_down) arrives when target dies
+ * (at once if it is already dead). */
+int za_ctx_watch(za_ctx *ctx, za_ref target);
+int za_ctx_unwatch(za_ctx *ctx, za_ref target);
+
+/* Payload of ZA_TAG_DOWN and ZA_TAG_CHILD_FAILED messages. */
+typedef struct za_down {
+    za_ref ref;
+    int32_t code;     /* 0: normal stop; ZA_EDEAD: already dead; else failure */
+    char reason[116]; /* NUL-terminated failure text */
+} za_down;
+
+/* Watch from outside an actor: a watcher ref receives the DOWN message. */
+int za_watch(za_system *sys, za_ref watcher, za_ref target);
+
+/* ------------------------------------------------------------------ timers */
+
+typedef uint64_t za_timer_id;
+/* Send tag/data to `to` after delay_ms (once) or every interval_ms. */
+int za_send_after(za_system *sys, uint32_t delay_ms, za_ref to, int32_t tag, const void *data,
+                  size_t len, za_timer_id *out);
+int za_send_interval(za_system *sys, uint32_t delay_ms, uint32_t interval_ms, za_ref to,
+                     int32_t tag, const void *data, size_t len, za_timer_id *out);
+/* ZA_OK if cancelled before firing (periodic: no more sends), else ZA_ENOTFOUND. */
+int za_timer_cancel(za_system *sys, za_timer_id id);
+
+/* ---------------------------------------------------------------- registry */
+
+int za_register(za_system *sys, const char *name, za_ref ref); /* ZA_EEXIST if taken */
+int za_unregister(za_system *sys, const char *name);
+/* ZA_OK and *out, or ZA_ENOTFOUND. */
+int za_lookup(za_system *sys, const char *name, za_ref *out);
+
+/* ------------------------------------------------------------ dead letters */
+
+typedef enum za_dl_reason {
+    ZA_DL_DEAD_TARGET = 0, /* target was dead */
+    ZA_DL_DROPPED = 1,     /* mailbox policy dropped it */
+    ZA_DL_FAILED = 2,      /* the message whose handling failed */
+    ZA_DL_LATE_REPLY = 3,  /* reply to an asker that timed out or left */
+    ZA_DL_SHUTDOWN = 4,    /* still queued when the system stopped */
+} za_dl_reason;
+
+typedef struct za_dead_letter {
+    za_ref target;
+    za_ref sender;
+    int32_t tag;
+    za_dl_reason reason;
+    const za_msg *msg; /* the message (payload readable during the hook) */
+} za_dead_letter;
+
+/* The hook runs synchronously on the thread that produced the dead letter;
+ * keep it short and do not block. fn NULL removes it. */
+typedef void (*za_dead_letter_fn)(const za_dead_letter *dl, void *ud);
+void za_set_dead_letter_hook(za_system *sys, za_dead_letter_fn fn, void *ud);
+
+/* ----------------------------------------------------------------- metrics */
+
+typedef struct za_latency {
+    uint64_t count;
+    uint64_t p50_ns, p95_ns, p99_ns, max_ns;
+} za_latency;
+
+typedef struct za_metrics {
+    uint64_t sent;
+    uint64_t delivered;
+    uint64_t dead_letters;
+    uint64_t restarts;
+    uint64_t failures;
+    uint64_t spawned;
+    uint64_t stopped;
+    uint64_t actors_alive;
+    uint64_t timers_fired;
+    za_latency queue_latency;   /* enqueue -> start of processing (sampled) */
+    za_latency process_latency; /* processing time per message (sampled) */
+} za_metrics;
+
+int za_metrics_read(za_system *sys, za_metrics *out);
+/* Prometheus text exposition into buf (NUL-terminated). Returns the length
+ * needed (excluding NUL) like snprintf, or a negative error. */
+int za_metrics_prometheus(za_system *sys, char *buf, size_t cap);
+
+typedef struct za_actor_info {
+    const char *behaviour; /* the behaviour's name (static) */
+    za_ref parent;
+    uint64_t mailbox_depth; /* user messages queued */
+    uint64_t processed;
+    uint32_t restarts;
+    uint32_t children;
+} za_actor_info;
+int za_actor_info_get(za_system *sys, za_ref ref, za_actor_info *out);
+
+/* -------------------------------------------------------- MessagePack values */
+
+/*
+ * The neutral value model (DESIGN.md): nil, bool, int64, double, str,
+ * bytes, array, map, actor reference (MessagePack ext type ZA_MP_EXT_REF,
+ * 8 bytes big-endian). Built and read with msgpack-c.
+ */
+#define ZA_MP_EXT_REF 1
+
+typedef struct za_pack za_pack; /* a growable MessagePack writer */
+za_pack *za_pack_new(void);
+void za_pack_free(za_pack *p);
+void za_pack_reset(za_pack *p);
+int za_pack_nil(za_pack *p);
+int za_pack_bool(za_pack *p, int v);
+int za_pack_int(za_pack *p, int64_t v);
+int za_pack_uint(za_pack *p, uint64_t v);
+int za_pack_double(za_pack *p, double v);
+int za_pack_str(za_pack *p, const char *s, size_t len);
+int za_pack_bin(za_pack *p, const void *b, size_t len);
+int za_pack_array(za_pack *p, uint32_t n); /* then n values */
+int za_pack_map(za_pack *p, uint32_t n);   /* then n key, value pairs */
+int za_pack_ref(za_pack *p, za_ref r);
+const void *za_pack_data(const za_pack *p);
+size_t za_pack_size(const za_pack *p);
+
+typedef enum za_vtype {
+    ZA_V_NIL, ZA_V_BOOL, ZA_V_INT, ZA_V_UINT, ZA_V_DOUBLE, ZA_V_STR, ZA_V_BIN,
+    ZA_V_ARRAY, ZA_V_MAP, ZA_V_REF
+} za_vtype;
+
+typedef struct za_value za_value;
+struct za_value {
+    za_vtype type;
+    union {
+        int b;
+        int64_t i;  /* ZA_V_INT */
+        uint64_t u; /* ZA_V_UINT: only for values > INT64_MAX */
+        double d;
+        za_ref ref;
+        struct { const char *ptr; uint32_t len; } str; /* STR and BIN; not NUL-terminated */
+        struct { za_value *items; uint32_t n; } array;
+        struct { za_value *keys; za_value *vals; uint32_t n; } map;
+    } v;
+};
+
+/* A decoded document: root plus the memory behind it. */
+typedef struct za_doc za_doc;
+/* Decode exactly one value spanning all of data[0..len). ZA_EVALUE with a
+ * message on malformed input, trailing bytes or an unknown ext type. */
+int za_doc_decode(const void *data, size_t len, za_doc **out);
+const za_value *za_doc_root(const za_doc *d);
+void za_doc_free(za_doc *d);
+/* Append a value tree to a writer (round trip). */
+int za_pack_value(za_pack *p, const za_value *v);
+
+/* Send a built value (copies the bytes). */
+int za_tell_pack(za_system *sys, za_ref to, int32_t tag, const za_pack *p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ZACTOR_H */

@@ -12,7 +12,7 @@ B        := build/$(VARIANT)
 MSGPACK_CFLAGS := $(shell pkg-config --cflags msgpack 2>/dev/null)
 MSGPACK_LIBS   := $(shell pkg-config --libs msgpack 2>/dev/null || echo -lmsgpackc)
 
-WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-format-truncation
 BASE     := -std=c11 -D_GNU_SOURCE -pthread -fPIC -Icsrc/include -Icsrc $(MSGPACK_CFLAGS)
 ifeq ($(VARIANT),tsan)
   OPT := -O1 -g -fsanitize=thread

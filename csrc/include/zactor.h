@@ -65,7 +65,7 @@ typedef uint64_t za_ref;
 
 typedef struct za_system za_system;
 typedef struct za_ctx za_ctx;     /* valid only during a callback */
-typedef struct za_reply za_reply; /* a one-shot reply slot (ask) */
+typedef struct za_reply_slot za_reply_slot; /* a one-shot reply slot (ask) */
 
 /* ---------------------------------------------------------------- messages */
 
@@ -149,6 +149,8 @@ typedef struct za_config {
     uint32_t latency_sample;/* time 1 of N messages for latency (0: 64; 1: all) */
     uint32_t root_max_restarts; /* for top-level actors (0: 3) */
     uint32_t root_within_ms;    /* (0: 5000) */
+    int manual;             /* 1: no worker threads; the caller drives the
+                               system with za_system_run (deterministic mode) */
 } za_config;
 
 /* Fill defaults (all zero means defaults). */
@@ -168,6 +170,10 @@ int za_system_shutdown(za_system *sys, uint32_t timeout_ms);
 
 /* Shutdown (if not yet) and free. NULL is a no-op. */
 void za_system_destroy(za_system *sys);
+
+/* Manual systems only: run up to max_turns actor turns (0: until idle) on
+ * the calling thread. Returns the number of turns run, or an error. */
+int za_system_run(za_system *sys, uint32_t max_turns);
 
 /* Number of workers (0 on NULL). */
 int za_system_workers(const za_system *sys);
@@ -299,11 +305,11 @@ int za_ctx_can_reply(za_ctx *ctx);
 int za_reply(za_ctx *ctx, int32_t tag, const void *data, size_t len);
 int za_reply_ptr(za_ctx *ctx, int32_t tag, void *ptr, za_ptr_dtor dtor);
 /* Take the reply slot to answer later, outside this receive. */
-za_reply *za_ctx_take_reply(za_ctx *ctx);
+za_reply_slot *za_ctx_take_reply(za_ctx *ctx);
 /* Answer a taken slot from any thread; the slot is consumed. */
-int za_reply_send(za_system *sys, za_reply *r, int32_t tag, const void *data, size_t len);
-int za_reply_send_ptr(za_system *sys, za_reply *r, int32_t tag, void *ptr, za_ptr_dtor dtor);
-int za_reply_error(za_system *sys, za_reply *r, int status, const char *text);
+int za_reply_send(za_system *sys, za_reply_slot *r, int32_t tag, const void *data, size_t len);
+int za_reply_send_ptr(za_system *sys, za_reply_slot *r, int32_t tag, void *ptr, za_ptr_dtor dtor);
+int za_reply_error(za_system *sys, za_reply_slot *r, int status, const char *text);
 
 /* Spawn a child supervised by this actor. */
 int za_ctx_spawn(za_ctx *ctx, const za_behaviour *beh, const void *args, size_t args_len,
@@ -409,7 +415,6 @@ typedef struct za_actor_info {
     uint64_t mailbox_depth; /* user messages queued */
     uint64_t processed;
     uint32_t restarts;
-    uint32_t children;
 } za_actor_info;
 int za_actor_info_get(za_system *sys, za_ref ref, za_actor_info *out);
 

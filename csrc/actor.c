@@ -1,0 +1,912 @@
+/*
+ * Actors: the slot table, spawning, one actor turn (a batch of messages),
+ * and the lifecycle (start, stop children-first, finalize).
+ *
+ * Ownership rule: the incarnation fields of a slot are touched only by the
+ * thread that holds the actor's turn (sched word QUEUED). A spawn only
+ * writes the producer-side words and pushes START; the worker that runs
+ * START installs the behaviour. That way a spawn reusing a slot can never
+ * race a worker still draining the slot's previous incarnation.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+_Thread_local za_worker *za__tl_worker;
+_Thread_local za_ctx *za__tl_ctx;
+
+/* ------------------------------------------------------------- slot table */
+
+za_actor *za__slot(za_system *s, uint32_t slot) {
+    uint32_t ci = slot >> ZA_CHUNK_BITS;
+    if (ci >= ZA_MAX_CHUNKS) return NULL;
+    za_actor *chunk = atomic_load_explicit(&s->chunks[ci], memory_order_acquire);
+    if (!chunk) return NULL;
+    uint32_t idx = slot & (ZA_CHUNK_SIZE - 1);
+    if (slot >= atomic_load_explicit(&s->nslots, memory_order_acquire)) return NULL;
+    return &chunk[idx];
+}
+
+/* Make slot `slot` exist (slot_mu held). */
+static bool ensure_chunk(za_system *s, uint32_t slot) {
+    uint32_t ci = slot >> ZA_CHUNK_BITS;
+    if (ci >= ZA_MAX_CHUNKS) return false;
+    if (atomic_load_explicit(&s->chunks[ci], memory_order_relaxed)) return true;
+    za_actor *chunk = aligned_alloc(ZA_CACHELINE, sizeof(za_actor) * ZA_CHUNK_SIZE);
+    if (!chunk) return false;
+    memset(chunk, 0, sizeof(za_actor) * ZA_CHUNK_SIZE);
+    for (uint32_t i = 0; i < ZA_CHUNK_SIZE; i++) {
+        za__mbox_init(&chunk[i]);
+        chunk[i].slot = (ci << ZA_CHUNK_BITS) | i;
+    }
+    atomic_store_explicit(&s->chunks[ci], chunk, memory_order_release);
+    return true;
+}
+
+/* Take up to `want` fresh slots into out[]; slot_mu held. */
+static uint32_t grab_slots(za_system *s, uint32_t *out, uint32_t want) {
+    uint32_t got = 0;
+    while (got < want && s->nfree) out[got++] = s->free_slots[--s->nfree];
+    while (got < want) {
+        uint32_t n = atomic_load_explicit(&s->nslots, memory_order_relaxed);
+        if (!ensure_chunk(s, n)) break;
+        atomic_store_explicit(&s->nslots, n + 1, memory_order_release);
+        out[got++] = n;
+    }
+    return got;
+}
+
+static uint32_t slot_alloc(za_system *s) {
+    za_worker *w = za__tl_worker;
+    if (w && w->sys == s) {
+        if (!w->nslot_cache) {
+            pthread_mutex_lock(&s->slot_mu);
+            w->nslot_cache = grab_slots(s, w->slot_cache, 64);
+            pthread_mutex_unlock(&s->slot_mu);
+            if (!w->nslot_cache) return 0;
+        }
+        return w->slot_cache[--w->nslot_cache];
+    }
+    uint32_t slot = 0;
+    pthread_mutex_lock(&s->slot_mu);
+    if (!grab_slots(s, &slot, 1)) slot = 0;
+    pthread_mutex_unlock(&s->slot_mu);
+    return slot;
+}
+
+static void push_free_locked(za_system *s, const uint32_t *slots, uint32_t n) {
+    if (s->nfree + n > s->capfree) {
+        size_t cap = s->capfree ? s->capfree * 2 : 1024;
+        while (cap < s->nfree + n) cap *= 2;
+        uint32_t *nf = realloc(s->free_slots, cap * sizeof *nf);
+        if (!nf) return; /* the slots stay unused: a leak of slots, not memory */
+        s->free_slots = nf;
+        s->capfree = cap;
+    }
+    memcpy(s->free_slots + s->nfree, slots, n * sizeof *slots);
+    s->nfree += n;
+}
+
+static void slot_free(za_system *s, uint32_t slot) {
+    za_worker *w = za__tl_worker;
+    if (w && w->sys == s) {
+        if (w->nslot_cache == 256) {
+            pthread_mutex_lock(&s->slot_mu);
+            push_free_locked(s, w->slot_cache + 128, 128);
+            pthread_mutex_unlock(&s->slot_mu);
+            w->nslot_cache = 128;
+        }
+        w->slot_cache[w->nslot_cache++] = slot;
+        return;
+    }
+    pthread_mutex_lock(&s->slot_mu);
+    push_free_locked(s, &slot, 1);
+    pthread_mutex_unlock(&s->slot_mu);
+}
+
+/* ------------------------------------------------------------------ helpers */
+
+int za__ref_list_add(za_ref **arr, uint32_t *n, uint32_t *cap, za_ref r) {
+    if (*n == *cap) {
+        uint32_t nc = *cap ? *cap * 2 : 4;
+        za_ref *na = realloc(*arr, nc * sizeof *na);
+        if (!na) return ZA_ENOMEM;
+        *arr = na;
+        *cap = nc;
+    }
+    (*arr)[(*n)++] = r;
+    return ZA_OK;
+}
+
+static int ref_list_remove(za_ref *arr, uint32_t *n, za_ref r) {
+    for (uint32_t i = 0; i < *n; i++) {
+        if (arr[i] == r) {
+            memmove(arr + i, arr + i + 1, (*n - i - 1) * sizeof *arr);
+            (*n)--;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void ext_defaults(za_actor_ext *e) {
+    e->max_restarts = 3;
+    e->within_ms = 5000;
+    e->backoff_min_ms = 0;
+    e->backoff_max_ms = 1000;
+    e->restart_policy = ZA_RESTART_PERMANENT;
+    e->strategy = ZA_ONE_FOR_ONE;
+}
+
+za_actor_ext *za__ext(za_actor *a) {
+    if (!a->ext) {
+        a->ext = calloc(1, sizeof *a->ext);
+        if (a->ext) ext_defaults(a->ext);
+    }
+    return a->ext;
+}
+
+static void ext_free(za_actor_ext *e) {
+    if (!e) return;
+    free(e->name);
+    free(e->children);
+    free(e->watchers);
+    free(e->args);
+    free(e);
+}
+
+/* ---------------------------------------------------------------- spawning */
+
+void za_spawn_opts_init(za_spawn_opts *o) {
+    if (o) memset(o, 0, sizeof *o);
+}
+
+static int spawn_common(za_system *s, za_ctx *parent, const za_behaviour *beh, const void *args,
+                        size_t args_len, const za_spawn_opts *opts, za_reply_slot *waiter,
+                        za_ref *out) {
+    if (!s) return za__fail(ZA_EINVAL, "system is NULL");
+    if (!out) return za__fail(ZA_EINVAL, "out is NULL");
+    *out = ZA_REF_NONE;
+    if (!beh || !beh->receive) return za__fail(ZA_EINVAL, "behaviour or its receive is NULL");
+    if (args_len && !args) return za__fail(ZA_EINVAL, "args is NULL but args_len is %zu", args_len);
+    if (beh->state_size > (1u << 30))
+        return za__fail(ZA_EINVAL, "state_size %zu is too large", beh->state_size);
+    if (args_len > s->cfg.max_payload)
+        return za__fail(ZA_ETOOBIG, "args of %zu bytes exceed max_payload", args_len);
+    if (atomic_load_explicit(&s->phase, memory_order_acquire) != ZA_PHASE_RUNNING)
+        return za__fail(ZA_ESHUTDOWN, "cannot spawn: system is shutting down");
+    za_spawn_opts def;
+    if (!opts) {
+        za_spawn_opts_init(&def);
+        opts = &def;
+    }
+    if ((unsigned)opts->restart > ZA_RESTART_TEMPORARY ||
+        (unsigned)opts->strategy > ZA_STRATEGY_ESCALATE ||
+        (unsigned)opts->full_policy > ZA_FULL_BLOCK)
+        return za__fail(ZA_EINVAL, "bad restart, strategy or full_policy value");
+    if (opts->name && (!opts->name[0] || strlen(opts->name) > 255))
+        return za__fail(ZA_EINVAL, "name must be 1..255 bytes");
+
+    za_actor_ext *ext = NULL;
+    bool need_ext = args_len || opts->name || opts->restart || opts->strategy ||
+                    opts->max_restarts || opts->within_ms || opts->backoff_min_ms ||
+                    opts->backoff_max_ms || (!parent && (s->cfg.root_max_restarts != 3 ||
+                                                         s->cfg.root_within_ms != 5000));
+    if (need_ext) {
+        ext = calloc(1, sizeof *ext);
+        if (!ext) return za__fail(ZA_ENOMEM, "out of memory");
+        ext_defaults(ext);
+        if (!parent) {
+            ext->max_restarts = s->cfg.root_max_restarts;
+            ext->within_ms = s->cfg.root_within_ms;
+        }
+        if (opts->max_restarts) ext->max_restarts = opts->max_restarts;
+        if (opts->within_ms) ext->within_ms = opts->within_ms;
+        ext->backoff_min_ms = opts->backoff_min_ms;
+        if (opts->backoff_max_ms) ext->backoff_max_ms = opts->backoff_max_ms;
+        ext->restart_policy = (uint8_t)opts->restart;
+        ext->strategy = (uint8_t)opts->strategy;
+        if (args_len) {
+            ext->args = malloc(args_len);
+            if (!ext->args) goto oom;
+            memcpy(ext->args, args, args_len);
+            ext->args_len = args_len;
+        }
+        if (opts->name && !(ext->name = strdup(opts->name))) goto oom;
+    }
+
+    uint32_t slot = slot_alloc(s);
+    if (!slot) {
+        ext_free(ext);
+        return za__fail(ZA_ENOMEM, "actor table is full");
+    }
+    za_actor *a = za__slot(s, slot);
+    uint32_t old = atomic_load_explicit(&a->life, memory_order_acquire);
+    uint32_t gen = (ZA_LIFE_GEN(old) + 1) & ZA_GEN_MASK;
+    if (gen == 0) gen = 1;
+    za_ref ref = za__make_ref(slot, gen);
+
+    atomic_store_explicit(&a->capacity, opts->capacity, memory_order_relaxed);
+    atomic_store_explicit(&a->policy, (uint8_t)opts->full_policy, memory_order_relaxed);
+    atomic_store_explicit(&a->block_ms, opts->block_timeout_ms, memory_order_relaxed);
+    atomic_store_explicit(&a->life, ZA_LIFE(gen, ZA_ST_ALIVE), memory_order_release);
+
+    if (opts->name) {
+        int rc = za_register(s, opts->name, ref);
+        if (rc != ZA_OK) {
+            atomic_store_explicit(&a->life, ZA_LIFE(gen, ZA_ST_DEAD), memory_order_release);
+            slot_free(s, slot);
+            ext_free(ext);
+            return rc;
+        }
+    }
+
+    za_start_info si = {.beh = beh,
+                        .parent = parent ? parent->self : ZA_REF_NONE,
+                        .user = opts->user,
+                        .ext = ext,
+                        .waiter = waiter};
+    if (parent) {
+        za_actor_ext *pe = za__ext(parent->a);
+        if (!pe || za__ref_list_add(&pe->children, &pe->nchildren, &pe->capchildren, ref)) {
+            if (opts->name) za__registry_drop(s, opts->name, ref);
+            atomic_store_explicit(&a->life, ZA_LIFE(gen, ZA_ST_DEAD), memory_order_release);
+            slot_free(s, slot);
+            ext_free(ext);
+            return za__fail(ZA_ENOMEM, "out of memory");
+        }
+    } else {
+        pthread_mutex_lock(&s->root_mu);
+        if (s->nroots == s->caproots) {
+            size_t nc = s->caproots ? s->caproots * 2 : 64;
+            za_ref *nr = realloc(s->roots, nc * sizeof *nr);
+            if (nr) {
+                s->roots = nr;
+                s->caproots = nc;
+            }
+        }
+        if (s->nroots < s->caproots) s->roots[s->nroots++] = ref;
+        pthread_mutex_unlock(&s->root_mu);
+    }
+    atomic_fetch_add_explicit(&s->alive, 1, memory_order_relaxed);
+    za__count(s, ZA_C_SPAWNED, 1);
+    int rc = za__send_sys(s, ref, ZA_REF_NONE, ZA_SYS_START, &si, sizeof si);
+    if (rc != ZA_OK) {
+        /* only possible when the system stopped under us */
+        atomic_store_explicit(&a->life, ZA_LIFE(gen, ZA_ST_DEAD), memory_order_release);
+        atomic_fetch_sub_explicit(&s->alive, 1, memory_order_relaxed);
+        ext_free(ext);
+        return rc;
+    }
+    *out = ref;
+    return ZA_OK;
+oom:
+    ext_free(ext);
+    return za__fail(ZA_ENOMEM, "out of memory");
+}
+
+int za_spawn(za_system *sys, const za_behaviour *beh, const void *args, size_t args_len,
+             const za_spawn_opts *opts, za_ref *out) {
+    za_ctx *c = za__tl_ctx;
+    /* spawning from inside an actor makes a child of that actor */
+    if (c && c->sys == sys) return spawn_common(sys, c, beh, args, args_len, opts, NULL, out);
+    return spawn_common(sys, NULL, beh, args, args_len, opts, NULL, out);
+}
+
+int za_ctx_spawn(za_ctx *ctx, const za_behaviour *beh, const void *args, size_t args_len,
+                 const za_spawn_opts *opts, za_ref *out) {
+    if (!ctx) return za__fail(ZA_EINVAL, "ctx is NULL");
+    return spawn_common(ctx->sys, ctx, beh, args, args_len, opts, NULL, out);
+}
+
+int za_spawn_sync(za_system *sys, const za_behaviour *beh, const void *args, size_t args_len,
+                  const za_spawn_opts *opts, uint32_t timeout_ms, za_ref *out) {
+    if (za__tl_ctx) return za__fail(ZA_ESTATE, "za_spawn_sync cannot be used inside an actor");
+    if (!sys) return za__fail(ZA_EINVAL, "system is NULL");
+    za_reply_slot *r = za__reply_new(sys, ZA_RP_WAIT);
+    if (!r) return za__fail(ZA_ENOMEM, "out of memory");
+    int rc = spawn_common(sys, NULL, beh, args, args_len, opts, r, out);
+    if (rc != ZA_OK) {
+        za__reply_release(r); /* the START message never existed */
+        za__reply_release(r);
+        return rc;
+    }
+    za_answer ans;
+    rc = za__reply_wait(sys, r, timeout_ms, &ans);
+    za__reply_release(r);
+    if (rc == ZA_OK) rc = ans.status;
+    if (rc == ZA_ESTART)
+        za__fail(ZA_ESTART, "actor failed to start: %s", ans.error ? ans.error : "start returned non-zero");
+    else if (rc == ZA_ETIMEDOUT)
+        za__fail(ZA_ETIMEDOUT, "start did not finish within %u ms", timeout_ms);
+    if (rc != ZA_OK && rc != ZA_ETIMEDOUT) *out = ZA_REF_NONE;
+    za_answer_free(&ans);
+    return rc;
+}
+
+/* --------------------------------------------------------------- the turn */
+
+static void ctx_init(za_ctx *c, za_system *s, za_worker *w, za_actor *a) {
+    c->sys = s;
+    c->a = a;
+    c->w = w;
+    c->self = za__make_ref(a->slot, a->inc_gen);
+    c->cur = NULL;
+    c->reply = NULL;
+    c->fail_code = 0;
+    c->fail_text[0] = '\0';
+}
+
+/* Run a callback with the thread's context pointing at c. */
+#define WITH_CTX(c, expr)                                                                          \
+    do {                                                                                           \
+        za_ctx *saved_ = za__tl_ctx;                                                               \
+        za__tl_ctx = (c);                                                                          \
+        expr;                                                                                      \
+        za__tl_ctx = saved_;                                                                       \
+    } while (0)
+
+static void take_fail_reason(za_ctx *c, int rc, int *code, const char **text) {
+    *code = c->fail_code ? c->fail_code : rc;
+    *text = c->fail_text[0] ? c->fail_text : "returned non-zero";
+}
+
+int za__start_incarnation(za_ctx *c) {
+    za_actor *a = c->a;
+    const za_behaviour *beh = atomic_load_explicit(&a->beh, memory_order_relaxed);
+    if (beh->state_size) memset(a->state, 0, beh->state_size);
+    c->fail_code = 0;
+    c->fail_text[0] = '\0';
+    int rc = 0;
+    if (beh->start) {
+        const void *args = a->ext ? a->ext->args : NULL;
+        size_t alen = a->ext ? a->ext->args_len : 0;
+        c->cur = NULL;
+        WITH_CTX(c, rc = beh->start(c, args, alen));
+    }
+    if (rc == 0) a->flags |= ZA_AF_STARTED;
+    return rc;
+}
+
+static void finalize(za_ctx *c, int code, const char *text);
+
+static void handle_start(za_ctx *c, za_msgnode *m) {
+    za_actor *a = c->a;
+    za_start_info si;
+    memcpy(&si, za__msg_data(m), sizeof si);
+    a->inc_gen = za_ref_gen(m->target);
+    atomic_store_explicit(&a->beh, si.beh, memory_order_relaxed);
+    atomic_store_explicit(&a->parent, si.parent, memory_order_relaxed);
+    atomic_store_explicit(&a->processed, 0, memory_order_relaxed);
+    atomic_store_explicit(&a->restarts, 0, memory_order_relaxed);
+    a->ext = si.ext;
+    a->user = si.user;
+    a->flags = 0;
+    a->hi_streak = a->lo_streak = 0;
+    ctx_init(c, c->sys, c->w, a);
+    a->state = NULL;
+    if (si.beh->state_size && !(a->state = calloc(1, si.beh->state_size))) {
+        if (si.waiter) {
+            za__reply_complete(c->sys, si.waiter, ZA_ENOMEM, 0, NULL, 0, NULL, NULL,
+                               "out of memory for actor state");
+            za__reply_release(si.waiter);
+        }
+        finalize(c, ZA_ENOMEM, "out of memory for actor state");
+        return;
+    }
+    int rc = za__start_incarnation(c);
+    if (rc == 0) {
+        if (si.waiter) {
+            za__reply_complete(c->sys, si.waiter, ZA_OK, 0, NULL, 0, NULL, NULL, NULL);
+            za__reply_release(si.waiter);
+        }
+        return;
+    }
+    int code;
+    const char *text;
+    take_fail_reason(c, rc, &code, &text);
+    za__count(c->sys, ZA_C_FAILURES, 1);
+    if (si.waiter) {
+        /* a synchronous spawn reports the failure to its caller instead */
+        za__reply_complete(c->sys, si.waiter, ZA_ESTART, 0, NULL, 0, NULL, NULL, text);
+        za__reply_release(si.waiter);
+        char buf[116];
+        snprintf(buf, sizeof buf, "start failed: %s", text);
+        finalize(c, ZA_ESTART, buf);
+        return;
+    }
+    char buf[116];
+    snprintf(buf, sizeof buf, "start failed: %s", text);
+    za__actor_fail(c, code ? code : ZA_ESTART, buf);
+}
+
+/* A START that will never run (slot already reused or stopped): undo it. */
+static void discard_start(za_system *s, za_msgnode *m) {
+    za_start_info si;
+    memcpy(&si, za__msg_data(m), sizeof si);
+    if (si.ext) {
+        if (si.ext->name) za__registry_drop(s, si.ext->name, m->target);
+        ext_free(si.ext);
+    }
+    if (si.waiter) {
+        za__reply_complete(s, si.waiter, ZA_EDEAD, 0, NULL, 0, NULL, NULL, "actor was stopped");
+        za__reply_release(si.waiter);
+    }
+}
+
+static void send_down(za_system *s, za_ref to, za_ref dead, int code, const char *text) {
+    za_down d;
+    memset(&d, 0, sizeof d);
+    d.ref = dead;
+    d.code = code;
+    snprintf(d.reason, sizeof d.reason, "%s", text ? text : "");
+    za_msgnode *m = za__msg_new_bytes(ZA_TAG_DOWN, &d, sizeof d);
+    if (!m) return;
+    m->target = to;
+    m->sender = dead;
+    int rc = za__send_node(s, m, false);
+    if (rc != ZA_OK && rc != ZA_EDROPPED) za__dead_letter(s, m, ZA_DL_DEAD_TARGET);
+}
+
+static void remove_root(za_system *s, za_ref ref) {
+    pthread_mutex_lock(&s->root_mu);
+    for (size_t i = 0; i < s->nroots; i++) {
+        if (s->roots[i] == ref) {
+            s->roots[i] = s->roots[--s->nroots];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->root_mu);
+}
+
+/* The end of an incarnation. After this only the mailbox is touched. */
+static void finalize(za_ctx *c, int code, const char *text) {
+    za_system *s = c->sys;
+    za_actor *a = c->a;
+    const za_behaviour *beh = atomic_load_explicit(&a->beh, memory_order_relaxed);
+    if ((a->flags & ZA_AF_STARTED) && beh && beh->stop) {
+        c->cur = NULL;
+        WITH_CTX(c, beh->stop(c));
+    }
+    a->flags &= (uint8_t)~ZA_AF_STARTED;
+    za_actor_ext *e = a->ext;
+    if (e && e->name) za__registry_drop(s, e->name, c->self);
+    if (e) {
+        for (uint32_t i = 0; i < e->nwatchers; i++) send_down(s, e->watchers[i], c->self, code, text);
+    }
+    za_ref parent = atomic_load_explicit(&a->parent, memory_order_relaxed);
+    if (parent != ZA_REF_NONE) {
+        za_down d;
+        memset(&d, 0, sizeof d);
+        d.ref = c->self;
+        d.code = code;
+        snprintf(d.reason, sizeof d.reason, "%s", text ? text : "");
+        za__send_sys(s, parent, c->self, ZA_SYS_CHILD_STOPPED, &d, sizeof d);
+    } else {
+        remove_root(s, c->self);
+    }
+    free(a->state);
+    a->state = NULL;
+    ext_free(e);
+    a->ext = NULL;
+    a->flags = 0;
+    atomic_store_explicit(&a->life, ZA_LIFE(a->inc_gen, ZA_ST_DEAD), memory_order_release);
+    atomic_fetch_sub_explicit(&s->alive, 1, memory_order_relaxed);
+    za__count(s, ZA_C_STOPPED, 1);
+    slot_free(s, a->slot);
+    if (atomic_load_explicit(&s->life_waiters, memory_order_seq_cst) > 0) {
+        pthread_mutex_lock(&s->life_mu);
+        pthread_cond_broadcast(&s->life_cv);
+        pthread_mutex_unlock(&s->life_mu);
+    }
+}
+
+void za__begin_stop(za_ctx *c, int code, const char *text) {
+    za_actor *a = c->a;
+    if (a->flags & ZA_AF_STOPPING) return;
+    a->flags |= ZA_AF_STOPPING;
+    atomic_store_explicit(&a->life, ZA_LIFE(a->inc_gen, ZA_ST_STOPPING), memory_order_release);
+    za_actor_ext *e = a->ext;
+    if (e) {
+        e->fail_code = code;
+        snprintf(e->fail_text, sizeof e->fail_text, "%s", text ? text : "");
+        e->pending_children = 0;
+        for (uint32_t i = 0; i < e->nchildren; i++) {
+            if (za__send_sys(c->sys, e->children[i], c->self, ZA_SYS_STOP, NULL, 0) == ZA_OK)
+                e->pending_children++;
+        }
+        if (e->pending_children) return; /* finalize when the last child reports */
+    }
+    finalize(c, code, text);
+}
+
+static void on_child_stopped(za_ctx *c, const za_down *d) {
+    za_actor_ext *e = c->a->ext;
+    if (!e || !ref_list_remove(e->children, &e->nchildren, d->ref)) return;
+    if ((c->a->flags & ZA_AF_STOPPING) && e->pending_children && --e->pending_children == 0)
+        finalize(c, e->fail_code, e->fail_text);
+}
+
+static void handle_sys(za_ctx *c, za_msgnode *m) {
+    za_actor *a = c->a;
+    za_system *s = c->sys;
+    uint32_t life = atomic_load_explicit(&a->life, memory_order_acquire);
+    bool current = ZA_LIFE_GEN(life) == za_ref_gen(m->target) &&
+                   (ZA_LIFE_ST(life) == ZA_ST_ALIVE || ZA_LIFE_ST(life) == ZA_ST_STOPPING);
+    if (m->sys == ZA_SYS_START) {
+        if (current) {
+            handle_start(c, m);
+        } else {
+            discard_start(s, m);
+        }
+        za__msg_free(m);
+        return;
+    }
+    if (!current || a->inc_gen != za_ref_gen(m->target)) {
+        /* addressed to an incarnation that is gone */
+        if (m->sys == ZA_SYS_WATCH && m->sender)
+            send_down(s, m->sender, m->target, ZA_EDEAD, "no such actor");
+        za__msg_free(m);
+        return;
+    }
+    ctx_init(c, s, c->w, a);
+    switch (m->sys) {
+    case ZA_SYS_STOP:
+        za__begin_stop(c, 0, "stopped");
+        break;
+    case ZA_SYS_RESTART:
+        za__do_restart(c);
+        break;
+    case ZA_SYS_CHILD_FAILED: {
+        za_fail_note note;
+        memcpy(&note, za__msg_data(m), sizeof note);
+        za__on_child_failed(c, &note);
+        break;
+    }
+    case ZA_SYS_CHILD_STOPPED: {
+        za_down d;
+        memcpy(&d, za__msg_data(m), sizeof d);
+        on_child_stopped(c, &d);
+        break;
+    }
+    case ZA_SYS_WATCH: {
+        za_actor_ext *e = za__ext(a);
+        if (e) za__ref_list_add(&e->watchers, &e->nwatchers, &e->capwatchers, m->sender);
+        break;
+    }
+    case ZA_SYS_UNWATCH:
+        if (a->ext) ref_list_remove(a->ext->watchers, &a->ext->nwatchers, m->sender);
+        break;
+    default:
+        break;
+    }
+    za__msg_free(m);
+}
+
+/* Pick the next user message: high first, but after 8 high ones a normal or
+ * low one gets a turn, and after 16 above-low ones a low one does. */
+static za_msgnode *pop_user(za_actor *a, bool *busy) {
+    za_msgnode *m;
+    if (a->hi_streak >= 8) {
+        if ((m = za__mbox_pop(a, ZA_LANE_NORMAL, busy)) || (m = za__mbox_pop(a, ZA_LANE_LOW, busy))) {
+            a->hi_streak = 0;
+            if (m->prio == ZA_PRIO_LOW) a->lo_streak = 0;
+            return m;
+        }
+    }
+    if (a->lo_streak >= 16) {
+        if ((m = za__mbox_pop(a, ZA_LANE_LOW, busy))) {
+            a->lo_streak = 0;
+            return m;
+        }
+    }
+    if ((m = za__mbox_pop(a, ZA_LANE_HIGH, busy))) {
+        if (a->hi_streak < 255) a->hi_streak++;
+        if (a->lo_streak < 255) a->lo_streak++;
+        return m;
+    }
+    if ((m = za__mbox_pop(a, ZA_LANE_NORMAL, busy))) {
+        a->hi_streak = 0;
+        if (a->lo_streak < 255) a->lo_streak++;
+        return m;
+    }
+    if ((m = za__mbox_pop(a, ZA_LANE_LOW, busy))) {
+        a->lo_streak = 0;
+        a->hi_streak = 0;
+        return m;
+    }
+    return NULL;
+}
+
+static void deliver(za_ctx *c, za_msgnode *m) {
+    za_actor *a = c->a;
+    za_system *s = c->sys;
+    if (ZA_UNLIKELY(atomic_load_explicit(&a->to_drop, memory_order_relaxed))) {
+        atomic_fetch_sub_explicit(&a->to_drop, 1, memory_order_relaxed);
+        za__dead_letter(s, m, ZA_DL_DROPPED);
+        return;
+    }
+    const za_behaviour *beh = atomic_load_explicit(&a->beh, memory_order_relaxed);
+    za__count(s, ZA_C_DELIVERED, 1);
+    uint64_t t0 = 0;
+    if (ZA_UNLIKELY(m->enq_ns)) {
+        t0 = za__now_ns();
+        za__hist_add(&c->w->stats.queue_lat, t0 > m->enq_ns ? t0 - m->enq_ns : 0);
+    }
+    c->cur = m;
+    c->reply = m->reply;
+    m->reply = NULL;
+    c->fail_code = 0;
+    c->fail_text[0] = '\0';
+    c->view.tag = m->tag;
+    c->view.prio = m->prio;
+    c->view.kind = m->kind;
+    c->view.status = m->status;
+    c->view.len = m->len;
+    c->view.data = za__msg_data(m);
+    c->view.ptr = m->kind == ZA_PAYLOAD_PTR ? m->u.p.ptr : NULL;
+    c->view.sender = m->sender;
+    c->view.corr = m->corr;
+    int rc;
+    WITH_CTX(c, rc = beh->receive(c, &c->view));
+    if (ZA_UNLIKELY(t0)) za__hist_add(&c->w->stats.proc_lat, za__now_ns() - t0);
+    atomic_store_explicit(&a->processed,
+                          atomic_load_explicit(&a->processed, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    c->cur = NULL;
+    if (ZA_UNLIKELY(rc != 0)) {
+        int code;
+        const char *text;
+        take_fail_reason(c, rc, &code, &text);
+        char buf[116];
+        snprintf(buf, sizeof buf, "%s", text);
+        if (c->reply) {
+            za__reply_complete(s, c->reply, ZA_EFAILED, 0, NULL, 0, NULL, NULL, buf);
+            za__reply_release(c->reply);
+            c->reply = NULL;
+        }
+        za__dead_letter(s, m, ZA_DL_FAILED);
+        za__actor_fail(c, code, buf);
+        return;
+    }
+    if (c->reply) {
+        za__reply_complete(s, c->reply, ZA_ENOREPLY, 0, NULL, 0, NULL, NULL,
+                           "the actor handled the ask without replying");
+        za__reply_release(c->reply);
+        c->reply = NULL;
+    }
+    za__msg_free(m);
+    if (ZA_UNLIKELY(a->flags & ZA_AF_STOP_REQ)) {
+        a->flags &= (uint8_t)~ZA_AF_STOP_REQ;
+        za__begin_stop(c, 0, "stopped");
+    }
+}
+
+static bool user_lanes_empty(za_actor *a) {
+    return za__mbox_lane_empty(a, ZA_LANE_HIGH) && za__mbox_lane_empty(a, ZA_LANE_NORMAL) &&
+           za__mbox_lane_empty(a, ZA_LANE_LOW);
+}
+
+/* Returns true if the actor must go back on a run queue. */
+static bool turn(za_worker *w, za_actor *a) {
+    za_system *s = w->sys;
+    za_ctx c;
+    c.sys = s;
+    c.w = w;
+    c.a = a;
+    c.self = za__make_ref(a->slot, a->inc_gen);
+    c.cur = NULL;
+    c.reply = NULL;
+    uint32_t budget = s->cfg.batch;
+    int64_t consumed = 0;
+    bool busy = false, user_ok = true;
+    while (budget) {
+        budget--;
+        za_msgnode *m = za__mbox_pop(a, ZA_LANE_SYS, &busy);
+        if (m) {
+            handle_sys(&c, m);
+            continue;
+        }
+        uint32_t life = atomic_load_explicit(&a->life, memory_order_acquire);
+        uint32_t st = ZA_LIFE_ST(life);
+        if (st == ZA_ST_ALIVE && (a->flags & (ZA_AF_SUSPENDED | ZA_AF_STOPPING))) {
+            user_ok = false;
+            break;
+        }
+        if (st == ZA_ST_STOPPING) {
+            user_ok = false;
+            break;
+        }
+        m = pop_user(a, &busy);
+        if (!m) break;
+        consumed++;
+        bool live = st == ZA_ST_ALIVE && ZA_LIFE_GEN(life) == za_ref_gen(m->target);
+        if (live && a->inc_gen != za_ref_gen(m->target)) {
+            /* this message raced ahead of its incarnation's START: run START first */
+            za_msgnode *sm;
+            while (a->inc_gen != za_ref_gen(m->target)) {
+                bool b2 = false;
+                if ((sm = za__mbox_pop(a, ZA_LANE_SYS, &b2))) handle_sys(&c, sm);
+                else if (!b2) break;
+            }
+            life = atomic_load_explicit(&a->life, memory_order_acquire);
+            live = ZA_LIFE_ST(life) == ZA_ST_ALIVE && a->inc_gen == za_ref_gen(m->target) &&
+                   !(a->flags & (ZA_AF_SUSPENDED | ZA_AF_STOPPING));
+        }
+        if (!live) {
+            za__dead_letter(s, m, ZA_DL_DEAD_TARGET);
+            continue;
+        }
+        c.self = za__make_ref(a->slot, a->inc_gen);
+        deliver(&c, m);
+    }
+    if (consumed) atomic_fetch_sub_explicit(&a->depth, consumed, memory_order_relaxed);
+    if (!budget || busy) return true;
+    uint8_t next = user_ok ? ZA_SCHED_IDLE : ZA_SCHED_SUSPENDED;
+    atomic_store_explicit(&a->sched, next, memory_order_seq_cst);
+    if (!za__mbox_lane_empty(a, ZA_LANE_SYS) || (user_ok && !user_lanes_empty(a))) {
+        uint8_t exp = next;
+        if (atomic_compare_exchange_strong_explicit(&a->sched, &exp, ZA_SCHED_QUEUED,
+                                                    memory_order_acq_rel, memory_order_relaxed))
+            return true;
+    }
+    return false;
+}
+
+bool za__turn(za_worker *w, za_actor *a) { return turn(w, a); }
+
+/* Shutdown after workers are joined: end an incarnation on this thread. */
+void za__actor_force_stop(za_system *s, za_actor *a, za_worker *w) {
+    za_ctx c;
+    ctx_init(&c, s, w, a);
+    finalize(&c, ZA_ESHUTDOWN, "system shut down");
+}
+
+/* ---------------------------------------------------------------- ctx API */
+
+void *za_ctx_state(za_ctx *ctx) { return ctx ? ctx->a->state : NULL; }
+za_ref za_ctx_self(za_ctx *ctx) { return ctx ? ctx->self : ZA_REF_NONE; }
+za_ref za_ctx_parent(za_ctx *ctx) {
+    return ctx ? atomic_load_explicit(&ctx->a->parent, memory_order_relaxed) : ZA_REF_NONE;
+}
+za_system *za_ctx_system(za_ctx *ctx) { return ctx ? ctx->sys : NULL; }
+void *za_ctx_user(za_ctx *ctx) { return ctx ? ctx->a->user : NULL; }
+int za_ctx_worker(za_ctx *ctx) { return ctx && ctx->w ? ctx->w->id : -1; }
+uint32_t za_ctx_restarts(za_ctx *ctx) {
+    return ctx ? atomic_load_explicit(&ctx->a->restarts, memory_order_relaxed) : 0;
+}
+int za_ctx_can_reply(za_ctx *ctx) { return ctx && ctx->reply ? 1 : 0; }
+
+void za_ctx_stop(za_ctx *ctx) {
+    if (ctx) ctx->a->flags |= ZA_AF_STOP_REQ;
+}
+
+void za_ctx_fail(za_ctx *ctx, int code, const char *fmt, ...) {
+    if (!ctx) return;
+    ctx->fail_code = code;
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(ctx->fail_text, sizeof ctx->fail_text, fmt, ap);
+        va_end(ap);
+    }
+}
+
+void *za_msg_take_ptr(const za_msg *msg) {
+    if (!msg) return NULL;
+    za_ctx *c = za__tl_ctx;
+    if (!c || &c->view != msg || !c->cur || c->cur->kind != ZA_PAYLOAD_PTR) return NULL;
+    c->cur->u.p.dtor = NULL;
+    void *p = c->cur->u.p.ptr;
+    c->cur->u.p.ptr = NULL;
+    c->view.ptr = NULL;
+    return p;
+}
+
+int za__tell_self(za_ctx *c, int32_t tag, const void *data, size_t len) {
+    za_msgnode *m = za__msg_new_bytes(tag, data, len);
+    if (!m) return ZA_ENOMEM;
+    m->target = c->self;
+    m->sender = c->self;
+    int rc = za__send_node(c->sys, m, false);
+    if (rc != ZA_OK && rc != ZA_EDROPPED) za__msg_free(m);
+    return rc;
+}
+
+int za_ctx_watch(za_ctx *ctx, za_ref target) {
+    if (!ctx) return za__fail(ZA_EINVAL, "ctx is NULL");
+    return za_watch(ctx->sys, ctx->self, target);
+}
+
+int za_ctx_unwatch(za_ctx *ctx, za_ref target) {
+    if (!ctx) return za__fail(ZA_EINVAL, "ctx is NULL");
+    int rc = za__send_sys(ctx->sys, target, ctx->self, ZA_SYS_UNWATCH, NULL, 0);
+    return rc == ZA_EDEAD ? ZA_OK : rc;
+}
+
+int za_watch(za_system *sys, za_ref watcher, za_ref target) {
+    if (!sys) return za__fail(ZA_EINVAL, "system is NULL");
+    if (!za__resolve(sys, watcher)) return za__fail(ZA_EDEAD, "watcher is dead");
+    int rc = za__send_sys(sys, target, watcher, ZA_SYS_WATCH, NULL, 0);
+    if (rc == ZA_EDEAD) {
+        send_down(sys, watcher, target, ZA_EDEAD, "no such actor");
+        return ZA_OK;
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------ lifecycle API */
+
+int za_stop(za_system *sys, za_ref ref) {
+    if (!sys) return za__fail(ZA_EINVAL, "system is NULL");
+    return za__send_sys(sys, ref, ZA_REF_NONE, ZA_SYS_STOP, NULL, 0);
+}
+
+int za_is_alive(za_system *sys, za_ref ref) {
+    if (!sys || ref == ZA_REF_NONE || za_ref_node(ref)) return 0;
+    za_actor *a = za__slot(sys, za_ref_slot(ref));
+    if (!a) return 0;
+    uint32_t life = atomic_load_explicit(&a->life, memory_order_acquire);
+    return ZA_LIFE_GEN(life) == za_ref_gen(ref) &&
+           (ZA_LIFE_ST(life) == ZA_ST_ALIVE || ZA_LIFE_ST(life) == ZA_ST_STOPPING);
+}
+
+int za_join(za_system *sys, za_ref ref, uint32_t timeout_ms) {
+    if (!sys) return za__fail(ZA_EINVAL, "system is NULL");
+    if (!za_is_alive(sys, ref)) return ZA_OK;
+    if (za__tl_ctx && za__tl_ctx->sys == sys)
+        return za__fail(ZA_ESTATE, "za_join cannot wait inside an actor; use watch");
+    uint64_t deadline = za__now_ns() + (uint64_t)timeout_ms * 1000000ull;
+    atomic_fetch_add(&sys->life_waiters, 1);
+    pthread_mutex_lock(&sys->life_mu);
+    int rc = ZA_OK;
+    while (za_is_alive(sys, ref)) {
+        if (sys->manual) {
+            pthread_mutex_unlock(&sys->life_mu);
+            za__run_manual(sys, 64);
+            pthread_mutex_lock(&sys->life_mu);
+            if (za__now_ns() >= deadline) {
+                rc = za_is_alive(sys, ref) ? ZA_ETIMEDOUT : ZA_OK;
+                break;
+            }
+            continue;
+        }
+        uint64_t now = za__now_ns();
+        if (now >= deadline) {
+            rc = ZA_ETIMEDOUT;
+            break;
+        }
+        /* bounded slices: a death between the check and the wait is seen soon */
+        uint64_t until = now + 10000000ull < deadline ? now + 10000000ull : deadline;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t add = until - now;
+        ts.tv_sec += (time_t)(add / 1000000000ull);
+        ts.tv_nsec += (long)(add % 1000000000ull);
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&sys->life_cv, &sys->life_mu, &ts);
+    }
+    pthread_mutex_unlock(&sys->life_mu);
+    atomic_fetch_sub(&sys->life_waiters, 1);
+    if (rc == ZA_ETIMEDOUT) za__fail(rc, "actor still alive after %u ms", timeout_ms);
+    return rc;
+}
+
+int za_actor_info_get(za_system *sys, za_ref ref, za_actor_info *out) {
+    if (!sys || !out) return za__fail(ZA_EINVAL, "system or out is NULL");
+    if (!za_is_alive(sys, ref)) return za__fail(ZA_EDEAD, "actor is dead");
+    za_actor *a = za__slot(sys, za_ref_slot(ref));
+    const za_behaviour *beh = atomic_load_explicit(&a->beh, memory_order_relaxed);
+    out->behaviour = beh && beh->name ? beh->name : "?";
+    out->parent = atomic_load_explicit(&a->parent, memory_order_relaxed);
+    int64_t d = atomic_load_explicit(&a->depth, memory_order_relaxed);
+    out->mailbox_depth = d > 0 ? (uint64_t)d : 0;
+    out->processed = atomic_load_explicit(&a->processed, memory_order_relaxed);
+    out->restarts = atomic_load_explicit(&a->restarts, memory_order_relaxed);
+    return ZA_OK;
+}

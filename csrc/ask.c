@@ -1,0 +1,435 @@
+/*
+ * Ask: a one-shot, reference-counted reply slot. Whoever moves it from
+ * PENDING first wins: the replier (DONE) or the timeout / cancel
+ * (ABANDONED). A reply that loses becomes a dead letter, so nothing is
+ * ever written into memory the asker has given up.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+enum { RS_PENDING = 0, RS_DONE = 1, RS_ABANDONED = 2 };
+
+struct za_reply_slot {
+    _Atomic int state;
+    _Atomic int refs;
+    int mode;
+    za_system *sys;
+    /* WAIT */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool ready;
+    za_answer ans;
+    /* CALLBACK */
+    za_answer_cb cb;
+    void *ud;
+    _Atomic za_timer_id timer;
+    /* ACTOR */
+    za_ref asker;
+    uint64_t corr;
+};
+
+za_reply_slot *za__reply_new(za_system *s, int mode) {
+    za_reply_slot *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    atomic_init(&r->state, RS_PENDING);
+    atomic_init(&r->refs, 2);
+    r->mode = mode;
+    r->sys = s;
+    if (mode == ZA_RP_WAIT) {
+        pthread_mutex_init(&r->mu, NULL);
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&r->cv, &ca);
+        pthread_condattr_destroy(&ca);
+    }
+    return r;
+}
+
+void za__reply_release(za_reply_slot *r) {
+    if (!r) return;
+    if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) != 1) return;
+    if (r->mode == ZA_RP_WAIT) {
+        pthread_mutex_destroy(&r->mu);
+        pthread_cond_destroy(&r->cv);
+        za_answer_free(&r->ans);
+    }
+    free(r);
+}
+
+void za_answer_free(za_answer *a) {
+    if (!a) return;
+    free(a->data);
+    free(a->error);
+    if (a->ptr && a->dtor) a->dtor(a->ptr);
+    memset(a, 0, sizeof *a);
+}
+
+static int fill_answer(za_answer *a, int status, int32_t tag, const void *data, size_t len,
+                       void *ptr, za_ptr_dtor dtor, const char *errtext) {
+    memset(a, 0, sizeof *a);
+    a->status = status;
+    a->tag = tag;
+    if (ptr || dtor) {
+        a->kind = ZA_PAYLOAD_PTR;
+        a->ptr = ptr;
+        a->dtor = dtor;
+    }
+    if (len) {
+        a->data = malloc(len);
+        if (!a->data) {
+            a->status = ZA_ENOMEM;
+        } else {
+            memcpy(a->data, data, len);
+            a->len = len;
+        }
+    }
+    if (errtext) a->error = strdup(errtext);
+    return a->status;
+}
+
+static void late_reply(za_system *s, za_reply_slot *r, int32_t tag, const void *data, size_t len,
+                       void *ptr, za_ptr_dtor dtor) {
+    za_msgnode *m = za__msg_new_bytes(tag, data, len);
+    if (!m) {
+        if (ptr && dtor) dtor(ptr);
+        return;
+    }
+    if (ptr || dtor) {
+        m->kind = ZA_PAYLOAD_PTR;
+        m->u.p.ptr = ptr;
+        m->u.p.dtor = dtor;
+    }
+    m->target = r->mode == ZA_RP_ACTOR ? r->asker : ZA_REF_NONE;
+    m->sender = za__tl_ctx ? za__tl_ctx->self : ZA_REF_NONE;
+    m->flags |= ZA_MF_REPLY;
+    za__dead_letter(s, m, ZA_DL_LATE_REPLY);
+}
+
+static void cancel_timer(za_system *s, za_reply_slot *r) {
+    za_timer_id t = atomic_exchange(&r->timer, 0);
+    if (t) za_timer_cancel(s, t); /* the timer's reference is dropped by the wheel */
+}
+
+int za__reply_complete(za_system *s, za_reply_slot *r, int status, int32_t tag, const void *data,
+                       size_t len, void *ptr, za_ptr_dtor dtor, const char *errtext) {
+    int exp = RS_PENDING;
+    if (!atomic_compare_exchange_strong(&r->state, &exp, RS_DONE)) {
+        if (status == ZA_OK) late_reply(s, r, tag, data, len, ptr, dtor);
+        else if (ptr && dtor) dtor(ptr);
+        return ZA_ETIMEDOUT;
+    }
+    switch (r->mode) {
+    case ZA_RP_WAIT:
+        pthread_mutex_lock(&r->mu);
+        fill_answer(&r->ans, status, tag, data, len, ptr, dtor, errtext);
+        r->ready = true;
+        pthread_cond_broadcast(&r->cv);
+        pthread_mutex_unlock(&r->mu);
+        break;
+    case ZA_RP_CALLBACK: {
+        cancel_timer(s, r);
+        za_answer a;
+        fill_answer(&a, status, tag, data, len, ptr, dtor, errtext);
+        r->cb(&a, r->ud);
+        break;
+    }
+    case ZA_RP_ACTOR: {
+        cancel_timer(s, r);
+        za_msgnode *m = za__msg_new_bytes(tag, data, len);
+        if (!m) {
+            if (ptr && dtor) dtor(ptr);
+            return ZA_ENOMEM;
+        }
+        if (ptr || dtor) {
+            m->kind = ZA_PAYLOAD_PTR;
+            m->u.p.ptr = ptr;
+            m->u.p.dtor = dtor;
+        }
+        m->flags |= ZA_MF_REPLY;
+        m->status = (int16_t)status;
+        m->corr = r->corr;
+        m->target = r->asker;
+        m->sender = za__tl_ctx ? za__tl_ctx->self : ZA_REF_NONE;
+        int rc = za__send_node(s, m, false);
+        if (rc != ZA_OK && rc != ZA_EDROPPED) za__dead_letter(s, m, ZA_DL_LATE_REPLY);
+        break;
+    }
+    }
+    return ZA_OK;
+}
+
+void za__reply_timeout(za_system *s, za_reply_slot *r) {
+    int exp = RS_PENDING;
+    if (!atomic_compare_exchange_strong(&r->state, &exp, RS_ABANDONED)) return;
+    atomic_store(&r->timer, 0);
+    if (r->mode == ZA_RP_CALLBACK) {
+        za_answer a;
+        fill_answer(&a, ZA_ETIMEDOUT, 0, NULL, 0, NULL, NULL, "ask timed out");
+        r->cb(&a, r->ud);
+    } else if (r->mode == ZA_RP_ACTOR) {
+        za_msgnode *m = za__msg_new_bytes(ZA_TAG_TIMEOUT, NULL, 0);
+        if (!m) return;
+        m->flags |= ZA_MF_REPLY;
+        m->status = ZA_ETIMEDOUT;
+        m->corr = r->corr;
+        m->target = r->asker;
+        int rc = za__send_node(s, m, false);
+        if (rc != ZA_OK && rc != ZA_EDROPPED) za__dead_letter(s, m, ZA_DL_DEAD_TARGET);
+    }
+}
+
+int za__reply_wait(za_system *s, za_reply_slot *r, uint32_t timeout_ms, za_answer *out) {
+    memset(out, 0, sizeof *out);
+    uint64_t deadline = za__now_ns() + (uint64_t)timeout_ms * 1000000ull;
+    pthread_mutex_lock(&r->mu);
+    while (!r->ready) {
+        uint64_t now = za__now_ns();
+        if (now >= deadline) {
+            int exp = RS_PENDING;
+            if (atomic_compare_exchange_strong(&r->state, &exp, RS_ABANDONED)) {
+                pthread_mutex_unlock(&r->mu);
+                out->status = ZA_ETIMEDOUT;
+                return ZA_ETIMEDOUT;
+            }
+            /* the reply won the race and is being written: wait for it */
+            pthread_cond_wait(&r->cv, &r->mu);
+            continue;
+        }
+        if (s->manual) {
+            pthread_mutex_unlock(&r->mu);
+            if (za__run_manual(s, 64) == 0) {
+                struct timespec ts = {0, 100000};
+                nanosleep(&ts, NULL);
+            }
+            pthread_mutex_lock(&r->mu);
+            continue;
+        }
+        struct timespec ts;
+        ts.tv_sec = (time_t)(deadline / 1000000000ull);
+        ts.tv_nsec = (long)(deadline % 1000000000ull);
+        pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+    }
+    *out = r->ans;
+    memset(&r->ans, 0, sizeof r->ans);
+    pthread_mutex_unlock(&r->mu);
+    return ZA_OK;
+}
+
+/* ------------------------------------------------------------- public ask */
+
+static int ask_send(za_system *s, za_ref to, int32_t tag, const void *data, size_t len, void *ptr,
+                    za_ptr_dtor dtor, bool is_ptr, za_reply_slot *r) {
+    if (len > s->cfg.max_payload)
+        return za__fail(ZA_ETOOBIG, "payload of %zu bytes exceeds max_payload %u", len,
+                        s->cfg.max_payload);
+    if (len && !data) return za__fail(ZA_EINVAL, "data is NULL but len is %zu", len);
+    za_msgnode *m = za__msg_new_bytes(tag, data, len);
+    if (!m) return za__fail(ZA_ENOMEM, "out of memory");
+    if (is_ptr) {
+        m->kind = ZA_PAYLOAD_PTR;
+        m->u.p.ptr = ptr;
+        m->u.p.dtor = dtor;
+    }
+    m->target = to;
+    m->sender = (za__tl_ctx && za__tl_ctx->sys == s) ? za__tl_ctx->self : ZA_REF_NONE;
+    m->reply = r;
+    za_worker *w = za__tl_worker;
+    int rc = za__send_node(s, m, !w || w->sys != s);
+    if (rc != ZA_OK && rc != ZA_EDROPPED) {
+        m->reply = NULL; /* the caller still owns the message's reference */
+        if (is_ptr) m->u.p.dtor = NULL;
+        za__msg_free(m);
+    }
+    return rc;
+}
+
+int za_ask(za_system *sys, za_ref to, int32_t tag, const void *data, size_t len,
+           uint32_t timeout_ms, za_answer *out) {
+    if (!sys || !out) return za__fail(ZA_EINVAL, "system or out is NULL");
+    memset(out, 0, sizeof *out);
+    if (za__tl_ctx && za__tl_ctx->sys == sys)
+        return za__fail(ZA_ESTATE, "blocking za_ask inside an actor would stall a worker; "
+                                   "use za_ctx_ask");
+    za_reply_slot *r = za__reply_new(sys, ZA_RP_WAIT);
+    if (!r) return za__fail(ZA_ENOMEM, "out of memory");
+    int rc = ask_send(sys, to, tag, data, len, NULL, NULL, false, r);
+    if (rc == ZA_EDROPPED) {
+        /* the mailbox dropped it; its dead letter already answered the slot */
+        za__reply_wait(sys, r, 0, out);
+        za__reply_release(r);
+        return out->status ? out->status : ZA_EDROPPED;
+    }
+    if (rc != ZA_OK) {
+        za__reply_release(r);
+        za__reply_release(r);
+        out->status = rc;
+        return rc;
+    }
+    rc = za__reply_wait(sys, r, timeout_ms, out);
+    za__reply_release(r);
+    if (rc == ZA_ETIMEDOUT) return za__fail(ZA_ETIMEDOUT, "no reply within %u ms", timeout_ms);
+    if (out->status != ZA_OK)
+        za__fail(out->status, "%s", out->error ? out->error : za_strerror(out->status));
+    return out->status;
+}
+
+struct za_ask_handle {
+    za_reply_slot *r;
+};
+
+static int ask_async(za_system *sys, za_ref to, int32_t tag, const void *data, size_t len,
+                     void *ptr, za_ptr_dtor dtor, bool is_ptr, uint32_t timeout_ms,
+                     za_answer_cb cb, void *ud, za_ask_handle **handle) {
+    if (handle) *handle = NULL;
+    if (!sys || !cb) return za__fail(ZA_EINVAL, "system or callback is NULL");
+    za_reply_slot *r = za__reply_new(sys, ZA_RP_CALLBACK);
+    if (!r) return za__fail(ZA_ENOMEM, "out of memory");
+    r->cb = cb;
+    r->ud = ud;
+    za_ask_handle *h = NULL;
+    if (handle) {
+        h = malloc(sizeof *h);
+        if (!h) {
+            free(r);
+            return za__fail(ZA_ENOMEM, "out of memory");
+        }
+        h->r = r;
+        atomic_fetch_add(&r->refs, 1);
+    }
+    if (timeout_ms) {
+        za_timer_id t = 0;
+        atomic_fetch_add(&r->refs, 1); /* held by the timer */
+        if (za__timer_reply(sys, timeout_ms, r, &t) != ZA_OK) {
+            atomic_fetch_sub(&r->refs, 1);
+        } else {
+            atomic_store(&r->timer, t);
+        }
+    }
+    int rc = ask_send(sys, to, tag, data, len, ptr, dtor, is_ptr, r);
+    if (rc != ZA_OK && rc != ZA_EDROPPED) {
+        /* nothing was sent: the callback must not run, so abandon quietly */
+        atomic_store(&r->state, RS_ABANDONED);
+        cancel_timer(sys, r);
+        za__reply_release(r); /* message's reference */
+        if (h) {
+            za__reply_release(r);
+            free(h);
+        }
+        za__reply_release(r);
+        return rc;
+    }
+    za__reply_release(r); /* the caller's reference: the handle keeps its own */
+    if (handle) *handle = h;
+    return ZA_OK; /* on ZA_EDROPPED the callback already ran */
+}
+
+int za_ask_async(za_system *sys, za_ref to, int32_t tag, const void *data, size_t len,
+                 uint32_t timeout_ms, za_answer_cb cb, void *ud, za_ask_handle **handle) {
+    return ask_async(sys, to, tag, data, len, NULL, NULL, false, timeout_ms, cb, ud, handle);
+}
+
+int za_ask_ptr_async(za_system *sys, za_ref to, int32_t tag, void *ptr, za_ptr_dtor dtor,
+                     uint32_t timeout_ms, za_answer_cb cb, void *ud, za_ask_handle **handle) {
+    return ask_async(sys, to, tag, NULL, 0, ptr, dtor, true, timeout_ms, cb, ud, handle);
+}
+
+int za_ask_cancel(za_ask_handle *h) {
+    if (!h) return 0;
+    za_reply_slot *r = h->r;
+    int exp = RS_PENDING;
+    if (!atomic_compare_exchange_strong(&r->state, &exp, RS_ABANDONED)) return 0;
+    cancel_timer(r->sys, r);
+    za_answer a;
+    fill_answer(&a, ZA_ECANCELLED, 0, NULL, 0, NULL, NULL, "ask cancelled");
+    r->cb(&a, r->ud);
+    return 1;
+}
+
+void za_ask_handle_release(za_ask_handle *h) {
+    if (!h) return;
+    za__reply_release(h->r);
+    free(h);
+}
+
+int za_ctx_ask(za_ctx *ctx, za_ref to, int32_t tag, const void *data, size_t len,
+               uint32_t timeout_ms, uint64_t *corr_out) {
+    if (!ctx) return za__fail(ZA_EINVAL, "ctx is NULL");
+    za_system *s = ctx->sys;
+    za_reply_slot *r = za__reply_new(s, ZA_RP_ACTOR);
+    if (!r) return za__fail(ZA_ENOMEM, "out of memory");
+    r->asker = ctx->self;
+    r->corr = atomic_fetch_add(&s->next_corr, 1) + 1;
+    if (corr_out) *corr_out = r->corr;
+    if (timeout_ms) {
+        za_timer_id t = 0;
+        atomic_fetch_add(&r->refs, 1);
+        if (za__timer_reply(s, timeout_ms, r, &t) != ZA_OK)
+            atomic_fetch_sub(&r->refs, 1);
+        else
+            atomic_store(&r->timer, t);
+    }
+    int rc = ask_send(s, to, tag, data, len, NULL, NULL, false, r);
+    if (rc != ZA_OK && rc != ZA_EDROPPED) {
+        atomic_store(&r->state, RS_ABANDONED);
+        cancel_timer(s, r);
+        za__reply_release(r);
+        za__reply_release(r);
+        return rc;
+    }
+    za__reply_release(r);
+    return ZA_OK;
+}
+
+/* ------------------------------------------------------------ replying */
+
+int za_reply(za_ctx *ctx, int32_t tag, const void *data, size_t len) {
+    if (!ctx) return za__fail(ZA_EINVAL, "ctx is NULL");
+    if (!ctx->reply) return za__fail(ZA_ESTATE, "this message has no pending reply");
+    if (len && !data) return za__fail(ZA_EINVAL, "data is NULL but len is %zu", len);
+    za_reply_slot *r = ctx->reply;
+    ctx->reply = NULL;
+    za__reply_complete(ctx->sys, r, ZA_OK, tag, data, len, NULL, NULL, NULL);
+    za__reply_release(r);
+    return ZA_OK;
+}
+
+int za_reply_ptr(za_ctx *ctx, int32_t tag, void *ptr, za_ptr_dtor dtor) {
+    if (!ctx) return za__fail(ZA_EINVAL, "ctx is NULL");
+    if (!ctx->reply) return za__fail(ZA_ESTATE, "this message has no pending reply");
+    za_reply_slot *r = ctx->reply;
+    ctx->reply = NULL;
+    za__reply_complete(ctx->sys, r, ZA_OK, tag, NULL, 0, ptr, dtor, NULL);
+    za__reply_release(r);
+    return ZA_OK;
+}
+
+za_reply_slot *za_ctx_take_reply(za_ctx *ctx) {
+    if (!ctx) return NULL;
+    za_reply_slot *r = ctx->reply;
+    ctx->reply = NULL;
+    return r;
+}
+
+int za_reply_send(za_system *sys, za_reply_slot *r, int32_t tag, const void *data, size_t len) {
+    if (!sys || !r) return za__fail(ZA_EINVAL, "system or reply is NULL");
+    za__reply_complete(sys, r, ZA_OK, tag, data, len, NULL, NULL, NULL);
+    za__reply_release(r);
+    return ZA_OK;
+}
+
+int za_reply_send_ptr(za_system *sys, za_reply_slot *r, int32_t tag, void *ptr, za_ptr_dtor dtor) {
+    if (!sys || !r) return za__fail(ZA_EINVAL, "system or reply is NULL");
+    za__reply_complete(sys, r, ZA_OK, tag, NULL, 0, ptr, dtor, NULL);
+    za__reply_release(r);
+    return ZA_OK;
+}
+
+int za_reply_error(za_system *sys, za_reply_slot *r, int status, const char *text) {
+    if (!sys || !r) return za__fail(ZA_EINVAL, "system or reply is NULL");
+    za__reply_complete(sys, r, status ? status : ZA_EFAILED, 0, NULL, 0, NULL, NULL, text);
+    za__reply_release(r);
+    return ZA_OK;
+}

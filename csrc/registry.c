@@ -1,0 +1,146 @@
+/*
+ * Registry: unique names to references. A mutex-guarded open-addressing
+ * table; lookups are not on any hot path, so simplicity wins.
+ */
+#include <stdlib.h>
+
+#include "internal.h"
+
+typedef struct rent {
+    char *name; /* NULL: empty; TOMB: deleted */
+    za_ref ref;
+} rent;
+
+static char tomb_;
+#define TOMB (&tomb_)
+
+struct za_registry {
+    pthread_mutex_t mu;
+    rent *t;
+    size_t cap, used; /* used counts live + tombstones */
+};
+
+static uint64_t hash(const char *s) {
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    while (*s) h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+    return h;
+}
+
+int za__registry_new(za_system *s) {
+    struct za_registry *r = calloc(1, sizeof *r);
+    if (!r) return ZA_ENOMEM;
+    pthread_mutex_init(&r->mu, NULL);
+    s->registry = r;
+    return ZA_OK;
+}
+
+void za__registry_free(za_system *s) {
+    struct za_registry *r = s->registry;
+    if (!r) return;
+    for (size_t i = 0; i < r->cap; i++)
+        if (r->t[i].name && r->t[i].name != TOMB) free(r->t[i].name);
+    free(r->t);
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+    s->registry = NULL;
+}
+
+static rent *find(struct za_registry *r, const char *name) {
+    if (!r->cap) return NULL;
+    size_t i = hash(name) & (r->cap - 1);
+    for (size_t n = 0; n < r->cap; n++, i = (i + 1) & (r->cap - 1)) {
+        if (!r->t[i].name) return NULL;
+        if (r->t[i].name != TOMB && strcmp(r->t[i].name, name) == 0) return &r->t[i];
+    }
+    return NULL;
+}
+
+static int rehash(struct za_registry *r, size_t ncap) {
+    rent *nt = calloc(ncap, sizeof *nt);
+    if (!nt) return ZA_ENOMEM;
+    size_t used = 0;
+    for (size_t i = 0; i < r->cap; i++) {
+        char *n = r->t[i].name;
+        if (!n || n == TOMB) continue;
+        size_t j = hash(n) & (ncap - 1);
+        while (nt[j].name) j = (j + 1) & (ncap - 1);
+        nt[j] = r->t[i];
+        used++;
+    }
+    free(r->t);
+    r->t = nt;
+    r->cap = ncap;
+    r->used = used;
+    return ZA_OK;
+}
+
+int za_register(za_system *sys, const char *name, za_ref ref) {
+    if (!sys || !name || !name[0]) return za__fail(ZA_EINVAL, "system or name is NULL/empty");
+    struct za_registry *r = sys->registry;
+    pthread_mutex_lock(&r->mu);
+    rent *e = find(r, name);
+    if (e) {
+        if (za_is_alive(sys, e->ref)) {
+            pthread_mutex_unlock(&r->mu);
+            return za__fail(ZA_EEXIST, "name '%s' is already registered", name);
+        }
+        e->ref = ref; /* the previous owner died without unregistering yet */
+        pthread_mutex_unlock(&r->mu);
+        return ZA_OK;
+    }
+    if ((r->used + 1) * 4 >= r->cap * 3 && rehash(r, r->cap ? r->cap * 2 : 16) != ZA_OK) {
+        pthread_mutex_unlock(&r->mu);
+        return za__fail(ZA_ENOMEM, "out of memory");
+    }
+    char *copy = strdup(name);
+    if (!copy) {
+        pthread_mutex_unlock(&r->mu);
+        return za__fail(ZA_ENOMEM, "out of memory");
+    }
+    size_t i = hash(name) & (r->cap - 1);
+    while (r->t[i].name && r->t[i].name != TOMB) i = (i + 1) & (r->cap - 1);
+    if (!r->t[i].name) r->used++;
+    r->t[i].name = copy;
+    r->t[i].ref = ref;
+    pthread_mutex_unlock(&r->mu);
+    return ZA_OK;
+}
+
+static int drop(struct za_registry *r, const char *name, za_ref ref, bool any) {
+    pthread_mutex_lock(&r->mu);
+    rent *e = find(r, name);
+    int rc = ZA_ENOTFOUND;
+    if (e && (any || e->ref == ref)) {
+        free(e->name);
+        e->name = TOMB;
+        rc = ZA_OK;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return rc;
+}
+
+int za_unregister(za_system *sys, const char *name) {
+    if (!sys || !name) return za__fail(ZA_EINVAL, "system or name is NULL");
+    int rc = drop(sys->registry, name, 0, true);
+    if (rc) za__fail(rc, "name '%s' is not registered", name);
+    return rc;
+}
+
+void za__registry_drop(za_system *s, const char *name, za_ref ref) {
+    drop(s->registry, name, ref, false);
+}
+
+int za_lookup(za_system *sys, const char *name, za_ref *out) {
+    if (!sys || !name || !out) return za__fail(ZA_EINVAL, "system, name or out is NULL");
+    struct za_registry *r = sys->registry;
+    pthread_mutex_lock(&r->mu);
+    rent *e = find(r, name);
+    za_ref ref = e ? e->ref : ZA_REF_NONE;
+    pthread_mutex_unlock(&r->mu);
+    if (!ref || !za_is_alive(sys, ref)) {
+        *out = ZA_REF_NONE;
+        return za__fail(ZA_ENOTFOUND, "no actor named '%s'", name);
+    }
+    *out = ref;
+    return ZA_OK;
+}

@@ -1,0 +1,427 @@
+/*
+ * The scheduler: N workers, each with a local FIFO run queue that others
+ * can steal from, a run-next slot, a shared injection queue for wake-ups
+ * from outside the pool, and per-host queues for exclusive hosts.
+ *
+ * Idle workers spin for spin_us, then park on a futex. A wake-up is sent
+ * only when runnable work appears, nobody is already searching for work
+ * and somebody sleeps — never per message.
+ */
+#include <stdlib.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#endif
+
+#include "internal.h"
+
+/* ----------------------------------------------------------------- futex */
+
+static void futex_wait(_Atomic uint32_t *w, uint32_t val) {
+#if defined(__linux__)
+    syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+#else
+    (void)w;
+    (void)val;
+    usleep(100);
+#endif
+}
+
+static void futex_wake(_Atomic uint32_t *w) {
+#if defined(__linux__)
+    syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+#else
+    (void)w;
+#endif
+}
+
+/* ------------------------------------------------------ local run queues */
+
+static bool rq_push(za_worker *w, za_actor *a) {
+    uint64_t t = atomic_load_explicit(&w->rq_tail, memory_order_relaxed);
+    uint64_t h = atomic_load_explicit(&w->rq_head, memory_order_acquire);
+    if (t - h >= ZA_RQ_CAP) return false;
+    atomic_store_explicit(&w->rq_buf[t & (ZA_RQ_CAP - 1)], a, memory_order_relaxed);
+    atomic_store_explicit(&w->rq_tail, t + 1, memory_order_release);
+    return true;
+}
+
+/* Owner pop and steal are the same operation: both take from the head. */
+static za_actor *rq_take(za_worker *w) {
+    for (;;) {
+        uint64_t h = atomic_load_explicit(&w->rq_head, memory_order_acquire);
+        uint64_t t = atomic_load_explicit(&w->rq_tail, memory_order_acquire);
+        if (h >= t) return NULL;
+        za_actor *a = atomic_load_explicit(&w->rq_buf[h & (ZA_RQ_CAP - 1)], memory_order_relaxed);
+        if (atomic_compare_exchange_weak_explicit(&w->rq_head, &h, h + 1, memory_order_acq_rel,
+                                                  memory_order_relaxed))
+            return a;
+    }
+}
+
+static bool rq_empty(za_worker *w) {
+    return atomic_load_explicit(&w->rq_head, memory_order_acquire) >=
+           atomic_load_explicit(&w->rq_tail, memory_order_acquire);
+}
+
+/* --------------------------------------------- intrusive MPSC (inj, host) */
+
+static void mpsc_push(_Atomic(za_link *) *tail, za_link *n) {
+    atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
+    za_link *prev = atomic_exchange_explicit(tail, n, memory_order_acq_rel);
+    atomic_store_explicit(&prev->next, n, memory_order_release);
+}
+
+/* Single consumer. Returns NULL when empty or a producer is mid-push. */
+static za_link *mpsc_pop(_Atomic(za_link *) *tail, za_link **headp, za_link *stub) {
+    za_link *head = *headp;
+    za_link *next = atomic_load_explicit(&head->next, memory_order_acquire);
+    if (head == stub) {
+        if (!next) return NULL;
+        *headp = next;
+        head = next;
+        next = atomic_load_explicit(&next->next, memory_order_acquire);
+    }
+    if (next) {
+        *headp = next;
+        return head;
+    }
+    if (atomic_load_explicit(tail, memory_order_acquire) != head) return NULL;
+    mpsc_push(tail, stub);
+    next = atomic_load_explicit(&head->next, memory_order_acquire);
+    if (next) {
+        *headp = next;
+        return head;
+    }
+    return NULL;
+}
+
+static bool mpsc_maybe_nonempty(_Atomic(za_link *) *tail, za_link *stub) {
+    return atomic_load_explicit(tail, memory_order_seq_cst) != stub;
+}
+
+static za_actor *actor_of_link(za_link *l) {
+    return (za_actor *)((char *)l - offsetof(za_actor, runlink));
+}
+
+static za_actor *inj_pop(za_system *s) {
+    if (!mpsc_maybe_nonempty(&s->inj_tail, &s->inj_stub)) return NULL;
+    if (atomic_flag_test_and_set_explicit(&s->inj_lock, memory_order_acquire)) return NULL;
+    za_link *l = mpsc_pop(&s->inj_tail, &s->inj_head, &s->inj_stub);
+    atomic_flag_clear_explicit(&s->inj_lock, memory_order_release);
+    return l ? actor_of_link(l) : NULL;
+}
+
+/* ----------------------------------------------------------------- hosts */
+
+static za_hostq *hostq_for(za_system *s, const za_host *h) {
+    int n = atomic_load_explicit(&s->nhosts, memory_order_acquire);
+    for (int i = 0; i < n; i++)
+        if (s->hostqs[i].host == h) return &s->hostqs[i];
+    pthread_mutex_lock(&s->host_mu);
+    n = atomic_load_explicit(&s->nhosts, memory_order_relaxed);
+    za_hostq *q = NULL;
+    for (int i = 0; i < n; i++)
+        if (s->hostqs[i].host == h) q = &s->hostqs[i];
+    if (!q && n < ZA_MAX_HOSTS) {
+        q = &s->hostqs[n];
+        q->host = h;
+        atomic_store_explicit(&q->stub.next, NULL, memory_order_relaxed);
+        q->head = &q->stub;
+        atomic_store_explicit(&q->tail, &q->stub, memory_order_relaxed);
+        atomic_flag_clear(&q->token);
+        atomic_store_explicit(&s->nhosts, n + 1, memory_order_release);
+    }
+    pthread_mutex_unlock(&s->host_mu);
+    return q;
+}
+
+/* ------------------------------------------------------------ wake-ups */
+
+static void wake_one(za_system *s) {
+    pthread_mutex_lock(&s->idle_mu);
+    if (s->nidle == 0) {
+        pthread_mutex_unlock(&s->idle_mu);
+        return;
+    }
+    za_worker *w = &s->workers[s->idle_stack[--s->nidle]];
+    w->in_idle = false;
+    atomic_fetch_sub(&s->nsleeping, 1);
+    atomic_fetch_add(&s->nsearching, 1); /* it wakes up searching */
+    pthread_mutex_unlock(&s->idle_mu);
+    atomic_store_explicit(&w->wake, 1, memory_order_release);
+    futex_wake(&w->wake);
+}
+
+static void notify(za_system *s) {
+    if (s->manual) return;
+    /* pairs with the parking worker's nsleeping increment and re-check */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&s->nsearching, memory_order_seq_cst) > 0) return;
+    if (atomic_load_explicit(&s->nsleeping, memory_order_seq_cst) == 0) return;
+    wake_one(s);
+}
+
+void za__schedule(za_system *s, za_actor *a) {
+    const za_behaviour *beh = atomic_load_explicit(&a->beh, memory_order_relaxed);
+    const za_host *h = beh ? beh->host : NULL;
+    if (ZA_UNLIKELY(h && h->exclusive)) {
+        za_hostq *q = hostq_for(s, h);
+        if (q) {
+            mpsc_push(&q->tail, &a->runlink);
+            notify(s);
+            return;
+        }
+    }
+    za_worker *w = za__tl_worker;
+    if (w && w->sys == s) {
+        /* a message sent by the running actor: the receiver runs next, here */
+        za_actor *prev = w->run_next;
+        w->run_next = a;
+        if (!prev) return;
+        if (!rq_push(w, prev)) {
+            mpsc_push(&s->inj_tail, &prev->runlink);
+        }
+        notify(s);
+        return;
+    }
+    mpsc_push(&s->inj_tail, &a->runlink);
+    notify(s);
+}
+
+/* ----------------------------------------------------------- worker loop */
+
+static void leave_host(za_worker *w) {
+    if (w->cur_host) {
+        if (w->cur_host->leave) w->cur_host->leave(w->cur_host->host_ud, w->id);
+        w->cur_host = NULL;
+    }
+}
+
+static void run_actor(za_worker *w, za_actor *a) {
+    const za_behaviour *beh = atomic_load_explicit(&a->beh, memory_order_relaxed);
+    const za_host *h = beh ? beh->host : NULL;
+    if (h != w->cur_host) {
+        leave_host(w);
+        if (h && h->enter) h->enter(h->host_ud, w->id);
+        w->cur_host = h;
+    }
+    if (za__turn(w, a)) {
+        if (!rq_push(w, a)) mpsc_push(&w->sys->inj_tail, &a->runlink);
+        notify(w->sys);
+    }
+}
+
+/* Serve an exclusive host's queue for up to its budget. */
+static bool serve_host(za_worker *w, za_hostq *q) {
+    if (!mpsc_maybe_nonempty(&q->tail, &q->stub)) return false;
+    if (atomic_flag_test_and_set_explicit(&q->token, memory_order_acquire)) return false;
+    bool ran = false;
+    uint64_t budget_ns = (uint64_t)(q->host->budget_us ? q->host->budget_us : 2000) * 1000ull;
+    uint64_t start = 0;
+    for (;;) {
+        za_link *l = mpsc_pop(&q->tail, &q->head, &q->stub);
+        if (!l) break;
+        if (!ran) start = za__now_ns();
+        ran = true;
+        za_actor *a = actor_of_link(l);
+        if (w->cur_host != q->host) {
+            leave_host(w);
+            if (q->host->enter) q->host->enter(q->host->host_ud, w->id);
+            w->cur_host = q->host;
+        }
+        if (za__turn(w, a)) mpsc_push(&q->tail, &a->runlink);
+        if (za__now_ns() - start > budget_ns) break;
+    }
+    leave_host(w);
+    atomic_flag_clear_explicit(&q->token, memory_order_release);
+    if (mpsc_maybe_nonempty(&q->tail, &q->stub)) notify(w->sys);
+    return ran;
+}
+
+static za_actor *find_local(za_worker *w) {
+    za_system *s = w->sys;
+    za_actor *a;
+    /* now and then look at the shared queue first so it cannot starve */
+    if ((++w->tick & 63) == 0 && (a = inj_pop(s))) return a;
+    if ((a = w->run_next)) {
+        w->run_next = NULL;
+        return a;
+    }
+    if ((a = rq_take(w))) return a;
+    return inj_pop(s);
+}
+
+static za_actor *steal(za_worker *w) {
+    za_system *s = w->sys;
+    int n = s->nworkers;
+    if (n <= 1) return NULL;
+    w->rng ^= w->rng << 13;
+    w->rng ^= w->rng >> 7;
+    w->rng ^= w->rng << 17;
+    int start = (int)(w->rng % (uint64_t)n);
+    for (int i = 0; i < n; i++) {
+        za_worker *v = &s->workers[(start + i) % n];
+        if (v == w) continue;
+        za_actor *a = rq_take(v);
+        if (a) return a;
+    }
+    return NULL;
+}
+
+static bool serve_hosts(za_worker *w) {
+    za_system *s = w->sys;
+    int n = atomic_load_explicit(&s->nhosts, memory_order_acquire);
+    bool ran = false;
+    for (int i = 0; i < n; i++) ran |= serve_host(w, &s->hostqs[i]);
+    return ran;
+}
+
+/* One unit of work: true if something ran. */
+static bool work_once(za_worker *w) {
+    za_actor *a = find_local(w);
+    if (!a && atomic_load_explicit(&w->sys->nhosts, memory_order_relaxed) && serve_hosts(w))
+        return true;
+    if (!a) a = steal(w);
+    if (!a) return false;
+    atomic_fetch_add_explicit(&w->sys->nrunning, 1, memory_order_relaxed);
+    run_actor(w, a);
+    atomic_fetch_sub_explicit(&w->sys->nrunning, 1, memory_order_relaxed);
+    return true;
+}
+
+static bool any_work(za_system *s) {
+    if (mpsc_maybe_nonempty(&s->inj_tail, &s->inj_stub)) return true;
+    for (int i = 0; i < s->nworkers; i++)
+        if (!rq_empty(&s->workers[i])) return true;
+    int n = atomic_load_explicit(&s->nhosts, memory_order_acquire);
+    for (int i = 0; i < n; i++)
+        if (mpsc_maybe_nonempty(&s->hostqs[i].tail, &s->hostqs[i].stub)) return true;
+    return false;
+}
+
+static void park(za_worker *w) {
+    za_system *s = w->sys;
+    leave_host(w);
+    pthread_mutex_lock(&s->idle_mu);
+    s->idle_stack[s->nidle++] = w->id;
+    w->in_idle = true;
+    atomic_fetch_add(&s->nsleeping, 1);
+    pthread_mutex_unlock(&s->idle_mu);
+    atomic_fetch_sub(&s->nsearching, 1);
+    if (any_work(s) || atomic_load(&s->quit)) {
+        pthread_mutex_lock(&s->idle_mu);
+        bool still = w->in_idle;
+        if (still) {
+            for (int i = 0; i < s->nidle; i++) {
+                if (s->idle_stack[i] == w->id) {
+                    s->idle_stack[i] = s->idle_stack[--s->nidle];
+                    break;
+                }
+            }
+            w->in_idle = false;
+            atomic_fetch_sub(&s->nsleeping, 1);
+            atomic_fetch_add(&s->nsearching, 1);
+        }
+        pthread_mutex_unlock(&s->idle_mu);
+        if (still) return;
+        /* a waker already took us off the idle stack: consume its token */
+    }
+    while (atomic_load_explicit(&w->wake, memory_order_acquire) == 0) futex_wait(&w->wake, 0);
+    atomic_store_explicit(&w->wake, 0, memory_order_relaxed);
+}
+
+static void *worker_main(void *arg) {
+    za_worker *w = arg;
+    za_system *s = w->sys;
+    za__tl_worker = w;
+    uint64_t spin_ns = (uint64_t)s->cfg.spin_us * 1000ull;
+    bool searching = false;
+    while (!atomic_load_explicit(&s->quit, memory_order_acquire)) {
+        if (work_once(w)) {
+            if (searching) {
+                searching = false;
+                /* the last searcher found work: let another look for more */
+                if (atomic_fetch_sub(&s->nsearching, 1) == 1 && any_work(s)) notify(s);
+            }
+            continue;
+        }
+        if (!searching) {
+            searching = true;
+            atomic_fetch_add(&s->nsearching, 1);
+        }
+        uint64_t t0 = za__now_ns();
+        bool found = false;
+        while (za__now_ns() - t0 < spin_ns) {
+            for (int i = 0; i < 32; i++) za__cpu_relax();
+            if (any_work(s) || w->run_next || atomic_load_explicit(&s->quit, memory_order_relaxed)) {
+                found = true;
+                break;
+            }
+        }
+        if (found) continue;
+        leave_host(w);
+        park(w); /* returns counted as searching */
+    }
+    if (searching) atomic_fetch_sub(&s->nsearching, 1);
+    leave_host(w);
+    za__tl_worker = NULL;
+    return NULL;
+}
+
+int za__sched_start(za_system *s) {
+    if (s->manual) return ZA_OK;
+    for (int i = 0; i < s->nworkers; i++) {
+        if (pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]) != 0) {
+            atomic_store(&s->quit, true);
+            for (int j = 0; j < i; j++) {
+                atomic_store(&s->workers[j].wake, 1);
+                futex_wake(&s->workers[j].wake);
+            }
+            for (int j = 0; j < i; j++) pthread_join(s->workers[j].thread, NULL);
+            return za__fail(ZA_ENOMEM, "cannot start worker thread %d", i);
+        }
+    }
+    return ZA_OK;
+}
+
+void za__sched_stop(za_system *s) {
+    if (s->manual) return;
+    atomic_store(&s->quit, true);
+    for (int i = 0; i < s->nworkers; i++) {
+        atomic_store(&s->workers[i].wake, 1);
+        futex_wake(&s->workers[i].wake);
+    }
+    for (int i = 0; i < s->nworkers; i++) pthread_join(s->workers[i].thread, NULL);
+}
+
+bool za__sched_idle(za_system *s) {
+    return !any_work(s) && atomic_load(&s->nrunning) == 0 &&
+           (s->manual || atomic_load(&s->nsleeping) + atomic_load(&s->nsearching) >= s->nworkers);
+}
+
+/* Manual mode: the calling thread borrows worker 0. */
+int za__run_manual(za_system *s, uint32_t max_turns) {
+    if (!s->manual) return za__fail(ZA_ESTATE, "za_system_run needs a manual system");
+    za_worker *w = &s->workers[0];
+    za_worker *saved = za__tl_worker;
+    if (saved == w) return 0; /* re-entered from inside an actor */
+    za__tl_worker = w;
+    int turns = 0;
+    while (max_turns == 0 || (uint32_t)turns < max_turns) {
+        za_actor *a = find_local(w);
+        if (!a) {
+            if (atomic_load_explicit(&s->nhosts, memory_order_relaxed) && serve_hosts(w)) {
+                turns++;
+                continue;
+            }
+            break;
+        }
+        run_actor(w, a);
+        turns++;
+    }
+    leave_host(w);
+    za__tl_worker = saved;
+    return turns;
+}

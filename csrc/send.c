@@ -1,0 +1,224 @@
+/*
+ * The send path: resolve a reference, apply the mailbox bound, push into a
+ * lane, and schedule the actor when its mailbox goes from idle to busy.
+ * No lock is taken here; bounded "block" mailboxes sleep in short slices.
+ */
+#include <stdlib.h>
+
+#include "internal.h"
+
+static _Thread_local uint32_t tl_sample;
+
+za_actor *za__resolve(za_system *s, za_ref r) {
+    if (!s || r == ZA_REF_NONE || za_ref_node(r) != 0) return NULL;
+    za_actor *a = za__slot(s, za_ref_slot(r));
+    if (!a) return NULL;
+    uint32_t life = atomic_load_explicit(&a->life, memory_order_acquire);
+    if (ZA_LIFE_GEN(life) != za_ref_gen(r) || ZA_LIFE_ST(life) != ZA_ST_ALIVE) return NULL;
+    return a;
+}
+
+static bool outside_thread(za_system *s) {
+    za_worker *w = za__tl_worker;
+    return !w || w->sys != s;
+}
+
+/* Wait for room in a bounded mailbox; sleeps in growing slices so a full
+ * mailbox costs the sender no CPU. Returns true once a place is reserved. */
+static bool reserve_blocking(za_system *s, za_actor *a, za_ref to, uint32_t cap) {
+    uint64_t deadline = za__now_ns() + (uint64_t)atomic_load_explicit(&a->block_ms,
+                                                                     memory_order_relaxed) *
+                                           1000000ull;
+    uint32_t nap_us = 10;
+    for (;;) {
+        int64_t d = atomic_fetch_add_explicit(&a->depth, 1, memory_order_acq_rel);
+        if (d < (int64_t)cap) return true;
+        atomic_fetch_sub_explicit(&a->depth, 1, memory_order_relaxed);
+        if (za__now_ns() >= deadline) return false;
+        uint32_t life = atomic_load_explicit(&a->life, memory_order_acquire);
+        if (ZA_LIFE_GEN(life) != za_ref_gen(to) || ZA_LIFE_ST(life) != ZA_ST_ALIVE) return false;
+        if (atomic_load_explicit(&s->phase, memory_order_relaxed) >= ZA_PHASE_STOPPED) return false;
+        struct timespec ts = {0, (long)nap_us * 1000};
+        nanosleep(&ts, NULL);
+        if (nap_us < 1000) nap_us *= 2;
+    }
+}
+
+int za__send_node(za_system *s, za_msgnode *m, bool from_outside) {
+    za_ref to = m->target;
+    if (to == ZA_REF_NONE || za_ref_node(to) != 0)
+        return za__fail(ZA_EDEAD, "no such actor %#llx", (unsigned long long)to);
+    za_actor *a = za__slot(s, za_ref_slot(to));
+    if (!a) return za__fail(ZA_EDEAD, "no such actor %#llx", (unsigned long long)to);
+    int phase = atomic_load_explicit(&s->phase, memory_order_acquire);
+    if (ZA_UNLIKELY(phase != ZA_PHASE_RUNNING)) {
+        if (phase >= ZA_PHASE_STOPPED || (from_outside && !(m->flags & ZA_MF_SYSTEM)))
+            return za__fail(ZA_ESHUTDOWN, "system is shutting down");
+    }
+    uint32_t life = atomic_load_explicit(&a->life, memory_order_acquire);
+    uint32_t st = ZA_LIFE_ST(life);
+    if (ZA_LIFE_GEN(life) != za_ref_gen(to) ||
+        !(st == ZA_ST_ALIVE || (st == ZA_ST_STOPPING && (m->flags & ZA_MF_SYSTEM))))
+        return za__fail(ZA_EDEAD, "actor %#llx is dead", (unsigned long long)to);
+
+    if (m->flags & ZA_MF_SYSTEM) {
+        za__mbox_push(a, ZA_LANE_SYS, m);
+        uint8_t cur = atomic_load_explicit(&a->sched, memory_order_seq_cst);
+        while (cur != ZA_SCHED_QUEUED) {
+            if (atomic_compare_exchange_weak_explicit(&a->sched, &cur, ZA_SCHED_QUEUED,
+                                                      memory_order_acq_rel,
+                                                      memory_order_relaxed)) {
+                za__schedule(s, a);
+                break;
+            }
+        }
+        return ZA_OK;
+    }
+
+    uint32_t cap = atomic_load_explicit(&a->capacity, memory_order_relaxed);
+    if (ZA_UNLIKELY(cap)) {
+        int64_t d = atomic_fetch_add_explicit(&a->depth, 1, memory_order_acq_rel);
+        if (d >= (int64_t)cap) {
+            switch (atomic_load_explicit(&a->policy, memory_order_relaxed)) {
+            case ZA_FULL_DROP_NEWEST:
+                atomic_fetch_sub_explicit(&a->depth, 1, memory_order_relaxed);
+                za__count(s, ZA_C_SENT, 1);
+                za__dead_letter(s, m, ZA_DL_DROPPED);
+                return ZA_EDROPPED;
+            case ZA_FULL_DROP_OLDEST:
+                atomic_fetch_add_explicit(&a->to_drop, 1, memory_order_relaxed);
+                break;
+            case ZA_FULL_BLOCK:
+                atomic_fetch_sub_explicit(&a->depth, 1, memory_order_relaxed);
+                if (!reserve_blocking(s, a, to, cap))
+                    return za__fail(ZA_EFULL, "mailbox of %#llx stayed full (capacity %u)",
+                                    (unsigned long long)to, cap);
+                break;
+            default:
+                atomic_fetch_sub_explicit(&a->depth, 1, memory_order_relaxed);
+                return za__fail(ZA_EFULL, "mailbox of %#llx is full (capacity %u)",
+                                (unsigned long long)to, cap);
+            }
+        }
+    } else {
+        atomic_fetch_add_explicit(&a->depth, 1, memory_order_relaxed);
+    }
+
+    uint32_t every = s->cfg.latency_sample;
+    if (ZA_UNLIKELY(every == 1 || (++tl_sample & (every - 1)) == 0)) m->enq_ns = za__now_ns();
+    za__mbox_push(a, ZA_LANE_HIGH + (m->prio > ZA_PRIO_LOW ? ZA_PRIO_NORMAL : m->prio), m);
+    za__count(s, ZA_C_SENT, 1);
+    if (atomic_load_explicit(&a->sched, memory_order_seq_cst) == ZA_SCHED_IDLE) {
+        uint8_t idle = ZA_SCHED_IDLE;
+        if (atomic_compare_exchange_strong_explicit(&a->sched, &idle, ZA_SCHED_QUEUED,
+                                                    memory_order_acq_rel, memory_order_relaxed))
+            za__schedule(s, a);
+    }
+    return ZA_OK;
+}
+
+int za__send_sys(za_system *s, za_ref to, za_ref from, int sys, const void *data, size_t len) {
+    za_msgnode *m = za__msg_new_bytes(0, data, len);
+    if (!m) return za__fail(ZA_ENOMEM, "out of memory");
+    m->flags |= ZA_MF_SYSTEM;
+    m->sys = (uint8_t)sys;
+    m->target = to;
+    m->sender = from;
+    int rc = za__send_node(s, m, false);
+    if (rc != ZA_OK) za__msg_free(m);
+    return rc;
+}
+
+static za_ref current_sender(za_system *s) {
+    za_ctx *c = za__tl_ctx;
+    return (c && c->sys == s) ? c->self : ZA_REF_NONE;
+}
+
+static int check_payload(za_system *s, const void *data, size_t len) {
+    if (!s) return za__fail(ZA_EINVAL, "system is NULL");
+    if (len && !data) return za__fail(ZA_EINVAL, "data is NULL but len is %zu", len);
+    if (len > s->cfg.max_payload)
+        return za__fail(ZA_ETOOBIG, "payload of %zu bytes exceeds max_payload %u", len,
+                        s->cfg.max_payload);
+    return ZA_OK;
+}
+
+int za_tell_prio(za_system *sys, za_ref to, int32_t tag, const void *data, size_t len,
+                 za_prio prio) {
+    int rc = check_payload(sys, data, len);
+    if (rc) return rc;
+    if ((unsigned)prio > ZA_PRIO_LOW) return za__fail(ZA_EINVAL, "bad priority %d", (int)prio);
+    za_msgnode *m = za__msg_new_bytes(tag, data, len);
+    if (!m) return za__fail(ZA_ENOMEM, "out of memory");
+    m->prio = (uint8_t)prio;
+    m->target = to;
+    m->sender = current_sender(sys);
+    rc = za__send_node(sys, m, outside_thread(sys));
+    if (rc != ZA_OK && rc != ZA_EDROPPED) za__msg_free(m);
+    return rc;
+}
+
+int za_tell(za_system *sys, za_ref to, int32_t tag, const void *data, size_t len) {
+    return za_tell_prio(sys, to, tag, data, len, ZA_PRIO_NORMAL);
+}
+
+int za_tell_ptr(za_system *sys, za_ref to, int32_t tag, void *ptr, za_ptr_dtor dtor,
+                za_prio prio) {
+    if (!sys) return za__fail(ZA_EINVAL, "system is NULL");
+    if ((unsigned)prio > ZA_PRIO_LOW) return za__fail(ZA_EINVAL, "bad priority %d", (int)prio);
+    za_msgnode *m = za__msg_new_bytes(tag, NULL, 0);
+    if (!m) return za__fail(ZA_ENOMEM, "out of memory");
+    m->kind = ZA_PAYLOAD_PTR;
+    m->u.p.ptr = ptr;
+    m->u.p.dtor = dtor;
+    m->prio = (uint8_t)prio;
+    m->target = to;
+    m->sender = current_sender(sys);
+    int rc = za__send_node(sys, m, outside_thread(sys));
+    if (rc != ZA_OK && rc != ZA_EDROPPED) {
+        m->u.p.dtor = NULL; /* the caller keeps ownership on error */
+        za__msg_free(m);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------ dead letters */
+
+void za_set_dead_letter_hook(za_system *sys, za_dead_letter_fn fn, void *ud) {
+    if (!sys) return;
+    atomic_store_explicit(&sys->dl_fn, NULL, memory_order_release);
+    atomic_store_explicit(&sys->dl_ud, ud, memory_order_release);
+    atomic_store_explicit(&sys->dl_fn, fn, memory_order_release);
+}
+
+void za__dead_letter(za_system *s, za_msgnode *m, za_dl_reason why) {
+    if (!(m->flags & ZA_MF_SYSTEM)) za__count(s, ZA_C_DEAD, 1);
+    if (m->reply) {
+        za_reply_slot *r = m->reply;
+        m->reply = NULL;
+        int st = why == ZA_DL_DROPPED ? ZA_EDROPPED
+                 : why == ZA_DL_SHUTDOWN ? ZA_ESHUTDOWN
+                                         : ZA_EDEAD;
+        za__reply_complete(s, r, st, 0, NULL, 0, NULL, NULL,
+                           why == ZA_DL_DROPPED    ? "message dropped: mailbox full"
+                           : why == ZA_DL_SHUTDOWN ? "system shut down"
+                                                   : "actor is dead");
+        za__reply_release(r);
+    }
+    za_dead_letter_fn fn = atomic_load_explicit(&s->dl_fn, memory_order_acquire);
+    if (fn && !(m->flags & ZA_MF_SYSTEM)) {
+        za_msg view = {.tag = m->tag,
+                       .prio = m->prio,
+                       .kind = m->kind,
+                       .status = m->status,
+                       .len = m->len,
+                       .data = za__msg_data(m),
+                       .ptr = m->kind == ZA_PAYLOAD_PTR ? m->u.p.ptr : NULL,
+                       .sender = m->sender,
+                       .corr = m->corr};
+        za_dead_letter dl = {
+            .target = m->target, .sender = m->sender, .tag = m->tag, .reason = why, .msg = &view};
+        fn(&dl, atomic_load_explicit(&s->dl_ud, memory_order_acquire));
+    }
+    za__msg_free(m);
+}

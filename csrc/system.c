@@ -1,0 +1,270 @@
+/*
+ * System lifetime: create, graceful shutdown (drain, stop children-first,
+ * join), destroy.
+ */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+void za_config_init(za_config *cfg) {
+    if (cfg) memset(cfg, 0, sizeof *cfg);
+}
+
+static uint32_t pow2_at_least(uint32_t v) {
+    uint32_t p = 1;
+    while (p < v && p < (1u << 30)) p <<= 1;
+    return p;
+}
+
+static int normalize(const za_config *in, za_config *out) {
+    za_config c;
+    if (in)
+        c = *in;
+    else
+        memset(&c, 0, sizeof c);
+    if (c.workers < 0) return za__fail(ZA_EINVAL, "workers must be >= 0 (0: one per core)");
+    if (c.workers > 1024) return za__fail(ZA_EINVAL, "workers must be <= 1024");
+    if (c.workers == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        c.workers = n > 0 ? (int)n : 1;
+    }
+    if (c.manual) c.workers = 1;
+    if (!c.batch) c.batch = 64;
+    if (!c.spin_us) c.spin_us = 50;
+    if (!c.max_payload) c.max_payload = 64u << 20;
+    if (!c.latency_sample) c.latency_sample = 64;
+    c.latency_sample = pow2_at_least(c.latency_sample);
+    if (!c.root_max_restarts) c.root_max_restarts = 3;
+    if (!c.root_within_ms) c.root_within_ms = 5000;
+    *out = c;
+    return ZA_OK;
+}
+
+static void free_system(za_system *s) {
+    if (s->chunks) {
+        for (uint32_t i = 0; i < ZA_MAX_CHUNKS; i++) free(atomic_load(&s->chunks[i]));
+        free(s->chunks);
+    }
+    za__timers_free(s);
+    za__registry_free(s);
+    free(s->free_slots);
+    free(s->roots);
+    free(s->idle_stack);
+    free(s->workers);
+    pthread_mutex_destroy(&s->slot_mu);
+    pthread_mutex_destroy(&s->idle_mu);
+    pthread_mutex_destroy(&s->host_mu);
+    pthread_mutex_destroy(&s->root_mu);
+    pthread_mutex_destroy(&s->life_mu);
+    pthread_cond_destroy(&s->life_cv);
+    free(s);
+}
+
+int za_system_create(const za_config *cfg, za_system **out) {
+    if (!out) return za__fail(ZA_EINVAL, "out is NULL");
+    *out = NULL;
+    za_config c;
+    int rc = normalize(cfg, &c);
+    if (rc) return rc;
+    za_system *s = aligned_alloc(ZA_CACHELINE, (sizeof *s + ZA_CACHELINE - 1) /
+                                                   ZA_CACHELINE * ZA_CACHELINE);
+    if (!s) return za__fail(ZA_ENOMEM, "out of memory");
+    memset(s, 0, sizeof *s);
+    s->cfg = c;
+    s->manual = c.manual != 0;
+    s->nworkers = c.workers;
+    pthread_mutex_init(&s->slot_mu, NULL);
+    pthread_mutex_init(&s->idle_mu, NULL);
+    pthread_mutex_init(&s->host_mu, NULL);
+    pthread_mutex_init(&s->root_mu, NULL);
+    pthread_mutex_init(&s->life_mu, NULL);
+    pthread_cond_init(&s->life_cv, NULL);
+    atomic_flag_clear(&s->inj_lock);
+    atomic_store(&s->inj_stub.next, NULL);
+    s->inj_head = &s->inj_stub;
+    atomic_store(&s->inj_tail, &s->inj_stub);
+    atomic_store(&s->nslots, 1); /* slot 0 is never handed out: ref 0 means none */
+    s->chunks = calloc(ZA_MAX_CHUNKS, sizeof *s->chunks);
+    s->workers = aligned_alloc(ZA_CACHELINE, sizeof(za_worker) * (size_t)s->nworkers);
+    s->idle_stack = calloc((size_t)s->nworkers, sizeof *s->idle_stack);
+    if (!s->chunks || !s->workers || !s->idle_stack || za__registry_new(s) != ZA_OK) {
+        free_system(s);
+        return za__fail(ZA_ENOMEM, "out of memory");
+    }
+    memset(s->workers, 0, sizeof(za_worker) * (size_t)s->nworkers);
+    for (int i = 0; i < s->nworkers; i++) {
+        s->workers[i].sys = s;
+        s->workers[i].id = i;
+        s->workers[i].rng = 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1);
+    }
+    pthread_mutex_lock(&s->slot_mu);
+    bool ok = true;
+    {
+        /* create chunk 0 up front so slot 0 exists */
+        za_actor *chunk = aligned_alloc(ZA_CACHELINE, sizeof(za_actor) * ZA_CHUNK_SIZE);
+        if (!chunk) {
+            ok = false;
+        } else {
+            memset(chunk, 0, sizeof(za_actor) * ZA_CHUNK_SIZE);
+            for (uint32_t i = 0; i < ZA_CHUNK_SIZE; i++) {
+                za__mbox_init(&chunk[i]);
+                chunk[i].slot = i;
+            }
+            atomic_store(&s->chunks[0], chunk);
+        }
+    }
+    pthread_mutex_unlock(&s->slot_mu);
+    if (!ok) {
+        free_system(s);
+        return za__fail(ZA_ENOMEM, "out of memory");
+    }
+    if ((rc = za__timers_start(s)) != ZA_OK) {
+        free_system(s);
+        return rc;
+    }
+    if ((rc = za__sched_start(s)) != ZA_OK) {
+        free_system(s);
+        return rc;
+    }
+    *out = s;
+    return ZA_OK;
+}
+
+int za_system_workers(const za_system *sys) { return sys ? sys->nworkers : 0; }
+
+int za_system_run(za_system *sys, uint32_t max_turns) {
+    if (!sys) return za__fail(ZA_EINVAL, "system is NULL");
+    return za__run_manual(sys, max_turns);
+}
+
+static void nap(void) {
+    struct timespec ts = {0, 200000};
+    nanosleep(&ts, NULL);
+}
+
+/* Nothing queued anywhere and no worker inside a turn. */
+static bool quiescent(za_system *s) {
+    uint64_t c[ZA_NCOUNTERS];
+    za__stats_merge(s, c, NULL, NULL);
+    return c[ZA_C_SENT] == c[ZA_C_DELIVERED] + c[ZA_C_DEAD] && za__sched_idle(s);
+}
+
+static bool wait_until(za_system *s, uint64_t deadline, bool (*pred)(za_system *)) {
+    int stable = 0;
+    for (;;) {
+        if (s->manual) za__run_manual(s, 0);
+        if (pred(s)) {
+            /* twice in a row: counters are read without a global snapshot */
+            if (++stable >= 2) return true;
+        } else {
+            stable = 0;
+        }
+        if (za__now_ns() >= deadline) return false;
+        if (!s->manual || !pred(s)) nap();
+    }
+}
+
+static bool none_alive(za_system *s) { return atomic_load(&s->alive) <= 0 && za__sched_idle(s); }
+
+int za_system_wait_idle(za_system *sys, uint32_t timeout_ms) {
+    if (!sys) return za__fail(ZA_EINVAL, "system is NULL");
+    uint64_t deadline = za__now_ns() + (uint64_t)timeout_ms * 1000000ull;
+    if (!wait_until(sys, deadline, none_alive))
+        return za__fail(ZA_ETIMEDOUT, "actors still alive after %u ms", timeout_ms);
+    return ZA_OK;
+}
+
+/* After the workers are gone: end every incarnation and drain mailboxes. */
+static void teardown_remaining(za_system *s) {
+    za_worker *w = &s->workers[0];
+    za_worker *saved = za__tl_worker;
+    za__tl_worker = w; /* so counters and slot caches have a home */
+    uint32_t n = atomic_load(&s->nslots);
+    for (int pass = 0; pass < 2; pass++) {
+        for (uint32_t i = 1; i < n; i++) {
+            za_actor *a = za__slot(s, i);
+            uint32_t life = atomic_load(&a->life);
+            uint32_t st = ZA_LIFE_ST(life);
+            /* an actor with a START still queued has no incarnation yet */
+            if ((st == ZA_ST_ALIVE || st == ZA_ST_STOPPING) && a->inc_gen == ZA_LIFE_GEN(life) &&
+                atomic_load_explicit(&a->beh, memory_order_relaxed) && pass == 0) {
+                za__actor_force_stop(s, a, w);
+            }
+            /* drain: sys messages via a turn-like sweep, user ones to dead letters */
+            bool busy = false;
+            for (int lane = 0; lane < ZA_NLANES; lane++) {
+                za_msgnode *m;
+                while ((m = za__mbox_pop(a, lane, &busy))) {
+                    if (lane == ZA_LANE_SYS) {
+                        if (m->sys == ZA_SYS_START) {
+                            za_start_info si;
+                            memcpy(&si, za__msg_data(m), sizeof si);
+                            if (si.ext) {
+                                if (si.ext->name) za__registry_drop(s, si.ext->name, m->target);
+                                free(si.ext->name);
+                                free(si.ext->args);
+                                free(si.ext);
+                            }
+                            if (si.waiter) {
+                                za__reply_complete(s, si.waiter, ZA_ESHUTDOWN, 0, NULL, 0, NULL,
+                                                   NULL, "system shut down");
+                                za__reply_release(si.waiter);
+                            }
+                            uint32_t l2 = atomic_load(&a->life);
+                            if (ZA_LIFE_GEN(l2) == za_ref_gen(m->target) &&
+                                ZA_LIFE_ST(l2) == ZA_ST_ALIVE) {
+                                atomic_store(&a->life, ZA_LIFE(ZA_LIFE_GEN(l2), ZA_ST_DEAD));
+                                atomic_fetch_sub(&s->alive, 1);
+                            }
+                        }
+                        za__msg_free(m);
+                    } else {
+                        atomic_fetch_sub(&a->depth, 1);
+                        za__dead_letter(s, m, ZA_DL_SHUTDOWN);
+                    }
+                }
+            }
+        }
+    }
+    za__tl_worker = saved;
+}
+
+int za_system_shutdown(za_system *sys, uint32_t timeout_ms) {
+    if (!sys) return za__fail(ZA_EINVAL, "system is NULL");
+    za_worker *w = za__tl_worker;
+    if (w && w->sys == sys && !sys->manual)
+        return za__fail(ZA_ESTATE, "za_system_shutdown cannot run on a worker");
+    int expected = ZA_PHASE_RUNNING;
+    if (!atomic_compare_exchange_strong(&sys->phase, &expected, ZA_PHASE_DRAINING))
+        return ZA_OK; /* already shut down (or in progress elsewhere) */
+    uint64_t deadline = za__now_ns() + (uint64_t)timeout_ms * 1000000ull;
+    int rc = ZA_OK;
+    /* 1: drain what is queued; actors may still talk to each other */
+    if (!wait_until(sys, deadline, quiescent)) rc = ZA_ETIMEDOUT;
+    /* 2: stop top-level actors; each stops its children first */
+    atomic_store(&sys->phase, ZA_PHASE_STOPPING);
+    pthread_mutex_lock(&sys->root_mu);
+    size_t n = sys->nroots;
+    za_ref *roots = n ? malloc(n * sizeof *roots) : NULL;
+    if (roots) memcpy(roots, sys->roots, n * sizeof *roots);
+    pthread_mutex_unlock(&sys->root_mu);
+    for (size_t i = 0; roots && i < n; i++) za_stop(sys, roots[i]);
+    free(roots);
+    uint64_t stop_deadline = deadline;
+    if (rc == ZA_ETIMEDOUT) stop_deadline = za__now_ns() + 1000000000ull; /* still let stop hooks run */
+    if (!wait_until(sys, stop_deadline, none_alive)) rc = ZA_ETIMEDOUT;
+    /* 3: workers and timers go; then whatever is left is torn down here */
+    atomic_store(&sys->phase, ZA_PHASE_STOPPED);
+    za__timers_stop(sys);
+    za__sched_stop(sys);
+    teardown_remaining(sys);
+    if (rc == ZA_ETIMEDOUT) za__fail(rc, "shutdown did not finish draining within %u ms", timeout_ms);
+    return rc;
+}
+
+void za_system_destroy(za_system *sys) {
+    if (!sys) return;
+    za_system_shutdown(sys, 5000);
+    free_system(sys);
+}

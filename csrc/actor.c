@@ -742,7 +742,10 @@ static bool turn(za_worker *w, za_actor *a) {
         c.self = za__make_ref(a->slot, a->inc_gen);
         deliver(&c, m);
     }
-    if (consumed) atomic_fetch_sub_explicit(&a->depth, consumed, memory_order_relaxed);
+    if (consumed) {
+        atomic_fetch_sub_explicit(&a->depth, consumed, memory_order_relaxed);
+        za__count(s, ZA_C_CONSUMED, (uint64_t)consumed);
+    }
     if (!budget || busy) return true;
     uint8_t next = user_ok ? ZA_SCHED_IDLE : ZA_SCHED_SUSPENDED;
     atomic_store_explicit(&a->sched, next, memory_order_seq_cst);

@@ -200,6 +200,7 @@ enum {
     ZA_C_SPAWNED,
     ZA_C_STOPPED,
     ZA_C_TIMERS,
+    ZA_C_CONSUMED, /* user messages that left a mailbox (or were dropped at send) */
     ZA_NCOUNTERS
 };
 

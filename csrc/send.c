@@ -83,6 +83,7 @@ int za__send_node(za_system *s, za_msgnode *m, bool from_outside) {
             case ZA_FULL_DROP_NEWEST:
                 atomic_fetch_sub_explicit(&a->depth, 1, memory_order_relaxed);
                 za__count(s, ZA_C_SENT, 1);
+                za__count(s, ZA_C_CONSUMED, 1);
                 za__dead_letter(s, m, ZA_DL_DROPPED);
                 return ZA_EDROPPED;
             case ZA_FULL_DROP_OLDEST:

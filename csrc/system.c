@@ -147,7 +147,7 @@ static void nap(void) {
 static bool quiescent(za_system *s) {
     uint64_t c[ZA_NCOUNTERS];
     za__stats_merge(s, c, NULL, NULL);
-    return c[ZA_C_SENT] == c[ZA_C_DELIVERED] + c[ZA_C_DEAD] && za__sched_idle(s);
+    return c[ZA_C_SENT] == c[ZA_C_CONSUMED] && za__sched_idle(s);
 }
 
 static bool wait_until(za_system *s, uint64_t deadline, bool (*pred)(za_system *)) {
@@ -221,6 +221,7 @@ static void teardown_remaining(za_system *s) {
                         za__msg_free(m);
                     } else {
                         atomic_fetch_sub(&a->depth, 1);
+                        za__count(s, ZA_C_CONSUMED, 1);
                         za__dead_letter(s, m, ZA_DL_SHUTDOWN);
                     }
                 }

@@ -217,6 +217,11 @@ static int spawn_common(za_system *s, za_ctx *parent, const za_behaviour *beh, c
         if (opts->name && !(ext->name = strdup(opts->name))) goto oom;
     }
 
+    int host_idx = za__host_index(s, beh->host);
+    if (host_idx < 0) {
+        ext_free(ext);
+        return za__fail(ZA_EINVAL, "too many behaviour hosts (max %d)", ZA_MAX_HOSTS);
+    }
     uint32_t slot = slot_alloc(s);
     if (!slot) {
         ext_free(ext);
@@ -231,6 +236,7 @@ static int spawn_common(za_system *s, za_ctx *parent, const za_behaviour *beh, c
     atomic_store_explicit(&a->capacity, opts->capacity, memory_order_relaxed);
     atomic_store_explicit(&a->policy, (uint8_t)opts->full_policy, memory_order_relaxed);
     atomic_store_explicit(&a->block_ms, opts->block_timeout_ms, memory_order_relaxed);
+    atomic_store_explicit(&a->host_idx, (uint8_t)host_idx, memory_order_relaxed);
     atomic_store_explicit(&a->life, ZA_LIFE(gen, ZA_ST_ALIVE), memory_order_release);
 
     if (opts->name) {
@@ -336,6 +342,7 @@ static void ctx_init(za_ctx *c, za_system *s, za_worker *w, za_actor *a) {
     c->cur = NULL;
     c->reply = NULL;
     c->fail_code = 0;
+    c->dirty = false;
     c->fail_text[0] = '\0';
 }
 
@@ -383,7 +390,9 @@ static void handle_start(za_ctx *c, za_msgnode *m) {
     atomic_store_explicit(&a->restarts, 0, memory_order_relaxed);
     a->ext = si.ext;
     a->user = si.user;
-    a->flags = 0;
+    a->flags = atomic_load_explicit(&a->policy, memory_order_relaxed) == ZA_FULL_DROP_OLDEST
+                   ? ZA_AF_DROP_OLDEST
+                   : 0;
     a->hi_streak = a->lo_streak = 0;
     ctx_init(c, c->sys, c->w, a);
     a->state = NULL;
@@ -422,8 +431,8 @@ static void handle_start(za_ctx *c, za_msgnode *m) {
     za__actor_fail(c, code ? code : ZA_ESTART, buf);
 }
 
-/* A START that will never run (slot already reused or stopped): undo it. */
-static void discard_start(za_system *s, za_msgnode *m) {
+/* A START that will never run: undo what the spawn prepared. */
+void za__discard_start(za_system *s, za_actor *a, za_msgnode *m) {
     za_start_info si;
     memcpy(&si, za__msg_data(m), sizeof si);
     if (si.ext) {
@@ -431,8 +440,15 @@ static void discard_start(za_system *s, za_msgnode *m) {
         ext_free(si.ext);
     }
     if (si.waiter) {
-        za__reply_complete(s, si.waiter, ZA_EDEAD, 0, NULL, 0, NULL, NULL, "actor was stopped");
+        za__reply_complete(s, si.waiter, ZA_ESHUTDOWN, 0, NULL, 0, NULL, NULL,
+                           "actor never started: system shut down");
         za__reply_release(si.waiter);
+    }
+    uint32_t want = ZA_LIFE(za_ref_gen(m->target), ZA_ST_ALIVE);
+    if (atomic_compare_exchange_strong(&a->life, &want,
+                                       ZA_LIFE(za_ref_gen(m->target), ZA_ST_DEAD))) {
+        atomic_fetch_sub(&s->alive, 1);
+        slot_free(s, a->slot);
     }
 }
 
@@ -505,6 +521,7 @@ static void finalize(za_ctx *c, int code, const char *text) {
 
 void za__begin_stop(za_ctx *c, int code, const char *text) {
     za_actor *a = c->a;
+    c->dirty = true;
     if (a->flags & ZA_AF_STOPPING) return;
     a->flags |= ZA_AF_STOPPING;
     atomic_store_explicit(&a->life, ZA_LIFE(a->inc_gen, ZA_ST_STOPPING), memory_order_release);
@@ -539,7 +556,7 @@ static void handle_sys(za_ctx *c, za_msgnode *m) {
         if (current) {
             handle_start(c, m);
         } else {
-            discard_start(s, m);
+            za__discard_start(s, a, m);
         }
         za__msg_free(m);
         return;
@@ -623,7 +640,8 @@ static za_msgnode *pop_user(za_actor *a, bool *busy) {
 static void deliver(za_ctx *c, za_msgnode *m) {
     za_actor *a = c->a;
     za_system *s = c->sys;
-    if (ZA_UNLIKELY(atomic_load_explicit(&a->to_drop, memory_order_relaxed))) {
+    if (ZA_UNLIKELY(a->flags & ZA_AF_DROP_OLDEST) &&
+        atomic_load_explicit(&a->to_drop, memory_order_relaxed)) {
         atomic_fetch_sub_explicit(&a->to_drop, 1, memory_order_relaxed);
         za__dead_letter(s, m, ZA_DL_DROPPED);
         return;
@@ -699,17 +717,22 @@ static bool turn(za_worker *w, za_actor *a) {
     c.self = za__make_ref(a->slot, a->inc_gen);
     c.cur = NULL;
     c.reply = NULL;
+    c.dirty = false;
     uint32_t budget = s->cfg.batch;
     int64_t consumed = 0;
     bool busy = false, user_ok = true;
+    /* The life word sits on the producers' cache line; it only changes
+     * through system messages (or a spawn, which queues START), so read it
+     * once per turn and again after each system message. */
+    uint32_t life = atomic_load_explicit(&a->life, memory_order_acquire);
     while (budget) {
         budget--;
         za_msgnode *m = za__mbox_pop(a, ZA_LANE_SYS, &busy);
         if (m) {
             handle_sys(&c, m);
+            life = atomic_load_explicit(&a->life, memory_order_acquire);
             continue;
         }
-        uint32_t life = atomic_load_explicit(&a->life, memory_order_acquire);
         uint32_t st = ZA_LIFE_ST(life);
         if (st == ZA_ST_ALIVE && (a->flags & (ZA_AF_SUSPENDED | ZA_AF_STOPPING))) {
             user_ok = false;
@@ -722,14 +745,16 @@ static bool turn(za_worker *w, za_actor *a) {
         m = pop_user(a, &busy);
         if (!m) break;
         consumed++;
-        bool live = st == ZA_ST_ALIVE && ZA_LIFE_GEN(life) == za_ref_gen(m->target);
+        if (ZA_LIFE_GEN(life) != za_ref_gen(m->target) || a->inc_gen != za_ref_gen(m->target))
+            life = atomic_load_explicit(&a->life, memory_order_acquire);
+        bool live = ZA_LIFE_ST(life) == ZA_ST_ALIVE && ZA_LIFE_GEN(life) == za_ref_gen(m->target);
         if (live && a->inc_gen != za_ref_gen(m->target)) {
             /* this message raced ahead of its incarnation's START: run START first */
             za_msgnode *sm;
             while (a->inc_gen != za_ref_gen(m->target)) {
                 bool b2 = false;
                 if ((sm = za__mbox_pop(a, ZA_LANE_SYS, &b2))) handle_sys(&c, sm);
-                else if (!b2) break;
+                else if (za__mbox_lane_empty(a, ZA_LANE_SYS)) break;
             }
             life = atomic_load_explicit(&a->life, memory_order_acquire);
             live = ZA_LIFE_ST(life) == ZA_ST_ALIVE && a->inc_gen == za_ref_gen(m->target) &&
@@ -741,6 +766,10 @@ static bool turn(za_worker *w, za_actor *a) {
         }
         c.self = za__make_ref(a->slot, a->inc_gen);
         deliver(&c, m);
+        if (ZA_UNLIKELY(c.dirty)) {
+            c.dirty = false;
+            life = atomic_load_explicit(&a->life, memory_order_acquire);
+        }
     }
     if (consumed) {
         atomic_fetch_sub_explicit(&a->depth, consumed, memory_order_relaxed);

@@ -120,6 +120,7 @@ enum {
     ZA_AF_SUSPENDED = 2, /* failed: waiting for the supervisor's decision */
     ZA_AF_STOP_REQ = 4,  /* za_ctx_stop called */
     ZA_AF_STOPPING = 8,  /* waiting for children to stop */
+    ZA_AF_DROP_OLDEST = 16, /* consumer-side copy of the mailbox policy */
 };
 
 /* Rarely used per-incarnation data, allocated only when needed. */
@@ -157,7 +158,8 @@ typedef struct za_actor {
     _Atomic uint32_t block_ms;
     _Atomic uint8_t sched;
     _Atomic uint8_t policy;
-    uint8_t _pad1[2];
+    _Atomic uint8_t host_idx; /* 0: native; i+1: sys->hostqs[i] (set at spawn) */
+    uint8_t _pad1;
     /* line 2: consumer side of the lanes */
     za_link *head[ZA_NLANES];
     za_link stub[ZA_NLANES];
@@ -331,6 +333,7 @@ struct za_ctx {
     za_msgnode *cur; /* message being received (NULL in start/stop) */
     za_reply_slot *reply; /* pending reply slot of cur (NULL once answered) */
     int fail_code;
+    bool dirty; /* lifecycle changed: the turn must re-read the life word */
     char fail_text[116];
     za_msg view;
 };
@@ -377,6 +380,7 @@ int za__send_node(za_system *s, za_msgnode *m, bool from_outside);
 int za__send_sys(za_system *s, za_ref to, za_ref from, int sys, const void *data, size_t len);
 /* Run one turn; true if the actor must go back on a run queue. */
 bool za__turn(za_worker *w, za_actor *a);
+void za__discard_start(za_system *s, za_actor *a, za_msgnode *m);
 void za__actor_force_stop(za_system *s, za_actor *a, za_worker *w); /* workers joined */
 
 /* supervise.c */
@@ -391,6 +395,8 @@ int za__ref_list_add(za_ref **arr, uint32_t *n, uint32_t *cap, za_ref r);
 int za__tell_self(za_ctx *c, int32_t tag, const void *data, size_t len);
 
 /* sched.c */
+/* Index+1 of the host's queue (registering it), 0 for none, -1 if full. */
+int za__host_index(za_system *s, const za_host *h);
 void za__schedule(za_system *s, za_actor *a);
 int za__sched_start(za_system *s);
 void za__sched_stop(za_system *s);

@@ -29,11 +29,10 @@ za_msgnode *za__mbox_pop(za_actor *a, int lane, bool *busy) {
     za_link *head = a->head[lane];
     za_link *next = atomic_load_explicit(&head->next, memory_order_acquire);
     if (head == stub) {
-        if (!next) {
-            /* empty, unless a producer swapped the tail but has not linked yet */
-            if (atomic_load_explicit(&a->tail[lane], memory_order_acquire) != stub) *busy = true;
-            return NULL;
-        }
+        /* Empty (or a push in progress, which the end-of-turn check catches).
+         * Not reading the producers' tail here keeps their cache line out of
+         * the consumer's per-message path. */
+        if (!next) return NULL;
         a->head[lane] = next;
         head = next;
         next = atomic_load_explicit(&next->next, memory_order_acquire);

@@ -163,16 +163,24 @@ static void notify(za_system *s) {
     wake_one(s);
 }
 
+int za__host_index(za_system *s, const za_host *h) {
+    if (!h) return 0;
+    za_hostq *q = hostq_for(s, h);
+    return q ? (int)(q - s->hostqs) + 1 : -1;
+}
+
+static const za_host *host_of(za_system *s, za_actor *a) {
+    uint8_t i = atomic_load_explicit(&a->host_idx, memory_order_relaxed);
+    return i ? s->hostqs[i - 1].host : NULL;
+}
+
 void za__schedule(za_system *s, za_actor *a) {
-    const za_behaviour *beh = atomic_load_explicit(&a->beh, memory_order_relaxed);
-    const za_host *h = beh ? beh->host : NULL;
-    if (ZA_UNLIKELY(h && h->exclusive)) {
-        za_hostq *q = hostq_for(s, h);
-        if (q) {
-            mpsc_push(&q->tail, &a->runlink);
-            notify(s);
-            return;
-        }
+    uint8_t hi = atomic_load_explicit(&a->host_idx, memory_order_relaxed);
+    if (ZA_UNLIKELY(hi) && s->hostqs[hi - 1].host->exclusive) {
+        za_hostq *q = &s->hostqs[hi - 1];
+        mpsc_push(&q->tail, &a->runlink);
+        notify(s);
+        return;
     }
     za_worker *w = za__tl_worker;
     if (w && w->sys == s) {
@@ -200,8 +208,7 @@ static void leave_host(za_worker *w) {
 }
 
 static void run_actor(za_worker *w, za_actor *a) {
-    const za_behaviour *beh = atomic_load_explicit(&a->beh, memory_order_relaxed);
-    const za_host *h = beh ? beh->host : NULL;
+    const za_host *h = host_of(w->sys, a);
     if (h != w->cur_host) {
         leave_host(w);
         if (h && h->enter) h->enter(h->host_ud, w->id);

@@ -60,6 +60,7 @@ void za__actor_fail(za_ctx *c, int code, const char *text) {
     za_actor *a = c->a;
     za_system *s = c->sys;
     za__count(s, ZA_C_FAILURES, 1);
+    c->dirty = true;
     if (a->flags & ZA_AF_STOPPING) return;
     a->flags |= ZA_AF_SUSPENDED;
     za_actor_ext *e = za__ext(a);

@@ -175,49 +175,49 @@ int za_system_wait_idle(za_system *sys, uint32_t timeout_ms) {
     return ZA_OK;
 }
 
+/* An actor whose START ran and that has not been finalized. */
+static bool incarnated(za_actor *a) {
+    uint32_t life = atomic_load(&a->life);
+    uint32_t st = ZA_LIFE_ST(life);
+    return (st == ZA_ST_ALIVE || st == ZA_ST_STOPPING) && a->inc_gen == ZA_LIFE_GEN(life) &&
+           atomic_load_explicit(&a->beh, memory_order_relaxed) != NULL;
+}
+
+static bool has_live_children(za_system *s, za_actor *a) {
+    if (!a->ext) return false;
+    for (uint32_t i = 0; i < a->ext->nchildren; i++)
+        if (za_is_alive(s, a->ext->children[i])) return true;
+    return false;
+}
+
 /* After the workers are gone: end every incarnation and drain mailboxes. */
 static void teardown_remaining(za_system *s) {
     za_worker *w = &s->workers[0];
     za_worker *saved = za__tl_worker;
     za__tl_worker = w; /* so counters and slot caches have a home */
     uint32_t n = atomic_load(&s->nslots);
-    for (int pass = 0; pass < 2; pass++) {
+    /* children first: end actors none of whose children still live, until none are left */
+    for (bool progress = true, force = false; progress || !force;) {
+        if (!progress) force = true;
+        progress = false;
         for (uint32_t i = 1; i < n; i++) {
             za_actor *a = za__slot(s, i);
-            uint32_t life = atomic_load(&a->life);
-            uint32_t st = ZA_LIFE_ST(life);
-            /* an actor with a START still queued has no incarnation yet */
-            if ((st == ZA_ST_ALIVE || st == ZA_ST_STOPPING) && a->inc_gen == ZA_LIFE_GEN(life) &&
-                atomic_load_explicit(&a->beh, memory_order_relaxed) && pass == 0) {
-                za__actor_force_stop(s, a, w);
-            }
+            if (!incarnated(a)) continue;
+            if (!force && has_live_children(s, a)) continue;
+            za__actor_force_stop(s, a, w);
+            progress = true;
+        }
+    }
+    for (uint32_t i = 1; i < n; i++) {
+        za_actor *a = za__slot(s, i);
+        {
             /* drain: sys messages via a turn-like sweep, user ones to dead letters */
             bool busy = false;
             for (int lane = 0; lane < ZA_NLANES; lane++) {
                 za_msgnode *m;
                 while ((m = za__mbox_pop(a, lane, &busy))) {
                     if (lane == ZA_LANE_SYS) {
-                        if (m->sys == ZA_SYS_START) {
-                            za_start_info si;
-                            memcpy(&si, za__msg_data(m), sizeof si);
-                            if (si.ext) {
-                                if (si.ext->name) za__registry_drop(s, si.ext->name, m->target);
-                                free(si.ext->name);
-                                free(si.ext->args);
-                                free(si.ext);
-                            }
-                            if (si.waiter) {
-                                za__reply_complete(s, si.waiter, ZA_ESHUTDOWN, 0, NULL, 0, NULL,
-                                                   NULL, "system shut down");
-                                za__reply_release(si.waiter);
-                            }
-                            uint32_t l2 = atomic_load(&a->life);
-                            if (ZA_LIFE_GEN(l2) == za_ref_gen(m->target) &&
-                                ZA_LIFE_ST(l2) == ZA_ST_ALIVE) {
-                                atomic_store(&a->life, ZA_LIFE(ZA_LIFE_GEN(l2), ZA_ST_DEAD));
-                                atomic_fetch_sub(&s->alive, 1);
-                            }
-                        }
+                        if (m->sys == ZA_SYS_START) za__discard_start(s, a, m);
                         za__msg_free(m);
                     } else {
                         atomic_fetch_sub(&a->depth, 1);

@@ -764,7 +764,7 @@ static bool turn(za_worker *w, za_actor *a) {
             za__dead_letter(s, m, ZA_DL_DEAD_TARGET);
             continue;
         }
-        c.self = za__make_ref(a->slot, a->inc_gen);
+        if (ZA_UNLIKELY(za_ref_gen(c.self) != a->inc_gen)) c.self = m->target;
         deliver(&c, m);
         if (ZA_UNLIKELY(c.dirty)) {
             c.dirty = false;

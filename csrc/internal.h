@@ -305,7 +305,11 @@ struct za_system {
     za_ref *roots;
     size_t nroots, caproots;
 
-    za_stats ext_stats; /* from non-worker threads (atomic adds) */
+    za_stats ext_stats; /* from non-worker threads without a block (atomic adds) */
+    /* per outside-thread counter blocks: single writer, merged on read */
+    pthread_mutex_t ext_mu;
+    struct za_ext_counters *ext_blocks;
+    uint64_t uid;
     _Atomic int64_t alive;
 
     _Atomic(za_dead_letter_fn) dl_fn;
@@ -357,16 +361,35 @@ typedef struct za_fail_note {
     uint32_t delay_ms;
 } za_fail_note;
 
-/* counters: cheap on a worker of this system, atomic elsewhere */
+/* Counters of one outside thread for one system (sends from main threads). */
+typedef struct za_ext_counters {
+    _Atomic uint64_t c[ZA_NCOUNTERS];
+    struct za_ext_counters *next;
+    pthread_t owner;
+} za_ext_counters;
+
+extern _Thread_local uint64_t za__tl_ext_uid;
+extern _Thread_local za_ext_counters *za__tl_ext;
+za_ext_counters *za__ext_counters(za_system *s); /* this thread's block (NULL on OOM) */
+
+static inline void za__bump(_Atomic uint64_t *c, uint64_t n) {
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+/* Counters: single-writer blocks (per worker, per outside thread), so the
+ * hot path has no atomic read-modify-write. */
 static inline void za__count(za_system *s, int idx, uint64_t n) {
     za_worker *w = za__tl_worker;
     if (ZA_LIKELY(w && w->sys == s)) {
-        atomic_store_explicit(&w->stats.c[idx],
-                              atomic_load_explicit(&w->stats.c[idx], memory_order_relaxed) + n,
-                              memory_order_relaxed);
-    } else {
-        atomic_fetch_add_explicit(&s->ext_stats.c[idx], n, memory_order_relaxed);
+        za__bump(&w->stats.c[idx], n);
+        return;
     }
+    za_ext_counters *e = za__tl_ext_uid == s->uid ? za__tl_ext : za__ext_counters(s);
+    if (e)
+        za__bump(&e->c[idx], n);
+    else
+        atomic_fetch_add_explicit(&s->ext_stats.c[idx], n, memory_order_relaxed);
 }
 
 /* actor.c */
@@ -435,6 +458,7 @@ void za__registry_free(za_system *s);
 void za__registry_drop(za_system *s, const char *name, za_ref ref);
 
 /* metrics.c */
+void za__ext_counters_free(za_system *s);
 void za__stats_merge(za_system *s, uint64_t c[ZA_NCOUNTERS], za_hist *q, za_hist *p);
 
 #endif

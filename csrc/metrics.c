@@ -77,9 +77,45 @@ static void summarize(za_hist *h, za_latency *out) {
     out->max_ns = max;
 }
 
+_Thread_local uint64_t za__tl_ext_uid;
+_Thread_local za_ext_counters *za__tl_ext;
+
+za_ext_counters *za__ext_counters(za_system *s) {
+    pthread_t self = pthread_self();
+    pthread_mutex_lock(&s->ext_mu);
+    za_ext_counters *e = s->ext_blocks;
+    while (e && !pthread_equal(e->owner, self)) e = e->next;
+    if (!e && (e = calloc(1, sizeof *e))) {
+        e->owner = self;
+        e->next = s->ext_blocks;
+        s->ext_blocks = e;
+    }
+    pthread_mutex_unlock(&s->ext_mu);
+    if (e) {
+        za__tl_ext = e;
+        za__tl_ext_uid = s->uid;
+    }
+    return e;
+}
+
+void za__ext_counters_free(za_system *s) {
+    za_ext_counters *e = s->ext_blocks;
+    while (e) {
+        za_ext_counters *n = e->next;
+        free(e);
+        e = n;
+    }
+    s->ext_blocks = NULL;
+}
+
 void za__stats_merge(za_system *s, uint64_t c[ZA_NCOUNTERS], za_hist *q, za_hist *p) {
     for (int i = 0; i < ZA_NCOUNTERS; i++)
         c[i] = atomic_load_explicit(&s->ext_stats.c[i], memory_order_relaxed);
+    pthread_mutex_lock(&s->ext_mu);
+    for (za_ext_counters *e = s->ext_blocks; e; e = e->next)
+        for (int i = 0; i < ZA_NCOUNTERS; i++)
+            c[i] += atomic_load_explicit(&e->c[i], memory_order_relaxed);
+    pthread_mutex_unlock(&s->ext_mu);
     if (q) hist_merge(q, &s->ext_stats.queue_lat);
     if (p) hist_merge(p, &s->ext_stats.proc_lat);
     for (int w = 0; w < s->nworkers; w++) {

@@ -215,8 +215,11 @@ static void run_actor(za_worker *w, za_actor *a) {
         w->cur_host = h;
     }
     if (za__turn(w, a)) {
+        /* Budget used up. If nothing else is waiting here we run it again
+         * ourselves right away: waking a thief would only move it. */
+        bool alone = !w->run_next && rq_empty(w);
         if (!rq_push(w, a)) mpsc_push(&w->sys->inj_tail, &a->runlink);
-        notify(w->sys);
+        if (!alone) notify(w->sys);
     }
 }
 

@@ -101,13 +101,13 @@ int za__send_node(za_system *s, za_msgnode *m, bool from_outside) {
                                 (unsigned long long)to, cap);
             }
         }
-    } else {
-        atomic_fetch_add_explicit(&a->depth, 1, memory_order_relaxed);
     }
 
     uint32_t every = s->cfg.latency_sample;
     if (ZA_UNLIKELY(every == 1 || (++tl_sample & (every - 1)) == 0)) m->enq_ns = za__now_ns();
     za__mbox_push(a, ZA_LANE_HIGH + (m->prio > ZA_PRIO_LOW ? ZA_PRIO_NORMAL : m->prio), m);
+    /* after the push the line is already ours: this second locked op is cheap */
+    if (!cap) atomic_fetch_add_explicit(&a->depth, 1, memory_order_relaxed);
     za__count(s, ZA_C_SENT, 1);
     if (atomic_load_explicit(&a->sched, memory_order_seq_cst) == ZA_SCHED_IDLE) {
         uint8_t idle = ZA_SCHED_IDLE;

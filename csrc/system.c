@@ -48,6 +48,8 @@ static void free_system(za_system *s) {
     }
     za__timers_free(s);
     za__registry_free(s);
+    za__ext_counters_free(s);
+    pthread_mutex_destroy(&s->ext_mu);
     free(s->free_slots);
     free(s->roots);
     free(s->idle_stack);
@@ -79,7 +81,10 @@ int za_system_create(const za_config *cfg, za_system **out) {
     pthread_mutex_init(&s->host_mu, NULL);
     pthread_mutex_init(&s->root_mu, NULL);
     pthread_mutex_init(&s->life_mu, NULL);
+    pthread_mutex_init(&s->ext_mu, NULL);
     pthread_cond_init(&s->life_cv, NULL);
+    static _Atomic uint64_t next_uid;
+    s->uid = atomic_fetch_add(&next_uid, 1) + 1; /* never 0: 0 means "no block" */
     atomic_flag_clear(&s->inj_lock);
     atomic_store(&s->inj_stub.next, NULL);
     s->inj_head = &s->inj_stub;

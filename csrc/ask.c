@@ -19,7 +19,7 @@ struct za_reply_slot {
     /* WAIT */
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    bool ready;
+    _Atomic bool ready;
     za_answer ans;
     /* CALLBACK */
     za_answer_cb cb;
@@ -125,7 +125,7 @@ int za__reply_complete(za_system *s, za_reply_slot *r, int status, int32_t tag, 
     case ZA_RP_WAIT:
         pthread_mutex_lock(&r->mu);
         fill_answer(&r->ans, status, tag, data, len, ptr, dtor, errtext);
-        r->ready = true;
+        atomic_store_explicit(&r->ready, true, memory_order_release);
         pthread_cond_broadcast(&r->cv);
         pthread_mutex_unlock(&r->mu);
         break;
@@ -181,11 +181,24 @@ void za__reply_timeout(za_system *s, za_reply_slot *r) {
     }
 }
 
+/* How long a blocking ask polls before it sleeps: a reply from an actor
+ * usually comes within a few microseconds, and a futex sleep plus wake-up
+ * costs more than that. */
+#define ASK_SPIN_NS 20000ull
+
 int za__reply_wait(za_system *s, za_reply_slot *r, uint32_t timeout_ms, za_answer *out) {
     memset(out, 0, sizeof *out);
-    uint64_t deadline = za__now_ns() + (uint64_t)timeout_ms * 1000000ull;
+    uint64_t start = za__now_ns();
+    uint64_t deadline = start + (uint64_t)timeout_ms * 1000000ull;
+    if (!s->manual) {
+        uint64_t spin_end = start + ASK_SPIN_NS < deadline ? start + ASK_SPIN_NS : deadline;
+        while (!atomic_load_explicit(&r->ready, memory_order_acquire)) {
+            for (int i = 0; i < 16; i++) za__cpu_relax();
+            if (za__now_ns() >= spin_end) break;
+        }
+    }
     pthread_mutex_lock(&r->mu);
-    while (!r->ready) {
+    while (!atomic_load_explicit(&r->ready, memory_order_relaxed)) {
         uint64_t now = za__now_ns();
         if (now >= deadline) {
             int exp = RS_PENDING;

@@ -702,9 +702,18 @@ static void deliver(za_ctx *c, za_msgnode *m) {
     }
 }
 
+/* Used only after the turn is released (sched no longer QUEUED): another
+ * worker may then own the consumer side, so reading head[] here was a data
+ * race (found by TSan in tests/c). Every lane checked there was left with
+ * head == stub by this turn (a pop that sees a producer mid-push sets busy,
+ * and the turn is kept), so "tail is the stub" alone means "empty". */
+static bool lane_empty_released(za_actor *a, int lane) {
+    return atomic_load_explicit(&a->tail[lane], memory_order_seq_cst) == &a->stub[lane];
+}
+
 static bool user_lanes_empty(za_actor *a) {
-    return za__mbox_lane_empty(a, ZA_LANE_HIGH) && za__mbox_lane_empty(a, ZA_LANE_NORMAL) &&
-           za__mbox_lane_empty(a, ZA_LANE_LOW);
+    return lane_empty_released(a, ZA_LANE_HIGH) && lane_empty_released(a, ZA_LANE_NORMAL) &&
+           lane_empty_released(a, ZA_LANE_LOW);
 }
 
 /* Returns true if the actor must go back on a run queue. */
@@ -778,7 +787,7 @@ static bool turn(za_worker *w, za_actor *a) {
     if (!budget || busy) return true;
     uint8_t next = user_ok ? ZA_SCHED_IDLE : ZA_SCHED_SUSPENDED;
     atomic_store_explicit(&a->sched, next, memory_order_seq_cst);
-    if (!za__mbox_lane_empty(a, ZA_LANE_SYS) || (user_ok && !user_lanes_empty(a))) {
+    if (!lane_empty_released(a, ZA_LANE_SYS) || (user_ok && !user_lanes_empty(a))) {
         uint8_t exp = next;
         if (atomic_compare_exchange_strong_explicit(&a->sched, &exp, ZA_SCHED_QUEUED,
                                                     memory_order_acq_rel, memory_order_relaxed))

@@ -467,7 +467,9 @@ struct za_value {
 /* A decoded document: root plus the memory behind it. */
 typedef struct za_doc za_doc;
 /* Decode exactly one value spanning all of data[0..len). ZA_EVALUE with a
- * message on malformed input, trailing bytes or an unknown ext type. */
+ * message on empty, malformed or truncated input, trailing bytes, an unknown
+ * ext type, or nesting deeper than 32 levels (msgpack-c's own limit). The
+ * document keeps its own copy of the bytes. */
 int za_doc_decode(const void *data, size_t len, za_doc **out);
 const za_value *za_doc_root(const za_doc *d);
 void za_doc_free(za_doc *d);

@@ -1,0 +1,382 @@
+/*
+ * MessagePack values: a growable writer over msgpack-c's sbuffer/packer, and
+ * a decoder that turns msgpack-c's object tree into the public za_value tree.
+ * All framing is msgpack-c's; this file only maps between the two models and
+ * turns every failure into a za_err with text, because payloads come from
+ * other actors and bindings and must never be able to crash the runtime.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <msgpack.h>
+
+#include "err.h"
+
+/* Bounds recursion over za_value trees (decoding, and packing a tree built by
+ * the caller, which might even be cyclic), so no input can exhaust the stack. */
+#define MAX_DEPTH 128
+
+/* libmsgpackc refuses deeper nesting with MSGPACK_UNPACK_NOMEM_ERROR; the
+ * limit (MSGPACK_EMBED_STACK_SIZE) is compiled into the library, not settable
+ * here, and only used to make the error text say what most likely happened. */
+#define MSGPACK_C_MAX_NESTING 32
+
+struct za_pack {
+    msgpack_sbuffer sb;
+    msgpack_packer pk; /* writes into sb, so the pair must not move: heap only */
+};
+
+struct za_doc {
+    msgpack_unpacked up; /* its zone holds msgpack's objects and our za_value arrays */
+    za_value root;
+    /* msgpack_unpack_next points str/bin/ext objects into the buffer it
+     * parses, and the caller's bytes (often a message payload) do not outlive
+     * the receive call, so the document parses its own copy. */
+    char bytes[];
+};
+
+/* ------------------------------------------------------------------ writer */
+
+static int no_writer(const char *fn) {
+    return za__fail(ZA_EINVAL, "%s: writer is NULL", fn);
+}
+
+/* msgpack-c's only failure on an sbuffer is a failed realloc. */
+static int mp(int r) {
+    return r ? za__fail(ZA_ENOMEM, "out of memory while packing MessagePack") : ZA_OK;
+}
+
+/* A value written with several appends (header, then body) that fails half
+ * way would leave a header without its body and corrupt everything packed
+ * after it, so failed calls cut the buffer back to where they started. */
+static int finish(za_pack *p, size_t mark, int rc) {
+    if (rc != ZA_OK) p->sb.size = mark;
+    return rc;
+}
+
+za_pack *za_pack_new(void) {
+    za_pack *p = malloc(sizeof *p);
+    if (!p) {
+        za__fail(ZA_ENOMEM, "za_pack_new: out of memory");
+        return NULL;
+    }
+    msgpack_sbuffer_init(&p->sb);
+    msgpack_packer_init(&p->pk, &p->sb, msgpack_sbuffer_write);
+    return p;
+}
+
+void za_pack_free(za_pack *p) {
+    if (!p) return;
+    msgpack_sbuffer_destroy(&p->sb);
+    free(p);
+}
+
+void za_pack_reset(za_pack *p) {
+    /* Keeps the allocation: writers are typically reused for many messages. */
+    if (p) msgpack_sbuffer_clear(&p->sb);
+}
+
+const void *za_pack_data(const za_pack *p) {
+    return p ? p->sb.data : NULL;
+}
+
+size_t za_pack_size(const za_pack *p) {
+    return p ? p->sb.size : 0;
+}
+
+static int put_raw(za_pack *p, int bin, const void *b, size_t len) {
+    const char *what = bin ? "bin" : "str";
+    if (!b && len) return za__fail(ZA_EINVAL, "%s is NULL but its length is %zu", what, len);
+    /* msgpack-c would silently truncate the 32-bit length field. */
+    if ((uint64_t)len > UINT32_MAX)
+        return za__fail(ZA_EVALUE, "%s of %zu bytes exceeds the MessagePack limit of 2^32-1", what,
+                        len);
+    if (bin) {
+        int rc = mp(msgpack_pack_bin(&p->pk, len));
+        return rc ? rc : mp(msgpack_pack_bin_body(&p->pk, b, len));
+    }
+    int rc = mp(msgpack_pack_str(&p->pk, len));
+    return rc ? rc : mp(msgpack_pack_str_body(&p->pk, b, len));
+}
+
+static int put_ref(za_pack *p, za_ref r) {
+    unsigned char be[8];
+    for (int i = 0; i < 8; i++) be[i] = (unsigned char)(r >> (56 - 8 * i));
+    int rc = mp(msgpack_pack_ext(&p->pk, sizeof be, ZA_MP_EXT_REF));
+    return rc ? rc : mp(msgpack_pack_ext_body(&p->pk, be, sizeof be));
+}
+
+int za_pack_nil(za_pack *p) {
+    return p ? mp(msgpack_pack_nil(&p->pk)) : no_writer(__func__);
+}
+
+int za_pack_bool(za_pack *p, int v) {
+    if (!p) return no_writer(__func__);
+    return mp(v ? msgpack_pack_true(&p->pk) : msgpack_pack_false(&p->pk));
+}
+
+int za_pack_int(za_pack *p, int64_t v) {
+    return p ? mp(msgpack_pack_int64(&p->pk, v)) : no_writer(__func__);
+}
+
+int za_pack_uint(za_pack *p, uint64_t v) {
+    return p ? mp(msgpack_pack_uint64(&p->pk, v)) : no_writer(__func__);
+}
+
+int za_pack_double(za_pack *p, double v) {
+    return p ? mp(msgpack_pack_double(&p->pk, v)) : no_writer(__func__);
+}
+
+int za_pack_str(za_pack *p, const char *s, size_t len) {
+    if (!p) return no_writer(__func__);
+    size_t mark = p->sb.size;
+    return finish(p, mark, put_raw(p, 0, s, len));
+}
+
+int za_pack_bin(za_pack *p, const void *b, size_t len) {
+    if (!p) return no_writer(__func__);
+    size_t mark = p->sb.size;
+    return finish(p, mark, put_raw(p, 1, b, len));
+}
+
+int za_pack_array(za_pack *p, uint32_t n) {
+    return p ? mp(msgpack_pack_array(&p->pk, n)) : no_writer(__func__);
+}
+
+int za_pack_map(za_pack *p, uint32_t n) {
+    return p ? mp(msgpack_pack_map(&p->pk, n)) : no_writer(__func__);
+}
+
+int za_pack_ref(za_pack *p, za_ref r) {
+    if (!p) return no_writer(__func__);
+    size_t mark = p->sb.size;
+    return finish(p, mark, put_ref(p, r));
+}
+
+static int put_tree(za_pack *p, const za_value *v, int depth) {
+    switch (v->type) {
+    case ZA_V_NIL:
+        return mp(msgpack_pack_nil(&p->pk));
+    case ZA_V_BOOL:
+        return mp(v->v.b ? msgpack_pack_true(&p->pk) : msgpack_pack_false(&p->pk));
+    case ZA_V_INT:
+        return mp(msgpack_pack_int64(&p->pk, v->v.i));
+    case ZA_V_UINT:
+        return mp(msgpack_pack_uint64(&p->pk, v->v.u));
+    case ZA_V_DOUBLE:
+        return mp(msgpack_pack_double(&p->pk, v->v.d));
+    case ZA_V_STR:
+    case ZA_V_BIN:
+        if (!v->v.str.ptr && v->v.str.len)
+            return za__fail(ZA_EVALUE, "za_pack_value: str/bin of %u bytes has a NULL pointer",
+                            v->v.str.len);
+        return put_raw(p, v->type == ZA_V_BIN, v->v.str.ptr, v->v.str.len);
+    case ZA_V_REF:
+        return put_ref(p, v->v.ref);
+    case ZA_V_ARRAY:
+    case ZA_V_MAP:
+        break;
+    default:
+        return za__fail(ZA_EVALUE, "za_pack_value: unknown value type %d", (int)v->type);
+    }
+    if (depth >= MAX_DEPTH)
+        return za__fail(ZA_EVALUE, "za_pack_value: tree nested deeper than %d levels (or cyclic)",
+                        MAX_DEPTH);
+    if (v->type == ZA_V_ARRAY) {
+        uint32_t n = v->v.array.n;
+        if (n && !v->v.array.items)
+            return za__fail(ZA_EVALUE, "za_pack_value: array of %u items has NULL items", n);
+        int rc = mp(msgpack_pack_array(&p->pk, n));
+        for (uint32_t i = 0; rc == ZA_OK && i < n; i++)
+            rc = put_tree(p, &v->v.array.items[i], depth + 1);
+        return rc;
+    }
+    uint32_t n = v->v.map.n;
+    if (n && (!v->v.map.keys || !v->v.map.vals))
+        return za__fail(ZA_EVALUE, "za_pack_value: map of %u pairs has NULL keys or vals", n);
+    int rc = mp(msgpack_pack_map(&p->pk, n));
+    for (uint32_t i = 0; rc == ZA_OK && i < n; i++) {
+        rc = put_tree(p, &v->v.map.keys[i], depth + 1);
+        if (rc == ZA_OK) rc = put_tree(p, &v->v.map.vals[i], depth + 1);
+    }
+    return rc;
+}
+
+int za_pack_value(za_pack *p, const za_value *v) {
+    if (!p) return no_writer(__func__);
+    if (!v) return za__fail(ZA_EINVAL, "za_pack_value: value is NULL");
+    /* All or nothing: a tree rejected half way must not leave its prefix. */
+    size_t mark = p->sb.size;
+    return finish(p, mark, put_tree(p, v, 0));
+}
+
+int za_tell_pack(za_system *sys, za_ref to, int32_t tag, const za_pack *p) {
+    if (!p) return no_writer(__func__);
+    return za_tell(sys, to, tag, za_pack_data(p), za_pack_size(p));
+}
+
+/* ----------------------------------------------------------------- reading */
+
+/* Zero-length str/bin get a real pointer so callers may pass it to memcpy
+ * and friends without a special case. */
+static const char *raw_ptr(const char *ptr, uint32_t len) {
+    return len ? ptr : "";
+}
+
+static za_value *new_values(msgpack_zone *z, uint32_t n) {
+    size_t bytes = (size_t)n * sizeof(za_value);
+    if (bytes / sizeof(za_value) != n) return NULL; /* only possible with a 32-bit size_t */
+    return msgpack_zone_malloc(z, bytes);
+}
+
+static int convert(msgpack_zone *z, const msgpack_object *o, za_value *out, int depth) {
+    switch (o->type) {
+    case MSGPACK_OBJECT_NIL:
+        out->type = ZA_V_NIL;
+        return ZA_OK;
+    case MSGPACK_OBJECT_BOOLEAN:
+        out->type = ZA_V_BOOL;
+        out->v.b = o->via.boolean ? 1 : 0;
+        return ZA_OK;
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        if (o->via.u64 <= INT64_MAX) {
+            out->type = ZA_V_INT;
+            out->v.i = (int64_t)o->via.u64;
+        } else {
+            out->type = ZA_V_UINT;
+            out->v.u = o->via.u64;
+        }
+        return ZA_OK;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        out->type = ZA_V_INT;
+        out->v.i = o->via.i64;
+        return ZA_OK;
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64:
+        out->type = ZA_V_DOUBLE;
+        out->v.d = o->via.f64;
+        return ZA_OK;
+    case MSGPACK_OBJECT_STR:
+        out->type = ZA_V_STR;
+        out->v.str.ptr = raw_ptr(o->via.str.ptr, o->via.str.size);
+        out->v.str.len = o->via.str.size;
+        return ZA_OK;
+    case MSGPACK_OBJECT_BIN:
+        out->type = ZA_V_BIN;
+        out->v.str.ptr = raw_ptr(o->via.bin.ptr, o->via.bin.size);
+        out->v.str.len = o->via.bin.size;
+        return ZA_OK;
+    case MSGPACK_OBJECT_EXT: {
+        if (o->via.ext.type != ZA_MP_EXT_REF)
+            return za__fail(ZA_EVALUE,
+                            "unsupported MessagePack ext type %d (only %d, an actor reference)",
+                            (int)o->via.ext.type, ZA_MP_EXT_REF);
+        if (o->via.ext.size != 8)
+            return za__fail(ZA_EVALUE, "actor reference ext has %u bytes, expected 8",
+                            (unsigned)o->via.ext.size);
+        const unsigned char *b = (const unsigned char *)o->via.ext.ptr;
+        za_ref r = 0;
+        for (int i = 0; i < 8; i++) r = (r << 8) | b[i];
+        out->type = ZA_V_REF;
+        out->v.ref = r;
+        return ZA_OK;
+    }
+    case MSGPACK_OBJECT_ARRAY:
+    case MSGPACK_OBJECT_MAP:
+        break;
+    default:
+        return za__fail(ZA_EVALUE, "unsupported MessagePack object type %d", (int)o->type);
+    }
+    if (depth >= MAX_DEPTH)
+        return za__fail(ZA_EVALUE, "MessagePack value nested deeper than %d levels", MAX_DEPTH);
+    if (o->type == MSGPACK_OBJECT_ARRAY) {
+        uint32_t n = o->via.array.size;
+        za_value *items = NULL;
+        if (n && !(items = new_values(z, n)))
+            return za__fail(ZA_ENOMEM, "out of memory decoding an array of %u items", n);
+        for (uint32_t i = 0; i < n; i++) {
+            int rc = convert(z, &o->via.array.ptr[i], &items[i], depth + 1);
+            if (rc != ZA_OK) return rc;
+        }
+        out->type = ZA_V_ARRAY;
+        out->v.array.items = items;
+        out->v.array.n = n;
+        return ZA_OK;
+    }
+    uint32_t n = o->via.map.size;
+    za_value *kv = NULL;
+    /* One block, keys then values, halves the zone allocations. */
+    if (n && (n > UINT32_MAX / 2 || !(kv = new_values(z, 2 * n))))
+        return za__fail(ZA_ENOMEM, "out of memory decoding a map of %u pairs", n);
+    for (uint32_t i = 0; i < n; i++) {
+        int rc = convert(z, &o->via.map.ptr[i].key, &kv[i], depth + 1);
+        if (rc == ZA_OK) rc = convert(z, &o->via.map.ptr[i].val, &kv[n + i], depth + 1);
+        if (rc != ZA_OK) return rc;
+    }
+    out->type = ZA_V_MAP;
+    out->v.map.keys = kv;
+    out->v.map.vals = kv ? kv + n : NULL;
+    out->v.map.n = n;
+    return ZA_OK;
+}
+
+static int unpack(za_doc *d, size_t len) {
+    size_t off = 0;
+    msgpack_unpack_return r = msgpack_unpack_next(&d->up, d->bytes, len, &off);
+    switch (r) {
+    case MSGPACK_UNPACK_SUCCESS:
+    case MSGPACK_UNPACK_EXTRA_BYTES:
+        if (off != len)
+            return za__fail(
+                ZA_EVALUE, "trailing bytes after the MessagePack value: it ends at byte %zu of %zu",
+                off, len);
+        return convert(d->up.zone, &d->up.data, &d->root, 0);
+    case MSGPACK_UNPACK_CONTINUE:
+        return za__fail(ZA_EVALUE, "truncated MessagePack value: %zu bytes are not a whole value",
+                        len);
+    case MSGPACK_UNPACK_PARSE_ERROR:
+        return za__fail(ZA_EVALUE, "malformed MessagePack: invalid byte 0x%02x at offset %zu",
+                        off < len ? (unsigned char)d->bytes[off] : 0u, off);
+    case MSGPACK_UNPACK_NOMEM_ERROR:
+        /* msgpack-c reports excessive nesting, container counts too large to
+         * allocate (hostile or truncated input) and real exhaustion alike;
+         * the first two are by far the likely ones for a payload. */
+        return za__fail(ZA_EVALUE,
+                        "cannot decode MessagePack near byte %zu: nested deeper than %d levels, a "
+                        "container too large, or out of memory",
+                        off, MSGPACK_C_MAX_NESTING);
+    }
+    return za__fail(ZA_EVALUE, "MessagePack decoder returned unexpected status %d", (int)r);
+}
+
+int za_doc_decode(const void *data, size_t len, za_doc **out) {
+    if (!out) return za__fail(ZA_EINVAL, "za_doc_decode: out is NULL");
+    *out = NULL;
+    /* (NULL, 0) is how an empty message payload arrives, so it is an empty
+     * value rather than a bad argument. */
+    if (!data && len) return za__fail(ZA_EINVAL, "za_doc_decode: data is NULL but len is %zu", len);
+    if (len == 0) return za__fail(ZA_EVALUE, "cannot decode MessagePack from empty input");
+    if (len > SIZE_MAX - sizeof(za_doc))
+        return za__fail(ZA_ENOMEM, "za_doc_decode: input too large");
+    za_doc *d = malloc(sizeof *d + len);
+    if (!d) return za__fail(ZA_ENOMEM, "za_doc_decode: out of memory for %zu bytes", len);
+    memcpy(d->bytes, data, len);
+    msgpack_unpacked_init(&d->up);
+    int rc = unpack(d, len);
+    if (rc != ZA_OK) {
+        za_doc_free(d);
+        return rc;
+    }
+    *out = d;
+    return ZA_OK;
+}
+
+const za_value *za_doc_root(const za_doc *d) {
+    return d ? &d->root : NULL;
+}
+
+void za_doc_free(za_doc *d) {
+    if (!d) return;
+    msgpack_unpacked_destroy(&d->up);
+    free(d);
+}

@@ -33,7 +33,7 @@ TEST_BINS  := $(TEST_SRCS:tests/c/%.c=$(B)/tests/%)
 BENCH_SRCS := $(wildcard bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 
-.PHONY: all lib deps test test-c test-c-variant bench demo install clean format check-format
+.PHONY: all lib deps test test-c test-c-variant test-python bench demo install clean format check-format
 
 all: lib
 
@@ -68,7 +68,8 @@ $(B)/demo: csrc/examples/demo.c $(B)/libzactor.a
 
 # Debian packages the build and the tests need. Idempotent; skips apt when
 # everything is already there so repeated `make test` stays fast.
-DEB_PKGS := gcc make pkg-config libmsgpack-dev libcmocka-dev lua5.4 liblua5.4-dev lua-busted clang-format
+DEB_PKGS := gcc make pkg-config libmsgpack-dev libcmocka-dev lua5.4 liblua5.4-dev lua-busted clang-format \
+            python3 python3-dev python3-venv
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
@@ -95,6 +96,28 @@ test-c: deps
 
 test: deps
 	@$(MAKE) --no-print-directory test-c
+	@$(MAKE) --no-print-directory test-python
+
+# Python package: a virtualenv under build/venv, `pip install ".[test]"`
+# (the extension compiles csrc/ + python/zactor/*.c), then pytest. The
+# install is redone only when a source changed (stamp file). pytest's exit
+# code 5 ("no tests collected") fails the target too.
+PYTHON   ?= python3
+VENV     := build/venv
+PY_DEPS  := setup.py pyproject.toml $(SRCS) $(HDRS) $(wildcard python/zactor/*.c python/zactor/*.py \
+            python/zactor/*.pyi python/zactor/py.typed)
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(VENV)/bin/python $(PY_DEPS)
+	$(VENV)/bin/python -m pip install -q --upgrade pip
+	$(VENV)/bin/python -m pip install -q ".[test]"
+	@touch $@
+
+test-python: deps $(VENV)/.installed
+	@$(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/python; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "test-python: no tests collected"; exit 1; fi; exit $$rc
 
 bench: deps
 	$(MAKE) --no-print-directory VARIANT=release $(BENCH_BINS)

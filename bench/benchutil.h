@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -40,7 +41,9 @@ static inline uint64_t bu_now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static inline double bu_now_s(void) { return (double)bu_now_ns() * 1e-9; }
+static inline double bu_now_s(void) {
+    return (double)bu_now_ns() * 1e-9;
+}
 
 static inline void bu_sleep_us(uint64_t us) {
     struct timespec ts = {(time_t)(us / 1000000u), (long)(us % 1000000u) * 1000L};
@@ -66,7 +69,9 @@ static inline int bu__cmp_u64(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static inline void bu_stats_init(bu_stats *s) { memset(s, 0, sizeof *s); }
+static inline void bu_stats_init(bu_stats *s) {
+    memset(s, 0, sizeof *s);
+}
 
 static inline void bu_stats_add(bu_stats *s, double v) {
     if (s->n < BU_MAX_RUNS) s->v[s->n++] = v;
@@ -134,6 +139,165 @@ static inline long long bu_peak_rss_bytes(void) {
         kb = ru.ru_maxrss; /* KiB on Linux */
     }
     return (long long)kb * 1024;
+}
+
+/* Reset the peak (VmHWM) to the current RSS, so a later bu_peak_rss_bytes
+ * reports the peak of what ran in between (Linux >= 4.0; false if not). */
+static inline bool bu_reset_peak_rss(void) {
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f) return false;
+    bool ok = fputs("5", f) >= 0;
+    if (fclose(f) != 0) ok = false;
+    return ok;
+}
+
+/* ---------------------------------------------------------- other load */
+
+/*
+ * Interference check: CPU time used by the whole machine (/proc/stat) minus
+ * CPU time used by this process and its waited-for children (/proc/self/stat).
+ * bu_other_load() gives the average number of cores that OTHER processes kept
+ * busy between two snapshots (clock-tick resolution, 10 ms). A figure well
+ * above 0 means the measurement was disturbed.
+ */
+typedef struct bu_cpu {
+    unsigned long long busy; /* machine-wide busy ticks */
+    unsigned long long self; /* this process + reaped children, ticks */
+    uint64_t ns;
+} bu_cpu;
+
+static inline void bu_cpu_now(bu_cpu *c) {
+    memset(c, 0, sizeof *c);
+    c->ns = bu_now_ns();
+    FILE *f = fopen("/proc/stat", "r");
+    if (f) {
+        unsigned long long v[10] = {0};
+        if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+                   &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]) >= 8)
+            c->busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7]; /* not idle, iowait, guest */
+        fclose(f);
+    }
+    f = fopen("/proc/self/stat", "r");
+    if (f) {
+        char buf[1024];
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        buf[n] = '\0';
+        fclose(f);
+        char *p = strrchr(buf, ')'); /* skip "pid (comm)" */
+        if (p) {
+            unsigned long long ut = 0, st = 0;
+            long long cut = 0, cst = 0;
+            /* fields 3..17: state ppid pgrp session tty tpgid flags minflt cminflt
+             * majflt cmajflt utime stime cutime cstime */
+            if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld",
+                       &ut, &st, &cut, &cst) == 4)
+                c->self = ut + st + (unsigned long long)cut + (unsigned long long)cst;
+        }
+    }
+}
+
+/* Average cores used by other processes between a and b (>= 0). */
+static inline double bu_other_load(const bu_cpu *a, const bu_cpu *b) {
+    double hz = (double)sysconf(_SC_CLK_TCK);
+    double secs = (double)(b->ns - a->ns) * 1e-9;
+    if (hz <= 0 || secs <= 0) return 0;
+    double other = ((double)(b->busy - a->busy) - (double)(b->self - a->self)) / hz;
+    return other > 0 ? other / secs : 0;
+}
+
+/* Print a warning line when other processes used noticeable CPU. */
+static inline void bu_report_other_load(const char *what, double cores) {
+    if (cores >= 0.10)
+        printf("  WARNING: other processes kept %.2f cores busy on average during %s; "
+               "figures are disturbed\n",
+               cores, what);
+    else
+        printf("  (other processes: %.2f cores busy on average during %s)\n", cores, what);
+}
+
+/* ------------------------------------------------------ core-to-core probe */
+
+/*
+ * Round-trip time of one cache line bounced between two threads pinned to
+ * the first two CPUs this process may use. On a VM the host may place the
+ * virtual CPUs on nearby or distant physical cores, and that can change
+ * from one second to the next (on the machine of RESULTS.md: about 55 ns vs
+ * about 330 ns). Every cross-thread figure moves with it, so the programs
+ * probe it next to each run and report it. Returns ns, or -1 with < 2 CPUs.
+ */
+typedef struct bu__c2c {
+    _Atomic uint64_t flag __attribute__((aligned(64)));
+    char pad[56]; /* the flag alone on its cache line */
+    uint32_t iters;
+    int cpu_a, cpu_b;
+    uint64_t ns; /* measured by side a */
+} bu__c2c;
+
+static inline void bu__pin(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+static inline void *bu__c2c_b(void *p) {
+    bu__c2c *c = p;
+    bu__pin(c->cpu_b);
+    uint64_t n = c->iters;
+    for (uint64_t i = 1; i <= n; i++) {
+        while (atomic_load_explicit(&c->flag, memory_order_acquire) != 2 * i - 1) {
+        }
+        atomic_store_explicit(&c->flag, 2 * i, memory_order_release);
+    }
+    return NULL;
+}
+
+static inline void *bu__c2c_a(void *p) {
+    bu__c2c *c = p;
+    bu__pin(c->cpu_a);
+    uint64_t n = c->iters;
+    uint64_t t0 = bu_now_ns();
+    for (uint64_t i = 1; i <= n; i++) {
+        atomic_store_explicit(&c->flag, 2 * i - 1, memory_order_release);
+        while (atomic_load_explicit(&c->flag, memory_order_acquire) != 2 * i) {
+        }
+    }
+    c->ns = bu_now_ns() - t0;
+    return NULL;
+}
+
+/* Both sides run on threads of their own, so the caller keeps its affinity. */
+static inline double bu_c2c_ns(uint32_t iters) {
+    cpu_set_t set;
+    if (iters == 0 || sched_getaffinity(0, sizeof set, &set) != 0) return -1;
+    int cpus[2], n = 0;
+    for (int i = 0; i < CPU_SETSIZE && n < 2; i++)
+        if (CPU_ISSET(i, &set)) cpus[n++] = i;
+    if (n < 2) return -1;
+    static bu__c2c c; /* static for the alignment; one probe at a time */
+    atomic_store(&c.flag, 0);
+    c.iters = iters;
+    c.cpu_a = cpus[0];
+    c.cpu_b = cpus[1];
+    c.ns = 0;
+    pthread_t a, b;
+    if (pthread_create(&b, NULL, bu__c2c_b, &c) != 0) return -1;
+    if (pthread_create(&a, NULL, bu__c2c_a, &c) != 0) {
+        fputs("FAIL: pthread_create in the core-to-core probe\n", stderr);
+        exit(1); /* b would wait forever */
+    }
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    return (double)c.ns / iters;
+}
+
+/* Probe size used next to each run: ~6 ms at 55 ns, ~35 ms at 330 ns. */
+#define BU_C2C_ITERS 100000u
+
+/* Probe once and add the result to s (when the machine has 2 CPUs). */
+static inline void bu_c2c_add(bu_stats *s) {
+    double ns = bu_c2c_ns(BU_C2C_ITERS);
+    if (ns > 0 && s->n < BU_MAX_RUNS) s->v[s->n++] = ns;
 }
 
 /* ------------------------------------------------------------- machine */
@@ -335,9 +499,16 @@ static inline void bu_print(const char *label, const bu_stats *s, const char *un
         lo = s->min * f;
         hi = s->max * f;
     }
-    printf("%s: %.3g %s%s (median of %d, min %.3g, max %.3g)\n", label, med, p, unit, s->n, lo,
-           hi);
+    printf("%s: %.3g %s%s (median of %d, min %.3g, max %.3g)\n", label, med, p, unit, s->n, lo, hi);
     fflush(stdout);
+}
+
+/* "core-to-core round trip next to the runs: 56 ns median (54-332)". */
+static inline void bu_print_c2c(const bu_stats *s) {
+    if (s->n == 0) return;
+    printf("  (core-to-core cache-line round trip probed before each run: median %.0f ns, "
+           "min %.0f, max %.0f)\n",
+           s->median, s->min, s->max);
 }
 
 /* Print the machine and the runtime configuration once per program. */

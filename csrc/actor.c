@@ -154,6 +154,7 @@ static void ext_free(za_actor_ext *e) {
     free(e->children);
     free(e->watchers);
     free(e->args);
+    free(e->restart_ms);
     free(e);
 }
 
@@ -343,6 +344,7 @@ static void ctx_init(za_ctx *c, za_system *s, za_worker *w, za_actor *a) {
     c->reply = NULL;
     c->fail_code = 0;
     c->dirty = false;
+    c->final_stop = false;
     c->fail_text[0] = '\0';
 }
 
@@ -416,9 +418,11 @@ static void handle_start(za_ctx *c, za_msgnode *m) {
     int code;
     const char *text;
     take_fail_reason(c, rc, &code, &text);
-    za__count(c->sys, ZA_C_FAILURES, 1);
     if (si.waiter) {
-        /* a synchronous spawn reports the failure to its caller instead */
+        /* a synchronous spawn reports the failure to its caller instead.
+         * Counted here only: the za__actor_fail path below counts it itself
+         * (counting before the branch double-counted; found by tests/c). */
+        za__count(c->sys, ZA_C_FAILURES, 1);
         za__reply_complete(c->sys, si.waiter, ZA_ESTART, 0, NULL, 0, NULL, NULL, text);
         za__reply_release(si.waiter);
         char buf[116];
@@ -484,7 +488,9 @@ static void finalize(za_ctx *c, int code, const char *text) {
     const za_behaviour *beh = atomic_load_explicit(&a->beh, memory_order_relaxed);
     if ((a->flags & ZA_AF_STARTED) && beh && beh->stop) {
         c->cur = NULL;
+        c->final_stop = true;
         WITH_CTX(c, beh->stop(c));
+        c->final_stop = false;
     }
     a->flags &= (uint8_t)~ZA_AF_STARTED;
     za_actor_ext *e = a->ext;
@@ -727,8 +733,15 @@ static bool turn(za_worker *w, za_actor *a) {
     c.cur = NULL;
     c.reply = NULL;
     c.dirty = false;
+    c.final_stop = false;
     uint32_t budget = s->cfg.batch;
-    int64_t consumed = 0;
+    int64_t consumed = 0, batched = 0;
+    /* A bounded mailbox gives a place back as soon as a message leaves the
+     * queue: decrementing depth only at the end of the turn kept an emptied
+     * mailbox "full" for the rest of a (possibly long) turn, so sends failed
+     * or blocked with nothing queued (found by tests/c). Unbounded mailboxes
+     * keep the cheap once-per-turn decrement. */
+    bool bounded = atomic_load_explicit(&a->capacity, memory_order_relaxed) != 0;
     bool busy = false, user_ok = true;
     /* The life word sits on the producers' cache line; it only changes
      * through system messages (or a spawn, which queues START), so read it
@@ -754,6 +767,10 @@ static bool turn(za_worker *w, za_actor *a) {
         m = pop_user(a, &busy);
         if (!m) break;
         consumed++;
+        if (ZA_UNLIKELY(bounded))
+            atomic_fetch_sub_explicit(&a->depth, 1, memory_order_release);
+        else
+            batched++;
         if (ZA_LIFE_GEN(life) != za_ref_gen(m->target) || a->inc_gen != za_ref_gen(m->target))
             life = atomic_load_explicit(&a->life, memory_order_acquire);
         bool live = ZA_LIFE_ST(life) == ZA_ST_ALIVE && ZA_LIFE_GEN(life) == za_ref_gen(m->target);
@@ -781,7 +798,7 @@ static bool turn(za_worker *w, za_actor *a) {
         }
     }
     if (consumed) {
-        atomic_fetch_sub_explicit(&a->depth, consumed, memory_order_relaxed);
+        if (batched) atomic_fetch_sub_explicit(&a->depth, batched, memory_order_relaxed);
         za__count(s, ZA_C_CONSUMED, (uint64_t)consumed);
     }
     if (!budget || busy) return true;
@@ -819,6 +836,13 @@ uint32_t za_ctx_restarts(za_ctx *ctx) {
     return ctx ? atomic_load_explicit(&ctx->a->restarts, memory_order_relaxed) : 0;
 }
 int za_ctx_can_reply(za_ctx *ctx) { return ctx && ctx->reply ? 1 : 0; }
+int za_ctx_final_stop(za_ctx *ctx) { return ctx && ctx->final_stop ? 1 : 0; }
+
+const za_behaviour *za_ref_behaviour(za_system *sys, za_ref ref) {
+    if (!za_is_alive(sys, ref)) return NULL;
+    za_actor *a = za__slot(sys, za_ref_slot(ref));
+    return atomic_load_explicit(&a->beh, memory_order_relaxed);
+}
 
 void za_ctx_stop(za_ctx *ctx) {
     if (ctx) ctx->a->flags |= ZA_AF_STOP_REQ;

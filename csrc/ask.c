@@ -186,7 +186,10 @@ void za__reply_timeout(za_system *s, za_reply_slot *r) {
  * costs more than that. */
 #define ASK_SPIN_NS 20000ull
 
-int za__reply_wait(za_system *s, za_reply_slot *r, uint32_t timeout_ms, za_answer *out) {
+/* Wait up to timeout_ms. With abandon, a timeout gives the slot up
+ * (ZA_ETIMEDOUT); without, it returns ZA_EAGAIN and the ask stays pending. */
+static int reply_wait(za_system *s, za_reply_slot *r, uint32_t timeout_ms, za_answer *out,
+                      bool abandon) {
     memset(out, 0, sizeof *out);
     uint64_t start = za__now_ns();
     uint64_t deadline = start + (uint64_t)timeout_ms * 1000000ull;
@@ -201,6 +204,10 @@ int za__reply_wait(za_system *s, za_reply_slot *r, uint32_t timeout_ms, za_answe
     while (!atomic_load_explicit(&r->ready, memory_order_relaxed)) {
         uint64_t now = za__now_ns();
         if (now >= deadline) {
+            if (!abandon) {
+                pthread_mutex_unlock(&r->mu);
+                return ZA_EAGAIN;
+            }
             int exp = RS_PENDING;
             if (atomic_compare_exchange_strong(&r->state, &exp, RS_ABANDONED)) {
                 pthread_mutex_unlock(&r->mu);
@@ -229,6 +236,14 @@ int za__reply_wait(za_system *s, za_reply_slot *r, uint32_t timeout_ms, za_answe
     memset(&r->ans, 0, sizeof r->ans);
     pthread_mutex_unlock(&r->mu);
     return ZA_OK;
+}
+
+int za__reply_wait(za_system *s, za_reply_slot *r, uint32_t timeout_ms, za_answer *out) {
+    return reply_wait(s, r, timeout_ms, out, true);
+}
+
+int za__reply_wait_slice(za_system *s, za_reply_slot *r, uint32_t slice_ms, za_answer *out) {
+    return reply_wait(s, r, slice_ms, out, false);
 }
 
 /* ------------------------------------------------------------- public ask */
@@ -273,7 +288,8 @@ int za_ask(za_system *sys, za_ref to, int32_t tag, const void *data, size_t len,
         /* the mailbox dropped it; its dead letter already answered the slot */
         za__reply_wait(sys, r, 0, out);
         za__reply_release(r);
-        return out->status ? out->status : ZA_EDROPPED;
+        return za__fail(out->status ? out->status : ZA_EDROPPED,
+                        "the mailbox was full and dropped the ask");
     }
     if (rc != ZA_OK) {
         za__reply_release(r);
@@ -292,6 +308,73 @@ int za_ask(za_system *sys, za_ref to, int32_t tag, const void *data, size_t len,
 struct za_ask_handle {
     za_reply_slot *r;
 };
+
+/* ------------------------------------------------------------ sliced ask */
+
+struct za_ask_wait_handle {
+    za_reply_slot *r;
+    za_system *sys;
+};
+
+static int ask_start(za_system *sys, za_ref to, int32_t tag, const void *data, size_t len,
+                     void *ptr, za_ptr_dtor dtor, bool is_ptr, za_ask_wait_handle **out) {
+    if (!sys || !out) return za__fail(ZA_EINVAL, "system or out is NULL");
+    *out = NULL;
+    if (za__tl_ctx && za__tl_ctx->sys == sys)
+        return za__fail(ZA_ESTATE, "a blocking ask inside an actor would stall a worker; "
+                                   "use za_ctx_ask");
+    za_ask_wait_handle *h = malloc(sizeof *h);
+    za_reply_slot *r = h ? za__reply_new(sys, ZA_RP_WAIT) : NULL;
+    if (!r) {
+        free(h);
+        return za__fail(ZA_ENOMEM, "out of memory");
+    }
+    int rc = ask_send(sys, to, tag, data, len, ptr, dtor, is_ptr, r);
+    if (rc != ZA_OK && rc != ZA_EDROPPED) {
+        za__reply_release(r);
+        za__reply_release(r);
+        free(h);
+        return rc;
+    }
+    /* on ZA_EDROPPED the dead letter already answered: za_ask_wait reports it */
+    h->r = r;
+    h->sys = sys;
+    *out = h;
+    return ZA_OK;
+}
+
+int za_ask_start(za_system *sys, za_ref to, int32_t tag, const void *data, size_t len,
+                 za_ask_wait_handle **out) {
+    return ask_start(sys, to, tag, data, len, NULL, NULL, false, out);
+}
+
+int za_ask_ptr_start(za_system *sys, za_ref to, int32_t tag, void *ptr, za_ptr_dtor dtor,
+                     za_ask_wait_handle **out) {
+    return ask_start(sys, to, tag, NULL, 0, ptr, dtor, true, out);
+}
+
+int za_ask_wait(za_ask_wait_handle *h, uint32_t slice_ms, za_answer *out) {
+    if (!h || !out) return za__fail(ZA_EINVAL, "handle or out is NULL");
+    memset(out, 0, sizeof *out);
+    int rc = za__reply_wait_slice(h->sys, h->r, slice_ms, out);
+    if (rc == ZA_EAGAIN) return ZA_EAGAIN;
+    if (out->status != ZA_OK)
+        za__fail(out->status, "%s", out->error ? out->error : za_strerror(out->status));
+    return out->status;
+}
+
+void za_ask_wait_release(za_ask_wait_handle *h) {
+    if (!h) return;
+    za__reply_release(h->r);
+    free(h);
+}
+
+void za_ask_abandon(za_ask_wait_handle *h) {
+    if (!h) return;
+    int exp = RS_PENDING;
+    atomic_compare_exchange_strong(&h->r->state, &exp, RS_ABANDONED);
+    za_ask_wait_release(h);
+}
 
 static int ask_async(za_system *sys, za_ref to, int32_t tag, const void *data, size_t len,
                      void *ptr, za_ptr_dtor dtor, bool is_ptr, uint32_t timeout_ms,

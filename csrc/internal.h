@@ -123,6 +123,10 @@ enum {
     ZA_AF_DROP_OLDEST = 16, /* consumer-side copy of the mailbox policy */
 };
 
+/* Restart windows remember at most this many restarts; a larger
+ * max_restarts is effectively unlimited. */
+#define ZA_MAX_RESTART_HISTORY 65536u
+
 /* Rarely used per-incarnation data, allocated only when needed. */
 typedef struct za_actor_ext {
     char *name;
@@ -130,8 +134,8 @@ typedef struct za_actor_ext {
     uint32_t nchildren, capchildren;
     za_ref *watchers;
     uint32_t nwatchers, capwatchers;
-    uint64_t restart_ms[16]; /* ring of recent restart times */
-    uint32_t nrestart;
+    uint64_t *restart_ms; /* ring of the last restart_cap restart times */
+    uint32_t restart_cap, nrestart;
     uint32_t pending_children;
     void *args;
     size_t args_len;
@@ -338,6 +342,7 @@ struct za_ctx {
     za_reply_slot *reply; /* pending reply slot of cur (NULL once answered) */
     int fail_code;
     bool dirty; /* lifecycle changed: the turn must re-read the life word */
+    bool final_stop; /* the stop callback now running ends the actor */
     char fail_text[116];
     za_msg view;
 };
@@ -435,6 +440,8 @@ za_reply_slot *za__reply_new(za_system *s, int mode);
 void za__reply_release(za_reply_slot *r);
 /* Wait (WAIT mode) up to timeout_ms; fills out on ZA_OK. */
 int za__reply_wait(za_system *s, za_reply_slot *r, uint32_t timeout_ms, za_answer *out);
+/* Same, but a timeout returns ZA_EAGAIN and leaves the ask pending. */
+int za__reply_wait_slice(za_system *s, za_reply_slot *r, uint32_t slice_ms, za_answer *out);
 /* Complete a pending reply; the payload (bytes copied, ptr owned) goes to
  * the asker, or becomes a dead letter if the asker is gone. */
 int za__reply_complete(za_system *s, za_reply_slot *r, int status, int32_t tag, const void *data,

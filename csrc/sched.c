@@ -79,26 +79,33 @@ static za_link *mpsc_pop(_Atomic(za_link *) *tail, za_link **headp, za_link *stu
     za_link *next = atomic_load_explicit(&head->next, memory_order_acquire);
     if (head == stub) {
         if (!next) return NULL;
-        *headp = next;
+        __atomic_store_n(headp, next, __ATOMIC_RELEASE); /* see maybe_nonempty */
         head = next;
         next = atomic_load_explicit(&next->next, memory_order_acquire);
     }
     if (next) {
-        *headp = next;
+        __atomic_store_n(headp, next, __ATOMIC_RELEASE); /* see maybe_nonempty */
         return head;
     }
     if (atomic_load_explicit(tail, memory_order_acquire) != head) return NULL;
     mpsc_push(tail, stub);
     next = atomic_load_explicit(&head->next, memory_order_acquire);
     if (next) {
-        *headp = next;
+        __atomic_store_n(headp, next, __ATOMIC_RELEASE); /* see maybe_nonempty */
         return head;
     }
     return NULL;
 }
 
-static bool mpsc_maybe_nonempty(_Atomic(za_link *) *tail, za_link *stub) {
-    return atomic_load_explicit(tail, memory_order_seq_cst) != stub;
+/* Not empty if the tail moved off the stub, or if the head is not the stub.
+ * The tail alone is not enough: a pop that re-pushes the stub while a
+ * producer is between its exchange and its link leaves [node, stub] with
+ * tail == stub, and that queued actor was then never run (every worker
+ * parked; found by tests/c: messages stranded in an idle system). The head
+ * is written only under the consumer's lock, with release stores. */
+static bool mpsc_maybe_nonempty(_Atomic(za_link *) *tail, za_link *const *headp, za_link *stub) {
+    return atomic_load_explicit(tail, memory_order_seq_cst) != stub ||
+           __atomic_load_n(headp, __ATOMIC_ACQUIRE) != stub;
 }
 
 static za_actor *actor_of_link(za_link *l) {
@@ -106,7 +113,7 @@ static za_actor *actor_of_link(za_link *l) {
 }
 
 static za_actor *inj_pop(za_system *s) {
-    if (!mpsc_maybe_nonempty(&s->inj_tail, &s->inj_stub)) return NULL;
+    if (!mpsc_maybe_nonempty(&s->inj_tail, &s->inj_head, &s->inj_stub)) return NULL;
     if (atomic_flag_test_and_set_explicit(&s->inj_lock, memory_order_acquire)) return NULL;
     za_link *l = mpsc_pop(&s->inj_tail, &s->inj_head, &s->inj_stub);
     atomic_flag_clear_explicit(&s->inj_lock, memory_order_release);
@@ -225,7 +232,7 @@ static void run_actor(za_worker *w, za_actor *a) {
 
 /* Serve an exclusive host's queue for up to its budget. */
 static bool serve_host(za_worker *w, za_hostq *q) {
-    if (!mpsc_maybe_nonempty(&q->tail, &q->stub)) return false;
+    if (!mpsc_maybe_nonempty(&q->tail, &q->head, &q->stub)) return false;
     if (atomic_flag_test_and_set_explicit(&q->token, memory_order_acquire)) return false;
     bool ran = false;
     uint64_t budget_ns = (uint64_t)(q->host->budget_us ? q->host->budget_us : 2000) * 1000ull;
@@ -246,7 +253,7 @@ static bool serve_host(za_worker *w, za_hostq *q) {
     }
     leave_host(w);
     atomic_flag_clear_explicit(&q->token, memory_order_release);
-    if (mpsc_maybe_nonempty(&q->tail, &q->stub)) notify(w->sys);
+    if (mpsc_maybe_nonempty(&q->tail, &q->head, &q->stub)) notify(w->sys);
     return ran;
 }
 
@@ -288,26 +295,38 @@ static bool serve_hosts(za_worker *w) {
     return ran;
 }
 
-/* One unit of work: true if something ran. */
-static bool work_once(za_worker *w) {
+static bool any_work(za_system *s);
+
+/* One unit of work: true if something ran. A searching worker stops being
+ * counted as searching once it has found an actor, before running it: a
+ * long (or blocked) turn counted in nsearching made notify() skip every
+ * wake-up, so queued work sat while other workers slept (found by
+ * tests/c: an actor blocked in receive stalled all others). */
+static bool work_once(za_worker *w, bool *searching) {
     za_actor *a = find_local(w);
     if (!a && atomic_load_explicit(&w->sys->nhosts, memory_order_relaxed) && serve_hosts(w))
         return true;
     if (!a) a = steal(w);
     if (!a) return false;
     atomic_fetch_add_explicit(&w->sys->nrunning, 1, memory_order_relaxed);
+    if (*searching) {
+        *searching = false;
+        /* the last searcher found work: let another look for more */
+        if (atomic_fetch_sub(&w->sys->nsearching, 1) == 1 && any_work(w->sys)) notify(w->sys);
+    }
     run_actor(w, a);
     atomic_fetch_sub_explicit(&w->sys->nrunning, 1, memory_order_relaxed);
     return true;
 }
 
 static bool any_work(za_system *s) {
-    if (mpsc_maybe_nonempty(&s->inj_tail, &s->inj_stub)) return true;
+    if (mpsc_maybe_nonempty(&s->inj_tail, &s->inj_head, &s->inj_stub)) return true;
     for (int i = 0; i < s->nworkers; i++)
         if (!rq_empty(&s->workers[i])) return true;
     int n = atomic_load_explicit(&s->nhosts, memory_order_acquire);
     for (int i = 0; i < n; i++)
-        if (mpsc_maybe_nonempty(&s->hostqs[i].tail, &s->hostqs[i].stub)) return true;
+        if (mpsc_maybe_nonempty(&s->hostqs[i].tail, &s->hostqs[i].head, &s->hostqs[i].stub))
+            return true;
     return false;
 }
 
@@ -349,8 +368,8 @@ static void *worker_main(void *arg) {
     uint64_t spin_ns = (uint64_t)s->cfg.spin_us * 1000ull;
     bool searching = false;
     while (!atomic_load_explicit(&s->quit, memory_order_acquire)) {
-        if (work_once(w)) {
-            if (searching) {
+        if (work_once(w, &searching)) {
+            if (searching) { /* (host turns: still counted until here) */
                 searching = false;
                 /* the last searcher found work: let another look for more */
                 if (atomic_fetch_sub(&s->nsearching, 1) == 1 && any_work(s)) notify(s);

@@ -33,7 +33,7 @@ static int verdict(za_actor *a, uint32_t *delay_ms) {
     uint32_t bmin = e ? e->backoff_min_ms : 0, bmax = e ? e->backoff_max_ms : 1000;
     uint64_t now = now_ms(), recent = 0;
     if (e) {
-        uint32_t n = e->nrestart < 16 ? e->nrestart : 16;
+        uint32_t n = e->nrestart < e->restart_cap ? e->nrestart : e->restart_cap;
         for (uint32_t i = 0; i < n; i++)
             if (now - e->restart_ms[i] <= within) recent++;
     }
@@ -150,7 +150,14 @@ void za__do_restart(za_ctx *c) {
         za__tl_ctx = saved;
     }
     a->flags &= (uint8_t)~(ZA_AF_STARTED | ZA_AF_SUSPENDED);
-    e->restart_ms[e->nrestart % 16] = now_ms();
+    if (!e->restart_ms) {
+        /* the window can only be judged if it remembers max_restarts restarts */
+        uint32_t cap = e->max_restarts < ZA_MAX_RESTART_HISTORY ? e->max_restarts
+                                                                 : ZA_MAX_RESTART_HISTORY;
+        e->restart_ms = calloc(cap ? cap : 1, sizeof *e->restart_ms);
+        e->restart_cap = e->restart_ms ? (cap ? cap : 1) : 0;
+    }
+    if (e->restart_cap) e->restart_ms[e->nrestart % e->restart_cap] = now_ms();
     e->nrestart++;
     atomic_store_explicit(&a->restarts, atomic_load_explicit(&a->restarts, memory_order_relaxed) + 1,
                           memory_order_relaxed);

@@ -208,7 +208,7 @@ typedef struct za_spawn_opts {
     const char *name;          /* register under this unique name (NULL: none) */
     za_restart restart;
     za_strategy strategy;      /* how THIS actor supervises its children */
-    uint32_t max_restarts;     /* for THIS actor as a child (0: 3) */
+    uint32_t max_restarts;     /* within within_ms, for THIS actor (0: 3; > 65536: no limit) */
     uint32_t within_ms;        /* restart window (0: 5000) */
     uint32_t backoff_min_ms;   /* first restart delay (0: immediate) */
     uint32_t backoff_max_ms;   /* cap of the exponential backoff (0: 1000) */
@@ -285,6 +285,23 @@ int za_ask_async(za_system *sys, za_ref to, int32_t tag, const void *data, size_
 int za_ask_cancel(za_ask_handle *h);
 void za_ask_handle_release(za_ask_handle *h);
 
+/*
+ * Blocking ask in slices, for bindings that must stay interruptible:
+ * za_ask_start sends and returns a handle; za_ask_wait waits up to
+ * slice_ms and returns ZA_EAGAIN if the answer is not there yet (call it
+ * again), or the answer's status with *out filled (then release the handle).
+ * za_ask_abandon gives up (a late reply becomes a dead letter); it also
+ * releases the handle. Works from any non-worker thread.
+ */
+typedef struct za_ask_wait_handle za_ask_wait_handle;
+int za_ask_start(za_system *sys, za_ref to, int32_t tag, const void *data, size_t len,
+                 za_ask_wait_handle **out);
+int za_ask_ptr_start(za_system *sys, za_ref to, int32_t tag, void *ptr, za_ptr_dtor dtor,
+                     za_ask_wait_handle **out);
+int za_ask_wait(za_ask_wait_handle *h, uint32_t slice_ms, za_answer *out);
+void za_ask_wait_release(za_ask_wait_handle *h);
+void za_ask_abandon(za_ask_wait_handle *h);
+
 /* Same as za_ask_async with a PTR payload (dtor as for za_tell_ptr). */
 int za_ask_ptr_async(za_system *sys, za_ref to, int32_t tag, void *ptr, za_ptr_dtor dtor,
                      uint32_t timeout_ms, za_answer_cb cb, void *ud, za_ask_handle **handle);
@@ -298,6 +315,12 @@ za_system *za_ctx_system(za_ctx *ctx);
 void *za_ctx_user(za_ctx *ctx);
 int za_ctx_worker(za_ctx *ctx);       /* id of the worker running us (-1: caller thread) */
 uint32_t za_ctx_restarts(za_ctx *ctx);/* how many times this actor was restarted */
+/* In a stop callback: 1 when this is the actor's final stop, 0 when the
+ * stop precedes a restart (the actor lives on with fresh state). */
+int za_ctx_final_stop(za_ctx *ctx);
+/* The behaviour of a live actor (NULL if dead): lets a binding recognise
+ * its own actors cheaply. */
+const za_behaviour *za_ref_behaviour(za_system *sys, za_ref ref);
 /* The message being received has a pending reply slot: 1 / 0. */
 int za_ctx_can_reply(za_ctx *ctx);
 

@@ -1,0 +1,288 @@
+"""zactor: Python actors on the native worker threads of a C actor runtime.
+
+::
+
+    import zactor
+
+    class Counter(zactor.Actor):
+        def __init__(self, start=0):
+            self.n = start
+        def receive(self, msg):
+            op, *args = msg
+            if op == "add":
+                self.n += args[0]
+            elif op == "get":
+                return self.n          # the return value answers an ask
+
+    with zactor.System() as system:
+        ref = system.spawn(Counter, 10, name="counter")
+        ref.tell(("add", 5))
+        assert ref.ask(("get",), timeout=1.0) == 15
+
+Actors run on the runtime's worker threads: one worker at a time runs Python
+actors (it holds the GIL for a batch of messages, a few ms at most), the others
+stay free for C and Lua actors. Messages between Python actors are the objects
+themselves (no copy). Blocking calls release the GIL and can be interrupted
+with Ctrl-C.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import weakref
+from concurrent.futures import CancelledError
+from typing import Any, NamedTuple, Optional
+
+from . import _zactor
+from ._zactor import (  # noqa: F401  (re-exported)
+    ActorDeadError,
+    ActorError,
+    ActorFailed,
+    ActorRef,
+    AskTimeout,
+    Context,
+    Future,
+    MailboxFull,
+    Timer,
+)
+
+__all__ = [
+    "Actor",
+    "ActorDeadError",
+    "ActorError",
+    "ActorFailed",
+    "ActorRef",
+    "AskTimeout",
+    "CancelledError",
+    "Context",
+    "DeadLetter",
+    "Future",
+    "MailboxFull",
+    "System",
+    "Terminated",
+    "Timer",
+]
+
+__version__ = "0.1.0"
+
+_log = logging.getLogger("zactor")
+
+
+class Actor:
+    """Base class of Python actors.
+
+    ``system.spawn(MyActor, *args)`` builds the instance on a worker thread
+    (``self.context`` is already set when ``__init__`` runs), then calls
+    ``on_start``. ``receive(msg)`` handles each message; its return value
+    answers an ask. An exception in ``receive`` fails the actor: the asker (if
+    any) gets the exception, ``on_failure(exc)`` runs, and the supervisor
+    restarts the actor (``__init__`` again with the same arguments; the ref
+    and the queued messages are kept) or stops it, per the spawn options.
+
+    ``strategy`` (class attribute) is how this actor supervises the children
+    it spawns with ``self.context.spawn``: ``"one_for_one"`` (default),
+    ``"one_for_all"``, ``"rest_for_one"``, ``"stop"`` or ``"escalate"``.
+    """
+
+    strategy: str = "one_for_one"
+    context: Context
+
+    def on_start(self) -> None:
+        """Called after ``__init__``, on the actor's worker."""
+
+    def on_stop(self) -> None:
+        """Called when the actor stops (or before a restart, unless it failed)."""
+
+    def on_failure(self, exc: BaseException) -> None:
+        """Called when ``receive`` raised; instead of ``on_stop`` for this instance.
+
+        The default logs the exception on the ``zactor`` logger.
+        """
+        _log.error("actor %s failed", _describe(self.context), exc_info=exc)
+
+    def receive(self, msg: Any) -> Any:
+        """Handle one message; the return value answers an ask."""
+        raise NotImplementedError(f"{type(self).__name__}.receive")
+
+
+class _FunctionActor(Actor):
+    """Wraps a plain callable: each message is passed to it."""
+
+    def __init__(self, fn, *args, **kwargs):
+        self._fn = fn
+        self._args = args
+        self._kwargs = kwargs
+
+    def receive(self, msg):
+        return self._fn(msg, *self._args, **self._kwargs)
+
+
+class Terminated(NamedTuple):
+    """Message delivered to a watcher when a watched actor dies.
+
+    ``exc`` is None for a normal stop, else the exception that killed it
+    (the original object for Python actors, else an ``ActorFailed``).
+    """
+
+    ref: ActorRef
+    exc: Optional[BaseException]
+
+
+class DeadLetter(NamedTuple):
+    """A message that could not be delivered (see ``System.on_dead_letter``).
+
+    ``reason`` is one of ``"dead_target"``, ``"dropped"``, ``"failed"``,
+    ``"late_reply"``, ``"shutdown"``.
+    """
+
+    target: Optional[ActorRef]
+    sender: Optional[ActorRef]
+    message: Any
+    reason: str
+
+
+def _describe(ctx) -> str:
+    try:
+        return f"{ctx.actor_class.__qualname__} {ctx.self_ref!r}"
+    except Exception:  # pragma: no cover - best effort for a log line
+        return repr(ctx)
+
+
+def _report_failure(ctx, exc, where):
+    _log.error("actor %s failed in %s", _describe(ctx), where, exc_info=exc)
+
+
+def _resolve(waiter):
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+def _await_future(fut):
+    # Future.__await__: park the coroutine on an asyncio future of the running
+    # loop; the zactor callback wakes the loop with call_soon_threadsafe, so
+    # the event loop never blocks.
+    if not fut.done():
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+
+        def _wake(_f, loop=loop, waiter=waiter):
+            try:
+                loop.call_soon_threadsafe(_resolve, waiter)
+            except RuntimeError:  # the loop is closed: nobody waits any more
+                pass
+
+        fut.add_done_callback(_wake)
+        try:
+            yield from waiter
+        except asyncio.CancelledError:
+            fut.cancel()
+            raise
+    return fut.result(0)
+
+
+_zactor._set_hooks(
+    terminated=Terminated,
+    dead_letter=DeadLetter,
+    await_helper=_await_future,
+    report_failure=_report_failure,
+)
+
+# ------------------------------------------------------------ process hooks
+
+_live: "weakref.WeakSet[System]" = weakref.WeakSet()
+_dispatcher: Optional[threading.Thread] = None
+_dispatcher_lock = threading.Lock()
+
+
+def _ensure_dispatcher() -> None:
+    # One daemon thread runs work that runtime threads without the GIL hand
+    # over: future callbacks, dead-letter callbacks, deferred decrefs.
+    global _dispatcher
+    with _dispatcher_lock:
+        if _dispatcher is None or not _dispatcher.is_alive():
+            _dispatcher = threading.Thread(
+                target=_zactor._dispatch_loop, name="zactor-dispatch", daemon=True
+            )
+            _dispatcher.start()
+
+
+def _at_exit() -> None:
+    # Runs before the interpreter starts finalizing: stop and join every
+    # live system, so no worker touches Python afterwards.
+    for system in list(_live):
+        try:
+            system.shutdown(timeout=2.0)
+        except Exception:  # pragma: no cover
+            _log.exception("zactor: shutdown at exit failed")
+    _zactor._dispatch_stop()
+    d = _dispatcher
+    if d is not None and d.is_alive():
+        d.join(timeout=1.0)
+
+
+def _after_fork_child() -> None:
+    global _dispatcher
+    _zactor._after_fork_child()
+    _dispatcher = None
+
+
+try:
+    threading._register_atexit(_at_exit)  # type: ignore[attr-defined]
+except (AttributeError, RuntimeError):  # pragma: no cover - older/odd runtimes
+    import atexit
+
+    atexit.register(_at_exit)
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_child)
+
+
+class System(_zactor.System):
+    """An actor system: worker threads, mailboxes, supervision, timers.
+
+    ``System(workers=None)``: one worker per core; ``workers=N``: N workers;
+    ``workers=0``: deterministic manual mode, every actor runs in the calling
+    thread (during ``ask``, ``join``, ``run``), for users' unit tests.
+
+    Use it as a context manager (``with zactor.System() as s:``); leaving the
+    block shuts it down (drains mailboxes, stops actors children-first, joins
+    the workers). Systems still running at interpreter exit are shut down
+    before finalization.
+    """
+
+    def __init__(self, workers: Optional[int] = None, **kwargs: Any) -> None:
+        _ensure_dispatcher()
+        super().__init__(workers, **kwargs)
+        _live.add(self)
+
+    def spawn(self, actor, *args, **kwargs) -> ActorRef:
+        """spawn(cls, *args, name=None, restart="permanent", max_restarts=None,
+        within=None, backoff=None, capacity=0, on_full="fail", block_timeout=1.0,
+        kwargs=None) -> ActorRef
+
+        ``cls`` is an ``Actor`` subclass (or a plain callable, called with each
+        message). ``restart``: ``"permanent"`` | ``"transient"`` |
+        ``"temporary"``; at most ``max_restarts`` restarts ``within`` seconds
+        (then the actor stops); ``backoff``: first restart delay in seconds or
+        ``(min, max)``. ``capacity`` bounds the mailbox; ``on_full``:
+        ``"fail"`` (``MailboxFull``), ``"drop_newest"``, ``"drop_oldest"``,
+        ``"block"`` (waits up to ``block_timeout`` s).
+        """
+        if not isinstance(actor, type):
+            if not callable(actor):
+                raise TypeError("spawn() needs an Actor class or a callable")
+            return super().spawn(_FunctionActor, actor, *args, **kwargs)
+        return super().spawn(actor, *args, **kwargs)
+
+    def spawn_native(self, path: str, symbol: str, *args: Any, name: Optional[str] = None) -> ActorRef:
+        """Spawn a native C behaviour ``symbol`` (a ``za_behaviour``) from the
+        shared object at ``path`` (loaded with cffi, see ``zactor.native``)."""
+        from . import native
+
+        return native.spawn(self, path, symbol, *args, name=name)
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"workers={self.workers}"
+        return f"<zactor.System {state}>"

@@ -42,40 +42,50 @@ static void register_thread(void) {
     tl_registered = true;
 }
 
-/* Give every cached node back: to the global pool while it has room. */
+/* Cut up to max nodes off the front of this thread's cache. */
+static za_link *cut_front(uint32_t max, uint32_t *n_out) {
+    za_link *chain = tl_cache.head, *last = chain;
+    uint32_t n = 1;
+    while (n < max && atomic_load_explicit(&last->next, memory_order_relaxed)) {
+        last = atomic_load_explicit(&last->next, memory_order_relaxed);
+        n++;
+    }
+    tl_cache.head = atomic_load_explicit(&last->next, memory_order_relaxed);
+    atomic_store_explicit(&last->next, NULL, memory_order_relaxed);
+    tl_cache.n -= n;
+    *n_out = n;
+    return chain;
+}
+
+/* A full batch goes to the global pool while it has room; anything else
+ * goes back to malloc. */
+static void give_back(za_link *chain, uint32_t n) {
+    bool kept = false;
+    if (n == BATCH) {
+        pthread_mutex_lock(&g_mu);
+        if (g_nbatches * BATCH < GLOBAL_MAX) {
+            za_msgnode *first = (za_msgnode *)chain;
+            first->target = (za_ref)(uintptr_t)g_batches;
+            g_batches = first;
+            g_nbatches++;
+            kept = true;
+        }
+        pthread_mutex_unlock(&g_mu);
+    }
+    while (!kept && chain) {
+        za_link *nx = atomic_load_explicit(&chain->next, memory_order_relaxed);
+        free(chain);
+        chain = nx;
+    }
+}
+
+/* Give every cached node back (thread exit). */
 static void flush_cache(void *unused) {
     (void)unused;
     while (tl_cache.head) {
-        za_link *chain = tl_cache.head;
-        uint32_t n = 0;
-        za_link *last = chain;
-        while (n + 1 < BATCH && last->next) {
-            last = atomic_load_explicit(&last->next, memory_order_relaxed);
-            n++;
-        }
-        n++;
-        tl_cache.head = atomic_load_explicit(&last->next, memory_order_relaxed);
-        atomic_store_explicit(&last->next, NULL, memory_order_relaxed);
-        tl_cache.n -= n;
-        bool kept = false;
-        if (n == BATCH) {
-            pthread_mutex_lock(&g_mu);
-            if (g_nbatches * BATCH < GLOBAL_MAX) {
-                za_msgnode *first = (za_msgnode *)chain;
-                first->target = (za_ref)(uintptr_t)g_batches;
-                g_batches = first;
-                g_nbatches++;
-                kept = true;
-            }
-            pthread_mutex_unlock(&g_mu);
-        }
-        if (!kept) {
-            while (chain) {
-                za_link *nx = atomic_load_explicit(&chain->next, memory_order_relaxed);
-                free(chain);
-                chain = nx;
-            }
-        }
+        uint32_t n;
+        za_link *chain = cut_front(BATCH, &n);
+        give_back(chain, n);
     }
     tl_cache.n = 0;
 }
@@ -118,28 +128,9 @@ void za__msg_free(za_msgnode *m) {
     tl_cache.head = &m->link;
     if (ZA_UNLIKELY(++tl_cache.n > CACHE_MAX)) {
         /* spill one batch from the front, keep the rest warm */
-        za_link *chain = tl_cache.head, *last = chain;
-        for (uint32_t i = 1; i < BATCH; i++)
-            last = atomic_load_explicit(&last->next, memory_order_relaxed);
-        tl_cache.head = atomic_load_explicit(&last->next, memory_order_relaxed);
-        atomic_store_explicit(&last->next, NULL, memory_order_relaxed);
-        tl_cache.n -= BATCH;
-        pthread_mutex_lock(&g_mu);
-        bool kept = g_nbatches * BATCH < GLOBAL_MAX;
-        if (kept) {
-            za_msgnode *first = (za_msgnode *)chain;
-            first->target = (za_ref)(uintptr_t)g_batches;
-            g_batches = first;
-            g_nbatches++;
-        }
-        pthread_mutex_unlock(&g_mu);
-        if (!kept) {
-            while (chain) {
-                za_link *nx = atomic_load_explicit(&chain->next, memory_order_relaxed);
-                free(chain);
-                chain = nx;
-            }
-        }
+        uint32_t n;
+        za_link *chain = cut_front(BATCH, &n);
+        give_back(chain, n);
     }
 }
 

@@ -1,0 +1,89 @@
+/*
+ * lua_host.h - the Lua 5.4 behaviour host: every Lua actor owns its own
+ * lua_State, so Lua actors run in parallel on all workers.
+ *
+ * This file is runtime code, but it lives outside csrc/*.c so that
+ * libzactor itself does not need Lua: it is compiled into the Lua module
+ * (lua/zactor.so) and the Python extension, which both get the Lua API from
+ * the host interpreter (the lua5.4 binary) or link liblua themselves.
+ *
+ * Values cross as MessagePack (DESIGN.md, "Values across languages"):
+ *   nil <-> nil, boolean <-> bool, integer <-> int, float <-> double (1.0
+ *   stays a float), string <-> str when it is valid UTF-8, else bin (both
+ *   decode to a Lua string), table with keys exactly 1..n <-> array, other
+ *   table <-> map, EMPTY TABLE -> empty array, actor ref userdata <->
+ *   ext ZA_MP_EXT_REF. Functions, coroutines, other userdata, cyclic or
+ *   too-deep tables are an error at the send; nothing is enqueued.
+ */
+#ifndef ZA_LUA_HOST_H
+#define ZA_LUA_HOST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "zactor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ZA_LUA_DEFAULT_MEMORY (16u * 1024u * 1024u) /* bytes per actor state */
+#define ZA_LUA_DEFAULT_BUDGET_MS 5000u              /* max handler run time */
+
+/* Per-spawn Lua options; zero fields mean the defaults. */
+typedef struct za_lua_opts {
+    size_t memory_limit; /* bytes the actor's lua_State may hold */
+    uint32_t budget_ms;  /* a handler running longer than this is stopped
+                            (instruction hook armed on demand by a watchdog) */
+    int open_io_os;      /* 1: also open io and os (off: actors are sandboxed) */
+} za_lua_opts;
+
+/*
+ * Spawn a Lua actor. spec is one of:
+ *  - Lua source text (contains a newline, or starts with "return"),
+ *  - a path to a .lua file (contains '/' or ends in ".lua"),
+ *  - a module name, searched in za_lua_set_path's path (default
+ *    "./?.lua;./?/init.lua", LUA_PATH_5_4 / LUA_PATH when set).
+ * The chunk must return a table {init=, receive=, stop=} (receive required).
+ * args_msgpack: a MessagePack array of init's extra arguments (NULL/0: none).
+ * Called from inside an actor, the new actor is that actor's child.
+ * Compile errors are reported synchronously (ZA_EVALUE, za_last_error-like
+ * text in err when given).
+ */
+int za_lua_spawn(za_system *sys, const char *spec, const void *args_msgpack, size_t len,
+                 const za_spawn_opts *opts, const za_lua_opts *lopts, za_ref *out);
+
+/* Same, with an error text buffer (compile errors, missing module). */
+int za_lua_spawn_ex(za_system *sys, const char *spec, const void *args_msgpack, size_t len,
+                    const za_spawn_opts *opts, const za_lua_opts *lopts, za_ref *out,
+                    char *err, size_t errlen);
+
+/* Set the module search path (a package.path-style template list) used
+ * to resolve module names. Copied. */
+void za_lua_set_path(const char *path);
+
+/* The behaviour every Lua actor uses (recognise Lua actors with
+ * za_ref_behaviour(sys, ref) == &za_lua_behaviour). */
+extern const za_behaviour za_lua_behaviour;
+
+/* Metatable name of actor reference userdata (a struct za_lua_ref). */
+#define ZA_LUA_REF_MT "zactor.ref"
+typedef struct za_lua_ref {
+    za_ref ref;
+} za_lua_ref;
+
+#ifdef ZA_LUA_HOST_WANT_LUA_API
+#include <lua.h>
+/* Encode the Lua value at idx into p. 0 or -1 with a message in err. Raises
+ * no Lua error and allocates no Lua memory. */
+int za_lua_encode(lua_State *L, int idx, za_pack *p, char *err, size_t errlen);
+/* Push a decoded value; push_ref pushes a ref (NULL: plain za_lua_ref
+ * userdata with metatable ZA_LUA_REF_MT). May raise Lua errors (memory). */
+typedef void (*za_lua_push_ref_fn)(lua_State *L, za_ref r, void *ud);
+void za_lua_push_value(lua_State *L, const za_value *v, za_lua_push_ref_fn push_ref, void *ud);
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ZA_LUA_HOST_H */

@@ -33,7 +33,7 @@ TEST_BINS  := $(TEST_SRCS:tests/c/%.c=$(B)/tests/%)
 BENCH_SRCS := $(wildcard bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 
-.PHONY: all lib deps test test-c test-c-variant test-python bench demo install clean format check-format
+.PHONY: all lib deps test test-c test-c-variant test-python test-lua lua bench demo install clean format check-format
 
 all: lib
 
@@ -96,7 +96,34 @@ test-c: deps
 
 test: deps
 	@$(MAKE) --no-print-directory test-c
+	@$(MAKE) --no-print-directory test-lua
 	@$(MAKE) --no-print-directory test-python
+
+# Lua module: lua/zactor.so = the runtime sources + the Lua host + the glue,
+# compiled with the Lua headers only. It is NOT linked with liblua: the Lua
+# API resolves from the interpreter that loads it (lua5.4), so actors' states
+# and the main state share one Lua core (two cores in one process would
+# corrupt each other's objects).
+LUA_CFLAGS := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
+LUA_B      := build/lua
+LUA_SRCS   := $(SRCS) csrc/hosts/lua_host.c lua/zactor.c
+LUA_OBJS   := $(LUA_SRCS:%.c=$(LUA_B)/%.o)
+
+$(LUA_B)/%.o: %.c $(HDRS) csrc/hosts/lua_host.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE) $(WARN) -O2 -g -fvisibility=hidden $(LUA_CFLAGS) -c $< -o $@
+
+# -fvisibility=hidden: only luaopen_zactor is exported, so the runtime copy
+# inside the module cannot clash with another libzactor in the same process.
+lua/zactor.so: $(LUA_OBJS)
+	$(CC) -shared -o $@ $^ $(MSGPACK_LIBS) -pthread -lm -ldl
+
+lua: lua/zactor.so
+
+# busted runs the specs in tests/lua with lua5.4 (tests/lua/helper.lua puts
+# lua/?.so on package.cpath); see .busted.
+test-lua: deps lua
+	busted --lua=lua5.4 tests/lua
 
 # Python package: a virtualenv under build/venv, `pip install ".[test]"`
 # (the extension compiles csrc/ + python/zactor/*.c), then pytest. The

@@ -332,16 +332,17 @@ int main(int argc, char **argv) {
         long long rss_start = bu_rss_bytes();
         for (int r = 0; r < BU_WARMUP + BU_RUNS; r++) {
             double srate;
-            bu_c2c_add(&c2c);
+            double c2c_ns = bu_c2c_ns(BU_C2C_ITERS);
             double rate = run_once(sys, &sh, vs[v].variant, nthreads, &srate);
             if (getenv("BENCH_VERBOSE"))
                 printf("    run %d: %.2f M msg/s, consumer moved %llu times, %.1f%% on producer's "
                        "worker, c2c %.0f ns\n",
                        r, rate / 1e6, (unsigned long long)sh.migrations,
-                       100.0 * (double)sh.same / (double)sh.n, c2c.n ? c2c.v[c2c.n - 1] : 0.0);
+                       100.0 * (double)sh.same / (double)sh.n, c2c_ns);
             if (r >= BU_WARMUP) {
                 bu_stats_add(&st, rate);
                 bu_stats_add(&sst, srate);
+                if (c2c_ns > 0) bu_stats_add(&c2c, c2c_ns);
                 bu_stats_add(&mig, (double)sh.migrations);
                 bu_stats_add(&same, 100.0 * (double)sh.same / (double)sh.n);
             }

@@ -36,11 +36,11 @@
 #include <string.h>
 #include <time.h>
 
-#define ZA_LUA_MAX_DEPTH 32          /* msgpack-c's own nesting limit */
-#define ZA_LUA_GRACE (1u << 20)      /* extra bytes while reporting a failure */
-#define ZA_LUA_POOL_MAX 4            /* idle coroutines kept per actor */
-#define ZA_LUA_WD_TICK_MS 10         /* watchdog period */
-#define ZA_LUA_MAGIC 0x7a4c7561u     /* "zLua": guards the spawn args header */
+#define ZA_LUA_MAX_DEPTH 32      /* msgpack-c's own nesting limit */
+#define ZA_LUA_GRACE (1u << 20)  /* extra bytes while reporting a failure */
+#define ZA_LUA_POOL_MAX 4        /* idle coroutines kept per actor */
+#define ZA_LUA_WD_TICK_MS 10     /* watchdog period */
+#define ZA_LUA_MAGIC 0x7a4c7561u /* "zLua": guards the spawn args header */
 
 /* ------------------------------------------------------------ small utils */
 
@@ -58,9 +58,9 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...) {
  * from their (copied, kept for restarts) spawn arguments, and a module is
  * normally spawned many times, so freeing them would buy little. */
 typedef struct za_lua_proto {
-    char *key;        /* spec as given (or resolved path) */
-    char *chunkname;  /* "@path" or "=source" for tracebacks */
-    char *code;       /* lua_dump output */
+    char *key;       /* spec as given (or resolved path) */
+    char *chunkname; /* "@path" or "=source" for tracebacks */
+    char *code;      /* lua_dump output */
     size_t len;
     struct za_lua_proto *next;
 } za_lua_proto;
@@ -235,26 +235,27 @@ static const za_lua_proto *get_proto(const char *spec, char *err, size_t errlen)
 /* One handler execution: a pooled coroutine plus what it must answer. */
 typedef struct lua_run {
     lua_State *co;
-    int anchor;            /* registry ref keeping co alive */
-    int want_reply;        /* the message that started it was an ask */
-    za_reply_slot *slot;   /* taken reply slot (after the handler yielded) */
+    int anchor;          /* registry ref keeping co alive */
+    int want_reply;      /* the message that started it was an ask */
+    za_reply_slot *slot; /* taken reply slot (after the handler yielded) */
     za_ref sender;
-    uint64_t wait_corr;    /* corr of the ctx:ask it waits on (0: none) */
+    uint64_t wait_corr; /* corr of the ctx:ask it waits on (0: none) */
     struct lua_run *next;
 } lua_run;
 
 typedef struct za_lua_actor {
     lua_State *L;
     size_t used, limit;
-    int grace;             /* allow ZA_LUA_GRACE more while reporting a failure */
+    int grace; /* allow ZA_LUA_GRACE more while reporting a failure */
     za_system *sys;
-    za_ctx *ctx;           /* valid during the current callback only */
+    za_ctx *ctx; /* valid during the current callback only */
     za_ref self;
     uint32_t restarts;
     int ref_receive, ref_stop, ref_init, ref_down, ref_ctx;
     lua_run *cur, *pool, *waiting;
     int npool;
     za_pack *pack;
+    za_doc *doc; /* a decoded payload being pushed */
     char fail[512];
 
     /* Watchdog: `running` is the state executing Lua right now (NULL when
@@ -275,7 +276,9 @@ typedef struct lua_args_hdr {
     int open_io_os;
 } lua_args_hdr;
 
-static za_lua_actor *actor_of(lua_State *L) { return *(za_lua_actor **)lua_getextraspace(L); }
+static za_lua_actor *actor_of(lua_State *L) {
+    return *(za_lua_actor **)lua_getextraspace(L);
+}
 
 static void *actor_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     za_lua_actor *a = ud;
@@ -299,7 +302,9 @@ static void spin_lock(atomic_flag *f) {
     while (atomic_flag_test_and_set_explicit(f, memory_order_acquire)) {
     }
 }
-static void spin_unlock(atomic_flag *f) { atomic_flag_clear_explicit(f, memory_order_release); }
+static void spin_unlock(atomic_flag *f) {
+    atomic_flag_clear_explicit(f, memory_order_release);
+}
 
 /* ---------------------------------------------------------------- watchdog */
 
@@ -375,8 +380,10 @@ static void wd_remove(za_lua_actor *a) {
     pthread_t t;
     int join = 0;
     pthread_mutex_lock(&g_wd_mu);
-    if (a->wprev) a->wprev->wnext = a->wnext;
-    else g_wd_list = a->wnext;
+    if (a->wprev)
+        a->wprev->wnext = a->wnext;
+    else
+        g_wd_list = a->wnext;
     if (a->wnext) a->wnext->wprev = a->wprev;
     if (--g_wd_count == 0) {
         /* Last Lua actor gone: stop the thread, so nothing runs code of
@@ -435,14 +442,15 @@ static int utf8_valid(const unsigned char *s, size_t n) {
         if (c < 0x80) {
             i++;
             continue;
-        } else if ((c & 0xe0) == 0xc0 && c >= 0xc2) k = 1;
-        else if ((c & 0xf0) == 0xe0) k = 2;
-        else if ((c & 0xf8) == 0xf0 && c <= 0xf4) k = 3;
-        else return 0;
-        if (i + k >= n + 0 && i + k > n - 1 + 1) return 0;
-        if (i + k > n - 1 && i + k != n - 1 + 1 - 0) {
-        }
-        if (i + k >= n + 1) return 0;
+        } else if ((c & 0xe0) == 0xc0 && c >= 0xc2)
+            k = 1;
+        else if ((c & 0xf0) == 0xe0)
+            k = 2;
+        else if ((c & 0xf8) == 0xf0 && c <= 0xf4)
+            k = 3;
+        else
+            return 0;
+        if (i + k >= n) return 0; /* truncated sequence */
         for (size_t j = 1; j <= k; j++)
             if (i + j >= n || (s[i + j] & 0xc0) != 0x80) return 0;
         uint32_t cp = c & (0x3f >> k);
@@ -534,11 +542,17 @@ static int enc_value(enc *e, int idx) {
     lua_State *L = e->L;
     int r = ZA_OK;
     switch (lua_type(L, idx)) {
-    case LUA_TNIL: r = za_pack_nil(e->p); break;
-    case LUA_TBOOLEAN: r = za_pack_bool(e->p, lua_toboolean(L, idx)); break;
+    case LUA_TNIL:
+        r = za_pack_nil(e->p);
+        break;
+    case LUA_TBOOLEAN:
+        r = za_pack_bool(e->p, lua_toboolean(L, idx));
+        break;
     case LUA_TNUMBER:
-        if (lua_isinteger(L, idx)) r = za_pack_int(e->p, (int64_t)lua_tointeger(L, idx));
-        else r = za_pack_double(e->p, (double)lua_tonumber(L, idx));
+        if (lua_isinteger(L, idx))
+            r = za_pack_int(e->p, (int64_t)lua_tointeger(L, idx));
+        else
+            r = za_pack_double(e->p, (double)lua_tonumber(L, idx));
         break;
     case LUA_TSTRING: {
         size_t n;
@@ -547,17 +561,22 @@ static int enc_value(enc *e, int idx) {
                                                     : za_pack_bin(e->p, s, n);
         break;
     }
-    case LUA_TTABLE: return enc_table(e, idx);
+    case LUA_TTABLE:
+        return enc_table(e, idx);
     case LUA_TUSERDATA:
         if (is_ref(L, idx)) {
             r = za_pack_ref(e->p, ((za_lua_ref *)lua_touserdata(L, idx))->ref);
             break;
         }
         return enc_fail(e, "a userdata value (only actor refs can be sent)");
-    case LUA_TFUNCTION: return enc_fail(e, "a function value");
-    case LUA_TTHREAD: return enc_fail(e, "a coroutine value");
-    case LUA_TLIGHTUSERDATA: return enc_fail(e, "a light userdata value");
-    default: return enc_fail(e, "a value of unknown type");
+    case LUA_TFUNCTION:
+        return enc_fail(e, "a function value");
+    case LUA_TTHREAD:
+        return enc_fail(e, "a coroutine value");
+    case LUA_TLIGHTUSERDATA:
+        return enc_fail(e, "a light userdata value");
+    default:
+        return enc_fail(e, "a value of unknown type");
     }
     if (r != ZA_OK) return enc_fail(e, "a value (MessagePack writer failed)");
     return 0;
@@ -588,13 +607,25 @@ static void push_plain_ref(lua_State *L, za_ref r, void *ud) {
 void za_lua_push_value(lua_State *L, const za_value *v, za_lua_push_ref_fn push_ref, void *ud) {
     luaL_checkstack(L, 4, "value nested too deep");
     switch (v->type) {
-    case ZA_V_NIL: lua_pushnil(L); break;
-    case ZA_V_BOOL: lua_pushboolean(L, v->v.b); break;
-    case ZA_V_INT: lua_pushinteger(L, (lua_Integer)v->v.i); break;
-    case ZA_V_UINT: lua_pushnumber(L, (lua_Number)v->v.u); break; /* > INT64_MAX */
-    case ZA_V_DOUBLE: lua_pushnumber(L, v->v.d); break;
+    case ZA_V_NIL:
+        lua_pushnil(L);
+        break;
+    case ZA_V_BOOL:
+        lua_pushboolean(L, v->v.b);
+        break;
+    case ZA_V_INT:
+        lua_pushinteger(L, (lua_Integer)v->v.i);
+        break;
+    case ZA_V_UINT:
+        lua_pushnumber(L, (lua_Number)v->v.u);
+        break; /* > INT64_MAX */
+    case ZA_V_DOUBLE:
+        lua_pushnumber(L, v->v.d);
+        break;
     case ZA_V_STR:
-    case ZA_V_BIN: lua_pushlstring(L, v->v.str.ptr, v->v.str.len); break;
+    case ZA_V_BIN:
+        lua_pushlstring(L, v->v.str.ptr, v->v.str.len);
+        break;
     case ZA_V_ARRAY:
         lua_createtable(L, (int)v->v.array.n, 0);
         for (uint32_t i = 0; i < v->v.array.n; i++) {
@@ -606,8 +637,8 @@ void za_lua_push_value(lua_State *L, const za_value *v, za_lua_push_ref_fn push_
         lua_createtable(L, 0, (int)v->v.map.n);
         for (uint32_t i = 0; i < v->v.map.n; i++) {
             za_lua_push_value(L, &v->v.map.keys[i], push_ref, ud);
-            if (lua_isnil(L, -1) || (lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) !=
-                                                                          lua_tonumber(L, -1))) {
+            if (lua_isnil(L, -1) ||
+                (lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) != lua_tonumber(L, -1))) {
                 lua_pop(L, 1); /* nil / NaN keys cannot exist in Lua: skip */
                 continue;
             }
@@ -615,48 +646,32 @@ void za_lua_push_value(lua_State *L, const za_value *v, za_lua_push_ref_fn push_
             lua_rawset(L, -3);
         }
         break;
-    case ZA_V_REF: (push_ref ? push_ref : push_plain_ref)(L, v->v.ref, ud); break;
-    default: lua_pushnil(L); break;
+    case ZA_V_REF:
+        (push_ref ? push_ref : push_plain_ref)(L, v->v.ref, ud);
+        break;
+    default:
+        lua_pushnil(L);
+        break;
     }
 }
 
-/* Decode bytes and push; raises a Lua error on malformed input. */
+/* Decode bytes and push; raises a Lua error on malformed input. The doc is
+ * parked in the actor so a push that raises (memory) does not leak it. */
 static void push_payload(lua_State *L, const void *data, size_t len) {
+    za_lua_actor *a = actor_of(L);
     if (len == 0) {
         lua_pushnil(L);
         return;
     }
-    za_doc *d = NULL;
-    if (za_doc_decode(data, len, &d) != ZA_OK)
+    if (a->doc) {
+        za_doc_free(a->doc);
+        a->doc = NULL;
+    }
+    if (za_doc_decode(data, len, &a->doc) != ZA_OK)
         luaL_error(L, "zactor: bad message payload: %s", za_last_error());
-    /* The doc must be freed even if a push raises: park it in a to-be-closed
-     * slot would need a metatable; instead decode into a protected helper. */
-    lua_pushcfunction(L, NULL);
-    lua_pop(L, 1);
-    int ok;
-    {
-        /* Pushing only raises on memory errors; keep the doc in a full
-         * userdata with __gc so it is freed either way. */
-        za_doc **box = lua_newuserdatauv(L, sizeof *box, 0);
-        *box = d;
-        lua_rawgetp(L, LUA_REGISTRYINDEX, &g_protos); /* doc metatable */
-        lua_setmetatable(L, -2);
-        za_lua_push_value(L, za_doc_root(d), NULL, NULL);
-        za_doc_free(d);
-        *box = NULL;
-        lua_remove(L, -2);
-        ok = 1;
-    }
-    (void)ok;
-}
-
-static int doc_gc(lua_State *L) {
-    za_doc **box = lua_touserdata(L, 1);
-    if (box && *box) {
-        za_doc_free(*box);
-        *box = NULL;
-    }
-    return 0;
+    za_lua_push_value(L, za_doc_root(a->doc), NULL, NULL);
+    za_doc_free(a->doc);
+    a->doc = NULL;
 }
 
 /* --------------------------------------------------------- ctx and refs */
@@ -667,8 +682,10 @@ static za_ref check_ref(lua_State *L, int idx) {
 }
 
 static void push_ref_or_nil(lua_State *L, za_ref r) {
-    if (r == ZA_REF_NONE) lua_pushnil(L);
-    else push_plain_ref(L, r, NULL);
+    if (r == ZA_REF_NONE)
+        lua_pushnil(L);
+    else
+        push_plain_ref(L, r, NULL);
 }
 
 static const char *err_text(int rc) {
@@ -678,11 +695,16 @@ static const char *err_text(int rc) {
 
 static int raise_rc(lua_State *L, const char *op, int rc) {
     switch (rc) {
-    case ZA_EDEAD: return luaL_error(L, "zactor: %s: actor is dead", op);
-    case ZA_EFULL: return luaL_error(L, "zactor: %s: mailbox full", op);
-    case ZA_ETIMEDOUT: return luaL_error(L, "zactor: %s: timed out", op);
-    case ZA_ESHUTDOWN: return luaL_error(L, "zactor: %s: system is shutting down", op);
-    default: return luaL_error(L, "zactor: %s: %s", op, err_text(rc));
+    case ZA_EDEAD:
+        return luaL_error(L, "zactor: %s: actor is dead", op);
+    case ZA_EFULL:
+        return luaL_error(L, "zactor: %s: mailbox full", op);
+    case ZA_ETIMEDOUT:
+        return luaL_error(L, "zactor: %s: timed out", op);
+    case ZA_ESHUTDOWN:
+        return luaL_error(L, "zactor: %s: system is shutting down", op);
+    default:
+        return luaL_error(L, "zactor: %s: %s", op, err_text(rc));
     }
 }
 
@@ -743,26 +765,32 @@ int za_lua_parse_opts(lua_State *L, int idx, za_spawn_opts *o, za_lua_opts *lo) 
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
-        if (strcmp(k, "name") == 0) o->name = luaL_checkstring(L, -1);
-        else if (strcmp(k, "capacity") == 0) o->capacity = (uint32_t)luaL_checkinteger(L, -1);
+        if (strcmp(k, "name") == 0)
+            o->name = luaL_checkstring(L, -1);
+        else if (strcmp(k, "capacity") == 0)
+            o->capacity = (uint32_t)luaL_checkinteger(L, -1);
         else if (strcmp(k, "max_restarts") == 0)
             o->max_restarts = (uint32_t)luaL_checkinteger(L, -1);
-        else if (strcmp(k, "within_ms") == 0) o->within_ms = (uint32_t)luaL_checkinteger(L, -1);
+        else if (strcmp(k, "within_ms") == 0)
+            o->within_ms = (uint32_t)luaL_checkinteger(L, -1);
         else if (strcmp(k, "backoff_min_ms") == 0)
             o->backoff_min_ms = (uint32_t)luaL_checkinteger(L, -1);
         else if (strcmp(k, "backoff_max_ms") == 0)
             o->backoff_max_ms = (uint32_t)luaL_checkinteger(L, -1);
         else if (strcmp(k, "block_timeout_ms") == 0)
             o->block_timeout_ms = (uint32_t)luaL_checkinteger(L, -1);
-        else if (strcmp(k, "memory_limit") == 0) lo->memory_limit = (size_t)luaL_checkinteger(L, -1);
-        else if (strcmp(k, "budget_ms") == 0) lo->budget_ms = (uint32_t)luaL_checkinteger(L, -1);
-        else if (strcmp(k, "open_io_os") == 0) lo->open_io_os = lua_toboolean(L, -1);
+        else if (strcmp(k, "memory_limit") == 0)
+            lo->memory_limit = (size_t)luaL_checkinteger(L, -1);
+        else if (strcmp(k, "budget_ms") == 0)
+            lo->budget_ms = (uint32_t)luaL_checkinteger(L, -1);
+        else if (strcmp(k, "open_io_os") == 0)
+            lo->open_io_os = lua_toboolean(L, -1);
         else if (strcmp(k, "restart") == 0) {
             static const char *const r[] = {"permanent", "transient", "temporary", NULL};
             o->restart = (za_restart)luaL_checkoption(L, -1, NULL, r);
         } else if (strcmp(k, "strategy") == 0) {
             static const char *const s[] = {"one_for_one", "one_for_all", "rest_for_one",
-                                            "stop", "escalate", NULL};
+                                            "stop",        "escalate",    NULL};
             o->strategy = (za_strategy)luaL_checkoption(L, -1, NULL, s);
         } else if (strcmp(k, "full_policy") == 0) {
             static const char *const f[] = {"fail", "drop_newest", "drop_oldest", "block", NULL};
@@ -777,10 +805,10 @@ int za_lua_parse_opts(lua_State *L, int idx, za_spawn_opts *o, za_lua_opts *lo) 
 /* Is the table at idx a spawn options table (non-empty, only option keys)? */
 int za_lua_is_opts(lua_State *L, int idx);
 int za_lua_is_opts(lua_State *L, int idx) {
-    static const char *const keys[] = {"name", "capacity", "max_restarts", "within_ms",
-                                       "backoff_min_ms", "backoff_max_ms", "block_timeout_ms",
-                                       "memory_limit", "budget_ms", "open_io_os", "restart",
-                                       "strategy", "full_policy", NULL};
+    static const char *const keys[] = {
+        "name",           "capacity",         "max_restarts", "within_ms", "backoff_min_ms",
+        "backoff_max_ms", "block_timeout_ms", "memory_limit", "budget_ms", "open_io_os",
+        "restart",        "strategy",         "full_policy",  NULL};
     if (!lua_istable(L, idx)) return 0;
     idx = lua_absindex(L, idx);
     int n = 0, ok = 1;
@@ -878,8 +906,10 @@ static int ctx_tell(lua_State *L) {
 static int ctx_lookup(lua_State *L) {
     za_lua_actor *a = actor_of(L);
     za_ref r;
-    if (za_lookup(a->sys, luaL_checkstring(L, 2), &r) != ZA_OK) lua_pushnil(L);
-    else push_plain_ref(L, r, NULL);
+    if (za_lookup(a->sys, luaL_checkstring(L, 2), &r) != ZA_OK)
+        lua_pushnil(L);
+    else
+        push_plain_ref(L, r, NULL);
     return 1;
 }
 
@@ -934,6 +964,10 @@ static int ctx_index(lua_State *L) {
         }
         if (strcmp(k, "restarts") == 0) {
             lua_pushinteger(L, (lua_Integer)a->restarts);
+            return 1;
+        }
+        if (strcmp(k, "worker") == 0) { /* which native worker runs us now */
+            lua_pushinteger(L, a->ctx ? za_ctx_worker(a->ctx) : -1);
             return 1;
         }
         if (strcmp(k, "memory") == 0) {
@@ -1020,8 +1054,10 @@ static int run_entry(lua_State *L) {
     }
     lua_rawgeti(L, LUA_REGISTRYINDEX, a->ref_receive);
     lua_rawgeti(L, LUA_REGISTRYINDEX, a->ref_ctx);
-    if (m->kind != ZA_PAYLOAD_BYTES) lua_pushnil(L);
-    else push_payload(L, m->data, m->len);
+    if (m->kind != ZA_PAYLOAD_BYTES)
+        lua_pushnil(L);
+    else
+        push_payload(L, m->data, m->len);
     lua_pushinteger(L, m->tag);
     lua_callk(L, 3, 1, 0, run_finish);
     return run_finish(L, LUA_OK, 0);
@@ -1169,15 +1205,23 @@ static int actor_receive(za_ctx *ctx, const za_msg *m) {
 /* ----------------------------------------------------------- start / stop */
 
 static const luaL_Reg ctx_methods[] = {
-    {"spawn", ctx_spawn},       {"send_after", ctx_send_after},
-    {"cancel_timer", ctx_cancel_timer}, {"watch", ctx_watch},
-    {"unwatch", ctx_unwatch},   {"stop", ctx_stop},
-    {"ask", ctx_ask},           {"tell", ctx_tell},
-    {"lookup", ctx_lookup},     {NULL, NULL},
+    {"spawn", ctx_spawn},
+    {"send_after", ctx_send_after},
+    {"cancel_timer", ctx_cancel_timer},
+    {"watch", ctx_watch},
+    {"unwatch", ctx_unwatch},
+    {"stop", ctx_stop},
+    {"ask", ctx_ask},
+    {"tell", ctx_tell},
+    {"lookup", ctx_lookup},
+    {NULL, NULL},
 };
 
 static const luaL_Reg ref_methods[] = {
-    {"tell", ref_tell}, {"stop", ref_stop}, {"alive", ref_alive}, {NULL, NULL},
+    {"tell", ref_tell},
+    {"stop", ref_stop},
+    {"alive", ref_alive},
+    {NULL, NULL},
 };
 
 static int handler_ref(lua_State *L, int tbl, const char *name, int required) {
@@ -1187,7 +1231,8 @@ static int handler_ref(lua_State *L, int tbl, const char *name, int required) {
         if (required) luaL_error(L, "zactor: behaviour table has no '%s' function", name);
         return LUA_NOREF;
     }
-    if (!lua_isfunction(L, -1)) luaL_error(L, "zactor: behaviour field '%s' is not a function", name);
+    if (!lua_isfunction(L, -1))
+        luaL_error(L, "zactor: behaviour field '%s' is not a function", name);
     return luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
@@ -1199,9 +1244,12 @@ static int setup_cf(lua_State *L) {
     size_t alen = (size_t)lua_tointeger(L, 3);
     lua_settop(L, 0);
     static const luaL_Reg libs[] = {
-        {LUA_GNAME, luaopen_base},       {LUA_STRLIBNAME, luaopen_string},
-        {LUA_TABLIBNAME, luaopen_table}, {LUA_MATHLIBNAME, luaopen_math},
-        {LUA_UTF8LIBNAME, luaopen_utf8}, {LUA_COLIBNAME, luaopen_coroutine},
+        {LUA_GNAME, luaopen_base},
+        {LUA_STRLIBNAME, luaopen_string},
+        {LUA_TABLIBNAME, luaopen_table},
+        {LUA_MATHLIBNAME, luaopen_math},
+        {LUA_UTF8LIBNAME, luaopen_utf8},
+        {LUA_COLIBNAME, luaopen_coroutine},
         {NULL, NULL},
     };
     for (const luaL_Reg *l = libs; l->func; l++) {
@@ -1222,11 +1270,6 @@ static int setup_cf(lua_State *L) {
     lua_pushcfunction(L, ref_tostring);
     lua_setfield(L, -2, "__tostring");
     lua_rawsetp(L, LUA_REGISTRYINDEX, &za_lua_behaviour);
-    /* Doc box metatable (frees a decoded document if a push raised). */
-    lua_createtable(L, 0, 1);
-    lua_pushcfunction(L, doc_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &g_protos);
     /* ctx: one userdata per actor; fields computed by __index. */
     lua_newuserdatauv(L, 1, 0);
     lua_createtable(L, 0, 2);
@@ -1250,8 +1293,10 @@ static int setup_cf(lua_State *L) {
     a->ref_stop = handler_ref(L, t, "stop", 0);
     a->ref_down = handler_ref(L, t, "down", 0);
     lua_getfield(L, t, "child_failed");
-    if (lua_isfunction(L, -1)) lua_setfield(L, LUA_REGISTRYINDEX, "zactor.child_failed");
-    else lua_pop(L, 1);
+    if (lua_isfunction(L, -1))
+        lua_setfield(L, LUA_REGISTRYINDEX, "zactor.child_failed");
+    else
+        lua_pop(L, 1);
     lua_settop(L, 0);
     if (a->ref_init != LUA_NOREF) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, a->ref_init);
@@ -1291,6 +1336,7 @@ static void free_actor(za_lua_actor *a) {
         mark_idle(a, NULL);
     }
     wd_remove(a);
+    za_doc_free(a->doc);
     za_pack_free(a->pack);
     free(a);
 }
@@ -1330,8 +1376,8 @@ static int actor_start(za_ctx *ctx, const void *args, size_t len) {
     }
     a->L = lua_newstate(actor_alloc, a);
     if (!a->L) {
-        free_actor(a);
         za_ctx_fail(ctx, ZA_ENOMEM, "cannot create a Lua state within %zu bytes", a->limit);
+        free_actor(a);
         return -1;
     }
     *(za_lua_actor **)lua_getextraspace(a->L) = a; /* copied into every coroutine */
@@ -1397,8 +1443,8 @@ const za_behaviour za_lua_behaviour = {
 /* ------------------------------------------------------------------ spawn */
 
 int za_lua_spawn_ex(za_system *sys, const char *spec, const void *args_msgpack, size_t len,
-                    const za_spawn_opts *opts, const za_lua_opts *lopts, za_ref *out,
-                    char *err, size_t errlen) {
+                    const za_spawn_opts *opts, const za_lua_opts *lopts, za_ref *out, char *err,
+                    size_t errlen) {
     set_err(err, errlen, "%s", "");
     if (!sys || !spec || !*spec) {
         set_err(err, errlen, "system or spec is missing");

@@ -2,7 +2,7 @@
  * lua_host.h - the Lua 5.4 behaviour host: every Lua actor owns its own
  * lua_State, so Lua actors run in parallel on all workers.
  *
- * This file is runtime code, but it lives outside csrc/*.c so that
+ * This file is runtime code, but it lives outside the csrc/ top-level wildcard so that
  * libzactor itself does not need Lua: it is compiled into the Lua module
  * (lua/zactor.so) and the Python extension, which both get the Lua API from
  * the host interpreter (the lua5.4 binary) or link liblua themselves.
@@ -55,8 +55,8 @@ int za_lua_spawn(za_system *sys, const char *spec, const void *args_msgpack, siz
 
 /* Same, with an error text buffer (compile errors, missing module). */
 int za_lua_spawn_ex(za_system *sys, const char *spec, const void *args_msgpack, size_t len,
-                    const za_spawn_opts *opts, const za_lua_opts *lopts, za_ref *out,
-                    char *err, size_t errlen);
+                    const za_spawn_opts *opts, const za_lua_opts *lopts, za_ref *out, char *err,
+                    size_t errlen);
 
 /* Set the module search path (a package.path-style template list) used
  * to resolve module names. Copied. */

@@ -425,12 +425,12 @@ static void handle_start(za_ctx *c, za_msgnode *m) {
         za__count(c->sys, ZA_C_FAILURES, 1);
         za__reply_complete(c->sys, si.waiter, ZA_ESTART, 0, NULL, 0, NULL, NULL, text);
         za__reply_release(si.waiter);
-        char buf[116];
+        char buf[1040];
         snprintf(buf, sizeof buf, "start failed: %s", text);
         finalize(c, ZA_ESTART, buf);
         return;
     }
-    char buf[116];
+    char buf[1040];
     snprintf(buf, sizeof buf, "start failed: %s", text);
     za__actor_fail(c, code ? code : ZA_ESTART, buf);
 }
@@ -684,15 +684,13 @@ static void deliver(za_ctx *c, za_msgnode *m) {
         int code;
         const char *text;
         take_fail_reason(c, rc, &code, &text);
-        char buf[116];
-        snprintf(buf, sizeof buf, "%s", text);
         if (c->reply) {
-            za__reply_complete(s, c->reply, ZA_EFAILED, 0, NULL, 0, NULL, NULL, buf);
+            za__reply_complete(s, c->reply, ZA_EFAILED, 0, NULL, 0, NULL, NULL, text);
             za__reply_release(c->reply);
             c->reply = NULL;
         }
         za__dead_letter(s, m, ZA_DL_FAILED);
-        za__actor_fail(c, code, buf);
+        za__actor_fail(c, code, text);
         return;
     }
     if (c->reply) {

@@ -138,6 +138,11 @@ int za__reply_complete(za_system *s, za_reply_slot *r, int status, int32_t tag, 
     }
     case ZA_RP_ACTOR: {
         cancel_timer(s, r);
+        if (status != ZA_OK && errtext && !len && !ptr) {
+            /* an error reply carries its text as the payload */
+            data = errtext;
+            len = strlen(errtext);
+        }
         za_msgnode *m = za__msg_new_bytes(tag, data, len);
         if (!m) {
             if (ptr && dtor) dtor(ptr);

@@ -343,7 +343,7 @@ struct za_ctx {
     int fail_code;
     bool dirty; /* lifecycle changed: the turn must re-read the life word */
     bool final_stop; /* the stop callback now running ends the actor */
-    char fail_text[116];
+    char fail_text[1024]; /* full text for askers; DOWN notices keep 115 chars */
     za_msg view;
 };
 extern _Thread_local za_ctx *za__tl_ctx;

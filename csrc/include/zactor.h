@@ -338,8 +338,9 @@ int za_reply_error(za_system *sys, za_reply_slot *r, int status, const char *tex
 int za_ctx_spawn(za_ctx *ctx, const za_behaviour *beh, const void *args, size_t args_len,
                  const za_spawn_opts *opts, za_ref *out);
 /* Ask from inside an actor: the reply arrives as a message to this actor
- * with za_msg.corr == *corr_out (status in za_msg.status); on timeout a
- * ZA_TAG_TIMEOUT message with the same corr arrives instead. */
+ * with za_msg.corr == *corr_out (status in za_msg.status; for an error
+ * status the payload is the error text, UTF-8, not NUL-terminated); on
+ * timeout a ZA_TAG_TIMEOUT message with the same corr arrives instead. */
 int za_ctx_ask(za_ctx *ctx, za_ref to, int32_t tag, const void *data, size_t len,
                uint32_t timeout_ms, uint64_t *corr_out);
 /* Stop this actor after the current message. */

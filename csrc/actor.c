@@ -500,12 +500,9 @@ static void finalize(za_ctx *c, int code, const char *text) {
     }
     za_ref parent = atomic_load_explicit(&a->parent, memory_order_relaxed);
     if (parent != ZA_REF_NONE) {
-        za_down d;
-        memset(&d, 0, sizeof d);
-        d.ref = c->self;
-        d.code = code;
-        snprintf(d.reason, sizeof d.reason, "%s", text ? text : "");
-        za__send_sys(s, parent, c->self, ZA_SYS_CHILD_STOPPED, &d, sizeof d);
+        /* the sender field names the child; the parent needs nothing else
+         * (an empty payload keeps every stop free of a heap allocation) */
+        za__send_sys(s, parent, c->self, ZA_SYS_CHILD_STOPPED, NULL, 0);
     } else {
         remove_root(s, c->self);
     }
@@ -545,9 +542,9 @@ void za__begin_stop(za_ctx *c, int code, const char *text) {
     finalize(c, code, text);
 }
 
-static void on_child_stopped(za_ctx *c, const za_down *d) {
+static void on_child_stopped(za_ctx *c, za_ref child) {
     za_actor_ext *e = c->a->ext;
-    if (!e || !ref_list_remove(e->children, &e->nchildren, d->ref)) return;
+    if (!e || !ref_list_remove(e->children, &e->nchildren, child)) return;
     if ((c->a->flags & ZA_AF_STOPPING) && e->pending_children && --e->pending_children == 0)
         finalize(c, e->fail_code, e->fail_text);
 }
@@ -588,12 +585,9 @@ static void handle_sys(za_ctx *c, za_msgnode *m) {
         za__on_child_failed(c, &note);
         break;
     }
-    case ZA_SYS_CHILD_STOPPED: {
-        za_down d;
-        memcpy(&d, za__msg_data(m), sizeof d);
-        on_child_stopped(c, &d);
+    case ZA_SYS_CHILD_STOPPED:
+        on_child_stopped(c, m->sender);
         break;
-    }
     case ZA_SYS_WATCH: {
         za_actor_ext *e = za__ext(a);
         if (e) za__ref_list_add(&e->watchers, &e->nwatchers, &e->capwatchers, m->sender);

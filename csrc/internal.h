@@ -55,7 +55,7 @@ enum {
     ZA_SYS_STOP,
     ZA_SYS_RESTART,        /* payload: none; restart this actor now */
     ZA_SYS_CHILD_FAILED,   /* to parent; payload: za_down */
-    ZA_SYS_CHILD_STOPPED,  /* to parent; payload: za_down */
+    ZA_SYS_CHILD_STOPPED,  /* to parent; the sender is the child */
     ZA_SYS_WATCH,          /* sender wants a DOWN when we die */
     ZA_SYS_UNWATCH,
     ZA_SYS_ESCALATED,      /* to self: fail with the payload reason */
@@ -239,6 +239,7 @@ typedef struct za_worker {
     _Atomic(za_actor *) rq_buf[ZA_RQ_CAP];
     za_actor *run_next;
     _Atomic uint32_t wake __attribute__((aligned(ZA_CACHELINE)));
+    _Atomic bool running; /* inside an actor turn (single writer: this worker) */
     bool in_idle;
     const za_host *cur_host;
     uint64_t rng;
@@ -295,7 +296,7 @@ struct za_system {
     int nidle;
     _Atomic int nsleeping;
     _Atomic int nsearching;
-    _Atomic int nrunning; /* workers inside an actor turn */
+    /* (whether a worker is inside a turn: za_worker.running) */
 
     za_hostq hostqs[ZA_MAX_HOSTS];
     _Atomic int nhosts;

@@ -304,18 +304,23 @@ static bool any_work(za_system *s);
  * tests/c: an actor blocked in receive stalled all others). */
 static bool work_once(za_worker *w, bool *searching) {
     za_actor *a = find_local(w);
-    if (!a && atomic_load_explicit(&w->sys->nhosts, memory_order_relaxed) && serve_hosts(w))
-        return true;
+    if (!a && atomic_load_explicit(&w->sys->nhosts, memory_order_relaxed)) {
+        atomic_store_explicit(&w->running, true, memory_order_relaxed);
+        bool ran = serve_hosts(w);
+        atomic_store_explicit(&w->running, false, memory_order_release);
+        if (ran) return true;
+    }
     if (!a) a = steal(w);
     if (!a) return false;
-    atomic_fetch_add_explicit(&w->sys->nrunning, 1, memory_order_relaxed);
+    /* a per-worker flag, not a shared counter: no contended line per turn */
+    atomic_store_explicit(&w->running, true, memory_order_relaxed);
     if (*searching) {
         *searching = false;
         /* the last searcher found work: let another look for more */
         if (atomic_fetch_sub(&w->sys->nsearching, 1) == 1 && any_work(w->sys)) notify(w->sys);
     }
     run_actor(w, a);
-    atomic_fetch_sub_explicit(&w->sys->nrunning, 1, memory_order_relaxed);
+    atomic_store_explicit(&w->running, false, memory_order_release);
     return true;
 }
 
@@ -426,7 +431,9 @@ void za__sched_stop(za_system *s) {
 }
 
 bool za__sched_idle(za_system *s) {
-    return !any_work(s) && atomic_load(&s->nrunning) == 0 &&
+    for (int i = 0; i < s->nworkers; i++)
+        if (atomic_load_explicit(&s->workers[i].running, memory_order_acquire)) return false;
+    return !any_work(s) &&
            (s->manual || atomic_load(&s->nsleeping) + atomic_load(&s->nsearching) >= s->nworkers);
 }
 

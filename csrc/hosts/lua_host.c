@@ -243,9 +243,16 @@ typedef struct lua_run {
     struct lua_run *next;
 } lua_run;
 
+#define ZA_LUA_SMALL_STEP 16u /* small-block cache: size classes of 16 bytes */
+#define ZA_LUA_SMALL_MAX 128u
+#define ZA_LUA_SMALL_CLASSES (ZA_LUA_SMALL_MAX / ZA_LUA_SMALL_STEP)
+#define ZA_LUA_SMALL_KEEP 8 /* blocks kept per class */
+
 typedef struct za_lua_actor {
     lua_State *L;
     size_t used, limit;
+    void *small[ZA_LUA_SMALL_CLASSES]; /* free lists (see actor_alloc) */
+    uint8_t nsmall[ZA_LUA_SMALL_CLASSES];
     int grace; /* allow ZA_LUA_GRACE more while reporting a failure */
     za_system *sys;
     za_ctx *ctx; /* valid during the current callback only */
@@ -255,7 +262,6 @@ typedef struct za_lua_actor {
     lua_run *cur, *pool, *waiting;
     int npool;
     za_pack *pack;
-    za_doc *doc; /* a decoded payload being pushed */
     char fail[512];
 
     /* Watchdog: `running` is the state executing Lua right now (NULL when
@@ -280,22 +286,70 @@ static za_lua_actor *actor_of(lua_State *L) {
     return *(za_lua_actor **)lua_getextraspace(L);
 }
 
+/* Small-block cache: a message typically allocates and frees a few small
+ * objects (the decoded table and its array, the handler's outgoing table).
+ * An actor migrates between workers, so with plain malloc these blocks are
+ * freed on another thread than the one that allocated them, which sends
+ * glibc down its slow cross-arena path. Only one thread runs an actor at a
+ * time, so a tiny per-actor free list needs no lock. Invariant: a live
+ * block whose Lua size is <= ZA_LUA_SMALL_MAX was allocated with at least
+ * its class size, so it can be reused for any size of that class. */
+static inline size_t small_class(size_t n) {
+    return (n - 1) / ZA_LUA_SMALL_STEP; /* n in 1..ZA_LUA_SMALL_MAX */
+}
+
 static void *actor_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     za_lua_actor *a = ud;
     size_t old = ptr ? osize : 0;
     if (nsize == 0) {
-        free(ptr);
-        a->used -= old;
+        if (ptr) {
+            a->used -= old;
+            if (old && old <= ZA_LUA_SMALL_MAX) {
+                size_t c = small_class(old);
+                if (a->nsmall[c] < ZA_LUA_SMALL_KEEP) {
+                    *(void **)ptr = a->small[c];
+                    a->small[c] = ptr;
+                    a->nsmall[c]++;
+                    return NULL;
+                }
+            }
+            free(ptr);
+        }
         return NULL;
     }
     if (nsize > old) {
         size_t cap = a->limit + (a->grace ? ZA_LUA_GRACE : 0);
         if (a->used - old + nsize > cap) return NULL; /* Lua raises a memory error */
     }
-    void *np = realloc(ptr, nsize);
+    void *np;
+    if (nsize <= ZA_LUA_SMALL_MAX) {
+        size_t c = small_class(nsize);
+        if (old && old <= ZA_LUA_SMALL_MAX && small_class(old) == c) {
+            np = ptr; /* same class: the block is already big enough */
+        } else if (!ptr && a->small[c]) {
+            np = a->small[c];
+            a->small[c] = *(void **)np;
+            a->nsmall[c]--;
+        } else {
+            np = realloc(ptr, (c + 1) * ZA_LUA_SMALL_STEP);
+        }
+    } else {
+        np = realloc(ptr, nsize);
+    }
     if (!np) return NULL;
     a->used = a->used - old + nsize;
     return np;
+}
+
+static void free_small_cache(za_lua_actor *a) {
+    for (unsigned c = 0; c < ZA_LUA_SMALL_CLASSES; c++) {
+        for (void *b = a->small[c], *n; b; b = n) {
+            n = *(void **)b;
+            free(b);
+        }
+        a->small[c] = NULL;
+        a->nsmall[c] = 0;
+    }
 }
 
 static void spin_lock(atomic_flag *f) {
@@ -423,7 +477,8 @@ typedef struct enc {
     size_t errlen;
     const void *stack[ZA_LUA_MAX_DEPTH + 1];
     int depth;
-    char path[256];
+    const char *what; /* set by enc_fail; the message is formatted once, at the top */
+    char path[256];   /* built while unwinding from a failure, innermost first */
 } enc;
 
 static int is_ref(lua_State *L, int idx) {
@@ -463,27 +518,38 @@ static int utf8_valid(const unsigned char *s, size_t n) {
     return 1;
 }
 
+/* Record what failed; the path ("at .a[2]") is prepended to by each
+ * enclosing table while the failure unwinds (path_prepend), so the happy
+ * path formats nothing. */
 static int enc_fail(enc *e, const char *what) {
-    if (e->path[0])
-        set_err(e->err, e->errlen, "cannot send %s (at %s)", what, e->path);
-    else
-        set_err(e->err, e->errlen, "cannot send %s", what);
+    e->what = what;
+    e->path[0] = 0;
     return -1;
 }
 
 static int enc_value(enc *e, int idx);
 
-/* Append "[k]" or ".k" to the error path; returns the old length. */
-static size_t path_push(enc *e, int kidx) {
-    size_t n = strlen(e->path);
+/* Prepend "[k]" or ".k" (the key at kidx, or the integer index i when
+ * kidx is 0) to the error path. */
+static void path_prepend(enc *e, int kidx, lua_Integer i) {
+    char seg[128];
     lua_State *L = e->L;
-    if (lua_type(L, kidx) == LUA_TSTRING)
-        snprintf(e->path + n, sizeof e->path - n, ".%s", lua_tostring(L, kidx));
+    if (kidx == 0)
+        snprintf(seg, sizeof seg, "[%lld]", (long long)i);
+    else if (lua_type(L, kidx) == LUA_TSTRING)
+        snprintf(seg, sizeof seg, ".%s", lua_tostring(L, kidx));
     else if (lua_isinteger(L, kidx))
-        snprintf(e->path + n, sizeof e->path - n, "[%lld]", (long long)lua_tointeger(L, kidx));
+        snprintf(seg, sizeof seg, "[%lld]", (long long)lua_tointeger(L, kidx));
     else
-        snprintf(e->path + n, sizeof e->path - n, "[?]");
-    return n;
+        snprintf(seg, sizeof seg, "[?]");
+    size_t sl = strlen(seg), pl = strlen(e->path);
+    if (sl + pl >= sizeof e->path) {
+        if (sl >= sizeof e->path) return;
+        pl = sizeof e->path - 1 - sl; /* keep the outer part; drop the tail */
+    }
+    memmove(e->path + sl, e->path, pl);
+    memcpy(e->path, seg, sl);
+    e->path[sl + pl] = 0;
 }
 
 static int enc_table(enc *e, int idx) {
@@ -514,10 +580,8 @@ static int enc_table(enc *e, int idx) {
             return enc_fail(e, "a table (MessagePack writer failed)");
         for (lua_Integer i = 1; i <= n && rc == 0; i++) {
             lua_rawgeti(L, idx, i);
-            size_t pl = strlen(e->path);
-            snprintf(e->path + pl, sizeof e->path - pl, "[%lld]", (long long)i);
             rc = enc_value(e, lua_gettop(L));
-            if (rc == 0) e->path[pl] = 0;
+            if (rc != 0) path_prepend(e, 0, i);
             lua_pop(L, 1);
         }
     } else {
@@ -526,10 +590,9 @@ static int enc_table(enc *e, int idx) {
         lua_pushnil(L);
         while (rc == 0 && lua_next(L, idx)) {
             int top = lua_gettop(L);
-            size_t pl = path_push(e, top - 1);
             rc = enc_value(e, top - 1);
             if (rc == 0) rc = enc_value(e, top);
-            if (rc == 0) e->path[pl] = 0;
+            if (rc != 0) path_prepend(e, top - 1, 0);
             lua_pop(L, 1);
         }
         if (rc != 0) lua_pop(L, 1); /* the key left by the aborted traversal */
@@ -589,10 +652,18 @@ int za_lua_encode(lua_State *L, int idx, za_pack *p, char *err, size_t errlen) {
     e.err = err;
     e.errlen = errlen;
     e.depth = 0;
+    e.what = NULL;
     e.path[0] = 0;
     int top = lua_gettop(L);
     int rc = enc_value(&e, lua_absindex(L, idx));
     lua_settop(L, top);
+    if (rc != 0) {
+        const char *what = e.what ? e.what : "a value";
+        if (e.path[0])
+            set_err(err, errlen, "cannot send %s (at %s)", what, e.path);
+        else
+            set_err(err, errlen, "cannot send %s", what);
+    }
     return rc;
 }
 
@@ -655,23 +726,182 @@ void za_lua_push_value(lua_State *L, const za_value *v, za_lua_push_ref_fn push_
     }
 }
 
-/* Decode bytes and push; raises a Lua error on malformed input. The doc is
- * parked in the actor so a push that raises (memory) does not leak it. */
+/* Direct MessagePack -> Lua decoder for the per-message path: no za_doc,
+ * no msgpack zone, no malloc: values are pushed straight from the bytes.
+ * It accepts exactly what za_doc_decode accepts and maps values as
+ * za_lua_push_value does (uint above INT64_MAX -> float, str/bin -> string,
+ * ext ZA_MP_EXT_REF of 8 bytes -> ref, nil/NaN map keys skipped). Errors
+ * are raised as Lua errors; partial tables are garbage, nothing leaks. */
+#define ZA_LUA_DEC_DEPTH 32 /* msgpack-c's MSGPACK_EMBED_STACK_SIZE */
+
+typedef struct dec {
+    const unsigned char *p, *end, *start;
+} dec;
+
+_Noreturn static void dec_fail(lua_State *L, dec *d, const char *what) {
+    luaL_error(L, "zactor: bad message payload: %s at byte %d", what, (int)(d->p - d->start));
+    for (;;) { /* not reached */
+    }
+}
+
+static const unsigned char *dec_take(lua_State *L, dec *d, size_t n) {
+    if ((size_t)(d->end - d->p) < n) dec_fail(L, d, "truncated MessagePack value");
+    const unsigned char *r = d->p;
+    d->p += n;
+    return r;
+}
+
+static uint64_t be_read(const unsigned char *b, int n) {
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++) v = (v << 8) | b[i];
+    return v;
+}
+
+static void dec_value(lua_State *L, dec *d, int depth);
+
+static void dec_container(lua_State *L, dec *d, int depth, uint32_t n, int is_map) {
+    if (depth >= ZA_LUA_DEC_DEPTH) dec_fail(L, d, "value nested too deep");
+    /* every element takes at least one byte: bounds hostile counts */
+    size_t left = (size_t)(d->end - d->p);
+    if ((uint64_t)n * (is_map ? 2u : 1u) > left) dec_fail(L, d, "truncated MessagePack container");
+    luaL_checkstack(L, 4, "value nested too deep");
+    if (!is_map) {
+        lua_createtable(L, (int)n, 0);
+        for (uint32_t i = 0; i < n; i++) {
+            dec_value(L, d, depth + 1);
+            lua_rawseti(L, -2, (lua_Integer)i + 1);
+        }
+        return;
+    }
+    lua_createtable(L, 0, (int)n);
+    for (uint32_t i = 0; i < n; i++) {
+        dec_value(L, d, depth + 1);
+        int skip = lua_isnil(L, -1) ||
+                   (lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) != lua_tonumber(L, -1));
+        dec_value(L, d, depth + 1);
+        if (skip)
+            lua_pop(L, 2); /* nil / NaN keys cannot exist in Lua: skip */
+        else
+            lua_rawset(L, -3);
+    }
+}
+
+static void dec_ext(lua_State *L, dec *d, size_t n) {
+    int8_t type = (int8_t)*dec_take(L, d, 1);
+    const unsigned char *b = dec_take(L, d, n);
+    if (type != ZA_MP_EXT_REF) dec_fail(L, d, "unsupported MessagePack ext type");
+    if (n != 8) dec_fail(L, d, "actor reference ext of the wrong size");
+    push_plain_ref(L, (za_ref)be_read(b, 8), NULL);
+}
+
+static void dec_value(lua_State *L, dec *d, int depth) {
+    unsigned c = *dec_take(L, d, 1);
+    if (c <= 0x7f) {
+        lua_pushinteger(L, (lua_Integer)c);
+        return;
+    }
+    if (c >= 0xe0) {
+        lua_pushinteger(L, (lua_Integer)(int8_t)c);
+        return;
+    }
+    if (c >= 0xa0 && c <= 0xbf) {
+        size_t n = c & 0x1f;
+        lua_pushlstring(L, (const char *)dec_take(L, d, n), n);
+        return;
+    }
+    if (c >= 0x90 && c <= 0x9f) {
+        dec_container(L, d, depth, c & 0x0f, 0);
+        return;
+    }
+    if (c >= 0x80 && c <= 0x8f) {
+        dec_container(L, d, depth, c & 0x0f, 1);
+        return;
+    }
+    switch (c) {
+    case 0xc0:
+        lua_pushnil(L);
+        return;
+    case 0xc2:
+        lua_pushboolean(L, 0);
+        return;
+    case 0xc3:
+        lua_pushboolean(L, 1);
+        return;
+    case 0xc4: case 0xc5: case 0xc6: case 0xd9: case 0xda: case 0xdb: { /* bin / str */
+        int w = (c == 0xc4 || c == 0xd9) ? 1 : (c == 0xc5 || c == 0xda) ? 2 : 4;
+        size_t n = (size_t)be_read(dec_take(L, d, (size_t)w), w);
+        lua_pushlstring(L, (const char *)dec_take(L, d, n), n);
+        return;
+    }
+    case 0xc7: case 0xc8: case 0xc9: { /* ext 8/16/32 */
+        int w = c == 0xc7 ? 1 : c == 0xc8 ? 2 : 4;
+        dec_ext(L, d, (size_t)be_read(dec_take(L, d, (size_t)w), w));
+        return;
+    }
+    case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8: /* fixext 1..16 */
+        dec_ext(L, d, (size_t)1 << (c - 0xd4));
+        return;
+    case 0xca: {
+        uint32_t u = (uint32_t)be_read(dec_take(L, d, 4), 4);
+        float f;
+        memcpy(&f, &u, sizeof f);
+        lua_pushnumber(L, (lua_Number)f);
+        return;
+    }
+    case 0xcb: {
+        uint64_t u = be_read(dec_take(L, d, 8), 8);
+        double f;
+        memcpy(&f, &u, sizeof f);
+        lua_pushnumber(L, (lua_Number)f);
+        return;
+    }
+    case 0xcc: case 0xcd: case 0xce: case 0xcf: { /* uint 8..64 */
+        int w = 1 << (c - 0xcc);
+        uint64_t u = be_read(dec_take(L, d, (size_t)w), w);
+        if (u <= (uint64_t)INT64_MAX)
+            lua_pushinteger(L, (lua_Integer)u);
+        else
+            lua_pushnumber(L, (lua_Number)u);
+        return;
+    }
+    case 0xd0: case 0xd1: case 0xd2: case 0xd3: { /* int 8..64 */
+        int w = 1 << (c - 0xd0);
+        uint64_t u = be_read(dec_take(L, d, (size_t)w), w);
+        int64_t v;
+        if (w == 1)
+            v = (int8_t)u;
+        else if (w == 2)
+            v = (int16_t)u;
+        else if (w == 4)
+            v = (int32_t)u;
+        else
+            memcpy(&v, &u, sizeof v);
+        lua_pushinteger(L, (lua_Integer)v);
+        return;
+    }
+    case 0xdc: case 0xdd: case 0xde: case 0xdf: { /* array / map 16/32 */
+        int w = (c == 0xdc || c == 0xde) ? 2 : 4;
+        uint32_t n = (uint32_t)be_read(dec_take(L, d, (size_t)w), w);
+        dec_container(L, d, depth, n, c >= 0xde);
+        return;
+    }
+    default:
+        d->p--;
+        dec_fail(L, d, "malformed MessagePack (invalid byte)");
+    }
+}
+
+/* Decode bytes and push; raises a Lua error on malformed input. */
 static void push_payload(lua_State *L, const void *data, size_t len) {
-    za_lua_actor *a = actor_of(L);
     if (len == 0) {
         lua_pushnil(L);
         return;
     }
-    if (a->doc) {
-        za_doc_free(a->doc);
-        a->doc = NULL;
-    }
-    if (za_doc_decode(data, len, &a->doc) != ZA_OK)
-        luaL_error(L, "zactor: bad message payload: %s", za_last_error());
-    za_lua_push_value(L, za_doc_root(a->doc), NULL, NULL);
-    za_doc_free(a->doc);
-    a->doc = NULL;
+    dec d;
+    d.start = d.p = data;
+    d.end = d.p + len;
+    dec_value(L, &d, 0);
+    if (d.p != d.end) dec_fail(L, &d, "trailing bytes after the MessagePack value");
 }
 
 /* --------------------------------------------------------- ctx and refs */
@@ -1336,7 +1566,7 @@ static void free_actor(za_lua_actor *a) {
         mark_idle(a, NULL);
     }
     wd_remove(a);
-    za_doc_free(a->doc);
+    free_small_cache(a);
     za_pack_free(a->pack);
     free(a);
 }

@@ -185,11 +185,7 @@ typedef struct za_actor {
 } __attribute__((aligned(ZA_CACHELINE))) za_actor;
 
 void za__mbox_init(za_actor *a);
-/* Push a node into a lane. */
-void za__mbox_push(za_actor *a, int lane, za_msgnode *m);
-/* Pop from one lane, or NULL. *busy: a producer is mid-push. */
-za_msgnode *za__mbox_pop(za_actor *a, int lane, bool *busy);
-bool za__mbox_lane_empty(za_actor *a, int lane);
+#include "mailbox.h"
 
 static inline za_ref za__make_ref(uint32_t slot, uint32_t gen) {
     return ((uint64_t)(gen & ZA_GEN_MASK) << 32) | slot;

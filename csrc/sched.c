@@ -67,45 +67,15 @@ static bool rq_empty(za_worker *w) {
 
 /* --------------------------------------------- intrusive MPSC (inj, host) */
 
-static void mpsc_push(_Atomic(za_link *) *tail, za_link *n) {
-    atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
-    za_link *prev = atomic_exchange_explicit(tail, n, memory_order_acq_rel);
-    atomic_store_explicit(&prev->next, n, memory_order_release);
-}
+static void mpsc_push(_Atomic(za_link *) *tail, za_link *n) { za__mpsc_push(tail, n); }
 
-/* Single consumer. Returns NULL when empty or a producer is mid-push. */
 static za_link *mpsc_pop(_Atomic(za_link *) *tail, za_link **headp, za_link *stub) {
-    za_link *head = *headp;
-    za_link *next = atomic_load_explicit(&head->next, memory_order_acquire);
-    if (head == stub) {
-        if (!next) return NULL;
-        __atomic_store_n(headp, next, __ATOMIC_RELEASE); /* see maybe_nonempty */
-        head = next;
-        next = atomic_load_explicit(&next->next, memory_order_acquire);
-    }
-    if (next) {
-        __atomic_store_n(headp, next, __ATOMIC_RELEASE); /* see maybe_nonempty */
-        return head;
-    }
-    if (atomic_load_explicit(tail, memory_order_acquire) != head) return NULL;
-    mpsc_push(tail, stub);
-    next = atomic_load_explicit(&head->next, memory_order_acquire);
-    if (next) {
-        __atomic_store_n(headp, next, __ATOMIC_RELEASE); /* see maybe_nonempty */
-        return head;
-    }
-    return NULL;
+    bool busy = false; /* a producer mid-push: the queue still reads non-empty */
+    return za__mpsc_pop(tail, headp, stub, &busy);
 }
 
-/* Not empty if the tail moved off the stub, or if the head is not the stub.
- * The tail alone is not enough: a pop that re-pushes the stub while a
- * producer is between its exchange and its link leaves [node, stub] with
- * tail == stub, and that queued actor was then never run (every worker
- * parked; found by tests/c: messages stranded in an idle system). The head
- * is written only under the consumer's lock, with release stores. */
 static bool mpsc_maybe_nonempty(_Atomic(za_link *) *tail, za_link *const *headp, za_link *stub) {
-    return atomic_load_explicit(tail, memory_order_seq_cst) != stub ||
-           __atomic_load_n(headp, __ATOMIC_ACQUIRE) != stub;
+    return za__mpsc_maybe_nonempty(tail, headp, stub);
 }
 
 static za_actor *actor_of_link(za_link *l) {

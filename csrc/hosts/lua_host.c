@@ -246,13 +246,17 @@ typedef struct lua_run {
 #define ZA_LUA_SMALL_STEP 16u /* small-block cache: size classes of 16 bytes */
 #define ZA_LUA_SMALL_MAX 128u
 #define ZA_LUA_SMALL_CLASSES (ZA_LUA_SMALL_MAX / ZA_LUA_SMALL_STEP)
-#define ZA_LUA_SMALL_KEEP 8 /* blocks kept per class */
+#define ZA_LUA_SLAB_MIN 2048u /* first slab; doubles up to ZA_LUA_SLAB_MAX */
+#define ZA_LUA_SLAB_MAX 16384u
+struct lua_slab;
 
 typedef struct za_lua_actor {
     lua_State *L;
     size_t used, limit;
     void *small[ZA_LUA_SMALL_CLASSES]; /* free lists (see actor_alloc) */
-    uint8_t nsmall[ZA_LUA_SMALL_CLASSES];
+    struct lua_slab *slabs;
+    char *bump, *bump_end; /* unused tail of the newest slab */
+    size_t slab_next;
     int grace; /* allow ZA_LUA_GRACE more while reporting a failure */
     za_system *sys;
     za_ctx *ctx; /* valid during the current callback only */
@@ -286,16 +290,58 @@ static za_lua_actor *actor_of(lua_State *L) {
     return *(za_lua_actor **)lua_getextraspace(L);
 }
 
-/* Small-block cache: a message typically allocates and frees a few small
- * objects (the decoded table and its array, the handler's outgoing table).
- * An actor migrates between workers, so with plain malloc these blocks are
- * freed on another thread than the one that allocated them, which sends
- * glibc down its slow cross-arena path. Only one thread runs an actor at a
- * time, so a tiny per-actor free list needs no lock. Invariant: a live
- * block whose Lua size is <= ZA_LUA_SMALL_MAX was allocated with at least
- * its class size, so it can be reused for any size of that class. */
-static inline size_t small_class(size_t n) {
-    return (n - 1) / ZA_LUA_SMALL_STEP; /* n in 1..ZA_LUA_SMALL_MAX */
+/* Small-block slabs: a message typically allocates a few small objects
+ * (the decoded table and its array, the handler's outgoing table, ...) that
+ * the GC later frees in batches. An actor migrates between workers, so with
+ * plain malloc these blocks are freed on another thread than the one that
+ * allocated them, and glibc spends most of a message's time in its
+ * cross-arena slow paths. Only one thread runs an actor at a time, so every
+ * block of Lua size <= ZA_LUA_SMALL_MAX comes from per-actor slabs with
+ * per-size-class free lists, no lock; the slabs go when the actor does.
+ * Lua always tells the old size, so a block's origin follows from it. */
+typedef struct lua_slab {
+    struct lua_slab *next;
+    size_t pad; /* keeps the payload 16-byte aligned */
+} lua_slab;
+
+static void *small_get(za_lua_actor *a, unsigned c) {
+    void *b = a->small[c];
+    if (b) {
+        a->small[c] = *(void **)b;
+        return b;
+    }
+    size_t sz = (size_t)(c + 1) * ZA_LUA_SMALL_STEP;
+    if ((size_t)(a->bump_end - a->bump) < sz) {
+        size_t ssz = a->slab_next ? a->slab_next : ZA_LUA_SLAB_MIN;
+        lua_slab *sl = malloc(sizeof *sl + ssz);
+        if (!sl) return NULL;
+        /* the old slab's tail: hand it out through the free lists */
+        while ((size_t)(a->bump_end - a->bump) >= ZA_LUA_SMALL_STEP) {
+            size_t rest = (size_t)(a->bump_end - a->bump);
+            unsigned rc = (unsigned)(rest / ZA_LUA_SMALL_STEP) - 1;
+            if (rc >= ZA_LUA_SMALL_CLASSES) rc = ZA_LUA_SMALL_CLASSES - 1;
+            *(void **)a->bump = a->small[rc];
+            a->small[rc] = a->bump;
+            a->bump += (size_t)(rc + 1) * ZA_LUA_SMALL_STEP;
+        }
+        sl->next = a->slabs;
+        a->slabs = sl;
+        a->bump = (char *)(sl + 1);
+        a->bump_end = a->bump + ssz;
+        if (ssz < ZA_LUA_SLAB_MAX) a->slab_next = ssz * 2;
+    }
+    b = a->bump;
+    a->bump += sz;
+    return b;
+}
+
+static void small_put(za_lua_actor *a, void *b, unsigned c) {
+    *(void **)b = a->small[c];
+    a->small[c] = b;
+}
+
+static inline unsigned small_class(size_t n) {
+    return (unsigned)((n - 1) / ZA_LUA_SMALL_STEP); /* n in 1..ZA_LUA_SMALL_MAX */
 }
 
 static void *actor_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
@@ -304,16 +350,10 @@ static void *actor_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     if (nsize == 0) {
         if (ptr) {
             a->used -= old;
-            if (old && old <= ZA_LUA_SMALL_MAX) {
-                size_t c = small_class(old);
-                if (a->nsmall[c] < ZA_LUA_SMALL_KEEP) {
-                    *(void **)ptr = a->small[c];
-                    a->small[c] = ptr;
-                    a->nsmall[c]++;
-                    return NULL;
-                }
-            }
-            free(ptr);
+            if (old <= ZA_LUA_SMALL_MAX)
+                small_put(a, ptr, small_class(old));
+            else
+                free(ptr);
         }
         return NULL;
     }
@@ -322,34 +362,43 @@ static void *actor_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         if (a->used - old + nsize > cap) return NULL; /* Lua raises a memory error */
     }
     void *np;
+    int old_small = ptr && old <= ZA_LUA_SMALL_MAX;
     if (nsize <= ZA_LUA_SMALL_MAX) {
-        size_t c = small_class(nsize);
-        if (old && old <= ZA_LUA_SMALL_MAX && small_class(old) == c) {
-            np = ptr; /* same class: the block is already big enough */
-        } else if (!ptr && a->small[c]) {
-            np = a->small[c];
-            a->small[c] = *(void **)np;
-            a->nsmall[c]--;
+        unsigned c = small_class(nsize);
+        if (old_small && small_class(old) == c) {
+            np = ptr; /* same class: the block already fits */
         } else {
-            np = realloc(ptr, (c + 1) * ZA_LUA_SMALL_STEP);
+            np = small_get(a, c);
+            if (!np) return NULL;
+            if (ptr) {
+                memcpy(np, ptr, old < nsize ? old : nsize);
+                if (old_small)
+                    small_put(a, ptr, small_class(old));
+                else
+                    free(ptr);
+            }
         }
+    } else if (old_small) {
+        np = malloc(nsize);
+        if (!np) return NULL;
+        memcpy(np, ptr, old);
+        small_put(a, ptr, small_class(old));
     } else {
         np = realloc(ptr, nsize);
+        if (!np) return NULL;
     }
-    if (!np) return NULL;
     a->used = a->used - old + nsize;
     return np;
 }
 
 static void free_small_cache(za_lua_actor *a) {
-    for (unsigned c = 0; c < ZA_LUA_SMALL_CLASSES; c++) {
-        for (void *b = a->small[c], *n; b; b = n) {
-            n = *(void **)b;
-            free(b);
-        }
-        a->small[c] = NULL;
-        a->nsmall[c] = 0;
+    for (lua_slab *sl = a->slabs, *n; sl; sl = n) {
+        n = sl->next;
+        free(sl);
     }
+    a->slabs = NULL;
+    a->bump = a->bump_end = NULL;
+    memset(a->small, 0, sizeof a->small);
 }
 
 static void spin_lock(atomic_flag *f) {

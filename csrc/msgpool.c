@@ -23,7 +23,13 @@ typedef struct cache {
 static _Thread_local cache tl_cache;
 static _Thread_local bool tl_registered;
 
+/* adaptive: the critical section is a pointer swap, so spinning briefly beats
+ * a futex sleep when senders and the consumer meet here */
+#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
+static pthread_mutex_t g_mu = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
+#else
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+#endif
 /* batches are chains of BATCH nodes; chain heads are linked via the
  * second word of the first node (its target field), to avoid another list */
 static za_msgnode *g_batches;

@@ -1531,6 +1531,9 @@ static int setup_cf(lua_State *L) {
         {LUA_COLIBNAME, luaopen_coroutine},
         {NULL, NULL},
     };
+    /* Generational GC: a message's garbage (the decoded table, the
+     * outgoing one) dies young, and minor collections reclaim it cheaply. */
+    lua_gc(L, LUA_GCGEN, 0, 0);
     for (const luaL_Reg *l = libs; l->func; l++) {
         luaL_requiref(L, l->name, l->func, 1);
         lua_pop(L, 1);

@@ -164,7 +164,13 @@ void za__schedule(za_system *s, za_actor *a) {
         /* a message sent by the running actor: the receiver runs next, here */
         za_actor *prev = w->run_next;
         w->run_next = a;
-        if (!prev) return;
+        if (!prev) {
+            /* Other runnable actors wait in our queue (several tokens in a
+             * ring, say): an idle worker could steal them. Nothing waits in
+             * plain ping-pong, which keeps its no-wake-up fast path. */
+            if (!rq_empty(w)) notify(s);
+            return;
+        }
         if (!rq_push(w, prev)) {
             mpsc_push(&s->inj_tail, &prev->runlink);
         }

@@ -88,28 +88,15 @@ static const void *encode(lua_State *L, lsys *s, int idx, size_t *len) {
     return za_pack_data(s->pack);
 }
 
-/* Push a decoded doc in protected mode so the doc is always freed. */
-static int push_doc_cf(lua_State *L) {
-    const za_doc *d = lua_touserdata(L, 1);
-    za_lua_push_value(L, za_doc_root(d), push_ref, (void *)(intptr_t)2);
-    return 1;
-}
-
-/* Push bytes as a value; sysidx: stack index of the system object. */
+/* Push bytes as a value; sysidx: stack index of the system object.
+ * Decoded straight from the bytes: nothing allocated outside Lua, so a
+ * raised error leaks nothing. */
 static void push_bytes(lua_State *L, int sysidx, const void *data, size_t len) {
     if (!len) {
         lua_pushnil(L);
         return;
     }
-    za_doc *d = NULL;
-    if (za_doc_decode(data, len, &d) != ZA_OK)
-        luaL_error(L, "zactor: bad MessagePack: %s", za_last_error());
-    lua_pushcfunction(L, push_doc_cf);
-    lua_pushlightuserdata(L, d);
-    lua_pushvalue(L, sysidx);
-    int st = lua_pcall(L, 2, 1, 0);
-    za_doc_free(d);
-    if (st != LUA_OK) lua_error(L);
+    za_lua_decode(L, data, len, push_ref, (void *)(intptr_t)lua_absindex(L, sysidx));
 }
 
 /* --------------------------------------------------------------- system */
@@ -469,23 +456,11 @@ static void push_detached_ref(lua_State *L, za_ref r, void *ud) {
     lua_setmetatable(L, -2);
 }
 
-static int unpack_cf(lua_State *L) {
-    za_lua_push_value(L, za_doc_root(lua_touserdata(L, 1)), push_detached_ref, NULL);
-    return 1;
-}
-
 /* zactor.unpack(bytes) -> value (refs come back as refs with no system). */
 static int l_unpack(lua_State *L) {
     size_t n;
     const char *s = luaL_checklstring(L, 1, &n);
-    za_doc *d = NULL;
-    if (za_doc_decode(s, n, &d) != ZA_OK)
-        return luaL_error(L, "zactor: bad MessagePack: %s", za_last_error());
-    lua_pushcfunction(L, unpack_cf);
-    lua_pushlightuserdata(L, d);
-    int st = lua_pcall(L, 1, 1, 0);
-    za_doc_free(d);
-    if (st != LUA_OK) return lua_error(L);
+    za_lua_decode(L, s, n, push_detached_ref, NULL);
     return 1;
 }
 

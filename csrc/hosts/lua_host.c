@@ -246,8 +246,8 @@ typedef struct lua_run {
 #define ZA_LUA_SMALL_STEP 16u /* small-block cache: size classes of 16 bytes */
 #define ZA_LUA_SMALL_MAX 128u
 #define ZA_LUA_SMALL_CLASSES (ZA_LUA_SMALL_MAX / ZA_LUA_SMALL_STEP)
-#define ZA_LUA_SLAB_MIN 2048u /* first slab; doubles up to ZA_LUA_SLAB_MAX */
-#define ZA_LUA_SLAB_MAX 16384u
+#define ZA_LUA_SLAB_MIN 1024u /* first slab; doubles up to ZA_LUA_SLAB_MAX */
+#define ZA_LUA_SLAB_MAX 4096u /* small: an idle actor wastes at most one tail */
 struct lua_slab;
 
 typedef struct za_lua_actor {
@@ -271,8 +271,9 @@ typedef struct za_lua_actor {
     /* Watchdog: `running` is the state executing Lua right now (NULL when
      * idle), `seq` counts handler starts; both change under `lock`. */
     atomic_flag lock;
-    lua_State *running;
-    uint32_t seq, wd_seq, wd_stuck_ms;
+    _Atomic(lua_State *) running;
+    _Atomic uint32_t seq;
+    uint32_t wd_seq, wd_stuck_ms; /* the watchdog's own */
     int armed;
     uint32_t budget_ms;
     struct za_lua_actor *wprev, *wnext;
@@ -365,10 +366,21 @@ static void *actor_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     int old_small = ptr && old <= ZA_LUA_SMALL_MAX;
     if (nsize <= ZA_LUA_SMALL_MAX) {
         unsigned c = small_class(nsize);
-        if (old_small && small_class(old) == c) {
-            np = ptr; /* same class: the block already fits */
+        if (old_small && small_class(old) >= c) {
+            /* same or smaller class: the block already fits, and Lua
+             * requires that a shrink never fails. A bigger block later
+             * freed into a smaller class list is still big enough. */
+            np = ptr;
         } else {
             np = small_get(a, c);
+            if (!np && ptr && nsize <= old) {
+                /* a malloc'd block shrinking to small with no memory for a
+                 * slab (Lua requires shrinks to succeed): keep it. It ends
+                 * on a free list and is never returned: bounded to OOM. */
+                np = ptr;
+                a->used = a->used - old + nsize;
+                return np;
+            }
             if (!np) return NULL;
             if (ptr) {
                 memcpy(np, ptr, old < nsize ? old : nsize);
@@ -432,6 +444,14 @@ static void *watchdog_main(void *arg) {
     pthread_mutex_lock(&g_wd_mu);
     while (g_wd_gen == gen) {
         for (za_lua_actor *a = g_wd_list; a; a = a->wnext) {
+            /* Idle actors (nearly all) are skipped without taking their
+             * lock: a per-message lock write by the worker and a lock RMW
+             * here would bounce the line between cores every tick. */
+            if (!atomic_load_explicit(&a->running, memory_order_relaxed)) {
+                a->wd_seq = atomic_load_explicit(&a->seq, memory_order_relaxed);
+                a->wd_stuck_ms = 0;
+                continue;
+            }
             spin_lock(&a->lock);
             if (a->running && a->seq == a->wd_seq) {
                 a->wd_stuck_ms += ZA_LUA_WD_TICK_MS;
@@ -501,15 +521,16 @@ static void wd_remove(za_lua_actor *a) {
 }
 
 static void mark_running(za_lua_actor *a, lua_State *co) {
-    spin_lock(&a->lock);
-    a->running = co;
-    a->seq++;
+    spin_lock(&a->lock); /* the lock orders these; relaxed avoids extra fences */
+    atomic_store_explicit(&a->running, co, memory_order_relaxed);
+    atomic_store_explicit(&a->seq, atomic_load_explicit(&a->seq, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
     spin_unlock(&a->lock);
 }
 
 static void mark_idle(za_lua_actor *a, lua_State *co) {
     spin_lock(&a->lock);
-    a->running = NULL;
+    atomic_store_explicit(&a->running, NULL, memory_order_relaxed);
     if (a->armed) {
         if (co) lua_sethook(co, NULL, 0, 0);
         a->armed = 0;
@@ -785,10 +806,13 @@ void za_lua_push_value(lua_State *L, const za_value *v, za_lua_push_ref_fn push_
 
 typedef struct dec {
     const unsigned char *p, *end, *start;
+    za_lua_push_ref_fn push_ref; /* NULL: push_plain_ref */
+    void *ud;
+    const char *prefix; /* of error messages */
 } dec;
 
 _Noreturn static void dec_fail(lua_State *L, dec *d, const char *what) {
-    luaL_error(L, "zactor: bad message payload: %s at byte %d", what, (int)(d->p - d->start));
+    luaL_error(L, "%s: %s at byte %d", d->prefix, what, (int)(d->p - d->start));
     for (;;) { /* not reached */
     }
 }
@@ -840,7 +864,7 @@ static void dec_ext(lua_State *L, dec *d, size_t n) {
     const unsigned char *b = dec_take(L, d, n);
     if (type != ZA_MP_EXT_REF) dec_fail(L, d, "unsupported MessagePack ext type");
     if (n != 8) dec_fail(L, d, "actor reference ext of the wrong size");
-    push_plain_ref(L, (za_ref)be_read(b, 8), NULL);
+    (d->push_ref ? d->push_ref : push_plain_ref)(L, (za_ref)be_read(b, 8), d->ud);
 }
 
 static void dec_value(lua_State *L, dec *d, int depth) {
@@ -940,17 +964,32 @@ static void dec_value(lua_State *L, dec *d, int depth) {
     }
 }
 
-/* Decode bytes and push; raises a Lua error on malformed input. */
+static void decode_with(lua_State *L, const void *data, size_t len, za_lua_push_ref_fn push_ref,
+                        void *ud, const char *prefix) {
+    dec d;
+    d.start = d.p = data;
+    d.end = d.p + len;
+    d.push_ref = push_ref;
+    d.ud = ud;
+    d.prefix = prefix;
+    if (len == 0) dec_fail(L, &d, "empty input");
+    dec_value(L, &d, 0);
+    if (d.p != d.end) dec_fail(L, &d, "trailing bytes after the MessagePack value");
+}
+
+void za_lua_decode(lua_State *L, const void *data, size_t len, za_lua_push_ref_fn push_ref,
+                   void *ud) {
+    decode_with(L, data, len, push_ref, ud, "zactor: bad MessagePack");
+}
+
+/* Decode a message payload and push it (empty: nil); raises a Lua error
+ * on malformed input. */
 static void push_payload(lua_State *L, const void *data, size_t len) {
     if (len == 0) {
         lua_pushnil(L);
         return;
     }
-    dec d;
-    d.start = d.p = data;
-    d.end = d.p + len;
-    dec_value(L, &d, 0);
-    if (d.p != d.end) dec_fail(L, &d, "trailing bytes after the MessagePack value");
+    decode_with(L, data, len, NULL, NULL, "zactor: bad message payload");
 }
 
 /* --------------------------------------------------------- ctx and refs */
@@ -1531,9 +1570,6 @@ static int setup_cf(lua_State *L) {
         {LUA_COLIBNAME, luaopen_coroutine},
         {NULL, NULL},
     };
-    /* Generational GC: a message's garbage (the decoded table, the
-     * outgoing one) dies young, and minor collections reclaim it cheaply. */
-    lua_gc(L, LUA_GCGEN, 0, 0);
     for (const luaL_Reg *l = libs; l->func; l++) {
         luaL_requiref(L, l->name, l->func, 1);
         lua_pop(L, 1);

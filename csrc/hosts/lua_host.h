@@ -81,6 +81,12 @@ int za_lua_encode(lua_State *L, int idx, za_pack *p, char *err, size_t errlen);
  * userdata with metatable ZA_LUA_REF_MT). May raise Lua errors (memory). */
 typedef void (*za_lua_push_ref_fn)(lua_State *L, za_ref r, void *ud);
 void za_lua_push_value(lua_State *L, const za_value *v, za_lua_push_ref_fn push_ref, void *ud);
+/* Decode MessagePack bytes straight onto the stack (no za_doc, no malloc):
+ * the same mapping and the same rejections as za_doc_decode followed by
+ * za_lua_push_value. Raises a Lua error ("zactor: bad MessagePack: ...")
+ * on malformed or empty input, or on memory errors. */
+void za_lua_decode(lua_State *L, const void *data, size_t len, za_lua_push_ref_fn push_ref,
+                   void *ud);
 #endif
 
 #ifdef __cplusplus

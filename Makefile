@@ -33,7 +33,7 @@ TEST_BINS  := $(TEST_SRCS:tests/c/%.c=$(B)/tests/%)
 BENCH_SRCS := $(wildcard bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 
-.PHONY: all lib deps test test-c test-c-variant test-python test-lua lua bench-lua bench-lua-deps bench demo install clean format check-format
+.PHONY: all lib deps test test-c test-c-variant test-python test-lua lua bench-lua bench-lua-deps bench bench-python demo install clean format check-format
 
 all: lib
 
@@ -170,6 +170,15 @@ bench: deps
 	$(MAKE) --no-print-directory VARIANT=release $(BENCH_BINS)
 	@mkdir -p bench/results
 	@set -e; for b in $(BENCH_BINS); do echo "== $$b"; $$b; done
+	@$(MAKE) --no-print-directory bench-python
+
+# Python binding against Pykka, side by side (bench/python/bench_python.py):
+# Pykka goes into build/venv for the benchmark only (not a dependency of the
+# package). Writes bench/results/python.json and the table in
+# bench/RESULTS_python.md. BENCH_PY_ARGS="--runs 3 --only tell,ask" etc.
+bench-python: deps $(VENV)/.installed
+	$(VENV)/bin/python -m pip install -q pykka
+	$(VENV)/bin/python bench/python/bench_python.py $(BENCH_PY_ARGS)
 
 demo: deps
 	$(MAKE) --no-print-directory VARIANT=release build/release/demo

@@ -154,39 +154,57 @@ def _report_failure(ctx, exc, where):
     _log.error("actor %s failed in %s", _describe(ctx), where, exc_info=exc)
 
 
-def _resolve(waiter):
-    if not waiter.done():
-        waiter.set_result(None)
+class _LoopWaker:
+    """Resolves the asyncio futures that tasks awaiting zactor Futures park
+    on, in the loop's own thread: answers arrive on runtime threads, which
+    add() them here; one call_soon_threadsafe covers a whole batch."""
 
+    __slots__ = ("_loop", "_pending", "_scheduled", "__weakref__")
 
-def _await_future(fut):
-    # Future.__await__: park the coroutine on an asyncio future of the running
-    # loop; the zactor callback wakes the loop with call_soon_threadsafe, so
-    # the event loop never blocks.
-    if not fut.done():
-        loop = asyncio.get_running_loop()
-        waiter = loop.create_future()
+    def __init__(self, loop):
+        self._loop = weakref.ref(loop)
+        self._pending = []
+        self._scheduled = False
 
-        def _wake(_f, loop=loop, waiter=waiter):
+    def add(self, waiter):
+        self._pending.append(waiter)
+        if not self._scheduled:
+            self._scheduled = True
+            loop = self._loop()
             try:
-                loop.call_soon_threadsafe(_resolve, waiter)
+                if loop is None:
+                    raise RuntimeError("the loop is gone")
+                loop.call_soon_threadsafe(self._drain)
             except RuntimeError:  # the loop is closed: nobody waits any more
-                pass
+                self._scheduled = False
+                self._pending.clear()
 
-        fut.add_done_callback(_wake)
-        try:
-            yield from waiter
-        except asyncio.CancelledError:
-            fut.cancel()
-            raise
-    return fut.result(0)
+    def _drain(self):
+        self._scheduled = False
+        pending, self._pending = self._pending, []
+        for waiter in pending:
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+_wakers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopWaker]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _waker_for(loop):
+    waker = _wakers.get(loop)
+    if waker is None:
+        waker = _wakers[loop] = _LoopWaker(loop)
+    return waker
 
 
 _zactor._set_hooks(
     terminated=Terminated,
     dead_letter=DeadLetter,
-    await_helper=_await_future,
     report_failure=_report_failure,
+    get_running_loop=asyncio.get_running_loop,
+    waker_for=_waker_for,
 )
 
 # ------------------------------------------------------------ process hooks

@@ -15,7 +15,18 @@
  *    drained under the GIL by a dispatcher thread, by workers entering the
  *    host, and after blocking waits.
  *  - Blocking calls release the GIL, wait in 50 ms slices and call
- *    PyErr_CheckSignals between slices, so Ctrl-C works.
+ *    PyErr_CheckSignals between slices, so Ctrl-C works. A blocking ask is
+ *    the runtime's sliced ask (za_ask_ptr_start + za_ask_wait, which polls
+ *    ~20 us before it sleeps), sent after the GIL is released.
+ *  - Hand-offs of the GIL on the hot paths poll briefly instead of sleeping
+ *    in the GIL (g_in_host, g_handoff below): a futex sleep and wake-up
+ *    costs more than a whole ask round trip.
+ *  - `await future` polls for the answer for a moment before it parks the
+ *    task on an asyncio future, which the loop's _LoopWaker (zactor/
+ *    __init__.py) resolves: one call_soon_threadsafe per batch of answers.
+ *  - receive is looked up once per incarnation (its function, called with
+ *    the instance); Python actors are recognised by za_ref_behaviour; a cell
+ *    is dropped at the actor's final stop (za_ctx_final_stop).
  *  - A thread-local flag (tl_gil) says "this thread holds the GIL on behalf
  *    of the glue"; callbacks consult it to act at once or defer.
  *
@@ -40,8 +51,12 @@
 #define TAG_PYEXC 0x7A505901 /* PTR reply: the exception raised by receive */
 #define TAG_TIMER 0x7A505902 /* bytes: uint64 key into System.timers */
 
-#define SLICE_NS 50000000ull /* blocking waits wake this often for signals */
-#define SPIN_NS 20000ull     /* replies usually come within microseconds */
+#define SLICE_MS 50u         /* blocking waits wake this often for signals */
+#define SLICE_NS 50000000ull
+#define GIL_FREE_SPIN_NS 10000ull /* wait this long for a worker to leave the GIL */
+#define HANDOFF_NS 20000ull  /* a caller that just sent work releases the GIL within this */
+#define AWAIT_SPIN_NS 50000ull /* an await polls this long before it parks its task */
+#define RESULT_POLL_NS 20000ull /* Future.result() polls this long before it sleeps */
 
 static const char PY_BEH_NAME[] = "zactor.python";
 
@@ -53,6 +68,7 @@ typedef struct {
     PyTypeObject *Future_Type;
     PyTypeObject *Context_Type;
     PyTypeObject *Timer_Type;
+    PyTypeObject *FutureIter_Type;
     PyObject *ActorError;
     PyObject *ActorDeadError;
     PyObject *AskTimeout;
@@ -62,13 +78,82 @@ typedef struct {
     /* Python-level helpers registered by zactor/__init__.py (_set_hooks) */
     PyObject *terminated_cls;
     PyObject *dead_letter_cls;
-    PyObject *await_helper;
     PyObject *report_failure;
+    PyObject *get_running_loop; /* asyncio.get_running_loop */
+    PyObject *waker_for;        /* loop -> its _LoopWaker */
+    PyObject *last_loop, *last_waker; /* one-entry cache of waker_for */
     PyObject *str_receive, *str_on_start, *str_on_stop, *str_on_failure, *str_context,
-        *str_init, *str_new, *str_strategy, *str_add_note;
+        *str_init, *str_new, *str_strategy, *str_add_note, *str_create_future, *str_add,
+        *str_blocking;
 } modstate;
 
 static inline modstate *get_state(PyObject *module) { return (modstate *)PyModule_GetState(module); }
+
+/* Bumped in the child after fork: systems created before it are unusable. */
+static unsigned fork_gen;
+
+/* ------------------------------------------------------------ GIL hand-off
+ *
+ * A futex sleep plus wake-up costs 5-20 us on this kind of machine, more
+ * than a whole ask round trip should. Two hints let the threads that trade
+ * the GIL on the hot paths (a caller thread waiting for an answer, the
+ * worker serving Python actors) poll for a few microseconds instead of
+ * sleeping inside PyEval_RestoreThread while the other side still holds it:
+ *  - g_in_host: workers inside a Python host, i.e. holding the GIL for a
+ *    batch of turns. A caller whose answer is there waits (bounded) for it
+ *    to drop to 0 before taking the GIL back.
+ *  - g_handoff: set (to a deadline in ns) by a caller thread that has just
+ *    sent work to a Python actor and will release the GIL right after
+ *    (ask_async before an await); cleared when it does. A worker entering
+ *    the host polls while it is set instead of sleeping in the GIL.
+ * Both are hints: the bounded polls fall back to the blocking GIL. */
+static _Atomic int g_in_host;
+static _Atomic uint64_t g_handoff;
+
+static inline uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/*
+ * A bounded poll. (Yielding the CPU between looks was tried: on a loaded
+ * machine sched_yield hands the CPU to whatever else is runnable for a
+ * whole time slice, which made asks 3-10x slower than spinning.)
+ * Use: poller p; poll_init(&p, max); while (!cond && poll_pause(&p)) {}
+ */
+typedef struct poller {
+    uint64_t end;
+} poller;
+
+static inline void poll_init(poller *p, uint64_t max_ns) { p->end = now_ns() + max_ns; }
+
+/* Pause a little; 0 once the time is up. */
+static inline int poll_pause(poller *p) {
+    for (int i = 0; i < 16; i++) cpu_relax();
+    return now_ns() < p->end;
+}
+
+/* Without the GIL: give a worker inside the host a moment to leave it. */
+static void wait_gil_free(void) {
+    if (!atomic_load_explicit(&g_in_host, memory_order_acquire)) return;
+    poller p;
+    poll_init(&p, GIL_FREE_SPIN_NS);
+    while (atomic_load_explicit(&g_in_host, memory_order_acquire) && poll_pause(&p)) {
+    }
+}
+
+static inline void handoff_promise(void) {
+    atomic_store_explicit(&g_handoff, now_ns() + HANDOFF_NS, memory_order_release);
+}
 
 /* ------------------------------------------------------ thread-local flags */
 
@@ -91,9 +176,12 @@ static _Thread_local int tl_in_actor;
         tl_gil = saved_gil_;                                                                       \
     } while (0)
 
+/* Release the GIL for a glue wait (and fulfil a hand-off promise). */
 static void gil_release(void) {
     tl_gil = 0;
     tl_saved = PyEval_SaveThread();
+    if (atomic_load_explicit(&g_handoff, memory_order_relaxed))
+        atomic_store_explicit(&g_handoff, 0, memory_order_release);
 }
 
 static void gil_acquire(void) {
@@ -101,9 +189,6 @@ static void gil_acquire(void) {
     tl_saved = NULL;
     PyEval_RestoreThread(ts);
 }
-
-/* Bumped in the child after fork: systems created before it are unusable. */
-static unsigned fork_gen;
 
 /* ------------------------------------------------------------------ types */
 
@@ -113,7 +198,8 @@ typedef struct SystemObject {
     PyObject *module;
     modstate *st;
     za_host host;
-    za_behaviour beh;
+    za_behaviour beh;       /* Python actors */
+    za_behaviour beh_block; /* the same, for actors whose mailbox blocks senders when full */
     int manual;
     int nworkers;
     int closed;  /* workers joined: every call refuses */
@@ -127,6 +213,8 @@ typedef struct SystemObject {
     uint64_t next_timer_key;
     PyObject *dl_callback;
     _Atomic int dl_on;
+    unsigned aw_misses; /* recent awaits whose poll did not see the answer */
+    unsigned aw_count;
     PyObject *weakreflist;
 } SystemObject;
 
@@ -149,12 +237,14 @@ typedef struct ContextObject {
     za_ref ref;
     za_ctx *cur;    /* set during this actor's callbacks */
     za_ref sender;  /* sender of the message being received */
-    int blocking;
 } ContextObject;
 
 /* State of a Python actor inside the runtime (za_behaviour.state_size). */
 typedef struct {
     PyObject *inst;
+    PyObject *recv; /* inst.receive, looked up once per incarnation: the bound
+                       method, or its function when recv_fn (called as fn(inst, msg)) */
+    int recv_fn;
     int failed;
 } pyactor;
 
@@ -180,7 +270,15 @@ typedef struct FutureObject {
     int cancelled;
     za_ref target;
     double timeout;
+    PyObject *aw_waiters; /* parked awaiting tasks: list of (waker, asyncio future), or NULL */
 } FutureObject;
+
+/* The iterator of `await future`. */
+typedef struct FutureIterObject {
+    PyObject_HEAD
+    FutureObject *fut;
+    int parked; /* yielded an asyncio waiter */
+} FutureIterObject;
 
 typedef struct TimerObject {
     PyObject_HEAD
@@ -495,20 +593,18 @@ static void Ref_dealloc(RefObject *o) {
     Py_DECREF(tp);
 }
 
-/* Is the target a Python actor of this system? Cached in the ref. */
+static int py_receive(za_ctx *ctx, const za_msg *m);
+
+/* Is the target a Python actor? Cached in the ref once the runtime knows
+ * the actor's behaviour (za_ref_behaviour: no lock, no dictionary). */
 static int ref_kind(RefObject *r) {
     if (r->kind) return r->kind;
-    za_actor_info info;
-    if (za_actor_info_get(r->sys->sys, r->ref, &info) != ZA_OK) return 0; /* dead: send reports */
-    if (info.behaviour == PY_BEH_NAME) {
+    SystemObject *s = r->sys;
+    const za_behaviour *b = za_ref_behaviour(s->sys, r->ref);
+    if (!b) return 0; /* dead (the send reports it), or not started yet */
+    if (b->receive == py_receive) {
         r->kind = 1;
-        PyObject *key = PyLong_FromUnsignedLongLong(r->ref);
-        if (key) {
-            PyObject *cell = PyDict_GetItemWithError(r->sys->cells, key);
-            if (cell) r->blocking = ((ContextObject *)cell)->blocking;
-            Py_DECREF(key);
-        }
-        PyErr_Clear();
+        r->blocking = b == &s->beh_block;
     } else {
         r->kind = 2;
     }
@@ -532,23 +628,68 @@ bad:
     return -1;
 }
 
+/*
+ * Arguments of a METH_FASTCALL | METH_KEYWORDS method: names[] in order,
+ * the first npos may be passed by position, the first nreq are required.
+ * out[] gets borrowed references (NULL when absent).
+ */
+static int parse_args(const char *fname, PyObject *const *args, Py_ssize_t nargs,
+                      PyObject *kwnames, const char *const *names, int n, int npos, int nreq,
+                      PyObject **out) {
+    for (int i = 0; i < n; i++) out[i] = NULL;
+    if (nargs > npos) {
+        PyErr_Format(PyExc_TypeError, "%s() takes at most %d positional argument%s (%zd given)",
+                     fname, npos, npos == 1 ? "" : "s", nargs);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++) out[i] = args[i];
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t k = 0; k < nkw; k++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, k);
+        int found = -1;
+        for (int i = 0; i < n && found < 0; i++)
+            if (PyUnicode_CompareWithASCIIString(key, names[i]) == 0) found = i;
+        if (found < 0) {
+            PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument %R", fname,
+                         key);
+            return -1;
+        }
+        if (out[found]) {
+            PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%s'", fname,
+                         names[found]);
+            return -1;
+        }
+        out[found] = args[nargs + k];
+    }
+    for (int i = 0; i < nreq; i++) {
+        if (!out[i]) {
+            PyErr_Format(PyExc_TypeError, "%s() missing required argument '%s'", fname,
+                         names[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Send msg to r (Python object to Python actors, MessagePack otherwise). */
 static int send_msg(RefObject *r, PyObject *msg, za_prio prio, int32_t tag) {
     SystemObject *s = r->sys;
-    if (check_sys(s) < 0) return -1;
-    int kind = ref_kind(r);
+    if (s->fork_gen != fork_gen || s->closed || !s->sys) return check_sys(s);
+    int kind = r->kind ? r->kind : ref_kind(r);
     int rc;
     if (kind != 2) {
         Py_INCREF(msg);
-        if (r->blocking && !tl_in_actor && !s->manual) {
-            /* a full blocking mailbox waits for the receiver, which may need the GIL */
+        if ((r->blocking || !kind) && !tl_in_actor && !s->manual) {
+            /* a full blocking mailbox waits for the receiver, which may need the
+             * GIL (kind 0: not started yet, so the mailbox kind is not known) */
             gil_release();
             rc = za_tell_ptr(s->sys, r->ref, TAG_PY, msg, py_obj_dtor, prio);
             gil_acquire();
         } else {
             HOLDING(rc = za_tell_ptr(s->sys, r->ref, TAG_PY, msg, py_obj_dtor, prio));
         }
-        if (rc != ZA_OK && rc != ZA_EDROPPED) Py_DECREF(msg);
+        if (rc == ZA_OK) return 0;
+        if (rc != ZA_EDROPPED) Py_DECREF(msg);
     } else {
         za_pack *p = za_pack_new();
         if (!p) return PyErr_NoMemory(), -1;
@@ -564,22 +705,122 @@ static int send_msg(RefObject *r, PyObject *msg, za_prio prio, int32_t tag) {
     return -1;
 }
 
-static PyObject *Ref_tell(RefObject *r, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"msg", "priority", "tag", NULL};
-    PyObject *msg, *prio_o = NULL;
-    int tag = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$Oi:tell", kwlist, &msg, &prio_o, &tag))
-        return NULL;
+static PyObject *Ref_tell(RefObject *r, PyObject *const *args, Py_ssize_t nargs,
+                          PyObject *kwnames) {
+    if (nargs == 1 && !kwnames) {
+        /* the common case: no options */
+        if (send_msg(r, args[0], ZA_PRIO_NORMAL, 0) < 0) return NULL;
+        Py_RETURN_NONE;
+    }
+    static const char *const names[] = {"msg", "priority", "tag"};
+    PyObject *a[3];
+    if (parse_args("tell", args, nargs, kwnames, names, 3, 1, 1, a) < 0) return NULL;
     za_prio prio;
-    if (parse_prio(prio_o, &prio) < 0) return NULL;
-    if (send_msg(r, msg, prio, tag) < 0) return NULL;
+    if (parse_prio(a[1], &prio) < 0) return NULL;
+    int tag = 0;
+    if (a[2]) {
+        long t = PyLong_AsLong(a[2]);
+        if (t == -1 && PyErr_Occurred()) return NULL;
+        if (t < 0 || t > INT32_MAX) {
+            PyErr_SetString(PyExc_ValueError, "tag must be in 0..2**31-1");
+            return NULL;
+        }
+        tag = (int)t;
+    }
+    if (send_msg(r, a[0], prio, tag) < 0) return NULL;
     Py_RETURN_NONE;
 }
 
-/* Fast path for ref.tell(msg): METH_O, no keyword parsing. */
+/* ref.send(msg): tell(msg) with no options, METH_O. */
 static PyObject *Ref_tell_fast(RefObject *r, PyObject *msg) {
     if (send_msg(r, msg, ZA_PRIO_NORMAL, 0) < 0) return NULL;
     Py_RETURN_NONE;
+}
+
+/* ---------------------------------------------------------------- answers */
+
+/* Raise an exception object, keeping its traceback. */
+static void raise_exc_obj(PyObject *exc) {
+    PyObject *tb = PyException_GetTraceback(exc);
+    PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), Py_NewRef(exc), tb);
+}
+
+/*
+ * Turn an answer into *res or *exc (exactly one is set, new references).
+ * A PTR payload moves out of the answer. GIL held.
+ */
+static void answer_to_py(SystemObject *s, za_answer *a, double timeout, PyObject **res,
+                         PyObject **exc) {
+    modstate *st = s->st;
+    *res = *exc = NULL;
+    if (a->status == ZA_OK) {
+        if (a->tag == TAG_PY && a->kind == ZA_PAYLOAD_PTR) {
+            *res = a->ptr ? (PyObject *)a->ptr : Py_NewRef(Py_None);
+            a->ptr = NULL;
+            a->dtor = NULL;
+            return;
+        }
+        if (a->tag == TAG_PYEXC && a->kind == ZA_PAYLOAD_PTR && a->ptr) {
+            *exc = (PyObject *)a->ptr;
+            a->ptr = NULL;
+            a->dtor = NULL;
+            return;
+        }
+        *res = bytes_to_py(s, a->data, a->len);
+        if (*res) return;
+    } else {
+        PyObject *type;
+        char buf[300];
+        const char *text = a->error ? a->error : za_strerror(a->status);
+        switch (a->status) {
+        case ZA_ETIMEDOUT:
+            type = st->AskTimeout;
+            snprintf(buf, sizeof buf, "no reply within %.3g s", timeout);
+            text = buf;
+            break;
+        case ZA_EDEAD:
+        case ZA_ESHUTDOWN:
+            type = st->ActorDeadError;
+            break;
+        case ZA_EDROPPED:
+        case ZA_EFULL:
+            type = st->MailboxFull;
+            break;
+        case ZA_ECANCELLED:
+            type = st->CancelledError;
+            break;
+        case ZA_EFAILED:
+            type = st->ActorFailed;
+            break;
+        default:
+            type = st->ActorError;
+            break;
+        }
+        *exc = PyObject_CallFunction(type, "s", text);
+        if (*exc) return;
+    }
+    /* building the value failed: that error is the outcome */
+    PyObject *t, *v, *tb;
+    PyErr_Fetch(&t, &v, &tb);
+    PyErr_NormalizeException(&t, &v, &tb);
+    if (v && tb) PyException_SetTraceback(v, tb);
+    Py_XDECREF(t);
+    Py_XDECREF(tb);
+    *exc = v ? v : Py_NewRef(Py_None); /* (never NULL) */
+}
+
+static uint64_t deadline_after(double timeout) {
+    if (timeout < 0 || timeout > 1e9) return UINT64_MAX;
+    return now_ns() + (uint64_t)(timeout * 1e9);
+}
+
+/* The next wait slice in ms: up to SLICE_MS, rounded up, 0 at the deadline. */
+static uint32_t slice_ms(uint64_t deadline) {
+    uint64_t now = now_ns();
+    if (now >= deadline) return 0;
+    uint64_t left = deadline - now;
+    if (left >= SLICE_NS) return SLICE_MS;
+    return (uint32_t)((left + 999999ull) / 1000000ull);
 }
 
 /* ---------------------------------------------------------------- Future */
@@ -611,7 +852,7 @@ static void ask_cb(za_answer *a, void *ud) {
     pthread_mutex_lock(&c->mu);
     c->ans = *a;
     memset(a, 0, sizeof *a);
-    atomic_store(&c->done, 1);
+    atomic_store_explicit(&c->done, 1, memory_order_release);
     PyObject *keep = c->keep;
     c->keep = NULL;
     pthread_cond_broadcast(&c->cv);
@@ -625,12 +866,6 @@ static void ask_cb(za_answer *a, void *ud) {
         }
     }
     core_release(c);
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static int refuse_in_actor(const char *what) {
@@ -649,16 +884,19 @@ static int refuse_in_actor(const char *what) {
  * handler raised). timeout < 0: no limit. GIL held on entry and exit.
  */
 static int core_wait(SystemObject *s, futcore *c, double timeout) {
-    if (atomic_load(&c->done)) return 1;
-    double deadline = timeout < 0 ? -1 : now_s() + timeout;
+    if (atomic_load_explicit(&c->done, memory_order_acquire)) return 1;
+    uint64_t deadline = deadline_after(timeout);
     if (s->manual) {
         /* deterministic mode: this thread runs the actors */
         for (;;) {
             int turns = 0;
             if (s->sys && !s->closed) HOLDING(turns = za_system_run(s->sys, 64));
-            if (atomic_load(&c->done)) return 1;
+            if (atomic_load(&c->done)) {
+                drain_deferred();
+                return 1;
+            }
             if (PyErr_CheckSignals() < 0) return -1;
-            if (deadline >= 0 && now_s() >= deadline) return 0;
+            if (now_ns() >= deadline) return 0;
             if (turns <= 0) {
                 /* only timers can make progress now */
                 Py_BEGIN_ALLOW_THREADS
@@ -668,50 +906,34 @@ static int core_wait(SystemObject *s, futcore *c, double timeout) {
             }
         }
     }
-    int done = 0;
     gil_release();
-    uint64_t t0 = 0;
-    {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        t0 = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-    }
-    /* brief spin: a reply from an actor usually arrives within microseconds */
-    for (;;) {
-        if (atomic_load_explicit(&c->done, memory_order_acquire)) {
-            done = 1;
-            break;
-        }
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-        if (now - t0 > SPIN_NS) break;
+    /* brief poll: a reply from an actor usually arrives within microseconds */
+    poller pl;
+    uint64_t t0 = now_ns();
+    poll_init(&pl, deadline - t0 > RESULT_POLL_NS ? RESULT_POLL_NS : deadline - t0);
+    int done;
+    while (!(done = atomic_load_explicit(&c->done, memory_order_acquire)) && poll_pause(&pl)) {
     }
     while (!done) {
         pthread_mutex_lock(&c->mu);
         if (!atomic_load(&c->done)) {
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-            uint64_t until = now + SLICE_NS;
-            if (deadline >= 0) {
-                double left = deadline - now_s();
-                if (left < 0) left = 0;
-                uint64_t d = (uint64_t)(left * 1e9);
-                if (now + d < until) until = now + d;
+            uint64_t now = now_ns();
+            uint64_t until = deadline - now > SLICE_NS ? now + SLICE_NS : deadline;
+            if (now < until) {
+                struct timespec ts = {(time_t)(until / 1000000000ull),
+                                      (long)(until % 1000000000ull)};
+                pthread_cond_timedwait(&c->cv, &c->mu, &ts);
             }
-            ts.tv_sec = (time_t)(until / 1000000000ull);
-            ts.tv_nsec = (long)(until % 1000000000ull);
-            pthread_cond_timedwait(&c->cv, &c->mu, &ts);
         }
         done = atomic_load(&c->done);
         pthread_mutex_unlock(&c->mu);
         if (done) break;
         gil_acquire();
         if (PyErr_CheckSignals() < 0) return -1;
-        if (deadline >= 0 && now_s() >= deadline) return 0;
+        if (now_ns() >= deadline) return 0;
         gil_release();
     }
+    wait_gil_free();
     gil_acquire();
     drain_deferred();
     return 1;
@@ -721,70 +943,27 @@ static int core_wait(SystemObject *s, futcore *c, double timeout) {
 static void fut_convert(FutureObject *f) {
     if (f->converted) return;
     f->converted = 1;
-    modstate *st = f->sys->st;
-    za_answer *a = &f->core->ans;
-    PyObject *res = NULL, *exc = NULL;
-    if (a->status == ZA_OK) {
-        if (a->tag == TAG_PY && a->kind == ZA_PAYLOAD_PTR) {
-            res = a->ptr ? (PyObject *)a->ptr : Py_NewRef(Py_None);
-            a->ptr = NULL;
-            a->dtor = NULL;
-        } else if (a->tag == TAG_PYEXC && a->kind == ZA_PAYLOAD_PTR && a->ptr) {
-            exc = (PyObject *)a->ptr;
-            a->ptr = NULL;
-            a->dtor = NULL;
-        } else {
-            res = bytes_to_py(f->sys, a->data, a->len);
-            if (!res) {
-                PyObject *t, *v, *tb;
-                PyErr_Fetch(&t, &v, &tb);
-                PyErr_NormalizeException(&t, &v, &tb);
-                exc = v;
-                Py_XDECREF(t);
-                Py_XDECREF(tb);
-            }
-        }
-    } else {
-        PyObject *type;
-        char buf[300];
-        const char *text = a->error ? a->error : za_strerror(a->status);
-        switch (a->status) {
-        case ZA_ETIMEDOUT:
-            type = st->AskTimeout;
-            snprintf(buf, sizeof buf, "no reply within %.3g s", f->timeout);
-            text = buf;
-            break;
-        case ZA_EDEAD:
-        case ZA_ESHUTDOWN:
-            type = st->ActorDeadError;
-            break;
-        case ZA_EDROPPED:
-        case ZA_EFULL:
-            type = st->MailboxFull;
-            break;
-        case ZA_ECANCELLED:
-            type = st->CancelledError;
-            break;
-        case ZA_EFAILED:
-            type = st->ActorFailed;
-            break;
-        default:
-            type = st->ActorError;
-            break;
-        }
-        exc = PyObject_CallFunction(type, "s", text);
-        if (!exc) {
-            PyObject *t, *tb;
-            PyErr_Fetch(&t, &exc, &tb);
-            Py_XDECREF(t);
-            Py_XDECREF(tb);
-        }
-    }
-    f->result = res;
-    f->exc = exc;
+    answer_to_py(f->sys, &f->core->ans, f->timeout, &f->result, &f->exc);
 }
 
 static void run_future_callbacks(FutureObject *f) {
+    PyObject *ws = f->aw_waiters;
+    f->aw_waiters = NULL;
+    if (ws) {
+        /* awaiting tasks: each loop's waker resolves the asyncio future in
+         * the loop's thread (one call_soon_threadsafe per batch) */
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(ws); i++) {
+            PyObject *pair = PyList_GET_ITEM(ws, i);
+            PyObject *waker = PyTuple_GET_ITEM(pair, 0);
+            PyObject *r = PyObject_CallMethodOneArg(waker, f->sys->st->str_add,
+                                                    PyTuple_GET_ITEM(pair, 1));
+            if (!r)
+                PyErr_WriteUnraisable(waker);
+            else
+                Py_DECREF(r);
+        }
+        Py_DECREF(ws);
+    }
     PyObject *cbs = f->callbacks;
     f->callbacks = NULL;
     if (!cbs) return;
@@ -804,25 +983,21 @@ static void run_future_callbacks(FutureObject *f) {
 static FutureObject *future_new(SystemObject *s) {
     FutureObject *f = PyObject_GC_New(FutureObject, s->st->Future_Type);
     if (!f) return NULL;
-    f->core = core_new();
-    if (!f->core) {
-        f->sys = NULL;
-        f->handle = NULL;
-        f->callbacks = f->result = f->exc = NULL;
-        Py_DECREF(f);
-        PyErr_NoMemory();
-        return NULL;
-    }
-    Py_INCREF(s);
-    f->sys = s;
+    f->sys = NULL;
     f->handle = NULL;
-    f->callbacks = NULL;
-    f->result = NULL;
-    f->exc = NULL;
+    f->callbacks = f->result = f->exc = NULL;
+    f->aw_waiters = NULL;
     f->converted = 0;
     f->cancelled = 0;
     f->target = 0;
     f->timeout = 0;
+    f->core = core_new();
+    if (!f->core) {
+        Py_DECREF(f);
+        PyErr_NoMemory();
+        return NULL;
+    }
+    f->sys = (SystemObject *)Py_NewRef((PyObject *)s);
     PyObject_GC_Track(f);
     return f;
 }
@@ -833,6 +1008,7 @@ static int Future_traverse(FutureObject *f, visitproc visit, void *arg) {
     Py_VISIT(f->callbacks);
     Py_VISIT(f->result);
     Py_VISIT(f->exc);
+    Py_VISIT(f->aw_waiters);
     return 0;
 }
 
@@ -840,6 +1016,7 @@ static int Future_clear(FutureObject *f) {
     Py_CLEAR(f->callbacks);
     Py_CLEAR(f->result);
     Py_CLEAR(f->exc);
+    Py_CLEAR(f->aw_waiters);
     return 0;
 }
 
@@ -865,13 +1042,16 @@ static FutureObject *do_ask(RefObject *r, PyObject *msg, double timeout) {
     uint32_t tms = timeout > 0 ? (uint32_t)(timeout * 1000.0 + 0.999) : 0;
     if (timeout > 0 && tms == 0) tms = 1;
     atomic_fetch_add(&f->core->refs, 1); /* the callback's */
-    int kind = ref_kind(r);
+    int kind = r->kind ? r->kind : ref_kind(r);
     int rc;
     if (kind != 2) {
         Py_INCREF(msg);
         HOLDING(rc = za_ask_ptr_async(s->sys, r->ref, TAG_PY, msg, py_obj_dtor, tms, ask_cb,
                                       f->core, &f->handle));
         if (rc != ZA_OK && rc != ZA_EDROPPED) Py_DECREF(msg);
+        /* this thread awaits next, most likely: the worker polls for the
+         * GIL for a moment instead of sleeping in it */
+        if (rc == ZA_OK && !tl_in_actor && !s->manual) handoff_promise();
     } else {
         za_pack *p = za_pack_new();
         if (!p) {
@@ -901,9 +1081,7 @@ static FutureObject *do_ask(RefObject *r, PyObject *msg, double timeout) {
 static PyObject *fut_outcome(FutureObject *f) {
     fut_convert(f);
     if (f->exc) {
-        PyObject *exc = f->exc;
-        PyObject *tb = PyException_GetTraceback(exc);
-        PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), Py_NewRef(exc), tb);
+        raise_exc_obj(f->exc);
         return NULL;
     }
     return Py_NewRef(f->result ? f->result : Py_None);
@@ -923,7 +1101,7 @@ static PyObject *Future_result(FutureObject *f, PyObject *args, PyObject *kw) {
     if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:result", kwlist, &to)) return NULL;
     double timeout = parse_timeout(to, -1);
     if (timeout == -2) return NULL;
-    if (!atomic_load(&f->core->done)) {
+    if (!atomic_load_explicit(&f->core->done, memory_order_acquire)) {
         if (refuse_in_actor("Future.result()") < 0) return NULL;
         int w = core_wait(f->sys, f->core, timeout);
         if (w < 0) return NULL;
@@ -956,12 +1134,16 @@ static PyObject *Future_cancelled(FutureObject *f, PyObject *Py_UNUSED(ignored))
     return PyBool_FromLong(f->cancelled);
 }
 
-static PyObject *Future_cancel(FutureObject *f, PyObject *Py_UNUSED(ignored)) {
-    if (atomic_load(&f->core->done) || !f->handle) Py_RETURN_FALSE;
+static int fut_cancel(FutureObject *f) {
+    if (atomic_load(&f->core->done) || !f->handle) return 0;
     int c;
     HOLDING(c = za_ask_cancel(f->handle));
     if (c) f->cancelled = 1;
-    return PyBool_FromLong(c);
+    return c;
+}
+
+static PyObject *Future_cancel(FutureObject *f, PyObject *Py_UNUSED(ignored)) {
+    return PyBool_FromLong(fut_cancel(f));
 }
 
 static PyObject *Future_add_done_callback(FutureObject *f, PyObject *fn) {
@@ -994,13 +1176,259 @@ static PyObject *Future_add_done_callback(FutureObject *f, PyObject *fn) {
     Py_RETURN_NONE;
 }
 
-static PyObject *Future_await(FutureObject *f) {
+/* ---------------------------------------------------------- await future
+ *
+ * `await future` runs FutureIter: if the answer is there, or arrives while
+ * the awaiting thread polls for a moment with the GIL released (the usual
+ * case for a Python actor that answers at once), the await completes
+ * without suspending the task: no event-loop round trip, no thread wake-up.
+ * Otherwise the task parks on an asyncio future of its loop, which the
+ * answer resolves through the loop's _LoopWaker (one call_soon_threadsafe
+ * per batch of answers). The poll adapts: after several misses in a row
+ * (slow actors) awaits park at once, trying a poll again 1 time in 16.
+ */
+
+/* Poll for the answer with the GIL released. 1 if done. GIL held. */
+static int await_poll(FutureObject *f) {
+    SystemObject *s = f->sys;
+    futcore *c = f->core;
+    if (s->manual) {
+        /* deterministic mode: nobody else runs the actors */
+        if (s->sys && !s->closed) {
+            int turns;
+            do {
+                HOLDING(turns = za_system_run(s->sys, 64));
+            } while (turns > 0 && !atomic_load(&c->done));
+            drain_deferred();
+        }
+        return atomic_load(&c->done);
+    }
+    s->aw_count++;
+    if (s->aw_misses >= 4 && (s->aw_count & 15)) return 0;
+    gil_release();
+    poller pl;
+    poll_init(&pl, AWAIT_SPIN_NS);
+    int done;
+    while (!(done = atomic_load_explicit(&c->done, memory_order_acquire)) && poll_pause(&pl)) {
+    }
+    if (done) wait_gil_free();
+    gil_acquire();
+    if (done) {
+        s->aw_misses = 0;
+        drain_deferred();
+    } else if (s->aw_misses < 1000) {
+        s->aw_misses++;
+    }
+    return done;
+}
+
+/* The running loop's waker (cached for the last loop seen, which the cache
+ * holds through a weak reference). */
+static PyObject *waker_of(modstate *st, PyObject *loop) {
+    if (st->last_loop && PyWeakref_GET_OBJECT(st->last_loop) == loop && st->last_waker)
+        return Py_NewRef(st->last_waker);
+    PyObject *w = PyObject_CallOneArg(st->waker_for, loop);
+    if (!w) return NULL;
+    PyObject *wr = PyWeakref_NewRef(loop, NULL);
+    if (!wr) {
+        PyErr_Clear(); /* not weakly referenceable: no caching */
+        return w;
+    }
+    Py_XSETREF(st->last_loop, wr);
+    Py_XSETREF(st->last_waker, Py_NewRef(w));
+    return w;
+}
+
+/* Park the awaiting task: returns a new asyncio future to yield, NULL with
+ * an exception, or Py_None (borrowed) if the answer came meanwhile. */
+static PyObject *await_park(FutureObject *f) {
     modstate *st = f->sys->st;
-    if (!st->await_helper) {
+    if (!st->get_running_loop || !st->waker_for) {
         PyErr_SetString(PyExc_RuntimeError, "zactor is not initialised");
         return NULL;
     }
-    return PyObject_CallOneArg(st->await_helper, (PyObject *)f);
+    PyObject *loop = PyObject_CallNoArgs(st->get_running_loop);
+    if (!loop) return NULL;
+    PyObject *waker = waker_of(st, loop);
+    PyObject *waiter = waker ? PyObject_CallMethodNoArgs(loop, st->str_create_future) : NULL;
+    Py_DECREF(loop);
+    if (!waiter || PyObject_SetAttr(waiter, st->str_blocking, Py_True) < 0) {
+        Py_XDECREF(waker);
+        Py_XDECREF(waiter);
+        return NULL;
+    }
+    PyObject *pair = PyTuple_Pack(2, waker, waiter);
+    Py_DECREF(waker);
+    if (!pair || (!f->aw_waiters && !(f->aw_waiters = PyList_New(0)))) {
+        Py_XDECREF(pair);
+        Py_DECREF(waiter);
+        return NULL;
+    }
+    /* (the answer's callbacks run under the GIL too: no race on the list) */
+    futcore *c = f->core;
+    pthread_mutex_lock(&c->mu);
+    int done = atomic_load(&c->done);
+    if (!done && !c->keep) c->keep = Py_NewRef((PyObject *)f);
+    pthread_mutex_unlock(&c->mu);
+    int rc = done ? 0 : PyList_Append(f->aw_waiters, pair);
+    Py_DECREF(pair);
+    if (done || rc < 0) {
+        Py_DECREF(waiter);
+        return rc < 0 ? NULL : Py_None;
+    }
+    return waiter;
+}
+
+static PySendResult FutureIter_step(FutureIterObject *it, PyObject **result) {
+    FutureObject *f = it->fut;
+    *result = NULL;
+    if (!f) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot reuse an awaited zactor.Future iterator");
+        return PYGEN_ERROR;
+    }
+    if (!atomic_load_explicit(&f->core->done, memory_order_acquire)) {
+        if (it->parked) {
+            PyErr_SetString(PyExc_RuntimeError, "zactor.Future resumed before its answer");
+            return PYGEN_ERROR;
+        }
+        if (!await_poll(f)) {
+            PyObject *w = await_park(f);
+            if (!w) return PYGEN_ERROR;
+            if (w != Py_None) {
+                it->parked = 1;
+                *result = w;
+                return PYGEN_NEXT;
+            }
+        }
+    }
+    PyObject *v = fut_outcome(f);
+    Py_CLEAR(it->fut);
+    if (!v) return PYGEN_ERROR;
+    *result = v;
+    return PYGEN_RETURN;
+}
+
+static PySendResult FutureIter_am_send(FutureIterObject *it, PyObject *arg, PyObject **result) {
+    (void)arg;
+    return FutureIter_step(it, result);
+}
+
+static PyObject *FutureIter_next(FutureIterObject *it) {
+    PyObject *r;
+    PySendResult k = FutureIter_step(it, &r);
+    if (k == PYGEN_NEXT) return r;
+    if (k == PYGEN_RETURN) {
+        if (r == Py_None) {
+            PyErr_SetNone(PyExc_StopIteration);
+        } else {
+            PyObject *e = PyObject_CallOneArg(PyExc_StopIteration, r);
+            if (e) {
+                PyErr_SetObject(PyExc_StopIteration, e);
+                Py_DECREF(e);
+            }
+        }
+        Py_DECREF(r);
+    }
+    return NULL;
+}
+
+static PyObject *FutureIter_send(FutureIterObject *it, PyObject *arg) {
+    return FutureIter_next(it);
+}
+
+/* The task was cancelled (or something else is thrown in): give the ask
+ * up, then raise what was thrown. */
+static PyObject *FutureIter_throw(FutureIterObject *it, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs < 1 || nargs > 3) {
+        PyErr_SetString(PyExc_TypeError, "throw() takes 1 to 3 arguments");
+        return NULL;
+    }
+    FutureObject *f = it->fut;
+    if (f) {
+        /* (parked waiters of other tasks see the cancellation too: as for an
+         * asyncio future awaited by several tasks) */
+        fut_cancel(f);
+        Py_CLEAR(it->fut);
+    }
+    PyObject *typ = args[0], *val = nargs > 1 ? args[1] : NULL, *tb = nargs > 2 ? args[2] : NULL;
+    if (PyExceptionInstance_Check(typ)) {
+        PyErr_SetObject((PyObject *)Py_TYPE(typ), typ);
+    } else if (PyExceptionClass_Check(typ)) {
+        if (val && val != Py_None)
+            PyErr_SetObject(typ, val);
+        else
+            PyErr_SetNone(typ);
+    } else {
+        PyErr_SetString(PyExc_TypeError, "exceptions must derive from BaseException");
+        return NULL;
+    }
+    if (tb && tb != Py_None && PyTraceBack_Check(tb)) {
+        PyObject *t, *v, *old;
+        PyErr_Fetch(&t, &v, &old);
+        PyErr_NormalizeException(&t, &v, &old);
+        Py_XDECREF(old);
+        PyErr_Restore(t, v, Py_NewRef(tb));
+    }
+    return NULL;
+}
+
+static PyObject *FutureIter_close(FutureIterObject *it, PyObject *Py_UNUSED(ignored)) {
+    Py_CLEAR(it->fut);
+    Py_RETURN_NONE;
+}
+
+static int FutureIter_traverse(FutureIterObject *it, visitproc visit, void *arg) {
+    Py_VISIT(Py_TYPE(it));
+    Py_VISIT(it->fut);
+    return 0;
+}
+
+static int FutureIter_clear(FutureIterObject *it) {
+    Py_CLEAR(it->fut);
+    return 0;
+}
+
+static void FutureIter_dealloc(FutureIterObject *it) {
+    PyTypeObject *tp = Py_TYPE(it);
+    PyObject_GC_UnTrack(it);
+    Py_CLEAR(it->fut);
+    PyObject_GC_Del(it);
+    Py_DECREF(tp);
+}
+
+static PyObject *FutureIter_self(PyObject *it) { return Py_NewRef(it); }
+
+static PyMethodDef FutureIter_methods[] = {
+    {"send", (PyCFunction)FutureIter_send, METH_O, NULL},
+    {"throw", (PyCFunction)(void (*)(void))FutureIter_throw, METH_FASTCALL, NULL},
+    {"close", (PyCFunction)FutureIter_close, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot FutureIter_slots[] = {
+    {Py_tp_dealloc, FutureIter_dealloc},
+    {Py_tp_traverse, FutureIter_traverse},
+    {Py_tp_clear, FutureIter_clear},
+    {Py_tp_iter, FutureIter_self},
+    {Py_tp_iternext, FutureIter_next},
+    {Py_am_send, FutureIter_am_send},
+    {Py_tp_methods, FutureIter_methods},
+    {0, NULL},
+};
+
+static PyType_Spec FutureIter_spec = {
+    "zactor._FutureIter", sizeof(FutureIterObject), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE |
+        Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    FutureIter_slots};
+
+static PyObject *Future_await(FutureObject *f) {
+    FutureIterObject *it = PyObject_GC_New(FutureIterObject, f->sys->st->FutureIter_Type);
+    if (!it) return NULL;
+    it->fut = (FutureObject *)Py_NewRef((PyObject *)f);
+    it->parked = 0;
+    PyObject_GC_Track(it);
+    return (PyObject *)it;
 }
 
 static PyObject *Future_repr(FutureObject *f) {
@@ -1043,42 +1471,130 @@ static PyType_Spec Future_spec = {
 
 /* --------------------------------------------------------- ActorRef cont. */
 
-static PyObject *Ref_ask_async(RefObject *r, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"msg", "timeout", NULL};
-    PyObject *msg, *to = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|O:ask_async", kwlist, &msg, &to)) return NULL;
-    double timeout = parse_timeout(to, 0);
+static PyObject *Ref_ask_async(RefObject *r, PyObject *const *args, Py_ssize_t nargs,
+                               PyObject *kwnames) {
+    static const char *const names[] = {"msg", "timeout"};
+    PyObject *a[2];
+    if (nargs == 1 && !kwnames) {
+        a[0] = args[0];
+        a[1] = NULL;
+    } else if (parse_args("ask_async", args, nargs, kwnames, names, 2, 2, 1, a) < 0) {
+        return NULL;
+    }
+    double timeout = parse_timeout(a[1], 0);
     if (timeout == -2) return NULL;
-    return (PyObject *)do_ask(r, msg, timeout);
+    return (PyObject *)do_ask(r, a[0], timeout);
 }
 
-static PyObject *Ref_ask(RefObject *r, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"msg", "timeout", NULL};
-    PyObject *msg, *to = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|O:ask", kwlist, &msg, &to)) return NULL;
-    double timeout = parse_timeout(to, 5.0);
+/*
+ * Blocking ask: za_ask_ptr_start + za_ask_wait in slices with the GIL
+ * released (Ctrl-C between slices). The message is sent after the GIL is
+ * released, so the worker that picks it up takes the GIL at once instead of
+ * sleeping in it; when the answer is there, this thread waits a moment for
+ * that worker to leave the GIL before taking it back (wait_gil_free).
+ */
+static PyObject *Ref_ask(RefObject *r, PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *kwnames) {
+    static const char *const names[] = {"msg", "timeout"};
+    PyObject *a[2];
+    if (nargs == 1 && !kwnames) {
+        a[0] = args[0];
+        a[1] = NULL;
+    } else if (parse_args("ask", args, nargs, kwnames, names, 2, 2, 1, a) < 0) {
+        return NULL;
+    }
+    PyObject *msg = a[0];
+    double timeout = parse_timeout(a[1], 5.0);
     if (timeout == -2) return NULL;
-    if (refuse_in_actor("ask()") < 0) return NULL;
-    FutureObject *f = do_ask(r, msg, timeout);
-    if (!f) return NULL;
-    /* the runtime times the ask out itself; the margin only guards a lost wake-up */
-    int w = core_wait(r->sys, f->core, timeout + 1.0);
-    if (w <= 0) {
-        /* timed out or interrupted (Ctrl-C): give the ask up; a late reply
-         * becomes a dead letter */
-        PyObject *t, *v, *tb;
-        PyErr_Fetch(&t, &v, &tb);
-        int cancelled;
-        HOLDING(cancelled = za_ask_cancel(f->handle));
-        PyErr_Restore(t, v, tb);
-        if (w < 0 || cancelled) {
-            if (w == 0) PyErr_Format(r->sys->st->AskTimeout, "no reply within %.3g s", timeout);
-            Py_DECREF(f);
+    SystemObject *s = r->sys;
+    if (check_sys(s) < 0 || refuse_in_actor("ask()") < 0) return NULL;
+    int kind = r->kind ? r->kind : ref_kind(r);
+    za_pack *p = NULL;
+    if (kind == 2) {
+        if (!(p = za_pack_new())) return PyErr_NoMemory();
+        if (pack_obj(s->st, p, msg, 0) < 0) {
+            za_pack_free(p);
+            return NULL;
+        }
+    } else {
+        Py_INCREF(msg);
+    }
+    int manual = s->manual;
+    za_ask_wait_handle *h = NULL;
+    int rc;
+#define START_ASK()                                                                                \
+    (p ? za_ask_start(s->sys, r->ref, 0, za_pack_data(p), za_pack_size(p), &h)                     \
+       : za_ask_ptr_start(s->sys, r->ref, TAG_PY, msg, py_obj_dtor, &h))
+    uint64_t deadline = deadline_after(timeout);
+    za_answer ans;
+    memset(&ans, 0, sizeof ans);
+    int got = 0; /* 1 answered, 0 timed out, -1 interrupted */
+    if (manual) {
+        HOLDING(rc = START_ASK());
+        if (rc == ZA_OK) {
+            /* deterministic mode: za_ask_wait runs the actors on this thread */
+            for (;;) {
+                int w;
+                HOLDING(w = za_ask_wait(h, slice_ms(deadline) ? slice_ms(deadline) : 1, &ans));
+                if (w != ZA_EAGAIN) {
+                    got = 1;
+                    break;
+                }
+                if (PyErr_CheckSignals() < 0) {
+                    got = -1;
+                    break;
+                }
+                if (now_ns() >= deadline) break;
+            }
+        }
+    } else {
+        gil_release();
+        rc = START_ASK();
+        /* (za_ask_wait polls for ~20 us before it sleeps: the answer of a
+         * Python actor usually comes within a few microseconds) */
+        while (rc == ZA_OK) {
+            int w = za_ask_wait(h, slice_ms(deadline), &ans);
+            if (w != ZA_EAGAIN) {
+                got = 1;
+                wait_gil_free();
+                break;
+            }
+            gil_acquire();
+            if (PyErr_CheckSignals() < 0) {
+                got = -1;
+                break;
+            }
+            if (now_ns() >= deadline) break;
+            gil_release();
+        }
+        if (got == 1 || rc != ZA_OK) gil_acquire();
+    }
+#undef START_ASK
+    if (p) za_pack_free(p);
+    if (rc != ZA_OK) {
+        if (!p) Py_DECREF(msg);
+        return raise_za(s, rc, "ask");
+    }
+    drain_deferred();
+    if (got <= 0) {
+        /* one last look (the answer may have just come), else give up: a
+         * late reply becomes a dead letter */
+        int w = ZA_EAGAIN;
+        if (got == 0) HOLDING(w = za_ask_wait(h, 0, &ans));
+        if (w == ZA_EAGAIN) {
+            HOLDING(za_ask_abandon(h));
+            if (got == 0) PyErr_Format(s->st->AskTimeout, "no reply within %.3g s", timeout);
             return NULL;
         }
     }
-    PyObject *res = fut_outcome(f);
-    Py_DECREF(f);
+    PyObject *res, *exc;
+    answer_to_py(s, &ans, timeout, &res, &exc);
+    HOLDING(za_answer_free(&ans); za_ask_wait_release(h));
+    if (exc) {
+        raise_exc_obj(exc);
+        Py_DECREF(exc);
+        return NULL;
+    }
     return res;
 }
 
@@ -1099,12 +1615,9 @@ static PyObject *Ref_join(RefObject *r, PyObject *args, PyObject *kw) {
     if (check_sys(s) < 0) return NULL;
     if (!za_is_alive(s->sys, r->ref)) Py_RETURN_TRUE;
     if (refuse_in_actor("join()") < 0) return NULL;
-    double deadline = timeout < 0 ? -1 : now_s() + timeout;
+    uint64_t deadline = deadline_after(timeout);
     for (;;) {
-        double left = deadline < 0 ? 0.05 : deadline - now_s();
-        if (left > 0.05) left = 0.05;
-        if (left < 0) left = 0;
-        uint32_t ms = (uint32_t)(left * 1000.0);
+        uint32_t ms = slice_ms(deadline);
         int rc;
         if (s->manual) {
             HOLDING(rc = za_join(s->sys, r->ref, ms ? ms : 1));
@@ -1116,7 +1629,7 @@ static PyObject *Ref_join(RefObject *r, PyObject *args, PyObject *kw) {
         drain_deferred();
         if (rc == ZA_OK) Py_RETURN_TRUE;
         if (PyErr_CheckSignals() < 0) return NULL;
-        if (deadline >= 0 && now_s() >= deadline) Py_RETURN_FALSE;
+        if (now_ns() >= deadline) Py_RETURN_FALSE;
     }
 }
 
@@ -1156,14 +1669,14 @@ static PyObject *Ref_reduce(RefObject *r, PyObject *Py_UNUSED(ignored)) {
 }
 
 static PyMethodDef Ref_methods[] = {
-    {"tell", (PyCFunction)(void (*)(void))Ref_tell, METH_VARARGS | METH_KEYWORDS,
+    {"tell", (PyCFunction)(void (*)(void))Ref_tell, METH_FASTCALL | METH_KEYWORDS,
      "tell(msg, *, priority='normal', tag=0): send without waiting. Python actors get the "
      "object itself; other actors get it as MessagePack (tag used then)."},
     {"send", (PyCFunction)Ref_tell_fast, METH_O, "send(msg): tell(msg) with no options (fastest)."},
-    {"ask", (PyCFunction)(void (*)(void))Ref_ask, METH_VARARGS | METH_KEYWORDS,
+    {"ask", (PyCFunction)(void (*)(void))Ref_ask, METH_FASTCALL | METH_KEYWORDS,
      "ask(msg, timeout=5.0): send and wait for receive's return value (GIL released). Raises "
      "AskTimeout, ActorDeadError, or the exception receive raised."},
-    {"ask_async", (PyCFunction)(void (*)(void))Ref_ask_async, METH_VARARGS | METH_KEYWORDS,
+    {"ask_async", (PyCFunction)(void (*)(void))Ref_ask_async, METH_FASTCALL | METH_KEYWORDS,
      "ask_async(msg, timeout=None) -> Future (awaitable)."},
     {"stop", (PyCFunction)Ref_stop, METH_NOARGS,
      "Stop the actor (served before queued messages, which become dead letters). False if "
@@ -1365,6 +1878,7 @@ static int py_start(za_ctx *ctx, const void *args, size_t len) {
     cell->cur = ctx;
     cell->ref = za_ctx_self(ctx);
     cell->sender = ZA_REF_NONE;
+    Py_CLEAR(cell->last_exc); /* (a new incarnation: the old one's exception is history) */
     int rc = 0;
     PyObject *inst = PyObject_CallMethodOneArg(cell->cls, st->str_new, cell->cls);
     if (!inst || PyObject_SetAttr(inst, st->str_context, (PyObject *)cell) < 0) goto fail;
@@ -1382,6 +1896,18 @@ static int py_start(za_ctx *ctx, const void *args, size_t len) {
         goto fail;
     }
     Py_DECREF(r);
+    /* the bound method, once: no attribute lookup per message; and for a
+     * plain method its function, called with (inst, msg) */
+    pa->recv = PyObject_GetAttr(inst, st->str_receive);
+    if (!pa->recv) {
+        pa->inst = NULL;
+        goto fail;
+    }
+    pa->recv_fn = 0;
+    if (PyMethod_Check(pa->recv) && PyMethod_GET_SELF(pa->recv) == inst) {
+        Py_SETREF(pa->recv, Py_NewRef(PyMethod_GET_FUNCTION(pa->recv)));
+        pa->recv_fn = 1;
+    }
     goto out;
 fail : {
     PyObject *exc = fetch_exc();
@@ -1473,9 +1999,13 @@ static int py_receive(za_ctx *ctx, const za_msg *m) {
     cell->cur = ctx;
     cell->sender = m->sender;
     int can_reply = za_ctx_can_reply(ctx);
-    PyObject *argv[2] = {pa->inst, obj};
-    PyObject *r = PyObject_VectorcallMethod(st->str_receive, argv,
-                                            2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    PyObject *r;
+    if (pa->recv_fn) {
+        PyObject *argv[3] = {NULL, pa->inst, obj};
+        r = PyObject_Vectorcall(pa->recv, argv + 1, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    } else {
+        r = PyObject_CallOneArg(pa->recv, obj);
+    }
     Py_DECREF(obj);
     int rc = 0;
     if (r) {
@@ -1550,6 +2080,7 @@ static void py_stop(za_ctx *ctx) {
     ContextObject *cell = za_ctx_user(ctx);
     PyObject *inst = pa->inst;
     pa->inst = NULL;
+    Py_CLEAR(pa->recv);
     if (!pa->failed) {
         tl_in_actor++;
         za_ctx *prev = cell->cur;
@@ -1568,6 +2099,14 @@ static void py_stop(za_ctx *ctx) {
         tl_in_actor--;
     }
     Py_DECREF(inst);
+    if (za_ctx_final_stop(ctx) && !cell->last_exc && cell->sys->cells) {
+        /* the actor is gone for good (not restarting): its cell can go now
+         * rather than at the next sweep. A cell with the exception that
+         * killed the actor stays until then: Terminated messages carry it. */
+        PyObject *key = PyLong_FromUnsignedLongLong(cell->ref);
+        if (!key || PyDict_DelItem(cell->sys->cells, key) < 0) PyErr_Clear();
+        Py_XDECREF(key); /* (the cell may be freed now: not used below) */
+    }
     tl_gil = saved;
     if (restore) gil_release();
     if (ensured) PyGILState_Release(gs);
@@ -1582,7 +2121,21 @@ static void host_enter(void *ud, int wid) {
         ts = PyThreadState_New(s->interp);
         s->tstates[wid] = ts;
     }
+    uint64_t until = atomic_load_explicit(&g_handoff, memory_order_acquire);
+    if (until) {
+        /* a caller thread that just sent work lets the GIL go in a moment:
+         * poll for that rather than sleep in the GIL (see g_handoff) */
+        uint64_t now = now_ns();
+        if (until > now) {
+            poller pl;
+            poll_init(&pl, until - now);
+            while (atomic_load_explicit(&g_handoff, memory_order_acquire) == until &&
+                   poll_pause(&pl)) {
+            }
+        }
+    }
     PyEval_RestoreThread(ts);
+    atomic_fetch_add_explicit(&g_in_host, 1, memory_order_relaxed);
     tl_gil = 1;
     drain_deferred();
 }
@@ -1593,6 +2146,7 @@ static void host_leave(void *ud, int wid) {
     if (s->manual) return;
     tl_gil = 0;
     PyEval_SaveThread();
+    atomic_fetch_sub_explicit(&g_in_host, 1, memory_order_release);
 }
 
 /* Dead-letter hook: any thread, GIL maybe not held. Never blocks. */
@@ -1896,7 +2450,6 @@ static PyObject *do_spawn(SystemObject *s, za_ctx *ctx, PyObject *args, PyObject
     cell->ref = 0;
     cell->cur = NULL;
     cell->sender = 0;
-    cell->blocking = blocking;
     PyObject_GC_Track(cell);
     if (!cell->args || (akw && !cell->kwargs)) {
         Py_DECREF(cell);
@@ -1906,9 +2459,11 @@ static PyObject *do_spawn(SystemObject *s, za_ctx *ctx, PyObject *args, PyObject
     za_ref ref = 0;
     int rc;
     if (ctx)
-        HOLDING(rc = za_ctx_spawn(ctx, &s->beh, &cell, sizeof cell, &o, &ref));
+        HOLDING(rc = za_ctx_spawn(ctx, blocking ? &s->beh_block : &s->beh, &cell, sizeof cell, &o,
+                                  &ref));
     else
-        HOLDING(rc = za_spawn(s->sys, &s->beh, &cell, sizeof cell, &o, &ref));
+        HOLDING(rc = za_spawn(s->sys, blocking ? &s->beh_block : &s->beh, &cell, sizeof cell, &o,
+                              &ref));
     Py_XDECREF(name_keep);
     name_keep = NULL;
     if (rc != ZA_OK) {
@@ -2160,6 +2715,7 @@ static int System_init(SystemObject *s, PyObject *args, PyObject *kw) {
     s->beh.receive = py_receive;
     s->beh.stop = py_stop;
     s->beh.host = &s->host;
+    s->beh_block = s->beh;
     int rc = za_system_create(&cfg, &s->sys);
     if (rc != ZA_OK) {
         s->sys = NULL;
@@ -2399,6 +2955,11 @@ static PyObject *System_get_workers(SystemObject *s, void *Py_UNUSED(x)) {
     return PyLong_FromLong(s->manual ? 0 : s->nworkers);
 }
 
+static PyObject *System_cells(SystemObject *s, PyObject *Py_UNUSED(ignored)) {
+    /* (tests) how many actor cells the system holds */
+    return PyLong_FromSsize_t(s->cells ? PyDict_GET_SIZE(s->cells) : 0);
+}
+
 static PyObject *System_get_closed(SystemObject *s, void *Py_UNUSED(x)) {
     return PyBool_FromLong(s->closed || !s->sys);
 }
@@ -2478,6 +3039,7 @@ static PyMethodDef System_methods[] = {
     {"ref", (PyCFunction)System_ref, METH_O, "ref(id) -> ActorRef from a 64-bit id."},
     {"_spawn_behaviour", (PyCFunction)(void (*)(void))System_spawn_behaviour,
      METH_VARARGS | METH_KEYWORDS, NULL},
+    {"_cells", (PyCFunction)System_cells, METH_NOARGS, NULL},
     {"__enter__", (PyCFunction)System_enter, METH_NOARGS, NULL},
     {"__exit__", (PyCFunction)System_exit, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL},
@@ -2516,14 +3078,16 @@ static PyType_Spec System_spec = {"zactor._zactor.System", sizeof(SystemObject),
 /* ------------------------------------------------------- module functions */
 
 static PyObject *mod_set_hooks(PyObject *mod, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"terminated", "dead_letter", "await_helper", "report_failure", NULL};
-    PyObject *t, *d, *a, *r;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOO", kwlist, &t, &d, &a, &r)) return NULL;
+    static char *kwlist[] = {"terminated", "dead_letter",      "report_failure",
+                             "get_running_loop", "waker_for", NULL};
+    PyObject *t, *d, *r, *g, *w;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "$OOOOO", kwlist, &t, &d, &r, &g, &w)) return NULL;
     modstate *st = get_state(mod);
     Py_XSETREF(st->terminated_cls, Py_NewRef(t));
     Py_XSETREF(st->dead_letter_cls, Py_NewRef(d));
-    Py_XSETREF(st->await_helper, Py_NewRef(a));
     Py_XSETREF(st->report_failure, Py_NewRef(r));
+    Py_XSETREF(st->get_running_loop, Py_NewRef(g));
+    Py_XSETREF(st->waker_for, Py_NewRef(w));
     Py_RETURN_NONE;
 }
 
@@ -2634,6 +3198,8 @@ static int mod_exec(PyObject *m) {
         add_type(m, &Context_spec, NULL, &st->Context_Type, "Context") < 0 ||
         add_type(m, &Timer_spec, NULL, &st->Timer_Type, "Timer") < 0)
         return -1;
+    st->FutureIter_Type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &FutureIter_spec, NULL);
+    if (!st->FutureIter_Type) return -1;
     if (add_exc(m, "zactor.ActorError", PyExc_Exception, &st->ActorError,
                 "Base class of zactor's errors.", "ActorError") < 0)
         return -1;
@@ -2671,6 +3237,9 @@ static int mod_exec(PyObject *m) {
     INTERN(str_new, "__new__");
     INTERN(str_strategy, "strategy");
     INTERN(str_add_note, "add_note");
+    INTERN(str_create_future, "create_future");
+    INTERN(str_add, "add");
+    INTERN(str_blocking, "_asyncio_future_blocking");
 #undef INTERN
     if (PyModule_AddIntConstant(m, "TAG_PY", TAG_PY) < 0) return -1;
     return 0;
@@ -2692,7 +3261,11 @@ static int mod_traverse(PyObject *m, visitproc visit, void *arg) {
     Py_VISIT(st->CancelledError);
     Py_VISIT(st->terminated_cls);
     Py_VISIT(st->dead_letter_cls);
-    Py_VISIT(st->await_helper);
+    Py_VISIT(st->get_running_loop);
+    Py_VISIT(st->waker_for);
+    Py_VISIT(st->last_loop);
+    Py_VISIT(st->last_waker);
+    Py_VISIT(st->FutureIter_Type);
     Py_VISIT(st->report_failure);
     return 0;
 }
@@ -2713,7 +3286,11 @@ static int mod_clear(PyObject *m) {
     Py_CLEAR(st->CancelledError);
     Py_CLEAR(st->terminated_cls);
     Py_CLEAR(st->dead_letter_cls);
-    Py_CLEAR(st->await_helper);
+    Py_CLEAR(st->get_running_loop);
+    Py_CLEAR(st->waker_for);
+    Py_CLEAR(st->last_loop);
+    Py_CLEAR(st->last_waker);
+    Py_CLEAR(st->FutureIter_Type);
     Py_CLEAR(st->report_failure);
     Py_CLEAR(st->str_receive);
     Py_CLEAR(st->str_on_start);
@@ -2724,6 +3301,9 @@ static int mod_clear(PyObject *m) {
     Py_CLEAR(st->str_new);
     Py_CLEAR(st->str_strategy);
     Py_CLEAR(st->str_add_note);
+    Py_CLEAR(st->str_create_future);
+    Py_CLEAR(st->str_add);
+    Py_CLEAR(st->str_blocking);
     return 0;
 }
 

@@ -192,11 +192,13 @@ install: lib
 	install -m 644 csrc/include/zactor.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(B)/zactor.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 
+FORMAT_SRCS = csrc/*.c csrc/*.h csrc/include/*.h csrc/hosts/*.c csrc/hosts/*.h csrc/examples/*.c lua/*.c
+
 format:
-	clang-format -i csrc/*.c csrc/*.h csrc/include/*.h tests/c/*.c tests/c/*.h bench/*.c bench/*.h
+	clang-format -i $(FORMAT_SRCS) tests/c/*.c tests/c/*.h bench/*.c bench/*.h
 
 check-format:
-	clang-format --dry-run --Werror csrc/*.c csrc/*.h csrc/include/*.h
+	clang-format --dry-run --Werror $(FORMAT_SRCS)
 
 clean:
 	rm -rf build

@@ -193,8 +193,8 @@ static int spawn_common(za_system *s, za_ctx *parent, const za_behaviour *beh, c
     za_actor_ext *ext = NULL;
     bool need_ext = args_len || opts->name || opts->restart || opts->strategy ||
                     opts->max_restarts || opts->within_ms || opts->backoff_min_ms ||
-                    opts->backoff_max_ms || (!parent && (s->cfg.root_max_restarts != 3 ||
-                                                         s->cfg.root_within_ms != 5000));
+                    opts->backoff_max_ms ||
+                    (!parent && (s->cfg.root_max_restarts != 3 || s->cfg.root_within_ms != 5000));
     if (need_ext) {
         ext = calloc(1, sizeof *ext);
         if (!ext) return za__fail(ZA_ENOMEM, "out of memory");
@@ -325,7 +325,8 @@ int za_spawn_sync(za_system *sys, const za_behaviour *beh, const void *args, siz
     za__reply_release(r);
     if (rc == ZA_OK) rc = ans.status;
     if (rc == ZA_ESTART)
-        za__fail(ZA_ESTART, "actor failed to start: %s", ans.error ? ans.error : "start returned non-zero");
+        za__fail(ZA_ESTART, "actor failed to start: %s",
+                 ans.error ? ans.error : "start returned non-zero");
     else if (rc == ZA_ETIMEDOUT)
         za__fail(ZA_ETIMEDOUT, "start did not finish within %u ms", timeout_ms);
     if (rc != ZA_OK && rc != ZA_ETIMEDOUT) *out = ZA_REF_NONE;
@@ -496,7 +497,8 @@ static void finalize(za_ctx *c, int code, const char *text) {
     za_actor_ext *e = a->ext;
     if (e && e->name) za__registry_drop(s, e->name, c->self);
     if (e) {
-        for (uint32_t i = 0; i < e->nwatchers; i++) send_down(s, e->watchers[i], c->self, code, text);
+        for (uint32_t i = 0; i < e->nwatchers; i++)
+            send_down(s, e->watchers[i], c->self, code, text);
     }
     za_ref parent = atomic_load_explicit(&a->parent, memory_order_relaxed);
     if (parent != ZA_REF_NONE) {
@@ -607,7 +609,8 @@ static void handle_sys(za_ctx *c, za_msgnode *m) {
 static za_msgnode *pop_user(za_actor *a, bool *busy) {
     za_msgnode *m;
     if (a->hi_streak >= 8) {
-        if ((m = za__mbox_pop(a, ZA_LANE_NORMAL, busy)) || (m = za__mbox_pop(a, ZA_LANE_LOW, busy))) {
+        if ((m = za__mbox_pop(a, ZA_LANE_NORMAL, busy)) ||
+            (m = za__mbox_pop(a, ZA_LANE_LOW, busy))) {
             a->hi_streak = 0;
             if (m->prio == ZA_PRIO_LOW) a->lo_streak = 0;
             return m;
@@ -771,8 +774,10 @@ static bool turn(za_worker *w, za_actor *a) {
             za_msgnode *sm;
             while (a->inc_gen != za_ref_gen(m->target)) {
                 bool b2 = false;
-                if ((sm = za__mbox_pop(a, ZA_LANE_SYS, &b2))) handle_sys(&c, sm);
-                else if (za__mbox_lane_empty(a, ZA_LANE_SYS)) break;
+                if ((sm = za__mbox_pop(a, ZA_LANE_SYS, &b2)))
+                    handle_sys(&c, sm);
+                else if (za__mbox_lane_empty(a, ZA_LANE_SYS))
+                    break;
             }
             life = atomic_load_explicit(&a->life, memory_order_acquire);
             live = ZA_LIFE_ST(life) == ZA_ST_ALIVE && a->inc_gen == za_ref_gen(m->target) &&
@@ -805,7 +810,9 @@ static bool turn(za_worker *w, za_actor *a) {
     return false;
 }
 
-bool za__turn(za_worker *w, za_actor *a) { return turn(w, a); }
+bool za__turn(za_worker *w, za_actor *a) {
+    return turn(w, a);
+}
 
 /* Shutdown after workers are joined: end an incarnation on this thread. */
 void za__actor_force_stop(za_system *s, za_actor *a, za_worker *w) {
@@ -816,19 +823,33 @@ void za__actor_force_stop(za_system *s, za_actor *a, za_worker *w) {
 
 /* ---------------------------------------------------------------- ctx API */
 
-void *za_ctx_state(za_ctx *ctx) { return ctx ? ctx->a->state : NULL; }
-za_ref za_ctx_self(za_ctx *ctx) { return ctx ? ctx->self : ZA_REF_NONE; }
+void *za_ctx_state(za_ctx *ctx) {
+    return ctx ? ctx->a->state : NULL;
+}
+za_ref za_ctx_self(za_ctx *ctx) {
+    return ctx ? ctx->self : ZA_REF_NONE;
+}
 za_ref za_ctx_parent(za_ctx *ctx) {
     return ctx ? atomic_load_explicit(&ctx->a->parent, memory_order_relaxed) : ZA_REF_NONE;
 }
-za_system *za_ctx_system(za_ctx *ctx) { return ctx ? ctx->sys : NULL; }
-void *za_ctx_user(za_ctx *ctx) { return ctx ? ctx->a->user : NULL; }
-int za_ctx_worker(za_ctx *ctx) { return ctx && ctx->w ? ctx->w->id : -1; }
+za_system *za_ctx_system(za_ctx *ctx) {
+    return ctx ? ctx->sys : NULL;
+}
+void *za_ctx_user(za_ctx *ctx) {
+    return ctx ? ctx->a->user : NULL;
+}
+int za_ctx_worker(za_ctx *ctx) {
+    return ctx && ctx->w ? ctx->w->id : -1;
+}
 uint32_t za_ctx_restarts(za_ctx *ctx) {
     return ctx ? atomic_load_explicit(&ctx->a->restarts, memory_order_relaxed) : 0;
 }
-int za_ctx_can_reply(za_ctx *ctx) { return ctx && ctx->reply ? 1 : 0; }
-int za_ctx_final_stop(za_ctx *ctx) { return ctx && ctx->final_stop ? 1 : 0; }
+int za_ctx_can_reply(za_ctx *ctx) {
+    return ctx && ctx->reply ? 1 : 0;
+}
+int za_ctx_final_stop(za_ctx *ctx) {
+    return ctx && ctx->final_stop ? 1 : 0;
+}
 
 const za_behaviour *za_ref_behaviour(za_system *sys, za_ref ref) {
     if (!za_is_alive(sys, ref)) return NULL;

@@ -117,8 +117,10 @@ int za__reply_complete(za_system *s, za_reply_slot *r, int status, int32_t tag, 
                        size_t len, void *ptr, za_ptr_dtor dtor, const char *errtext) {
     int exp = RS_PENDING;
     if (!atomic_compare_exchange_strong(&r->state, &exp, RS_DONE)) {
-        if (status == ZA_OK) late_reply(s, r, tag, data, len, ptr, dtor);
-        else if (ptr && dtor) dtor(ptr);
+        if (status == ZA_OK)
+            late_reply(s, r, tag, data, len, ptr, dtor);
+        else if (ptr && dtor)
+            dtor(ptr);
         return ZA_ETIMEDOUT;
     }
     switch (r->mode) {
@@ -382,8 +384,8 @@ void za_ask_abandon(za_ask_wait_handle *h) {
 }
 
 static int ask_async(za_system *sys, za_ref to, int32_t tag, const void *data, size_t len,
-                     void *ptr, za_ptr_dtor dtor, bool is_ptr, uint32_t timeout_ms,
-                     za_answer_cb cb, void *ud, za_ask_handle **handle) {
+                     void *ptr, za_ptr_dtor dtor, bool is_ptr, uint32_t timeout_ms, za_answer_cb cb,
+                     void *ud, za_ask_handle **handle) {
     if (handle) *handle = NULL;
     if (!sys || !cb) return za__fail(ZA_EINVAL, "system or callback is NULL");
     za_reply_slot *r = za__reply_new(sys, ZA_RP_CALLBACK);

@@ -44,21 +44,21 @@ typedef struct za_link {
 #define ZA_INLINE 48
 
 enum {
-    ZA_MF_SYSTEM = 1,   /* runtime message in the system lane */
-    ZA_MF_HEAP = 2,     /* payload in u.heap (malloc'd) */
-    ZA_MF_REPLY = 4,    /* a reply delivered to an asking actor */
+    ZA_MF_SYSTEM = 1, /* runtime message in the system lane */
+    ZA_MF_HEAP = 2,   /* payload in u.heap (malloc'd) */
+    ZA_MF_REPLY = 4,  /* a reply delivered to an asking actor */
 };
 
 /* System message kinds (sys field). */
 enum {
     ZA_SYS_START = 1,
     ZA_SYS_STOP,
-    ZA_SYS_RESTART,        /* payload: none; restart this actor now */
-    ZA_SYS_CHILD_FAILED,   /* to parent; payload: za_down */
-    ZA_SYS_CHILD_STOPPED,  /* to parent; the sender is the child */
-    ZA_SYS_WATCH,          /* sender wants a DOWN when we die */
+    ZA_SYS_RESTART,       /* payload: none; restart this actor now */
+    ZA_SYS_CHILD_FAILED,  /* to parent; payload: za_down */
+    ZA_SYS_CHILD_STOPPED, /* to parent; the sender is the child */
+    ZA_SYS_WATCH,         /* sender wants a DOWN when we die */
     ZA_SYS_UNWATCH,
-    ZA_SYS_ESCALATED,      /* to self: fail with the payload reason */
+    ZA_SYS_ESCALATED, /* to self: fail with the payload reason */
 };
 
 typedef struct za_msgnode {
@@ -99,7 +99,6 @@ za_msgnode *za__msg_new_bytes(int32_t tag, const void *data, size_t len);
 
 /* -------------------------------------------------------------- mailbox */
 
-
 /* -------------------------------------------------------------- mailbox */
 
 enum { ZA_LANE_SYS = 0, ZA_LANE_HIGH = 1, ZA_LANE_NORMAL = 2, ZA_LANE_LOW = 3, ZA_NLANES = 4 };
@@ -116,10 +115,10 @@ enum { ZA_SCHED_IDLE = 0, ZA_SCHED_QUEUED = 1, ZA_SCHED_SUSPENDED = 2 };
 
 /* actor flags (consumer-private) */
 enum {
-    ZA_AF_STARTED = 1,   /* start ran successfully */
-    ZA_AF_SUSPENDED = 2, /* failed: waiting for the supervisor's decision */
-    ZA_AF_STOP_REQ = 4,  /* za_ctx_stop called */
-    ZA_AF_STOPPING = 8,  /* waiting for children to stop */
+    ZA_AF_STARTED = 1,      /* start ran successfully */
+    ZA_AF_SUSPENDED = 2,    /* failed: waiting for the supervisor's decision */
+    ZA_AF_STOP_REQ = 4,     /* za_ctx_stop called */
+    ZA_AF_STOPPING = 8,     /* waiting for children to stop */
     ZA_AF_DROP_OLDEST = 16, /* consumer-side copy of the mailbox policy */
 };
 
@@ -212,7 +211,7 @@ typedef struct za_hist {
     _Atomic uint64_t b[ZA_HBUCKETS];
     _Atomic uint64_t max;
 } za_hist;
-void za__hist_add(za_hist *h, uint64_t ns);       /* single writer */
+void za__hist_add(za_hist *h, uint64_t ns);        /* single writer */
 void za__hist_add_atomic(za_hist *h, uint64_t ns); /* any thread */
 
 typedef struct za_stats {
@@ -335,11 +334,11 @@ struct za_ctx {
     za_actor *a;
     za_worker *w;
     za_ref self;
-    za_msgnode *cur; /* message being received (NULL in start/stop) */
+    za_msgnode *cur;      /* message being received (NULL in start/stop) */
     za_reply_slot *reply; /* pending reply slot of cur (NULL once answered) */
     int fail_code;
-    bool dirty; /* lifecycle changed: the turn must re-read the life word */
-    bool final_stop; /* the stop callback now running ends the actor */
+    bool dirty;           /* lifecycle changed: the turn must re-read the life word */
+    bool final_stop;      /* the stop callback now running ends the actor */
     char fail_text[1024]; /* full text for askers; DOWN notices keep 115 chars */
     za_msg view;
 };

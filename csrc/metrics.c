@@ -55,7 +55,8 @@ static void hist_merge(za_hist *dst, za_hist *src) {
 
 static void summarize(za_hist *h, za_latency *out) {
     uint64_t total = 0;
-    for (int i = 0; i < ZA_HBUCKETS; i++) total += atomic_load_explicit(&h->b[i], memory_order_relaxed);
+    for (int i = 0; i < ZA_HBUCKETS; i++)
+        total += atomic_load_explicit(&h->b[i], memory_order_relaxed);
     memset(out, 0, sizeof *out);
     out->count = total;
     if (!total) return;

@@ -39,7 +39,9 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 static void flush_cache(void *unused);
 
-static void make_key(void) { pthread_key_create(&g_key, flush_cache); }
+static void make_key(void) {
+    pthread_key_create(&g_key, flush_cache);
+}
 
 static void register_thread(void) {
     pthread_once(&g_once, make_key);

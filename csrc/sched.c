@@ -67,7 +67,9 @@ static bool rq_empty(za_worker *w) {
 
 /* --------------------------------------------- intrusive MPSC (inj, host) */
 
-static void mpsc_push(_Atomic(za_link *) *tail, za_link *n) { za__mpsc_push(tail, n); }
+static void mpsc_push(_Atomic(za_link *) *tail, za_link *n) {
+    za__mpsc_push(tail, n);
+}
 
 static za_link *mpsc_pop(_Atomic(za_link *) *tail, za_link **headp, za_link *stub) {
     bool busy = false; /* a producer mid-push: the queue still reads non-empty */
@@ -365,7 +367,8 @@ static void *worker_main(void *arg) {
         bool found = false;
         while (za__now_ns() - t0 < spin_ns) {
             for (int i = 0; i < 32; i++) za__cpu_relax();
-            if (any_work(s) || w->run_next || atomic_load_explicit(&s->quit, memory_order_relaxed)) {
+            if (any_work(s) || w->run_next ||
+                atomic_load_explicit(&s->quit, memory_order_relaxed)) {
                 found = true;
                 break;
             }

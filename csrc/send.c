@@ -26,9 +26,9 @@ static bool outside_thread(za_system *s) {
 /* Wait for room in a bounded mailbox; sleeps in growing slices so a full
  * mailbox costs the sender no CPU. Returns true once a place is reserved. */
 static bool reserve_blocking(za_system *s, za_actor *a, za_ref to, uint32_t cap) {
-    uint64_t deadline = za__now_ns() + (uint64_t)atomic_load_explicit(&a->block_ms,
-                                                                     memory_order_relaxed) *
-                                           1000000ull;
+    uint64_t deadline =
+        za__now_ns() +
+        (uint64_t)atomic_load_explicit(&a->block_ms, memory_order_relaxed) * 1000000ull;
     uint32_t nap_us = 10;
     for (;;) {
         int64_t d = atomic_fetch_add_explicit(&a->depth, 1, memory_order_acq_rel);
@@ -66,8 +66,7 @@ int za__send_node(za_system *s, za_msgnode *m, bool from_outside) {
         uint8_t cur = atomic_load_explicit(&a->sched, memory_order_seq_cst);
         while (cur != ZA_SCHED_QUEUED) {
             if (atomic_compare_exchange_weak_explicit(&a->sched, &cur, ZA_SCHED_QUEUED,
-                                                      memory_order_acq_rel,
-                                                      memory_order_relaxed)) {
+                                                      memory_order_acq_rel, memory_order_relaxed)) {
                 za__schedule(s, a);
                 break;
             }
@@ -163,8 +162,7 @@ int za_tell(za_system *sys, za_ref to, int32_t tag, const void *data, size_t len
     return za_tell_prio(sys, to, tag, data, len, ZA_PRIO_NORMAL);
 }
 
-int za_tell_ptr(za_system *sys, za_ref to, int32_t tag, void *ptr, za_ptr_dtor dtor,
-                za_prio prio) {
+int za_tell_ptr(za_system *sys, za_ref to, int32_t tag, void *ptr, za_ptr_dtor dtor, za_prio prio) {
     if (!sys) return za__fail(ZA_EINVAL, "system is NULL");
     if ((unsigned)prio > ZA_PRIO_LOW) return za__fail(ZA_EINVAL, "bad priority %d", (int)prio);
     za_msgnode *m = za__msg_new_bytes(tag, NULL, 0);
@@ -197,7 +195,7 @@ void za__dead_letter(za_system *s, za_msgnode *m, za_dl_reason why) {
     if (m->reply) {
         za_reply_slot *r = m->reply;
         m->reply = NULL;
-        int st = why == ZA_DL_DROPPED ? ZA_EDROPPED
+        int st = why == ZA_DL_DROPPED    ? ZA_EDROPPED
                  : why == ZA_DL_SHUTDOWN ? ZA_ESHUTDOWN
                                          : ZA_EDEAD;
         za__reply_complete(s, r, st, 0, NULL, 0, NULL, NULL,

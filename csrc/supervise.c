@@ -11,7 +11,9 @@
 
 #include "internal.h"
 
-static uint64_t now_ms(void) { return za__now_ns() / 1000000ull; }
+static uint64_t now_ms(void) {
+    return za__now_ns() / 1000000ull;
+}
 
 /* xorshift: jitter only needs to decorrelate restarts, not be strong */
 static uint32_t jitter_rand(void) {
@@ -118,10 +120,12 @@ void za__on_child_failed(za_ctx *c, const za_fail_note *note) {
         break;
     }
     case ZA_ONE_FOR_ALL:
-        for (uint32_t i = 0; i < e->nchildren; i++) request_restart(s, e->children[i], note->delay_ms);
+        for (uint32_t i = 0; i < e->nchildren; i++)
+            request_restart(s, e->children[i], note->delay_ms);
         break;
     case ZA_REST_FOR_ONE:
-        for (uint32_t i = idx; i < e->nchildren; i++) request_restart(s, e->children[i], note->delay_ms);
+        for (uint32_t i = idx; i < e->nchildren; i++)
+            request_restart(s, e->children[i], note->delay_ms);
         break;
     default:
         request_restart(s, note->down.ref, note->delay_ms);
@@ -149,17 +153,18 @@ void za__do_restart(za_ctx *c) {
         beh->stop(c);
         za__tl_ctx = saved;
     }
-    a->flags &= (uint8_t)~(ZA_AF_STARTED | ZA_AF_SUSPENDED);
+    a->flags &= (uint8_t) ~(ZA_AF_STARTED | ZA_AF_SUSPENDED);
     if (!e->restart_ms) {
         /* the window can only be judged if it remembers max_restarts restarts */
-        uint32_t cap = e->max_restarts < ZA_MAX_RESTART_HISTORY ? e->max_restarts
-                                                                 : ZA_MAX_RESTART_HISTORY;
+        uint32_t cap =
+            e->max_restarts < ZA_MAX_RESTART_HISTORY ? e->max_restarts : ZA_MAX_RESTART_HISTORY;
         e->restart_ms = calloc(cap ? cap : 1, sizeof *e->restart_ms);
         e->restart_cap = e->restart_ms ? (cap ? cap : 1) : 0;
     }
     if (e->restart_cap) e->restart_ms[e->nrestart % e->restart_cap] = now_ms();
     e->nrestart++;
-    atomic_store_explicit(&a->restarts, atomic_load_explicit(&a->restarts, memory_order_relaxed) + 1,
+    atomic_store_explicit(&a->restarts,
+                          atomic_load_explicit(&a->restarts, memory_order_relaxed) + 1,
                           memory_order_relaxed);
     za__count(s, ZA_C_RESTARTS, 1);
     int rc = za__start_incarnation(c);

@@ -69,8 +69,8 @@ int za_system_create(const za_config *cfg, za_system **out) {
     za_config c;
     int rc = normalize(cfg, &c);
     if (rc) return rc;
-    za_system *s = aligned_alloc(ZA_CACHELINE, (sizeof *s + ZA_CACHELINE - 1) /
-                                                   ZA_CACHELINE * ZA_CACHELINE);
+    za_system *s =
+        aligned_alloc(ZA_CACHELINE, (sizeof *s + ZA_CACHELINE - 1) / ZA_CACHELINE * ZA_CACHELINE);
     if (!s) return za__fail(ZA_ENOMEM, "out of memory");
     memset(s, 0, sizeof *s);
     s->cfg = c;
@@ -136,7 +136,9 @@ int za_system_create(const za_config *cfg, za_system **out) {
     return ZA_OK;
 }
 
-int za_system_workers(const za_system *sys) { return sys ? sys->nworkers : 0; }
+int za_system_workers(const za_system *sys) {
+    return sys ? sys->nworkers : 0;
+}
 
 int za_system_run(za_system *sys, uint32_t max_turns) {
     if (!sys) return za__fail(ZA_EINVAL, "system is NULL");
@@ -265,14 +267,16 @@ int za_system_shutdown(za_system *sys, uint32_t timeout_ms) {
     for (size_t i = 0; roots && i < n; i++) za_stop(sys, roots[i]);
     free(roots);
     uint64_t stop_deadline = deadline;
-    if (rc == ZA_ETIMEDOUT) stop_deadline = za__now_ns() + 1000000000ull; /* still let stop hooks run */
+    if (rc == ZA_ETIMEDOUT)
+        stop_deadline = za__now_ns() + 1000000000ull; /* still let stop hooks run */
     if (!wait_until(sys, stop_deadline, none_alive)) rc = ZA_ETIMEDOUT;
     /* 3: workers and timers go; then whatever is left is torn down here */
     atomic_store(&sys->phase, ZA_PHASE_STOPPED);
     za__timers_stop(sys);
     za__sched_stop(sys);
     teardown_remaining(sys);
-    if (rc == ZA_ETIMEDOUT) za__fail(rc, "shutdown did not finish draining within %u ms", timeout_ms);
+    if (rc == ZA_ETIMEDOUT)
+        za__fail(rc, "shutdown did not finish draining within %u ms", timeout_ms);
     return rc;
 }
 

@@ -455,7 +455,7 @@ def main():
     ap.add_argument("--scale", type=float, default=1.0, help="multiply every N")
     ap.add_argument("--no-pykka", action="store_true")
     ap.add_argument("--no-write", action="store_true", help="print only")
-    ap.add_argument("--quiet-wait", type=float, default=20.0,
+    ap.add_argument("--quiet-wait", type=float, default=5.0,
                     help="before each measurement wait up to this many seconds for other "
                          "processes to use < 0.25 cores (0: don't wait)")
     ap.add_argument("--json", default=os.path.join(ROOT, "bench", "results", "python.json"))

@@ -62,9 +62,10 @@ static int counter_receive(za_ctx *ctx, const za_msg *m) {
     }
 }
 
-static const za_behaviour counter_beh = {
-    .name = "counter", .state_size = sizeof(counter), .start = counter_start,
-    .receive = counter_receive};
+static const za_behaviour counter_beh = {.name = "counter",
+                                         .state_size = sizeof(counter),
+                                         .start = counter_start,
+                                         .receive = counter_receive};
 
 /* The supervisor: spawns N counters one-for-one, forwards work, counts ticks. */
 typedef struct super {
@@ -116,9 +117,10 @@ static int super_receive(za_ctx *ctx, const za_msg *m) {
     }
 }
 
-static const za_behaviour super_beh = {
-    .name = "supervisor", .state_size = sizeof(super), .start = super_start,
-    .receive = super_receive};
+static const za_behaviour super_beh = {.name = "supervisor",
+                                       .state_size = sizeof(super),
+                                       .start = super_start,
+                                       .receive = super_receive};
 
 static void on_dead_letter(const za_dead_letter *dl, void *ud) {
     (void)ud;
@@ -131,7 +133,7 @@ static void on_dead_letter(const za_dead_letter *dl, void *ud) {
     do {                                                                                           \
         int rc_ = (expr);                                                                          \
         if (rc_ != ZA_OK) {                                                                        \
-            fprintf(stderr, "%s failed: %s (%s)\n", #expr, za_strerror(rc_), za_last_error());   \
+            fprintf(stderr, "%s failed: %s (%s)\n", #expr, za_strerror(rc_), za_last_error());     \
             exit(1);                                                                               \
         }                                                                                          \
     } while (0)

@@ -900,18 +900,29 @@ static void dec_value(lua_State *L, dec *d, int depth) {
     case 0xc3:
         lua_pushboolean(L, 1);
         return;
-    case 0xc4: case 0xc5: case 0xc6: case 0xd9: case 0xda: case 0xdb: { /* bin / str */
+    case 0xc4:
+    case 0xc5:
+    case 0xc6:
+    case 0xd9:
+    case 0xda:
+    case 0xdb: { /* bin / str */
         int w = (c == 0xc4 || c == 0xd9) ? 1 : (c == 0xc5 || c == 0xda) ? 2 : 4;
         size_t n = (size_t)be_read(dec_take(L, d, (size_t)w), w);
         lua_pushlstring(L, (const char *)dec_take(L, d, n), n);
         return;
     }
-    case 0xc7: case 0xc8: case 0xc9: { /* ext 8/16/32 */
+    case 0xc7:
+    case 0xc8:
+    case 0xc9: { /* ext 8/16/32 */
         int w = c == 0xc7 ? 1 : c == 0xc8 ? 2 : 4;
         dec_ext(L, d, (size_t)be_read(dec_take(L, d, (size_t)w), w));
         return;
     }
-    case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8: /* fixext 1..16 */
+    case 0xd4:
+    case 0xd5:
+    case 0xd6:
+    case 0xd7:
+    case 0xd8: /* fixext 1..16 */
         dec_ext(L, d, (size_t)1 << (c - 0xd4));
         return;
     case 0xca: {
@@ -928,7 +939,10 @@ static void dec_value(lua_State *L, dec *d, int depth) {
         lua_pushnumber(L, (lua_Number)f);
         return;
     }
-    case 0xcc: case 0xcd: case 0xce: case 0xcf: { /* uint 8..64 */
+    case 0xcc:
+    case 0xcd:
+    case 0xce:
+    case 0xcf: { /* uint 8..64 */
         int w = 1 << (c - 0xcc);
         uint64_t u = be_read(dec_take(L, d, (size_t)w), w);
         if (u <= (uint64_t)INT64_MAX)
@@ -937,7 +951,10 @@ static void dec_value(lua_State *L, dec *d, int depth) {
             lua_pushnumber(L, (lua_Number)u);
         return;
     }
-    case 0xd0: case 0xd1: case 0xd2: case 0xd3: { /* int 8..64 */
+    case 0xd0:
+    case 0xd1:
+    case 0xd2:
+    case 0xd3: { /* int 8..64 */
         int w = 1 << (c - 0xd0);
         uint64_t u = be_read(dec_take(L, d, (size_t)w), w);
         int64_t v;
@@ -952,7 +969,10 @@ static void dec_value(lua_State *L, dec *d, int depth) {
         lua_pushinteger(L, (lua_Integer)v);
         return;
     }
-    case 0xdc: case 0xdd: case 0xde: case 0xdf: { /* array / map 16/32 */
+    case 0xdc:
+    case 0xdd:
+    case 0xde:
+    case 0xdf: { /* array / map 16/32 */
         int w = (c == 0xdc || c == 0xde) ? 2 : 4;
         uint32_t n = (uint32_t)be_read(dec_take(L, d, (size_t)w), w);
         dec_container(L, d, depth, n, c >= 0xde);

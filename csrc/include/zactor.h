@@ -24,23 +24,23 @@ extern "C" {
 
 typedef enum za_err {
     ZA_OK = 0,
-    ZA_EINVAL = -1,     /* a null or invalid argument */
-    ZA_ENOMEM = -2,     /* out of memory */
-    ZA_EDEAD = -3,      /* the target actor is dead or the reference is stale */
-    ZA_EFULL = -4,      /* bounded mailbox full (ZA_FULL_FAIL, or block timed out) */
-    ZA_ETIMEDOUT = -5,  /* a wait ran out of time */
-    ZA_ESHUTDOWN = -6,  /* the system is shutting down or stopped */
-    ZA_ETOOBIG = -7,    /* payload larger than the system's max_payload */
-    ZA_EEXIST = -8,     /* name already registered */
-    ZA_ENOTFOUND = -9,  /* no such name / timer */
-    ZA_ESTART = -10,    /* the behaviour's start callback failed */
-    ZA_EFAILED = -11,   /* the actor failed while handling an ask */
-    ZA_ENOREPLY = -12,  /* the actor handled an ask without replying */
-    ZA_ECANCELLED = -13,/* an ask or timer was cancelled */
-    ZA_EVALUE = -14,    /* a MessagePack value could not be built or read */
-    ZA_EDROPPED = -15,  /* accepted by a drop-newest mailbox and dropped */
-    ZA_EAGAIN = -16,    /* try again (ask not yet complete) */
-    ZA_ESTATE = -17,    /* call not valid in the current state */
+    ZA_EINVAL = -1,      /* a null or invalid argument */
+    ZA_ENOMEM = -2,      /* out of memory */
+    ZA_EDEAD = -3,       /* the target actor is dead or the reference is stale */
+    ZA_EFULL = -4,       /* bounded mailbox full (ZA_FULL_FAIL, or block timed out) */
+    ZA_ETIMEDOUT = -5,   /* a wait ran out of time */
+    ZA_ESHUTDOWN = -6,   /* the system is shutting down or stopped */
+    ZA_ETOOBIG = -7,     /* payload larger than the system's max_payload */
+    ZA_EEXIST = -8,      /* name already registered */
+    ZA_ENOTFOUND = -9,   /* no such name / timer */
+    ZA_ESTART = -10,     /* the behaviour's start callback failed */
+    ZA_EFAILED = -11,    /* the actor failed while handling an ask */
+    ZA_ENOREPLY = -12,   /* the actor handled an ask without replying */
+    ZA_ECANCELLED = -13, /* an ask or timer was cancelled */
+    ZA_EVALUE = -14,     /* a MessagePack value could not be built or read */
+    ZA_EDROPPED = -15,   /* accepted by a drop-newest mailbox and dropped */
+    ZA_EAGAIN = -16,     /* try again (ask not yet complete) */
+    ZA_ESTATE = -17,     /* call not valid in the current state */
 } za_err;
 
 /* Static text for a code, e.g. "actor is dead". Never NULL. */
@@ -57,24 +57,24 @@ const char *za_last_error(void);
  */
 typedef uint64_t za_ref;
 #define ZA_REF_NONE ((za_ref)0)
-#define za_ref_slot(r) ((uint32_t)((r) & 0xffffffffu))
+#define za_ref_slot(r) ((uint32_t)((r)&0xffffffffu))
 #define za_ref_gen(r) ((uint32_t)(((r) >> 32) & 0xffffffu))
 #define za_ref_node(r) ((uint32_t)((r) >> 56))
 
 /* ----------------------------------------------------------------- opaques */
 
 typedef struct za_system za_system;
-typedef struct za_ctx za_ctx;     /* valid only during a callback */
+typedef struct za_ctx za_ctx;               /* valid only during a callback */
 typedef struct za_reply_slot za_reply_slot; /* a one-shot reply slot (ask) */
 
 /* ---------------------------------------------------------------- messages */
 
 /* Tags >= 0 belong to the user; negative tags are the runtime's. */
 enum {
-    ZA_TAG_DOWN = -1,        /* a watched actor died; payload: za_down */
-    ZA_TAG_CHILD_FAILED = -2,/* a child failed; payload: za_down (informational) */
-    ZA_TAG_TIMEOUT = -3,     /* an actor-side ask timed out; za_msg.corr set */
-    ZA_TAG_REPLY = -4,       /* unused as a tag: replies keep the replier's tag */
+    ZA_TAG_DOWN = -1,         /* a watched actor died; payload: za_down */
+    ZA_TAG_CHILD_FAILED = -2, /* a child failed; payload: za_down (informational) */
+    ZA_TAG_TIMEOUT = -3,      /* an actor-side ask timed out; za_msg.corr set */
+    ZA_TAG_REPLY = -4,        /* unused as a tag: replies keep the replier's tag */
 };
 
 typedef enum za_prio { ZA_PRIO_HIGH = 0, ZA_PRIO_NORMAL = 1, ZA_PRIO_LOW = 2 } za_prio;
@@ -87,14 +87,14 @@ typedef enum za_payload_kind {
 /* A message as seen by a behaviour. Valid until receive returns. */
 typedef struct za_msg {
     int32_t tag;
-    uint8_t prio;          /* za_prio */
-    uint8_t kind;          /* za_payload_kind */
-    int16_t status;        /* for replies: ZA_OK or an error code */
-    uint32_t len;          /* payload length in bytes (0 for PTR) */
-    const void *data;      /* payload bytes (NULL when len == 0) */
-    void *ptr;             /* PTR payload (owned by the message) */
-    za_ref sender;         /* ZA_REF_NONE when sent from outside any actor */
-    uint64_t corr;         /* correlation id for actor-side asks (else 0) */
+    uint8_t prio;     /* za_prio */
+    uint8_t kind;     /* za_payload_kind */
+    int16_t status;   /* for replies: ZA_OK or an error code */
+    uint32_t len;     /* payload length in bytes (0 for PTR) */
+    const void *data; /* payload bytes (NULL when len == 0) */
+    void *ptr;        /* PTR payload (owned by the message) */
+    za_ref sender;    /* ZA_REF_NONE when sent from outside any actor */
+    uint64_t corr;    /* correlation id for actor-side asks (else 0) */
 } za_msg;
 
 /* Destructor of a PTR payload; runs exactly once, on whichever thread
@@ -142,15 +142,15 @@ struct za_host {
 /* ------------------------------------------------------------------ system */
 
 typedef struct za_config {
-    int workers;            /* 0: one per online core; < 0 invalid */
-    uint32_t batch;         /* messages per actor turn (0: 64) */
-    uint32_t spin_us;       /* spin before parking an idle worker (0: 50) */
-    uint32_t max_payload;   /* bytes (0: 64 MiB) */
-    uint32_t latency_sample;/* time 1 of N messages for latency (0: 64; 1: all) */
+    int workers;                /* 0: one per online core; < 0 invalid */
+    uint32_t batch;             /* messages per actor turn (0: 64) */
+    uint32_t spin_us;           /* spin before parking an idle worker (0: 50) */
+    uint32_t max_payload;       /* bytes (0: 64 MiB) */
+    uint32_t latency_sample;    /* time 1 of N messages for latency (0: 64; 1: all) */
     uint32_t root_max_restarts; /* for top-level actors (0: 3) */
     uint32_t root_within_ms;    /* (0: 5000) */
-    int manual;             /* 1: no worker threads; the caller drives the
-                               system with za_system_run (deterministic mode) */
+    int manual;                 /* 1: no worker threads; the caller drives the
+                                   system with za_system_run (deterministic mode) */
 } za_config;
 
 /* Fill defaults (all zero means defaults). */
@@ -205,14 +205,14 @@ typedef enum za_full_policy {
 } za_full_policy;
 
 typedef struct za_spawn_opts {
-    const char *name;          /* register under this unique name (NULL: none) */
+    const char *name; /* register under this unique name (NULL: none) */
     za_restart restart;
-    za_strategy strategy;      /* how THIS actor supervises its children */
-    uint32_t max_restarts;     /* within within_ms, for THIS actor (0: 3; > 65536: no limit) */
-    uint32_t within_ms;        /* restart window (0: 5000) */
-    uint32_t backoff_min_ms;   /* first restart delay (0: immediate) */
-    uint32_t backoff_max_ms;   /* cap of the exponential backoff (0: 1000) */
-    uint32_t capacity;         /* mailbox bound in user messages (0: unbounded) */
+    za_strategy strategy;    /* how THIS actor supervises its children */
+    uint32_t max_restarts;   /* within within_ms, for THIS actor (0: 3; > 65536: no limit) */
+    uint32_t within_ms;      /* restart window (0: 5000) */
+    uint32_t backoff_min_ms; /* first restart delay (0: immediate) */
+    uint32_t backoff_max_ms; /* cap of the exponential backoff (0: 1000) */
+    uint32_t capacity;       /* mailbox bound in user messages (0: unbounded) */
     za_full_policy full_policy;
     uint32_t block_timeout_ms; /* for ZA_FULL_BLOCK */
     void *user;                /* free for bindings: za_ctx_user() */
@@ -241,8 +241,7 @@ int za_tell_prio(za_system *sys, za_ref to, int32_t tag, const void *data, size_
                  za_prio prio);
 /* Send an opaque pointer; dtor runs once when the message is consumed or
  * discarded. On an error return, dtor has NOT run: the caller still owns ptr. */
-int za_tell_ptr(za_system *sys, za_ref to, int32_t tag, void *ptr, za_ptr_dtor dtor,
-                za_prio prio);
+int za_tell_ptr(za_system *sys, za_ref to, int32_t tag, void *ptr, za_ptr_dtor dtor, za_prio prio);
 
 /* Stop an actor (children first, then its stop hook). Async. */
 int za_stop(za_system *sys, za_ref ref);
@@ -255,10 +254,10 @@ int za_join(za_system *sys, za_ref ref, uint32_t timeout_ms);
 
 /* Result of an ask: status plus a copy of the reply payload. */
 typedef struct za_answer {
-    int status;       /* ZA_OK or error (ZA_ETIMEDOUT, ZA_EDEAD, ZA_EFAILED...) */
-    int32_t tag;      /* the replier's tag */
-    uint8_t kind;     /* za_payload_kind */
-    void *data;       /* malloc'd copy of the bytes (free with za_answer_free) */
+    int status;   /* ZA_OK or error (ZA_ETIMEDOUT, ZA_EDEAD, ZA_EFAILED...) */
+    int32_t tag;  /* the replier's tag */
+    uint8_t kind; /* za_payload_kind */
+    void *data;   /* malloc'd copy of the bytes (free with za_answer_free) */
     size_t len;
     void *ptr;        /* PTR reply payload (ownership passes to the caller) */
     za_ptr_dtor dtor; /* ...and its destructor */
@@ -313,8 +312,8 @@ za_ref za_ctx_self(za_ctx *ctx);
 za_ref za_ctx_parent(za_ctx *ctx);
 za_system *za_ctx_system(za_ctx *ctx);
 void *za_ctx_user(za_ctx *ctx);
-int za_ctx_worker(za_ctx *ctx);       /* id of the worker running us (-1: caller thread) */
-uint32_t za_ctx_restarts(za_ctx *ctx);/* how many times this actor was restarted */
+int za_ctx_worker(za_ctx *ctx);        /* id of the worker running us (-1: caller thread) */
+uint32_t za_ctx_restarts(za_ctx *ctx); /* how many times this actor was restarted */
 /* In a stop callback: 1 when this is the actor's final stop, 0 when the
  * stop precedes a restart (the actor lives on with fresh state). */
 int za_ctx_final_stop(za_ctx *ctx);
@@ -469,8 +468,16 @@ const void *za_pack_data(const za_pack *p);
 size_t za_pack_size(const za_pack *p);
 
 typedef enum za_vtype {
-    ZA_V_NIL, ZA_V_BOOL, ZA_V_INT, ZA_V_UINT, ZA_V_DOUBLE, ZA_V_STR, ZA_V_BIN,
-    ZA_V_ARRAY, ZA_V_MAP, ZA_V_REF
+    ZA_V_NIL,
+    ZA_V_BOOL,
+    ZA_V_INT,
+    ZA_V_UINT,
+    ZA_V_DOUBLE,
+    ZA_V_STR,
+    ZA_V_BIN,
+    ZA_V_ARRAY,
+    ZA_V_MAP,
+    ZA_V_REF
 } za_vtype;
 
 typedef struct za_value za_value;
@@ -482,9 +489,19 @@ struct za_value {
         uint64_t u; /* ZA_V_UINT: only for values > INT64_MAX */
         double d;
         za_ref ref;
-        struct { const char *ptr; uint32_t len; } str; /* STR and BIN; not NUL-terminated */
-        struct { za_value *items; uint32_t n; } array;
-        struct { za_value *keys; za_value *vals; uint32_t n; } map;
+        struct {
+            const char *ptr;
+            uint32_t len;
+        } str; /* STR and BIN; not NUL-terminated */
+        struct {
+            za_value *items;
+            uint32_t n;
+        } array;
+        struct {
+            za_value *keys;
+            za_value *vals;
+            uint32_t n;
+        } map;
     } v;
 };
 

@@ -63,22 +63,6 @@ static za_ref check_ref(lua_State *L, int idx, lsys **sys) {
     return u->ref;
 }
 
-static int raise_rc(lua_State *L, const char *op, int rc) {
-    const char *t = za_last_error();
-    switch (rc) {
-    case ZA_EDEAD:
-        return luaL_error(L, "zactor: %s: actor is dead", op);
-    case ZA_EFULL:
-        return luaL_error(L, "zactor: %s: mailbox full", op);
-    case ZA_ETIMEDOUT:
-        return luaL_error(L, "zactor: %s: timed out", op);
-    case ZA_ESHUTDOWN:
-        return luaL_error(L, "zactor: %s: system is shutting down", op);
-    default:
-        return luaL_error(L, "zactor: %s: %s", op, (t && *t) ? t : za_strerror(rc));
-    }
-}
-
 static const void *encode(lua_State *L, lsys *s, int idx, size_t *len) {
     char err[300];
     za_pack_reset(s->pack);
@@ -127,7 +111,7 @@ static int l_system(lua_State *L) {
     int rc = za_system_create(&cfg, &s->sys);
     if (rc != ZA_OK) {
         s->sys = NULL;
-        return raise_rc(L, "system", rc);
+        return za_lua_raise(L, "system", rc);
     }
     return 1;
 }
@@ -236,7 +220,7 @@ static int sys_spawn_native(lua_State *L) {
     collect_args(L, s, 4, &o, &lo);
     za_ref r;
     int rc = za_spawn(s->sys, beh, za_pack_data(s->pack), za_pack_size(s->pack), &o, &r);
-    if (rc != ZA_OK) return raise_rc(L, "spawn_native", rc);
+    if (rc != ZA_OK) return za_lua_raise(L, "spawn_native", rc);
     push_ref(L, r, (void *)(intptr_t)1);
     return 1;
 }
@@ -278,7 +262,7 @@ static int sys_metrics(lua_State *L) {
     lsys *s = check_sys(L, 1);
     za_metrics m;
     int rc = za_metrics_read(s->sys, &m);
-    if (rc != ZA_OK) return raise_rc(L, "metrics", rc);
+    if (rc != ZA_OK) return za_lua_raise(L, "metrics", rc);
     lua_createtable(L, 0, 12);
 #define F(x)                                                                                       \
     lua_pushinteger(L, (lua_Integer)m.x);                                                          \
@@ -321,7 +305,7 @@ static int ref_tell(lua_State *L) {
         lua_pushboolean(L, 0);
         return 1;
     }
-    if (rc != ZA_OK) return raise_rc(L, "tell", rc);
+    if (rc != ZA_OK) return za_lua_raise(L, "tell", rc);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -347,7 +331,7 @@ static int ref_ask(lua_State *L) {
         }
         if (rc == ZA_EFAILED) return luaL_error(L, "zactor: ask: the actor failed: %s", text);
         if (rc == ZA_EDEAD) return luaL_error(L, "zactor: ask: actor is dead");
-        return raise_rc(L, "ask", rc);
+        return za_lua_raise(L, "ask", rc);
     }
     if (a.kind != ZA_PAYLOAD_BYTES) {
         za_answer_free(&a);
@@ -372,7 +356,7 @@ static int ref_stop(lua_State *L) {
     lsys *s;
     za_ref r = check_ref(L, 1, &s);
     int rc = za_stop(s->sys, r);
-    if (rc != ZA_OK && rc != ZA_EDEAD) return raise_rc(L, "stop", rc);
+    if (rc != ZA_OK && rc != ZA_EDEAD) return za_lua_raise(L, "stop", rc);
     lua_pushboolean(L, rc == ZA_OK);
     return 1;
 }

@@ -1031,7 +1031,8 @@ static const char *err_text(int rc) {
     return (t && *t) ? t : za_strerror(rc);
 }
 
-static int raise_rc(lua_State *L, const char *op, int rc) {
+/* One wording of runtime errors for Lua, shared with lua/zactor.c. */
+int za_lua_raise(lua_State *L, const char *op, int rc) {
     switch (rc) {
     case ZA_EDEAD:
         return luaL_error(L, "zactor: %s: actor is dead", op);
@@ -1065,7 +1066,7 @@ static int ref_tell(lua_State *L) {
         lua_pushboolean(L, 0);
         return 1;
     }
-    if (rc != ZA_OK) raise_rc(L, "tell", rc);
+    if (rc != ZA_OK) za_lua_raise(L, "tell", rc);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -1073,7 +1074,7 @@ static int ref_tell(lua_State *L) {
 static int ref_stop(lua_State *L) {
     za_lua_actor *a = actor_of(L);
     int rc = za_stop(a->sys, check_ref(L, 1));
-    if (rc != ZA_OK && rc != ZA_EDEAD) raise_rc(L, "stop", rc);
+    if (rc != ZA_OK && rc != ZA_EDEAD) za_lua_raise(L, "stop", rc);
     return 0;
 }
 
@@ -1203,7 +1204,7 @@ static int ctx_send_after(lua_State *L) {
     za_timer_id id = 0;
     uint32_t ms = sec <= 0 ? 0 : (uint32_t)(sec * 1000.0 + 0.5);
     int rc = za_send_after(a->sys, ms, r, 0, d, len, &id);
-    if (rc != ZA_OK) raise_rc(L, "send_after", rc);
+    if (rc != ZA_OK) za_lua_raise(L, "send_after", rc);
     lua_pushinteger(L, (lua_Integer)id);
     return 1;
 }
@@ -1218,7 +1219,7 @@ static int ctx_watch(lua_State *L) {
     za_lua_actor *a = actor_of(L);
     if (!a->ctx) return luaL_error(L, "zactor: ctx used outside a handler");
     int rc = za_ctx_watch(a->ctx, check_ref(L, 2));
-    if (rc != ZA_OK) raise_rc(L, "watch", rc);
+    if (rc != ZA_OK) za_lua_raise(L, "watch", rc);
     return 0;
 }
 
@@ -1280,7 +1281,7 @@ static int ctx_ask(lua_State *L) {
     uint64_t corr = 0;
     uint32_t ms = t <= 0 ? 1 : (uint32_t)(t * 1000.0 + 0.5);
     int rc = za_ctx_ask(a->ctx, r, 0, d, len, ms, &corr);
-    if (rc != ZA_OK) raise_rc(L, "ask", rc);
+    if (rc != ZA_OK) za_lua_raise(L, "ask", rc);
     run->wait_corr = corr;
     /* The message being answered is about to end its receive: keep its
      * reply slot to answer when the handler finally returns. */

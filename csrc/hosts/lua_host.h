@@ -77,6 +77,8 @@ typedef struct za_lua_ref {
 /* Encode the Lua value at idx into p. 0 or -1 with a message in err. Raises
  * no Lua error and allocates no Lua memory. */
 int za_lua_encode(lua_State *L, int idx, za_pack *p, char *err, size_t errlen);
+/* Raise a Lua error describing runtime error rc during op (never returns). */
+int za_lua_raise(lua_State *L, const char *op, int rc);
 /* Push a decoded value; push_ref pushes a ref (NULL: plain za_lua_ref
  * userdata with metatable ZA_LUA_REF_MT). May raise Lua errors (memory). */
 typedef void (*za_lua_push_ref_fn)(lua_State *L, za_ref r, void *ud);

@@ -22,8 +22,8 @@ class build_ext_always(build_ext):
     # with its own object, so a changed header (csrc/internal.h, zactor.h)
     # left stale objects of the runtime in build/temp.* (a full build takes
     # a few seconds).
-    def initialize_options(self):
-        super().initialize_options()
+    def finalize_options(self):
+        super().finalize_options()
         self.force = True
 
 

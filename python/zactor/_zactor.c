@@ -213,7 +213,7 @@ typedef struct SystemObject {
     uint64_t next_timer_key;
     PyObject *dl_callback;
     _Atomic int dl_on;
-    unsigned aw_misses; /* recent awaits whose poll did not see the answer */
+    unsigned aw_tries, aw_hits; /* recent awaits that polled, and saw the answer (decaying) */
     unsigned aw_count;
     PyObject *weakreflist;
 } SystemObject;
@@ -1184,8 +1184,10 @@ static PyObject *Future_add_done_callback(FutureObject *f, PyObject *fn) {
  * without suspending the task: no event-loop round trip, no thread wake-up.
  * Otherwise the task parks on an asyncio future of its loop, which the
  * answer resolves through the loop's _LoopWaker (one call_soon_threadsafe
- * per batch of answers). The poll adapts: after several misses in a row
- * (slow actors) awaits park at once, trying a poll again 1 time in 16.
+ * per batch of answers). The poll adapts: when fewer than 1 in 8 recent
+ * polls saw the answer (slow actors), awaits park at once, and poll again
+ * 1 time in 16. (Parking after a few misses in a row was tried: on a loaded
+ * machine, where polls miss now and then, awaits then stayed parked.)
  */
 
 /* Poll for the answer with the GIL released. 1 if done. GIL held. */
@@ -1203,8 +1205,13 @@ static int await_poll(FutureObject *f) {
         }
         return atomic_load(&c->done);
     }
+    /* poll unless recent polls mostly missed (slow actors): then 1 in 16 */
     s->aw_count++;
-    if (s->aw_misses >= 4 && (s->aw_count & 15)) return 0;
+    if (s->aw_tries >= 16 && s->aw_hits * 8 < s->aw_tries && (s->aw_count & 15)) return 0;
+    if (++s->aw_tries >= 64) {
+        s->aw_tries /= 2;
+        s->aw_hits /= 2;
+    }
     gil_release();
     poller pl;
     poll_init(&pl, AWAIT_SPIN_NS);
@@ -1214,10 +1221,8 @@ static int await_poll(FutureObject *f) {
     if (done) wait_gil_free();
     gil_acquire();
     if (done) {
-        s->aw_misses = 0;
+        s->aw_hits++;
         drain_deferred();
-    } else if (s->aw_misses < 1000) {
-        s->aw_misses++;
     }
     return done;
 }

@@ -127,7 +127,13 @@ def test_exit_with_live_actors():
                 self.peer = peer
             def receive(self, msg):
                 if self.peer is not None:
-                    self.peer.tell(msg + 1)
+                    try:
+                        self.peer.tell(msg + 1)
+                    except zactor.ActorDeadError:
+                        # at exit both top-level actors are stopped, in no set
+                        # order: the peer may go first. A failure here would
+                        # (by design) run on_failure instead of on_stop.
+                        pass
             def on_stop(self):
                 print("stopped", flush=True)
         s = zactor.System(workers=2)

@@ -494,6 +494,9 @@ static void finalize(za_ctx *c, int code, const char *text) {
         c->final_stop = false;
     }
     a->flags &= (uint8_t)~ZA_AF_STARTED;
+    /* until the next START, the slot has no behaviour: za_ref_behaviour must
+     * not report this one for a ref of the next incarnation */
+    atomic_store_explicit(&a->beh, NULL, memory_order_relaxed);
     za_actor_ext *e = a->ext;
     if (e && e->name) za__registry_drop(s, e->name, c->self);
     if (e) {
@@ -854,7 +857,9 @@ int za_ctx_final_stop(za_ctx *ctx) {
 const za_behaviour *za_ref_behaviour(za_system *sys, za_ref ref) {
     if (!za_is_alive(sys, ref)) return NULL;
     za_actor *a = za__slot(sys, za_ref_slot(ref));
-    return atomic_load_explicit(&a->beh, memory_order_relaxed);
+    const za_behaviour *beh = atomic_load_explicit(&a->beh, memory_order_acquire);
+    /* still the same incarnation after the load: the behaviour is its own */
+    return za_is_alive(sys, ref) ? beh : NULL;
 }
 
 void za_ctx_stop(za_ctx *ctx) {

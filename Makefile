@@ -151,7 +151,7 @@ test-lua: deps lua
 # code 5 ("no tests collected") fails the target too.
 PYTHON   ?= python3
 VENV     := build/venv
-PY_DEPS  := setup.py pyproject.toml $(SRCS) $(HDRS) $(wildcard python/zactor/*.c python/zactor/*.py \
+PY_DEPS  := setup.py pyproject.toml $(SRCS) $(HDRS) csrc/hosts/lua_host.c csrc/hosts/lua_host.h $(wildcard python/zactor/*.c python/zactor/*.py \
             python/zactor/*.pyi python/zactor/py.typed)
 
 $(VENV)/bin/python:

@@ -35,23 +35,40 @@ def _rel(paths):
     return sorted(os.path.relpath(p, HERE) for p in paths)
 
 
-def _pkgconfig(flag):
+def _pkgconfig(flag, pkg="msgpack"):
     if not shutil.which("pkg-config"):
-        return []
+        return None
     try:
-        out = subprocess.run(["pkg-config", flag, "msgpack"], check=True,
+        out = subprocess.run(["pkg-config", flag, pkg], check=True,
                              capture_output=True, text=True).stdout
     except (OSError, subprocess.CalledProcessError):
-        return []
+        return None
     return out.split()
 
 
 runtime_sources = _rel(glob.glob(os.path.join(HERE, "csrc", "*.c")))
 glue_sources = _rel(glob.glob(os.path.join(HERE, "python", "zactor", "*.c")))
 
-libs = [f[2:] for f in _pkgconfig("--libs-only-l")] or ["msgpackc"]
-lib_dirs = [f[2:] for f in _pkgconfig("--libs-only-L")]
-inc_dirs = ["csrc/include", "csrc"] + [f[2:] for f in _pkgconfig("--cflags-only-I")]
+libs = [f[2:] for f in _pkgconfig("--libs-only-l") or []] or ["msgpackc"]
+lib_dirs = [f[2:] for f in _pkgconfig("--libs-only-L") or []]
+inc_dirs = ["csrc/include", "csrc"] + [f[2:] for f in _pkgconfig("--cflags-only-I") or []]
+macros = [("_GNU_SOURCE", None)]
+
+# Lua actors (System.spawn_lua): the Lua host (csrc/hosts/lua_host.c, the same
+# file the Lua module compiles) and liblua5.4, when the Lua 5.4 headers are
+# installed (Debian: liblua5.4-dev, installed by `make deps`). Without them the
+# package still builds and spawn_lua raises a clear error. Unlike the Lua
+# module, the extension links liblua: a Python process has no Lua core of its
+# own, and every Lua actor's state comes from this one copy.
+lua_cflags = _pkgconfig("--cflags-only-I", "lua5.4")
+lua_libs = _pkgconfig("--libs-only-l", "lua5.4")
+if lua_cflags is None and os.path.exists("/usr/include/lua5.4/lua.h"):
+    lua_cflags, lua_libs = ["-I/usr/include/lua5.4"], ["-llua5.4"]
+if lua_cflags is not None and os.environ.get("ZACTOR_NO_LUA") != "1":
+    runtime_sources.append(os.path.join("csrc", "hosts", "lua_host.c"))
+    inc_dirs += [f[2:] for f in lua_cflags]
+    libs += [f[2:] for f in lua_libs or ["-llua5.4"]]
+    macros.append(("ZA_WITH_LUA", "1"))
 
 # Speed (measured with bench/python/bench_python.py):
 #  - the runtime's internal symbols (za__*) are local (a version script) and
@@ -76,7 +93,7 @@ ext = Extension(
     include_dirs=inc_dirs,
     libraries=libs,
     library_dirs=lib_dirs,
-    define_macros=[("_GNU_SOURCE", None)],
+    define_macros=macros,
     # The runtime's own warning set (see the Makefile), warnings are errors.
     extra_compile_args=["-std=c11", "-pthread", "-Wall", "-Wextra", "-Werror", "-Wshadow",
                         "-Wno-unused-parameter", "-Wno-format-truncation",

@@ -1261,7 +1261,14 @@ static int ask_cont(lua_State *L, int status, lua_KContext k) {
     if (m->tag == ZA_TAG_TIMEOUT || m->status == ZA_ETIMEDOUT)
         return luaL_error(L, "zactor: ask timed out");
     if (m->status == ZA_EDEAD) return luaL_error(L, "zactor: ask: actor is dead");
-    if (m->status == ZA_EFAILED) return luaL_error(L, "zactor: ask: the actor failed");
+    if (m->status == ZA_EFAILED) {
+        /* an error reply carries the failure's text as its payload */
+        if (m->kind == ZA_PAYLOAD_BYTES && m->len) {
+            const char *text = lua_pushlstring(L, (const char *)m->data, m->len);
+            return luaL_error(L, "zactor: ask: the actor failed: %s", text);
+        }
+        return luaL_error(L, "zactor: ask: the actor failed");
+    }
     if (m->status != ZA_OK) return luaL_error(L, "zactor: ask failed: %s", za_strerror(m->status));
     if (m->kind != ZA_PAYLOAD_BYTES) return luaL_error(L, "zactor: ask: non-value reply");
     push_payload(L, m->data, m->len);

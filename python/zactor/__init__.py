@@ -63,11 +63,20 @@ __all__ = [
     "System",
     "Terminated",
     "Timer",
+    "pack",
 ]
 
 __version__ = "0.1.0"
 
 _log = logging.getLogger("zactor")
+
+
+def pack(value: Any) -> bytes:
+    """The MessagePack bytes zactor sends for ``value`` to a Lua or C actor
+    (``System.unpack`` is the reverse). Raises ``TypeError`` for a value that
+    cannot cross languages (only None, bool, int, float, str, bytes, list,
+    tuple, dict and ActorRef can)."""
+    return _zactor._pack(value)
 
 
 class Actor:
@@ -205,6 +214,7 @@ _zactor._set_hooks(
     report_failure=_report_failure,
     get_running_loop=asyncio.get_running_loop,
     waker_for=_waker_for,
+    function_actor=_FunctionActor,
 )
 
 # ------------------------------------------------------------ process hooks
@@ -288,10 +298,6 @@ class System(_zactor.System):
         ``"fail"`` (``MailboxFull``), ``"drop_newest"``, ``"drop_oldest"``,
         ``"block"`` (waits up to ``block_timeout`` s).
         """
-        if not isinstance(actor, type):
-            if not callable(actor):
-                raise TypeError("spawn() needs an Actor class or a callable")
-            return super().spawn(_FunctionActor, actor, *args, **kwargs)
         return super().spawn(actor, *args, **kwargs)
 
     def spawn_native(self, path: str, symbol: str, *args: Any, name: Optional[str] = None) -> ActorRef:

@@ -44,6 +44,9 @@
 #include <time.h>
 
 #include "zactor.h"
+#ifdef ZA_WITH_LUA
+#include "hosts/lua_host.h"
+#endif
 
 /* Message tags the glue uses on the wire (tags >= 0 are user space; these
  * are high enough not to collide with the small tags native behaviours use). */
@@ -81,6 +84,7 @@ typedef struct {
     PyObject *report_failure;
     PyObject *get_running_loop; /* asyncio.get_running_loop */
     PyObject *waker_for;        /* loop -> its _LoopWaker */
+    PyObject *function_actor;   /* Actor class wrapping a plain callable */
     PyObject *last_loop, *last_waker; /* one-entry cache of waker_for */
     PyObject *str_receive, *str_on_start, *str_on_stop, *str_on_failure, *str_context,
         *str_init, *str_new, *str_strategy, *str_add_note, *str_create_future, *str_add,
@@ -2041,8 +2045,16 @@ static int py_receive(za_ctx *ctx, const za_msg *m) {
             add_note(cell, exc);
             Py_XSETREF(cell->last_exc, Py_NewRef(exc));
             if (can_reply && za_ctx_can_reply(ctx)) {
-                Py_INCREF(exc);
-                if (za_reply_ptr(ctx, TAG_PYEXC, exc, py_obj_dtor) != ZA_OK) Py_DECREF(exc);
+                if (m->tag == TAG_PY) {
+                    Py_INCREF(exc);
+                    if (za_reply_ptr(ctx, TAG_PYEXC, exc, py_obj_dtor) != ZA_OK) Py_DECREF(exc);
+                } else {
+                    /* another language asked: it gets the failure as text */
+                    char text[512];
+                    fail_text(exc, text, sizeof text);
+                    za_reply_slot *slot = za_ctx_take_reply(ctx);
+                    if (slot) za_reply_error(za_ctx_system(ctx), slot, ZA_EFAILED, text);
+                }
             }
             pa->failed = 1; /* on_failure replaces on_stop for this incarnation */
             PyObject *fr = PyObject_CallMethodOneArg(pa->inst, st->str_on_failure, exc);
@@ -2423,9 +2435,20 @@ static PyObject *do_spawn(SystemObject *s, za_ctx *ctx, PyObject *args, PyObject
     }
     PyObject *cls = PyTuple_GET_ITEM(args, 0);
     if (!PyType_Check(cls)) {
-        PyErr_Format(PyExc_TypeError, "spawn() needs an Actor class, not %.100s",
-                     Py_TYPE(cls)->tp_name);
-        return NULL;
+        if (!PyCallable_Check(cls) || !s->st->function_actor) {
+            PyErr_Format(PyExc_TypeError, "spawn() needs an Actor class or a callable, not %.100s",
+                         Py_TYPE(cls)->tp_name);
+            return NULL;
+        }
+        /* a plain callable: the FunctionActor class calls it with each message */
+        PyObject *wrapped = PyTuple_New(n + 1);
+        if (!wrapped) return NULL;
+        PyTuple_SET_ITEM(wrapped, 0, Py_NewRef(s->st->function_actor));
+        for (Py_ssize_t i = 0; i < n; i++)
+            PyTuple_SET_ITEM(wrapped, i + 1, Py_NewRef(PyTuple_GET_ITEM(args, i)));
+        PyObject *r = do_spawn(s, ctx, wrapped, kw);
+        Py_DECREF(wrapped);
+        return r;
     }
     PyObject *akw = NULL, *optkw = NULL, *name_keep = NULL;
     if (kw) {
@@ -3002,6 +3025,137 @@ static PyObject *System_spawn_behaviour(SystemObject *s, PyObject *args, PyObjec
     return new_ref(s, ref, 2);
 }
 
+/* spawn_lua(spec, *args, name=None, memory_limit=None, budget=None,
+ * open_io_os=False, strategy=None, restart=..., ...): a Lua actor with its
+ * own lua_State (csrc/hosts/lua_host.c) on the same workers. Lua actors never
+ * take the GIL; Python talks to them in MessagePack like to native actors. */
+/* unpack(data): one MessagePack value, strictly (the same reader as messages
+ * from other languages, but malformed input is an error, not raw bytes). */
+static PyObject *System_unpack(SystemObject *s, PyObject *arg) {
+    Py_buffer b;
+    if (PyObject_GetBuffer(arg, &b, PyBUF_SIMPLE) < 0) return NULL;
+    za_doc *d = NULL;
+    int rc = za_doc_decode(b.buf, (size_t)b.len, &d);
+    PyObject *r = NULL;
+    if (rc == ZA_OK) {
+        r = value_to_py(s, za_doc_root(d));
+        za_doc_free(d);
+    } else {
+        const char *detail = za_last_error();
+        PyErr_Format(PyExc_ValueError, "unpack: not one MessagePack value (%zd bytes): %s",
+                     b.len, detail && *detail ? detail : za_strerror(rc));
+    }
+    PyBuffer_Release(&b);
+    return r;
+}
+
+static PyObject *System_spawn_lua(SystemObject *s, PyObject *args, PyObject *kw) {
+#ifndef ZA_WITH_LUA
+    PyErr_SetString(PyExc_RuntimeError,
+                    "spawn_lua: this zactor was built without Lua support (install the Lua 5.4 "
+                    "headers, e.g. Debian's liblua5.4-dev, then reinstall zactor)");
+    return NULL;
+#else
+    if (check_sys(s) < 0) return NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(args);
+    if (n < 1 || !PyUnicode_Check(PyTuple_GET_ITEM(args, 0))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "spawn_lua() needs a Lua behaviour: a path to a .lua file, a module name "
+                        "or Lua source text");
+        return NULL;
+    }
+    const char *spec = PyUnicode_AsUTF8(PyTuple_GET_ITEM(args, 0));
+    if (!spec) return NULL;
+    za_lua_opts lo = {0};
+    PyObject *optkw = NULL, *name_keep = NULL, *strat_holder = NULL, *packed = NULL, *v;
+    PyObject *rest = NULL;
+    if (kw) {
+        if (!(optkw = PyDict_Copy(kw))) return NULL;
+        if ((v = PyDict_GetItemString(optkw, "memory_limit")) && v != Py_None) {
+            long long m = PyLong_AsLongLong(v);
+            if (m <= 0) {
+                if (!PyErr_Occurred())
+                    PyErr_SetString(PyExc_ValueError, "memory_limit must be > 0 bytes");
+                goto err;
+            }
+            lo.memory_limit = (size_t)m;
+        }
+        if ((v = PyDict_GetItemString(optkw, "budget")) && v != Py_None) {
+            double b = PyFloat_AsDouble(v);
+            if (b == -1.0 && PyErr_Occurred()) goto err;
+            if (b <= 0) {
+                PyErr_SetString(PyExc_ValueError, "budget must be > 0 seconds");
+                goto err;
+            }
+            lo.budget_ms = b * 1000.0 < 1 ? 1u : (uint32_t)(b * 1000.0);
+        }
+        if ((v = PyDict_GetItemString(optkw, "open_io_os")) && v != Py_None) {
+            int t = PyObject_IsTrue(v);
+            if (t < 0) goto err;
+            lo.open_io_os = t;
+        }
+        /* parse_spawn_opts reads the strategy from a class attribute */
+        if ((v = PyDict_GetItemString(optkw, "strategy"))) {
+            strat_holder = PyModule_New("lua_strategy");
+            if (!strat_holder || PyObject_SetAttr(strat_holder, s->st->str_strategy, v) < 0)
+                goto err;
+        }
+        static const char *lua_only[] = {"memory_limit", "budget", "open_io_os", "strategy", NULL};
+        for (int i = 0; lua_only[i]; i++)
+            if (PyDict_DelItemString(optkw, lua_only[i]) < 0) PyErr_Clear();
+    }
+    za_spawn_opts o;
+    int blocking = 0;
+    if (parse_spawn_opts(s, strat_holder ? strat_holder : Py_None, optkw, &o, &name_keep,
+                         &blocking) < 0)
+        goto err;
+    if (n > 1) {
+        if (!(rest = PyTuple_GetSlice(args, 1, n))) goto err;
+        za_pack *p = za_pack_new();
+        if (!p) {
+            PyErr_NoMemory();
+            goto err;
+        }
+        if (pack_obj(s->st, p, rest, 0) < 0) {
+            za_pack_free(p);
+            goto err;
+        }
+        packed = PyBytes_FromStringAndSize(za_pack_data(p), (Py_ssize_t)za_pack_size(p));
+        za_pack_free(p);
+        if (!packed) goto err;
+    }
+    za_ref ref = 0;
+    char errbuf[512];
+    int rc;
+    /* compiling the chunk may take a while: let other Python threads run */
+    Py_BEGIN_ALLOW_THREADS;
+    rc = za_lua_spawn_ex(s->sys, spec, packed ? PyBytes_AS_STRING(packed) : NULL,
+                         packed ? (size_t)PyBytes_GET_SIZE(packed) : 0, &o, &lo, &ref, errbuf,
+                         sizeof errbuf);
+    Py_END_ALLOW_THREADS;
+    if (rc != ZA_OK) {
+        if (rc == ZA_EVALUE && errbuf[0])
+            PyErr_Format(PyExc_ValueError, "spawn_lua(%R): %s", PyTuple_GET_ITEM(args, 0), errbuf);
+        else
+            raise_za(s, rc, "spawn_lua");
+        goto err;
+    }
+    Py_XDECREF(optkw);
+    Py_XDECREF(name_keep);
+    Py_XDECREF(strat_holder);
+    Py_XDECREF(packed);
+    Py_XDECREF(rest);
+    return new_ref(s, ref, 2);
+err:
+    Py_XDECREF(optkw);
+    Py_XDECREF(name_keep);
+    Py_XDECREF(strat_holder);
+    Py_XDECREF(packed);
+    Py_XDECREF(rest);
+    return NULL;
+#endif
+}
+
 static PyObject *System_wait_idle(SystemObject *s, PyObject *args) {
     double timeout = 5.0;
     if (!PyArg_ParseTuple(args, "|d:wait_idle", &timeout)) return NULL;
@@ -3042,6 +3196,14 @@ static PyMethodDef System_methods[] = {
     {"wait_idle", (PyCFunction)System_wait_idle, METH_VARARGS,
      "wait_idle(timeout=5.0) -> bool: wait until no actor is alive."},
     {"ref", (PyCFunction)System_ref, METH_O, "ref(id) -> ActorRef from a 64-bit id."},
+    {"unpack", (PyCFunction)System_unpack, METH_O,
+     "unpack(data) -> value: decode one MessagePack value as messages from Lua and C actors "
+     "are decoded (actor refs bind to this system). ValueError if malformed."},
+    {"spawn_lua", (PyCFunction)(void (*)(void))System_spawn_lua, METH_VARARGS | METH_KEYWORDS,
+     "spawn_lua(spec, *args, name=None, memory_limit=None, budget=None, open_io_os=False, "
+     "strategy=None, restart='permanent', max_restarts=None, within=None, backoff=None, "
+     "capacity=0, on_full='fail') -> ActorRef. spec: a path to a .lua file, a module name or "
+     "Lua source text returning {init=, receive=, stop=}; args go to init."},
     {"_spawn_behaviour", (PyCFunction)(void (*)(void))System_spawn_behaviour,
      METH_VARARGS | METH_KEYWORDS, NULL},
     {"_cells", (PyCFunction)System_cells, METH_NOARGS, NULL},
@@ -3083,11 +3245,13 @@ static PyType_Spec System_spec = {"zactor._zactor.System", sizeof(SystemObject),
 /* ------------------------------------------------------- module functions */
 
 static PyObject *mod_set_hooks(PyObject *mod, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"terminated", "dead_letter",      "report_failure",
-                             "get_running_loop", "waker_for", NULL};
-    PyObject *t, *d, *r, *g, *w;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "$OOOOO", kwlist, &t, &d, &r, &g, &w)) return NULL;
+    static char *kwlist[] = {"terminated",       "dead_letter", "report_failure",
+                             "get_running_loop", "waker_for",   "function_actor", NULL};
+    PyObject *t, *d, *r, *g, *w, *f;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "$OOOOOO", kwlist, &t, &d, &r, &g, &w, &f))
+        return NULL;
     modstate *st = get_state(mod);
+    Py_XSETREF(st->function_actor, Py_NewRef(f));
     Py_XSETREF(st->terminated_cls, Py_NewRef(t));
     Py_XSETREF(st->dead_letter_cls, Py_NewRef(d));
     Py_XSETREF(st->report_failure, Py_NewRef(r));
@@ -3268,6 +3432,7 @@ static int mod_traverse(PyObject *m, visitproc visit, void *arg) {
     Py_VISIT(st->dead_letter_cls);
     Py_VISIT(st->get_running_loop);
     Py_VISIT(st->waker_for);
+    Py_VISIT(st->function_actor);
     Py_VISIT(st->last_loop);
     Py_VISIT(st->last_waker);
     Py_VISIT(st->FutureIter_Type);
@@ -3293,6 +3458,7 @@ static int mod_clear(PyObject *m) {
     Py_CLEAR(st->dead_letter_cls);
     Py_CLEAR(st->get_running_loop);
     Py_CLEAR(st->waker_for);
+    Py_CLEAR(st->function_actor);
     Py_CLEAR(st->last_loop);
     Py_CLEAR(st->last_waker);
     Py_CLEAR(st->FutureIter_Type);

@@ -104,6 +104,23 @@ class System:
         on_full: OnFull = "fail",
         block_timeout: float = 1.0,
     ) -> ActorRef: ...
+    def spawn_lua(
+        self,
+        spec: str,
+        *args: Any,
+        name: Optional[str] = None,
+        memory_limit: Optional[int] = None,
+        budget: Optional[float] = None,
+        open_io_os: bool = False,
+        strategy: Optional[str] = None,
+        restart: Restart = "permanent",
+        max_restarts: Optional[int] = None,
+        within: Optional[float] = None,
+        backoff: Union[None, float, Tuple[float, float]] = None,
+        capacity: int = 0,
+        on_full: OnFull = "fail",
+    ) -> ActorRef: ...
+    def unpack(self, data: bytes) -> Any: ...
     def lookup(self, name: str) -> Optional[ActorRef]: ...
     def shutdown(self, timeout: float = 5.0) -> bool: ...
     def run(self, max_turns: int = 0) -> int: ...
@@ -121,7 +138,13 @@ class System:
     def __exit__(self, *exc: Any) -> bool: ...
 
 def _set_hooks(
-    *, terminated: Any, dead_letter: Any, report_failure: Any, get_running_loop: Any, waker_for: Any
+    *,
+    terminated: Any,
+    dead_letter: Any,
+    report_failure: Any,
+    get_running_loop: Any,
+    waker_for: Any,
+    function_actor: Any,
 ) -> None: ...
 def _dispatch_loop() -> None: ...
 def _dispatch_stop() -> None: ...

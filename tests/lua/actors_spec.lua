@@ -48,6 +48,14 @@ describe("Lua actors", function()
     assert.matches("ask timed out", r[2])
   end)
 
+  it("see the failure text of an actor that failed an actor-side ask", function()
+    local p = system:spawn("proxy")
+    local c = system:spawn("counter", 0)
+    local r = p:ask{ "try", c, { "boom" } }
+    assert.is_false(r[1])
+    assert.matches("the actor failed: .*counter.lua:%d+: boom", r[2])
+  end)
+
   it("spawn children that are returned as refs", function()
     local p = system:spawn("proxy")
     local child = p:ask{ "spawn", "counter", 5 }

@@ -136,6 +136,21 @@ def test_plain_callable_actor(system):
     assert ref.ask(21) == 42
 
 
+def test_plain_callable_child_with_extra_args(system):
+    class Parent(zactor.Actor):
+        def receive(self, msg):
+            if msg == "spawn":
+                # extra spawn args come before each message
+                return self.context.spawn(lambda k, m: m * k, 3)
+            return self.context.spawn(msg)
+
+    parent = system.spawn(Parent)
+    child = parent.ask("spawn")
+    assert child.ask(14) == 42
+    with pytest.raises(TypeError, match="Actor class or a callable"):
+        parent.ask(42)
+
+
 def test_spawn_kwargs(system):
     ref = system.spawn(Counter, kwargs={"start": 7})
     assert ref.ask(("get",)) == 7

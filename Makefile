@@ -33,7 +33,7 @@ TEST_BINS  := $(TEST_SRCS:tests/c/%.c=$(B)/tests/%)
 BENCH_SRCS := $(wildcard bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 
-.PHONY: all lib deps test test-c test-c-variant test-python test-lua lua bench-lua bench-lua-deps bench bench-python demo install clean format check-format
+.PHONY: all lib deps test test-c test-c-variant test-python test-lua lua bench-lua bench-lua-deps bench bench-python demo demo-c install clean format check-format
 
 all: lib
 
@@ -180,7 +180,14 @@ bench-python: deps $(VENV)/.installed
 	$(VENV)/bin/python -m pip install -q pykka
 	$(VENV)/bin/python bench/python/bench_python.py $(BENCH_PY_ARGS)
 
-demo: deps
+# The showcase (python/examples/wordcount_demo.py): a Python program fans a
+# text corpus out to Lua actors counting words on every core, a native C
+# actor merges the counts, one Lua actor fails on purpose and is restarted.
+demo: deps $(VENV)/.installed
+	$(VENV)/bin/python python/examples/wordcount_demo.py $(DEMO_ARGS)
+
+# The C-only demo (csrc/examples/demo.c), self-checking.
+demo-c: deps
 	$(MAKE) --no-print-directory VARIANT=release build/release/demo
 	./build/release/demo
 

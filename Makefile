@@ -115,12 +115,19 @@ LUA_SPEED  := $(if $(filter x86_64,$(shell uname -m)),-mtls-dialect=gnu2,)
 
 $(LUA_B)/%.o: %.c $(HDRS) csrc/hosts/lua_host.h
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE) $(WARN) -O2 -g -fvisibility=hidden $(LUA_SPEED) $(LUA_CFLAGS) -c $< -o $@
+	$(CC) $(BASE) $(WARN) -O2 -g -fno-semantic-interposition $(LUA_SPEED) $(LUA_CFLAGS) -c $< -o $@
 
-# -fvisibility=hidden: only luaopen_zactor is exported, so the runtime copy
-# inside the module cannot clash with another libzactor in the same process.
-lua/zactor.so: $(LUA_OBJS)
-	$(CC) -shared -o $@ $^ $(MSGPACK_LIBS) -pthread -lm -ldl
+# Exported: luaopen_zactor and the public za_* API (native behaviours loaded
+# by system:spawn_native call it); the runtime's internals (za__*) stay
+# local. -Bsymbolic-functions binds the module's own calls inside it, so
+# another libzactor in the same process can neither clash nor interpose.
+$(LUA_B)/exports.map:
+	@mkdir -p $(dir $@)
+	echo '{ global: luaopen_zactor; za_[a-z]*; local: *; };' > $@
+
+lua/zactor.so: $(LUA_OBJS) $(LUA_B)/exports.map
+	$(CC) -shared -o $@ $(LUA_OBJS) -Wl,--version-script=$(LUA_B)/exports.map \
+	  -Wl,-Bsymbolic-functions $(MSGPACK_LIBS) -pthread -lm -ldl
 
 lua: lua/zactor.so
 

@@ -27,6 +27,8 @@
 
 #define SYS_MT "zactor.system"
 
+__attribute__((visibility("default"))) int luaopen_zactor(lua_State *L);
+
 int za_lua_parse_opts(lua_State *L, int idx, za_spawn_opts *o, za_lua_opts *lo);
 int za_lua_is_opts(lua_State *L, int idx);
 
@@ -206,10 +208,26 @@ static int sys_spawn(lua_State *L) {
 
 /* Native behaviours: dlopen(path) once (never closed: actors may run its
  * code until the process ends) and take a `const za_behaviour` symbol. */
+/* require() loads this module RTLD_LOCAL, so a native behaviour's calls to
+ * the za_* API would not resolve against it. Promote the module (already
+ * loaded: RTLD_NOLOAD) to global before loading the first behaviour, so the
+ * behaviour binds to this very runtime, not to a second copy. */
+static int export_runtime(void) {
+    static int done;
+    if (done) return 0;
+    Dl_info info;
+    if (!dladdr((void *)&luaopen_zactor, &info) || !info.dli_fname) return -1;
+    if (!dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_GLOBAL)) return -1;
+    done = 1;
+    return 0;
+}
+
 static int sys_spawn_native(lua_State *L) {
     lsys *s = check_sys(L, 1);
     const char *path = luaL_checkstring(L, 2);
     const char *sym = luaL_checkstring(L, 3);
+    if (export_runtime() < 0)
+        return luaL_error(L, "zactor: spawn_native: cannot export the runtime: %s", dlerror());
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!h) return luaL_error(L, "zactor: spawn_native: %s", dlerror());
     const za_behaviour *beh = dlsym(h, sym);
@@ -501,7 +519,6 @@ static const luaL_Reg funcs[] = {
 
 /* Safe to call twice in one state (busted does): metatables are looked up
  * by name and (re)filled, nothing is global in C. */
-__attribute__((visibility("default"))) int luaopen_zactor(lua_State *L);
 __attribute__((visibility("default"))) int luaopen_zactor(lua_State *L) {
     luaL_newmetatable(L, SYS_MT);
     luaL_newlib(L, sys_methods);

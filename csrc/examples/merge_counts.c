@@ -102,8 +102,7 @@ static int is_op(const za_value *v, const char *op) {
 }
 
 static int merge(za_ctx *ctx, merger *m, const za_value *v) {
-    if (v->v.array.n != 3 || v->v.array.items[1].type != ZA_V_INT ||
-        v->v.array.items[1].v.i < 0) {
+    if (v->v.array.n != 3 || v->v.array.items[1].type != ZA_V_INT || v->v.array.items[1].v.i < 0) {
         za_ctx_fail(ctx, ZA_EVALUE, "merge_counts: expected [\"counts\", chunk_id, {word: n}]");
         return -1;
     }

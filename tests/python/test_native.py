@@ -26,7 +26,7 @@ def counter_so(tmp_path_factory):
     out = tmp_path_factory.mktemp("native") / "libcounter.so"
     # no -l: the za_* symbols come from the loaded zactor extension
     subprocess.run([cc, "-std=c11", "-O2", "-Wall", "-Werror", "-shared", "-fPIC", "-I", INCLUDE,
-                    os.path.join(HERE, "native", "counter.c"), "-o", str(out)], check=True)
+                    os.path.join(ROOT, "tests", "native", "counter.c"), "-o", str(out)], check=True)
     return str(out)
 
 

@@ -1,17 +1,20 @@
 /*
- * A native counter behaviour for the Python tests, built as a shared object
+ * A native counter behaviour for the Python and Lua tests, built as a shared object
  * and loaded with zactor.native. Messages are MessagePack: ["add", n] adds,
  * ["get"] replies with the sum, ["boom"] fails. start's argument: [initial].
  */
 #include <string.h>
 #include <zactor.h>
 
-typedef struct { int64_t n; } counter;
+typedef struct {
+    int64_t n;
+} counter;
 
 static int is_op(const za_value *v, const char *op) {
     if (v->type != ZA_V_ARRAY || v->v.array.n < 1) return 0;
     const za_value *s = &v->v.array.items[0];
-    return s->type == ZA_V_STR && s->v.str.len == strlen(op) && !memcmp(s->v.str.ptr, op, s->v.str.len);
+    return s->type == ZA_V_STR && s->v.str.len == strlen(op) &&
+           !memcmp(s->v.str.ptr, op, s->v.str.len);
 }
 
 static int start(za_ctx *ctx, const void *args, size_t len) {

@@ -1,0 +1,44 @@
+-- LuaRocks spec for the zactor Lua module, built from a checkout:
+--   luarocks make lua/zactor-scm-1.rockspec        (at the repository root)
+-- Needs the Lua 5.4 headers and msgpack-c (Debian: liblua5.4-dev,
+-- libmsgpack-dev; `make deps` installs both). Like `make lua`, the module
+-- compiles the runtime (csrc/), the Lua host and the glue, and links no
+-- liblua: the Lua API comes from the interpreter that loads it.
+rockspec_format = "3.0"
+package = "zactor"
+version = "scm-1"
+source = {
+   url = "git+file://.",
+}
+description = {
+   summary = "Actors with their own lua_State, in parallel on native worker threads",
+   detailed = [[
+zactor is an actor runtime in C. Its Lua module gives every Lua actor its own
+lua_State and runs them in parallel on the runtime's worker threads, with C
+mailboxes, supervision, timers, ask/reply and names; the same actors can be
+spawned from Python and talk to Python and C actors.]],
+   license = "MIT",
+}
+dependencies = {
+   "lua >= 5.4, < 5.5",
+}
+external_dependencies = {
+   MSGPACK = { header = "msgpack.h", library = "msgpackc" },
+}
+build = {
+   type = "builtin",
+   modules = {
+      zactor = {
+         sources = {
+            "csrc/actor.c", "csrc/ask.c", "csrc/err.c", "csrc/mailbox.c", "csrc/metrics.c",
+            "csrc/msgpool.c", "csrc/registry.c", "csrc/sched.c", "csrc/send.c",
+            "csrc/supervise.c", "csrc/system.c", "csrc/timer.c", "csrc/value.c",
+            "csrc/hosts/lua_host.c", "lua/zactor.c",
+         },
+         defines = { "_GNU_SOURCE" },
+         incdirs = { "csrc/include", "csrc", "$(MSGPACK_INCDIR)" },
+         libdirs = { "$(MSGPACK_LIBDIR)" },
+         libraries = { "msgpackc", "pthread", "m" },
+      },
+   },
+}

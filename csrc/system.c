@@ -157,7 +157,26 @@ static bool quiescent(za_system *s) {
     return c[ZA_C_SENT] == c[ZA_C_CONSUMED] && za__sched_idle(s);
 }
 
-static bool wait_until(za_system *s, uint64_t deadline, bool (*pred)(za_system *)) {
+/* Someone who may cut a shutdown's waits short (za_system_shutdown_ex). */
+typedef struct interrupter {
+    int (*fn)(void *ud);
+    void *ud;
+    uint64_t next_ns; /* next poll */
+    int fired;
+} interrupter;
+
+static bool interrupted(interrupter *in) {
+    if (!in || !in->fn) return false;
+    if (in->fired) return true;
+    uint64_t now = za__now_ns();
+    if (now < in->next_ns) return false;
+    in->next_ns = now + 50000000ull;
+    in->fired = in->fn(in->ud) != 0;
+    return in->fired;
+}
+
+static bool wait_until_ex(za_system *s, uint64_t deadline, bool (*pred)(za_system *),
+                          interrupter *in) {
     int stable = 0;
     for (;;) {
         if (s->manual) za__run_manual(s, 0);
@@ -167,9 +186,13 @@ static bool wait_until(za_system *s, uint64_t deadline, bool (*pred)(za_system *
         } else {
             stable = 0;
         }
-        if (za__now_ns() >= deadline) return false;
+        if (za__now_ns() >= deadline || interrupted(in)) return false;
         if (!s->manual || !pred(s)) nap();
     }
+}
+
+static bool wait_until(za_system *s, uint64_t deadline, bool (*pred)(za_system *)) {
+    return wait_until_ex(s, deadline, pred, NULL);
 }
 
 static bool none_alive(za_system *s) {
@@ -245,7 +268,8 @@ static void teardown_remaining(za_system *s) {
     za__tl_worker = saved;
 }
 
-int za_system_shutdown(za_system *sys, uint32_t timeout_ms) {
+int za_system_shutdown_ex(za_system *sys, uint32_t timeout_ms, int (*interrupted_fn)(void *ud),
+                          void *ud) {
     if (!sys) return za__fail(ZA_EINVAL, "system is NULL");
     za_worker *w = za__tl_worker;
     if (w && w->sys == sys && !sys->manual)
@@ -253,10 +277,11 @@ int za_system_shutdown(za_system *sys, uint32_t timeout_ms) {
     int expected = ZA_PHASE_RUNNING;
     if (!atomic_compare_exchange_strong(&sys->phase, &expected, ZA_PHASE_DRAINING))
         return ZA_OK; /* already shut down (or in progress elsewhere) */
+    interrupter in = {interrupted_fn, ud, 0, 0};
     uint64_t deadline = za__now_ns() + (uint64_t)timeout_ms * 1000000ull;
     int rc = ZA_OK;
     /* 1: drain what is queued; actors may still talk to each other */
-    if (!wait_until(sys, deadline, quiescent)) rc = ZA_ETIMEDOUT;
+    if (!wait_until_ex(sys, deadline, quiescent, &in)) rc = ZA_ETIMEDOUT;
     /* 2: stop top-level actors; each stops its children first */
     atomic_store(&sys->phase, ZA_PHASE_STOPPING);
     pthread_mutex_lock(&sys->root_mu);
@@ -269,7 +294,14 @@ int za_system_shutdown(za_system *sys, uint32_t timeout_ms) {
     uint64_t stop_deadline = deadline;
     if (rc == ZA_ETIMEDOUT)
         stop_deadline = za__now_ns() + 1000000000ull; /* still let stop hooks run */
-    if (!wait_until(sys, stop_deadline, none_alive)) rc = ZA_ETIMEDOUT;
+    bool stopped = wait_until_ex(sys, stop_deadline, none_alive, in.fired ? NULL : &in);
+    if (!stopped && in.fired) {
+        /* interrupted while actors stop: their stop hooks get a second more */
+        uint64_t d = za__now_ns() + 1000000000ull;
+        stopped = wait_until(sys, d < stop_deadline ? d : stop_deadline, none_alive);
+    }
+    if (!stopped) rc = ZA_ETIMEDOUT;
+    if (in.fired) rc = ZA_ECANCELLED;
     /* 3: workers and timers go; then whatever is left is torn down here */
     atomic_store(&sys->phase, ZA_PHASE_STOPPED);
     za__timers_stop(sys);
@@ -277,7 +309,13 @@ int za_system_shutdown(za_system *sys, uint32_t timeout_ms) {
     teardown_remaining(sys);
     if (rc == ZA_ETIMEDOUT)
         za__fail(rc, "shutdown did not finish draining within %u ms", timeout_ms);
+    else if (rc == ZA_ECANCELLED)
+        za__fail(rc, "shutdown interrupted: stopped without waiting for the drain");
     return rc;
+}
+
+int za_system_shutdown(za_system *sys, uint32_t timeout_ms) {
+    return za_system_shutdown_ex(sys, timeout_ms, NULL, NULL);
 }
 
 void za_system_destroy(za_system *sys) {

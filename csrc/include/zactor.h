@@ -168,6 +168,17 @@ int za_system_create(const za_config *cfg, za_system **out);
  */
 int za_system_shutdown(za_system *sys, uint32_t timeout_ms);
 
+/*
+ * Same, interruptible: interrupted(ud) is polled about every 50 ms while
+ * shutdown waits for mailboxes to drain and for actors to stop. Once it
+ * returns nonzero, shutdown stops waiting for the drain (what is still
+ * queued becomes dead letters), gives stop hooks at most a second, and
+ * returns ZA_ECANCELLED. The system is fully shut down either way. (Bindings
+ * use this so Ctrl-C works during a long shutdown.)
+ */
+int za_system_shutdown_ex(za_system *sys, uint32_t timeout_ms, int (*interrupted)(void *ud),
+                          void *ud);
+
 /* Shutdown (if not yet) and free. NULL is a no-op. */
 void za_system_destroy(za_system *sys);
 

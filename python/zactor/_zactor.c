@@ -2763,7 +2763,20 @@ static int System_init(SystemObject *s, PyObject *args, PyObject *kw) {
 }
 
 /* Shut down, join workers, free thread states. GIL held on entry/exit. */
-static int system_close(SystemObject *s, double timeout) {
+/* Polled by za_system_shutdown_ex (GIL released) about every 50 ms: a
+ * pending Ctrl-C cuts the drain short. The exception stays set on this
+ * thread's state for system_close to raise. */
+static int shutdown_interrupted(void *ud) {
+    (void)ud;
+    gil_acquire();
+    int r = PyErr_CheckSignals() < 0;
+    gil_release();
+    return r;
+}
+
+/* interruptible: shutdown()/__exit__, where a KeyboardInterrupt may surface
+ * (returns ZA_ECANCELLED with the exception set; the system is closed). */
+static int system_close(SystemObject *s, double timeout, int interruptible) {
     if (!s->sys || s->closed) return ZA_OK;
     if (s->fork_gen != fork_gen) {
         /* the child of a fork: the workers do not exist here; leak, never join */
@@ -2780,9 +2793,12 @@ static int system_close(SystemObject *s, double timeout) {
         HOLDING(rc = za_system_shutdown(s->sys, ms));
     } else {
         gil_release();
-        rc = za_system_shutdown(s->sys, ms);
+        rc = za_system_shutdown_ex(s->sys, ms, interruptible ? shutdown_interrupted : NULL, NULL);
         gil_acquire();
     }
+    /* the clean-up below runs Python callbacks: not with an exception set */
+    PyObject *et = NULL, *ev = NULL, *etb = NULL;
+    if (rc == ZA_ECANCELLED) PyErr_Fetch(&et, &ev, &etb);
     s->closed = 1;
     drain_deferred(); /* dead letters of this system, while it still exists */
     atomic_store(&s->dl_on, 0);
@@ -2799,6 +2815,12 @@ static int system_close(SystemObject *s, double timeout) {
     /* break the system <-> cell cycles */
     if (s->cells) PyDict_Clear(s->cells);
     if (s->timers) PyDict_Clear(s->timers);
+    if (rc == ZA_ECANCELLED) {
+        if (et)
+            PyErr_Restore(et, ev, etb);
+        else
+            PyErr_SetString(PyExc_KeyboardInterrupt, "shutdown interrupted");
+    }
     return rc;
 }
 
@@ -2811,7 +2833,8 @@ static PyObject *System_shutdown(SystemObject *s, PyObject *args, PyObject *kw) 
         return NULL;
     }
     if (s->closed || !s->sys) Py_RETURN_TRUE;
-    int rc = system_close(s, timeout);
+    int rc = system_close(s, timeout, 1);
+    if (rc == ZA_ECANCELLED) return NULL; /* Ctrl-C: closed without the drain */
     return PyBool_FromLong(rc == ZA_OK);
 }
 
@@ -2819,7 +2842,7 @@ static void System_dealloc(SystemObject *s) {
     PyTypeObject *tp = Py_TYPE(s);
     PyObject_GC_UnTrack(s);
     if (s->weakreflist) PyObject_ClearWeakRefs((PyObject *)s);
-    if (s->sys && !s->closed && !tl_in_actor) system_close(s, 5.0);
+    if (s->sys && !s->closed && !tl_in_actor) system_close(s, 5.0, 0);
     free(s->tstates);
     Py_CLEAR(s->cells);
     Py_CLEAR(s->timers);
@@ -2975,7 +2998,7 @@ static PyObject *System_enter(SystemObject *s, PyObject *Py_UNUSED(ignored)) {
 
 static PyObject *System_exit(SystemObject *s, PyObject *args) {
     (void)args;
-    if (!s->closed && s->sys) system_close(s, 5.0);
+    if (!s->closed && s->sys && system_close(s, 5.0, 1) == ZA_ECANCELLED) return NULL;
     Py_RETURN_FALSE;
 }
 

@@ -119,6 +119,40 @@ def test_ctrl_c_during_result():
     assert p.returncode == 0, err
 
 
+def test_ctrl_c_during_shutdown():
+    """A drain that would take ~10 s: Ctrl-C makes shutdown stop without it,
+    raise KeyboardInterrupt, and the leftovers become dead letters."""
+    p = _run("""
+        import time, zactor
+        class Slow(zactor.Actor):
+            def receive(self, msg):
+                time.sleep(0.05)
+        s = zactor.System(workers=2)
+        dead = []
+        s.on_dead_letter(dead.append)
+        ref = s.spawn(Slow)
+        for i in range(200):
+            ref.tell(i)
+        print("shutting down", flush=True)
+        t0 = time.monotonic()
+        try:
+            s.shutdown(timeout=60)
+            print("not interrupted", flush=True)
+        except KeyboardInterrupt:
+            print("interrupted after %.2f" % (time.monotonic() - t0), flush=True)
+        print("closed", s.closed, "dead letters", len(dead) > 100, flush=True)
+    """)
+    assert p.stdout.readline().strip() == "shutting down"
+    time.sleep(0.5)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=30)
+    lines = out.splitlines()
+    assert lines and lines[0].startswith("interrupted after"), (out, err)
+    assert float(lines[0].split()[-1]) < 3.0
+    assert "closed True dead letters True" in out, (out, err)
+    assert p.returncode == 0, err
+
+
 def test_exit_with_live_actors():
     p = _run("""
         import zactor

@@ -25,19 +25,41 @@ static bool outside_thread(za_system *s) {
 
 /* Wait for room in a bounded mailbox; sleeps in growing slices so a full
  * mailbox costs the sender no CPU. Returns true once a place is reserved. */
-static bool reserve_blocking(za_system *s, za_actor *a, za_ref to, uint32_t cap) {
+/* Would blocking for room in a's mailbox wait for nothing? An actor cannot
+ * make room in its own mailbox during its turn, and the sender's turn holds
+ * its exclusive host (e.g. the GIL for Python actors), so an actor of the
+ * same host cannot run until that turn ends. */
+static bool block_cannot_drain(za_system *s, za_actor *a) {
+    za_ctx *c = za__tl_ctx;
+    if (!c || c->sys != s) return false;
+    if (c->a == a) return true;
+    const za_behaviour *mine = atomic_load_explicit(&c->a->beh, memory_order_acquire);
+    const za_behaviour *theirs = atomic_load_explicit(&a->beh, memory_order_acquire);
+    return mine && theirs && mine->host && mine->host->exclusive && mine->host == theirs->host;
+}
+
+/* Wait (up to the actor's block timeout) for room in a full mailbox and
+ * reserve it. ZA_OK, or ZA_EFULL with the reason set. */
+static int reserve_blocking(za_system *s, za_actor *a, za_ref to, uint32_t cap) {
+    if (block_cannot_drain(s, a))
+        return za__fail(ZA_EFULL,
+                        "mailbox of %#llx is full (capacity %u) and waiting for room would "
+                        "deadlock: its actor cannot run until the sender's turn ends",
+                        (unsigned long long)to, cap);
     uint64_t deadline =
         za__now_ns() +
         (uint64_t)atomic_load_explicit(&a->block_ms, memory_order_relaxed) * 1000000ull;
     uint32_t nap_us = 10;
     for (;;) {
         int64_t d = atomic_fetch_add_explicit(&a->depth, 1, memory_order_acq_rel);
-        if (d < (int64_t)cap) return true;
+        if (d < (int64_t)cap) return ZA_OK;
         atomic_fetch_sub_explicit(&a->depth, 1, memory_order_relaxed);
-        if (za__now_ns() >= deadline) return false;
         uint32_t life = atomic_load_explicit(&a->life, memory_order_acquire);
-        if (ZA_LIFE_GEN(life) != za_ref_gen(to) || ZA_LIFE_ST(life) != ZA_ST_ALIVE) return false;
-        if (atomic_load_explicit(&s->phase, memory_order_relaxed) >= ZA_PHASE_STOPPED) return false;
+        if (za__now_ns() >= deadline || ZA_LIFE_GEN(life) != za_ref_gen(to) ||
+            ZA_LIFE_ST(life) != ZA_ST_ALIVE ||
+            atomic_load_explicit(&s->phase, memory_order_relaxed) >= ZA_PHASE_STOPPED)
+            return za__fail(ZA_EFULL, "mailbox of %#llx stayed full (capacity %u)",
+                            (unsigned long long)to, cap);
         struct timespec ts = {0, (long)nap_us * 1000};
         nanosleep(&ts, NULL);
         if (nap_us < 1000) nap_us *= 2;
@@ -90,9 +112,7 @@ int za__send_node(za_system *s, za_msgnode *m, bool from_outside) {
                 break;
             case ZA_FULL_BLOCK:
                 atomic_fetch_sub_explicit(&a->depth, 1, memory_order_relaxed);
-                if (!reserve_blocking(s, a, to, cap))
-                    return za__fail(ZA_EFULL, "mailbox of %#llx stayed full (capacity %u)",
-                                    (unsigned long long)to, cap);
+                if (reserve_blocking(s, a, to, cap) != ZA_OK) return ZA_EFULL;
                 break;
             default:
                 atomic_fetch_sub_explicit(&a->depth, 1, memory_order_relaxed);

@@ -14,6 +14,8 @@ typedef struct rec {
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static rec g_rec[MAX_REC];
 static atomic_int g_nrec;
+static atomic_int g_self_rc; /* T_SELF3: the failing tell's code and text */
+static char g_self_err[256];
 static atomic_int g_seq_errors;
 static tu_dl *g_dl;
 
@@ -52,9 +54,14 @@ static int recorder_receive(za_ctx *ctx, const za_msg *m) {
         return za_reply(ctx, T_COUNT, &n, sizeof n);
     }
     case T_SELF3:
-        for (int32_t i = 0; i < 3; i++)
-            if (za_tell(za_ctx_system(ctx), za_ctx_self(ctx), T_REC, &i, sizeof i) != ZA_OK)
+        for (int32_t i = 0; i < 3; i++) {
+            int rc = za_tell(za_ctx_system(ctx), za_ctx_self(ctx), T_REC, &i, sizeof i);
+            if (rc != ZA_OK) {
+                atomic_store(&g_self_rc, rc);
+                snprintf(g_self_err, sizeof g_self_err, "%s", za_last_error());
                 return 1;
+            }
+        }
         return 0;
     default:
         return 0;
@@ -372,6 +379,21 @@ static void test_bounded_block_waits_for_room(void **st) {
     assert_int_equal(tu_dl_count(g_dl, ZA_DL_DROPPED), 0);
 }
 
+static void test_block_on_own_full_mailbox_fails_fast(void **st) {
+    /* an actor cannot make room in its own mailbox during its turn: waiting
+     * would only burn the block timeout, so the tell fails at once */
+    za_system *sys = *st;
+    za_ref r = spawn_bounded(sys, 2, ZA_FULL_BLOCK, 3 * TU_WAIT_MS);
+    atomic_store(&g_self_rc, 0);
+    uint64_t t0 = tu_now_ms();
+    assert_int_equal(za_tell(sys, r, T_SELF3, NULL, 0), ZA_OK);
+    ASSERT_EVENTUALLY(atomic_load(&g_self_rc) != 0);
+    assert_true(tu_now_ms() - t0 < TU_WAIT_MS);
+    assert_int_equal(atomic_load(&g_self_rc), ZA_EFULL);
+    assert_non_null(strstr(g_self_err, "deadlock"));
+    ASSERT_EVENTUALLY(atomic_load(&g_nrec) == 2); /* the two accepted ones arrive */
+}
+
 typedef struct blocked_sender {
     za_system *sys;
     za_ref to;
@@ -427,6 +449,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_bounded_room_after_consume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bounded_block_waits_for_room, setup, teardown),
         cmocka_unit_test_setup_teardown(test_block_sender_released_by_stop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_block_on_own_full_mailbox_fails_fast, setup, teardown),
     };
     return cmocka_run_group_tests_name("mailbox", tests, NULL, NULL);
 }

@@ -364,3 +364,39 @@ def test_manual_mode_ask_errors_and_timeouts():
         assert ref.join(timeout=2.0)
         with pytest.raises(zactor.ActorDeadError):
             ref.ask(("get",))
+
+
+def test_block_mailbox_full_inside_a_python_actor_fails_fast(system):
+    """A Python actor cannot wait for room in another Python actor's mailbox
+    (that actor cannot run while the sender's turn holds the GIL): the tell
+    fails at once with MailboxFull instead of stalling for block_timeout."""
+    class Sink(zactor.Actor):
+        def __init__(self):
+            self.n = 0
+
+        def receive(self, msg):
+            if msg == "n":
+                return self.n
+            self.n += 1
+
+    class Flooder(zactor.Actor):
+        def receive(self, target):
+            sent, t0 = 0, time.monotonic()
+            try:
+                for _ in range(10):
+                    target.tell("x")
+                    sent += 1
+            except zactor.MailboxFull as e:
+                return sent, time.monotonic() - t0, str(e)
+            return sent, time.monotonic() - t0, None
+
+    sink = system.spawn(Sink, capacity=3, on_full="block", block_timeout=5.0)
+    sent, took, err = system.spawn(Flooder).ask(sink, timeout=10.0)
+    assert sent == 3 and err is not None and "deadlock" in err
+    assert took < 1.0
+    # nothing was lost: the three accepted messages are handled
+    assert wait_for(lambda: sink.ask("n") == 3)
+    # from outside (GIL released while waiting) blocking still works
+    for _ in range(10):
+        sink.tell("y")
+    assert wait_for(lambda: sink.ask("n") == 13)

@@ -260,3 +260,41 @@ def test_mixed_python_lua_traffic_many_actors(system):
     assert all(p.ask(("get",), timeout=2.0) == per for p in py)
     items = collector.ask(["get"], timeout=2.0)
     assert sorted(items) == sorted(list(range(per)) * n_lua)
+
+
+RELAY = """
+local target
+return {
+  init = function(ctx, t) target = t end,
+  receive = function(ctx, msg)
+    if msg[1] == "ask_through" then return ctx:ask(target, msg[2], 2.0) end
+    target:tell(msg)
+  end,
+}
+"""
+
+
+def test_python_lua_and_c_actors_together(system, tmp_path):
+    """Python -> Lua -> C traffic in parallel, and a Lua actor asking the C
+    actor on behalf of Python."""
+    import shutil
+    import subprocess
+    cc = shutil.which("cc") or shutil.which("gcc")
+    so = tmp_path / "libcounter.so"
+    subprocess.run([cc, "-std=c11", "-O2", "-shared", "-fPIC", "-I",
+                    os.path.join(ROOT, "csrc", "include"),
+                    os.path.join(ROOT, "tests", "native", "counter.c"), "-o", str(so)], check=True)
+    native = system.spawn_native(str(so), "counter_behaviour", 0)
+    relays = [system.spawn_lua(RELAY, native) for _ in range(4)]
+
+    class Feeder(zactor.Actor):
+        def receive(self, n):
+            for i in range(n):
+                relays[i % len(relays)].tell(["add", 1])
+            return n
+
+    feeders = [system.spawn(Feeder) for _ in range(4)]
+    futs = [f.ask_async(2500) for f in feeders]
+    assert sum(f.result(timeout=10) for f in futs) == 10_000
+    assert wait_for(lambda: native.ask(["get"], timeout=2.0) == 10_000, timeout=10)
+    assert relays[0].ask(["ask_through", ["get"]], timeout=3.0) == 10_000

@@ -57,8 +57,9 @@ static int recorder_receive(za_ctx *ctx, const za_msg *m) {
         for (int32_t i = 0; i < 3; i++) {
             int rc = za_tell(za_ctx_system(ctx), za_ctx_self(ctx), T_REC, &i, sizeof i);
             if (rc != ZA_OK) {
-                atomic_store(&g_self_rc, rc);
+                /* the text first: the test reads it once it sees the code */
                 snprintf(g_self_err, sizeof g_self_err, "%s", za_last_error());
+                atomic_store(&g_self_rc, rc);
                 return 1;
             }
         }

@@ -16,6 +16,16 @@
 #include "zactor.h"
 
 #define ZA_CACHELINE 64
+
+/* A full (seq_cst) fence. gcc refuses atomic_thread_fence under
+ * -fsanitize=thread (TSan does not model fences); there a seq_cst RMW on a
+ * shared word orders the same way and is visible to the sanitizer. */
+#if defined(__SANITIZE_THREAD__)
+extern _Atomic int za__fence_word;
+#define za__fence() ((void)atomic_fetch_add_explicit(&za__fence_word, 0, memory_order_seq_cst))
+#else
+#define za__fence() atomic_thread_fence(memory_order_seq_cst)
+#endif
 #define ZA_LIKELY(x) __builtin_expect(!!(x), 1)
 #define ZA_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
@@ -252,7 +262,9 @@ typedef struct za_hostq {
     _Atomic(za_link *) tail;
     za_link *head;
     za_link stub;
-    atomic_flag token;
+    /* held by the one worker serving this host. Its own line: idle workers
+     * read it, and must not pull the producers' and consumer's line away. */
+    _Atomic bool token __attribute__((aligned(ZA_CACHELINE)));
 } za_hostq;
 
 /* ----------------------------------------------------------------- system */

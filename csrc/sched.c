@@ -16,6 +16,10 @@
 
 #include "internal.h"
 
+#if defined(__SANITIZE_THREAD__)
+_Atomic int za__fence_word;
+#endif
+
 /* ----------------------------------------------------------------- futex */
 
 static void futex_wait(_Atomic uint32_t *w, uint32_t val) {
@@ -109,7 +113,7 @@ static za_hostq *hostq_for(za_system *s, const za_host *h) {
         atomic_store_explicit(&q->stub.next, NULL, memory_order_relaxed);
         q->head = &q->stub;
         atomic_store_explicit(&q->tail, &q->stub, memory_order_relaxed);
-        atomic_flag_clear(&q->token);
+        atomic_store_explicit(&q->token, false, memory_order_relaxed);
         atomic_store_explicit(&s->nhosts, n + 1, memory_order_release);
     }
     pthread_mutex_unlock(&s->host_mu);
@@ -136,7 +140,7 @@ static void wake_one(za_system *s) {
 static void notify(za_system *s) {
     if (s->manual) return;
     /* pairs with the parking worker's nsleeping increment and re-check */
-    atomic_thread_fence(memory_order_seq_cst);
+    za__fence();
     if (atomic_load_explicit(&s->nsearching, memory_order_seq_cst) > 0) return;
     if (atomic_load_explicit(&s->nsleeping, memory_order_seq_cst) == 0) return;
     wake_one(s);
@@ -158,7 +162,12 @@ void za__schedule(za_system *s, za_actor *a) {
     if (ZA_UNLIKELY(hi) && s->hostqs[hi - 1].host->exclusive) {
         za_hostq *q = &s->hostqs[hi - 1];
         mpsc_push(&q->tail, &a->runlink);
-        notify(s);
+        /* A worker serving this host will get to it, and notifies when it
+         * lets go of a non-empty queue; waking another worker now would only
+         * have it find the host taken (a futex wake per send). The fence
+         * pairs with serve_host's release-then-recheck. */
+        za__fence();
+        if (!atomic_load_explicit(&q->token, memory_order_relaxed)) notify(s);
         return;
     }
     za_worker *w = za__tl_worker;
@@ -211,7 +220,10 @@ static void run_actor(za_worker *w, za_actor *a) {
 /* Serve an exclusive host's queue for up to its budget. */
 static bool serve_host(za_worker *w, za_hostq *q) {
     if (!mpsc_maybe_nonempty(&q->tail, &q->head, &q->stub)) return false;
-    if (atomic_flag_test_and_set_explicit(&q->token, memory_order_acquire)) return false;
+    /* a plain load first: a held token is not worth a write to its line */
+    if (atomic_load_explicit(&q->token, memory_order_relaxed) ||
+        atomic_exchange_explicit(&q->token, true, memory_order_acquire))
+        return false;
     bool ran = false;
     uint64_t budget_ns = (uint64_t)(q->host->budget_us ? q->host->budget_us : 2000) * 1000ull;
     uint64_t start = 0;
@@ -230,7 +242,9 @@ static bool serve_host(za_worker *w, za_hostq *q) {
         if (za__now_ns() - start > budget_ns) break;
     }
     leave_host(w);
-    atomic_flag_clear_explicit(&q->token, memory_order_release);
+    atomic_store_explicit(&q->token, false, memory_order_release);
+    /* pairs with za__schedule's push-then-look-at-the-token */
+    za__fence();
     if (mpsc_maybe_nonempty(&q->tail, &q->head, &q->stub)) notify(w->sys);
     return ran;
 }
@@ -306,10 +320,16 @@ static bool any_work(za_system *s) {
     if (mpsc_maybe_nonempty(&s->inj_tail, &s->inj_head, &s->inj_stub)) return true;
     for (int i = 0; i < s->nworkers; i++)
         if (!rq_empty(&s->workers[i])) return true;
+    /* A host queue another worker is serving is not work for us: that
+     * worker notifies when it lets go of it non-empty. (Counting it kept an
+     * idle worker spinning on the token while Python actors ran.) */
     int n = atomic_load_explicit(&s->nhosts, memory_order_acquire);
-    for (int i = 0; i < n; i++)
-        if (mpsc_maybe_nonempty(&s->hostqs[i].tail, &s->hostqs[i].head, &s->hostqs[i].stub))
+    for (int i = 0; i < n; i++) {
+        za_hostq *q = &s->hostqs[i];
+        if (mpsc_maybe_nonempty(&q->tail, &q->head, &q->stub) &&
+            !atomic_load_explicit(&q->token, memory_order_relaxed))
             return true;
+    }
     return false;
 }
 

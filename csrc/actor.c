@@ -369,6 +369,7 @@ int za__start_incarnation(za_ctx *c) {
     if (beh->state_size) memset(a->state, 0, beh->state_size);
     c->fail_code = 0;
     c->fail_text[0] = '\0';
+    a->flags &= (uint8_t)~ZA_AF_STOP_REQ; /* only a stop asked for by this start counts */
     int rc = 0;
     if (beh->start) {
         const void *args = a->ext ? a->ext->args : NULL;
@@ -378,6 +379,15 @@ int za__start_incarnation(za_ctx *c) {
     }
     if (rc == 0) a->flags |= ZA_AF_STARTED;
     return rc;
+}
+
+/* za_ctx_stop during start or a receive: the stop begins once it returned
+ * (a start that asked to stop did not wait for a first message). */
+void za__stop_if_requested(za_ctx *c) {
+    if (ZA_UNLIKELY(c->a->flags & ZA_AF_STOP_REQ)) {
+        c->a->flags &= (uint8_t)~ZA_AF_STOP_REQ;
+        za__begin_stop(c, 0, "stopped");
+    }
 }
 
 static void finalize(za_ctx *c, int code, const char *text);
@@ -414,6 +424,7 @@ static void handle_start(za_ctx *c, za_msgnode *m) {
             za__reply_complete(c->sys, si.waiter, ZA_OK, 0, NULL, 0, NULL, NULL, NULL);
             za__reply_release(si.waiter);
         }
+        za__stop_if_requested(c);
         return;
     }
     int code;
@@ -700,10 +711,7 @@ static void deliver(za_ctx *c, za_msgnode *m) {
         c->reply = NULL;
     }
     za__msg_free(m);
-    if (ZA_UNLIKELY(a->flags & ZA_AF_STOP_REQ)) {
-        a->flags &= (uint8_t)~ZA_AF_STOP_REQ;
-        za__begin_stop(c, 0, "stopped");
-    }
+    if (ZA_UNLIKELY(a->flags & ZA_AF_STOP_REQ)) za__stop_if_requested(c);
 }
 
 /* Used only after the turn is released (sched no longer QUEUED): another

@@ -426,6 +426,7 @@ void za__do_restart(za_ctx *c);
 /* actor.c, used by supervise.c */
 void za__begin_stop(za_ctx *c, int code, const char *text);
 int za__start_incarnation(za_ctx *c);
+void za__stop_if_requested(za_ctx *c);
 za_actor_ext *za__ext(za_actor *a); /* get or create; NULL on OOM */
 int za__ref_list_add(za_ref **arr, uint32_t *n, uint32_t *cap, za_ref r);
 int za__tell_self(za_ctx *c, int32_t tag, const void *data, size_t len);

@@ -173,5 +173,7 @@ void za__do_restart(za_ctx *c) {
         snprintf(buf, sizeof buf, "restart failed: %s",
                  c->fail_text[0] ? c->fail_text : "start returned non-zero");
         za__actor_fail(c, c->fail_code ? c->fail_code : ZA_ESTART, buf);
+        return;
     }
+    za__stop_if_requested(c);
 }

@@ -391,6 +391,34 @@ static void test_ctx_stop(void **st) {
     assert_int_equal(tu_dl_count(dl, ZA_DL_DEAD_TARGET), 3);
 }
 
+/* A behaviour whose start stops it at once (e.g. nothing left to do). */
+static int quitter_start(za_ctx *ctx, const void *args, size_t len) {
+    atomic_fetch_add(&g_starts, 1);
+    za_ctx_stop(ctx);
+    return 0;
+}
+
+static void quitter_stop(za_ctx *ctx) {
+    atomic_fetch_add(&g_stops, 1);
+}
+
+static int quitter_receive(za_ctx *ctx, const za_msg *m) {
+    return 0;
+}
+
+static const za_behaviour quitter_beh = {
+    .name = "quitter", .start = quitter_start, .receive = quitter_receive, .stop = quitter_stop};
+
+static void test_ctx_stop_in_start(void **st) {
+    /* the stop begins when start returns, without waiting for a message */
+    za_system *sys = *st;
+    za_ref r = tu_spawn(sys, &quitter_beh, NULL, 0, NULL);
+    assert_int_equal(za_join(sys, r, TU_WAIT_MS), ZA_OK);
+    assert_int_equal(atomic_load(&g_starts), 1);
+    assert_int_equal(atomic_load(&g_stops), 1);
+    assert_false(za_is_alive(sys, r));
+}
+
 static void count_cb(za_answer *a, void *ud) {
     (void)ud;
     atomic_store(&g_cb_status, a->status);
@@ -799,6 +827,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_stop_join_stale_refs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_ref_reused_slot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ctx_stop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ctx_stop_in_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_with_queued_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_payload_sizes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_too_big, setup, teardown),

@@ -48,6 +48,12 @@ describe("Lua actors", function()
     assert.matches("ask timed out", r[2])
   end)
 
+  it("stop from init without waiting for a first message", function()
+    local q = system:spawn("return { init = function(ctx) ctx:stop() end, receive = function() end }\n")
+    assert.is_true(q:join(2))
+    assert.is_false(q:alive())
+  end)
+
   it("see the failure text of an actor that failed an actor-side ask", function()
     local p = system:spawn("proxy")
     local c = system:spawn("counter", 0)

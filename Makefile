@@ -216,3 +216,8 @@ check-format:
 
 clean:
 	rm -rf build
+
+# Savina suite: zactor against CAF, Erlang, Pykka, Thespian, lua-luv and
+# lua-cqueues, same workloads in one run (bench/savina/README.md). Never part
+# of `make test`. At the end: it uses variables and rules defined above.
+include bench/savina/savina.mk

@@ -120,6 +120,52 @@ int za__ref_list_add(za_ref **arr, uint32_t *n, uint32_t *cap, za_ref r) {
     return ZA_OK;
 }
 
+int za__refseq_add(za_refseq *q, za_ref r) {
+    return za__ref_list_add(&q->v, &q->n, &q->cap, r);
+}
+
+static void refseq_compact(za_refseq *q) {
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < q->n; i++)
+        if (q->v[i] != ZA_REF_NONE) q->v[k++] = q->v[i];
+    q->n = k;
+    q->holes = 0;
+    q->hint = 0;
+}
+
+/* Removal leaves a hole, looked for at the newest entry and then from just
+ * after the previous removal: children stopping in reverse or in spawn
+ * order cost O(1) each. Holes are squeezed out once they outnumber the live
+ * entries. (A search plus memmove per removal made a parent of 400k
+ * children, or 400k top-level actors, quadratic: found by bench/savina.) */
+bool za__refseq_remove(za_refseq *q, za_ref r) {
+    uint32_t n = q->n, i = 0;
+    bool found = false;
+    if (n && q->v[n - 1] == r) {
+        i = n - 1;
+        found = true;
+    }
+    for (uint32_t k = 0; !found && k < n; k++) {
+        i = q->hint + k < n ? q->hint + k : q->hint + k - n;
+        found = q->v[i] == r;
+    }
+    if (!found || r == ZA_REF_NONE) return false;
+    q->v[i] = ZA_REF_NONE;
+    q->holes++;
+    q->hint = i + 1;
+    while (q->n && q->v[q->n - 1] == ZA_REF_NONE) {
+        q->n--;
+        q->holes--;
+    }
+    if (q->hint >= q->n) q->hint = 0;
+    if (q->holes > 32 && q->holes * 2 > q->n) refseq_compact(q);
+    return true;
+}
+
+void za__refseq_clear(za_refseq *q) {
+    q->n = q->holes = q->hint = 0;
+}
+
 static int ref_list_remove(za_ref *arr, uint32_t *n, za_ref r) {
     for (uint32_t i = 0; i < *n; i++) {
         if (arr[i] == r) {
@@ -151,7 +197,7 @@ za_actor_ext *za__ext(za_actor *a) {
 static void ext_free(za_actor_ext *e) {
     if (!e) return;
     free(e->name);
-    free(e->children);
+    free(e->children.v);
     free(e->watchers);
     free(e->args);
     free(e->restart_ms);
@@ -257,7 +303,7 @@ static int spawn_common(za_system *s, za_ctx *parent, const za_behaviour *beh, c
                         .waiter = waiter};
     if (parent) {
         za_actor_ext *pe = za__ext(parent->a);
-        if (!pe || za__ref_list_add(&pe->children, &pe->nchildren, &pe->capchildren, ref)) {
+        if (!pe || za__refseq_add(&pe->children, ref)) {
             if (opts->name) za__registry_drop(s, opts->name, ref);
             atomic_store_explicit(&a->life, ZA_LIFE(gen, ZA_ST_DEAD), memory_order_release);
             slot_free(s, slot);
@@ -266,15 +312,9 @@ static int spawn_common(za_system *s, za_ctx *parent, const za_behaviour *beh, c
         }
     } else {
         pthread_mutex_lock(&s->root_mu);
-        if (s->nroots == s->caproots) {
-            size_t nc = s->caproots ? s->caproots * 2 : 64;
-            za_ref *nr = realloc(s->roots, nc * sizeof *nr);
-            if (nr) {
-                s->roots = nr;
-                s->caproots = nc;
-            }
-        }
-        if (s->nroots < s->caproots) s->roots[s->nroots++] = ref;
+        /* out of memory here only costs shutdown's ordered stop of this
+         * actor; teardown still ends it */
+        (void)za__refseq_add(&s->roots, ref);
         pthread_mutex_unlock(&s->root_mu);
     }
     atomic_fetch_add_explicit(&s->alive, 1, memory_order_relaxed);
@@ -484,12 +524,7 @@ static void send_down(za_system *s, za_ref to, za_ref dead, int code, const char
 
 static void remove_root(za_system *s, za_ref ref) {
     pthread_mutex_lock(&s->root_mu);
-    for (size_t i = 0; i < s->nroots; i++) {
-        if (s->roots[i] == ref) {
-            s->roots[i] = s->roots[--s->nroots];
-            break;
-        }
-    }
+    za__refseq_remove(&s->roots, ref);
     pthread_mutex_unlock(&s->root_mu);
 }
 
@@ -549,8 +584,9 @@ void za__begin_stop(za_ctx *c, int code, const char *text) {
         e->fail_code = code;
         snprintf(e->fail_text, sizeof e->fail_text, "%s", text ? text : "");
         e->pending_children = 0;
-        for (uint32_t i = 0; i < e->nchildren; i++) {
-            if (za__send_sys(c->sys, e->children[i], c->self, ZA_SYS_STOP, NULL, 0) == ZA_OK)
+        for (uint32_t i = 0; i < e->children.n; i++) {
+            za_ref kid = e->children.v[i];
+            if (kid && za__send_sys(c->sys, kid, c->self, ZA_SYS_STOP, NULL, 0) == ZA_OK)
                 e->pending_children++;
         }
         if (e->pending_children) return; /* finalize when the last child reports */
@@ -560,7 +596,7 @@ void za__begin_stop(za_ctx *c, int code, const char *text) {
 
 static void on_child_stopped(za_ctx *c, za_ref child) {
     za_actor_ext *e = c->a->ext;
-    if (!e || !ref_list_remove(e->children, &e->nchildren, child)) return;
+    if (!e || !za__refseq_remove(&e->children, child)) return;
     if ((c->a->flags & ZA_AF_STOPPING) && e->pending_children && --e->pending_children == 0)
         finalize(c, e->fail_code, e->fail_text);
 }

@@ -136,11 +136,18 @@ enum {
  * max_restarts is effectively unlimited. */
 #define ZA_MAX_RESTART_HISTORY 65536u
 
+/* References in insertion order (rest-for-one needs spawn order) whose
+ * removal is O(1) for the usual orders; see za__refseq_remove. */
+typedef struct za_refseq {
+    za_ref *v;       /* ZA_REF_NONE marks a removed entry (a hole) */
+    uint32_t n, cap; /* n counts holes too */
+    uint32_t holes, hint;
+} za_refseq;
+
 /* Rarely used per-incarnation data, allocated only when needed. */
 typedef struct za_actor_ext {
     char *name;
-    za_ref *children;
-    uint32_t nchildren, capchildren;
+    za_refseq children;
     za_ref *watchers;
     uint32_t nwatchers, capwatchers;
     uint64_t *restart_ms; /* ring of the last restart_cap restart times */
@@ -243,6 +250,7 @@ typedef struct za_worker {
     _Atomic uint64_t rq_tail;
     _Atomic(za_actor *) rq_buf[ZA_RQ_CAP];
     za_actor *run_next;
+    uint32_t turn_sends; /* sends of the running turn while run_next was set */
     _Atomic uint32_t wake __attribute__((aligned(ZA_CACHELINE)));
     _Atomic bool running; /* inside an actor turn (single writer: this worker) */
     bool in_idle;
@@ -314,8 +322,7 @@ struct za_system {
 
     /* top-level actors, for shutdown */
     pthread_mutex_t root_mu;
-    za_ref *roots;
-    size_t nroots, caproots;
+    za_refseq roots;
 
     za_stats ext_stats; /* from non-worker threads without a block (atomic adds) */
     /* per outside-thread counter blocks: single writer, merged on read */
@@ -429,12 +436,28 @@ int za__start_incarnation(za_ctx *c);
 void za__stop_if_requested(za_ctx *c);
 za_actor_ext *za__ext(za_actor *a); /* get or create; NULL on OOM */
 int za__ref_list_add(za_ref **arr, uint32_t *n, uint32_t *cap, za_ref r);
+int za__refseq_add(za_refseq *q, za_ref r);
+bool za__refseq_remove(za_refseq *q, za_ref r);
+void za__refseq_clear(za_refseq *q);
 int za__tell_self(za_ctx *c, int32_t tag, const void *data, size_t len);
 
 /* sched.c */
 /* Index+1 of the host's queue (registering it), 0 for none, -1 if full. */
 int za__host_index(za_system *s, const za_host *h);
 void za__schedule(za_system *s, za_actor *a);
+void za__release_run_next(za_worker *w);
+
+/* A turn that sends a lot (a producer's loop) would keep its receiver in
+ * run_next, which no other worker can take, until the turn ends: the
+ * receiver's backlog grew while a core idled (found by bench/savina's
+ * counting). After this many sends in one turn the receiver goes to the
+ * stealable queue; ping-pong and rings (one send per turn) are unaffected. */
+#define ZA_RUN_NEXT_SENDS 64
+static inline void za__after_send(za_system *s) {
+    za_worker *w = za__tl_worker;
+    if (w && w->run_next && ++w->turn_sends > ZA_RUN_NEXT_SENDS && w->sys == s)
+        za__release_run_next(w);
+}
 int za__sched_start(za_system *s);
 void za__sched_stop(za_system *s);
 bool za__sched_idle(za_system *s);

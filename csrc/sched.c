@@ -201,7 +201,15 @@ static void leave_host(za_worker *w) {
     }
 }
 
+void za__release_run_next(za_worker *w) {
+    za_actor *a = w->run_next;
+    w->run_next = NULL;
+    if (!rq_push(w, a)) mpsc_push(&w->sys->inj_tail, &a->runlink);
+    notify(w->sys);
+}
+
 static void run_actor(za_worker *w, za_actor *a) {
+    w->turn_sends = 0;
     const za_host *h = host_of(w->sys, a);
     if (h != w->cur_host) {
         leave_host(w);

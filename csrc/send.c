@@ -134,6 +134,7 @@ int za__send_node(za_system *s, za_msgnode *m, bool from_outside) {
                                                     memory_order_acq_rel, memory_order_relaxed))
             za__schedule(s, a);
     }
+    za__after_send(s);
     return ZA_OK;
 }
 

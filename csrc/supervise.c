@@ -94,10 +94,10 @@ void za__on_child_failed(za_ctx *c, const za_fail_note *note) {
     za_system *s = c->sys;
     za_actor_ext *e = a->ext;
     if ((a->flags & ZA_AF_STOPPING) || !e) return;
-    uint32_t idx = e->nchildren;
-    for (uint32_t i = 0; i < e->nchildren; i++)
-        if (e->children[i] == note->down.ref) idx = i;
-    if (idx == e->nchildren) return; /* already gone */
+    uint32_t idx = e->children.n;
+    for (uint32_t i = 0; i < e->children.n; i++)
+        if (e->children.v[i] == note->down.ref) idx = i;
+    if (idx == e->children.n) return; /* already gone */
     /* let the parent's behaviour see the failure too */
     za__tell_self(c, ZA_TAG_CHILD_FAILED, &note->down, sizeof note->down);
 
@@ -120,12 +120,12 @@ void za__on_child_failed(za_ctx *c, const za_fail_note *note) {
         break;
     }
     case ZA_ONE_FOR_ALL:
-        for (uint32_t i = 0; i < e->nchildren; i++)
-            request_restart(s, e->children[i], note->delay_ms);
+        for (uint32_t i = 0; i < e->children.n; i++)
+            if (e->children.v[i]) request_restart(s, e->children.v[i], note->delay_ms);
         break;
     case ZA_REST_FOR_ONE:
-        for (uint32_t i = idx; i < e->nchildren; i++)
-            request_restart(s, e->children[i], note->delay_ms);
+        for (uint32_t i = idx; i < e->children.n; i++)
+            if (e->children.v[i]) request_restart(s, e->children.v[i], note->delay_ms);
         break;
     default:
         request_restart(s, note->down.ref, note->delay_ms);
@@ -143,9 +143,9 @@ void za__do_restart(za_ctx *c) {
         return;
     }
     /* children belong to the old state: stop them (they report back and are ignored) */
-    for (uint32_t i = 0; i < e->nchildren; i++)
-        za__send_sys(s, e->children[i], c->self, ZA_SYS_STOP, NULL, 0);
-    e->nchildren = 0;
+    for (uint32_t i = 0; i < e->children.n; i++)
+        if (e->children.v[i]) za__send_sys(s, e->children.v[i], c->self, ZA_SYS_STOP, NULL, 0);
+    za__refseq_clear(&e->children);
     const za_behaviour *beh = atomic_load_explicit(&a->beh, memory_order_relaxed);
     if ((a->flags & ZA_AF_STARTED) && beh->stop) {
         za_ctx *saved = za__tl_ctx;

@@ -51,7 +51,7 @@ static void free_system(za_system *s) {
     za__ext_counters_free(s);
     pthread_mutex_destroy(&s->ext_mu);
     free(s->free_slots);
-    free(s->roots);
+    free(s->roots.v);
     free(s->idle_stack);
     free(s->workers);
     pthread_mutex_destroy(&s->slot_mu);
@@ -222,8 +222,8 @@ static bool incarnated(za_actor *a) {
 
 static bool has_live_children(za_system *s, za_actor *a) {
     if (!a->ext) return false;
-    for (uint32_t i = 0; i < a->ext->nchildren; i++)
-        if (za_is_alive(s, a->ext->children[i])) return true;
+    for (uint32_t i = 0; i < a->ext->children.n; i++)
+        if (a->ext->children.v[i] && za_is_alive(s, a->ext->children.v[i])) return true;
     return false;
 }
 
@@ -285,11 +285,12 @@ int za_system_shutdown_ex(za_system *sys, uint32_t timeout_ms, int (*interrupted
     /* 2: stop top-level actors; each stops its children first */
     atomic_store(&sys->phase, ZA_PHASE_STOPPING);
     pthread_mutex_lock(&sys->root_mu);
-    size_t n = sys->nroots;
+    size_t n = sys->roots.n;
     za_ref *roots = n ? malloc(n * sizeof *roots) : NULL;
-    if (roots) memcpy(roots, sys->roots, n * sizeof *roots);
+    if (roots) memcpy(roots, sys->roots.v, n * sizeof *roots);
     pthread_mutex_unlock(&sys->root_mu);
-    for (size_t i = 0; roots && i < n; i++) za_stop(sys, roots[i]);
+    for (size_t i = 0; roots && i < n; i++)
+        if (roots[i]) za_stop(sys, roots[i]);
     free(roots);
     uint64_t stop_deadline = deadline;
     if (rc == ZA_ETIMEDOUT)

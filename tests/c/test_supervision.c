@@ -564,6 +564,32 @@ static void test_rest_for_one(void **st) {
     assert_int_equal(atomic_load(&g_stops[30]), 0);
 }
 
+static void test_rest_for_one_after_siblings_stopped(void **st) {
+    /* stopped siblings leave holes in the parent's child list: spawn order
+     * still decides who is "after" the failed child */
+    za_system *sys = *st;
+    za_ref s = spawn_sup(sys, 105, ZA_REST_FOR_ONE, 8, 60, ZA_RESTART_PERMANENT, 0);
+    za_ref k[8];
+    kids_of(sys, s, k, 8);
+    assert_int_equal(za_stop(sys, k[2]), ZA_OK);
+    assert_int_equal(za_stop(sys, k[5]), ZA_OK);
+    assert_int_equal(za_join(sys, k[2], TU_WAIT_MS), ZA_OK);
+    assert_int_equal(za_join(sys, k[5], TU_WAIT_MS), ZA_OK);
+    assert_int_equal(za_tell(sys, k[3], W_CRASH, NULL, 0), ZA_OK);
+    const int restarted[] = {3, 4, 6, 7};
+    for (int i = 0; i < 4; i++) {
+        ASSERT_EVENTUALLY(atomic_load(&g_starts[60 + restarted[i]]) == 2);
+        assert_int_equal(get(sys, k[restarted[i]]).restarts, 1);
+    }
+    const int untouched[] = {0, 1};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(get(sys, k[untouched[i]]).restarts, 0);
+        assert_int_equal(atomic_load(&g_starts[60 + untouched[i]]), 1);
+    }
+    assert_false(za_is_alive(sys, k[2]));
+    assert_false(za_is_alive(sys, k[5]));
+}
+
 static void test_strategy_stop(void **st) {
     za_system *sys = *st;
     za_ref s = spawn_sup(sys, 103, ZA_STRATEGY_STOP, 3, 40, ZA_RESTART_PERMANENT, 0);
@@ -820,6 +846,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_one_for_one, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_for_all, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rest_for_one, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rest_for_one_after_siblings_stopped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_strategy_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_temporary_child, setup, teardown),
         cmocka_unit_test_setup_teardown(test_escalate, setup, teardown),

@@ -110,21 +110,21 @@ SIZES = {
         "skynet": {"leaves": 1_000_000},
     },
     "python": {
-        "pingpong": {"n": 30_000},
-        "counting": {"n": 200_000},
-        "fjthrput": {"a": 60, "n": 2_000},
+        "pingpong": {"n": 40_000},
+        "counting": {"n": 100_000},  # Thespian's simple base is quadratic beyond
+        "fjthrput": {"a": 60, "n": 3_000},
         "fjcreate": {"n": 5_000},
-        "threadring": {"n": 100, "r": 50_000},
+        "threadring": {"n": 100, "r": 100_000},
         "chameneos": {"c": 100, "n": 20_000},
-        "big": {"w": 120, "n": 1_000},
-        "skynet": {"leaves": 10_000},
+        "big": {"w": 120, "n": 500},
+        "skynet": {"leaves": 10_000},  # Pykka: one OS thread per actor
     },
     "lua": {
-        "pingpong": {"n": 100_000},
-        "counting": {"n": 2_000_000},
-        "fjthrput": {"a": 60, "n": 20_000},
-        "fjcreate": {"n": 50_000},
-        "threadring": {"n": 100, "r": 100_000},
+        "pingpong": {"n": 40_000},
+        "counting": {"n": 3_000_000},
+        "fjthrput": {"a": 60, "n": 50_000},
+        "fjcreate": {"n": 2_500},  # luv: one thread (7 fds) per actor
+        "threadring": {"n": 100, "r": 50_000},
         "chameneos": {"c": 100, "n": 100_000},
         "big": {"w": 120, "n": 2_000},
         "skynet": {"leaves": 100_000},

@@ -62,8 +62,28 @@ typedef struct za_lua_proto {
     char *chunkname; /* "@path" or "=source" for tracebacks */
     char *code;      /* lua_dump output */
     size_t len;
+    unsigned libs; /* LAZY_LIBS the bytecode names: opened at every spawn */
     struct za_lua_proto *next;
 } za_lua_proto;
+
+/* Opening a library costs ~2 us per state (all six: ~12 of a spawn's ~18
+ * us), so base and string (string methods need their metatable) are always
+ * open, these only when the behaviour's bytecode names them; any other is
+ * opened on first use through _G's __index (dynamic names, load()ed code). */
+static const luaL_Reg LAZY_LIBS[] = {
+    {LUA_TABLIBNAME, luaopen_table},
+    {LUA_MATHLIBNAME, luaopen_math},
+    {LUA_UTF8LIBNAME, luaopen_utf8},
+    {LUA_COLIBNAME, luaopen_coroutine},
+    {NULL, NULL},
+};
+
+static unsigned libs_named(const char *code, size_t len) {
+    unsigned m = 0;
+    for (int i = 0; LAZY_LIBS[i].name; i++)
+        if (memmem(code, len, LAZY_LIBS[i].name, strlen(LAZY_LIBS[i].name))) m |= 1u << i;
+    return m;
+}
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static za_lua_proto *g_protos;
@@ -213,6 +233,7 @@ static const za_lua_proto *get_proto(const char *spec, char *err, size_t errlen)
         return NULL;
     }
     np->code = d.p;
+    np->libs = libs_named(d.p, d.len);
     np->len = d.len;
     pthread_mutex_lock(&g_mu);
     for (za_lua_proto *p = g_protos; p; p = p->next)
@@ -1570,6 +1591,19 @@ static const luaL_Reg ref_methods[] = {
     {NULL, NULL},
 };
 
+/* _G's __index: a standard library the bytecode did not name, opened on
+ * first use (then a plain global). Anything else is nil, as without it. */
+static int lazy_global(lua_State *L) {
+    const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
+    for (int i = 0; k && LAZY_LIBS[i].name; i++) {
+        if (strcmp(k, LAZY_LIBS[i].name) == 0) {
+            luaL_requiref(L, LAZY_LIBS[i].name, LAZY_LIBS[i].func, 1);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int handler_ref(lua_State *L, int tbl, const char *name, int required) {
     lua_getfield(L, tbl, name);
     if (lua_isnil(L, -1)) {
@@ -1589,17 +1623,24 @@ static int setup_cf(lua_State *L) {
     const char *args = lua_touserdata(L, 2);
     size_t alen = (size_t)lua_tointeger(L, 3);
     lua_settop(L, 0);
-    static const luaL_Reg libs[] = {
-        {LUA_GNAME, luaopen_base},
-        {LUA_STRLIBNAME, luaopen_string},
-        {LUA_TABLIBNAME, luaopen_table},
-        {LUA_MATHLIBNAME, luaopen_math},
-        {LUA_UTF8LIBNAME, luaopen_utf8},
-        {LUA_COLIBNAME, luaopen_coroutine},
-        {NULL, NULL},
-    };
-    for (const luaL_Reg *l = libs; l->func; l++) {
-        luaL_requiref(L, l->name, l->func, 1);
+    luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
+    luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
+    lua_pop(L, 2);
+    unsigned lazy = 0;
+    for (int i = 0; LAZY_LIBS[i].name; i++) {
+        if (h->proto->libs & (1u << i)) {
+            luaL_requiref(L, LAZY_LIBS[i].name, LAZY_LIBS[i].func, 1);
+            lua_pop(L, 1);
+        } else {
+            lazy = 1;
+        }
+    }
+    if (lazy) {
+        lua_pushglobaltable(L);
+        lua_createtable(L, 0, 1);
+        lua_pushcfunction(L, lazy_global);
+        lua_setfield(L, -2, "__index");
+        lua_setmetatable(L, -2);
         lua_pop(L, 1);
     }
     if (h->open_io_os) {

@@ -48,6 +48,18 @@ describe("Lua actors", function()
     assert.matches("ask timed out", r[2])
   end)
 
+  it("have the standard libraries whether their names appear in the code or not", function()
+    -- named in the bytecode: opened at spawn; reached dynamically: opened on first use
+    local a = system:spawn("return { receive = function(ctx, m) return math.floor(m) end }\n")
+    assert.are.equal(3, a:ask(3.7))
+    local b = system:spawn("return { receive = function(ctx, m) return (load('return ' .. m))() end }\n")
+    assert.are.equal("Hi", b:ask("utf8.char(72, 105)"))
+    assert.are.equal("1-2", b:ask("table.concat({1, 2}, '-')"))
+    assert.is_true(b:ask("coroutine.isyieldable() ~= nil"))
+    assert.are.equal("float", b:ask("_G['ma' .. 'th'].type(1.5)"))
+    assert.is_true(b:ask("no_such_global == nil and io == nil and os == nil"))
+  end)
+
   it("stop from init without waiting for a first message", function()
     local q = system:spawn("return { init = function(ctx) ctx:stop() end, receive = function() end }\n")
     assert.is_true(q:join(2))

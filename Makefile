@@ -33,7 +33,7 @@ TEST_BINS  := $(TEST_SRCS:tests/c/%.c=$(B)/tests/%)
 BENCH_SRCS := $(wildcard bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 
-.PHONY: all lib deps test test-c test-c-variant test-python test-lua lua bench-lua bench-lua-deps bench bench-python demo demo-c install clean format check-format
+.PHONY: all lib deps test test-c test-c-variant test-python test-lua lua bench-lua bench-lua-deps bench bench-python demo demo-c install lua-install clean format check-format
 
 all: lib
 
@@ -131,6 +131,18 @@ lua/zactor.so: $(LUA_OBJS) $(LUA_B)/exports.map
 
 lua: lua/zactor.so
 
+# `require "zactor"` from any directory: the module goes where lua5.4 looks
+# (/usr/local/lib/lua/5.4 is on Debian's default package.cpath). `make demo`
+# and `make test` do this; without write access it says how to use LUA_CPATH.
+LUA_CMOD_DIR ?= $(DESTDIR)$(PREFIX)/lib/lua/5.4
+lua-install: lua
+	@if mkdir -p $(LUA_CMOD_DIR) 2>/dev/null && [ -w $(LUA_CMOD_DIR) ]; then \
+	  install -m 755 lua/zactor.so $(LUA_CMOD_DIR)/zactor.so && \
+	  echo "lua-install: $(LUA_CMOD_DIR)/zactor.so (require \"zactor\" works from any directory)"; \
+	else \
+	  echo "lua-install: $(LUA_CMOD_DIR) is not writable: use LUA_CPATH=\"$$PWD/lua/?.so;;\""; \
+	fi
+
 # Peer Lua threading libraries for bench/bench_lua_peers.lua only (never
 # used by `make test`): Debian's lua-luv and lua-cqueues.
 BENCH_LUA_PKGS := lua-luv lua-cqueues
@@ -149,7 +161,7 @@ bench-lua: lua bench-lua-deps
 
 # busted runs the specs in tests/lua with lua5.4 (tests/lua/helper.lua puts
 # lua/?.so on package.cpath); see .busted.
-test-lua: deps lua
+test-lua: deps lua lua-install
 	busted --lua=lua5.4 tests/lua
 
 # Python package: a virtualenv under build/venv, `pip install ".[test]"`
@@ -190,7 +202,7 @@ bench-python: deps $(VENV)/.installed
 # The showcase (python/examples/wordcount_demo.py): a Python program fans a
 # text corpus out to Lua actors counting words on every core, a native C
 # actor merges the counts, one Lua actor fails on purpose and is restarted.
-demo: deps $(VENV)/.installed
+demo: deps $(VENV)/.installed lua-install
 	$(VENV)/bin/python python/examples/wordcount_demo.py $(DEMO_ARGS)
 
 # The C-only demo (csrc/examples/demo.c), self-checking.

@@ -142,7 +142,10 @@ typedef struct za_refseq {
     za_ref *v;       /* ZA_REF_NONE marks a removed entry (a hole) */
     uint32_t n, cap; /* n counts holes too */
     uint32_t holes, hint;
+    uint32_t *pos;   /* past ZA_REFSEQ_INDEX_AT entries: open-addressing index */
+    uint32_t poscap; /*   ref -> position + 1 (0: empty), power of two */
 } za_refseq;
+#define ZA_REFSEQ_INDEX_AT 64u
 
 /* Rarely used per-incarnation data, allocated only when needed. */
 typedef struct za_actor_ext {
@@ -439,6 +442,7 @@ int za__ref_list_add(za_ref **arr, uint32_t *n, uint32_t *cap, za_ref r);
 int za__refseq_add(za_refseq *q, za_ref r);
 bool za__refseq_remove(za_refseq *q, za_ref r);
 void za__refseq_clear(za_refseq *q);
+void za__refseq_free(za_refseq *q);
 int za__tell_self(za_ctx *c, int32_t tag, const void *data, size_t len);
 
 /* sched.c */

@@ -51,7 +51,7 @@ static void free_system(za_system *s) {
     za__ext_counters_free(s);
     pthread_mutex_destroy(&s->ext_mu);
     free(s->free_slots);
-    free(s->roots.v);
+    za__refseq_free(&s->roots);
     free(s->idle_stack);
     free(s->workers);
     pthread_mutex_destroy(&s->slot_mu);

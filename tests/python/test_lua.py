@@ -21,17 +21,9 @@ def lua(name):
     return os.path.join(ACTORS, name + ".lua")
 
 
-COUNTER_SRC = """
-local n = 0
-return {
-  init = function(ctx, start) n = start or 0 end,
-  receive = function(ctx, msg)
-    if msg[1] == "add" then n = n + msg[2]
-    elseif msg[1] == "get" then return n
-    elseif msg[1] == "boom" then error("boom") end
-  end,
-}
-"""
+# The issue's counter behaviour, as Lua source text (spawn_lua takes text too).
+with open(lua("counter")) as _f:
+    COUNTER_SRC = _f.read()
 
 
 # ------------------------------------------------------------ conformance

@@ -414,19 +414,6 @@ static int ref_info(lua_State *L) {
     return 1;
 }
 
-static int ref_eq(lua_State *L) {
-    za_lua_ref *a = luaL_testudata(L, 1, ZA_LUA_REF_MT);
-    za_lua_ref *b = luaL_testudata(L, 2, ZA_LUA_REF_MT);
-    lua_pushboolean(L, a && b && a->ref == b->ref);
-    return 1;
-}
-
-static int ref_tostring(lua_State *L) {
-    za_lua_ref *u = luaL_checkudata(L, 1, ZA_LUA_REF_MT);
-    lua_pushfstring(L, "zactor.ref(%d.%d)", (int)za_ref_slot(u->ref), (int)za_ref_gen(u->ref));
-    return 1;
-}
-
 static int ref_id(lua_State *L) {
     za_lua_ref *u = luaL_checkudata(L, 1, ZA_LUA_REF_MT);
     lua_pushinteger(L, (lua_Integer)u->ref);
@@ -531,15 +518,7 @@ __attribute__((visibility("default"))) int luaopen_zactor(lua_State *L) {
     lua_setfield(L, -2, "__tostring");
     lua_pop(L, 1);
 
-    luaL_newmetatable(L, ZA_LUA_REF_MT);
-    luaL_newlib(L, ref_methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, ref_eq);
-    lua_setfield(L, -2, "__eq");
-    lua_pushcfunction(L, ref_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &za_lua_behaviour); /* how the encoder finds it */
+    za_lua_ref_metatable(L, ref_methods);
     lua_pop(L, 1);
 
     luaL_newlib(L, funcs);

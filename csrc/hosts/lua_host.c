@@ -1118,6 +1118,22 @@ static int ref_tostring(lua_State *L) {
     return 1;
 }
 
+void za_lua_ref_metatable(lua_State *L, const luaL_Reg *methods) {
+    luaL_newmetatable(L, ZA_LUA_REF_MT);
+    int n = 0;
+    while (methods[n].name) n++;
+    lua_createtable(L, 0, n); /* presized: this runs for every actor state */
+    luaL_setfuncs(L, methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, ref_eq);
+    lua_setfield(L, -2, "__eq");
+    lua_pushcfunction(L, ref_tostring);
+    lua_setfield(L, -2, "__tostring");
+    /* findable without allocation: registry[&za_lua_behaviour] */
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &za_lua_behaviour);
+}
+
 /* Parse a spawn options table at idx (shared by ctx:spawn and the module). */
 int za_lua_parse_opts(lua_State *L, int idx, za_spawn_opts *o, za_lua_opts *lo);
 int za_lua_parse_opts(lua_State *L, int idx, za_spawn_opts *o, za_lua_opts *lo) {
@@ -1648,15 +1664,8 @@ static int setup_cf(lua_State *L) {
         luaL_requiref(L, LUA_OSLIBNAME, luaopen_os, 1);
         lua_pop(L, 2);
     }
-    /* Ref metatable, findable without allocation (registry[&za_lua_behaviour]). */
-    luaL_newmetatable(L, ZA_LUA_REF_MT);
-    luaL_newlib(L, ref_methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, ref_eq);
-    lua_setfield(L, -2, "__eq");
-    lua_pushcfunction(L, ref_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &za_lua_behaviour);
+    za_lua_ref_metatable(L, ref_methods);
+    lua_pop(L, 1);
     /* ctx: one userdata per actor; fields computed by __index. */
     lua_newuserdatauv(L, 1, 0);
     lua_createtable(L, 0, 2);

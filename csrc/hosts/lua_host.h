@@ -73,7 +73,13 @@ typedef struct za_lua_ref {
 } za_lua_ref;
 
 #ifdef ZA_LUA_HOST_WANT_LUA_API
+#include <lauxlib.h>
 #include <lua.h>
+/* Create (or refill) the ref metatable ZA_LUA_REF_MT with methods as its
+ * __index, __eq and __tostring, register it where the encoder finds it, and
+ * leave it on the stack. Actor states and the module share this one recipe;
+ * only the methods differ. */
+void za_lua_ref_metatable(lua_State *L, const luaL_Reg *methods);
 /* Encode the Lua value at idx into p. 0 or -1 with a message in err. Raises
  * no Lua error and allocates no Lua memory. */
 int za_lua_encode(lua_State *L, int idx, za_pack *p, char *err, size_t errlen);

@@ -2282,18 +2282,15 @@ static int Context_clear(ContextObject *c) {
     return 0;
 }
 
-static int parse_spawn_opts(SystemObject *s, PyObject *cls, PyObject *kw, za_spawn_opts *o,
+/* strat: how this actor supervises its children (a Python actor class's
+ * `strategy` attribute, spawn_lua's strategy= keyword), NULL for the default. */
+static int parse_spawn_opts(SystemObject *s, PyObject *strat, PyObject *kw, za_spawn_opts *o,
                             PyObject **name_keep, int *blocking) {
     za_spawn_opts_init(o);
     *blocking = 0;
-    /* the class's strategy: how this actor supervises its children */
-    PyObject *strat = PyObject_GetAttr(cls, s->st->str_strategy);
-    if (!strat) {
-        PyErr_Clear();
-    } else {
+    if (strat) {
         const char *sv = PyUnicode_Check(strat) ? PyUnicode_AsUTF8(strat) : NULL;
         if (!sv && strat != Py_None) {
-            Py_DECREF(strat);
             PyErr_SetString(PyExc_TypeError, "strategy must be a str");
             return -1;
         }
@@ -2307,10 +2304,8 @@ static int parse_spawn_opts(SystemObject *s, PyObject *cls, PyObject *kw, za_spa
                          "unknown strategy %R: one_for_one, one_for_all, rest_for_one, stop, "
                          "escalate",
                          strat);
-            Py_DECREF(strat);
             return -1;
         }
-        Py_DECREF(strat);
     }
     if (!kw) return 0;
     PyObject *v;
@@ -2467,7 +2462,11 @@ static PyObject *do_spawn(SystemObject *s, za_ctx *ctx, PyObject *args, PyObject
     }
     za_spawn_opts o;
     int blocking = 0;
-    if (parse_spawn_opts(s, cls, optkw, &o, &name_keep, &blocking) < 0) goto err;
+    PyObject *strat = PyObject_GetAttr(cls, s->st->str_strategy);
+    if (!strat) PyErr_Clear();
+    int prc = parse_spawn_opts(s, strat, optkw, &o, &name_keep, &blocking);
+    Py_XDECREF(strat);
+    if (prc < 0) goto err;
     ContextObject *cell = PyObject_GC_New(ContextObject, s->st->Context_Type);
     if (!cell) goto err;
     cell->sys = (SystemObject *)Py_NewRef((PyObject *)s);
@@ -3090,7 +3089,7 @@ static PyObject *System_spawn_lua(SystemObject *s, PyObject *args, PyObject *kw)
     const char *spec = PyUnicode_AsUTF8(PyTuple_GET_ITEM(args, 0));
     if (!spec) return NULL;
     za_lua_opts lo = {0};
-    PyObject *optkw = NULL, *name_keep = NULL, *strat_holder = NULL, *packed = NULL, *v;
+    PyObject *optkw = NULL, *name_keep = NULL, *strat = NULL, *packed = NULL, *v;
     PyObject *rest = NULL;
     if (kw) {
         if (!(optkw = PyDict_Copy(kw))) return NULL;
@@ -3117,21 +3116,15 @@ static PyObject *System_spawn_lua(SystemObject *s, PyObject *args, PyObject *kw)
             if (t < 0) goto err;
             lo.open_io_os = t;
         }
-        /* parse_spawn_opts reads the strategy from a class attribute */
-        if ((v = PyDict_GetItemString(optkw, "strategy"))) {
-            strat_holder = PyModule_New("lua_strategy");
-            if (!strat_holder || PyObject_SetAttr(strat_holder, s->st->str_strategy, v) < 0)
-                goto err;
-        }
+        strat = PyDict_GetItemString(optkw, "strategy");
+        Py_XINCREF(strat); /* optkw loses it just below */
         static const char *lua_only[] = {"memory_limit", "budget", "open_io_os", "strategy", NULL};
         for (int i = 0; lua_only[i]; i++)
             if (PyDict_DelItemString(optkw, lua_only[i]) < 0) PyErr_Clear();
     }
     za_spawn_opts o;
     int blocking = 0;
-    if (parse_spawn_opts(s, strat_holder ? strat_holder : Py_None, optkw, &o, &name_keep,
-                         &blocking) < 0)
-        goto err;
+    if (parse_spawn_opts(s, strat, optkw, &o, &name_keep, &blocking) < 0) goto err;
     if (n > 1) {
         if (!(rest = PyTuple_GetSlice(args, 1, n))) goto err;
         za_pack *p = za_pack_new();
@@ -3165,14 +3158,14 @@ static PyObject *System_spawn_lua(SystemObject *s, PyObject *args, PyObject *kw)
     }
     Py_XDECREF(optkw);
     Py_XDECREF(name_keep);
-    Py_XDECREF(strat_holder);
+    Py_XDECREF(strat);
     Py_XDECREF(packed);
     Py_XDECREF(rest);
     return new_ref(s, ref, 2);
 err:
     Py_XDECREF(optkw);
     Py_XDECREF(name_keep);
-    Py_XDECREF(strat_holder);
+    Py_XDECREF(strat);
     Py_XDECREF(packed);
     Py_XDECREF(rest);
     return NULL;

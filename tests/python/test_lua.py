@@ -212,6 +212,9 @@ def test_bad_specs_and_options_are_clear_errors(system):
         system.spawn_lua(COUNTER_SRC, memory_limit=0)
     with pytest.raises(TypeError, match="unexpected keyword"):
         system.spawn_lua(COUNTER_SRC, colour="blue")
+    with pytest.raises(ValueError, match="unknown strategy"):
+        system.spawn_lua(COUNTER_SRC, strategy="sometimes")
+    assert system.spawn_lua(COUNTER_SRC, 4, strategy="one_for_all").ask(["get"]) == 4
     with pytest.raises(TypeError, match="cross languages"):
         system.spawn_lua(COUNTER_SRC, object())
 

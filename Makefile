@@ -106,14 +106,17 @@ test: deps
 # corrupt each other's objects).
 LUA_CFLAGS := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
 LUA_B      := build/lua
-LUA_SRCS   := $(SRCS) csrc/hosts/lua_host.c lua/zactor.c
+# The Lua host (csrc/hosts/, one file per concept) and the module's glue (lua/*.c).
+LUA_HOST_SRCS := $(wildcard csrc/hosts/*.c csrc/hosts/lua/*.c)
+LUA_HOST_HDRS := $(wildcard csrc/hosts/*.h csrc/hosts/lua/*.h)
+LUA_SRCS   := $(SRCS) $(LUA_HOST_SRCS) $(wildcard lua/*.c)
 LUA_OBJS   := $(LUA_SRCS:%.c=$(LUA_B)/%.o)
 
 # TLS descriptors (x86_64): the runtime's thread-locals in a shared object
 # otherwise cost a __tls_get_addr call per access (~2% of a ring hop).
 LUA_SPEED  := $(if $(filter x86_64,$(shell uname -m)),-mtls-dialect=gnu2,)
 
-$(LUA_B)/%.o: %.c $(HDRS) csrc/hosts/lua_host.h
+$(LUA_B)/%.o: %.c $(HDRS) $(LUA_HOST_HDRS) $(wildcard lua/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE) $(WARN) -O2 -g -fno-semantic-interposition $(LUA_SPEED) $(LUA_CFLAGS) -c $< -o $@
 
@@ -170,7 +173,7 @@ test-lua: deps lua lua-install
 # code 5 ("no tests collected") fails the target too.
 PYTHON   ?= python3
 VENV     := build/venv
-PY_DEPS  := setup.py pyproject.toml $(SRCS) $(HDRS) csrc/hosts/lua_host.c csrc/hosts/lua_host.h $(wildcard python/zactor/*.c python/zactor/*.py \
+PY_DEPS  := setup.py pyproject.toml $(SRCS) $(HDRS) $(LUA_HOST_SRCS) $(LUA_HOST_HDRS) $(wildcard python/zactor/*.c python/zactor/*.h python/zactor/*.py \
             python/zactor/*.pyi python/zactor/py.typed)
 
 $(VENV)/bin/python:

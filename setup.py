@@ -65,7 +65,8 @@ lua_libs = _pkgconfig("--libs-only-l", "lua5.4")
 if lua_cflags is None and os.path.exists("/usr/include/lua5.4/lua.h"):
     lua_cflags, lua_libs = ["-I/usr/include/lua5.4"], ["-llua5.4"]
 if lua_cflags is not None and os.environ.get("ZACTOR_NO_LUA") != "1":
-    runtime_sources.append(os.path.join("csrc", "hosts", "lua_host.c"))
+    runtime_sources += _rel(glob.glob(os.path.join(HERE, "csrc", "hosts", "*.c"))
+                            + glob.glob(os.path.join(HERE, "csrc", "hosts", "lua", "*.c")))
     inc_dirs += [f[2:] for f in lua_cflags]
     libs += [f[2:] for f in lua_libs or ["-llua5.4"]]
     macros.append(("ZA_WITH_LUA", "1"))

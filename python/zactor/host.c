@@ -1,0 +1,380 @@
+/*
+ * host.c - the Python behaviour host: Python actors as a za_behaviour
+ * (start/receive/stop) run by this system's exclusive za_host, whose
+ * enter/leave swap a per-worker thread state in and out once per batch.
+ */
+#include "glue.h"
+
+static const char PY_BEH_NAME[] = "zactor.python";
+
+/* State of a Python actor inside the runtime (za_behaviour.state_size). */
+typedef struct {
+    PyObject *inst;
+    PyObject *recv; /* inst.receive, looked up once per incarnation: the bound
+                       method, or its function when recv_fn (called as fn(inst, msg)) */
+    int recv_fn;
+    int failed;
+} pyactor;
+
+static void fail_text(PyObject *exc, char *buf, size_t cap) {
+    PyObject *s = exc ? PyObject_Str(exc) : NULL;
+    const char *m = s ? PyUnicode_AsUTF8(s) : NULL;
+    if (!m) PyErr_Clear();
+    snprintf(buf, cap, "%s: %s", exc ? Py_TYPE(exc)->tp_name : "error", m ? m : "");
+    Py_XDECREF(s);
+}
+
+static PyObject *fetch_exc(void) {
+    PyObject *t, *v, *tb;
+    PyErr_Fetch(&t, &v, &tb);
+    PyErr_NormalizeException(&t, &v, &tb);
+    if (v && tb) PyException_SetTraceback(v, tb);
+    Py_XDECREF(t);
+    Py_XDECREF(tb);
+    return v;
+}
+
+/* Tell the Python layer (logging) about a failure outside receive. */
+static void report(ContextObject *cell, PyObject *exc, const char *where) {
+    modstate *st = cell->sys->st;
+    if (!st->report_failure) return;
+    PyObject *r = PyObject_CallFunction(st->report_failure, "OOs", (PyObject *)cell, exc, where);
+    if (!r)
+        PyErr_WriteUnraisable(st->report_failure);
+    else
+        Py_DECREF(r);
+}
+
+static void add_note(ContextObject *cell, PyObject *exc) {
+    modstate *st = cell->sys->st;
+    PyObject *note = PyUnicode_FromFormat(
+        "raised by actor %s (ActorRef %u.%u) in receive()", ((PyTypeObject *)cell->cls)->tp_name,
+        (unsigned)za_ref_slot(cell->ref), (unsigned)za_ref_gen(cell->ref));
+    if (!note) {
+        PyErr_Clear();
+        return;
+    }
+    PyObject *r = PyObject_CallMethodOneArg(exc, st->str_add_note, note);
+    if (!r) {
+        /* before 3.11 there is no add_note: keep the note in __notes__ */
+        PyErr_Clear();
+        PyObject *notes = PyObject_GetAttrString(exc, "__notes__");
+        if (!notes) {
+            PyErr_Clear();
+            notes = PyList_New(0);
+            if (notes && PyObject_SetAttrString(exc, "__notes__", notes) < 0) PyErr_Clear();
+        }
+        if (notes && PyList_Check(notes)) PyList_Append(notes, note);
+        Py_XDECREF(notes);
+        PyErr_Clear();
+    } else {
+        Py_DECREF(r);
+    }
+    Py_DECREF(note);
+}
+
+static int py_start(za_ctx *ctx, const void *args, size_t len) {
+    ContextObject *cell = NULL;
+    if (len != sizeof cell) return -1;
+    memcpy(&cell, args, sizeof cell);
+    pyactor *pa = za_ctx_state(ctx);
+    modstate *st = cell->sys->st;
+    tl_in_actor++;
+    za_ctx *prev = cell->cur;
+    cell->cur = ctx;
+    cell->ref = za_ctx_self(ctx);
+    cell->sender = ZA_REF_NONE;
+    Py_CLEAR(cell->last_exc); /* (a new incarnation: the old one's exception is history) */
+    int rc = 0;
+    PyObject *inst = PyObject_CallMethodOneArg(cell->cls, st->str_new, cell->cls);
+    if (!inst || PyObject_SetAttr(inst, st->str_context, (PyObject *)cell) < 0) goto fail;
+    PyObject *init = PyObject_GetAttr(inst, st->str_init);
+    if (!init) goto fail;
+    PyObject *r = PyObject_Call(init, cell->args, cell->kwargs);
+    Py_DECREF(init);
+    if (!r) goto fail;
+    Py_DECREF(r);
+    pa->inst = inst;
+    pa->failed = 0;
+    r = PyObject_CallMethodNoArgs(inst, st->str_on_start);
+    if (!r) {
+        pa->inst = NULL;
+        goto fail;
+    }
+    Py_DECREF(r);
+    /* the bound method, once: no attribute lookup per message; and for a
+     * plain method its function, called with (inst, msg) */
+    pa->recv = PyObject_GetAttr(inst, st->str_receive);
+    if (!pa->recv) {
+        pa->inst = NULL;
+        goto fail;
+    }
+    pa->recv_fn = 0;
+    if (PyMethod_Check(pa->recv) && PyMethod_GET_SELF(pa->recv) == inst) {
+        Py_SETREF(pa->recv, Py_NewRef(PyMethod_GET_FUNCTION(pa->recv)));
+        pa->recv_fn = 1;
+    }
+    goto out;
+fail : {
+    PyObject *exc = fetch_exc();
+    char buf[112];
+    fail_text(exc, buf, sizeof buf);
+    za_ctx_fail(ctx, ZA_EFAILED, "%s", buf);
+    if (exc) {
+        Py_XSETREF(cell->last_exc, Py_NewRef(exc));
+        report(cell, exc, "start");
+        Py_DECREF(exc);
+    }
+    Py_XDECREF(inst);
+    rc = -1;
+}
+out:
+    cell->cur = prev;
+    tl_in_actor--;
+    return rc;
+}
+
+static PyObject *make_terminated(SystemObject *s, const za_down *d) {
+    modstate *st = s->st;
+    PyObject *ref = zpy_new_ref(s, d->ref, 0);
+    if (!ref) return NULL;
+    PyObject *exc = NULL;
+    if (d->code != 0 && d->code != ZA_EDEAD && d->code != ZA_ESHUTDOWN) {
+        PyObject *key = PyLong_FromUnsignedLongLong(d->ref);
+        PyObject *cell = key ? PyDict_GetItemWithError(s->cells, key) : NULL;
+        Py_XDECREF(key);
+        if (cell && ((ContextObject *)cell)->last_exc)
+            exc = Py_NewRef(((ContextObject *)cell)->last_exc);
+        else {
+            PyErr_Clear();
+            exc = PyObject_CallFunction(st->ActorFailed, "s", d->reason);
+        }
+    }
+    if (!exc) {
+        PyErr_Clear();
+        exc = Py_NewRef(Py_None);
+    }
+    PyObject *t = PyObject_CallFunctionObjArgs(st->terminated_cls, ref, exc, NULL);
+    Py_DECREF(ref);
+    Py_DECREF(exc);
+    return t;
+}
+
+int zpy_py_receive(za_ctx *ctx, const za_msg *m) {
+    ContextObject *cell = za_ctx_user(ctx);
+    pyactor *pa = za_ctx_state(ctx);
+    SystemObject *s = cell->sys;
+    modstate *st = s->st;
+    PyObject *obj = NULL;
+    if (m->tag == TAG_PY && m->kind == ZA_PAYLOAD_PTR) {
+        obj = za_msg_take_ptr(m);
+        if (!obj) obj = Py_NewRef(Py_None);
+    } else if (m->tag == TAG_TIMER && m->len == sizeof(uint64_t)) {
+        uint64_t key;
+        memcpy(&key, m->data, sizeof key);
+        PyObject *k = PyLong_FromUnsignedLongLong(key);
+        PyObject *entry = k ? PyDict_GetItemWithError(s->timers, k) : NULL;
+        if (!entry) {
+            PyErr_Clear();
+            Py_XDECREF(k);
+            return 0; /* cancelled meanwhile */
+        }
+        obj = Py_NewRef(PyTuple_GET_ITEM(entry, 0));
+        if (!PyObject_IsTrue(PyTuple_GET_ITEM(entry, 1)) && PyDict_DelItem(s->timers, k) < 0)
+            PyErr_Clear();
+        Py_DECREF(k);
+    } else if (m->tag == ZA_TAG_DOWN && m->len == sizeof(za_down)) {
+        za_down d;
+        memcpy(&d, m->data, sizeof d);
+        obj = make_terminated(s, &d);
+    } else if (m->tag < 0 || m->corr) {
+        return 0; /* CHILD_FAILED is informational; the glue makes no za_ctx_ask */
+    } else {
+        obj = zpy_bytes_to_py(s, m->data, m->len);
+    }
+    if (!obj) {
+        PyErr_WriteUnraisable((PyObject *)cell);
+        return 0;
+    }
+    if (!pa->inst) {
+        Py_DECREF(obj);
+        return 0;
+    }
+    tl_in_actor++;
+    za_ctx *prev = cell->cur;
+    cell->cur = ctx;
+    cell->sender = m->sender;
+    int can_reply = za_ctx_can_reply(ctx);
+    PyObject *r;
+    if (pa->recv_fn) {
+        PyObject *argv[3] = {NULL, pa->inst, obj};
+        r = PyObject_Vectorcall(pa->recv, argv + 1, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    } else {
+        r = PyObject_CallOneArg(pa->recv, obj);
+    }
+    Py_DECREF(obj);
+    int rc = 0;
+    if (r) {
+        if (can_reply && za_ctx_can_reply(ctx)) {
+            if (m->tag == TAG_PY) {
+                if (za_reply_ptr(ctx, TAG_PY, r, zpy_py_obj_dtor) != ZA_OK) Py_DECREF(r);
+                r = NULL;
+            } else {
+                /* the asker is another language: answer in MessagePack */
+                za_pack *p = za_pack_new();
+                if (p && zpy_pack_obj(st, p, r, 0) == 0) {
+                    za_reply(ctx, 0, za_pack_data(p), za_pack_size(p));
+                } else {
+                    char buf[112];
+                    PyObject *exc = fetch_exc();
+                    fail_text(exc, buf, sizeof buf);
+                    Py_XDECREF(exc);
+                    za_reply_slot *slot = za_ctx_take_reply(ctx);
+                    if (slot) za_reply_error(za_ctx_system(ctx), slot, ZA_EVALUE, buf);
+                }
+                za_pack_free(p);
+            }
+        }
+        Py_XDECREF(r);
+    } else {
+        PyObject *exc = fetch_exc();
+        if (exc) {
+            add_note(cell, exc);
+            Py_XSETREF(cell->last_exc, Py_NewRef(exc));
+            if (can_reply && za_ctx_can_reply(ctx)) {
+                if (m->tag == TAG_PY) {
+                    Py_INCREF(exc);
+                    if (za_reply_ptr(ctx, TAG_PYEXC, exc, zpy_py_obj_dtor) != ZA_OK) Py_DECREF(exc);
+                } else {
+                    /* another language asked: it gets the failure as text */
+                    char text[512];
+                    fail_text(exc, text, sizeof text);
+                    za_reply_slot *slot = za_ctx_take_reply(ctx);
+                    if (slot) za_reply_error(za_ctx_system(ctx), slot, ZA_EFAILED, text);
+                }
+            }
+            pa->failed = 1; /* on_failure replaces on_stop for this incarnation */
+            PyObject *fr = PyObject_CallMethodOneArg(pa->inst, st->str_on_failure, exc);
+            if (!fr)
+                PyErr_WriteUnraisable(st->str_on_failure);
+            else
+                Py_DECREF(fr);
+            char buf[112];
+            fail_text(exc, buf, sizeof buf);
+            za_ctx_fail(ctx, ZA_EFAILED, "%s", buf);
+            Py_DECREF(exc);
+        }
+        rc = -1;
+    }
+    cell->cur = prev;
+    cell->sender = ZA_REF_NONE;
+    tl_in_actor--;
+    return rc;
+}
+
+/* Stop hook: on a worker inside the host (GIL held), or on the thread that
+ * runs shutdown's teardown (it released the GIL through zpy_gil_release). */
+static void py_stop(za_ctx *ctx) {
+    pyactor *pa = za_ctx_state(ctx);
+    if (!pa || !pa->inst) return;
+    int restore = 0;
+    PyGILState_STATE gs = PyGILState_UNLOCKED;
+    int ensured = 0;
+    if (!tl_gil) {
+        if (tl_saved) {
+            zpy_gil_acquire();
+            restore = 1;
+        } else {
+            gs = PyGILState_Ensure(); /* rare: no glue thread state here */
+            ensured = 1;
+        }
+    }
+    int saved = tl_gil;
+    tl_gil = 1;
+    ContextObject *cell = za_ctx_user(ctx);
+    PyObject *inst = pa->inst;
+    pa->inst = NULL;
+    Py_CLEAR(pa->recv);
+    if (!pa->failed) {
+        tl_in_actor++;
+        za_ctx *prev = cell->cur;
+        cell->cur = ctx;
+        PyObject *r = PyObject_CallMethodNoArgs(inst, cell->sys->st->str_on_stop);
+        if (!r) {
+            PyObject *exc = fetch_exc();
+            if (exc) {
+                report(cell, exc, "on_stop");
+                Py_DECREF(exc);
+            }
+        } else {
+            Py_DECREF(r);
+        }
+        cell->cur = prev;
+        tl_in_actor--;
+    }
+    Py_DECREF(inst);
+    if (za_ctx_final_stop(ctx) && !cell->last_exc && cell->sys->cells) {
+        /* the actor is gone for good (not restarting): its cell can go now
+         * rather than at the next sweep. A cell with the exception that
+         * killed the actor stays until then: Terminated messages carry it. */
+        PyObject *key = PyLong_FromUnsignedLongLong(cell->ref);
+        if (!key || PyDict_DelItem(cell->sys->cells, key) < 0) PyErr_Clear();
+        Py_XDECREF(key); /* (the cell may be freed now: not used below) */
+    }
+    tl_gil = saved;
+    if (restore) zpy_gil_release();
+    if (ensured) PyGILState_Release(gs);
+}
+
+static void host_enter(void *ud, int wid) {
+    SystemObject *s = ud;
+    if (s->manual) return; /* the caller runs actors and already holds the GIL */
+    PyThreadState *ts = s->tstates[wid];
+    if (!ts) {
+        /* created on the worker itself (allowed without the GIL), once */
+        ts = PyThreadState_New(s->interp);
+        s->tstates[wid] = ts;
+    }
+    uint64_t until = atomic_load_explicit(&g_handoff, memory_order_acquire);
+    if (until) {
+        /* a caller thread that just sent work lets the GIL go in a moment:
+         * poll for that rather than sleep in the GIL (see g_handoff) */
+        uint64_t now = zpy_now_ns();
+        if (until > now) {
+            poller pl;
+            zpy_poll_init(&pl, until - now);
+            while (atomic_load_explicit(&g_handoff, memory_order_acquire) == until &&
+                   zpy_poll_pause(&pl)) {
+            }
+        }
+    }
+    PyEval_RestoreThread(ts);
+    atomic_fetch_add_explicit(&g_in_host, 1, memory_order_relaxed);
+    tl_gil = 1;
+    zpy_drain_deferred();
+}
+
+static void host_leave(void *ud, int wid) {
+    SystemObject *s = ud;
+    (void)wid;
+    if (s->manual) return;
+    tl_gil = 0;
+    PyEval_SaveThread();
+    atomic_fetch_sub_explicit(&g_in_host, 1, memory_order_release);
+}
+
+void zpy_host_init(SystemObject *s, double budget_ms) {
+    s->host.name = "python";
+    s->host.exclusive = 1;
+    s->host.budget_us = budget_ms > 0 ? (uint32_t)(budget_ms * 1000.0) : 2000;
+    s->host.enter = host_enter;
+    s->host.leave = host_leave;
+    s->host.host_ud = s;
+    s->beh.name = PY_BEH_NAME;
+    s->beh.state_size = sizeof(pyactor);
+    s->beh.start = py_start;
+    s->beh.receive = zpy_py_receive;
+    s->beh.stop = py_stop;
+    s->beh.host = &s->host;
+    s->beh_block = s->beh;
+}

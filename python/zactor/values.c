@@ -6,6 +6,26 @@
  */
 #include "glue.h"
 
+/*
+ * Encoder: Python objects straight into the runtime's za_pack writer (the
+ * bytes are csrc/value.c's in every case). Measured against building a
+ * za_value tree first and writing it with za_pack_value (the runtime's
+ * round-trip path), best of 7 runs, ns per pack, on this 2-core machine:
+ *
+ *   message                   direct   via za_value
+ *   (1, 42, "hello")              96            163   (+70%)
+ *   {"key0": 0, ..} 20 entries   675            778   (+15%)
+ *   64 KiB bytes                2900           2900
+ *
+ * so the direct walk stays.
+ *
+ * Decoder (zpy_bytes_to_py, System.unpack): the runtime's za_doc_decode,
+ * then its za_value tree into Python objects; the glue has no MessagePack
+ * reader of its own. For the same three messages a whole decode takes
+ * 145 / 1580 / 3000-3400 ns, of which bytes -> za_value (parsing included)
+ * is 95 / 430 / 1500-1900 ns: a direct reader into Python objects could
+ * save only part of that, so none is kept beside the runtime's.
+ */
 int zpy_pack_obj(modstate *st, za_pack *p, PyObject *o, int depth) {
     if (depth > 32) {
         PyErr_SetString(PyExc_ValueError, "value nested too deeply for MessagePack");

@@ -20,7 +20,8 @@
 
 /* The iterator of `await future`. */
 typedef struct FutureIterObject {
-    PyObject_HEAD FutureObject *fut;
+    PyObject ob_base;
+    FutureObject *fut;
     int parked; /* yielded an asyncio waiter */
 } FutureIterObject;
 

@@ -82,7 +82,8 @@ void zpy_drain_deferred(void) {
 PyObject *zpy_dispatch_loop(PyObject *mod, PyObject *Py_UNUSED(ignored)) {
     (void)mod;
     for (;;) {
-        Py_BEGIN_ALLOW_THREADS pthread_mutex_lock(&dq_mu);
+        Py_BEGIN_ALLOW_THREADS;
+        pthread_mutex_lock(&dq_mu);
         if (!dq_head && !dq_stop) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
@@ -94,7 +95,8 @@ PyObject *zpy_dispatch_loop(PyObject *mod, PyObject *Py_UNUSED(ignored)) {
             pthread_cond_timedwait(&dq_cv, &dq_mu, &ts);
         }
         pthread_mutex_unlock(&dq_mu);
-        Py_END_ALLOW_THREADS zpy_drain_deferred();
+        Py_END_ALLOW_THREADS;
+        zpy_drain_deferred();
         pthread_mutex_lock(&dq_mu);
         int stop = dq_stop;
         pthread_mutex_unlock(&dq_mu);

@@ -68,9 +68,10 @@ static int core_wait(SystemObject *s, futcore *c, double timeout) {
             if (zpy_now_ns() >= deadline) return 0;
             if (turns <= 0) {
                 /* only timers can make progress now */
-                Py_BEGIN_ALLOW_THREADS struct timespec ts = {0, 200000};
+                Py_BEGIN_ALLOW_THREADS;
+                struct timespec ts = {0, 200000};
                 nanosleep(&ts, NULL);
-                Py_END_ALLOW_THREADS
+                Py_END_ALLOW_THREADS;
             }
         }
     }

@@ -171,10 +171,14 @@ void zpy_handoff_promise(void);
 void zpy_gil_release(void);
 void zpy_gil_acquire(void);
 
-/* ------------------------------------------------------------------ types */
+/* ------------------------------------------------------------------ types
+ *
+ * (Objects start with PyObject ob_base, what PyObject_HEAD expands to,
+ * spelled out so that clang-format keeps it a statement of its own.) */
 
 typedef struct SystemObject {
-    PyObject_HEAD za_system *sys;
+    PyObject ob_base;
+    za_system *sys;
     PyObject *module;
     modstate *st;
     za_host host;
@@ -199,7 +203,8 @@ typedef struct SystemObject {
 } SystemObject;
 
 typedef struct RefObject {
-    PyObject_HEAD SystemObject *sys;
+    PyObject ob_base;
+    SystemObject *sys;
     za_ref ref;
     int kind;     /* 0 unknown, 1 Python actor, 2 native/other */
     int blocking; /* target's mailbox blocks senders when full */
@@ -207,7 +212,8 @@ typedef struct RefObject {
 
 /* Per-actor cell: spawn spec kept for restarts, and self.context. */
 typedef struct ContextObject {
-    PyObject_HEAD SystemObject *sys;
+    PyObject ob_base;
+    SystemObject *sys;
     PyObject *cls;
     PyObject *args;
     PyObject *kwargs;
@@ -228,7 +234,8 @@ typedef struct futcore {
 } futcore;
 
 typedef struct FutureObject {
-    PyObject_HEAD SystemObject *sys;
+    PyObject ob_base;
+    SystemObject *sys;
     futcore *core;
     za_ask_handle *handle;
     PyObject *callbacks; /* list or NULL */

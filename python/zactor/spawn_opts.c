@@ -37,7 +37,7 @@ int zpy_parse_spawn_opts(SystemObject *s, PyObject *strat, PyObject *kw, za_spaw
     }
     if (!kw) return 0;
     PyObject *v;
-#define OPT(nm) (v = PyDict_GetItemString(kw, nm)) != NULL &&v != Py_None
+#define OPT(nm) ((v = PyDict_GetItemString(kw, nm)) != NULL && v != Py_None)
     if (OPT("name")) {
         if (!PyUnicode_Check(v)) {
             PyErr_SetString(PyExc_TypeError, "name must be a str");

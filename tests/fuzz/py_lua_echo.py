@@ -15,6 +15,7 @@ Run: build/venv-fuzz/bin/python tests/fuzz/py_lua_echo.py [libFuzzer flags] CORP
 """
 import atexit
 import collections
+import ctypes
 import math
 import os
 import sys
@@ -91,11 +92,30 @@ def report() -> None:
     print(f"py_lua_echo: {sent} values sent, {STATS['round trips']} round trips, "
           f"{STATS['changed']} changed the value, {STATS['clean errors']} clean errors",
           file=sys.stderr, flush=True)
+    errs = ", ".join(f"{k[6:]} {v}" for k, v in sorted(STATS.items()) if k.startswith("error "))
+    if errs:
+        print(f"  clean errors by type: {errs}", file=sys.stderr, flush=True)
     for what, (n, example) in sorted(EXAMPLES.items(), key=lambda kv: -kv[1][0])[:8]:
         print(f"  changed {what}: {n}x, e.g. {example}", file=sys.stderr, flush=True)
 
 
 atexit.register(report)
+# libFuzzer ends the process with exit() from C, which skips Python's atexit:
+# register the summary with the C library's atexit too (a ctypes callback
+# takes the GIL itself). Printed once either way.
+_REPORTED = []
+
+
+def _report_once(_arg=None) -> None:
+    if not _REPORTED:
+        _REPORTED.append(1)
+        report()
+
+
+_C_REPORT = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(_report_once)
+ctypes.CDLL(None).__cxa_atexit(_C_REPORT, None, None)  # atexit() itself is not exported
+atexit.unregister(report)
+atexit.register(_report_once)
 
 
 def TestOneInput(data: bytes) -> None:

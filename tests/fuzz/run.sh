@@ -67,7 +67,7 @@ for t in "$@"; do
         grep -E "ERROR|FUZZ CHECK|runtime error|Traceback|Error:|^    #[0-9]+ |Test unit written|SUMMARY" "$log" | head -40 >&2
     fi
     # the Python echo target's value summary
-    grep "^py_lua_echo:\|^  changed " "$log" | tail -9
+    grep "^py_[a-z_]*:\|^  changed \|^  no repack\|^  clean errors" "$log" | tail -10
     echo "$mode $t: ${runs:-0} runs, $crashes crashes ($((end - start)) s)"
     total=$((total + end - start))
 done

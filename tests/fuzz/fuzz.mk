@@ -31,7 +31,7 @@ FUZZ_LUA_CFLAGS     := $(or $(LUA_CFLAGS),$(shell pkg-config --cflags lua5.4 2>/
 FUZZ_LUA_LIBS       := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
 
 FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -pthread -g -O1 $(FUZZ_SAN) -Wall -Wno-unused-parameter \
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -pthread -fPIC -g -O1 $(FUZZ_SAN) -Wall -Wno-unused-parameter \
                -Icsrc/include -Icsrc -Icsrc/hosts $(FUZZ_MSGPACK_CFLAGS) $(FUZZ_LUA_CFLAGS) \
                -DZA_LUA_HOST_WANT_LUA_API=1 $(FUZZ_EXTRA_CFLAGS)
 FUZZ_LIB_SRCS := $(wildcard csrc/*.c csrc/hosts/*.c csrc/hosts/lua/*.c)
@@ -81,8 +81,31 @@ $(FUZZ_VENV)/.installed: $(FUZZ_VENV)/bin/python $(FUZZ_PY_DEPS)
 	$(FUZZ_VENV)/bin/python -m pip install -q .
 	@touch $@
 
+# The atheris targets import an instrumented copy of the package: the
+# extension rebuilt with clang, coverage (fuzzer-no-link) and ASan+UBSan, from
+# the same wildcards, into build/fuzz/py/zactor/ (PYTHONPATH), run with
+# atheris's ASan+libFuzzer runtime preloaded (run.sh). So libFuzzer sees the C
+# decoder's coverage and ASan/UBSan check the C code under the Python API.
+FUZZ_PY_OUT  := $(FUZZ_B)/py/zactor
+FUZZ_PY_GLUE := $(wildcard python/zactor/*.c)
+FUZZ_PY_OBJS := $(FUZZ_PY_GLUE:%.c=$(FUZZ_B)/obj/%.o)
+FUZZ_PY_INC   = $(shell $(FUZZ_VENV)/bin/python -c "import sysconfig; print(sysconfig.get_paths()['include'])")
+FUZZ_PY_EXT   = $(shell $(FUZZ_VENV)/bin/python -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")
+
+$(FUZZ_B)/obj/python/zactor/%.o: python/zactor/%.c $(FUZZ_LIB_HDRS) $(wildcard python/zactor/*.h) $(FUZZ_VENV)/.installed
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -DZA_WITH_LUA=1 -I$(FUZZ_PY_INC) -c $< -o $@
+
+$(FUZZ_PY_OUT)/.built: $(FUZZ_PY_OBJS) $(FUZZ_LIB_OBJS) $(wildcard python/zactor/*.py python/zactor/*.pyi)
+	@mkdir -p $(FUZZ_PY_OUT)
+	cp python/zactor/*.py python/zactor/*.pyi $(FUZZ_PY_OUT)/
+	$(FUZZ_CC) -shared $(FUZZ_SAN) -fsanitize=fuzzer-no-link -o $(FUZZ_PY_OUT)/_zactor$(FUZZ_PY_EXT) \
+	  $(FUZZ_PY_OBJS) $(FUZZ_LIB_OBJS) $(FUZZ_LUA_LIBS) $(FUZZ_MSGPACK_LIBS) -pthread -lm -ldl
+	@touch $@
+
 fuzz-py: fuzz-deps
 	@$(MAKE) --no-print-directory $(FUZZ_VENV)/.installed
+	@$(MAKE) --no-print-directory $(FUZZ_PY_OUT)/.built
 
 FUZZ_RUN = FUZZ_B=$(FUZZ_B) FUZZ_VENV=$(FUZZ_VENV) FUZZ_SEED=$(FUZZ_SEED) sh tests/fuzz/run.sh
 

@@ -25,6 +25,9 @@ import atheris
 with atheris.instrument_imports():
     import zactor
 
+print(f"{os.path.basename(__file__)}: zactor from {os.path.dirname(zactor.__file__)}",
+      file=sys.stderr, flush=True)
+
 ECHO = "return { receive = function(ctx, msg) return msg end }\n"
 MAX_DEPTH = 6
 MAX_ITEMS = 8

@@ -20,9 +20,19 @@ HERE=tests/fuzz
 export ASAN_OPTIONS="${ASAN_OPTIONS:-allocator_may_return_null=1:detect_leaks=1:abort_on_error=0:symbolize=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
+# The atheris targets: the instrumented package in $B/py (fuzz.mk, fuzz-py)
+# with atheris's ASan+UBSan+libFuzzer runtime preloaded. Python itself leaks
+# at exit, so leak checking is off for them; FUZZ_PY_PLAIN=1 runs them on the
+# venv's ordinary (uninstrumented) package instead.
+ATHERIS_DIR=$("$VENV/bin/python" -c "import atheris; print(atheris.path())" 2>/dev/null)
 cmd_for() { # target -> the command that runs it
     case $1 in
-        py_*) echo "$VENV/bin/python $HERE/$1.py" ;;
+        py_*)
+            if [ "${FUZZ_PY_PLAIN:-0}" != 0 ]; then
+                echo "$VENV/bin/python $HERE/$1.py"
+            else
+                echo "env PYTHONPATH=$B/py LD_PRELOAD=$ATHERIS_DIR/asan_with_fuzzer.so ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=0 $VENV/bin/python $HERE/$1.py"
+            fi ;;
         *) echo "$B/$1" ;;
     esac
 }
@@ -36,7 +46,7 @@ for t in "$@"; do
         for f in "$dir"/*; do
             [ -f "$f" ] || continue
             case $f in *.txt|*.md) continue ;; esac
-            if $run -runs=1 "$f" >"$B/repro.log" 2>&1; then
+            if $run -runs=1 -rss_limit_mb=2048 -malloc_limit_mb=2048 "$f" >"$B/repro.log" 2>&1; then
                 echo "fuzz-repro $t: $(basename "$f"): fixed (runs clean)"
             else
                 echo "fuzz-repro $t: $(basename "$f"): STILL CRASHES"; failed=$((failed + 1))

@@ -6,7 +6,7 @@
 #   make fuzz-build         the libFuzzer targets under build/fuzz/
 #   make fuzz               every target for FUZZ_SECONDS each (default 60)
 #   make fuzz-smoke         every target for FUZZ_SMOKE_SECONDS each (default
-#                           12), fixed seed, fails on any crash
+#                           10), fixed seed, fails on any crash
 #   make fuzz-one FUZZ_TARGET=value_decode FUZZ_SECONDS=600
 #   make fuzz-repro         replay tests/fuzz/crashes/*/* (known findings)
 #
@@ -16,7 +16,7 @@
 FUZZ_CC            ?= clang
 FUZZ_B             := build/fuzz
 FUZZ_SECONDS       ?= 60
-FUZZ_SMOKE_SECONDS ?= 12
+FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_SEED          ?= 1
 FUZZ_C_TARGETS     := value_decode lua_decode lua_opts
 FUZZ_PY_TARGETS    := py_unpack py_lua_echo

@@ -42,14 +42,15 @@ static inline int fuzz_skip_known(void) {
  * there are bytes left (each element takes at least one byte) makes msgpack-c
  * (inside za_doc_decode) allocate count * sizeof(msgpack_object) up front,
  * e.g. 8 GiB for the 6 bytes dd 10 00 00 00 c0. Returns 1 if data holds such
- * a header anywhere a MessagePack walk reaches (a cheap, lenient walk). */
+ * a header anywhere a MessagePack walk reaches (a cheap, lenient walk).
+ * fuzz_mp_walk: 1 found, 0 value skipped, -1 stop (malformed or truncated). */
 static inline int fuzz_mp_walk(const uint8_t **pp, const uint8_t *end, int depth) {
     const uint8_t *p = *pp;
-    if (p >= end || depth > 64) return 0;
+    if (p >= end || depth > 64) return -1;
     unsigned c = *p++;
     uint64_t n = 0, skip = 0;
     int container = 0, is_map = 0, w;
-#define NEED(k) do { if ((size_t)(end - p) < (size_t)(k)) return 0; } while (0)
+#define NEED(k) do { if ((size_t)(end - p) < (size_t)(k)) return -1; } while (0)
 #define BE(k) do { NEED(k); n = 0; for (int i_ = 0; i_ < (k); i_++) n = (n << 8) | p[i_]; p += (k); } while (0)
     if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3) skip = 0;
     else if (c >= 0xa0 && c <= 0xbf) skip = c & 0x1f;
@@ -73,7 +74,7 @@ static inline int fuzz_mp_walk(const uint8_t **pp, const uint8_t *end, int depth
         case 0xdd: w = 4; BE(w); container = 1; break;
         case 0xde: w = 2; BE(w); container = 1, is_map = 1; break;
         case 0xdf: w = 4; BE(w); container = 1, is_map = 1; break;
-        default: return 0;
+        default: return -1;
     }
 #undef BE
     if (!container) {
@@ -85,8 +86,8 @@ static inline int fuzz_mp_walk(const uint8_t **pp, const uint8_t *end, int depth
     uint64_t items = n * (is_map ? 2u : 1u);
     if (items > (uint64_t)(end - p)) return 1;
     for (uint64_t i = 0; i < items; i++) {
-        if (p >= end) return 0;
-        if (fuzz_mp_walk(&p, end, depth + 1)) return 1;
+        int r = fuzz_mp_walk(&p, end, depth + 1);
+        if (r != 0) return r;
     }
     *pp = p;
     return 0;
@@ -94,7 +95,7 @@ static inline int fuzz_mp_walk(const uint8_t **pp, const uint8_t *end, int depth
 
 static inline int fuzz_known_oversized_count(const uint8_t *data, size_t size) {
     const uint8_t *p = data;
-    return fuzz_mp_walk(&p, data + size, 0);
+    return fuzz_mp_walk(&p, data + size, 0) == 1;
 }
 
 #endif

@@ -337,3 +337,4 @@ clean:
 # lua-cqueues, same workloads in one run (bench/savina/README.md). Never part
 # of `make test`. At the end: it uses variables and rules defined above.
 include bench/savina/savina.mk
+include tests/fuzz/fuzz.mk

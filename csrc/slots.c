@@ -16,18 +16,14 @@
 #define CHUNK_SIZE (1u << CHUNK_BITS)
 #define MAX_CHUNKS 16384u
 
-struct za_slots {
-    /* read on every send */
-    _Atomic uint32_t nslots; /* slots ever handed out (bump) */
-    _Atomic(za_actor *) chunks[MAX_CHUNKS];
-    /* allocation only */
-    pthread_mutex_t mu;
+struct za_slot_alloc {
+    pthread_mutex_t mu; /* also serialises making chunks and bumping nslots */
     uint32_t *free_slots;
     size_t nfree, capfree;
 };
 
 za_actor *za__slot(za_system *s, uint32_t slot) {
-    struct za_slots *t = s->slots;
+    za_slots *t = &s->slots;
     uint32_t ci = slot >> CHUNK_BITS;
     if (ci >= MAX_CHUNKS) return NULL;
     /* acquire: pairs with make_chunk's release, so the slots' initial
@@ -41,7 +37,7 @@ za_actor *za__slot(za_system *s, uint32_t slot) {
 }
 
 /* Make slot `slot` exist (mu held, or the table not yet shared). */
-static bool make_chunk(struct za_slots *t, uint32_t slot) {
+static bool make_chunk(za_slots *t, uint32_t slot) {
     uint32_t ci = slot >> CHUNK_BITS;
     if (ci >= MAX_CHUNKS) return false;
     if (atomic_load_explicit(&t->chunks[ci], memory_order_relaxed)) return true;
@@ -58,33 +54,40 @@ static bool make_chunk(struct za_slots *t, uint32_t slot) {
 }
 
 int za__slots_new(za_system *s) {
-    struct za_slots *t = calloc(1, sizeof *t);
-    if (!t) return ZA_ENOMEM;
-    pthread_mutex_init(&t->mu, NULL);
-    s->slots = t;
+    za_slots *t = &s->slots;
+    t->chunks = calloc(MAX_CHUNKS, sizeof *t->chunks);
+    t->alloc = calloc(1, sizeof *t->alloc);
+    if (!t->chunks || !t->alloc) return ZA_ENOMEM;
+    pthread_mutex_init(&t->alloc->mu, NULL);
     atomic_store_explicit(&t->nslots, 1, memory_order_relaxed); /* ref 0 means none */
     return make_chunk(t, 0) ? ZA_OK : ZA_ENOMEM;
 }
 
 void za__slots_free(za_system *s) {
-    struct za_slots *t = s->slots;
-    if (!t) return;
-    for (uint32_t i = 0; i < MAX_CHUNKS; i++)
-        free(atomic_load_explicit(&t->chunks[i], memory_order_relaxed));
-    free(t->free_slots);
-    pthread_mutex_destroy(&t->mu);
-    free(t);
-    s->slots = NULL;
+    za_slots *t = &s->slots;
+    if (t->chunks) {
+        for (uint32_t i = 0; i < MAX_CHUNKS; i++)
+            free(atomic_load_explicit(&t->chunks[i], memory_order_relaxed));
+        free(t->chunks);
+        t->chunks = NULL;
+    }
+    if (t->alloc) {
+        free(t->alloc->free_slots);
+        pthread_mutex_destroy(&t->alloc->mu);
+        free(t->alloc);
+        t->alloc = NULL;
+    }
 }
 
 uint32_t za__slots_used(za_system *s) {
-    return atomic_load_explicit(&s->slots->nslots, memory_order_acquire);
+    return atomic_load_explicit(&s->slots.nslots, memory_order_acquire);
 }
 
 /* Take up to `want` fresh slots into out[]; mu held. */
-static uint32_t grab_slots(struct za_slots *t, uint32_t *out, uint32_t want) {
+static uint32_t grab_slots(za_slots *t, uint32_t *out, uint32_t want) {
+    struct za_slot_alloc *f = t->alloc;
     uint32_t got = 0;
-    while (got < want && t->nfree) out[got++] = t->free_slots[--t->nfree];
+    while (got < want && f->nfree) out[got++] = f->free_slots[--f->nfree];
     while (got < want) {
         uint32_t n = atomic_load_explicit(&t->nslots, memory_order_relaxed);
         if (!make_chunk(t, n)) break;
@@ -101,25 +104,25 @@ static za_slot_cache *my_cache(za_system *s) {
 }
 
 uint32_t za__slot_alloc(za_system *s) {
-    struct za_slots *t = s->slots;
+    za_slots *t = &s->slots;
     za_slot_cache *c = my_cache(s);
     if (c) {
         if (!c->n) {
-            pthread_mutex_lock(&t->mu);
+            pthread_mutex_lock(&t->alloc->mu);
             c->n = grab_slots(t, c->v, 64);
-            pthread_mutex_unlock(&t->mu);
+            pthread_mutex_unlock(&t->alloc->mu);
             if (!c->n) return 0;
         }
         return c->v[--c->n];
     }
     uint32_t slot = 0;
-    pthread_mutex_lock(&t->mu);
+    pthread_mutex_lock(&t->alloc->mu);
     if (!grab_slots(t, &slot, 1)) slot = 0;
-    pthread_mutex_unlock(&t->mu);
+    pthread_mutex_unlock(&t->alloc->mu);
     return slot;
 }
 
-static void push_free_locked(struct za_slots *t, const uint32_t *slots, uint32_t n) {
+static void push_free_locked(struct za_slot_alloc *t, const uint32_t *slots, uint32_t n) {
     if (t->nfree + n > t->capfree) {
         size_t cap = t->capfree ? t->capfree * 2 : 1024;
         while (cap < t->nfree + n) cap *= 2;
@@ -133,7 +136,7 @@ static void push_free_locked(struct za_slots *t, const uint32_t *slots, uint32_t
 }
 
 void za__slot_free(za_system *s, uint32_t slot) {
-    struct za_slots *t = s->slots;
+    struct za_slot_alloc *t = s->slots.alloc;
     za_slot_cache *c = my_cache(s);
     if (c) {
         if (c->n == ZA_SLOT_CACHE) {

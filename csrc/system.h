@@ -10,12 +10,12 @@
 
 #include "mpsc.h"
 #include "refseq.h"
+#include "slots.h"
 #include "scheduler.h"
 #include "stats.h"
 
 enum { ZA_PHASE_RUNNING = 0, ZA_PHASE_DRAINING, ZA_PHASE_STOPPING, ZA_PHASE_STOPPED };
 
-struct za_slots;
 struct za_timers;
 struct za_registry;
 
@@ -25,7 +25,7 @@ struct za_system {
     bool manual;
     za_worker *workers;
 
-    struct za_slots *slots; /* slots.c */
+    za_slots slots; /* slots.c */
 
     /* injection queue: lock-free producers, consumers take a try-lock */
     _Atomic(za_link *) inj_tail __attribute__((aligned(ZA_CACHELINE)));

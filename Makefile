@@ -104,7 +104,7 @@ $(B)/zactor.pc: csrc/zactor.pc.in csrc/include/zactor.h FORCE
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; echo "wrote $@ (prefix $(PREFIX))"; fi
 
 # Tests link the static library so each test binary is self-contained.
-$(B)/tests/%: tests/c/%.c tests/c/testutil.h $(B)/libzactor.a
+$(B)/tests/%: tests/c/%.c $(wildcard tests/c/*.h) $(B)/libzactor.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/c $< -o $@ $(B)/libzactor.a $(LDLIBS) -lcmocka
 

@@ -654,7 +654,8 @@ int za_store_call(za_store *st, const za_store_req *req, uint32_t timeout_ms,
  * za_store_result (take it with za_msg_take_ptr to keep it; the runtime frees
  * it otherwise), za_msg.status = the result's status and za_msg.corr ==
  * *corr_out (like za_ctx_ask replies). A dead target makes it a dead letter.
- * The system must outlive the request (close stores before destroying it).
+ * The store's threads send into the system like any outside sender: close
+ * the store (which completes its requests) before destroying the system.
  */
 int za_store_tell(za_system *sys, za_store *st, const za_store_req *req, za_ref to, int32_t tag,
                   uint64_t *corr_out);

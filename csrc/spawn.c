@@ -11,6 +11,7 @@
 
 #include "actor.h"
 #include "ask.h"
+#include "behaviour.h"
 #include "registry.h"
 #include "scheduler.h"
 #include "send.h"
@@ -44,7 +45,11 @@ void za_spawn_opts_init(za_spawn_opts *o) {
 
 static int check_request(za_system *s, const za_behaviour *beh, const void *args, size_t args_len,
                          const za_spawn_opts *opts) {
-    if (!beh || !beh->receive) return za__fail(ZA_EINVAL, "behaviour or its receive is NULL");
+    if (!beh) return za__fail(ZA_EINVAL, "behaviour is NULL");
+    int rc = za__behaviour_check(beh);
+    if (rc != ZA_OK) return rc;
+    if (!beh->receive)
+        return za__fail(ZA_EINVAL, "behaviour '%s' has no receive", beh->name ? beh->name : "?");
     if (args_len && !args) return za__fail(ZA_EINVAL, "args is NULL but args_len is %zu", args_len);
     if (beh->state_size > (1u << 30))
         return za__fail(ZA_EINVAL, "state_size %zu is too large", beh->state_size);

@@ -110,11 +110,27 @@ void *za_msg_take_ptr(const za_msg *msg);
 typedef struct za_host za_host;
 
 /*
+ * The layout version of za_behaviour: 'z' 'a' and a number bumped whenever
+ * the table or the contract of its callbacks changes. Every behaviour table
+ * starts with it, and za_spawn (all spawns) refuses a table that does not
+ * (ZA_EINVAL) before reading anything else from it: a table compiled
+ * against another zactor.h, or an arbitrary symbol loaded by name, is never
+ * called into.
+ */
+#define ZA_BEHAVIOUR_ABI 0x7a610002u
+/* Put first in a behaviour's designated initialiser:
+ *   static const za_behaviour counter = {ZA_BEHAVIOUR_INIT, .name = "counter",
+ *                                        .receive = counter_receive};
+ * (a table filled field by field sets .abi = ZA_BEHAVIOUR_ABI). */
+#define ZA_BEHAVIOUR_INIT .abi = ZA_BEHAVIOUR_ABI
+
+/*
  * A native behaviour. start/stop may be NULL. A non-zero return from start
  * or receive is a failure handled by supervision (see za_ctx_fail to give
  * a reason text).
  */
 typedef struct za_behaviour {
+    uint32_t abi; /* ZA_BEHAVIOUR_ABI (see ZA_BEHAVIOUR_INIT) */
     const char *name;
     size_t state_size; /* bytes of zeroed state handed to callbacks */
     int (*start)(za_ctx *ctx, const void *args, size_t args_len);
@@ -122,6 +138,19 @@ typedef struct za_behaviour {
     void (*stop)(za_ctx *ctx);
     const za_host *host; /* NULL for native C; bindings set their host */
 } za_behaviour;
+
+/*
+ * Load the behaviour table `symbol` from the shared object `path` (opened
+ * once with RTLD_NOW | RTLD_LOCAL and never closed: actors may run its code
+ * until the process ends). The symbol must be a data object at least as
+ * large as a za_behaviour (checked through the ELF symbol table before a
+ * byte of it is read) and carry ZA_BEHAVIOUR_ABI, so a function, a smaller
+ * variable or a table built against another zactor.h is refused with
+ * ZA_EINVAL; ZA_ENOTFOUND when the object cannot be opened or has no such
+ * symbol. The object's own za_* calls must resolve (a binding makes its
+ * runtime's symbols global before loading; a C program links -rdynamic).
+ */
+int za_behaviour_load(const char *path, const char *symbol, const za_behaviour **out);
 
 /*
  * A behaviour host (Python, Lua): lets a binding wrap runs of actors.

@@ -164,11 +164,9 @@ static int probe_receive(za_ctx *ctx, const za_msg *m) {
     }
 }
 
-static const za_behaviour probe_beh = {.name = "probe",
-                                       .state_size = sizeof(probe),
-                                       .start = probe_start,
-                                       .receive = probe_receive,
-                                       .stop = probe_stop};
+static const za_behaviour probe_beh = {ZA_BEHAVIOUR_INIT,           .name = "probe",
+                                       .state_size = sizeof(probe), .start = probe_start,
+                                       .receive = probe_receive,    .stop = probe_stop};
 
 /* Dead letters of the fixture system. Freed only after the system is gone:
  * removing the hook does not wait for a hook call in progress. */
@@ -406,8 +404,9 @@ static int quitter_receive(za_ctx *ctx, const za_msg *m) {
     return 0;
 }
 
-static const za_behaviour quitter_beh = {
-    .name = "quitter", .start = quitter_start, .receive = quitter_receive, .stop = quitter_stop};
+static const za_behaviour quitter_beh = {ZA_BEHAVIOUR_INIT, .name = "quitter",
+                                         .start = quitter_start, .receive = quitter_receive,
+                                         .stop = quitter_stop};
 
 static void test_ctx_stop_in_start(void **st) {
     /* the stop begins when start returns, without waiting for a message */
@@ -650,8 +649,8 @@ static int counting_failing_start(za_ctx *ctx, const void *args, size_t len) {
     return failing_start(ctx, args, len);
 }
 
-static const za_behaviour failing_beh = {
-    .name = "failing", .start = counting_failing_start, .receive = probe_receive};
+static const za_behaviour failing_beh = {ZA_BEHAVIOUR_INIT, .name = "failing",
+                                         .start = counting_failing_start, .receive = probe_receive};
 
 static void test_spawn_sync_reason_text(void **st) {
     za_system *sys = *st;
@@ -670,11 +669,9 @@ static int gated_start(za_ctx *ctx, const void *args, size_t len) {
     return 0;
 }
 
-static const za_behaviour gated_beh = {.name = "gated",
-                                       .state_size = sizeof(probe),
-                                       .start = gated_start,
-                                       .receive = probe_receive,
-                                       .stop = probe_stop};
+static const za_behaviour gated_beh = {ZA_BEHAVIOUR_INIT,           .name = "gated",
+                                       .state_size = sizeof(probe), .start = gated_start,
+                                       .receive = probe_receive,    .stop = probe_stop};
 
 static void test_spawn_sync_timeout(void **st) {
     za_system *sys = *st;
@@ -706,7 +703,7 @@ static void test_bad_arguments(void **st) {
 
     ASSERT_ERR(za_spawn(NULL, &probe_beh, NULL, 0, NULL, &out), ZA_EINVAL);
     ASSERT_ERR(za_spawn(sys, NULL, NULL, 0, NULL, &out), ZA_EINVAL);
-    za_behaviour no_recv = {.name = "x"};
+    za_behaviour no_recv = {ZA_BEHAVIOUR_INIT, .name = "x"};
     ASSERT_ERR(za_spawn(sys, &no_recv, NULL, 0, NULL, &out), ZA_EINVAL);
     ASSERT_ERR(za_spawn(sys, &probe_beh, NULL, 0, NULL, NULL), ZA_EINVAL);
     ASSERT_ERR(za_spawn(sys, &probe_beh, NULL, 4, NULL, &out), ZA_EINVAL);

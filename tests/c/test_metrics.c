@@ -35,14 +35,14 @@ static int m_receive(za_ctx *ctx, const za_msg *m) {
     }
 }
 
-static const za_behaviour m_beh = {
-    .name = "metered", .state_size = sizeof(int64_t), .receive = m_receive};
+static const za_behaviour m_beh = {ZA_BEHAVIOUR_INIT, .name = "metered",
+                                   .state_size = sizeof(int64_t), .receive = m_receive};
 
 static int fail_start(za_ctx *ctx, const void *a, size_t l) {
     return 1;
 }
-static const za_behaviour failing_beh = {
-    .name = "failing", .start = fail_start, .receive = m_receive};
+static const za_behaviour failing_beh = {ZA_BEHAVIOUR_INIT, .name = "failing", .start = fail_start,
+                                         .receive = m_receive};
 
 static tu_dl *g_dl;
 

@@ -22,7 +22,7 @@ static int reg_receive(za_ctx *ctx, const za_msg *m) {
     }
 }
 
-static const za_behaviour reg_beh = {.name = "reg", .receive = reg_receive};
+static const za_behaviour reg_beh = {ZA_BEHAVIOUR_INIT, .name = "reg", .receive = reg_receive};
 
 static int setup(void **st) {
     *st = tu_system(2);

@@ -98,11 +98,9 @@ static int node_receive(za_ctx *ctx, const za_msg *m) {
     }
 }
 
-static const za_behaviour node_beh = {.name = "node",
-                                      .state_size = sizeof(node),
-                                      .start = node_start,
-                                      .receive = node_receive,
-                                      .stop = node_stop};
+static const za_behaviour node_beh = {ZA_BEHAVIOUR_INIT,          .name = "node",
+                                      .state_size = sizeof(node), .start = node_start,
+                                      .receive = node_receive,    .stop = node_stop};
 
 static za_ref spawn_node(za_system *sys, int32_t id, int32_t nkids, int32_t depth, za_ref next) {
     node_args a = {id, nkids, depth, next};

@@ -77,7 +77,7 @@ static int seq_receive(za_ctx *ctx, const za_msg *m) {
     }
 }
 
-static const za_behaviour seq_beh = {.name = "seq", .receive = seq_receive};
+static const za_behaviour seq_beh = {ZA_BEHAVIOUR_INIT, .name = "seq", .receive = seq_receive};
 
 typedef struct seq_producer {
     za_system *sys;
@@ -211,8 +211,8 @@ static int pinger_receive(za_ctx *ctx, const za_msg *m) {
     }
 }
 
-static const za_behaviour pinger_beh = {
-    .name = "pinger", .state_size = sizeof(pinger), .receive = pinger_receive};
+static const za_behaviour pinger_beh = {ZA_BEHAVIOUR_INIT, .name = "pinger",
+                                        .state_size = sizeof(pinger), .receive = pinger_receive};
 
 static void test_ping_pong_storm(void **st) {
     za_system *sys = *st;
@@ -264,7 +264,8 @@ static int churn_receive(za_ctx *ctx, const za_msg *m) {
     }
 }
 
-static const za_behaviour churn_beh = {.name = "churn", .receive = churn_receive};
+static const za_behaviour churn_beh = {ZA_BEHAVIOUR_INIT, .name = "churn",
+                                       .receive = churn_receive};
 
 #define MAXCHURN 20000
 static za_ref g_refs[MAXCHURN];
@@ -375,7 +376,7 @@ static int echo_receive(za_ctx *ctx, const za_msg *m) {
     return 0;
 }
 
-static const za_behaviour echo_beh = {.name = "echo", .receive = echo_receive};
+static const za_behaviour echo_beh = {ZA_BEHAVIOUR_INIT, .name = "echo", .receive = echo_receive};
 
 #define NECHO 4
 #define MAXASYNC 4096
@@ -528,9 +529,8 @@ static int hopper_receive(za_ctx *ctx, const za_msg *m) {
     return 0;
 }
 
-static const za_behaviour hopper_beh = {.name = "hopper",
-                                        .state_size = sizeof(hopper),
-                                        .start = hopper_start,
+static const za_behaviour hopper_beh = {ZA_BEHAVIOUR_INIT, .name = "hopper",
+                                        .state_size = sizeof(hopper), .start = hopper_start,
                                         .receive = hopper_receive};
 
 typedef struct blaster {

@@ -251,6 +251,7 @@ static void actor_stop(za_ctx *ctx) {
 }
 
 const za_behaviour za_lua_behaviour = {
+    ZA_BEHAVIOUR_INIT,
     .name = "lua",
     .state_size = sizeof(za__lua_actor *),
     .start = actor_start,

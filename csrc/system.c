@@ -252,6 +252,9 @@ int za_system_shutdown_ex(za_system *sys, uint32_t timeout_ms, int (*interrupted
     za_worker *w = za__tl_worker;
     if (w && w->sys == sys && !sys->manual)
         return za__fail(ZA_ESTATE, "za_system_shutdown cannot run on a worker");
+    /* in manual mode too: an actor's turn cannot wait for its own stop */
+    if (za__tl_ctx && za__tl_ctx->sys == sys)
+        return za__fail(ZA_ESTATE, "za_system_shutdown cannot run inside an actor");
     int expected = ZA_PHASE_RUNNING;
     if (!atomic_compare_exchange_strong(&sys->phase, &expected, ZA_PHASE_DRAINING))
         return ZA_OK; /* already shut down (or in progress elsewhere) */
@@ -297,8 +300,21 @@ int za_system_shutdown(za_system *sys, uint32_t timeout_ms) {
     return za_system_shutdown_ex(sys, timeout_ms, NULL, NULL);
 }
 
-void za_system_destroy(za_system *sys) {
-    if (!sys) return;
+/* Is the calling thread running this system's code: a worker (or the
+ * caller of za_system_run in manual mode), or a callback of one of its
+ * actors? Freeing the system there would free it under ourselves. */
+static bool inside_system(za_system *sys) {
+    za_worker *w = za__tl_worker;
+    za_ctx *c = za__tl_ctx;
+    return (w && w->sys == sys) || (c && c->sys == sys);
+}
+
+int za_system_destroy(za_system *sys) {
+    if (!sys) return ZA_OK;
+    if (inside_system(sys))
+        return za__fail(ZA_ESTATE, "za_system_destroy cannot run inside the system (on a worker "
+                                   "or in an actor): the system would be freed under its caller");
     za_system_shutdown(sys, 5000);
     free_system(sys);
+    return ZA_OK;
 }

@@ -208,8 +208,11 @@ int za_system_shutdown(za_system *sys, uint32_t timeout_ms);
 int za_system_shutdown_ex(za_system *sys, uint32_t timeout_ms, int (*interrupted)(void *ud),
                           void *ud);
 
-/* Shutdown (if not yet) and free. NULL is a no-op. */
-void za_system_destroy(za_system *sys);
+/* Shutdown (if not yet) and free. NULL is a no-op (ZA_OK). Refused with
+ * ZA_ESTATE, leaving the system untouched, on one of its workers or inside
+ * one of its actors (the system would be freed under the caller); call it
+ * from the thread that owns the system. */
+int za_system_destroy(za_system *sys);
 
 /* Manual systems only: run up to max_turns actor turns (0: until idle) on
  * the calling thread. Returns the number of turns run, or an error. */

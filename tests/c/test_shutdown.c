@@ -2,7 +2,7 @@
  */
 #include "testutil.h"
 
-enum { T_ADD = 1, T_GET, T_GATE, T_HOP, T_HOLD, T_TRY_SHUTDOWN };
+enum { T_ADD = 1, T_GET, T_GATE, T_HOP, T_HOLD, T_TRY_SHUTDOWN, T_TRY_DESTROY };
 
 static tu_gate g_gate;
 static atomic_int g_received, g_stops, g_seq;
@@ -92,6 +92,10 @@ static int node_receive(za_ctx *ctx, const za_msg *m) {
     case T_TRY_SHUTDOWN: {
         int32_t rc = za_system_shutdown(za_ctx_system(ctx), 100);
         return za_reply(ctx, T_TRY_SHUTDOWN, &rc, sizeof rc);
+    }
+    case T_TRY_DESTROY: {
+        int32_t rc = za_system_destroy(za_ctx_system(ctx));
+        return za_reply(ctx, T_TRY_DESTROY, &rc, sizeof rc);
     }
     default:
         return 0;
@@ -279,6 +283,48 @@ static void test_shutdown_inside_actor_refused(void **st) {
     za_system_destroy(sys);
 }
 
+/* Destroying the system from one of its actors would free it under the
+ * running worker (it did: a use after free); it is refused like shutdown. */
+static void test_destroy_inside_actor_refused(void **st) {
+    za_system *sys = sys_with_dl(NULL);
+    za_ref a = spawn_node(sys, 1, 0, 0, 0);
+    za_answer ans;
+    assert_int_equal(tu_ask(sys, a, T_TRY_DESTROY, &ans), ZA_OK);
+    int32_t rc;
+    memcpy(&rc, ans.data, sizeof rc);
+    za_answer_free(&ans);
+    assert_int_equal(rc, ZA_ESTATE);
+    /* untouched: still running */
+    assert_int_equal(za_tell(sys, a, T_ADD, NULL, 0), ZA_OK);
+    assert_int_equal(tu_ask_i64(sys, a, T_GET), 1);
+    assert_int_equal(za_system_destroy(sys), ZA_OK);
+    assert_int_equal(za_system_destroy(NULL), ZA_OK);
+}
+
+/* In manual mode the actor runs on the caller's thread inside
+ * za_system_run: neither shutdown nor destroy may run from there. */
+static void test_destroy_and_shutdown_inside_manual_actor_refused(void **st) {
+    za_system *sys = tu_manual_system();
+    za_ref a = spawn_node(sys, 1, 0, 0, 0);
+    za_ask_wait_handle *h[2];
+    assert_int_equal(za_ask_start(sys, a, T_TRY_DESTROY, NULL, 0, &h[0]), ZA_OK);
+    assert_int_equal(za_ask_start(sys, a, T_TRY_SHUTDOWN, NULL, 0, &h[1]), ZA_OK);
+    assert_true(za_system_run(sys, 0) > 0);
+    for (int i = 0; i < 2; i++) {
+        za_answer ans;
+        assert_int_equal(za_ask_wait(h[i], 0, &ans), ZA_OK);
+        za_ask_wait_release(h[i]);
+        int32_t rc;
+        memcpy(&rc, ans.data, sizeof rc);
+        za_answer_free(&ans);
+        assert_int_equal(rc, ZA_ESTATE);
+    }
+    assert_int_equal(za_tell(sys, a, T_ADD, NULL, 0), ZA_OK);
+    assert_true(za_system_run(sys, 0) > 0);
+    assert_int_equal(atomic_load(&g_received), 1);
+    assert_int_equal(za_system_destroy(sys), ZA_OK);
+}
+
 /* ------------------------------------------------ traffic in flight */
 
 typedef struct producer {
@@ -457,6 +503,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_destroy_with_live_actors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_children_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_inside_actor_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_destroy_inside_actor_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_destroy_and_shutdown_inside_manual_actor_refused,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_with_messages_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_timeout_leftovers_are_dead_letters, setup,
                                         teardown),

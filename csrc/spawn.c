@@ -61,8 +61,7 @@ static int check_request(za_system *s, const za_behaviour *beh, const void *args
         (unsigned)opts->strategy > ZA_STRATEGY_ESCALATE ||
         (unsigned)opts->full_policy > ZA_FULL_BLOCK)
         return za__fail(ZA_EINVAL, "bad restart, strategy or full_policy value");
-    if (opts->name && (!opts->name[0] || strlen(opts->name) > 255))
-        return za__fail(ZA_EINVAL, "name must be 1..255 bytes");
+    if (opts->name && za__name_check(opts->name)) return ZA_EINVAL;
     return ZA_OK;
 }
 
@@ -133,6 +132,13 @@ static int spawn_common(za_system *s, za_ctx *parent, const za_behaviour *beh, c
         za_spawn_opts_init(&def);
         opts = &def;
     }
+    /* The children were stopped (or are being stopped) before the stop
+     * callback runs, and nothing stops a child linked after that: it would
+     * outlive its parent (a restart would also hand the old state's child
+     * to the new one). */
+    if (parent && parent->in_stop)
+        return za__fail(ZA_ESTATE, "cannot spawn from a stop callback: the actor is stopping and "
+                                   "the child would outlive it");
     int rc = check_request(s, beh, args, args_len, opts);
     if (rc != ZA_OK) return rc;
 

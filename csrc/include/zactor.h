@@ -69,7 +69,8 @@ typedef struct za_reply_slot za_reply_slot; /* a one-shot reply slot (ask) */
 
 /* ---------------------------------------------------------------- messages */
 
-/* Tags >= 0 belong to the user; negative tags are the runtime's. */
+/* Tags >= 0 belong to the user; negative tags are the runtime's: a tell,
+ * ask, timer or reply with a negative tag fails with ZA_EINVAL. */
 enum {
     ZA_TAG_DOWN = -1,         /* a watched actor died; payload: za_down */
     ZA_TAG_CHILD_FAILED = -2, /* a child failed; payload: za_down (informational) */
@@ -248,7 +249,7 @@ typedef enum za_full_policy {
 } za_full_policy;
 
 typedef struct za_spawn_opts {
-    const char *name; /* register under this unique name (NULL: none) */
+    const char *name; /* register under this unique name, 1..255 bytes (NULL: none) */
     za_restart restart;
     za_strategy strategy;    /* how THIS actor supervises its children */
     uint32_t max_restarts;   /* within within_ms, for THIS actor (0: 3; > 65536: no limit) */
@@ -421,7 +422,9 @@ int za_timer_cancel(za_system *sys, za_timer_id id);
 
 /* ---------------------------------------------------------------- registry */
 
-int za_register(za_system *sys, const char *name, za_ref ref); /* ZA_EEXIST if taken */
+/* name: 1..255 bytes, the same rule as za_spawn_opts.name (else ZA_EINVAL).
+ * ZA_EEXIST if taken. */
+int za_register(za_system *sys, const char *name, za_ref ref);
 int za_unregister(za_system *sys, const char *name);
 /* ZA_OK and *out, or ZA_ENOTFOUND. */
 int za_lookup(za_system *sys, const char *name, za_ref *out);
@@ -454,6 +457,7 @@ void za_set_dead_letter_hook(za_system *sys, za_dead_letter_fn fn, void *ud);
 typedef struct za_latency {
     uint64_t count;
     uint64_t p50_ns, p95_ns, p99_ns, max_ns;
+    uint64_t sum_ns; /* total of the count samples (mean = sum_ns / count) */
 } za_latency;
 
 typedef struct za_metrics {

@@ -320,7 +320,155 @@ static int convert(msgpack_zone *z, const msgpack_object *o, za_value *out, int 
     return ZA_OK;
 }
 
+/* Big-endian unsigned of k bytes at p. */
+static uint64_t be(const unsigned char *p, int k) {
+    uint64_t v = 0;
+    for (int i = 0; i < k; i++) v = (v << 8) | p[i];
+    return v;
+}
+
+/*
+ * msgpack-c allocates count * sizeof(msgpack_object) for a container as soon
+ * as it reads the header, before it knows the elements are there: the 6
+ * bytes dd 10 00 00 00 c0 (an array32 of 268M elements, one nil) reserved
+ * 8 GiB (found by tests/fuzz). So walk the headers first and refuse a
+ * container whose elements cannot fit in the bytes left: every element
+ * takes at least one byte, a map entry two. `pending` counts the elements
+ * declared and not yet read across all open containers, so the total
+ * msgpack-c may allocate stays proportional to the input, not to the
+ * number of containers times the input. Anything else wrong (a bad byte, a
+ * truncated header, nesting past msgpack-c's stack) is left to msgpack-c's
+ * own diagnosis, which comes at the same point of the input.
+ */
+#define WALK_DEPTH MSGPACK_C_MAX_NESTING
+static int check_counts(const unsigned char *b, size_t len) {
+    uint64_t left[WALK_DEPTH + 1]; /* elements still to read, per open container */
+    int top = 0;
+    left[0] = 1; /* the root */
+    uint64_t pending = 1;
+    size_t pos = 0;
+    while (pos < len) {
+        while (top >= 0 && left[top] == 0) top--;
+        if (top < 0) break;
+        left[top]--;
+        pending--;
+        unsigned c = b[pos];
+        uint64_t n = 0, skip = 0; /* n: elements it declares; skip: payload bytes */
+        size_t hdr = 1;
+        int lenb = 0; /* bytes of a length field after the type (and ext type) byte */
+        bool map = false;
+        if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3) {
+        } else if (c <= 0x8f) {
+            n = 2u * (c & 0x0fu), map = true;
+        } else if (c <= 0x9f) {
+            n = c & 0x0fu;
+        } else if (c <= 0xbf) {
+            skip = c & 0x1fu;
+        } else {
+            switch (c) {
+            case 0xc4:
+            case 0xd9:
+                lenb = 1;
+                break; /* bin8, str8 */
+            case 0xc5:
+            case 0xda:
+                lenb = 2;
+                break; /* bin16, str16 */
+            case 0xc6:
+            case 0xdb:
+                lenb = 4;
+                break; /* bin32, str32 */
+            case 0xc7:
+                lenb = 1;
+                skip = 1;
+                break; /* ext8: length, then type */
+            case 0xc8:
+                lenb = 2;
+                skip = 1;
+                break;
+            case 0xc9:
+                lenb = 4;
+                skip = 1;
+                break;
+            case 0xca:
+                skip = 4;
+                break; /* float32 */
+            case 0xcb:
+                skip = 8;
+                break; /* float64 */
+            case 0xcc:
+            case 0xd0:
+                skip = 1;
+                break; /* (u)int8 */
+            case 0xcd:
+            case 0xd1:
+                skip = 2;
+                break;
+            case 0xce:
+            case 0xd2:
+                skip = 4;
+                break;
+            case 0xcf:
+            case 0xd3:
+                skip = 8;
+                break;
+            case 0xd4:
+                skip = 2;
+                break; /* fixext1: type + 1 byte */
+            case 0xd5:
+                skip = 3;
+                break;
+            case 0xd6:
+                skip = 5;
+                break;
+            case 0xd7:
+                skip = 9;
+                break;
+            case 0xd8:
+                skip = 17;
+                break;
+            case 0xdc:
+            case 0xdd:
+            case 0xde:
+            case 0xdf: { /* array16/32, map16/32 */
+                int k = (c == 0xdc || c == 0xde) ? 2 : 4;
+                if (len - pos < 1u + (size_t)k) return ZA_OK; /* truncated */
+                map = c >= 0xde;
+                n = be(b + pos + 1, k) * (map ? 2u : 1u);
+                hdr = 1u + (size_t)k;
+                break;
+            }
+            default: /* 0xc1: never used */
+                return ZA_OK;
+            }
+        }
+        if (lenb) {
+            if (len - pos < hdr + (size_t)lenb) return ZA_OK;
+            skip += be(b + pos + 1, lenb);
+            hdr += (size_t)lenb;
+        }
+        if (len - pos < hdr) return ZA_OK;
+        size_t at = pos;
+        pos += hdr;
+        if (skip > len - pos) return ZA_OK; /* truncated payload */
+        pos += (size_t)skip;
+        if (!n) continue;
+        if (pending + n > len - pos)
+            return za__fail(ZA_EVALUE,
+                            "truncated MessagePack value: the %s at byte %zu declares %llu %s "
+                            "but only %zu bytes follow (each takes at least one)",
+                            map ? "map" : "array", at, (unsigned long long)(map ? n / 2 : n),
+                            map ? "entries" : "elements", len - pos);
+        if (top == WALK_DEPTH) return ZA_OK; /* msgpack-c refuses this nesting */
+        left[++top] = n;
+        pending += n;
+    }
+    return ZA_OK;
+}
+
 static int unpack(za_doc *d, size_t len) {
+    int rc = check_counts((const unsigned char *)d->bytes, len);
+    if (rc != ZA_OK) return rc;
     size_t off = 0;
     msgpack_unpack_return r = msgpack_unpack_next(&d->up, d->bytes, len, &off);
     switch (r) {

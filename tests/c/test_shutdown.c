@@ -7,6 +7,7 @@ enum { T_ADD = 1, T_GET, T_GATE, T_HOP, T_HOLD, T_TRY_SHUTDOWN, T_TRY_DESTROY };
 static tu_gate g_gate;
 static atomic_int g_received, g_stops, g_seq;
 static atomic_int g_forward_ok; /* sends made by actors that were accepted */
+static atomic_int g_produced;   /* sends of the producer threads that were accepted */
 static tu_dl *g_dl;
 
 #define MAXID 128
@@ -20,6 +21,7 @@ static void reset(void) {
     atomic_store(&g_stops, 0);
     atomic_store(&g_seq, 0);
     atomic_store(&g_forward_ok, 0);
+    atomic_store(&g_produced, 0);
     atomic_store(&g_have_slot, 0);
     g_slot = NULL;
     for (int i = 0; i < MAXID; i++) atomic_store(&g_stop_seq[i], 0);
@@ -343,6 +345,7 @@ static void *producer_main(void *p) {
         int rc = za_tell(pr->sys, pr->targets[i % pr->ntargets], T_HOP, &hops, sizeof hops);
         if (rc == ZA_OK) {
             pr->accepted++;
+            atomic_fetch_add_explicit(&g_produced, 1, memory_order_relaxed);
         } else {
             pr->refused++;
             if (rc == ZA_ESHUTDOWN) break; /* no more after shutdown began */
@@ -367,7 +370,9 @@ static void test_shutdown_with_messages_in_flight(void **st) {
         prs[i] = (producer){sys, ring, N, 0, 0, &stop};
         assert_int_equal(pthread_create(&th[i], NULL, producer_main, &prs[i]), 0);
     }
-    tu_sleep_ms(30);
+    /* traffic must be flowing when shutdown begins: wait for it, not for a
+     * fixed 30 ms in which a loaded machine may run no producer at all */
+    assert_true(WAIT_UNTIL(atomic_load(&g_produced) >= 128, TU_WAIT_MS));
     int rc = za_system_shutdown(sys, TU_WAIT_MS);
     assert_int_equal(rc, ZA_OK);
     atomic_store(&stop, 1);

@@ -540,6 +540,9 @@ typedef struct blaster {
     long accepted, refused;
 } blaster;
 
+/* accepted sends of all blasters so far: the test waits for traffic on it */
+static atomic_long g_blast_accepted;
+
 static void *blaster_main(void *p) {
     blaster *b = p;
     int32_t hops = 6;
@@ -547,6 +550,7 @@ static void *blaster_main(void *p) {
         int rc = za_tell(b->sys, b->targets[i % b->ntargets], T_HOP, &hops, sizeof hops);
         if (rc == ZA_OK) {
             b->accepted++;
+            atomic_fetch_add_explicit(&g_blast_accepted, 1, memory_order_relaxed);
         } else {
             b->refused++;
             if (rc == ZA_ESHUTDOWN) break;
@@ -572,11 +576,14 @@ static void test_shutdown_with_traffic(void **st) {
     }
     blaster b[P];
     pthread_t th[P];
+    atomic_store(&g_blast_accepted, 0);
     for (int i = 0; i < P; i++) {
         b[i] = (blaster){sys, ring, N, 0, 0};
         assert_int_equal(pthread_create(&th[i], NULL, blaster_main, &b[i]), 0);
     }
-    tu_sleep_ms(TU_TSAN ? 150 : 50);
+    /* shut down with traffic flowing: wait for it rather than a fixed 50 ms,
+     * in which a loaded machine once ran no sender at all (accepted == 0) */
+    assert_true(WAIT_UNTIL(atomic_load(&g_blast_accepted) >= 256, TU_WAIT_MS));
     int rc = za_system_shutdown(sys, 3 * TU_WAIT_MS);
     assert_int_equal(rc, ZA_OK);
     long accepted = atomic_load(&g_hop_forwarded);

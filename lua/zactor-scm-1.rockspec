@@ -30,7 +30,7 @@ build = {
    modules = {
       zactor = {
          sources = {
-            "csrc/actor.c", "csrc/ask.c", "csrc/deadletter.c", "csrc/err.c", "csrc/metrics.c",
+            "csrc/actor.c", "csrc/ask.c", "csrc/behaviour.c", "csrc/deadletter.c", "csrc/err.c", "csrc/metrics.c",
             "csrc/msgpool.c", "csrc/refseq.c", "csrc/registry.c", "csrc/scheduler.c",
             "csrc/send.c", "csrc/slots.c", "csrc/spawn.c", "csrc/supervise.c", "csrc/system.c",
             "csrc/timer.c", "csrc/value.c", "csrc/hosts/lua/actor.c", "csrc/hosts/lua/alloc.c",

@@ -62,7 +62,10 @@ def behaviour_address(path: str, symbol: str) -> int:
     LookupError; an object that cannot be loaded OSError.
     """
     ffi = _get_ffi()
-    path = os.path.abspath(path)
+    # a bare name ("libfoo.so.1") is looked up like dlopen does, unless a
+    # file of that name is in the current directory (as before)
+    if os.sep in path or os.path.exists(path):
+        path = os.path.abspath(path)
     if "\0" in path or "\0" in symbol:
         raise ValueError("path and symbol must not contain NUL characters")
     if not symbol.isidentifier():

@@ -25,7 +25,8 @@ static const char *so_src =
     "                 const void *host; };\n"
     "const struct old_beh older = {\"older\", 0, 0, (void *)recv_, 0, 0};\n"
     "/* the same followed by other data: large enough, but no tag */\n"
-    "const struct { struct old_beh b; void *more[4]; } older_big = {{\"older\", 0, 0, 0, 0, 0}, {0}};\n"
+    "const struct { struct old_beh b; void *more[4]; } older_big = {{\"older\", 0, 0, 0, 0, 0}, "
+    "{0}};\n"
     "const int small = 42;\n"
     "int a_function(void) { return 1; }\n";
 

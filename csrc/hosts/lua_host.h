@@ -90,12 +90,21 @@ int za_lua_raise(lua_State *L, const char *op, int rc);
  * metatable ZA_LUA_REF_MT). May raise Lua errors (memory). */
 typedef void (*za_lua_push_ref_fn)(lua_State *L, za_ref r, void *ud);
 /* Decode MessagePack bytes straight onto the stack (no za_doc, no malloc):
- * the same mapping and the same rejections as za_doc_decode (uint above
- * INT64_MAX -> float, str/bin -> string, nil/NaN map keys skipped). Raises a
- * Lua error ("zactor: bad MessagePack: ...") on malformed or empty input, or
- * on memory errors. */
+ * the same acceptance as za_doc_decode. Mapping (codec.c): nil inside a
+ * container -> zactor.null, arrays/maps -> tables marked with
+ * zactor.array_mt / map_mt, bin -> zactor.bytes, uint above INT64_MAX ->
+ * zactor.uint64; a NaN map key is an error. Raises a Lua error ("zactor:
+ * bad MessagePack: ...") on malformed or empty input, or on memory errors. */
 void za_lua_decode(lua_State *L, const void *data, size_t len, za_lua_push_ref_fn push_ref,
                    void *ud);
+/* The same for a reader in System sys: a ref of another System (its ext
+ * carries another za_system_id) raises "foreign actor reference". */
+void za_lua_decode_in(lua_State *L, za_system *sys, const void *data, size_t len,
+                      za_lua_push_ref_fn push_ref, void *ud);
+/* With a table on top: set its value-model fields (null, array, map, bytes,
+ * is_bytes, array_mt, map_mt, bytes_mt, uint64_mt). Actor states get them
+ * as the global table `zactor`, the module as fields of its table. */
+void za_lua_values_api(lua_State *L);
 /* Spawn options from a Lua table (shared by ctx:spawn and the module): the
  * table at idx fills o and lo; an unknown key or a bad value raises a Lua
  * error. lo->path is left alone (the caller knows its search path). String

@@ -105,6 +105,9 @@ static int setup_cf(lua_State *L) {
         lua_pop(L, 2);
     }
     za__lua_open_refs(L);
+    lua_createtable(L, 0, 12); /* global zactor: the value model (codec.c) */
+    za_lua_values_api(L);
+    lua_setglobal(L, "zactor");
     a->ref_ctx = za__lua_new_ctx(L);
     /* The behaviour. */
     if (luaL_loadbufferx(L, h->proto->code, h->proto->len, h->proto->chunkname, "b") != LUA_OK)

@@ -480,7 +480,19 @@ static int enc_value(enc *e, int idx) {
         return enc_table(e, idx);
     case LUA_TUSERDATA:
         if (za__lua_is_ref(L, idx)) {
-            r = za_pack_ref(e->p, ((za_lua_ref *)lua_touserdata(L, idx))->ref);
+            /* A ref of the Lua module carries its System as user value 1
+             * (a "zactor.system" userdata whose first field is the
+             * za_system *): it is written with that System's identity, so
+             * a ref of one System sent through another is refused there.
+             * Actor-state refs are of the actor's System: the writer's. */
+            za_ref ref = ((za_lua_ref *)lua_touserdata(L, idx))->ref;
+            za_system *owner = NULL;
+            if (lua_getiuservalue(L, idx, 1) == LUA_TUSERDATA) {
+                void *const *sp = luaL_testudata(L, -1, "zactor.system");
+                if (sp) owner = (za_system *)*sp;
+            }
+            lua_pop(L, 1);
+            r = owner ? za_pack_ref_in(e->p, owner, ref) : za_pack_ref(e->p, ref);
             break;
         }
         {

@@ -546,9 +546,12 @@ int za_lua_encode(lua_State *L, int idx, za_pack *p, char *err, size_t errlen) {
 
 /* Direct MessagePack -> Lua decoder, the only one of the Lua side: no
  * za_doc, no msgpack zone, no malloc: values are pushed straight from the
- * bytes. It accepts exactly what za_doc_decode accepts and maps values as
- * the other hosts map za_doc's (uint above INT64_MAX -> float, str/bin ->
- * string, ext ZA_MP_EXT_REF of 8 bytes -> ref, nil/NaN map keys skipped).
+ * bytes. It accepts exactly what za_doc_decode accepts, but for a NaN map
+ * key (a Lua table cannot hold one: an error here), and maps values as the
+ * top of this file says (nil inside containers -> zactor.null, maps marked
+ * with zactor.map_mt, bin -> zactor.bytes, uint above INT64_MAX ->
+ * zactor.uint64, ext ZA_MP_EXT_REF of 16 bytes (identity + ref; a ref of
+ * another System is an error when the reader's System is known) or 8 -> ref).
  * Errors are raised as Lua errors; partial tables are garbage, nothing leaks.
  *
  * Why not za_doc_decode (csrc/value.c) followed by a za_value -> Lua walk,
@@ -558,6 +561,10 @@ int za_lua_encode(lua_State *L, int idx, za_pack *p, char *err, size_t errlen) {
  *     3-element array [1, "two", 3.5]      98 /  238   (2.4x)
  *     20-entry map {keyN = N * 1000}       801 / 1483   (1.9x)
  *     64 KiB string                       2266 / 3791   (1.7x)
+ * With the value model (issue 10): 3-element array 121 -> 116 ns, 20-entry
+ * map 787 -> 760 ns (medians, zactor.unpack from the main state: arrays are
+ * not marked, maps cost one lua_setmetatable, metatables are fetched only
+ * when a map or bin is met).
  * Small messages are the per-message path of every Lua actor, so the walk
  * through za_doc (msgpack zone allocation, a second pass) is what this
  * decoder saves; tests/lua/decode_spec.lua and the conformance vectors hold

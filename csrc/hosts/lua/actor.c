@@ -32,7 +32,7 @@ const luaL_Reg za__lua_lazy_libs[] = {
     {LUA_TABLIBNAME, luaopen_table},
     {LUA_MATHLIBNAME, luaopen_math},
     {LUA_UTF8LIBNAME, luaopen_utf8},
-    {LUA_COLIBNAME, luaopen_coroutine},
+    {LUA_COLIBNAME, za__lua_open_coroutine},
     {NULL, NULL},
 };
 
@@ -80,8 +80,9 @@ static int setup_cf(lua_State *L) {
     size_t alen = (size_t)lua_tointeger(L, 3);
     lua_settop(L, 0);
     luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
-    luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
+    luaL_requiref(L, LUA_STRLIBNAME, za__lua_open_string, 1);
     lua_pop(L, 2);
+    za__lua_sandbox_base(L, h->open_io_os);
     unsigned lazy = 0;
     for (int i = 0; za__lua_lazy_libs[i].name; i++) {
         if (h->proto->libs & (1u << i)) {

@@ -117,7 +117,8 @@ typedef struct za__lua_actor {
     _Atomic(lua_State *) running;
     _Atomic uint32_t seq;
     uint32_t wd_seq, wd_stuck_ms; /* the watchdog's own */
-    int armed;
+    int armed;                    /* the budget hook is set on `running` */
+    _Atomic int over_budget;      /* polled by C loops the hook cannot stop (patterns.c) */
     uint32_t budget_ms;
     struct za__lua_actor *wprev, *wnext;
 } za__lua_actor;
@@ -152,9 +153,52 @@ void za__lua_alloc_free(za__lua_actor *a);
 
 int za__lua_wd_add(za__lua_actor *a);
 void za__lua_wd_remove(za__lua_actor *a);
-/* Bracket every piece of Lua work: co is the state about to run. */
-void za__lua_mark_running(za__lua_actor *a, lua_State *co);
-void za__lua_mark_idle(za__lua_actor *a, lua_State *co);
+/* The coroutine library of actors: resume, wrap and close tell the
+ * watchdog which coroutine runs, so the budget covers every coroutine. */
+int za__lua_open_coroutine(lua_State *L);
+
+static inline void za__lua_spin_lock(atomic_flag *f) {
+    while (atomic_flag_test_and_set_explicit(f, memory_order_acquire)) {
+    }
+}
+static inline void za__lua_spin_unlock(atomic_flag *f) {
+    atomic_flag_clear_explicit(f, memory_order_release);
+}
+
+/* Bracket every piece of Lua work: co is the state about to run. Per
+ * message, so inline: two uncontended spin-lock pairs per handler. */
+static inline void za__lua_mark_running(za__lua_actor *a, lua_State *co) {
+    za__lua_spin_lock(&a->lock); /* the lock orders these; relaxed avoids extra fences */
+    atomic_store_explicit(&a->running, co, memory_order_relaxed);
+    atomic_store_explicit(&a->seq, atomic_load_explicit(&a->seq, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    za__lua_spin_unlock(&a->lock);
+}
+
+static inline void za__lua_mark_idle(za__lua_actor *a, lua_State *co) {
+    za__lua_spin_lock(&a->lock);
+    atomic_store_explicit(&a->running, NULL, memory_order_relaxed);
+    if (a->armed) {
+        if (co) lua_sethook(co, NULL, 0, 0);
+        a->armed = 0;
+        atomic_store_explicit(&a->over_budget, 0, memory_order_relaxed);
+    }
+    za__lua_spin_unlock(&a->lock);
+}
+
+/* ----------------------------------------------------------- sandbox.c */
+
+/* Replace load (text only), and dofile/loadfile (text only with
+ * open_io_os, else removed) in the global table. */
+void za__lua_sandbox_base(lua_State *L, int open_io_os);
+/* luaopen for the string library of actors (no dump, bounded patterns). */
+int za__lua_open_string(lua_State *L);
+
+/* ---------------------------------------------------------- patterns.c */
+
+/* Replace find/match/gmatch/gsub of the string table at strlib with
+ * matchers that stop at the handler budget. */
+void za__lua_bound_patterns(lua_State *L, int strlib);
 
 /* ------------------------------------------------------------- codec.c */
 

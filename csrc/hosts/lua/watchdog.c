@@ -8,6 +8,7 @@
  */
 #include "lua_actor.h"
 
+#include <lualib.h>
 #include <pthread.h>
 #include <time.h>
 
@@ -20,13 +21,8 @@ static size_t g_wd_count;
 static uint64_t g_wd_gen; /* a watchdog thread exits when the generation moves on */
 static pthread_t g_wd_thread;
 
-static void spin_lock(atomic_flag *f) {
-    while (atomic_flag_test_and_set_explicit(f, memory_order_acquire)) {
-    }
-}
-static void spin_unlock(atomic_flag *f) {
-    atomic_flag_clear_explicit(f, memory_order_release);
-}
+#define spin_lock za__lua_spin_lock
+#define spin_unlock za__lua_spin_unlock
 
 static void budget_hook(lua_State *L, lua_Debug *ar) {
     (void)ar;
@@ -58,6 +54,7 @@ static void *watchdog_main(void *arg) {
                      * only sets fields the VM polls at calls and jumps. */
                     lua_sethook(a->running, budget_hook, LUA_MASKCOUNT, 1);
                     a->armed = 1;
+                    atomic_store_explicit(&a->over_budget, 1, memory_order_relaxed);
                 }
             } else {
                 a->wd_seq = a->seq;
@@ -118,20 +115,109 @@ void za__lua_wd_remove(za__lua_actor *a) {
     if (join) pthread_join(t, NULL);
 }
 
-void za__lua_mark_running(za__lua_actor *a, lua_State *co) {
-    spin_lock(&a->lock); /* the lock orders these; relaxed avoids extra fences */
+/* --------------------------------------------------------- coroutines */
+
+/* The watchdog hooks the innermost running coroutine of an actor. A
+ * handler's coroutine is marked by run.c; a coroutine the handler resumes
+ * becomes `running` until it yields or ends, and the hook (when armed)
+ * moves with it. Only the running thread ever carries the hook. */
+static lua_State *co_enter(za__lua_actor *a, lua_State *co) {
+    spin_lock(&a->lock);
+    lua_State *prev = atomic_load_explicit(&a->running, memory_order_relaxed);
     atomic_store_explicit(&a->running, co, memory_order_relaxed);
-    atomic_store_explicit(&a->seq, atomic_load_explicit(&a->seq, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
+    if (a->armed) {
+        if (prev) lua_sethook(prev, NULL, 0, 0);
+        lua_sethook(co, budget_hook, LUA_MASKCOUNT, 1);
+    } else {
+        lua_sethook(co, NULL, 0, 0); /* a hook copied by lua_newthread while armed */
+    }
+    spin_unlock(&a->lock);
+    return prev;
+}
+
+static void co_leave(za__lua_actor *a, lua_State *co, lua_State *prev) {
+    spin_lock(&a->lock);
+    atomic_store_explicit(&a->running, prev, memory_order_relaxed);
+    if (a->armed) {
+        lua_sethook(co, NULL, 0, 0);
+        if (prev) lua_sethook(prev, budget_hook, LUA_MASKCOUNT, 1);
+    }
     spin_unlock(&a->lock);
 }
 
-void za__lua_mark_idle(za__lua_actor *a, lua_State *co) {
-    spin_lock(&a->lock);
-    atomic_store_explicit(&a->running, NULL, memory_order_relaxed);
-    if (a->armed) {
-        if (co) lua_sethook(co, NULL, 0, 0);
-        a->armed = 0;
+/* Call the original function (upvalue up) on all arguments with co marked
+ * running; errors are re-raised after the mark is undone. */
+static int co_call(lua_State *L, lua_State *co, int up) {
+    za__lua_actor *a = za__lua_actor_of(L);
+    lua_pushvalue(L, lua_upvalueindex(up));
+    lua_insert(L, 1);
+    lua_State *prev = co_enter(a, co);
+    int st = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
+    co_leave(a, co, prev);
+    if (st != LUA_OK) return lua_error(L);
+    return lua_gettop(L);
+}
+
+static int co_resume(lua_State *L) {
+    lua_State *co = lua_tothread(L, 1);
+    luaL_argexpected(L, co, 1, "coroutine");
+    return co_call(L, co, 1);
+}
+
+static int co_close(lua_State *L) {
+    lua_State *co = lua_tothread(L, 1);
+    luaL_argexpected(L, co, 1, "coroutine");
+    return co_call(L, co, 1);
+}
+
+/* The function coroutine.wrap returns: upvalues co, resume (ours), close
+ * (the original). Errors propagate, strings with the caller's position. */
+static int co_wrapped(lua_State *L) {
+    lua_State *co = lua_tothread(L, lua_upvalueindex(1));
+    int n = lua_gettop(L);
+    lua_pushvalue(L, lua_upvalueindex(2));
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_rotate(L, 1, 2);
+    lua_call(L, n + 1, LUA_MULTRET);
+    if (lua_toboolean(L, 1)) return lua_gettop(L) - 1;
+    lua_settop(L, 2); /* false, error */
+    int st = lua_status(co);
+    if (st != LUA_OK && st != LUA_YIELD) { /* died: close its pending to-be-closed */
+        lua_pushvalue(L, lua_upvalueindex(3));
+        lua_pushvalue(L, lua_upvalueindex(1));
+        if (lua_pcall(L, 1, 0, 0) != LUA_OK) lua_pop(L, 1);
     }
-    spin_unlock(&a->lock);
+    if (st != LUA_ERRMEM && lua_type(L, 2) == LUA_TSTRING) {
+        luaL_where(L, 1);
+        lua_insert(L, 2);
+        lua_concat(L, 2);
+    }
+    return lua_error(L);
+}
+
+static int co_wrap(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_State *co = lua_newthread(L);
+    lua_pushvalue(L, 1);
+    lua_xmove(L, co, 1);
+    lua_pushvalue(L, lua_upvalueindex(1)); /* our resume */
+    lua_pushvalue(L, lua_upvalueindex(2)); /* the original close */
+    lua_pushcclosure(L, co_wrapped, 3);
+    return 1;
+}
+
+int za__lua_open_coroutine(lua_State *L) {
+    luaopen_coroutine(L);
+    int t = lua_gettop(L);
+    lua_getfield(L, t, "resume");
+    lua_pushcclosure(L, co_resume, 1);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, t, "resume");
+    lua_getfield(L, t, "close");
+    lua_pushvalue(L, -1);
+    lua_pushcclosure(L, co_close, 1);
+    lua_setfield(L, t, "close");
+    lua_pushcclosure(L, co_wrap, 2); /* our resume, the original close */
+    lua_setfield(L, t, "wrap");
+    return 1;
 }

@@ -10,6 +10,9 @@
 static int ctx_spawn(lua_State *L) {
     za__lua_actor *a = za__lua_actor_of(L);
     const char *spec = luaL_checkstring(L, 2);
+    if (a->stopping)
+        return luaL_error(L, "zactor: ctx:spawn: not allowed in stop (a child spawned by a "
+                             "stopping actor would outlive it)");
     int last = lua_gettop(L);
     za_spawn_opts o;
     za_spawn_opts_init(&o);

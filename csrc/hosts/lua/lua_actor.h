@@ -46,9 +46,9 @@
 
 /* ------------------------------------------------------------- proto.c */
 
-/* A compiled behaviour. Lives for the whole process: actors point at it
- * from their (copied, kept for restarts) spawn arguments, and a module is
- * normally spawned many times, so freeing them would buy little. */
+/* A compiled behaviour, cached per (spec, search path). Actors point at it
+ * from their (copied, kept for restarts) spawn arguments and hold a
+ * reference from spawn to final stop; idle ones stay cached, bounded (LRU). */
 typedef struct za__lua_proto {
     char *key;          /* spec as given */
     const char *search; /* interned search path a module name was resolved
@@ -57,7 +57,9 @@ typedef struct za__lua_proto {
     char *code;         /* lua_dump output */
     size_t len;
     unsigned libs; /* za__lua_lazy_libs the bytecode names: opened at every spawn */
-    struct za__lua_proto *next;
+    uint64_t hash;
+    size_t refs; /* actors using it (0: on the idle LRU list) */
+    struct za__lua_proto *hnext, *lprev, *lnext;
 } za__lua_proto;
 
 /* The search path to use: path as given, or the environment's default
@@ -66,9 +68,11 @@ typedef struct za__lua_proto {
  * paths compare equal as pointers. NULL: out of memory. */
 const char *za__lua_search_path(const char *path);
 /* Find or compile the behaviour for spec; a module name is resolved in
- * search (from za__lua_search_path). NULL with a message in err. */
+ * search (from za__lua_search_path). NULL with a message in err. The caller
+ * owns a reference: give it back with za__lua_proto_release. */
 const za__lua_proto *za__lua_proto_get(const char *spec, const char *search, char *err,
                                        size_t errlen);
+void za__lua_proto_release(const za__lua_proto *p);
 
 /* ------------------------------------------------------------- actor.c */
 
@@ -105,9 +109,11 @@ typedef struct za__lua_actor {
     za_ref self;
     uint32_t restarts;
     const char *search; /* interned module search path for ctx:spawn */
+    const za__lua_proto *proto; /* its reference is given back at the final stop */
     int ref_receive, ref_stop, ref_init, ref_down, ref_ctx;
     za__lua_run *cur, *pool, *waiting;
     int npool;
+    int stopping; /* in the stop callback */
     za_pack *pack;
     char fail[512];
 
@@ -231,5 +237,9 @@ int za__lua_new_ctx(lua_State *L);
 int za__lua_receive(za_ctx *ctx, const za_msg *m);
 /* Free the actor's pooled and waiting runs (waiting asks get an error). */
 void za__lua_runs_free(za__lua_actor *a);
+/* The error value at idx as text (pushed, and returned): a string as is,
+ * nil as "nil", a table by its __tostring or a short rendering of its
+ * fields, anything else by tostring. */
+const char *za__lua_error_text(lua_State *L, int idx);
 
 #endif /* ZA_LUA_ACTOR_H */

@@ -120,11 +120,48 @@ static void drop_run(za__lua_actor *a, za__lua_run *r) {
     free(r);
 }
 
+const char *za__lua_error_text(lua_State *L, int idx) {
+    idx = lua_absindex(L, idx);
+    if (lua_type(L, idx) != LUA_TTABLE || luaL_getmetafield(L, idx, "__tostring") != LUA_TNIL) {
+        if (lua_type(L, idx) == LUA_TTABLE) lua_pop(L, 1); /* the __tostring found */
+        return luaL_tolstring(L, idx, NULL);
+    }
+    /* {k = v, ...}: the first fields, one level deep */
+    lua_pushliteral(L, "{");
+    int acc = lua_gettop(L), n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) { /* acc key value */
+        if (n++ == 8) {
+            lua_pop(L, 2);
+            lua_pushliteral(L, ", ...");
+            lua_concat(L, 2);
+            break;
+        }
+        lua_pushstring(L, n > 1 ? ", " : "");
+        luaL_tolstring(L, -3, NULL);
+        lua_pushliteral(L, " = ");
+        if (lua_type(L, -4) == LUA_TSTRING)
+            lua_pushfstring(L, "\"%s\"", lua_tostring(L, -4));
+        else
+            luaL_tolstring(L, -4, NULL);
+        lua_concat(L, 4);
+        lua_pushvalue(L, acc);
+        lua_insert(L, -2);
+        lua_concat(L, 2);
+        lua_replace(L, acc);
+        lua_pop(L, 1); /* value */
+    }
+    if (lua_gettop(L) > acc) lua_settop(L, acc);
+    lua_pushliteral(L, "}");
+    lua_concat(L, 2);
+    return lua_tostring(L, -1);
+}
+
 static int traceback_cf(lua_State *L) {
     lua_State *co = lua_touserdata(L, 1);
-    const char *m = lua_tostring(co, -1);
-    if (!m) m = "(error object is not a string)";
-    luaL_traceback(L, co, m, 0);
+    lua_pushvalue(co, -1);
+    lua_xmove(co, L, 1);
+    luaL_traceback(L, co, za__lua_error_text(L, -1), 0);
     return 1;
 }
 

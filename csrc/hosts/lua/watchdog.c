@@ -4,7 +4,9 @@
  * run longer than its budget. A permanent count hook would slow every
  * actor about 2x; this costs a handler two uncontended spin-lock pairs.
  *
- * The thread exists while at least one Lua actor does.
+ * The thread exists while at least one Lua actor does. A fork()ed child
+ * has no thread (only the forking one survives): an atfork handler marks
+ * it gone, so the next Lua actor started in the child starts a new one.
  */
 #include "lua_actor.h"
 
@@ -20,6 +22,30 @@ static za__lua_actor *g_wd_list;
 static size_t g_wd_count;
 static uint64_t g_wd_gen; /* a watchdog thread exits when the generation moves on */
 static pthread_t g_wd_thread;
+static int g_wd_alive; /* g_wd_thread runs */
+static pthread_once_t g_wd_once = PTHREAD_ONCE_INIT;
+
+static void wd_prefork(void) {
+    pthread_mutex_lock(&g_wd_mu);
+}
+static void wd_postfork_parent(void) {
+    pthread_mutex_unlock(&g_wd_mu);
+}
+static void wd_postfork_child(void) {
+    pthread_mutex_init(&g_wd_mu, NULL);
+    pthread_cond_init(&g_wd_cv, NULL);
+    g_wd_alive = 0; /* the thread did not survive the fork */
+    /* The parent's actors cannot run here (their workers are gone): leave
+     * them idle and unlocked, so the child's watchdog never waits on a
+     * lock a vanished worker held. */
+    for (za__lua_actor *a = g_wd_list; a; a = a->wnext) {
+        atomic_flag_clear(&a->lock);
+        atomic_store(&a->running, NULL);
+    }
+}
+static void wd_register_atfork(void) {
+    pthread_atfork(wd_prefork, wd_postfork_parent, wd_postfork_child);
+}
 
 #define spin_lock za__lua_spin_lock
 #define spin_unlock za__lua_spin_unlock
@@ -77,11 +103,14 @@ static void *watchdog_main(void *arg) {
 
 int za__lua_wd_add(za__lua_actor *a) {
     int rc = 0;
+    pthread_once(&g_wd_once, wd_register_atfork);
     pthread_mutex_lock(&g_wd_mu);
-    if (g_wd_count == 0) {
+    if (!g_wd_alive) {
         g_wd_gen++;
         if (pthread_create(&g_wd_thread, NULL, watchdog_main, (void *)(uintptr_t)g_wd_gen) != 0)
             rc = -1;
+        else
+            g_wd_alive = 1;
     }
     if (rc == 0) {
         a->wnext = g_wd_list;
@@ -103,12 +132,13 @@ void za__lua_wd_remove(za__lua_actor *a) {
     else
         g_wd_list = a->wnext;
     if (a->wnext) a->wnext->wprev = a->wprev;
-    if (--g_wd_count == 0) {
+    if (--g_wd_count == 0 && g_wd_alive) {
         /* Last Lua actor gone: stop the thread, so nothing runs code of
          * this (possibly dlclose'd) module once every actor is gone. */
         g_wd_gen++;
         t = g_wd_thread;
         join = 1;
+        g_wd_alive = 0;
         pthread_cond_broadcast(&g_wd_cv);
     }
     pthread_mutex_unlock(&g_wd_mu);

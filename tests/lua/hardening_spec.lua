@@ -9,12 +9,12 @@ local util = require "util"
 local root = os.getenv("ZACTOR_ROOT") or "."
 
 -- Run Lua source in a child interpreter (limit seconds); returns ok, output.
-local function child(src, limit)
+local function child(src, limit, env)
   local path = os.tmpname()
   local f = assert(io.open(path, "w"))
   f:write('package.cpath = "' .. root .. '/lua/?.so;" .. package.cpath\n', src)
   f:close()
-  local p = io.popen(string.format("timeout -s KILL %d lua5.4 %s 2>&1", limit or 30, path))
+  local p = io.popen(string.format("%s timeout -s KILL %d lua5.4 %s 2>&1", env or "", limit or 30, path))
   local out = p:read("a")
   local ok = p:close()
   os.remove(path)
@@ -194,5 +194,204 @@ describe("Lua budget", function()
     end }]])
     assert.are.equal("a2 b84", g:ask("a1 b42"))
     system:close()
+  end)
+end)
+
+describe("Lua spawn and option errors", function()
+  local system
+  before_each(function() system = zactor.system{ workers = 2 } end)
+  after_each(function() system:close() end)
+
+  it("name a mistyped option instead of making the table an init argument (finding 24)", function()
+    local ok, err = pcall(system.spawn, system, "echo", { memory_limt = 1 << 20 })
+    assert.is_false(ok)
+    assert.matches("spawn: unknown option 'memory_limt' %(did you mean 'memory_limit'%?%)", err)
+    assert.matches("valid options: name, capacity, max_restarts", err)
+    ok, err = pcall(system.spawn, system, "echo", { budget_ms = "x" })
+    assert.is_false(ok)
+    assert.matches("spawn: option 'budget_ms' must be an integer, not string", err)
+    -- the same from inside an actor
+    local p = system:spawn([[return { receive = function(ctx, o)
+      return { pcall(ctx.spawn, ctx, "echo", o) } end }]])
+    local r = p:ask{ capacty = 3 }
+    assert.is_false(r[1])
+    assert.matches("ctx:spawn: unknown option 'capacty' %(did you mean 'capacity'%?%)", r[2])
+    -- a table with no option-like key is still an init argument
+    local c = system:spawn("counter", { start = 1 })
+    assert.is_true(c:alive())
+  end)
+
+  it("report an empty spec as such (finding 22)", function()
+    pcall(system.spawn, system, "no_such_module_xyz")   -- leaves an error behind
+    local ok, err = pcall(system.spawn, system, "")
+    assert.is_false(ok)
+    assert.matches("spec%) is empty", err)
+  end)
+
+  it("raise the reason when a spawned actor cannot start (finding 23)", function()
+    local cases = {
+      { "return { init = function() error('init broke') end, receive = function() end }\n", "init broke" },
+      { "error('chunk broke')\nreturn {}", "chunk broke" },
+      { "return { init = function() end }\n", "no 'receive' function" },
+      { "return 42\n", "must return a table" },
+    }
+    for _, c in ipairs(cases) do
+      local ok, err = pcall(system.spawn, system, c[1], { restart = "temporary" })
+      assert.is_false(ok, c[2])
+      assert.matches("failed to start: .*" .. c[2]:gsub("%p", "%%%0"), err)
+    end
+  end)
+
+  it("log start failures of children to stderr with the reason (finding 23)", function()
+    local ok, out = child([[
+      local zactor = require "zactor"
+      local s = zactor.system{ workers = 1 }
+      local p = s:spawn("return { receive = function(ctx) ctx:spawn('return { init = function() error(\"kid broke\") end, receive = function() end }\\n', { restart = 'temporary' }) return 1 end }\n")
+      p:ask(1)
+      zactor.sleep(0.2)
+      s:close()
+    ]], 30)
+    assert.is_true(ok, out)
+    assert.matches("Lua actor %d+%.%d+ %(.*%) failed to start: .*kid broke", out)
+    assert.matches("stack traceback", out)
+  end)
+
+  it("keep the detail of error() with a table or nil (finding 25)", function()
+    local a = system:spawn([[return { receive = function(ctx, m)
+      if m == 1 then error({ code = 7, why = "nope" }) end
+      if m == 2 then error(setmetatable({}, { __tostring = function() return "custom failure" end })) end
+      if m == 3 then error(nil) end
+    end }]], { max_restarts = 10 })
+    local ok, err = pcall(a.ask, a, 1)
+    assert.is_false(ok)
+    assert.matches('code = 7', err)
+    assert.matches('why = "nope"', err)
+    ok, err = pcall(a.ask, a, 2)
+    assert.matches("custom failure", err)
+    ok, err = pcall(a.ask, a, 3)
+    assert.matches("the actor failed: nil", err)
+  end)
+
+  it("refuse ctx:spawn in stop, so no child outlives its parent (finding 25)", function()
+    local collector = system:spawn("return { receive = function(ctx, m) if m == 'get' then return LAST end LAST = m end }\n")
+    local p = system:spawn([[
+      local peer
+      return { init = function(ctx, c) peer = c end,
+               receive = function() end,
+               stop = function(ctx)
+                 local ok, err = pcall(ctx.spawn, ctx, "echo")
+                 peer:tell({ ok, tostring(err) })
+               end }]], collector)
+    p:stop()
+    assert.is_true(p:join(2))
+    local r = util.wait_until(function() return collector:ask("get") end, 2)
+    assert.is_false(r[1])
+    assert.matches("not allowed in stop", r[2])
+  end)
+end)
+
+describe("Lua numbers", function()
+  local system
+  before_each(function() system = zactor.system{ workers = 2 } end)
+  after_each(function() system:close() end)
+
+  it("follow one rule for durations and counts (finding 15)", function()
+    local e = system:spawn("echo")
+    local nan, huge = 0 / 0, math.huge
+    local bad = {
+      { function() e:ask(1, nan) end, "ask: timeout must be a number of seconds, not NaN" },
+      { function() e:ask(1, -1) end, "ask: timeout must be >= 0 seconds" },
+      { function() e:ask(1, 0) end, "ask: timeout must be > 0 seconds" },
+      { function() e:ask(1, 1e10) end, "ask: timeout must be at most 4294967 seconds" },
+      { function() e:join(nan) end, "join: timeout must be a number of seconds, not NaN" },
+      { function() system:wait_idle(-2) end, "wait_idle: timeout must be >= 0 seconds" },
+      { function() system:shutdown(nan) end, "shutdown: timeout must be a number of seconds, not NaN" },
+      { function() zactor.sleep(-1) end, "sleep: seconds must be >= 0 seconds" },
+      { function() zactor.sleep(huge) end, "sleep: seconds must be finite" },
+      { function() system:spawn("echo", { memory_limit = -1 }) end, "spawn: option 'memory_limit' must be >= 0, not %-1" },
+      { function() system:spawn("echo", { budget_ms = -1 }) end, "spawn: option 'budget_ms' must be >= 0, not %-1" },
+      { function() system:spawn("echo", { capacity = (1 << 32) + 1 }) end, "spawn: option 'capacity' must be an integer in 0..4294967295, not 4294967297" },
+      { function() system:spawn("echo", { capacity = 1.5 }) end, "spawn: option 'capacity' must be an integer, not 1.5" },
+      { function() system:spawn("echo", { max_restarts = nan }) end, "spawn: option 'max_restarts' must be an integer, not NaN" },
+      { function() system:spawn("echo", { within_ms = huge }) end, "spawn: option 'within_ms' must be an integer in 0..4294967295" },
+      { function() zactor.system{ workers = (1 << 32) + 1 } end, "system: option 'workers' must be an integer in 0..1024" },
+      { function() zactor.system{ batch = -1 } end, "system: option 'batch' must be >= 0" },
+      { function() zactor.system{ wokers = 2 } end, "system: unknown option 'wokers'" },
+    }
+    for i, c in ipairs(bad) do
+      local ok, err = pcall(c[1])
+      assert.is_false(ok, "case " .. i)
+      assert.matches(c[2], err, 1, false, "case " .. i)
+    end
+    -- math.huge: no limit where a limit may be absent
+    assert.are.equal(5, e:ask(5, huge))
+    assert.is_true(system:wait_idle(0) ~= nil)
+    -- inside actors
+    local p = system:spawn([[return { receive = function(ctx, m)
+      local function try(...) local r = { pcall(...) } r[2] = tostring(r[2]) return r end
+      return {
+        try(ctx.ask, ctx, m, "x", 0 / 0),
+        try(ctx.ask, ctx, m, "x", -1),
+        try(ctx.send_after, ctx, math.huge, m, "x"),
+        try(ctx.send_after, ctx, 0 / 0, m, "x"),
+        try(ctx.send_after, ctx, -1, m, "x"),
+        try(ctx.ask, ctx, m, "y", math.huge),
+        try(ctx.spawn, ctx, "echo", { budget_ms = -1 }),
+      }
+    end }]])
+    local r = p:ask(e)
+    assert.matches("ctx:ask: timeout must be a number of seconds, not NaN", r[1][2])
+    assert.matches("ctx:ask: timeout must be >= 0 seconds", r[2][2])
+    assert.matches("ctx:send_after: delay must be finite", r[3][2])
+    assert.matches("ctx:send_after: delay must be a number of seconds, not NaN", r[4][2])
+    assert.matches("ctx:send_after: delay must be >= 0 seconds", r[5][2])
+    assert.are.same({ true, "y" }, r[6])
+    assert.matches("ctx:spawn: option 'budget_ms' must be >= 0", r[7][2])
+  end)
+end)
+
+describe("Lua resources", function()
+  it("an idle actor keeps no large encode buffer (finding 18)", function()
+    -- MALLOC_MMAP_THRESHOLD_ fixed: glibc's moving threshold would hide what is freed
+    local ok, out = child([[
+      local zactor = require "zactor"
+      local function rss() local f = io.open("/proc/self/statm"); local _, r = f:read("n", "n"); f:close(); return r * 4096 / 2^20 end
+      local s = zactor.system{ workers = 2 }
+      local src = "return { receive = function(ctx, m) if m == 'gc' then collectgarbage() return 0 end return string.rep('x', m) end }\n"
+      local base = rss()
+      local actors = {}
+      for i = 1, 30 do actors[i] = s:spawn(src) end
+      for i = 1, 30 do assert(#actors[i]:ask(6e6) == 6e6) end
+      collectgarbage()
+      for i = 1, 30 do actors[i]:ask("gc") end
+      print(string.format("GROWTH %d", math.floor(rss() - base)))
+      s:close()
+    ]], 60, "MALLOC_MMAP_THRESHOLD_=131072")
+    assert.is_true(ok, out)
+    local growth = tonumber(out:match("GROWTH (%d+)"))
+    assert.is_true(growth < 60, "RSS grew by " .. tostring(growth) .. " MB")
+  end)
+
+  it("the behaviour cache stays fast and bounded with many distinct sources (finding 19)", function()
+    local ok, out = child([[
+      local zactor = require "zactor"
+      local s = zactor.system{ workers = 2 }
+      local function batch(from, n)
+        local t0 = zactor.clock()
+        for i = from, from + n - 1 do
+          local a = s:spawn("return { receive = function() return " .. i .. " end }\n")
+          a:stop()
+        end
+        return zactor.clock() - t0
+      end
+      local first = batch(1, 1000)
+      batch(1001, 3000)
+      local last = batch(4001, 1000)
+      print(string.format("FIRST %.3f LAST %.3f", first, last))
+      s:close()
+    ]], 120)
+    assert.is_true(ok, out)
+    local first, last = out:match("FIRST ([%d.]+) LAST ([%d.]+)")
+    assert.is_true(tonumber(last) < tonumber(first) * 3 + 0.2, out)
   end)
 end)

@@ -31,6 +31,7 @@ static int ctx_spawn(lua_State *L) {
     za_ref r;
     int rc = za_lua_spawn_ex(a->sys, spec, za_pack_data(a->pack), za_pack_size(a->pack), &o, &lo,
                              &r, err, sizeof err);
+    za__lua_pack_after(a, za_pack_size(a->pack));
     if (rc != ZA_OK) return luaL_error(L, "zactor: spawn '%s' failed: %s", spec, err);
     za__lua_push_ref(L, r, NULL);
     return 1;
@@ -45,6 +46,7 @@ static int ctx_send_after(lua_State *L) {
     const void *d = za__lua_encode_or_raise(L, a, 4, &len);
     za_timer_id id = 0;
     int rc = za_send_after(a->sys, ms, r, 0, d, len, &id);
+    za__lua_pack_after(a, len);
     if (rc != ZA_OK) za_lua_raise(L, "send_after", rc);
     lua_pushinteger(L, (lua_Integer)id);
     return 1;
@@ -130,6 +132,7 @@ static int ctx_ask(lua_State *L) {
     const void *d = za__lua_encode_or_raise(L, a, 3, &len);
     uint64_t corr = 0;
     int rc = za_ctx_ask(a->ctx, r, 0, d, len, ms, &corr);
+    za__lua_pack_after(a, len);
     if (rc != ZA_OK) za_lua_raise(L, "ask", rc);
     run->wait_corr = corr;
     /* The message being answered is about to end its receive: keep its

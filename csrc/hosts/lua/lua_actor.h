@@ -148,6 +148,15 @@ static inline const char *za__lua_err_text(int rc) {
     return (t && *t) ? t : za_strerror(rc);
 }
 
+/* The encode buffer (a->pack) keeps its largest size: after a message
+ * above this it is replaced by a fresh one, so an idle actor never keeps a
+ * big buffer outside its memory_limit. */
+#define ZA_LUA_PACK_KEEP (64u << 10)
+void za__lua_pack_trim(za__lua_actor *a); /* run.c */
+static inline void za__lua_pack_after(za__lua_actor *a, size_t used) {
+    if (used > ZA_LUA_PACK_KEEP) za__lua_pack_trim(a);
+}
+
 /* ------------------------------------------------------------- alloc.c */
 
 /* The lua_Alloc of actor states (ud: the actor). */

@@ -66,10 +66,13 @@ static int distance(const char *a, const char *b) {
     return row[lb];
 }
 
+/* An option name k was probably meant as: one edit away (two for long
+ * names), so that init arguments like {start = 1} stay init arguments. */
 static const char *near_miss(const char *k) {
-    if (strlen(k) < 4) return NULL;
+    size_t n = strlen(k);
+    if (n < 4) return NULL;
     for (const optdef *d = g_opts; d->key; d++)
-        if (distance(k, d->key) <= 2) return d->key;
+        if (distance(k, d->key) <= (n >= 8 ? 2 : 1)) return d->key;
     return NULL;
 }
 

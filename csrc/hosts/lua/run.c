@@ -34,9 +34,17 @@ static int run_finish(lua_State *L, int status, lua_KContext k) {
         } else {
             za_reply(a->ctx, 0, za_pack_data(a->pack), len);
         }
+        za__lua_pack_after(a, len);
         run->want_reply = 0;
     }
     return 0;
+}
+
+void za__lua_pack_trim(za__lua_actor *a) {
+    za_pack *p = za_pack_new();
+    if (!p) return; /* keep the big one: still correct */
+    za_pack_free(a->pack);
+    a->pack = p;
 }
 
 /* Coroutine body: decode the message (in protected mode), call the
@@ -190,6 +198,7 @@ static int resume_run(za__lua_actor *a, za__lua_run *run, int nargs) {
     int st = lua_resume(run->co, a->L, nargs, &nres);
     za__lua_mark_idle(a, run->co);
     a->cur = NULL;
+    za__lua_pack_after(a, za_pack_size(a->pack)); /* e.g. a large encode that failed */
     if (st == LUA_OK) {
         lua_settop(run->co, 0);
         if (a->npool < ZA_LUA_POOL_MAX) {

@@ -8,6 +8,8 @@
  *    memory error, which fails only this actor)             -> alloc.c;
  *  - only base and string are opened up front, the other safe libraries
  *    when the behaviour names them, io/os only when asked   -> actor.c;
+ *  - the sandbox: text-only load, no string.dump, no require/package,
+ *    dofile/loadfile only with io/os (text only)            -> sandbox.c;
  *  - the behaviour chunk is compiled once per spec (lua_dump into a
  *    process-wide cache) and loaded from bytecode per actor -> proto.c;
  *  - handlers run in pooled coroutines: a finished coroutine is reset and
@@ -20,9 +22,12 @@
  *  - a runaway handler is stopped by an instruction hook that a watchdog
  *    thread arms only when a handler has run longer than its budget: a
  *    permanent count hook would slow every actor about 2x  -> watchdog.c;
+ *    the hook follows the innermost running coroutine (wrapped
+ *    coroutine.resume/wrap/close), and the string pattern functions are
+ *    an own matcher that polls the same budget            -> patterns.c;
  *  - values cross as MessagePack                            -> codec.c;
  *  - what a handler sees: refs and ctx                      -> api_ref.c,
- *    api_ctx.c, opts.c.
+ *    api_ctx.c, opts.c; numbers from Lua follow one rule   -> numbers.c.
  */
 #ifndef ZA_LUA_ACTOR_H
 #define ZA_LUA_ACTOR_H

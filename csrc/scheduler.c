@@ -14,11 +14,15 @@
 #include <sys/syscall.h>
 #endif
 
-#include "internal.h"
+#include "mailbox.h"
+#include "scheduler.h"
+#include "system.h"
 
 #if defined(__SANITIZE_THREAD__)
 _Atomic int za__fence_word;
 #endif
+
+_Thread_local za_worker *za__tl_worker;
 
 /* ----------------------------------------------------------------- futex */
 
@@ -42,6 +46,10 @@ static void futex_wake(_Atomic uint32_t *w) {
 
 /* ------------------------------------------------------ local run queues */
 
+/* Owner only. rq_tail relaxed: only the owner writes it. rq_head acquire:
+ * pairs with the takers' CAS, so a slot is reused only after its taker
+ * read it. The release store of rq_tail publishes the slot; it pairs with
+ * rq_take's and rq_empty's acquire loads of rq_tail. */
 static bool rq_push(za_worker *w, za_actor *a) {
     uint64_t t = atomic_load_explicit(&w->rq_tail, memory_order_relaxed);
     uint64_t h = atomic_load_explicit(&w->rq_head, memory_order_acquire);
@@ -51,7 +59,11 @@ static bool rq_push(za_worker *w, za_actor *a) {
     return true;
 }
 
-/* Owner pop and steal are the same operation: both take from the head. */
+/* Owner pop and steal are the same operation: both take from the head.
+ * Acquire loads pair with rq_push's release of rq_tail and with other
+ * takers' CAS of rq_head; the slot's relaxed load is ordered by them. The
+ * CAS's acq_rel pairs with the other takers and with rq_push's acquire load
+ * of rq_head (a slot is overwritten only after it was taken). */
 static za_actor *rq_take(za_worker *w) {
     for (;;) {
         uint64_t h = atomic_load_explicit(&w->rq_head, memory_order_acquire);
@@ -69,29 +81,18 @@ static bool rq_empty(za_worker *w) {
            atomic_load_explicit(&w->rq_tail, memory_order_acquire);
 }
 
-/* --------------------------------------------- intrusive MPSC (inj, host) */
-
-static void mpsc_push(_Atomic(za_link *) *tail, za_link *n) {
-    za__mpsc_push(tail, n);
-}
-
-static za_link *mpsc_pop(_Atomic(za_link *) *tail, za_link **headp, za_link *stub) {
-    bool busy = false; /* a producer mid-push: the queue still reads non-empty */
-    return za__mpsc_pop(tail, headp, stub, &busy);
-}
-
-static bool mpsc_maybe_nonempty(_Atomic(za_link *) *tail, za_link *const *headp, za_link *stub) {
-    return za__mpsc_maybe_nonempty(tail, headp, stub);
-}
+/* ------------------------------------------------ injection queue */
 
 static za_actor *actor_of_link(za_link *l) {
     return (za_actor *)((char *)l - offsetof(za_actor, runlink));
 }
 
 static za_actor *inj_pop(za_system *s) {
-    if (!mpsc_maybe_nonempty(&s->inj_tail, &s->inj_head, &s->inj_stub)) return NULL;
+    if (!za__mpsc_maybe_nonempty(&s->inj_tail, &s->inj_head, &s->inj_stub)) return NULL;
+    /* acquire / release: the try-lock makes the consumers one at a time */
     if (atomic_flag_test_and_set_explicit(&s->inj_lock, memory_order_acquire)) return NULL;
-    za_link *l = mpsc_pop(&s->inj_tail, &s->inj_head, &s->inj_stub);
+    bool busy = false; /* a producer mid-push: the queue still reads non-empty */
+    za_link *l = za__mpsc_pop(&s->inj_tail, &s->inj_head, &s->inj_stub, &busy);
     atomic_flag_clear_explicit(&s->inj_lock, memory_order_release);
     return l ? actor_of_link(l) : NULL;
 }
@@ -110,10 +111,11 @@ static za_hostq *hostq_for(za_system *s, const za_host *h) {
     if (!q && n < ZA_MAX_HOSTS) {
         q = &s->hostqs[n];
         q->host = h;
-        atomic_store_explicit(&q->stub.next, NULL, memory_order_relaxed);
-        q->head = &q->stub;
-        atomic_store_explicit(&q->tail, &q->stub, memory_order_relaxed);
+        /* relaxed: published by the release store of nhosts */
+        za__mpsc_init(&q->tail, &q->head, &q->stub);
         atomic_store_explicit(&q->token, false, memory_order_relaxed);
+        /* release: pairs with the acquire loads of nhosts (here, serve_hosts,
+         * any_work): a counted queue is initialised */
         atomic_store_explicit(&s->nhosts, n + 1, memory_order_release);
     }
     pthread_mutex_unlock(&s->host_mu);
@@ -133,6 +135,7 @@ static void wake_one(za_system *s) {
     atomic_fetch_sub(&s->nsleeping, 1);
     atomic_fetch_add(&s->nsearching, 1); /* it wakes up searching */
     pthread_mutex_unlock(&s->idle_mu);
+    /* release: pairs with park's acquire load of wake */
     atomic_store_explicit(&w->wake, 1, memory_order_release);
     futex_wake(&w->wake);
 }
@@ -161,12 +164,13 @@ void za__schedule(za_system *s, za_actor *a) {
     uint8_t hi = atomic_load_explicit(&a->host_idx, memory_order_relaxed);
     if (ZA_UNLIKELY(hi) && s->hostqs[hi - 1].host->exclusive) {
         za_hostq *q = &s->hostqs[hi - 1];
-        mpsc_push(&q->tail, &a->runlink);
+        za__mpsc_push(&q->tail, &a->runlink);
         /* A worker serving this host will get to it, and notifies when it
          * lets go of a non-empty queue; waking another worker now would only
          * have it find the host taken (a futex wake per send). The fence
          * pairs with serve_host's release-then-recheck. */
         za__fence();
+        /* relaxed: ordered by the fence before it */
         if (!atomic_load_explicit(&q->token, memory_order_relaxed)) notify(s);
         return;
     }
@@ -183,12 +187,12 @@ void za__schedule(za_system *s, za_actor *a) {
             return;
         }
         if (!rq_push(w, prev)) {
-            mpsc_push(&s->inj_tail, &prev->runlink);
+            za__mpsc_push(&s->inj_tail, &prev->runlink);
         }
         notify(s);
         return;
     }
-    mpsc_push(&s->inj_tail, &a->runlink);
+    za__mpsc_push(&s->inj_tail, &a->runlink);
     notify(s);
 }
 
@@ -204,7 +208,7 @@ static void leave_host(za_worker *w) {
 void za__release_run_next(za_worker *w) {
     za_actor *a = w->run_next;
     w->run_next = NULL;
-    if (!rq_push(w, a)) mpsc_push(&w->sys->inj_tail, &a->runlink);
+    if (!rq_push(w, a)) za__mpsc_push(&w->sys->inj_tail, &a->runlink);
     notify(w->sys);
 }
 
@@ -220,15 +224,17 @@ static void run_actor(za_worker *w, za_actor *a) {
         /* Budget used up. If nothing else is waiting here we run it again
          * ourselves right away: waking a thief would only move it. */
         bool alone = !w->run_next && rq_empty(w);
-        if (!rq_push(w, a)) mpsc_push(&w->sys->inj_tail, &a->runlink);
+        if (!rq_push(w, a)) za__mpsc_push(&w->sys->inj_tail, &a->runlink);
         if (!alone) notify(w->sys);
     }
 }
 
 /* Serve an exclusive host's queue for up to its budget. */
 static bool serve_host(za_worker *w, za_hostq *q) {
-    if (!mpsc_maybe_nonempty(&q->tail, &q->head, &q->stub)) return false;
+    if (!za__mpsc_maybe_nonempty(&q->tail, &q->head, &q->stub)) return false;
     /* a plain load first: a held token is not worth a write to its line */
+    /* acquire: pairs with the previous holder's release of the token, so
+     * its pops (the queue's consumer side) happen before ours */
     if (atomic_load_explicit(&q->token, memory_order_relaxed) ||
         atomic_exchange_explicit(&q->token, true, memory_order_acquire))
         return false;
@@ -236,7 +242,8 @@ static bool serve_host(za_worker *w, za_hostq *q) {
     uint64_t budget_ns = (uint64_t)(q->host->budget_us ? q->host->budget_us : 2000) * 1000ull;
     uint64_t start = 0;
     for (;;) {
-        za_link *l = mpsc_pop(&q->tail, &q->head, &q->stub);
+        bool busy = false; /* a producer mid-push: the next look finds it */
+        za_link *l = za__mpsc_pop(&q->tail, &q->head, &q->stub, &busy);
         if (!l) break;
         if (!ran) start = za__now_ns();
         ran = true;
@@ -246,14 +253,15 @@ static bool serve_host(za_worker *w, za_hostq *q) {
             if (q->host->enter) q->host->enter(q->host->host_ud, w->id);
             w->cur_host = q->host;
         }
-        if (za__turn(w, a)) mpsc_push(&q->tail, &a->runlink);
+        if (za__turn(w, a)) za__mpsc_push(&q->tail, &a->runlink);
         if (za__now_ns() - start > budget_ns) break;
     }
     leave_host(w);
+    /* release: pairs with the next holder's acquire exchange */
     atomic_store_explicit(&q->token, false, memory_order_release);
     /* pairs with za__schedule's push-then-look-at-the-token */
     za__fence();
-    if (mpsc_maybe_nonempty(&q->tail, &q->head, &q->stub)) notify(w->sys);
+    if (za__mpsc_maybe_nonempty(&q->tail, &q->head, &q->stub)) notify(w->sys);
     return ran;
 }
 
@@ -307,12 +315,15 @@ static bool work_once(za_worker *w, bool *searching) {
     if (!a && atomic_load_explicit(&w->sys->nhosts, memory_order_relaxed)) {
         atomic_store_explicit(&w->running, true, memory_order_relaxed);
         bool ran = serve_hosts(w);
+        /* release: pairs with za__sched_idle's acquire: the turn's effects
+         * (its counters) are visible once it reads not running */
         atomic_store_explicit(&w->running, false, memory_order_release);
         if (ran) return true;
     }
     if (!a) a = steal(w);
     if (!a) return false;
-    /* a per-worker flag, not a shared counter: no contended line per turn */
+    /* a per-worker flag, not a shared counter: no contended line per turn.
+     * relaxed (set) / release (clear): as above */
     atomic_store_explicit(&w->running, true, memory_order_relaxed);
     if (*searching) {
         *searching = false;
@@ -325,7 +336,7 @@ static bool work_once(za_worker *w, bool *searching) {
 }
 
 static bool any_work(za_system *s) {
-    if (mpsc_maybe_nonempty(&s->inj_tail, &s->inj_head, &s->inj_stub)) return true;
+    if (za__mpsc_maybe_nonempty(&s->inj_tail, &s->inj_head, &s->inj_stub)) return true;
     for (int i = 0; i < s->nworkers; i++)
         if (!rq_empty(&s->workers[i])) return true;
     /* A host queue another worker is serving is not work for us: that
@@ -334,7 +345,7 @@ static bool any_work(za_system *s) {
     int n = atomic_load_explicit(&s->nhosts, memory_order_acquire);
     for (int i = 0; i < n; i++) {
         za_hostq *q = &s->hostqs[i];
-        if (mpsc_maybe_nonempty(&q->tail, &q->head, &q->stub) &&
+        if (za__mpsc_maybe_nonempty(&q->tail, &q->head, &q->stub) &&
             !atomic_load_explicit(&q->token, memory_order_relaxed))
             return true;
     }
@@ -368,8 +379,9 @@ static void park(za_worker *w) {
         if (still) return;
         /* a waker already took us off the idle stack: consume its token */
     }
+    /* acquire: pairs with wake_one's release store */
     while (atomic_load_explicit(&w->wake, memory_order_acquire) == 0) futex_wait(&w->wake, 0);
-    atomic_store_explicit(&w->wake, 0, memory_order_relaxed);
+    atomic_store_explicit(&w->wake, 0, memory_order_relaxed); /* only we read it until parked */
 }
 
 static void *worker_main(void *arg) {
@@ -378,6 +390,7 @@ static void *worker_main(void *arg) {
     za__tl_worker = w;
     uint64_t spin_ns = (uint64_t)s->cfg.spin_us * 1000ull;
     bool searching = false;
+    /* acquire: pairs with za__sched_stop's (seq_cst) store of quit */
     while (!atomic_load_explicit(&s->quit, memory_order_acquire)) {
         if (work_once(w, &searching)) {
             if (searching) { /* (host turns: still counted until here) */
@@ -439,6 +452,7 @@ void za__sched_stop(za_system *s) {
 
 bool za__sched_idle(za_system *s) {
     for (int i = 0; i < s->nworkers; i++)
+        /* acquire: pairs with work_once's release clear of running */
         if (atomic_load_explicit(&s->workers[i].running, memory_order_acquire)) return false;
     return !any_work(s) &&
            (s->manual || atomic_load(&s->nsleeping) + atomic_load(&s->nsearching) >= s->nworkers);

@@ -384,7 +384,7 @@ static PyObject *System_unpack(SystemObject *s, PyObject *arg) {
 
 /* spawn_lua(spec, *args, name=None, memory_limit=None, budget=None,
  * open_io_os=False, strategy=None, restart=..., ...): a Lua actor with its
- * own lua_State (csrc/hosts/lua_host.c) on the same workers. Lua actors never
+ * own lua_State (the Lua host, csrc/hosts/lua/) on the same workers. Lua actors never
  * take the GIL; Python talks to them in MessagePack like to native actors. */
 static PyObject *System_spawn_lua(SystemObject *s, PyObject *args, PyObject *kw) {
 #ifndef ZA_WITH_LUA

@@ -91,15 +91,21 @@ hdr=$(awk '$2 ~ /^ZA_VERSION_(MAJOR|MINOR|PATCH)$/ { d[$2] = $3 }
 [ "$($MAKE --no-print-directory -s version)" = "$hdr" ] && ok "make version $hdr" || fail "make version differs"
 rockspec=$($MAKE --no-print-directory -s rockspec | tail -1)
 # the generated release rockspec must load, name the version and list existing sources
-if lua5.4 - "$rockspec" "$hdr" <<'LUA'; then ok "$rockspec: version $hdr-1, sources exist"; else fail "$rockspec"; fi
+# ... and list every source the Lua module is built from (what `make lua` compiles), no more
+if lua5.4 - "$rockspec" "$hdr" csrc/*.c csrc/hosts/lua/*.c $(ls csrc/cluster/*.c csrc/store/*.c csrc/http/*.c 2>/dev/null) lua/*.c <<'LUA'; then ok "$rockspec: version $hdr-1, sources exist and are complete"; else fail "$rockspec"; fi
 local path, want = arg[1], arg[2]
 local spec = {}
 assert(loadfile(path, "t", spec))()
 assert(spec.package == "zactor", "package " .. tostring(spec.package))
 assert(spec.version == want .. "-1", "version " .. tostring(spec.version) .. ", expected " .. want .. "-1")
 assert(spec.source and spec.source.tag == "v" .. want, "source.tag")
+local listed = {}
 for _, src in ipairs(spec.build.modules.zactor.sources) do
   assert(io.open(src), "listed source missing: " .. src):close()
+  listed[src] = true
+end
+for i = 3, #arg do
+  assert(listed[arg[i]], "source not listed in the rockspec: " .. arg[i])
 end
 LUA
 scm=$(lua5.4 -e 'local s = {}; loadfile("lua/zactor-scm-1.rockspec", "t", s)(); print(s.version)')

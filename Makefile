@@ -31,19 +31,35 @@ else ifeq ($(VARIANT),asan)
 else
   OPT := -O2 -g
 endif
-CFLAGS   := $(BASE) $(WARN) $(OPT) $(EXTRA_CFLAGS)
-LDLIBS   := $(MSGPACK_LIBS) -pthread -lm
+# Subsystems beyond the core live in their own folders (csrc/cluster/,
+# csrc/store/, csrc/http/), each with the maintained libraries it is built
+# on (pkg-config names; the Debian -dev packages are in DEB_PKGS). A folder
+# with no .c file yet adds nothing. setup.py holds the same table.
+PKGS_cluster := libzmq hiredis
+PKGS_store   := sqlite3 hiredis libpq
+PKGS_http    := libmicrohttpd
+SUBSYS       := $(foreach s,cluster store http,$(if $(wildcard csrc/$(s)/*.c),$(s)))
+SUB_PKGS     := $(sort $(foreach s,$(SUBSYS),$(PKGS_$(s))))
+# pkg-config runs when make reads this file; `make deps` may install the
+# packages later in the same run, so every target that builds after deps
+# does it in a sub-make (which reads this file again).
+SUB_CFLAGS   := $(if $(SUB_PKGS),$(shell pkg-config --cflags $(SUB_PKGS) 2>/dev/null))
+SUB_LIBS     := $(if $(SUB_PKGS),$(shell pkg-config --libs $(SUB_PKGS) 2>/dev/null))
 
-SRCS     := $(wildcard csrc/*.c)
+BASE     += $(SUB_CFLAGS)
+CFLAGS   := $(BASE) $(WARN) $(OPT) $(EXTRA_CFLAGS)
+LDLIBS   := $(MSGPACK_LIBS) $(SUB_LIBS) -pthread -lm
+
+SRCS     := $(wildcard csrc/*.c) $(foreach s,$(SUBSYS),$(wildcard csrc/$(s)/*.c))
 OBJS     := $(SRCS:csrc/%.c=$(B)/obj/%.o)
-HDRS     := $(wildcard csrc/*.h) csrc/include/zactor.h
+HDRS     := $(wildcard csrc/*.h) $(foreach s,$(SUBSYS),$(wildcard csrc/$(s)/*.h)) csrc/include/zactor.h
 
 TEST_SRCS  := $(wildcard tests/c/test_*.c)
 TEST_BINS  := $(TEST_SRCS:tests/c/%.c=$(B)/tests/%)
 BENCH_SRCS := $(wildcard bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 
-.PHONY: all lib deps test test-c test-c-variant test-python test-lua test-install lua bench-lua bench-lua-deps bench bench-python demo demo-c install lua-install clean format check-format wheel sdist rockspec version FORCE
+.PHONY: all lib deps demo-run test test-c test-c-variant test-python test-lua test-install lua bench-lua bench-lua-deps bench bench-python demo demo-c install lua-install clean format check-format wheel sdist rockspec version FORCE
 
 # What a C or Lua user needs: the library (static and shared), its zactor.pc
 # and the Lua module.
@@ -80,7 +96,8 @@ $(B)/libzactor.so: $(OBJS) $(B)/libzactor.map
 PC_LIBDIR  = $(if $(filter $(PREFIX)/lib,$(LIBDIR)),$${prefix}/lib,$(LIBDIR))
 PC_INCDIR  = $(if $(filter $(PREFIX)/include,$(INCLUDEDIR)),$${prefix}/include,$(INCLUDEDIR))
 PC_SUBST   = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(PC_LIBDIR)|g' \
-             -e 's|@INCLUDEDIR@|$(PC_INCDIR)|g' -e 's|@VERSION@|$(VERSION)|g'
+             -e 's|@INCLUDEDIR@|$(PC_INCDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+             -e 's|@REQUIRES_PRIVATE@|$(strip msgpack $(SUB_PKGS))|g'
 $(B)/zactor.pc: csrc/zactor.pc.in csrc/include/zactor.h FORCE
 	@mkdir -p $(B)
 	@$(PC_SUBST) $< > $@.tmp
@@ -100,8 +117,14 @@ $(B)/demo: csrc/examples/demo.c $(B)/libzactor.a
 
 # Debian packages the build and the tests need. Idempotent; skips apt when
 # everything is already there so repeated `make test` stays fast.
+# The Debian packages of each subsystem present (libraries, and the real servers
+# their tests start: redis-server, PostgreSQL; a browser for the dashboard).
+DEB_cluster := libzmq3-dev libhiredis-dev redis-server
+DEB_store   := libsqlite3-dev libhiredis-dev libpq-dev redis-server postgresql
+DEB_http    := libmicrohttpd-dev chromium
 DEB_PKGS := gcc make pkg-config libmsgpack-dev libcmocka-dev lua5.4 liblua5.4-dev lua-busted clang-format \
-            python3 python3-dev python3-venv
+            python3 python3-dev python3-venv \
+            $(sort $(foreach s,$(SUBSYS),$(DEB_$(s))))
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
@@ -169,7 +192,7 @@ $(LUA_B)/exports.map:
 
 lua/zactor.so: $(LUA_OBJS) $(LUA_B)/exports.map
 	$(CC) -shared -o $@ $(LUA_OBJS) -Wl,--version-script=$(LUA_B)/exports.map \
-	  -Wl,-Bsymbolic-functions $(MSGPACK_LIBS) -pthread -lm -ldl
+	  -Wl,-Bsymbolic-functions $(MSGPACK_LIBS) $(SUB_LIBS) -pthread -lm -ldl
 
 lua: lua/zactor.so
 
@@ -247,7 +270,10 @@ bench-python: deps $(VENV)/.installed
 # The showcase (python/examples/wordcount_demo.py): a Python program fans a
 # text corpus out to Lua actors counting words on every core, a native C
 # actor merges the counts, one Lua actor fails on purpose and is restarted.
-demo: deps $(VENV)/.installed lua-install
+demo: deps
+	@$(MAKE) --no-print-directory demo-run
+
+demo-run: $(VENV)/.installed lua-install
 	$(VENV)/bin/python python/examples/wordcount_demo.py $(DEMO_ARGS)
 
 # The C-only demo (csrc/examples/demo.c), self-checking.
@@ -319,7 +345,7 @@ rockspec: $(ROCKSPEC)
 
 # Every C file of the repository: the runtime, the Lua host and module, the
 # CPython glue, the examples, the tests and the benchmarks.
-FORMAT_SRCS = $(wildcard csrc/*.c csrc/*.h csrc/include/*.h csrc/hosts/*.c csrc/hosts/*.h \
+FORMAT_SRCS = $(wildcard csrc/*.c csrc/*.h csrc/include/*.h csrc/hosts/*.c csrc/hosts/*.h csrc/cluster/*.[ch] csrc/store/*.[ch] csrc/http/*.[ch] \
               csrc/hosts/lua/*.c csrc/hosts/lua/*.h csrc/examples/*.c lua/*.c lua/*.h \
               python/zactor/*.c python/zactor/*.h tests/c/*.c tests/c/*.h tests/native/*.c \
               bench/*.c bench/*.h)

@@ -81,12 +81,35 @@ def _pkgconfig(flag, pkg="msgpack"):
 
 
 runtime_sources = _rel(glob.glob(os.path.join(HERE, "csrc", "*.c")))
+
+# Subsystems in their own folders and the libraries each is built on
+# (pkg-config name, fallback -l name); the Makefile holds the same table.
+SUBSYSTEMS = {
+    "cluster": [("libzmq", "zmq"), ("hiredis", "hiredis")],
+    "store": [("sqlite3", "sqlite3"), ("hiredis", "hiredis"), ("libpq", "pq")],
+    "http": [("libmicrohttpd", "microhttpd")],
+}
+sub_pkgs = []
+for _sub, _pkgs in SUBSYSTEMS.items():
+    _srcs = glob.glob(os.path.join(HERE, "csrc", _sub, "*.c"))
+    if _srcs:
+        runtime_sources += _rel(_srcs)
+        sub_pkgs += [p for p in _pkgs if p not in sub_pkgs]
 glue_sources = _rel(glob.glob(os.path.join(HERE, "python", "zactor", "*.c")))
 
 libs = [f[2:] for f in _pkgconfig("--libs-only-l") or []] or ["msgpackc"]
 lib_dirs = [f[2:] for f in _pkgconfig("--libs-only-L") or []]
 inc_dirs = ["csrc/include", "csrc"] + [f[2:] for f in _pkgconfig("--cflags-only-I") or []]
 macros = [("_GNU_SOURCE", None)]
+for _pkg, _lib in sub_pkgs:
+    _i = _pkgconfig("--cflags-only-I", _pkg)
+    _l = _pkgconfig("--libs-only-l", _pkg)
+    _L = _pkgconfig("--libs-only-L", _pkg)
+    inc_dirs += [f[2:] for f in _i or []]
+    if _pkg == "libpq" and not _i and os.path.isdir("/usr/include/postgresql"):
+        inc_dirs.append("/usr/include/postgresql")
+    libs += [f[2:] for f in _l or ["-l" + _lib] if f[2:] not in libs]
+    lib_dirs += [f[2:] for f in _L or []]
 
 # Lua actors (System.spawn_lua): the Lua host (csrc/hosts/lua/*.c, the same
 # files the Lua module compiles) and liblua5.4, when the Lua 5.4 headers are

@@ -2,7 +2,10 @@
  * System lifetime: create, graceful shutdown (drain, stop children-first,
  * join), destroy.
  */
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "actor.h"
@@ -64,6 +67,36 @@ static void free_system(za_system *s) {
     pthread_mutex_destroy(&s->life_mu);
     pthread_cond_destroy(&s->life_cv);
     free(s);
+}
+
+/* ------------------------------------------------------------ identity */
+
+static uint64_t id_salt;
+static pthread_once_t id_once = PTHREAD_ONCE_INIT;
+
+static void id_salt_init(void) {
+    uint64_t x = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (f) {
+        if (fread(&x, sizeof x, 1, f) != 1) x = 0;
+        fclose(f);
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    x ^= ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 16) ^
+         (uint64_t)(uintptr_t)&id_salt;
+    id_salt = x;
+}
+
+/* splitmix64's finaliser is a bijection: distinct uids give distinct ids. */
+uint64_t za_system_id(const za_system *s) {
+    if (!s) return 0;
+    pthread_once(&id_once, id_salt_init);
+    uint64_t z = s->uid + id_salt;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return z ? z : 1;
 }
 
 int za_system_create(const za_config *cfg, za_system **out) {

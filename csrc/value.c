@@ -22,6 +22,7 @@
 #define MSGPACK_C_MAX_NESTING 32
 
 struct za_pack {
+    uint64_t sysid; /* za_system_id of the System refs are written for; 0: unbound */
     msgpack_sbuffer sb;
     msgpack_packer pk; /* writes into sb, so the pair must not move: heap only */
 };
@@ -60,6 +61,7 @@ za_pack *za_pack_new(void) {
         za__fail(ZA_ENOMEM, "za_pack_new: out of memory");
         return NULL;
     }
+    p->sysid = 0;
     msgpack_sbuffer_init(&p->sb);
     msgpack_packer_init(&p->pk, &p->sb, msgpack_sbuffer_write);
     return p;
@@ -99,11 +101,22 @@ static int put_raw(za_pack *p, int bin, const void *b, size_t len) {
     return rc ? rc : mp(msgpack_pack_str_body(&p->pk, b, len));
 }
 
-static int put_ref(za_pack *p, za_ref r) {
-    unsigned char be[8];
-    for (int i = 0; i < 8; i++) be[i] = (unsigned char)(r >> (56 - 8 * i));
-    int rc = mp(msgpack_pack_ext(&p->pk, sizeof be, ZA_MP_EXT_REF));
-    return rc ? rc : mp(msgpack_pack_ext_body(&p->pk, be, sizeof be));
+/* An actor reference: ext ZA_MP_EXT_REF of 16 bytes, the identity of its
+ * System (za_system_id) then the ref, both big-endian; or, written by an
+ * unbound writer (sysid 0), the older 8-byte form with the ref alone, which
+ * every decoder takes as a ref of its own System. */
+static int put_ref(za_pack *p, uint64_t sysid, za_ref r) {
+    unsigned char be[16];
+    size_t n = 0;
+    if (sysid)
+        for (int i = 0; i < 8; i++) be[n++] = (unsigned char)(sysid >> (56 - 8 * i));
+    for (int i = 0; i < 8; i++) be[n++] = (unsigned char)(r >> (56 - 8 * i));
+    int rc = mp(msgpack_pack_ext(&p->pk, n, ZA_MP_EXT_REF));
+    return rc ? rc : mp(msgpack_pack_ext_body(&p->pk, be, n));
+}
+
+void za_pack_bind(za_pack *p, za_system *sys) {
+    if (p) p->sysid = sys ? za_system_id(sys) : 0;
 }
 
 int za_pack_nil(za_pack *p) {
@@ -150,7 +163,14 @@ int za_pack_map(za_pack *p, uint32_t n) {
 int za_pack_ref(za_pack *p, za_ref r) {
     if (!p) return no_writer(__func__);
     size_t mark = p->sb.size;
-    return finish(p, mark, put_ref(p, r));
+    return finish(p, mark, put_ref(p, p->sysid, r));
+}
+
+int za_pack_ref_in(za_pack *p, za_system *sys, za_ref r) {
+    if (!p) return no_writer(__func__);
+    if (!sys) return za__fail(ZA_EINVAL, "za_pack_ref_in: system is NULL");
+    size_t mark = p->sb.size;
+    return finish(p, mark, put_ref(p, za_system_id(sys), r));
 }
 
 static int put_tree(za_pack *p, const za_value *v, int depth) {
@@ -172,7 +192,7 @@ static int put_tree(za_pack *p, const za_value *v, int depth) {
                             v->v.str.len);
         return put_raw(p, v->type == ZA_V_BIN, v->v.str.ptr, v->v.str.len);
     case ZA_V_REF:
-        return put_ref(p, v->v.ref);
+        return put_ref(p, p->sysid, v->v.ref);
     case ZA_V_ARRAY:
     case ZA_V_MAP:
         break;
@@ -229,7 +249,10 @@ static za_value *new_values(msgpack_zone *z, uint32_t n) {
     return msgpack_zone_malloc(z, bytes);
 }
 
-static int convert(msgpack_zone *z, const msgpack_object *o, za_value *out, int depth) {
+/* sysid: the decoding System's identity, refs of any other are refused;
+ * 0 accepts every ref (za_doc_decode). */
+static int convert(msgpack_zone *z, uint64_t sysid, const msgpack_object *o, za_value *out,
+                   int depth) {
     switch (o->type) {
     case MSGPACK_OBJECT_NIL:
         out->type = ZA_V_NIL;
@@ -271,14 +294,26 @@ static int convert(msgpack_zone *z, const msgpack_object *o, za_value *out, int 
             return za__fail(ZA_EVALUE,
                             "unsupported MessagePack ext type %d (only %d, an actor reference)",
                             (int)o->via.ext.type, ZA_MP_EXT_REF);
-        if (o->via.ext.size != 8)
-            return za__fail(ZA_EVALUE, "actor reference ext has %u bytes, expected 8",
+        if (o->via.ext.size != 8 && o->via.ext.size != 16)
+            return za__fail(ZA_EVALUE, "actor reference ext has %u bytes, expected 16 (or 8)",
                             (unsigned)o->via.ext.size);
         const unsigned char *b = (const unsigned char *)o->via.ext.ptr;
+        uint64_t origin = 0;
+        if (o->via.ext.size == 16) {
+            for (int i = 0; i < 8; i++) origin = (origin << 8) | b[i];
+            b += 8;
+        }
         za_ref r = 0;
         for (int i = 0; i < 8; i++) r = (r << 8) | b[i];
+        if (sysid && origin && origin != sysid)
+            return za__fail(ZA_EVALUE,
+                            "foreign actor reference: ref %016llx belongs to another System "
+                            "(identity %016llx, this one is %016llx)",
+                            (unsigned long long)r, (unsigned long long)origin,
+                            (unsigned long long)sysid);
         out->type = ZA_V_REF;
-        out->v.ref = r;
+        out->v.refx.ref = r;
+        out->v.refx.system = origin;
         return ZA_OK;
     }
     case MSGPACK_OBJECT_ARRAY:
@@ -295,7 +330,7 @@ static int convert(msgpack_zone *z, const msgpack_object *o, za_value *out, int 
         if (n && !(items = new_values(z, n)))
             return za__fail(ZA_ENOMEM, "out of memory decoding an array of %u items", n);
         for (uint32_t i = 0; i < n; i++) {
-            int rc = convert(z, &o->via.array.ptr[i], &items[i], depth + 1);
+            int rc = convert(z, sysid, &o->via.array.ptr[i], &items[i], depth + 1);
             if (rc != ZA_OK) return rc;
         }
         out->type = ZA_V_ARRAY;
@@ -309,8 +344,8 @@ static int convert(msgpack_zone *z, const msgpack_object *o, za_value *out, int 
     if (n && (n > UINT32_MAX / 2 || !(kv = new_values(z, 2 * n))))
         return za__fail(ZA_ENOMEM, "out of memory decoding a map of %u pairs", n);
     for (uint32_t i = 0; i < n; i++) {
-        int rc = convert(z, &o->via.map.ptr[i].key, &kv[i], depth + 1);
-        if (rc == ZA_OK) rc = convert(z, &o->via.map.ptr[i].val, &kv[n + i], depth + 1);
+        int rc = convert(z, sysid, &o->via.map.ptr[i].key, &kv[i], depth + 1);
+        if (rc == ZA_OK) rc = convert(z, sysid, &o->via.map.ptr[i].val, &kv[n + i], depth + 1);
         if (rc != ZA_OK) return rc;
     }
     out->type = ZA_V_MAP;
@@ -466,7 +501,7 @@ static int check_counts(const unsigned char *b, size_t len) {
     return ZA_OK;
 }
 
-static int unpack(za_doc *d, size_t len) {
+static int unpack(za_doc *d, uint64_t sysid, size_t len) {
     int rc = check_counts((const unsigned char *)d->bytes, len);
     if (rc != ZA_OK) return rc;
     size_t off = 0;
@@ -478,7 +513,7 @@ static int unpack(za_doc *d, size_t len) {
             return za__fail(
                 ZA_EVALUE, "trailing bytes after the MessagePack value: it ends at byte %zu of %zu",
                 off, len);
-        return convert(d->up.zone, &d->up.data, &d->root, 0);
+        return convert(d->up.zone, sysid, &d->up.data, &d->root, 0);
     case MSGPACK_UNPACK_CONTINUE:
         return za__fail(ZA_EVALUE, "truncated MessagePack value: %zu bytes are not a whole value",
                         len);
@@ -497,7 +532,7 @@ static int unpack(za_doc *d, size_t len) {
     return za__fail(ZA_EVALUE, "MessagePack decoder returned unexpected status %d", (int)r);
 }
 
-int za_doc_decode(const void *data, size_t len, za_doc **out) {
+static int doc_decode(uint64_t sysid, const void *data, size_t len, za_doc **out) {
     if (!out) return za__fail(ZA_EINVAL, "za_doc_decode: out is NULL");
     *out = NULL;
     /* (NULL, 0) is how an empty message payload arrives, so it is an empty
@@ -510,13 +545,25 @@ int za_doc_decode(const void *data, size_t len, za_doc **out) {
     if (!d) return za__fail(ZA_ENOMEM, "za_doc_decode: out of memory for %zu bytes", len);
     memcpy(d->bytes, data, len);
     msgpack_unpacked_init(&d->up);
-    int rc = unpack(d, len);
+    int rc = unpack(d, sysid, len);
     if (rc != ZA_OK) {
         za_doc_free(d);
         return rc;
     }
     *out = d;
     return ZA_OK;
+}
+
+int za_doc_decode(const void *data, size_t len, za_doc **out) {
+    return doc_decode(0, data, len, out);
+}
+
+int za_doc_decode_in(za_system *sys, const void *data, size_t len, za_doc **out) {
+    if (!sys) {
+        if (out) *out = NULL;
+        return za__fail(ZA_EINVAL, "za_doc_decode_in: system is NULL");
+    }
+    return doc_decode(za_system_id(sys), data, len, out);
 }
 
 const za_value *za_doc_root(const za_doc *d) {

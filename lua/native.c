@@ -43,7 +43,7 @@ static int native_spawn(lua_State *L) {
     za_spawn_opts o;
     za_spawn_opts_init(&o);
     za_lua_opts lo = {0};
-    za__lmod_collect_args(L, s, 4, &o, &lo);
+    za__lmod_collect_args(L, s, 4, "spawn_native", &o, &lo);
     za_ref r;
     int rc = za_spawn(s->sys, beh, za_pack_data(s->pack), za_pack_size(s->pack), &o, &r);
     if (rc != ZA_OK) return za_lua_raise(L, "spawn_native", rc);

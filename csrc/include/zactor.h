@@ -221,6 +221,10 @@ int za_system_run(za_system *sys, uint32_t max_turns);
 
 /* Number of workers (0 on NULL). */
 int za_system_workers(const za_system *sys);
+/* This System's identity: random per process, distinct for every System of
+ * the process, never 0. Actor references carry it when encoded, so a ref of
+ * one System cannot be read as a ref of another. */
+uint64_t za_system_id(const za_system *sys);
 
 /* Block until no actor is alive or the timeout passes (ZA_ETIMEDOUT). */
 int za_system_wait_idle(za_system *sys, uint32_t timeout_ms);
@@ -492,8 +496,11 @@ int za_actor_info_get(za_system *sys, za_ref ref, za_actor_info *out);
 
 /*
  * The neutral value model (DESIGN.md): nil, bool, int64, double, str,
- * bytes, array, map, actor reference (MessagePack ext type ZA_MP_EXT_REF,
- * 8 bytes big-endian). Built and read with msgpack-c.
+ * bytes, array, map, actor reference (MessagePack ext type ZA_MP_EXT_REF:
+ * 16 bytes, the za_system_id of the ref's System then the ref, both
+ * big-endian; an 8-byte body, the ref alone, is the form of unbound writers
+ * and is read as a ref of the reader's own System). Built and read with
+ * msgpack-c.
  */
 #define ZA_MP_EXT_REF 1
 
@@ -510,7 +517,11 @@ int za_pack_str(za_pack *p, const char *s, size_t len);
 int za_pack_bin(za_pack *p, const void *b, size_t len);
 int za_pack_array(za_pack *p, uint32_t n); /* then n values */
 int za_pack_map(za_pack *p, uint32_t n);   /* then n key, value pairs */
+/* Refs are written with the identity of the System the writer is bound to
+ * (za_pack_bind; unbound: the 8-byte form without identity). */
+void za_pack_bind(za_pack *p, za_system *sys); /* NULL unbinds */
 int za_pack_ref(za_pack *p, za_ref r);
+int za_pack_ref_in(za_pack *p, za_system *sys, za_ref r); /* a ref of sys, whatever the binding */
 const void *za_pack_data(const za_pack *p);
 size_t za_pack_size(const za_pack *p);
 
@@ -535,7 +546,11 @@ struct za_value {
         int64_t i;  /* ZA_V_INT */
         uint64_t u; /* ZA_V_UINT: only for values > INT64_MAX */
         double d;
-        za_ref ref;
+        za_ref ref; /* ZA_V_REF (== refx.ref) */
+        struct {
+            za_ref ref;
+            uint64_t system; /* za_system_id of the ref's System; 0: not said */
+        } refx;              /* set by the decoders; za_pack_value writes only .ref */
         struct {
             const char *ptr;
             uint32_t len;
@@ -559,6 +574,10 @@ typedef struct za_doc za_doc;
  * ext type, or nesting deeper than 32 levels (msgpack-c's own limit). The
  * document keeps its own copy of the bytes. */
 int za_doc_decode(const void *data, size_t len, za_doc **out);
+/* The same, for a reader in System sys: a ref that carries another System's
+ * identity is refused (ZA_EVALUE, "foreign actor reference ...") instead of
+ * being read as a ref of sys, where it would name an unrelated actor. */
+int za_doc_decode_in(za_system *sys, const void *data, size_t len, za_doc **out);
 const za_value *za_doc_root(const za_doc *d);
 void za_doc_free(za_doc *d);
 /* Append a value tree to a writer (round trip). */

@@ -9,4 +9,4 @@ static int receive(za_ctx *ctx, const za_msg *m) {
     return 0;
 }
 
-const za_behaviour echo_behaviour = {.name = "native-echo", .receive = receive};
+const za_behaviour echo_behaviour = {ZA_BEHAVIOUR_INIT, .name = "native-echo", .receive = receive};

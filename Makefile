@@ -250,6 +250,7 @@ $(VENV)/.installed: $(VENV)/bin/python $(PY_DEPS)
 # first (after the install above: both run setuptools in the checkout).
 test-python: deps $(VENV)/.installed
 	@$(MAKE) --no-print-directory wheel
+	@$(MAKE) --no-print-directory lib
 	@$(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/python; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "test-python: no tests collected"; exit 1; fi; exit $$rc
 
@@ -345,7 +346,7 @@ rockspec: $(ROCKSPEC)
 
 # Every C file of the repository: the runtime, the Lua host and module, the
 # CPython glue, the examples, the tests and the benchmarks.
-FORMAT_SRCS = $(wildcard csrc/*.c csrc/*.h csrc/include/*.h csrc/hosts/*.c csrc/hosts/*.h \
+FORMAT_SRCS = $(wildcard csrc/*.c csrc/*.h csrc/include/*.h csrc/hosts/*.c csrc/hosts/*.h csrc/cluster/*.[ch] csrc/store/*.[ch] csrc/http/*.[ch] \
               csrc/hosts/lua/*.c csrc/hosts/lua/*.h csrc/examples/*.c lua/*.c lua/*.h \
               python/zactor/*.c python/zactor/*.h tests/c/*.c tests/c/*.h tests/native/*.c \
               bench/*.c bench/*.h)

@@ -35,14 +35,15 @@ build = {
    modules = {
       zactor = {
          sources = {
-            "csrc/actor.c", "csrc/ask.c", "csrc/deadletter.c", "csrc/err.c", "csrc/metrics.c",
+            "csrc/actor.c", "csrc/ask.c", "csrc/behaviour.c", "csrc/deadletter.c", "csrc/err.c", "csrc/metrics.c",
             "csrc/msgpool.c", "csrc/refseq.c", "csrc/registry.c", "csrc/scheduler.c",
             "csrc/send.c", "csrc/slots.c", "csrc/spawn.c", "csrc/supervise.c", "csrc/system.c",
             "csrc/timer.c", "csrc/value.c", "csrc/store/memory.c", "csrc/store/postgres.c",
             "csrc/store/redis.c", "csrc/store/sqlite.c", "csrc/store/store.c",
             "csrc/hosts/lua/actor.c", "csrc/hosts/lua/alloc.c",
             "csrc/hosts/lua/api_ctx.c", "csrc/hosts/lua/api_ref.c", "csrc/hosts/lua/codec.c",
-            "csrc/hosts/lua/opts.c", "csrc/hosts/lua/proto.c", "csrc/hosts/lua/run.c",
+            "csrc/hosts/lua/numbers.c", "csrc/hosts/lua/opts.c", "csrc/hosts/lua/patterns.c",
+            "csrc/hosts/lua/proto.c", "csrc/hosts/lua/run.c", "csrc/hosts/lua/sandbox.c",
             "csrc/hosts/lua/watchdog.c", "lua/module.c", "lua/native.c", "lua/ref.c",
             "lua/system.c", "lua/values.c",
          },

@@ -506,7 +506,7 @@ static int saver_receive(za_ctx *ctx, const za_msg *m) {
     return 0;
 }
 
-static const za_behaviour SAVER = {.name = "saver", .state_size = sizeof(saver),
+static const za_behaviour SAVER = {ZA_BEHAVIOUR_INIT, .name = "saver", .state_size = sizeof(saver),
                                    .receive = saver_receive};
 
 /* The store's threads send into the system: like any outside sender they
@@ -563,7 +563,7 @@ static int blocker_receive(za_ctx *ctx, const za_msg *m) {
     return 0;
 }
 
-static const za_behaviour BLOCKER = {.name = "blocker", .receive = blocker_receive};
+static const za_behaviour BLOCKER = {ZA_BEHAVIOUR_INIT, .name = "blocker", .receive = blocker_receive};
 
 static void test_blocking_call_in_actor(void **state) {
     za_store *st = ((prov *)*state)->st;

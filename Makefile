@@ -59,7 +59,7 @@ TEST_BINS  := $(TEST_SRCS:tests/c/%.c=$(B)/tests/%)
 BENCH_SRCS := $(wildcard bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 
-.PHONY: all lib deps demo-run test test-c test-c-variant test-python test-lua test-install lua bench-lua bench-lua-deps bench bench-python demo demo-c install lua-install clean format check-format wheel sdist rockspec version FORCE
+.PHONY: all lib deps demo-run test test-c test-c-variant test-python test-lua test-install lua bench-lua bench-lua-deps bench bench-store bench-python demo demo-c install lua-install clean format check-format wheel sdist rockspec version FORCE
 
 # What a C or Lua user needs: the library (static and shared), its zactor.pc
 # and the Lua module.
@@ -108,7 +108,7 @@ $(B)/tests/%: tests/c/%.c $(wildcard tests/c/*.h) $(B)/libzactor.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/c $< -o $@ $(B)/libzactor.a $(LDLIBS) -lcmocka
 
-$(B)/bench/%: bench/%.c bench/benchutil.h $(B)/libzactor.a
+$(B)/bench/%: bench/%.c bench/benchutil.h $(wildcard tests/c/testservers.h) $(B)/libzactor.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ibench $< -o $@ $(B)/libzactor.a $(LDLIBS)
 
@@ -259,6 +259,15 @@ bench: deps
 	@mkdir -p bench/results
 	@set -e; for b in $(BENCH_BINS); do echo "== $$b"; $$b; done
 	@$(MAKE) --no-print-directory bench-python
+
+# The storage layer on each provider (bench/bench_store.c): state writes/s
+# with 8 writers over 1,000 keys, journal appends/s, read latency; starts its
+# own redis-server and PostgreSQL in temporary directories. Writes
+# bench/results/store.json (table in bench/RESULTS_grains.md).
+# BENCH_STORE_ARGS="--runs 3 --only sqlite,redis".
+bench-store: deps
+	$(MAKE) --no-print-directory VARIANT=release build/release/bench/bench_store
+	./build/release/bench/bench_store $(BENCH_STORE_ARGS)
 
 # Python binding against Pykka, side by side (bench/python/bench_python.py):
 # Pykka goes into build/venv for the benchmark only (not a dependency of the

@@ -655,15 +655,15 @@ typedef struct za_store_event {
 
 /* The outcome of a request (free it with za_store_result_free). */
 typedef struct za_store_result {
-    int status;         /* ZA_OK, ZA_ENOTFOUND (READ), ZA_ECONFLICT, ZA_ESTORE, ZA_ECONNECT... */
+    int status; /* ZA_OK, ZA_ENOTFOUND (READ), ZA_ECONFLICT, ZA_ESTORE, ZA_ECONNECT... */
     za_store_op op;
-    uint64_t version;   /* READ: stored version; WRITE: new version; CLEAR: 0; APPEND: seq;
-                           REPLAY and HIGHEST: the journal's highest seq; DELETE_TO: highest */
-    void *data;         /* READ: the state bytes (malloc'd) */
+    uint64_t version; /* READ: stored version; WRITE: new version; CLEAR: 0; APPEND: seq;
+                         REPLAY and HIGHEST: the journal's highest seq; DELETE_TO: highest */
+    void *data;       /* READ: the state bytes (malloc'd) */
     size_t len;
     za_store_event *events; /* REPLAY: the events (malloc'd, each data malloc'd) */
     size_t nevents;
-    char *error;        /* text for an error status (malloc'd) or NULL */
+    char *error; /* text for an error status (malloc'd) or NULL */
 } za_store_result;
 
 void za_store_result_free(za_store_result *r); /* frees the contents, not r itself */
@@ -700,8 +700,7 @@ int za_store_submit(za_store *st, const za_store_req *req, za_store_cb cb, void 
  * filled in every case; free it). ZA_ETIMEDOUT when the request did not
  * complete in time: it may still complete later (outcome unknown). From a
  * worker thread: ZA_ESTATE (use za_ctx_store). */
-int za_store_call(za_store *st, const za_store_req *req, uint32_t timeout_ms,
-                  za_store_result *out);
+int za_store_call(za_store *st, const za_store_req *req, uint32_t timeout_ms, za_store_result *out);
 
 /*
  * Completion as a message: when the request completes, actor `to` receives a

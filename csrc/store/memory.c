@@ -214,8 +214,7 @@ static void one(mem *m, za__sop *op) {
         for (size_t i = 0; i < e->n; i++) {
             if (e->ev[i].seq < q->version) continue;
             if (q->max && r->nevents >= q->max) break;
-            if (za__sres_add_event(r, e->ev[i].seq, e->ev[i].data, e->ev[i].len) != ZA_OK)
-                goto oom;
+            if (za__sres_add_event(r, e->ev[i].seq, e->ev[i].data, e->ev[i].len) != ZA_OK) goto oom;
         }
         return;
     case ZA_STORE_HIGHEST:

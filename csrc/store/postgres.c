@@ -77,8 +77,8 @@ static const struct {
     [P_HI_UPD] = {"za_hi_upd",
                   "UPDATE za_journal_hi SET hi = $3 WHERE type = $1 AND id = $2 AND hi = $3 - 1",
                   3},
-    [P_EV_INS] = {"za_ev_ins", "INSERT INTO za_journal (type, id, seq, data) VALUES ($1, $2, $3, $4)",
-                  4},
+    [P_EV_INS] = {"za_ev_ins",
+                  "INSERT INTO za_journal (type, id, seq, data) VALUES ($1, $2, $3, $4)", 4},
     [P_REPLAY] = {"za_replay",
                   "SELECT seq, data FROM za_journal WHERE type = $1 AND id = $2 AND seq >= $3 "
                   "ORDER BY seq LIMIT $4::bigint",
@@ -125,9 +125,9 @@ static void pg_close(void *shared) {
 /* libpq reports connection failures as text only; these are the server's
  * messages for refused credentials (English locale). */
 static int classify(const char *msg) {
-    static const char *const auth[] = {"password authentication failed", "no password supplied",
-                                       "does not exist", "no pg_hba.conf entry",
-                                       "authentication failed", "password is required"};
+    static const char *const auth[] = {
+        "password authentication failed", "no password supplied",  "does not exist",
+        "no pg_hba.conf entry",           "authentication failed", "password is required"};
     for (size_t i = 0; i < sizeof auth / sizeof auth[0]; i++)
         if (strstr(msg, auth[i])) return ZA_EAUTH;
     return ZA_ECONNECT;
@@ -159,8 +159,8 @@ static int reconnect(pg_conn *c, bool schema) {
     if (schema) {
         r = PQexec(c->c, SCHEMA);
         if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-            int rc = za__fail(ZA_ESTORE, "postgresql: creating tables: %s",
-                              PQresultErrorMessage(r));
+            int rc =
+                za__fail(ZA_ESTORE, "postgresql: creating tables: %s", PQresultErrorMessage(r));
             PQclear(r);
             return rc;
         }
@@ -242,8 +242,7 @@ static bool ok(pg_conn *c, PGresult *r, err *e) {
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return true;
     const char *ss = PQresultErrorField(r, PG_DIAG_SQLSTATE);
     snprintf(e->state, sizeof e->state, "%s", ss ? ss : "");
-    snprintf(e->text, sizeof e->text, "%s",
-             r ? PQresultErrorMessage(r) : PQerrorMessage(c->c));
+    snprintf(e->text, sizeof e->text, "%s", r ? PQresultErrorMessage(r) : PQerrorMessage(c->c));
     size_t l = strlen(e->text);
     while (l && e->text[l - 1] == '\n') e->text[--l] = 0;
     e->conn = PQstatus(c->c) != CONNECTION_OK;
@@ -334,8 +333,8 @@ static bool one(pg_conn *c, za__sop *op, err *e) {
     }
     case ZA_STORE_REPLAY:
         if (!scalar(c, P_HI_GET, op, &res->version, e)) return false;
-        r = run(c, P_REPLAY, op, q->version > (uint64_t)INT64_MAX ? (uint64_t)INT64_MAX : q->version,
-                q->max);
+        r = run(c, P_REPLAY, op,
+                q->version > (uint64_t)INT64_MAX ? (uint64_t)INT64_MAX : q->version, q->max);
         if (!ok(c, r, e)) return false;
         for (int i = 0; i < PQntuples(r); i++) {
             if (za__sres_add_event(res, col_u64(r, i, 0), PQgetvalue(r, i, 1),
@@ -349,8 +348,8 @@ static bool one(pg_conn *c, za__sop *op, err *e) {
     case ZA_STORE_HIGHEST:
         return scalar(c, P_HI_GET, op, &res->version, e);
     case ZA_STORE_DELETE_TO:
-        r = run(c, P_EV_DEL, op, q->version > (uint64_t)INT64_MAX ? (uint64_t)INT64_MAX : q->version,
-                0);
+        r = run(c, P_EV_DEL, op,
+                q->version > (uint64_t)INT64_MAX ? (uint64_t)INT64_MAX : q->version, 0);
         if (!ok(c, r, e)) return false;
         PQclear(r);
         return scalar(c, P_HI_GET, op, &res->version, e);
@@ -394,8 +393,8 @@ static void pg_exec(void *conn, za__sop **ops, size_t n) {
         if (good && simple(c, "COMMIT", &e)) return;
         if (e.conn) {
             /* Lost mid-batch: if COMMIT was sent, it may have happened. */
-            fail_all(ops, n, ZA_ECONNECT, "postgresql: connection lost: %s (the outcome is unknown)",
-                     e.text);
+            fail_all(ops, n, ZA_ECONNECT,
+                     "postgresql: connection lost: %s (the outcome is unknown)", e.text);
             return;
         }
         err e2;

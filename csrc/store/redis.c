@@ -108,8 +108,10 @@ static int rd_open(const char *url, const za_store_opts *o, void **shared) {
     return ZA_OK;
 bad:
     free(s);
-    return za__fail(ZA_EINVAL, "bad redis URL '%.100s': expected redis://[[user]:password@]host"
-                               "[:port][/db]", url);
+    return za__fail(ZA_EINVAL,
+                    "bad redis URL '%.100s': expected redis://[[user]:password@]host"
+                    "[:port][/db]",
+                    url);
 }
 
 static void rd_close(void *shared) {
@@ -125,7 +127,8 @@ static int setup_cmd(rd_conn *c, int code, const char *what, int argc, const cha
     int rc = ZA_OK;
     if (r->type == REDIS_REPLY_ERROR) {
         /* NOAUTH / WRONGPASS at any step mean credentials */
-        if (strncmp(r->str, "NOAUTH", 6) == 0 || strncmp(r->str, "WRONGPASS", 9) == 0) code = ZA_EAUTH;
+        if (strncmp(r->str, "NOAUTH", 6) == 0 || strncmp(r->str, "WRONGPASS", 9) == 0)
+            code = ZA_EAUTH;
         rc = za__fail(code, "redis %s:%d: %s: %s", c->sh->host, c->sh->port, what, r->str);
     }
     freeReplyObject(r);
@@ -139,15 +142,16 @@ static int reconnect(rd_conn *c) {
     c->c = redisConnectWithTimeout(c->sh->host, c->sh->port, tv);
     if (!c->c) return za__fail(ZA_ENOMEM, "out of memory");
     if (c->c->err)
-        return za__fail(ZA_ECONNECT, "redis %s:%d: cannot connect: %s", c->sh->host,
-                        c->sh->port, c->c->errstr);
+        return za__fail(ZA_ECONNECT, "redis %s:%d: cannot connect: %s", c->sh->host, c->sh->port,
+                        c->c->errstr);
     struct timeval ct = {CMD_TIMEOUT_S, 0};
     redisSetTimeout(c->c, ct);
     int rc;
     if (c->sh->has_pass) {
         const char *argv[3] = {"AUTH", c->sh->user, c->sh->pass};
-        rc = c->sh->user[0] ? setup_cmd(c, ZA_EAUTH, "AUTH", 3, argv)
-                            : setup_cmd(c, ZA_EAUTH, "AUTH", 2, (const char *[]){"AUTH", c->sh->pass});
+        rc = c->sh->user[0]
+                 ? setup_cmd(c, ZA_EAUTH, "AUTH", 3, argv)
+                 : setup_cmd(c, ZA_EAUTH, "AUTH", 2, (const char *[]){"AUTH", c->sh->pass});
         if (rc != ZA_OK) return rc;
     }
     if (c->sh->db) {
@@ -192,7 +196,8 @@ static void append_cmd(rd_conn *c, const za__sop *op) {
     int n = 0;
 #define ARG(s, l) (argv[n] = (s), lens[n] = (l), n++)
 #define ARGS(s) ARG(s, strlen(s))
-    if (q->op <= ZA_STORE_CLEAR) keyname(k1, sizeof k1, "s", op);
+    if (q->op <= ZA_STORE_CLEAR)
+        keyname(k1, sizeof k1, "s", op);
     else {
         keyname(k1, sizeof k1, "jm", op);
         keyname(k2, sizeof k2, "jl", op);
@@ -208,8 +213,10 @@ static void append_cmd(rd_conn *c, const za__sop *op) {
             ARG(q->data, q->len);
         break;
     case ZA_STORE_CLEAR:
-        if (q->version == ZA_STORE_ANY) snprintf(a1, sizeof a1, "any");
-        else snprintf(a1, sizeof a1, "%llu", (unsigned long long)q->version);
+        if (q->version == ZA_STORE_ANY)
+            snprintf(a1, sizeof a1, "any");
+        else
+            snprintf(a1, sizeof a1, "%llu", (unsigned long long)q->version);
         ARGS("EVAL"), ARGS(CLEAR_LUA), ARGS("1"), ARGS(k1), ARGS(a1);
         break;
     case ZA_STORE_APPEND:

@@ -114,8 +114,8 @@ static int sq_connect(void *shared, const za_store_opts *o, int idx, void **conn
     sq_conn *c = calloc(1, sizeof *c);
     if (!c) return za__fail(ZA_ENOMEM, "out of memory");
     /* NOMUTEX: each connection belongs to one storage thread. */
-    int rc = sqlite3_open_v2(s->path, &c->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    int rc = sqlite3_open_v2(
+        s->path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         int code = za__fail(ZA_ESTORE, "sqlite: cannot open '%s': %s", s->path,
                             c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
@@ -132,8 +132,8 @@ static int sq_connect(void *shared, const za_store_opts *o, int idx, void **conn
                       NULL, NULL, &err);
     if (rc == SQLITE_OK && idx == 0) rc = sqlite3_exec(c->db, SCHEMA, NULL, NULL, &err);
     if (rc != SQLITE_OK) {
-        int code = za__fail(ZA_ESTORE, "sqlite: '%s': %s", s->path,
-                            err ? err : sqlite3_errmsg(c->db));
+        int code =
+            za__fail(ZA_ESTORE, "sqlite: '%s': %s", s->path, err ? err : sqlite3_errmsg(c->db));
         sqlite3_free(err);
         sq_disconnect(c);
         return code;

@@ -164,7 +164,7 @@ static const za__store_provider *provider_for(const char *url) {
         const char *prefix;
         const za__store_provider *p;
     } table[] = {
-        {"sqlite://", &za__store_sqlite},     {"redis://", &za__store_redis},
+        {"sqlite://", &za__store_sqlite},       {"redis://", &za__store_redis},
         {"postgresql://", &za__store_postgres}, {"postgres://", &za__store_postgres},
         {"memory://", &za__store_memory},
     };

@@ -230,7 +230,8 @@ static PyObject *unpack(StoreObject *self, const void *data, size_t len) {
 static int parse_u64(PyObject *o, const char *what, uint64_t *out) {
     unsigned long long v = PyLong_AsUnsignedLongLong(o);
     if (v == (unsigned long long)-1 && PyErr_Occurred()) {
-        if (PyErr_ExceptionMatches(PyExc_OverflowError) || PyErr_ExceptionMatches(PyExc_TypeError)) {
+        if (PyErr_ExceptionMatches(PyExc_OverflowError) ||
+            PyErr_ExceptionMatches(PyExc_TypeError)) {
             PyErr_Clear();
             PyErr_Format(PyExc_ValueError, "%s must be an int >= 0, not %.100R", what, o);
         }
@@ -295,8 +296,7 @@ static PyObject *Store_clear(StoreObject *self, PyObject *args, PyObject *kw) {
 static PyObject *Store_append(StoreObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"journal_id", "seq", "event", NULL};
     PyObject *key, *seq, *ev;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO:append", kwlist, &key, &seq, &ev))
-        return NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO:append", kwlist, &key, &seq, &ev)) return NULL;
     za_store_req q = {.op = ZA_STORE_APPEND};
     if (parse_key(key, &q.type, &q.id) < 0 || parse_u64(seq, "seq", &q.version) < 0) return NULL;
     za_pack *p = pack((PyObject *)self, ev);
@@ -543,8 +543,8 @@ int zpy_store_init(PyObject *m) {
     Py_DECREF(t);
     /* StoreError < ActorError; the others also derive from the builtin a
      * caller would catch for them */
-    PyObject *base = PyErr_NewExceptionWithDoc("zactor.StoreError",
-                                               "A storage operation failed.", st->ActorError, NULL);
+    PyObject *base = PyErr_NewExceptionWithDoc("zactor.StoreError", "A storage operation failed.",
+                                               st->ActorError, NULL);
     if (!base || PyModule_AddObjectRef(m, "StoreError", base) < 0) {
         Py_XDECREF(base);
         return -1;
@@ -570,8 +570,8 @@ int zpy_store_init(PyObject *m) {
                        : subs[i].builtin == 3 ? PyExc_TimeoutError
                                               : NULL;
         PyObject *bases = b2 ? PyTuple_Pack(2, base, b2) : PyTuple_Pack(1, base);
-        PyObject *e = bases ? PyErr_NewExceptionWithDoc(subs[i].name, subs[i].doc, bases, NULL)
-                            : NULL;
+        PyObject *e =
+            bases ? PyErr_NewExceptionWithDoc(subs[i].name, subs[i].doc, bases, NULL) : NULL;
         Py_XDECREF(bases);
         if (!e || PyModule_AddObjectRef(m, subs[i].attr, e) < 0) rc = -1;
         Py_XDECREF(e);

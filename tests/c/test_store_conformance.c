@@ -25,8 +25,8 @@ typedef struct prov {
 
 static int st_write(za_store *st, const char *type, const char *id, const void *d, size_t n,
                     uint64_t expected, uint64_t *newv) {
-    za_store_req q = {.op = ZA_STORE_WRITE, .type = type, .id = id, .data = d, .len = n,
-                      .version = expected};
+    za_store_req q = {
+        .op = ZA_STORE_WRITE, .type = type, .id = id, .data = d, .len = n, .version = expected};
     za_store_result r;
     int rc = za_store_call(st, &q, CALL_MS, &r);
     if (newv) *newv = r.version;
@@ -287,7 +287,8 @@ static void test_journal_long(void **state) {
     uint64_t want[N];
     for (int i = 0; i < N; i++) want[i] = (uint64_t)i + 1;
     assert_replay(st, "long", 1, 0, want, N, N);
-    for (uint64_t from = 1; from <= N; from += 100) assert_replay(st, "long", from, 100, want + from - 1, 100, N);
+    for (uint64_t from = 1; from <= N; from += 100)
+        assert_replay(st, "long", from, 100, want + from - 1, 100, N);
 }
 
 /* ----------------------------------------------------------------- sizes */
@@ -337,18 +338,17 @@ static void test_many_keys(void **state) {
         char id[32], val[32];
         snprintf(id, sizeof id, "key-%d", i);
         int n = snprintf(val, sizeof val, "value-%d", i);
-        za_store_req q = {.op = ZA_STORE_WRITE, .type = "many", .id = id, .data = val,
-                          .len = (size_t)n};
+        za_store_req q = {
+            .op = ZA_STORE_WRITE, .type = "many", .id = id, .data = val, .len = (size_t)n};
         assert_int_equal(za_store_submit(st, &q, count_cb, &c), ZA_OK);
     }
-    bool all = WAIT_UNTIL(
-        __extension__({
-            pthread_mutex_lock(&c.mu);
-            int d = c.done;
-            pthread_mutex_unlock(&c.mu);
-            d == N;
-        }),
-        60000);
+    bool all = WAIT_UNTIL(__extension__({
+                              pthread_mutex_lock(&c.mu);
+                              int d = c.done;
+                              pthread_mutex_unlock(&c.mu);
+                              d == N;
+                          }),
+                          60000);
     assert_true(all);
     assert_int_equal(c.ok, N);
     for (int i = 0; i < N; i += 97) {
@@ -420,8 +420,12 @@ static void test_pipelined_appends(void **state) {
     for (uint64_t s = 1; s <= N; s++) {
         char ev[32];
         int n = snprintf(ev, sizeof ev, "ev%llu", (unsigned long long)s);
-        za_store_req q = {.op = ZA_STORE_APPEND, .type = "t", .id = "pipe", .data = ev,
-                          .len = (size_t)n, .version = s};
+        za_store_req q = {.op = ZA_STORE_APPEND,
+                          .type = "t",
+                          .id = "pipe",
+                          .data = ev,
+                          .len = (size_t)n,
+                          .version = s};
         assert_int_equal(za_store_submit(st, &q, count_cb, &c), ZA_OK);
     }
     assert_true(WAIT_UNTIL(__extension__({
@@ -491,8 +495,7 @@ static int saver_receive(za_ctx *ctx, const za_msg *m) {
     saver *s = za_ctx_state(ctx);
     if (m->tag == TAG_SAVE) {
         s->st = *(za_store **)m->data;
-        za_store_req q = {.op = ZA_STORE_WRITE, .type = "actor", .id = "a", .data = "st",
-                          .len = 2};
+        za_store_req q = {.op = ZA_STORE_WRITE, .type = "actor", .id = "a", .data = "st", .len = 2};
         if (za_ctx_store(ctx, s->st, &q, TAG_SAVED, &s->corr) != ZA_OK) return 1;
         s->pending = za_ctx_take_reply(ctx);
         return 0;
@@ -563,7 +566,8 @@ static int blocker_receive(za_ctx *ctx, const za_msg *m) {
     return 0;
 }
 
-static const za_behaviour BLOCKER = {ZA_BEHAVIOUR_INIT, .name = "blocker", .receive = blocker_receive};
+static const za_behaviour BLOCKER = {ZA_BEHAVIOUR_INIT, .name = "blocker",
+                                     .receive = blocker_receive};
 
 static void test_blocking_call_in_actor(void **state) {
     za_store *st = ((prov *)*state)->st;
@@ -592,8 +596,12 @@ static void *crash_writer(void *arg) {
         char val[32];
         int n = snprintf(val, sizeof val, "v%llu", (unsigned long long)v + 1);
         if (st_write(g_child_store, "crash", id, val, (size_t)n, v, NULL) != ZA_OK) _exit(3);
-        za_store_req q = {.op = ZA_STORE_APPEND, .type = "crash", .id = id, .data = val,
-                          .len = (size_t)n, .version = v + 1};
+        za_store_req q = {.op = ZA_STORE_APPEND,
+                          .type = "crash",
+                          .id = id,
+                          .data = val,
+                          .len = (size_t)n,
+                          .version = v + 1};
         za_store_result r;
         if (za_store_call(g_child_store, &q, CALL_MS, &r) != ZA_OK) _exit(4);
         za_store_result_free(&r);
@@ -708,19 +716,22 @@ static void test_server_down_and_back(void **state) {
     assert_int_equal(st_read(p->st, "down", "k", &r), ZA_OK); /* and works again */
     za_store_result_free(&r);
     /* dead server: a clear error, then the store reconnects once it is back */
-    if (!strcmp(p->name, "redis")) ts_stop_pid(p->redis.pid, SIGKILL, 5000);
+    if (!strcmp(p->name, "redis"))
+        ts_stop_pid(p->redis.pid, SIGKILL, 5000);
     else
         ts_stop_pid(p->pg.pid, SIGKILL, 5000);
     int errs = 0;
     for (int i = 0; i < 4; i++) { /* every thread's connection notices */
         rc = st_read(p->st, "down", "k", &r);
-        if (rc == ZA_ECONNECT) errs++;
+        if (rc == ZA_ECONNECT)
+            errs++;
         else
             assert_int_equal(rc, ZA_OK); /* (never anything else) */
         za_store_result_free(&r);
     }
     assert_true(errs > 0);
-    if (!strcmp(p->name, "redis")) assert_true(ts_redis_launch(&p->redis));
+    if (!strcmp(p->name, "redis"))
+        assert_true(ts_redis_launch(&p->redis));
     else
         assert_true(ts_pg_launch(&p->pg));
     assert_int_equal(st_read(p->st, "down", "k", &r), ZA_OK);

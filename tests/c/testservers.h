@@ -46,7 +46,7 @@ static volatile pid_t ts_pids[TS_MAX_PIDS];
  * each call setsid, so a process group would miss them): its children are
  * found through /proc. Used for SIGKILL (a crash) and SIGSTOP/SIGCONT (a
  * paused server). Not async-signal-safe: handlers use kill() alone. */
-static void ts_signal(pid_t pid, int sig) {
+static inline void ts_signal(pid_t pid, int sig) {
     if (sig == SIGSTOP) kill(pid, sig); /* parent first: it forks no new child meanwhile */
     DIR *d = opendir("/proc");
     if (d) {
@@ -70,18 +70,19 @@ static void ts_signal(pid_t pid, int sig) {
     if (sig != SIGSTOP) kill(pid, sig);
 }
 
-static void ts_kill_all(void) {
+static inline void ts_kill_all(void) {
     for (int i = 0; i < TS_MAX_PIDS; i++)
-        if (ts_pids[i] > 0) kill(ts_pids[i], SIGKILL); /* children follow (PDEATHSIG, postmaster death) */
+        if (ts_pids[i] > 0)
+            kill(ts_pids[i], SIGKILL); /* children follow (PDEATHSIG, postmaster death) */
 }
 
-static void ts_on_signal(int sig) {
+static inline void ts_on_signal(int sig) {
     ts_kill_all();
     signal(sig, SIG_DFL);
     raise(sig);
 }
 
-static void ts_track(pid_t pid) {
+static inline void ts_track(pid_t pid) {
     static bool hooked;
     if (!hooked) {
         hooked = true;
@@ -97,24 +98,24 @@ static void ts_track(pid_t pid) {
         }
 }
 
-static void ts_untrack(pid_t pid) {
+static inline void ts_untrack(pid_t pid) {
     for (int i = 0; i < TS_MAX_PIDS; i++)
         if (ts_pids[i] == pid) ts_pids[i] = 0;
 }
 
-static uint64_t ts_now_ms(void) {
+static inline uint64_t ts_now_ms(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
 }
 
-static void ts_sleep_ms(unsigned ms) {
+static inline void ts_sleep_ms(unsigned ms) {
     struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&t, NULL);
 }
 
 /* A port nobody listens on right now: bind port 0 and read what we got. */
-static int ts_free_port(void) {
+static inline int ts_free_port(void) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t l = sizeof a;
@@ -127,7 +128,7 @@ static int ts_free_port(void) {
 }
 
 /* Wait for a child with a deadline: 1 reaped, 0 still running. */
-static int ts_wait_pid(pid_t pid, unsigned ms) {
+static inline int ts_wait_pid(pid_t pid, unsigned ms) {
     uint64_t end = ts_now_ms() + ms;
     do {
         int st;
@@ -140,7 +141,7 @@ static int ts_wait_pid(pid_t pid, unsigned ms) {
 
 /* Stop a server: sig (SIGKILL: to it and its children, a crash), then
  * SIGKILL to them if it has not exited in grace_ms. */
-static void ts_stop_pid(pid_t pid, int sig, unsigned grace_ms) {
+static inline void ts_stop_pid(pid_t pid, int sig, unsigned grace_ms) {
     if (pid <= 0) return;
     if (sig == SIGKILL)
         ts_signal(pid, sig);
@@ -153,7 +154,7 @@ static void ts_stop_pid(pid_t pid, int sig, unsigned grace_ms) {
 
 /* fork + exec argv, optionally as user `as` (NULL: ourselves), stdout and
  * stderr to logfile; the child dies with us (PR_SET_PDEATHSIG). */
-static pid_t ts_spawn(char *const argv[], const char *as, const char *logfile) {
+static inline pid_t ts_spawn(char *const argv[], const char *as, const char *logfile) {
     struct passwd *pw = as ? getpwnam(as) : NULL;
     if (as && !pw) return -1;
     pid_t pid = fork();
@@ -176,7 +177,7 @@ static pid_t ts_spawn(char *const argv[], const char *as, const char *logfile) {
     _exit(127);
 }
 
-static int ts_run(char *const argv[], const char *as, const char *logfile, unsigned ms) {
+static inline int ts_run(char *const argv[], const char *as, const char *logfile, unsigned ms) {
     pid_t pid = ts_spawn(argv, as, logfile);
     if (pid < 0) return -1;
     uint64_t end = ts_now_ms() + ms;
@@ -192,7 +193,7 @@ static int ts_run(char *const argv[], const char *as, const char *logfile, unsig
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static void ts_rm_rf(const char *path) {
+static inline void ts_rm_rf(const char *path) {
     DIR *d = opendir(path);
     if (d) {
         struct dirent *e;
@@ -211,7 +212,7 @@ static void ts_rm_rf(const char *path) {
     rmdir(path);
 }
 
-static void ts_print_log(const char *path) {
+static inline void ts_print_log(const char *path) {
     FILE *f = fopen(path, "r");
     if (!f) return;
     char line[512];
@@ -229,7 +230,7 @@ typedef struct ts_redis {
     char url[160];
 } ts_redis;
 
-static bool ts_redis_ping(int port) {
+static inline bool ts_redis_ping(int port) {
     struct timeval tv = {1, 0};
     redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
     bool ok = false;
@@ -243,13 +244,26 @@ static bool ts_redis_ping(int port) {
 }
 
 /* (Re)start on r->port in r->dir: append-only file, fsync on every write. */
-static bool ts_redis_launch(ts_redis *r) {
+static inline bool ts_redis_launch(ts_redis *r) {
     char port[16], log[200];
     snprintf(port, sizeof port, "%d", r->port);
     snprintf(log, sizeof log, "%s/redis.log", r->dir);
-    char *argv[] = {"/usr/bin/redis-server", "--port", port, "--bind", "127.0.0.1",
-                    "--dir", r->dir, "--save", "", "--appendonly", "yes", "--appendfsync", "always",
-                    "--daemonize", "no", NULL};
+    char *argv[] = {"/usr/bin/redis-server",
+                    "--port",
+                    port,
+                    "--bind",
+                    "127.0.0.1",
+                    "--dir",
+                    r->dir,
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "yes",
+                    "--appendfsync",
+                    "always",
+                    "--daemonize",
+                    "no",
+                    NULL};
     r->pid = ts_spawn(argv, NULL, log);
     if (r->pid < 0) return false;
     uint64_t end = ts_now_ms() + 15000;
@@ -264,7 +278,7 @@ static bool ts_redis_launch(ts_redis *r) {
     return false;
 }
 
-static bool ts_redis_start(ts_redis *r) {
+static inline bool ts_redis_start(ts_redis *r) {
     memset(r, 0, sizeof *r);
     snprintf(r->dir, sizeof r->dir, "/tmp/za-redis-XXXXXX");
     if (!mkdtemp(r->dir)) return false;
@@ -279,12 +293,12 @@ static bool ts_redis_start(ts_redis *r) {
 }
 
 /* kill -9 (a crash: only what was fsynced survives), then start again. */
-static bool ts_redis_crash_restart(ts_redis *r) {
+static inline bool ts_redis_crash_restart(ts_redis *r) {
     ts_stop_pid(r->pid, SIGKILL, 5000);
     return ts_redis_launch(r);
 }
 
-static void ts_redis_stop(ts_redis *r) {
+static inline void ts_redis_stop(ts_redis *r) {
     if (r->pid > 0) ts_stop_pid(r->pid, SIGTERM, 5000);
     r->pid = -1;
     if (r->dir[0]) ts_rm_rf(r->dir);
@@ -301,21 +315,34 @@ typedef struct ts_pg {
     const char *user; /* OS user the server runs as (NULL: ourselves) */
 } ts_pg;
 
-static bool ts_pg_ready(const ts_pg *p) {
+static inline bool ts_pg_ready(const ts_pg *p) {
     char ci[200];
     snprintf(ci, sizeof ci, "host=127.0.0.1 port=%d dbname=postgres connect_timeout=2", p->port);
     return PQping(ci) == PQPING_OK;
 }
 
-static bool ts_pg_launch(ts_pg *p) {
+static inline bool ts_pg_launch(ts_pg *p) {
     char data[200], port[16], log[200], sock[160];
     snprintf(data, sizeof data, "%s/data", p->dir);
     snprintf(port, sizeof port, "%d", p->port);
     snprintf(log, sizeof log, "%s/postgres.log", p->dir);
     snprintf(sock, sizeof sock, "%s", p->dir);
-    char *argv[] = {TS_PG_BIN "/postgres", "-D", data, "-p", port, "-k", sock,
-                    "-c", "listen_addresses=127.0.0.1", "-c", "fsync=on",
-                    "-c", "synchronous_commit=on", "-c", "max_connections=40", NULL};
+    char *argv[] = {TS_PG_BIN "/postgres",
+                    "-D",
+                    data,
+                    "-p",
+                    port,
+                    "-k",
+                    sock,
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    "fsync=on",
+                    "-c",
+                    "synchronous_commit=on",
+                    "-c",
+                    "max_connections=40",
+                    NULL};
     uint64_t end = ts_now_ms() + 30000;
     while (ts_now_ms() < end) { /* after a kill -9 the old backends may linger a moment */
         p->pid = ts_spawn(argv, p->user, log);
@@ -334,7 +361,7 @@ static bool ts_pg_launch(ts_pg *p) {
     return false;
 }
 
-static bool ts_pg_start(ts_pg *p) {
+static inline bool ts_pg_start(ts_pg *p) {
     memset(p, 0, sizeof *p);
     p->user = geteuid() == 0 ? "postgres" : NULL;
     snprintf(p->dir, sizeof p->dir, "/tmp/za-pg-XXXXXX");
@@ -354,9 +381,20 @@ static bool ts_pg_start(ts_pg *p) {
             return false;
     }
     chmod(p->dir, 0700);
-    char *argv[] = {TS_PG_BIN "/initdb", "-D", data, "-U", "postgres", "--pwfile", pwfile,
-                    "-E", "UTF8", "--no-locale", "--auth-local=trust",
-                    "--auth-host=scram-sha-256", "--no-sync", NULL};
+    char *argv[] = {TS_PG_BIN "/initdb",
+                    "-D",
+                    data,
+                    "-U",
+                    "postgres",
+                    "--pwfile",
+                    pwfile,
+                    "-E",
+                    "UTF8",
+                    "--no-locale",
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                    "--no-sync",
+                    NULL};
     if (ts_run(argv, p->user, log, 60000) != 0) {
         ts_print_log(log);
         return false;
@@ -372,12 +410,12 @@ static bool ts_pg_start(ts_pg *p) {
     return false;
 }
 
-static bool ts_pg_crash_restart(ts_pg *p) {
+static inline bool ts_pg_crash_restart(ts_pg *p) {
     ts_stop_pid(p->pid, SIGKILL, 5000);
     return ts_pg_launch(p);
 }
 
-static void ts_pg_stop(ts_pg *p) {
+static inline void ts_pg_stop(ts_pg *p) {
     /* SIGINT: fast shutdown (disconnect clients, checkpoint, exit) */
     if (p->pid > 0) ts_stop_pid(p->pid, SIGINT, 10000);
     p->pid = -1;

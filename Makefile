@@ -36,14 +36,18 @@ endif
 # on (pkg-config names; the Debian -dev packages are in DEB_PKGS). A folder
 # with no .c file yet adds nothing. setup.py holds the same table.
 PKGS_cluster := libzmq hiredis
-PKGS_store   := sqlite3 hiredis libpq
+PKGS_store   := sqlite3 hiredis
 PKGS_http    := libmicrohttpd
+# Headers only: the store loads libpq at run time (dlopen, csrc/store/postgres.c),
+# so it is neither linked nor in zactor.pc (a -static link keeps working).
+HDRS_store   := libpq
 SUBSYS       := $(foreach s,cluster store http,$(if $(wildcard csrc/$(s)/*.c),$(s)))
 SUB_PKGS     := $(sort $(foreach s,$(SUBSYS),$(PKGS_$(s))))
+SUB_HDR_PKGS := $(sort $(foreach s,$(SUBSYS),$(HDRS_$(s))))
 # pkg-config runs when make reads this file; `make deps` may install the
 # packages later in the same run, so every target that builds after deps
 # does it in a sub-make (which reads this file again).
-SUB_CFLAGS   := $(if $(SUB_PKGS),$(shell pkg-config --cflags $(SUB_PKGS) 2>/dev/null))
+SUB_CFLAGS   := $(if $(SUB_PKGS)$(SUB_HDR_PKGS),$(shell pkg-config --cflags $(SUB_PKGS) $(SUB_HDR_PKGS) 2>/dev/null))
 SUB_LIBS     := $(if $(SUB_PKGS),$(shell pkg-config --libs $(SUB_PKGS) 2>/dev/null))
 
 BASE     += $(SUB_CFLAGS)

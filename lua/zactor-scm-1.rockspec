@@ -1,8 +1,9 @@
 -- LuaRocks spec for the zactor Lua module, built from a checkout:
 --   luarocks make lua/zactor-scm-1.rockspec        (at the repository root)
 -- Needs the Lua 5.4 headers and msgpack-c (Debian: liblua5.4-dev,
--- libmsgpack-dev), and for the storage layer SQLite, hiredis and libpq
--- (libsqlite3-dev, libhiredis-dev, libpq-dev); `make deps` installs them. Like `make lua`, the module
+-- libmsgpack-dev), and for the storage layer SQLite and hiredis
+-- (libsqlite3-dev, libhiredis-dev) and libpq's headers (libpq-dev; libpq
+-- itself is loaded at run time); `make deps` installs them. Like `make lua`, the module
 -- compiles the runtime (csrc/), the Lua host and the glue, and links no
 -- liblua: the Lua API comes from the interpreter that loads it.
 rockspec_format = "3.0"
@@ -28,7 +29,7 @@ external_dependencies = {
    -- the storage layer (csrc/store/): libsqlite3-dev, libhiredis-dev, libpq-dev
    SQLITE = { header = "sqlite3.h", library = "sqlite3" },
    HIREDIS = { header = "hiredis/hiredis.h", library = "hiredis" },
-   PQ = { header = "libpq-fe.h", library = "pq" },
+   PQ = { header = "libpq-fe.h" }, -- headers only: libpq is loaded at run time
 }
 build = {
    type = "builtin",
@@ -50,8 +51,8 @@ build = {
          defines = { "_GNU_SOURCE" },
          incdirs = { "csrc/include", "csrc", "$(MSGPACK_INCDIR)", "$(SQLITE_INCDIR)",
                      "$(HIREDIS_INCDIR)", "$(PQ_INCDIR)", "/usr/include/postgresql" },
-         libdirs = { "$(MSGPACK_LIBDIR)", "$(SQLITE_LIBDIR)", "$(HIREDIS_LIBDIR)", "$(PQ_LIBDIR)" },
-         libraries = { "msgpackc", "sqlite3", "hiredis", "pq", "pthread", "m" },
+         libdirs = { "$(MSGPACK_LIBDIR)", "$(SQLITE_LIBDIR)", "$(HIREDIS_LIBDIR)" },
+         libraries = { "msgpackc", "sqlite3", "hiredis", "pthread", "m" },
       },
    },
 }

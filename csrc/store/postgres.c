@@ -17,7 +17,9 @@
  * completion is reported after COMMIT returned, durable with the server's
  * default fsync = on and synchronous_commit = on.
  */
+#include <dlfcn.h>
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +28,76 @@
 #include "provider.h"
 
 #define RETRIES 5
+
+/* libpq is loaded at run time (dlopen), not linked: a program or wheel
+ * that never opens a postgresql:// store needs no PostgreSQL client
+ * libraries, and a fully static link of libzactor stays possible (Debian
+ * ships no static archives of libpq's own dependencies). The header gives
+ * the prototypes; these pointers are filled once. */
+static __typeof__(PQclear) *pq_PQclear;
+static __typeof__(PQcmdTuples) *pq_PQcmdTuples;
+static __typeof__(PQconnectdbParams) *pq_PQconnectdbParams;
+static __typeof__(PQconninfoFree) *pq_PQconninfoFree;
+static __typeof__(PQconninfoParse) *pq_PQconninfoParse;
+static __typeof__(PQerrorMessage) *pq_PQerrorMessage;
+static __typeof__(PQexec) *pq_PQexec;
+static __typeof__(PQexecPrepared) *pq_PQexecPrepared;
+static __typeof__(PQfinish) *pq_PQfinish;
+static __typeof__(PQfreemem) *pq_PQfreemem;
+static __typeof__(PQgetlength) *pq_PQgetlength;
+static __typeof__(PQgetvalue) *pq_PQgetvalue;
+static __typeof__(PQntuples) *pq_PQntuples;
+static __typeof__(PQprepare) *pq_PQprepare;
+static __typeof__(PQresultErrorField) *pq_PQresultErrorField;
+static __typeof__(PQresultErrorMessage) *pq_PQresultErrorMessage;
+static __typeof__(PQresultStatus) *pq_PQresultStatus;
+static __typeof__(PQsetNoticeProcessor) *pq_PQsetNoticeProcessor;
+static __typeof__(PQstatus) *pq_PQstatus;
+
+static pthread_once_t pq_once = PTHREAD_ONCE_INIT;
+static char pq_error[300]; /* empty once loaded */
+
+static void pq_load(void) {
+    static const char *const names[] = {"libpq.so.5", "libpq.so"};
+    void *h = NULL;
+    for (size_t i = 0; !h && i < sizeof names / sizeof names[0]; i++)
+        h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(pq_error, sizeof pq_error,
+                 "postgresql:// needs the libpq client library (Debian: libpq5): %s", dlerror());
+        return;
+    }
+#define LOAD(f)                                                                                    \
+    if (!(*(void **)&pq_##f = dlsym(h, #f))) {                                                     \
+        snprintf(pq_error, sizeof pq_error, "libpq lacks %s", #f);                                 \
+        return;                                                                                    \
+    }
+    LOAD(PQclear);
+    LOAD(PQcmdTuples);
+    LOAD(PQconnectdbParams);
+    LOAD(PQconninfoFree);
+    LOAD(PQconninfoParse);
+    LOAD(PQerrorMessage);
+    LOAD(PQexec);
+    LOAD(PQexecPrepared);
+    LOAD(PQfinish);
+    LOAD(PQfreemem);
+    LOAD(PQgetlength);
+    LOAD(PQgetvalue);
+    LOAD(PQntuples);
+    LOAD(PQprepare);
+    LOAD(PQresultErrorField);
+    LOAD(PQresultErrorMessage);
+    LOAD(PQresultStatus);
+    LOAD(PQsetNoticeProcessor);
+    LOAD(PQstatus);
+#undef LOAD
+}
+
+static int pq_ready(void) {
+    pthread_once(&pq_once, pq_load);
+    return pq_error[0] ? za__fail(ZA_ESTORE, "%s", pq_error) : ZA_OK;
+}
 
 typedef struct pg_shared {
     char *url;
@@ -99,14 +171,16 @@ static const char SCHEMA[] =
     "COMMIT;";
 
 static int pg_open(const char *url, const za_store_opts *o, void **shared) {
+    int rc0 = pq_ready();
+    if (rc0 != ZA_OK) return rc0;
     char *err = NULL;
-    PQconninfoOption *opts = PQconninfoParse(url, &err);
+    PQconninfoOption *opts = pq_PQconninfoParse(url, &err);
     if (!opts) {
         int rc = za__fail(ZA_EINVAL, "bad postgresql URL: %s", err ? err : "out of memory");
-        PQfreemem(err);
+        pq_PQfreemem(err);
         return rc;
     }
-    PQconninfoFree(opts);
+    pq_PQconninfoFree(opts);
     pg_shared *s = calloc(1, sizeof *s);
     if (!s || !(s->url = strdup(url))) {
         free(s);
@@ -136,16 +210,16 @@ static int classify(const char *msg) {
 static void quiet(void *arg, const char *message) {}
 
 static int reconnect(pg_conn *c, bool schema) {
-    if (c->c) PQfinish(c->c);
+    if (c->c) pq_PQfinish(c->c);
     char to[16];
     unsigned secs = (c->connect_timeout_ms + 999) / 1000;
     snprintf(to, sizeof to, "%u", secs < 2 ? 2 : secs); /* libpq's minimum is 2 s */
     const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
     const char *vals[] = {c->sh->url, to, "zactor-store", NULL};
-    c->c = PQconnectdbParams(keys, vals, 1);
+    c->c = pq_PQconnectdbParams(keys, vals, 1);
     if (!c->c) return za__fail(ZA_ENOMEM, "out of memory");
-    if (PQstatus(c->c) != CONNECTION_OK) {
-        const char *m = PQerrorMessage(c->c);
+    if (pq_PQstatus(c->c) != CONNECTION_OK) {
+        const char *m = pq_PQerrorMessage(c->c);
         char msg[400];
         snprintf(msg, sizeof msg, "%s", m);
         size_t l = strlen(msg);
@@ -154,34 +228,34 @@ static int reconnect(pg_conn *c, bool schema) {
     }
     /* NOTICEs ("relation already exists, skipping") are not errors: keep
      * them off the user's stderr */
-    PQsetNoticeProcessor(c->c, quiet, NULL);
+    pq_PQsetNoticeProcessor(c->c, quiet, NULL);
     PGresult *r;
     if (schema) {
-        r = PQexec(c->c, SCHEMA);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        r = pq_PQexec(c->c, SCHEMA);
+        if (pq_PQresultStatus(r) != PGRES_COMMAND_OK) {
             int rc =
-                za__fail(ZA_ESTORE, "postgresql: creating tables: %s", PQresultErrorMessage(r));
-            PQclear(r);
+                za__fail(ZA_ESTORE, "postgresql: creating tables: %s", pq_PQresultErrorMessage(r));
+            pq_PQclear(r);
             return rc;
         }
-        PQclear(r);
+        pq_PQclear(r);
     }
     for (int i = 0; i < P_COUNT; i++) {
-        r = PQprepare(c->c, STMT[i].name, STMT[i].sql, 0, NULL);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        r = pq_PQprepare(c->c, STMT[i].name, STMT[i].sql, 0, NULL);
+        if (pq_PQresultStatus(r) != PGRES_COMMAND_OK) {
             int rc = za__fail(ZA_ESTORE, "postgresql: preparing %s: %s", STMT[i].name,
-                              PQresultErrorMessage(r));
-            PQclear(r);
+                              pq_PQresultErrorMessage(r));
+            pq_PQclear(r);
             return rc;
         }
-        PQclear(r);
+        pq_PQclear(r);
     }
     return ZA_OK;
 }
 
 static void pg_disconnect(void *conn) {
     pg_conn *c = conn;
-    if (c->c) PQfinish(c->c);
+    if (c->c) pq_PQfinish(c->c);
     free(c);
 }
 
@@ -217,7 +291,7 @@ static PGresult *run(pg_conn *c, int which, const za__sop *op, uint64_t num, uin
         lens[3] = (int)op->req.len;
         fmts[3] = 1;
     }
-    return PQexecPrepared(c->c, STMT[which].name, STMT[which].nparams, vals, lens, fmts, 1);
+    return pq_PQexecPrepared(c->c, STMT[which].name, STMT[which].nparams, vals, lens, fmts, 1);
 }
 
 static uint64_t be64(const char *p) {
@@ -227,7 +301,7 @@ static uint64_t be64(const char *p) {
 }
 
 static uint64_t col_u64(const PGresult *r, int row, int col) {
-    return PQgetlength(r, row, col) == 8 ? be64(PQgetvalue(r, row, col)) : 0;
+    return pq_PQgetlength(r, row, col) == 8 ? be64(pq_PQgetvalue(r, row, col)) : 0;
 }
 
 typedef struct err {
@@ -238,28 +312,29 @@ typedef struct err {
 
 /* Check a result; on failure fill e and return false. Frees r then. */
 static bool ok(pg_conn *c, PGresult *r, err *e) {
-    ExecStatusType st = PQresultStatus(r);
+    ExecStatusType st = pq_PQresultStatus(r);
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return true;
-    const char *ss = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    const char *ss = pq_PQresultErrorField(r, PG_DIAG_SQLSTATE);
     snprintf(e->state, sizeof e->state, "%s", ss ? ss : "");
-    snprintf(e->text, sizeof e->text, "%s", r ? PQresultErrorMessage(r) : PQerrorMessage(c->c));
+    snprintf(e->text, sizeof e->text, "%s",
+             r ? pq_PQresultErrorMessage(r) : pq_PQerrorMessage(c->c));
     size_t l = strlen(e->text);
     while (l && e->text[l - 1] == '\n') e->text[--l] = 0;
-    e->conn = PQstatus(c->c) != CONNECTION_OK;
-    PQclear(r);
+    e->conn = pq_PQstatus(c->c) != CONNECTION_OK;
+    pq_PQclear(r);
     return false;
 }
 
 static uint64_t affected(PGresult *r) {
-    return strtoull(PQcmdTuples(r), NULL, 10);
+    return strtoull(pq_PQcmdTuples(r), NULL, 10);
 }
 
 /* A scalar bigint from a one-row SELECT (0: no row). */
 static bool scalar(pg_conn *c, int which, const za__sop *op, uint64_t *out, err *e) {
     PGresult *r = run(c, which, op, 0, 0);
     if (!ok(c, r, e)) return false;
-    *out = PQntuples(r) ? col_u64(r, 0, 0) : 0;
-    PQclear(r);
+    *out = pq_PQntuples(r) ? col_u64(r, 0, 0) : 0;
+    pq_PQclear(r);
     return true;
 }
 
@@ -273,24 +348,25 @@ static bool one(pg_conn *c, za__sop *op, err *e) {
     case ZA_STORE_READ:
         r = run(c, P_READ, op, 0, 0);
         if (!ok(c, r, e)) return false;
-        if (PQntuples(r) == 0)
+        if (pq_PQntuples(r) == 0)
             za__sres_fail(res, ZA_ENOTFOUND, "no state for this key");
         else {
             res->version = col_u64(r, 0, 0);
-            if (za__sres_set_data(res, PQgetvalue(r, 0, 1), (size_t)PQgetlength(r, 0, 1)) != ZA_OK)
+            if (za__sres_set_data(res, pq_PQgetvalue(r, 0, 1), (size_t)pq_PQgetlength(r, 0, 1)) !=
+                ZA_OK)
                 za__sres_fail(res, ZA_ENOMEM, "out of memory");
         }
-        PQclear(r);
+        pq_PQclear(r);
         return true;
     case ZA_STORE_WRITE:
         r = run(c, q->version == 0 ? P_INS : P_UPD, op, q->version, 0);
         if (!ok(c, r, e)) return false;
         if (affected(r) == 1) {
             res->version = q->version + 1;
-            PQclear(r);
+            pq_PQclear(r);
             return true;
         }
-        PQclear(r);
+        pq_PQclear(r);
         if (!scalar(c, P_READ, op, &have, e)) return false;
         za__sres_fail(res, ZA_ECONFLICT, "version conflict: expected %llu, stored %llu",
                       (unsigned long long)q->version, (unsigned long long)have);
@@ -299,14 +375,14 @@ static bool one(pg_conn *c, za__sop *op, err *e) {
         if (q->version == ZA_STORE_ANY) {
             r = run(c, P_DEL, op, 0, 0);
             if (!ok(c, r, e)) return false;
-            PQclear(r);
+            pq_PQclear(r);
             return true;
         }
         if (q->version != 0) {
             r = run(c, P_DEL_V, op, q->version, 0);
             if (!ok(c, r, e)) return false;
             uint64_t n = affected(r);
-            PQclear(r);
+            pq_PQclear(r);
             if (n == 1) return true;
         }
         if (!scalar(c, P_READ, op, &have, e)) return false;
@@ -318,7 +394,7 @@ static bool one(pg_conn *c, za__sop *op, err *e) {
         r = run(c, q->version == 1 ? P_HI_INS : P_HI_UPD, op, q->version, 0);
         if (!ok(c, r, e)) return false;
         uint64_t n = affected(r);
-        PQclear(r);
+        pq_PQclear(r);
         if (n != 1) {
             if (!scalar(c, P_HI_GET, op, &have, e)) return false;
             za__sres_fail(res, ZA_ECONFLICT, "sequence conflict: append %llu, highest is %llu",
@@ -327,7 +403,7 @@ static bool one(pg_conn *c, za__sop *op, err *e) {
         }
         r = run(c, P_EV_INS, op, q->version, 0);
         if (!ok(c, r, e)) return false;
-        PQclear(r);
+        pq_PQclear(r);
         res->version = q->version;
         return true;
     }
@@ -336,14 +412,14 @@ static bool one(pg_conn *c, za__sop *op, err *e) {
         r = run(c, P_REPLAY, op,
                 q->version > (uint64_t)INT64_MAX ? (uint64_t)INT64_MAX : q->version, q->max);
         if (!ok(c, r, e)) return false;
-        for (int i = 0; i < PQntuples(r); i++) {
-            if (za__sres_add_event(res, col_u64(r, i, 0), PQgetvalue(r, i, 1),
-                                   (size_t)PQgetlength(r, i, 1)) != ZA_OK) {
+        for (int i = 0; i < pq_PQntuples(r); i++) {
+            if (za__sres_add_event(res, col_u64(r, i, 0), pq_PQgetvalue(r, i, 1),
+                                   (size_t)pq_PQgetlength(r, i, 1)) != ZA_OK) {
                 za__sres_fail(res, ZA_ENOMEM, "out of memory");
                 break;
             }
         }
-        PQclear(r);
+        pq_PQclear(r);
         return true;
     case ZA_STORE_HIGHEST:
         return scalar(c, P_HI_GET, op, &res->version, e);
@@ -351,7 +427,7 @@ static bool one(pg_conn *c, za__sop *op, err *e) {
         r = run(c, P_EV_DEL, op,
                 q->version > (uint64_t)INT64_MAX ? (uint64_t)INT64_MAX : q->version, 0);
         if (!ok(c, r, e)) return false;
-        PQclear(r);
+        pq_PQclear(r);
         return scalar(c, P_HI_GET, op, &res->version, e);
     }
     return true;
@@ -371,15 +447,15 @@ static void fail_all(za__sop **ops, size_t n, int code, const char *fmt, const c
 }
 
 static bool simple(pg_conn *c, const char *sql, err *e) {
-    PGresult *r = PQexec(c->c, sql);
+    PGresult *r = pq_PQexec(c->c, sql);
     if (!ok(c, r, e)) return false;
-    PQclear(r);
+    pq_PQclear(r);
     return true;
 }
 
 static void pg_exec(void *conn, za__sop **ops, size_t n) {
     pg_conn *c = conn;
-    if (!c->c || PQstatus(c->c) != CONNECTION_OK) {
+    if (!c->c || pq_PQstatus(c->c) != CONNECTION_OK) {
         if (reconnect(c, false) != ZA_OK) {
             fail_all(ops, n, ZA_ECONNECT, "%s", za_last_error());
             return;

@@ -20,7 +20,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <hiredis/hiredis.h>
-#include <libpq-fe.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
@@ -315,10 +314,14 @@ typedef struct ts_pg {
     const char *user; /* OS user the server runs as (NULL: ourselves) */
 } ts_pg;
 
+/* pg_isready (not libpq: the runtime loads libpq at run time, the tests do
+ * not link it). */
+static inline int ts_run(char *const argv[], const char *as, const char *logfile, unsigned ms);
 static inline bool ts_pg_ready(const ts_pg *p) {
-    char ci[200];
-    snprintf(ci, sizeof ci, "host=127.0.0.1 port=%d dbname=postgres connect_timeout=2", p->port);
-    return PQping(ci) == PQPING_OK;
+    char port[16];
+    snprintf(port, sizeof port, "%d", p->port);
+    char *argv[] = {TS_PG_BIN "/pg_isready", "-q", "-h", "127.0.0.1", "-p", port, "-t", "2", NULL};
+    return ts_run(argv, NULL, NULL, 5000) == 0;
 }
 
 static inline bool ts_pg_launch(ts_pg *p) {

@@ -85,6 +85,9 @@ static inline void ts_track(pid_t pid) {
     static bool hooked;
     if (!hooked) {
         hooked = true;
+        /* Orphans of a killed server (PostgreSQL backends) come to us, not
+         * to PID 1, which in a container may never reap them. */
+        prctl(PR_SET_CHILD_SUBREAPER, 1);
         atexit(ts_kill_all);
         signal(SIGINT, ts_on_signal);
         signal(SIGTERM, ts_on_signal);
@@ -149,6 +152,8 @@ static inline void ts_stop_pid(pid_t pid, int sig, unsigned grace_ms) {
     if (!ts_wait_pid(pid, grace_ms)) ts_signal(pid, SIGKILL);
     ts_wait_pid(pid, 5000);
     ts_untrack(pid);
+    for (int i = 0; i < 50 && waitpid(-1, NULL, WNOHANG) > 0; i++) {
+    } /* reap its orphans */
 }
 
 /* fork + exec argv, optionally as user `as` (NULL: ourselves), stdout and

@@ -391,7 +391,7 @@ static void deliver(za_ctx *c, za_msgnode *m) {
     const za_behaviour *beh = atomic_load_explicit(&a->beh, memory_order_relaxed);
     za__count(s, ZA_C_DELIVERED, 1);
     uint64_t t0 = 0;
-    if (ZA_UNLIKELY(m->enq_ns)) {
+    if (ZA_UNLIKELY(m->flags & ZA_MF_TIMED)) {
         t0 = za__now_ns();
         za__hist_add(&c->w->stats.queue_lat, t0 > m->enq_ns ? t0 - m->enq_ns : 0);
     }

@@ -21,7 +21,14 @@ static inline void za__mbox_push(za_actor *a, int lane, za_msgnode *m) {
 }
 
 static inline za_msgnode *za__mbox_pop(za_actor *a, int lane, bool *busy) {
-    return (za_msgnode *)za__mpsc_pop(&a->tail[lane], &a->head[lane], &a->stub[lane], busy);
+    za_msgnode *m =
+        (za_msgnode *)za__mpsc_pop(&a->tail[lane], &a->head[lane], &a->stub[lane], busy);
+    /* The next pop reads the new head's link word: a cache miss on a line
+     * the producer wrote (45% of a counting consumer's time, a dependent
+     * load per message). Start that transfer now so it overlaps this
+     * message's delivery (a small message is one line, msgnode.h). */
+    if (m) __builtin_prefetch(a->head[lane]);
+    return m;
 }
 
 /* Consumer side only (the caller owns the actor's turn). The seq_cst tail

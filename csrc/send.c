@@ -140,7 +140,10 @@ int za__send_node(za_system *s, za_msgnode *m, bool from_outside) {
     }
 
     uint32_t every = s->cfg.latency_sample;
-    if (ZA_UNLIKELY(every == 1 || (++tl_sample & (every - 1)) == 0)) m->enq_ns = za__now_ns();
+    if (ZA_UNLIKELY(every == 1 || (++tl_sample & (every - 1)) == 0)) {
+        m->enq_ns = za__now_ns();
+        m->flags |= ZA_MF_TIMED;
+    }
     za__mbox_push(a, ZA_LANE_HIGH + (m->prio > ZA_PRIO_LOW ? ZA_PRIO_NORMAL : m->prio), m);
     /* after the push the line is already ours: this second locked op is
      * cheap. relaxed: depth of an unbounded mailbox is only a gauge */

@@ -77,6 +77,8 @@ static void ctx_init(za_ctx *c, za_system *s, za_worker *w, za_actor *a) {
         za__tl_ctx = (c);                                                                          \
         expr;                                                                                      \
         za__tl_ctx = saved_;                                                                       \
+        /* what the callback sent goes out now (outbox.c) */                                       \
+        if ((c)->w && (c)->w->outbox.used) za__outbox_flush((c)->w);                               \
     } while (0)
 
 static void take_fail_reason(za_ctx *c, int rc, int *code, const char **text) {
@@ -408,7 +410,7 @@ static void deliver(za_ctx *c, za_msgnode *m) {
     c->view.data = za__msg_data(m);
     c->view.ptr = m->kind == ZA_PAYLOAD_PTR ? m->u.p.ptr : NULL;
     c->view.sender = m->sender;
-    c->view.corr = m->corr;
+    c->view.corr = (m->flags & ZA_MF_REPLY) ? m->corr : 0;
     int rc;
     WITH_CTX(c, rc = beh->receive(c, &c->view));
     if (ZA_UNLIKELY(t0)) za__hist_add(&c->w->stats.proc_lat, za__now_ns() - t0);

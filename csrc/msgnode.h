@@ -9,7 +9,7 @@
 #include "mpsc.h"
 
 /* Payloads up to this size live inside the node (no second allocation). */
-#define ZA_INLINE 48
+#define ZA_INLINE 40
 
 enum {
     ZA_MF_SYSTEM = 1, /* runtime message in the system lane */
@@ -36,9 +36,9 @@ enum {
  * (and back, when the node is recycled). Everything a plain tell writes and
  * a delivery reads sits in the first line, including a payload of up to
  * ZA_LINE1_PAYLOAD bytes (a counter, a double, a ref): such a message moves
- * one line, not two. enq_ns and u are read only when flags/kind say so
- * (ZA_MF_TIMED, ZA_MF_HEAP, ZA_PAYLOAD_PTR), so the second line stays
- * where it is. Nodes are allocated on a line boundary (msgpool.c).
+ * one line, not two. corr, enq_ns and u are read only when flags/kind say
+ * so (ZA_MF_REPLY, ZA_MF_TIMED, ZA_MF_HEAP, ZA_PAYLOAD_PTR), so the second
+ * line stays where it is.
  */
 typedef struct za_msgnode {
     za_link link; /* first: a node is its own queue link */
@@ -52,9 +52,14 @@ typedef struct za_msgnode {
     uint32_t len;
     int16_t status;
     uint16_t _pad;
-    uint64_t corr;
     za_reply_slot *reply;
+    /* A node further down the same queue, or NULL: set by the sender's
+     * outbox (outbox.c) before the batch is published, read by the consumer
+     * to prefetch several nodes ahead instead of one (the queue is a linked
+     * list: without a hint each pop waits for the previous node's line). */
+    struct za_msgnode *ahead;
     uint8_t inl[ZA_INLINE]; /* line 1 holds its first ZA_LINE1_PAYLOAD bytes */
+    uint64_t corr;          /* valid only with ZA_MF_REPLY */
     uint64_t enq_ns;        /* valid only with ZA_MF_TIMED */
     union {
         struct {

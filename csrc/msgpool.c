@@ -224,8 +224,8 @@ za_msgnode *za__msg_new_bytes(int32_t tag, const void *data, size_t len) {
     m->sys = 0;
     m->status = 0;
     m->len = (uint32_t)len;
-    m->corr = 0;
     m->reply = NULL;
+    m->ahead = NULL;
     m->sender = ZA_REF_NONE;
     m->target = ZA_REF_NONE;
     if (len > ZA_INLINE) {

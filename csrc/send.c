@@ -98,6 +98,16 @@ int za__send_node(za_system *s, za_msgnode *m, bool from_outside) {
         !(st == ZA_ST_ALIVE || (st == ZA_ST_STOPPING && (m->flags & ZA_MF_SYSTEM))))
         return za__fail(ZA_EDEAD, "actor %#llx is dead", (unsigned long long)to);
 
+    uint32_t cap = atomic_load_explicit(&a->capacity, memory_order_relaxed);
+    /* A callback running on a worker of this system batches its plain sends
+     * to unbounded mailboxes (outbox.c); anything else first publishes what
+     * is batched, so this worker's pushes keep their order and nothing
+     * waits in the outbox while we block below. */
+    za_ctx *c = za__tl_ctx;
+    za_worker *ow = (c && c->sys == s) ? c->w : NULL;
+    bool batch = ow && !cap && !m->reply && !(m->flags & ZA_MF_SYSTEM);
+    if (ow && !batch && ow->outbox.used) za__outbox_flush(ow);
+
     if (m->flags & ZA_MF_SYSTEM) {
         /* push, then load sched: the scheduling handshake described below */
         za__mbox_push(a, ZA_LANE_SYS, m);
@@ -112,7 +122,6 @@ int za__send_node(za_system *s, za_msgnode *m, bool from_outside) {
         return ZA_OK;
     }
 
-    uint32_t cap = atomic_load_explicit(&a->capacity, memory_order_relaxed);
     if (ZA_UNLIKELY(cap)) {
         /* acq_rel: as in reserve_blocking */
         int64_t d = atomic_fetch_add_explicit(&a->depth, 1, memory_order_acq_rel);
@@ -144,7 +153,13 @@ int za__send_node(za_system *s, za_msgnode *m, bool from_outside) {
         m->enq_ns = za__now_ns();
         m->flags |= ZA_MF_TIMED;
     }
-    za__mbox_push(a, ZA_LANE_HIGH + (m->prio > ZA_PRIO_LOW ? ZA_PRIO_NORMAL : m->prio), m);
+    int lane = ZA_LANE_HIGH + (m->prio > ZA_PRIO_LOW ? ZA_PRIO_NORMAL : m->prio);
+    if (batch) {
+        za__outbox_add(ow, a, lane, m);
+        za__count(s, ZA_C_SENT, 1);
+        return ZA_OK;
+    }
+    za__mbox_push(a, lane, m);
     /* after the push the line is already ours: this second locked op is
      * cheap. relaxed: depth of an unbounded mailbox is only a gauge */
     if (!cap) atomic_fetch_add_explicit(&a->depth, 1, memory_order_relaxed);

@@ -89,6 +89,9 @@ LUA_OPTS = {
     "full_policy": b'{full_policy="drop_oldest", capacity=1}',
     "bad_option": b'{restart="sometimes"}',
     "unknown_key": b'{nme="x"}',
+    # an option next to a key that is no near miss: an init argument, not
+    # options with an unknown key and no suggestion (fuzz finding)
+    "known_and_unrelated_key": b'{strategfull_policyy="escalate", restart="permanent"}',
     "number_as_name": b"{name=42}",
     "string_as_int": b'{capacity="12"}',
     "float_capacity": b"{capacity=1.5}",

@@ -225,6 +225,22 @@ describe("Lua spawn and option errors", function()
     assert.is_true(c:alive())
   end)
 
+  it("take a table as options only if every key is an option or a typo of one (fuzz lua_opts)", function()
+    -- found by tests/fuzz/lua_opts: taken as options for 'restart', then
+    -- refused for the other key without a suggestion
+    local init = [[local got
+      return { init = function(ctx, t) got = t end,
+               receive = function() return got end }]]
+    local a = system:spawn(init, { strategfull_policyy = "escalate", restart = "permanent" })
+    local got = a:ask("get", 2)
+    assert.are.equal("escalate", got.strategfull_policyy)
+    assert.are.equal("permanent", got.restart)
+    -- every key option-like: options, and each typo names its option
+    local ok, err = pcall(system.spawn, system, init, { strategy = "escalate", restrt = "permanent" })
+    assert.is_false(ok)
+    assert.matches("unknown option 'restrt' %(did you mean 'restart'%?%)", err)
+  end)
+
   it("report an empty spec as such (finding 22)", function()
     pcall(system.spawn, system, "no_such_module_xyz")   -- leaves an error behind
     local ok, err = pcall(system.spawn, system, "")

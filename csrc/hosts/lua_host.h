@@ -86,6 +86,9 @@ void za_lua_ref_metatable(lua_State *L, const luaL_Reg *methods);
 int za_lua_encode(lua_State *L, int idx, za_pack *p, char *err, size_t errlen);
 /* Raise a Lua error describing runtime error rc during op (never returns). */
 int za_lua_raise(lua_State *L, const char *op, int rc);
+/* ZA_EDEAD for op: "actor is dead", or the start failure the runtime
+ * remembers for the actor when text (the failed call's error) carries one. */
+int za__lua_raise_dead(lua_State *L, const char *op, const char *text);
 /* Pushes a decoded actor reference (NULL: plain za_lua_ref userdata with
  * metatable ZA_LUA_REF_MT). May raise Lua errors (memory). */
 typedef void (*za_lua_push_ref_fn)(lua_State *L, za_ref r, void *ud);

@@ -32,7 +32,7 @@ build = {
          sources = {
             "csrc/actor.c", "csrc/ask.c", "csrc/behaviour.c", "csrc/deadletter.c", "csrc/err.c", "csrc/metrics.c",
             "csrc/msgpool.c", "csrc/refseq.c", "csrc/registry.c", "csrc/scheduler.c",
-            "csrc/send.c", "csrc/slots.c", "csrc/spawn.c", "csrc/supervise.c", "csrc/system.c",
+            "csrc/send.c", "csrc/slots.c", "csrc/spawn.c", "csrc/startfail.c", "csrc/supervise.c", "csrc/system.c",
             "csrc/timer.c", "csrc/value.c", "csrc/hosts/lua/actor.c", "csrc/hosts/lua/alloc.c",
             "csrc/hosts/lua/api_ctx.c", "csrc/hosts/lua/api_ref.c", "csrc/hosts/lua/codec.c",
             "csrc/hosts/lua/numbers.c", "csrc/hosts/lua/opts.c", "csrc/hosts/lua/patterns.c",

@@ -23,6 +23,7 @@
 #include <string.h>
 
 static inline int za__utf8_valid(const void *data, size_t n) {
+    if (!n) return 1; /* msgpack-c gives an empty str a NULL pointer: NULL + 0 is UB */
     const unsigned char *s = data, *end = s + n;
     while (s < end) {
         unsigned c = *s;

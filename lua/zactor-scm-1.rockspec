@@ -38,7 +38,7 @@ build = {
          sources = {
             "csrc/actor.c", "csrc/ask.c", "csrc/behaviour.c", "csrc/deadletter.c", "csrc/err.c", "csrc/metrics.c",
             "csrc/msgpool.c", "csrc/refseq.c", "csrc/registry.c", "csrc/scheduler.c",
-            "csrc/send.c", "csrc/slots.c", "csrc/spawn.c", "csrc/supervise.c", "csrc/system.c",
+            "csrc/send.c", "csrc/slots.c", "csrc/spawn.c", "csrc/startfail.c", "csrc/supervise.c", "csrc/system.c",
             "csrc/timer.c", "csrc/value.c", "csrc/store/memory.c", "csrc/store/postgres.c",
             "csrc/store/redis.c", "csrc/store/sqlite.c", "csrc/store/store.c",
             "csrc/hosts/lua/actor.c", "csrc/hosts/lua/alloc.c",

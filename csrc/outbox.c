@@ -14,6 +14,10 @@
  * ZA_OB_AHEAD places later (za_msgnode.ahead), so the consumer prefetches
  * that far ahead (mailbox.h).
  *
+ * Which: sends to unbounded mailboxes from a callback on a worker, from the
+ * callback's (ZA_OB_DIRECT + 1)-th on; the first ones go straight to their
+ * mailbox, so a handler that answers with one message pays nothing extra.
+ *
  * When: a chain is published when the callback returns (WITH_CTX in
  * actor.c, and supervise.c's stop), after ZA_OB_MAX messages, when another
  * mailbox needs its place in the table, and before any send that cannot be
@@ -77,15 +81,16 @@ void za__outbox_add(za_worker *w, za_actor *a, int lane, za_msgnode *m) {
     if (!ch->n) {
         ch->a = a;
         ch->lane = (uint8_t)lane;
-        ch->first = m;
+        ch->first = ch->lag = m;
         o->used |= bit;
     } else {
         /* relaxed: private until the chain push's release store */
         atomic_store_explicit(&ch->last->link.next, &m->link, memory_order_relaxed);
     }
-    za_msgnode **slot = &ch->ring[ch->n % ZA_OB_AHEAD];
-    if (ch->n >= ZA_OB_AHEAD) (*slot)->ahead = m; /* the node ZA_OB_AHEAD places back */
-    *slot = m;
+    if (ch->n >= ZA_OB_AHEAD) { /* the node ZA_OB_AHEAD places back points at m */
+        ch->lag->ahead = m;
+        ch->lag = (za_msgnode *)atomic_load_explicit(&ch->lag->link.next, memory_order_relaxed);
+    }
     ch->last = m;
     if (++ch->n == ZA_OB_MAX) {
         publish(w, ch);

@@ -15,6 +15,10 @@
  * further on (za_msgnode.ahead), so the consumer has that many lines in
  * flight instead of one. */
 #define ZA_OB_AHEAD 8u
+/* The first sends of a callback go straight to their mailbox: a handler
+ * that answers with one message (ping-pong, rings, skynet) would only pay
+ * for the chain. Batching starts with send number ZA_OB_DIRECT + 1. */
+#define ZA_OB_DIRECT 4u
 /* Chains kept at once (a power of 2, at most 64: a bit each in `used`),
  * direct-mapped by slot number: a fan-out to this many actors batches too. */
 #define ZA_OB_TARGETS 64u
@@ -22,13 +26,14 @@
 typedef struct za_ob_chain {
     za_actor *a; /* the target mailbox */
     za_msgnode *first, *last;
-    za_msgnode *ring[ZA_OB_AHEAD]; /* the last ZA_OB_AHEAD nodes added */
-    uint32_t n;                    /* 0: unused */
+    za_msgnode *lag; /* the node ZA_OB_AHEAD places behind the next one */
+    uint32_t n;      /* 0: unused */
     uint8_t lane;
 } za_ob_chain;
 
 typedef struct za_outbox {
-    uint64_t used; /* bit i: chain[i] holds messages */
+    uint64_t used;     /* bit i: chain[i] holds messages */
+    uint32_t cb_sends; /* batchable sends of the running callback (up to ZA_OB_DIRECT + 1) */
     za_ob_chain chain[ZA_OB_TARGETS];
 } za_outbox;
 

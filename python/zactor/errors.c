@@ -4,7 +4,19 @@
  */
 #include "glue.h"
 
+int zpy_check_init(SystemObject *s) {
+    if (!s->st) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "this %.100s was never initialised: a subclass's __init__ must call "
+                     "super().__init__() (and System.__new__ alone makes no system)",
+                     Py_TYPE(s)->tp_name);
+        return -1;
+    }
+    return 0;
+}
+
 int zpy_check_sys(SystemObject *s) {
+    if (zpy_check_init(s) < 0) return -1;
     if (s->fork_gen != g_fork_gen) {
         PyErr_SetString(PyExc_RuntimeError,
                         "this zactor.System was created before os.fork(): its worker threads do "

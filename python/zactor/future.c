@@ -5,6 +5,8 @@
  */
 #include "glue.h"
 
+#include <math.h>
+
 static void core_release(futcore *c) {
     if (atomic_fetch_sub(&c->refs, 1) != 1) return;
     za_answer_free(&c->ans); /* a PTR answer's dtor defers if needed */
@@ -50,7 +52,7 @@ static void ask_cb(za_answer *a, void *ud) {
 
 /*
  * Wait until the core is done: 1 done, 0 timed out, -1 exception (a signal
- * handler raised). timeout < 0: no limit. GIL held on entry and exit.
+ * handler raised). timeout inf: no limit. GIL held on entry and exit.
  */
 static int core_wait(SystemObject *s, futcore *c, double timeout) {
     if (atomic_load_explicit(&c->done, memory_order_acquire)) return 1;
@@ -200,7 +202,7 @@ static void Future_dealloc(FutureObject *f) {
     Py_DECREF(tp);
 }
 
-/* Issue an ask; returns a Future. timeout <= 0: none in the runtime. */
+/* Issue an ask; returns a Future. timeout inf: none in the runtime. */
 FutureObject *zpy_future_ask(RefObject *r, PyObject *msg, double timeout) {
     SystemObject *s = r->sys;
     if (zpy_check_sys(s) < 0) return NULL;
@@ -208,8 +210,9 @@ FutureObject *zpy_future_ask(RefObject *r, PyObject *msg, double timeout) {
     if (!f) return NULL;
     f->target = r->ref;
     f->timeout = timeout;
-    uint32_t tms = timeout > 0 ? (uint32_t)(timeout * 1000.0 + 0.999) : 0;
-    if (timeout > 0 && tms == 0) tms = 1;
+    /* (0 in the runtime means "no timeout": ask_async(timeout=0) times out
+     * at once, in 1 ms) */
+    uint32_t tms = isinf(timeout) ? 0 : timeout > 0 ? zpy_seconds_to_ms(timeout) : 1;
     atomic_fetch_add(&f->core->refs, 1); /* the callback's */
     int kind = r->kind ? r->kind : zpy_ref_kind(r);
     int rc;
@@ -260,14 +263,14 @@ static PyObject *Future_result(FutureObject *f, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"timeout", NULL};
     PyObject *to = NULL;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:result", kwlist, &to)) return NULL;
-    double timeout = zpy_parse_timeout(to, -1);
-    if (timeout == -2) return NULL;
+    double timeout;
+    if (zpy_duration_opt(to, "timeout", ZPY_DUR_INF_OK, INFINITY, &timeout) < 0) return NULL;
     if (!atomic_load_explicit(&f->core->done, memory_order_acquire)) {
         if (zpy_refuse_in_actor("Future.result()") < 0) return NULL;
         int w = core_wait(f->sys, f->core, timeout);
         if (w < 0) return NULL;
         if (w == 0) {
-            PyErr_Format(f->sys->st->AskTimeout, "no reply within %.3g s", timeout);
+            zpy_raise_ask_timeout(f->sys, timeout);
             return NULL;
         }
     }

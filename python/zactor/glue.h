@@ -278,19 +278,41 @@ PyObject *zpy_dispatch_stop(PyObject *mod, PyObject *ignored);
 
 /* --------------------------------------------------------- errors (errors.c) */
 
-/* -1 with an exception if the system is unusable (shut down, or forked). */
+/* -1 with RuntimeError if System.__init__ never ran (a subclass that does
+ * not call super().__init__(), or System.__new__ alone). */
+int zpy_check_init(SystemObject *s);
+/* -1 with an exception if the system is unusable (never initialised, shut
+ * down, or forked). */
 int zpy_check_sys(SystemObject *s);
 /* Raise the Python exception for runtime error rc; returns NULL. */
 PyObject *zpy_raise_za(SystemObject *s, int rc, const char *what);
 
 /* ---------------------------------------------------- blocking waits (wait.c) */
 
-/* A timeout argument: dflt for None/absent, -2 with an exception. */
-double zpy_parse_timeout(PyObject *o, double dflt);
+/* The deadline of a timeout in seconds (inf: none, UINT64_MAX). */
 uint64_t zpy_deadline_after(double timeout);
 uint32_t zpy_slice_ms(uint64_t deadline);
 /* -1 with RuntimeError when called inside an actor (it would block). */
 int zpy_refuse_in_actor(const char *what);
+
+/* ------------------------------------------- durations and counts (durations.c) */
+
+#define ZPY_MAX_SECONDS 4294967.0 /* the runtime counts ms in 32 bits */
+#define ZPY_FOREVER_MS UINT32_MAX /* what inf becomes in ms */
+enum {
+    ZPY_DUR_INF_OK = 1,   /* inf means "no limit" (timeouts) */
+    ZPY_DUR_POSITIVE = 2, /* 0 is an error too (intervals) */
+};
+/* A duration in seconds under the one rule (see durations.c); -1 with an
+ * exception naming the parameter. *out is INFINITY for inf. */
+int zpy_duration(PyObject *o, const char *name, int flags, double *out);
+/* The same, dflt for NULL/None. */
+int zpy_duration_opt(PyObject *o, const char *name, int flags, double dflt, double *out);
+/* A checked duration in ms for the runtime (inf: ZPY_FOREVER_MS). */
+uint32_t zpy_seconds_to_ms(double t);
+/* An int in lo..hi; -1 with ValueError/OverflowError naming the parameter. */
+int zpy_count(PyObject *o, const char *name, unsigned long long lo, unsigned long long hi,
+              unsigned long long *out);
 
 /* ----------------------------------------------------- MessagePack (values.c) */
 
@@ -301,6 +323,7 @@ PyObject *zpy_bytes_to_py(SystemObject *s, const void *data, size_t len);
 /* ----------------------------------------------------- ask answers (answer.c) */
 
 void zpy_raise_exc_obj(PyObject *exc);
+void zpy_raise_ask_timeout(SystemObject *s, double timeout);
 void zpy_answer_to_py(SystemObject *s, za_answer *a, double timeout, PyObject **res,
                       PyObject **exc);
 

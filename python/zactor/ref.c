@@ -4,6 +4,8 @@
  */
 #include "glue.h"
 
+#include <math.h>
+
 PyObject *zpy_new_ref(SystemObject *s, za_ref r, int kind) {
     RefObject *o = PyObject_New(RefObject, s->st->Ref_Type);
     if (!o) return NULL;
@@ -184,8 +186,8 @@ static PyObject *Ref_ask_async(RefObject *r, PyObject *const *args, Py_ssize_t n
     } else if (parse_args("ask_async", args, nargs, kwnames, names, 2, 2, 1, a) < 0) {
         return NULL;
     }
-    double timeout = zpy_parse_timeout(a[1], 0);
-    if (timeout == -2) return NULL;
+    double timeout;
+    if (zpy_duration_opt(a[1], "timeout", ZPY_DUR_INF_OK, INFINITY, &timeout) < 0) return NULL;
     return (PyObject *)zpy_future_ask(r, a[0], timeout);
 }
 
@@ -206,8 +208,8 @@ static PyObject *Ref_ask(RefObject *r, PyObject *const *args, Py_ssize_t nargs, 
         return NULL;
     }
     PyObject *msg = a[0];
-    double timeout = zpy_parse_timeout(a[1], 5.0);
-    if (timeout == -2) return NULL;
+    double timeout;
+    if (zpy_duration_opt(a[1], "timeout", ZPY_DUR_INF_OK, 5.0, &timeout) < 0) return NULL;
     SystemObject *s = r->sys;
     if (zpy_check_sys(s) < 0 || zpy_refuse_in_actor("ask()") < 0) return NULL;
     int kind = r->kind ? r->kind : zpy_ref_kind(r);
@@ -286,7 +288,7 @@ static PyObject *Ref_ask(RefObject *r, PyObject *const *args, Py_ssize_t nargs, 
         if (got == 0) HOLDING(w = za_ask_wait(h, 0, &ans));
         if (w == ZA_EAGAIN) {
             HOLDING(za_ask_abandon(h));
-            if (got == 0) PyErr_Format(s->st->AskTimeout, "no reply within %.3g s", timeout);
+            if (got == 0) zpy_raise_ask_timeout(s, timeout);
             return NULL;
         }
     }
@@ -312,8 +314,8 @@ static PyObject *Ref_join(RefObject *r, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"timeout", NULL};
     PyObject *to = NULL;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:join", kwlist, &to)) return NULL;
-    double timeout = zpy_parse_timeout(to, -1);
-    if (timeout == -2) return NULL;
+    double timeout;
+    if (zpy_duration_opt(to, "timeout", ZPY_DUR_INF_OK, INFINITY, &timeout) < 0) return NULL;
     SystemObject *s = r->sys;
     if (zpy_check_sys(s) < 0) return NULL;
     if (!za_is_alive(s->sys, r->ref)) Py_RETURN_TRUE;

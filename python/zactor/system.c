@@ -18,13 +18,28 @@ static PyObject *System_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
 
 static int System_init(SystemObject *s, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"workers", "batch", "budget_ms", "max_restarts", "within", NULL};
-    PyObject *workers_o = Py_None;
-    unsigned int batch = 0;
-    double budget_ms = 2.0, within = 0;
-    int max_restarts = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O$Idid:System", kwlist, &workers_o, &batch,
-                                     &budget_ms, &max_restarts, &within))
+    PyObject *workers_o = Py_None, *batch_o = NULL, *budget_o = NULL, *max_restarts_o = NULL,
+             *within_o = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O$OOOO:System", kwlist, &workers_o, &batch_o,
+                                     &budget_o, &max_restarts_o, &within_o))
         return -1;
+    unsigned long long batch = 0, max_restarts = 0;
+    double budget_s = 0.002, within = 0;
+    if ((batch_o && zpy_count(batch_o, "batch", 0, UINT32_MAX, &batch) < 0) ||
+        (max_restarts_o && zpy_count(max_restarts_o, "max_restarts", 0, UINT32_MAX, &max_restarts) < 0) ||
+        zpy_duration_opt(within_o, "within", 0, 0, &within) < 0)
+        return -1;
+    if (budget_o) {
+        /* (in ms: its own range, the runtime's budget_us is 32 bits) */
+        double b;
+        if (zpy_duration(budget_o, "budget_ms", ZPY_DUR_POSITIVE, &b) < 0) return -1;
+        if (b > ZPY_MAX_SECONDS) {
+            PyErr_Format(PyExc_OverflowError, "budget_ms must be at most %d ms",
+                         (int)ZPY_MAX_SECONDS);
+            return -1;
+        }
+        budget_s = b / 1000.0;
+    }
     if (s->sys) {
         PyErr_SetString(PyExc_RuntimeError, "System already initialised");
         return -1;
@@ -38,18 +53,15 @@ static int System_init(SystemObject *s, PyObject *args, PyObject *kw) {
     if (workers_o == Py_None) {
         cfg.workers = 0;
     } else {
-        long w = PyLong_AsLong(workers_o);
-        if (w == -1 && PyErr_Occurred()) return -1;
-        if (w < 0 || w > 1024) {
-            PyErr_SetString(PyExc_ValueError, "workers must be None, 0 (manual) or 1..1024");
+        unsigned long long w;
+        if (zpy_count(workers_o, "workers (None, 0 for manual, or 1..1024)", 0, 1024, &w) < 0)
             return -1;
-        }
         if (w == 0) cfg.manual = 1;
         cfg.workers = (int)w;
     }
-    cfg.batch = batch;
+    cfg.batch = (uint32_t)batch;
     if (max_restarts > 0) cfg.root_max_restarts = (uint32_t)max_restarts;
-    if (within > 0) cfg.root_within_ms = (uint32_t)(within * 1000.0);
+    if (within > 0) cfg.root_within_ms = zpy_seconds_to_ms(within);
     s->manual = cfg.manual;
     s->fork_gen = g_fork_gen;
     s->interp = PyThreadState_Get()->interp;
@@ -57,7 +69,7 @@ static int System_init(SystemObject *s, PyObject *args, PyObject *kw) {
     s->timers = PyDict_New();
     if (!s->cells || !s->timers) return -1;
     s->sweep_at = 1024;
-    zpy_host_init(s, budget_ms);
+    zpy_host_init(s, budget_s * 1000.0);
     int rc = za_system_create(&cfg, &s->sys);
     if (rc != ZA_OK) {
         s->sys = NULL;
@@ -101,7 +113,7 @@ static int system_close(SystemObject *s, double timeout, int interruptible) {
     /* Not "closed" yet: while mailboxes drain, actors keep talking to each
      * other (the runtime itself refuses sends from outside). */
     s->closing = 1;
-    uint32_t ms = (uint32_t)(timeout * 1000.0);
+    uint32_t ms = zpy_seconds_to_ms(timeout); /* (inf: ~49.7 days, "no limit") */
     int rc;
     if (s->manual) {
         HOLDING(rc = za_system_shutdown(s->sys, ms));
@@ -140,8 +152,12 @@ static int system_close(SystemObject *s, double timeout, int interruptible) {
 
 static PyObject *System_shutdown(SystemObject *s, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"timeout", NULL};
-    double timeout = 5.0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|d:shutdown", kwlist, &timeout)) return NULL;
+    PyObject *to = NULL;
+    double timeout;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:shutdown", kwlist, &to) ||
+        zpy_duration_opt(to, "timeout", ZPY_DUR_INF_OK, 5.0, &timeout) < 0)
+        return NULL;
+    if (zpy_check_init(s) < 0) return NULL;
     if (tl_in_actor) {
         PyErr_SetString(PyExc_RuntimeError, "shutdown() cannot run inside an actor");
         return NULL;
@@ -202,15 +218,18 @@ static PyObject *System_lookup(SystemObject *s, PyObject *name) {
 
 static PyObject *System_run(SystemObject *s, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"max_turns", NULL};
-    unsigned int max_turns = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|I:run", kwlist, &max_turns)) return NULL;
+    PyObject *mt = NULL;
+    unsigned long long max_turns = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:run", kwlist, &mt) ||
+        (mt && zpy_count(mt, "max_turns", 0, UINT32_MAX, &max_turns) < 0))
+        return NULL;
     if (zpy_check_sys(s) < 0) return NULL;
     if (!s->manual) {
         PyErr_SetString(PyExc_RuntimeError, "run() is for System(workers=0) only");
         return NULL;
     }
     int rc;
-    HOLDING(rc = za_system_run(s->sys, max_turns));
+    HOLDING(rc = za_system_run(s->sys, (uint32_t)max_turns));
     zpy_drain_deferred();
     if (PyErr_Occurred()) return NULL;
     if (rc < 0) return zpy_raise_za(s, rc, "run");
@@ -218,6 +237,7 @@ static PyObject *System_run(SystemObject *s, PyObject *args, PyObject *kw) {
 }
 
 static PyObject *System_on_dead_letter(SystemObject *s, PyObject *cb) {
+    if (zpy_check_init(s) < 0) return NULL;
     if (cb != Py_None && !PyCallable_Check(cb)) {
         PyErr_SetString(PyExc_TypeError, "callback must be callable or None");
         return NULL;
@@ -312,6 +332,7 @@ static PyObject *System_enter(SystemObject *s, PyObject *Py_UNUSED(ignored)) {
 
 static PyObject *System_exit(SystemObject *s, PyObject *args) {
     (void)args;
+    if (zpy_check_init(s) < 0) return NULL;
     if (!s->closed && s->sys && system_close(s, 5.0, 1) == ZA_ECANCELLED) return NULL;
     Py_RETURN_FALSE;
 }
@@ -332,8 +353,8 @@ static PyObject *System_get_closed(SystemObject *s, void *Py_UNUSED(x)) {
 static PyObject *System_ref(SystemObject *s, PyObject *arg) {
     /* an ActorRef from its 64-bit id (e.g. from a native actor's message) */
     if (zpy_check_sys(s) < 0) return NULL;
-    unsigned long long r = PyLong_AsUnsignedLongLong(arg);
-    if (PyErr_Occurred()) return NULL;
+    unsigned long long r;
+    if (zpy_count(arg, "id", 0, UINT64_MAX, &r) < 0) return NULL;
     return zpy_new_ref(s, (za_ref)r, 0);
 }
 
@@ -365,6 +386,7 @@ static PyObject *System_spawn_behaviour(SystemObject *s, PyObject *args, PyObjec
 /* unpack(data): one MessagePack value, strictly (the same reader as messages
  * from other languages, but malformed input is an error, not raw bytes). */
 static PyObject *System_unpack(SystemObject *s, PyObject *arg) {
+    if (zpy_check_init(s) < 0) return NULL;
     Py_buffer b;
     if (PyObject_GetBuffer(arg, &b, PyBUF_SIMPLE) < 0) return NULL;
     za_doc *d = NULL;
@@ -409,22 +431,14 @@ static PyObject *System_spawn_lua(SystemObject *s, PyObject *args, PyObject *kw)
     if (kw) {
         if (!(optkw = PyDict_Copy(kw))) return NULL;
         if ((v = PyDict_GetItemString(optkw, "memory_limit")) && v != Py_None) {
-            long long m = PyLong_AsLongLong(v);
-            if (m <= 0) {
-                if (!PyErr_Occurred())
-                    PyErr_SetString(PyExc_ValueError, "memory_limit must be > 0 bytes");
-                goto err;
-            }
+            unsigned long long m;
+            if (zpy_count(v, "memory_limit", 1, SIZE_MAX, &m) < 0) goto err;
             lo.memory_limit = (size_t)m;
         }
         if ((v = PyDict_GetItemString(optkw, "budget")) && v != Py_None) {
-            double b = PyFloat_AsDouble(v);
-            if (b == -1.0 && PyErr_Occurred()) goto err;
-            if (b <= 0) {
-                PyErr_SetString(PyExc_ValueError, "budget must be > 0 seconds");
-                goto err;
-            }
-            lo.budget_ms = b * 1000.0 < 1 ? 1u : (uint32_t)(b * 1000.0);
+            double b;
+            if (zpy_duration(v, "budget", ZPY_DUR_POSITIVE, &b) < 0) goto err;
+            lo.budget_ms = zpy_seconds_to_ms(b);
         }
         if ((v = PyDict_GetItemString(optkw, "open_io_os")) && v != Py_None) {
             int t = PyObject_IsTrue(v);
@@ -488,15 +502,19 @@ err:
 }
 
 static PyObject *System_wait_idle(SystemObject *s, PyObject *args) {
-    double timeout = 5.0;
-    if (!PyArg_ParseTuple(args, "|d:wait_idle", &timeout)) return NULL;
+    PyObject *to = NULL;
+    double timeout;
+    if (!PyArg_ParseTuple(args, "|O:wait_idle", &to) ||
+        zpy_duration_opt(to, "timeout", ZPY_DUR_INF_OK, 5.0, &timeout) < 0)
+        return NULL;
+    uint32_t ms = zpy_seconds_to_ms(timeout);
     if (zpy_check_sys(s) < 0 || zpy_refuse_in_actor("wait_idle()") < 0) return NULL;
     int rc;
     if (s->manual) {
-        HOLDING(rc = za_system_wait_idle(s->sys, (uint32_t)(timeout * 1000)));
+        HOLDING(rc = za_system_wait_idle(s->sys, ms));
     } else {
         zpy_gil_release();
-        rc = za_system_wait_idle(s->sys, (uint32_t)(timeout * 1000));
+        rc = za_system_wait_idle(s->sys, ms);
         zpy_gil_acquire();
     }
     zpy_drain_deferred();

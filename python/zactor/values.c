@@ -41,10 +41,17 @@ int zpy_pack_obj(modstate *st, za_pack *p, PyObject *o, int depth) {
         long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
         if (overflow > 0) {
             unsigned long long u = PyLong_AsUnsignedLongLong(o);
-            if (PyErr_Occurred()) return -1;
+            if (u == (unsigned long long)-1 && PyErr_Occurred()) {
+                if (!PyErr_ExceptionMatches(PyExc_OverflowError)) return -1;
+                PyErr_Clear();
+                PyErr_SetString(PyExc_OverflowError,
+                                "int too big for MessagePack (its range is -2**63 .. 2**64-1)");
+                return -1;
+            }
             rc = za_pack_uint(p, u);
         } else if (overflow < 0) {
-            PyErr_SetString(PyExc_OverflowError, "int too small for MessagePack");
+            PyErr_SetString(PyExc_OverflowError,
+                            "int too small for MessagePack (its range is -2**63 .. 2**64-1)");
             return -1;
         } else {
             if (v == -1 && PyErr_Occurred()) return -1;

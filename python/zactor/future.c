@@ -40,9 +40,17 @@ static void ask_cb(za_answer *a, void *ud) {
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
     if (keep) {
-        if (tl_gil) {
+        if (zpy_user_callbacks_ok()) {
             zpy_future_run_callbacks((FutureObject *)keep);
             Py_DECREF(keep);
+        } else if (tl_gil) {
+            /* a worker (or an actor): wake awaiting tasks now (glue code,
+             * no user code), leave the user's callbacks to the dispatcher */
+            zpy_future_wake_waiters((FutureObject *)keep);
+            if (((FutureObject *)keep)->callbacks)
+                zpy_defer_obj(DF_FUTCB, keep);
+            else
+                Py_DECREF(keep);
         } else {
             zpy_defer_obj(DF_FUTCB, keep);
         }
@@ -117,7 +125,7 @@ static void fut_convert(FutureObject *f) {
     zpy_answer_to_py(f->sys, &f->core->ans, f->timeout, &f->result, &f->exc);
 }
 
-void zpy_future_run_callbacks(FutureObject *f) {
+void zpy_future_wake_waiters(FutureObject *f) {
     PyObject *ws = f->aw_waiters;
     f->aw_waiters = NULL;
     if (ws) {
@@ -135,6 +143,12 @@ void zpy_future_run_callbacks(FutureObject *f) {
         }
         Py_DECREF(ws);
     }
+}
+
+/* Done: wake awaiting tasks and run add_done_callback's callbacks (on a
+ * thread where zpy_user_callbacks_ok(), see ask_cb). */
+void zpy_future_run_callbacks(FutureObject *f) {
+    zpy_future_wake_waiters(f);
     PyObject *cbs = f->callbacks;
     f->callbacks = NULL;
     if (!cbs) return;
@@ -356,8 +370,9 @@ static PyMethodDef Future_methods[] = {
     {"cancel", (PyCFunction)Future_cancel, METH_NOARGS,
      "Cancel the ask if it has no answer yet; a later reply becomes a dead letter."},
     {"add_done_callback", (PyCFunction)Future_add_done_callback, METH_O,
-     "add_done_callback(fn): call fn(future) once done (at once if already done). It may run "
-     "on a runtime thread holding the GIL."},
+     "add_done_callback(fn): call fn(future) once done (at once if already done). It runs on "
+     "a thread where blocking calls are legal (the caller's, or zactor's dispatcher thread), "
+     "never on a runtime worker."},
     {NULL, NULL, 0, NULL},
 };
 

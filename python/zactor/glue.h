@@ -120,6 +120,16 @@ extern _Thread_local PyThreadState *tl_saved;
 /* Depth of actor callbacks (start/receive/stop) on this thread: blocking
  * calls there would stall the worker that other Python actors need. */
 extern _Thread_local int tl_in_actor;
+/* 1 on a runtime worker between host_enter and host_leave (it holds the
+ * Python host and the GIL): user callbacks (future callbacks, dead
+ * letters) never run there, see deferred.c. */
+extern _Thread_local int tl_in_host;
+/* May user callbacks run on this thread now? (Holding the GIL, not on a
+ * worker serving the Python host, not inside an actor: where the blocking
+ * API is legal.) */
+static inline int zpy_user_callbacks_ok(void) {
+    return tl_gil && !tl_in_host && !tl_in_actor;
+}
 
 #define HOLDING(expr)                                                                              \
     do {                                                                                           \
@@ -250,7 +260,7 @@ typedef struct FutureObject {
 
 /* ---------------------------------------------------- deferred work (deferred.c) */
 
-enum { DF_DECREF = 1, DF_FUTCB = 2, DF_DL = 3 };
+enum { DF_DECREF = 1, DF_FUTCB = 2, DF_DL = 3, DF_CLOSE = 4 };
 
 typedef struct defer_item {
     struct defer_item *next;
@@ -340,6 +350,7 @@ int zpy_as_ref(SystemObject *s, PyObject *o, RefObject **out);
 extern PyType_Spec zpy_Future_spec;
 FutureObject *zpy_future_ask(RefObject *r, PyObject *msg, double timeout);
 void zpy_future_run_callbacks(FutureObject *f);
+void zpy_future_wake_waiters(FutureObject *f);
 PyObject *zpy_future_outcome(FutureObject *f);
 int zpy_future_cancel(FutureObject *f);
 
@@ -379,5 +390,7 @@ PyObject *zpy_spawn(SystemObject *s, za_ctx *ctx, PyObject *args, PyObject *kw);
 /* ------------------------------------------------------------------ System (system.c) */
 
 extern PyType_Spec zpy_System_spec;
+/* Shut down a System nobody references any more (deferred from a worker). */
+void zpy_system_close_dropped(SystemObject *s);
 
 #endif /* ZACTOR_GLUE_H */

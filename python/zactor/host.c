@@ -160,7 +160,40 @@ static PyObject *make_terminated(SystemObject *s, const za_down *d) {
     return t;
 }
 
-int zpy_py_receive(za_ctx *ctx, const za_msg *m) {
+/* A message that cannot become a Python value (e.g. a Lua table with a
+ * table as a key: unhashable): the handling of that message fails, like a
+ * receive that raised. The runtime then turns it into a dead letter
+ * ("failed"), answers an asker with the cause, and supervision sees the
+ * failure. */
+static int fail_unbuildable(za_ctx *ctx, ContextObject *cell, pyactor *pa) {
+    PyObject *exc = fetch_exc();
+    char buf[400];
+    fail_text(exc, buf, sizeof buf);
+    if (exc) {
+        PyObject *note =
+            PyUnicode_FromString("raised while building the Python value of a message from a "
+                                 "non-Python actor (before receive() ran)");
+        PyObject *r = note ? PyObject_CallMethodOneArg(exc, cell->sys->st->str_add_note, note)
+                           : NULL;
+        Py_XDECREF(r);
+        Py_XDECREF(note);
+        PyErr_Clear();
+        Py_XSETREF(cell->last_exc, Py_NewRef(exc));
+        if (pa->inst) {
+            pa->failed = 1; /* on_failure replaces on_stop for this incarnation */
+            r = PyObject_CallMethodOneArg(pa->inst, cell->sys->st->str_on_failure, exc);
+            if (!r)
+                PyErr_WriteUnraisable(cell->sys->st->str_on_failure);
+            else
+                Py_DECREF(r);
+        }
+        Py_DECREF(exc);
+    }
+    za_ctx_fail(ctx, ZA_EVALUE, "message not convertible to a Python value: %s", buf);
+    return -1;
+}
+
+static int py_receive(za_ctx *ctx, const za_msg *m) {
     ContextObject *cell = za_ctx_user(ctx);
     pyactor *pa = za_ctx_state(ctx);
     SystemObject *s = cell->sys;
@@ -192,10 +225,7 @@ int zpy_py_receive(za_ctx *ctx, const za_msg *m) {
     } else {
         obj = zpy_bytes_to_py(s, m->data, m->len);
     }
-    if (!obj) {
-        PyErr_WriteUnraisable((PyObject *)cell);
-        return 0;
-    }
+    if (!obj) return fail_unbuildable(ctx, cell, pa);
     if (!pa->inst) {
         Py_DECREF(obj);
         return 0;
@@ -268,6 +298,16 @@ int zpy_py_receive(za_ctx *ctx, const za_msg *m) {
     }
     cell->cur = prev;
     cell->sender = ZA_REF_NONE;
+    tl_in_actor--;
+    return rc;
+}
+
+/* The receive of Python actors (the whole turn counts as "inside an actor":
+ * building the message's value too, where a GC may finalize a dropped
+ * System, see System_finalize). */
+int zpy_py_receive(za_ctx *ctx, const za_msg *m) {
+    tl_in_actor++;
+    int rc = py_receive(ctx, m);
     tl_in_actor--;
     return rc;
 }
@@ -351,7 +391,9 @@ static void host_enter(void *ud, int wid) {
     PyEval_RestoreThread(ts);
     atomic_fetch_add_explicit(&g_in_host, 1, memory_order_relaxed);
     tl_gil = 1;
-    zpy_drain_deferred();
+    tl_in_host = 1;
+    /* (no drain of the deferred queue here: it holds user callbacks, which
+     * must not run on a worker; the dispatcher thread runs them) */
 }
 
 static void host_leave(void *ud, int wid) {
@@ -359,6 +401,7 @@ static void host_leave(void *ud, int wid) {
     (void)wid;
     if (s->manual) return;
     tl_gil = 0;
+    tl_in_host = 0;
     PyEval_SaveThread();
     atomic_fetch_sub_explicit(&g_in_host, 1, memory_order_release);
 }

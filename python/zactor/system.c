@@ -168,8 +168,34 @@ static PyObject *System_shutdown(SystemObject *s, PyObject *args, PyObject *kw) 
     return PyBool_FromLong(rc == ZA_OK);
 }
 
+/*
+ * A live System nobody references (a forgotten shutdown(), or the cycle
+ * System <-> its actors' cells found by the cyclic GC): shut it down here,
+ * before anything is cleared, so that no worker ever runs an actor whose
+ * cell is gone. On a worker (the GC may run inside an actor) it cannot be
+ * shut down: it is kept alive (resurrected) and the dispatcher thread shuts
+ * it down.
+ */
+static void System_finalize(SystemObject *s) {
+    if (!s->sys || s->closed || s->closing) return;
+    if (s->fork_gen != g_fork_gen) return;
+    PyObject *et, *ev, *etb;
+    PyErr_Fetch(&et, &ev, &etb);
+    if (tl_in_host || tl_in_actor) {
+        zpy_defer_obj(DF_CLOSE, Py_NewRef((PyObject *)s));
+    } else {
+        system_close(s, 5.0, 0);
+    }
+    PyErr_Restore(et, ev, etb);
+}
+
+void zpy_system_close_dropped(SystemObject *s) {
+    if (s->sys && !s->closed) system_close(s, 5.0, 0);
+}
+
 static void System_dealloc(SystemObject *s) {
     PyTypeObject *tp = Py_TYPE(s);
+    if (PyObject_CallFinalizerFromDealloc((PyObject *)s) < 0) return; /* resurrected */
     PyObject_GC_UnTrack(s);
     if (s->weakreflist) PyObject_ClearWeakRefs((PyObject *)s);
     if (s->sys && !s->closed && !tl_in_actor) system_close(s, 5.0, 0);
@@ -576,6 +602,7 @@ static PyType_Slot System_slots[] = {
     {Py_tp_new, System_new},
     {Py_tp_init, System_init},
     {Py_tp_dealloc, System_dealloc},
+    {Py_tp_finalize, System_finalize},
     {Py_tp_traverse, System_traverse},
     {Py_tp_clear, System_clear},
     {Py_tp_methods, System_methods},

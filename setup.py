@@ -9,12 +9,14 @@ import atexit
 import glob
 import os
 import platform
+import re
 import shutil
 import subprocess
 import tempfile
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 
 class build_ext_always(build_ext):
@@ -28,6 +30,38 @@ class build_ext_always(build_ext):
 
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _version():
+    # The one version number of zactor: ZA_VERSION_{MAJOR,MINOR,PATCH} in the
+    # public header (the Makefile reads it for zactor.pc and the rockspec).
+    parts = {}
+    with open(os.path.join(HERE, "csrc", "include", "zactor.h")) as f:
+        for line in f:
+            m = re.match(r"#define\s+ZA_VERSION_(MAJOR|MINOR|PATCH)\s+(\d+)\b", line)
+            if m:
+                parts[m.group(1)] = m.group(2)
+    return ".".join(parts[k] for k in ("MAJOR", "MINOR", "PATCH"))
+
+
+VERSION = _version()
+
+
+class build_py_version(build_py):
+    # zactor.__version__ comes from zactor/_version.py, written into the
+    # build (never into the source tree) from the header's version.
+    def run(self):
+        super().run()
+        if not self.dry_run:
+            target = os.path.join(self.build_lib, "zactor", "_version.py")
+            self.mkpath(os.path.dirname(target))
+            with open(target, "w") as f:
+                f.write("# written by setup.py from csrc/include/zactor.h\n"
+                        f"__version__ = {VERSION!r}\n")
+
+    def get_outputs(self, include_bytecode=True):
+        return super().get_outputs(include_bytecode) + [
+            os.path.join(self.build_lib, "zactor", "_version.py")]
 
 
 def _rel(paths):
@@ -103,10 +137,11 @@ ext = Extension(
 )
 
 setup(
+    version=VERSION,
     package_dir={"": "python"},
     packages=["zactor"],
     package_data={"zactor": ["py.typed", "*.pyi"]},
-    exclude_package_data={"zactor": ["*.c"]},
+    exclude_package_data={"zactor": ["*.c", "*.h"]},
     ext_modules=[ext],
-    cmdclass={"build_ext": build_ext_always},
+    cmdclass={"build_ext": build_ext_always, "build_py": build_py_version},
 )

@@ -1,6 +1,6 @@
 /*
- * Actors: the slot table, spawning, one actor turn (a batch of messages),
- * and the lifecycle (start, stop children-first, finalize).
+ * Actors: one actor turn (a batch of messages), the lifecycle (start, stop
+ * children-first, finalize) and the context API behaviours call.
  *
  * Ownership rule: the incarnation fields of a slot are touched only by the
  * thread that holds the actor's turn (sched word QUEUED). A spawn only
@@ -12,248 +12,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "internal.h"
+#include "actor.h"
+#include "ask.h"
+#include "deadletter.h"
+#include "mailbox.h"
+#include "registry.h"
+#include "send.h"
+#include "slots.h"
+#include "supervise.h"
+#include "system.h"
 
-_Thread_local za_worker *za__tl_worker;
 _Thread_local za_ctx *za__tl_ctx;
-
-/* ------------------------------------------------------------- slot table */
-
-za_actor *za__slot(za_system *s, uint32_t slot) {
-    uint32_t ci = slot >> ZA_CHUNK_BITS;
-    if (ci >= ZA_MAX_CHUNKS) return NULL;
-    za_actor *chunk = atomic_load_explicit(&s->chunks[ci], memory_order_acquire);
-    if (!chunk) return NULL;
-    uint32_t idx = slot & (ZA_CHUNK_SIZE - 1);
-    if (slot >= atomic_load_explicit(&s->nslots, memory_order_acquire)) return NULL;
-    return &chunk[idx];
-}
-
-/* Make slot `slot` exist (slot_mu held). */
-static bool ensure_chunk(za_system *s, uint32_t slot) {
-    uint32_t ci = slot >> ZA_CHUNK_BITS;
-    if (ci >= ZA_MAX_CHUNKS) return false;
-    if (atomic_load_explicit(&s->chunks[ci], memory_order_relaxed)) return true;
-    za_actor *chunk = aligned_alloc(ZA_CACHELINE, sizeof(za_actor) * ZA_CHUNK_SIZE);
-    if (!chunk) return false;
-    memset(chunk, 0, sizeof(za_actor) * ZA_CHUNK_SIZE);
-    for (uint32_t i = 0; i < ZA_CHUNK_SIZE; i++) {
-        za__mbox_init(&chunk[i]);
-        chunk[i].slot = (ci << ZA_CHUNK_BITS) | i;
-    }
-    atomic_store_explicit(&s->chunks[ci], chunk, memory_order_release);
-    return true;
-}
-
-/* Take up to `want` fresh slots into out[]; slot_mu held. */
-static uint32_t grab_slots(za_system *s, uint32_t *out, uint32_t want) {
-    uint32_t got = 0;
-    while (got < want && s->nfree) out[got++] = s->free_slots[--s->nfree];
-    while (got < want) {
-        uint32_t n = atomic_load_explicit(&s->nslots, memory_order_relaxed);
-        if (!ensure_chunk(s, n)) break;
-        atomic_store_explicit(&s->nslots, n + 1, memory_order_release);
-        out[got++] = n;
-    }
-    return got;
-}
-
-static uint32_t slot_alloc(za_system *s) {
-    za_worker *w = za__tl_worker;
-    if (w && w->sys == s) {
-        if (!w->nslot_cache) {
-            pthread_mutex_lock(&s->slot_mu);
-            w->nslot_cache = grab_slots(s, w->slot_cache, 64);
-            pthread_mutex_unlock(&s->slot_mu);
-            if (!w->nslot_cache) return 0;
-        }
-        return w->slot_cache[--w->nslot_cache];
-    }
-    uint32_t slot = 0;
-    pthread_mutex_lock(&s->slot_mu);
-    if (!grab_slots(s, &slot, 1)) slot = 0;
-    pthread_mutex_unlock(&s->slot_mu);
-    return slot;
-}
-
-static void push_free_locked(za_system *s, const uint32_t *slots, uint32_t n) {
-    if (s->nfree + n > s->capfree) {
-        size_t cap = s->capfree ? s->capfree * 2 : 1024;
-        while (cap < s->nfree + n) cap *= 2;
-        uint32_t *nf = realloc(s->free_slots, cap * sizeof *nf);
-        if (!nf) return; /* the slots stay unused: a leak of slots, not memory */
-        s->free_slots = nf;
-        s->capfree = cap;
-    }
-    memcpy(s->free_slots + s->nfree, slots, n * sizeof *slots);
-    s->nfree += n;
-}
-
-static void slot_free(za_system *s, uint32_t slot) {
-    za_worker *w = za__tl_worker;
-    if (w && w->sys == s) {
-        if (w->nslot_cache == 256) {
-            pthread_mutex_lock(&s->slot_mu);
-            push_free_locked(s, w->slot_cache + 128, 128);
-            pthread_mutex_unlock(&s->slot_mu);
-            w->nslot_cache = 128;
-        }
-        w->slot_cache[w->nslot_cache++] = slot;
-        return;
-    }
-    pthread_mutex_lock(&s->slot_mu);
-    push_free_locked(s, &slot, 1);
-    pthread_mutex_unlock(&s->slot_mu);
-}
-
-/* ------------------------------------------------------------------ helpers */
-
-int za__ref_list_add(za_ref **arr, uint32_t *n, uint32_t *cap, za_ref r) {
-    if (*n == *cap) {
-        uint32_t nc = *cap ? *cap * 2 : 4;
-        za_ref *na = realloc(*arr, nc * sizeof *na);
-        if (!na) return ZA_ENOMEM;
-        *arr = na;
-        *cap = nc;
-    }
-    (*arr)[(*n)++] = r;
-    return ZA_OK;
-}
-
-/* The index of a long refseq: linear probing keyed by the ref itself. */
-static uint32_t pos_home(const za_refseq *q, za_ref r) {
-    uint64_t h = r * 0x9E3779B97F4A7C15ull;
-    return (uint32_t)(h >> 32) & (q->poscap - 1);
-}
-
-static void pos_put(za_refseq *q, uint32_t i) {
-    uint32_t j = pos_home(q, q->v[i]);
-    while (q->pos[j]) j = (j + 1) & (q->poscap - 1);
-    q->pos[j] = i + 1;
-}
-
-/* (Re)build the index for the live entries; without memory the refseq
- * simply searches, as short ones do. */
-static void pos_rebuild(za_refseq *q) {
-    uint32_t want = 128;
-    while (want < 2 * q->n + 2) want *= 2;
-    if (want != q->poscap) {
-        uint32_t *np = calloc(want, sizeof *np);
-        if (!np) {
-            free(q->pos);
-            q->pos = NULL;
-            q->poscap = 0;
-            return;
-        }
-        free(q->pos);
-        q->pos = np;
-        q->poscap = want;
-    } else {
-        memset(q->pos, 0, q->poscap * sizeof *q->pos);
-    }
-    for (uint32_t i = 0; i < q->n; i++)
-        if (q->v[i] != ZA_REF_NONE) pos_put(q, i);
-}
-
-/* Position of r via the index, and take it out of the index (backward-shift
- * deletion keeps every other entry reachable from its home). */
-static bool pos_take(za_refseq *q, za_ref r, uint32_t *out) {
-    uint32_t mask = q->poscap - 1, j = pos_home(q, r);
-    while (q->pos[j] && q->v[q->pos[j] - 1] != r) j = (j + 1) & mask;
-    if (!q->pos[j]) return false;
-    *out = q->pos[j] - 1;
-    q->pos[j] = 0;
-    for (uint32_t k = (j + 1) & mask; q->pos[k]; k = (k + 1) & mask) {
-        uint32_t h = pos_home(q, q->v[q->pos[k] - 1]);
-        if (((j - h) & mask) < ((k - h) & mask)) {
-            q->pos[j] = q->pos[k];
-            q->pos[k] = 0;
-            j = k;
-        }
-    }
-    return true;
-}
-
-int za__refseq_add(za_refseq *q, za_ref r) {
-    int rc = za__ref_list_add(&q->v, &q->n, &q->cap, r);
-    if (rc != ZA_OK) return rc;
-    if (q->pos && 2 * q->n + 2 <= q->poscap)
-        pos_put(q, q->n - 1);
-    else if (q->n > ZA_REFSEQ_INDEX_AT)
-        pos_rebuild(q);
-    return ZA_OK;
-}
-
-static void refseq_compact(za_refseq *q) {
-    uint32_t k = 0;
-    for (uint32_t i = 0; i < q->n; i++)
-        if (q->v[i] != ZA_REF_NONE) q->v[k++] = q->v[i];
-    q->n = k;
-    q->holes = 0;
-    q->hint = 0;
-    if (q->pos) pos_rebuild(q); /* positions moved */
-}
-
-/* Removal leaves a hole (spawn order is kept for rest-for-one). A long list
- * finds the entry through its index; a short one looks at the newest end,
- * then outwards from just after the previous removal. Holes are squeezed out
- * once they outnumber the live entries. (A search plus memmove per removal
- * made a parent of 400k children, or 400k top-level actors, quadratic:
- * found by bench/savina.) */
-bool za__refseq_remove(za_refseq *q, za_ref r) {
-    uint32_t n = q->n, i = 0;
-    if (r == ZA_REF_NONE || n == 0) return false;
-    bool found;
-    if (q->pos) {
-        found = pos_take(q, r, &i);
-    } else {
-        found = q->v[n - 1] == r;
-        if (found) i = n - 1;
-        uint32_t h = q->hint < n ? q->hint : 0;
-        for (uint32_t d = 0; !found && (d < n - h || d < h); d++) {
-            if (d < n - h && q->v[h + d] == r) {
-                i = h + d;
-                found = true;
-            } else if (d < h && q->v[h - 1 - d] == r) {
-                i = h - 1 - d;
-                found = true;
-            }
-        }
-    }
-    if (!found) return false;
-    q->v[i] = ZA_REF_NONE;
-    q->holes++;
-    q->hint = i + 1;
-    while (q->n && q->v[q->n - 1] == ZA_REF_NONE) {
-        q->n--;
-        q->holes--;
-    }
-    if (q->hint >= q->n) q->hint = 0;
-    if (q->holes > 32 && q->holes * 2 > q->n) refseq_compact(q);
-    return true;
-}
-
-void za__refseq_clear(za_refseq *q) {
-    q->n = q->holes = q->hint = 0;
-    if (q->pos) memset(q->pos, 0, q->poscap * sizeof *q->pos);
-}
-
-void za__refseq_free(za_refseq *q) {
-    free(q->v);
-    free(q->pos);
-    memset(q, 0, sizeof *q);
-}
-
-static int ref_list_remove(za_ref *arr, uint32_t *n, za_ref r) {
-    for (uint32_t i = 0; i < *n; i++) {
-        if (arr[i] == r) {
-            memmove(arr + i, arr + i + 1, (*n - i - 1) * sizeof *arr);
-            (*n)--;
-            return 1;
-        }
-    }
-    return 0;
-}
 
 static void ext_defaults(za_actor_ext *e) {
     e->max_restarts = 3;
@@ -264,15 +33,18 @@ static void ext_defaults(za_actor_ext *e) {
     e->strategy = ZA_ONE_FOR_ONE;
 }
 
+za_actor_ext *za__ext_new(void) {
+    za_actor_ext *e = calloc(1, sizeof *e);
+    if (e) ext_defaults(e);
+    return e;
+}
+
 za_actor_ext *za__ext(za_actor *a) {
-    if (!a->ext) {
-        a->ext = calloc(1, sizeof *a->ext);
-        if (a->ext) ext_defaults(a->ext);
-    }
+    if (!a->ext) a->ext = za__ext_new();
     return a->ext;
 }
 
-static void ext_free(za_actor_ext *e) {
+void za__ext_free(za_actor_ext *e) {
     if (!e) return;
     free(e->name);
     za__refseq_free(&e->children);
@@ -280,176 +52,6 @@ static void ext_free(za_actor_ext *e) {
     free(e->args);
     free(e->restart_ms);
     free(e);
-}
-
-/* ---------------------------------------------------------------- spawning */
-
-void za_spawn_opts_init(za_spawn_opts *o) {
-    if (o) memset(o, 0, sizeof *o);
-}
-
-static int spawn_common(za_system *s, za_ctx *parent, const za_behaviour *beh, const void *args,
-                        size_t args_len, const za_spawn_opts *opts, za_reply_slot *waiter,
-                        za_ref *out) {
-    if (!s) return za__fail(ZA_EINVAL, "system is NULL");
-    if (!out) return za__fail(ZA_EINVAL, "out is NULL");
-    *out = ZA_REF_NONE;
-    if (!beh || !beh->receive) return za__fail(ZA_EINVAL, "behaviour or its receive is NULL");
-    if (args_len && !args) return za__fail(ZA_EINVAL, "args is NULL but args_len is %zu", args_len);
-    if (beh->state_size > (1u << 30))
-        return za__fail(ZA_EINVAL, "state_size %zu is too large", beh->state_size);
-    if (args_len > s->cfg.max_payload)
-        return za__fail(ZA_ETOOBIG, "args of %zu bytes exceed max_payload", args_len);
-    if (atomic_load_explicit(&s->phase, memory_order_acquire) != ZA_PHASE_RUNNING)
-        return za__fail(ZA_ESHUTDOWN, "cannot spawn: system is shutting down");
-    za_spawn_opts def;
-    if (!opts) {
-        za_spawn_opts_init(&def);
-        opts = &def;
-    }
-    if ((unsigned)opts->restart > ZA_RESTART_TEMPORARY ||
-        (unsigned)opts->strategy > ZA_STRATEGY_ESCALATE ||
-        (unsigned)opts->full_policy > ZA_FULL_BLOCK)
-        return za__fail(ZA_EINVAL, "bad restart, strategy or full_policy value");
-    if (opts->name && (!opts->name[0] || strlen(opts->name) > 255))
-        return za__fail(ZA_EINVAL, "name must be 1..255 bytes");
-
-    za_actor_ext *ext = NULL;
-    bool need_ext = args_len || opts->name || opts->restart || opts->strategy ||
-                    opts->max_restarts || opts->within_ms || opts->backoff_min_ms ||
-                    opts->backoff_max_ms ||
-                    (!parent && (s->cfg.root_max_restarts != 3 || s->cfg.root_within_ms != 5000));
-    if (need_ext) {
-        ext = calloc(1, sizeof *ext);
-        if (!ext) return za__fail(ZA_ENOMEM, "out of memory");
-        ext_defaults(ext);
-        if (!parent) {
-            ext->max_restarts = s->cfg.root_max_restarts;
-            ext->within_ms = s->cfg.root_within_ms;
-        }
-        if (opts->max_restarts) ext->max_restarts = opts->max_restarts;
-        if (opts->within_ms) ext->within_ms = opts->within_ms;
-        ext->backoff_min_ms = opts->backoff_min_ms;
-        if (opts->backoff_max_ms) ext->backoff_max_ms = opts->backoff_max_ms;
-        ext->restart_policy = (uint8_t)opts->restart;
-        ext->strategy = (uint8_t)opts->strategy;
-        if (args_len) {
-            ext->args = malloc(args_len);
-            if (!ext->args) goto oom;
-            memcpy(ext->args, args, args_len);
-            ext->args_len = args_len;
-        }
-        if (opts->name && !(ext->name = strdup(opts->name))) goto oom;
-    }
-
-    int host_idx = za__host_index(s, beh->host);
-    if (host_idx < 0) {
-        ext_free(ext);
-        return za__fail(ZA_EINVAL, "too many behaviour hosts (max %d)", ZA_MAX_HOSTS);
-    }
-    uint32_t slot = slot_alloc(s);
-    if (!slot) {
-        ext_free(ext);
-        return za__fail(ZA_ENOMEM, "actor table is full");
-    }
-    za_actor *a = za__slot(s, slot);
-    uint32_t old = atomic_load_explicit(&a->life, memory_order_acquire);
-    uint32_t gen = (ZA_LIFE_GEN(old) + 1) & ZA_GEN_MASK;
-    if (gen == 0) gen = 1;
-    za_ref ref = za__make_ref(slot, gen);
-
-    atomic_store_explicit(&a->capacity, opts->capacity, memory_order_relaxed);
-    atomic_store_explicit(&a->policy, (uint8_t)opts->full_policy, memory_order_relaxed);
-    atomic_store_explicit(&a->block_ms, opts->block_timeout_ms, memory_order_relaxed);
-    atomic_store_explicit(&a->host_idx, (uint8_t)host_idx, memory_order_relaxed);
-    atomic_store_explicit(&a->life, ZA_LIFE(gen, ZA_ST_ALIVE), memory_order_release);
-
-    if (opts->name) {
-        int rc = za_register(s, opts->name, ref);
-        if (rc != ZA_OK) {
-            atomic_store_explicit(&a->life, ZA_LIFE(gen, ZA_ST_DEAD), memory_order_release);
-            slot_free(s, slot);
-            ext_free(ext);
-            return rc;
-        }
-    }
-
-    za_start_info si = {.beh = beh,
-                        .parent = parent ? parent->self : ZA_REF_NONE,
-                        .user = opts->user,
-                        .ext = ext,
-                        .waiter = waiter};
-    if (parent) {
-        za_actor_ext *pe = za__ext(parent->a);
-        if (!pe || za__refseq_add(&pe->children, ref)) {
-            if (opts->name) za__registry_drop(s, opts->name, ref);
-            atomic_store_explicit(&a->life, ZA_LIFE(gen, ZA_ST_DEAD), memory_order_release);
-            slot_free(s, slot);
-            ext_free(ext);
-            return za__fail(ZA_ENOMEM, "out of memory");
-        }
-    } else {
-        pthread_mutex_lock(&s->root_mu);
-        /* out of memory here only costs shutdown's ordered stop of this
-         * actor; teardown still ends it */
-        (void)za__refseq_add(&s->roots, ref);
-        pthread_mutex_unlock(&s->root_mu);
-    }
-    atomic_fetch_add_explicit(&s->alive, 1, memory_order_relaxed);
-    za__count(s, ZA_C_SPAWNED, 1);
-    int rc = za__send_sys(s, ref, ZA_REF_NONE, ZA_SYS_START, &si, sizeof si);
-    if (rc != ZA_OK) {
-        /* only possible when the system stopped under us */
-        atomic_store_explicit(&a->life, ZA_LIFE(gen, ZA_ST_DEAD), memory_order_release);
-        atomic_fetch_sub_explicit(&s->alive, 1, memory_order_relaxed);
-        ext_free(ext);
-        return rc;
-    }
-    *out = ref;
-    return ZA_OK;
-oom:
-    ext_free(ext);
-    return za__fail(ZA_ENOMEM, "out of memory");
-}
-
-int za_spawn(za_system *sys, const za_behaviour *beh, const void *args, size_t args_len,
-             const za_spawn_opts *opts, za_ref *out) {
-    za_ctx *c = za__tl_ctx;
-    /* spawning from inside an actor makes a child of that actor */
-    if (c && c->sys == sys) return spawn_common(sys, c, beh, args, args_len, opts, NULL, out);
-    return spawn_common(sys, NULL, beh, args, args_len, opts, NULL, out);
-}
-
-int za_ctx_spawn(za_ctx *ctx, const za_behaviour *beh, const void *args, size_t args_len,
-                 const za_spawn_opts *opts, za_ref *out) {
-    if (!ctx) return za__fail(ZA_EINVAL, "ctx is NULL");
-    return spawn_common(ctx->sys, ctx, beh, args, args_len, opts, NULL, out);
-}
-
-int za_spawn_sync(za_system *sys, const za_behaviour *beh, const void *args, size_t args_len,
-                  const za_spawn_opts *opts, uint32_t timeout_ms, za_ref *out) {
-    if (za__tl_ctx) return za__fail(ZA_ESTATE, "za_spawn_sync cannot be used inside an actor");
-    if (!sys) return za__fail(ZA_EINVAL, "system is NULL");
-    za_reply_slot *r = za__reply_new(sys, ZA_RP_WAIT);
-    if (!r) return za__fail(ZA_ENOMEM, "out of memory");
-    int rc = spawn_common(sys, NULL, beh, args, args_len, opts, r, out);
-    if (rc != ZA_OK) {
-        za__reply_release(r); /* the START message never existed */
-        za__reply_release(r);
-        return rc;
-    }
-    za_answer ans;
-    rc = za__reply_wait(sys, r, timeout_ms, &ans);
-    za__reply_release(r);
-    if (rc == ZA_OK) rc = ans.status;
-    if (rc == ZA_ESTART)
-        za__fail(ZA_ESTART, "actor failed to start: %s",
-                 ans.error ? ans.error : "start returned non-zero");
-    else if (rc == ZA_ETIMEDOUT)
-        za__fail(ZA_ETIMEDOUT, "start did not finish within %u ms", timeout_ms);
-    if (rc != ZA_OK && rc != ZA_ETIMEDOUT) *out = ZA_REF_NONE;
-    za_answer_free(&ans);
-    return rc;
 }
 
 /* --------------------------------------------------------------- the turn */
@@ -571,7 +173,7 @@ void za__discard_start(za_system *s, za_actor *a, za_msgnode *m) {
     memcpy(&si, za__msg_data(m), sizeof si);
     if (si.ext) {
         if (si.ext->name) za__registry_drop(s, si.ext->name, m->target);
-        ext_free(si.ext);
+        za__ext_free(si.ext);
     }
     if (si.waiter) {
         za__reply_complete(s, si.waiter, ZA_ESHUTDOWN, 0, NULL, 0, NULL, NULL,
@@ -582,7 +184,7 @@ void za__discard_start(za_system *s, za_actor *a, za_msgnode *m) {
     if (atomic_compare_exchange_strong(&a->life, &want,
                                        ZA_LIFE(za_ref_gen(m->target), ZA_ST_DEAD))) {
         atomic_fetch_sub(&s->alive, 1);
-        slot_free(s, a->slot);
+        za__slot_free(s, a->slot);
     }
 }
 
@@ -600,7 +202,7 @@ static void send_down(za_system *s, za_ref to, za_ref dead, int code, const char
     if (rc != ZA_OK && rc != ZA_EDROPPED) za__dead_letter(s, m, ZA_DL_DEAD_TARGET);
 }
 
-static void remove_root(za_system *s, za_ref ref) {
+void za__remove_root(za_system *s, za_ref ref) {
     pthread_mutex_lock(&s->root_mu);
     za__refseq_remove(&s->roots, ref);
     pthread_mutex_unlock(&s->root_mu);
@@ -633,17 +235,23 @@ static void finalize(za_ctx *c, int code, const char *text) {
          * (an empty payload keeps every stop free of a heap allocation) */
         za__send_sys(s, parent, c->self, ZA_SYS_CHILD_STOPPED, NULL, 0);
     } else {
-        remove_root(s, c->self);
+        za__remove_root(s, c->self);
     }
     free(a->state);
     a->state = NULL;
-    ext_free(e);
+    za__ext_free(e);
     a->ext = NULL;
     a->flags = 0;
+    /* release: pairs with the acquire loads of the life word (senders,
+     * za_is_alive): the incarnation is gone before it reads as dead */
     atomic_store_explicit(&a->life, ZA_LIFE(a->inc_gen, ZA_ST_DEAD), memory_order_release);
     atomic_fetch_sub_explicit(&s->alive, 1, memory_order_relaxed);
     za__count(s, ZA_C_STOPPED, 1);
-    slot_free(s, a->slot);
+    za__slot_free(s, a->slot);
+    /* seq_cst: against za_join's seq_cst increment of life_waiters before
+     * it checks the life word. The life store above is only release, so a
+     * waiter may still miss this broadcast; it waits in 10 ms slices and
+     * re-checks, so a miss costs at most one slice. */
     if (atomic_load_explicit(&s->life_waiters, memory_order_seq_cst) > 0) {
         pthread_mutex_lock(&s->life_mu);
         pthread_cond_broadcast(&s->life_cv);
@@ -724,7 +332,7 @@ static void handle_sys(za_ctx *c, za_msgnode *m) {
         break;
     }
     case ZA_SYS_UNWATCH:
-        if (a->ext) ref_list_remove(a->ext->watchers, &a->ext->nwatchers, m->sender);
+        if (a->ext) za__ref_list_remove(a->ext->watchers, &a->ext->nwatchers, m->sender);
         break;
     default:
         break;
@@ -834,6 +442,7 @@ static void deliver(za_ctx *c, za_msgnode *m) {
  * head == stub by this turn (a pop that sees a producer mid-push sets busy,
  * and the turn is kept), so "tail is the stub" alone means "empty". */
 static bool lane_empty_released(za_actor *a, int lane) {
+    /* seq_cst: the handshake load at the end of the turn (see za__turn) */
     return atomic_load_explicit(&a->tail[lane], memory_order_seq_cst) == &a->stub[lane];
 }
 
@@ -843,7 +452,7 @@ static bool user_lanes_empty(za_actor *a) {
 }
 
 /* Returns true if the actor must go back on a run queue. */
-static bool turn(za_worker *w, za_actor *a) {
+bool za__turn(za_worker *w, za_actor *a) {
     za_system *s = w->sys;
     za_ctx c;
     c.sys = s;
@@ -866,6 +475,8 @@ static bool turn(za_worker *w, za_actor *a) {
     /* The life word sits on the producers' cache line; it only changes
      * through system messages (or a spawn, which queues START), so read it
      * once per turn and again after each system message. */
+    /* acquire (here and below): pairs with the release stores of the life
+     * word by a spawn (ALIVE) and by this actor's own stop (STOPPING, DEAD) */
     uint32_t life = atomic_load_explicit(&a->life, memory_order_acquire);
     while (budget) {
         budget--;
@@ -887,7 +498,7 @@ static bool turn(za_worker *w, za_actor *a) {
         m = pop_user(a, &busy);
         if (!m) break;
         consumed++;
-        if (ZA_UNLIKELY(bounded))
+        if (ZA_UNLIKELY(bounded)) /* release: pairs with the senders' acq_rel reservation */
             atomic_fetch_sub_explicit(&a->depth, 1, memory_order_release);
         else
             batched++;
@@ -924,19 +535,23 @@ static bool turn(za_worker *w, za_actor *a) {
         za__count(s, ZA_C_CONSUMED, (uint64_t)consumed);
     }
     if (!budget || busy) return true;
+    /* The turn's half of the scheduling handshake (send.c has the whole
+     * story): store sched, then load the tails, all seq_cst, against the
+     * sender's seq_cst exchange of a tail then load of sched. A message
+     * pushed after our last pop is seen either here (we take the turn back)
+     * or by its sender (it sees IDLE and schedules us). The store is also
+     * the release the next scheduler's CAS acquires. */
     uint8_t next = user_ok ? ZA_SCHED_IDLE : ZA_SCHED_SUSPENDED;
     atomic_store_explicit(&a->sched, next, memory_order_seq_cst);
     if (!lane_empty_released(a, ZA_LANE_SYS) || (user_ok && !user_lanes_empty(a))) {
         uint8_t exp = next;
+        /* acq_rel: like a sender's CAS; whoever wins owns the next turn.
+         * relaxed on failure: a sender won and schedules us itself */
         if (atomic_compare_exchange_strong_explicit(&a->sched, &exp, ZA_SCHED_QUEUED,
                                                     memory_order_acq_rel, memory_order_relaxed))
             return true;
     }
     return false;
-}
-
-bool za__turn(za_worker *w, za_actor *a) {
-    return turn(w, a);
 }
 
 /* Shutdown after workers are joined: end an incarnation on this thread. */

@@ -7,7 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "internal.h"
+#include "ask.h"
+#include "deadletter.h"
+#include "msgnode.h"
+#include "send.h"
+#include "system.h"
+#include "timer.h"
 
 enum { RS_PENDING = 0, RS_DONE = 1, RS_ABANDONED = 2 };
 

@@ -10,7 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "internal.h"
+#include "stats.h"
+#include "system.h"
 
 static uint32_t bucket_of(uint64_t v) {
     if (v < 16) return (uint32_t)v;

@@ -9,7 +9,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "internal.h"
+#include "ask.h"
+#include "msgnode.h"
 
 #define CACHE_MAX 512u
 #define BATCH 256u

@@ -4,7 +4,10 @@
  */
 #include <stdlib.h>
 
-#include "internal.h"
+#include <pthread.h>
+
+#include "registry.h"
+#include "system.h"
 
 typedef struct rent {
     char *name; /* NULL: empty; TOMB: deleted */

@@ -5,7 +5,11 @@
  */
 #include <stdlib.h>
 
-#include "internal.h"
+#include "deadletter.h"
+#include "mailbox.h"
+#include "send.h"
+#include "slots.h"
+#include "system.h"
 
 static _Thread_local uint32_t tl_sample;
 
@@ -13,6 +17,8 @@ za_actor *za__resolve(za_system *s, za_ref r) {
     if (!s || r == ZA_REF_NONE || za_ref_node(r) != 0) return NULL;
     za_actor *a = za__slot(s, za_ref_slot(r));
     if (!a) return NULL;
+    /* acquire: pairs with the release stores of the life word (spawn,
+     * begin_stop, finalize) */
     uint32_t life = atomic_load_explicit(&a->life, memory_order_acquire);
     if (ZA_LIFE_GEN(life) != za_ref_gen(r) || ZA_LIFE_ST(life) != ZA_ST_ALIVE) return NULL;
     return a;
@@ -33,6 +39,9 @@ static bool block_cannot_drain(za_system *s, za_actor *a) {
     za_ctx *c = za__tl_ctx;
     if (!c || c->sys != s) return false;
     if (c->a == a) return true;
+    /* acquire pairs with nothing (handle_start stores beh relaxed) and is
+     * not needed: a behaviour table is written before the spawn that made
+     * the reference known to us. The load only picks the current pointer. */
     const za_behaviour *mine = atomic_load_explicit(&c->a->beh, memory_order_acquire);
     const za_behaviour *theirs = atomic_load_explicit(&a->beh, memory_order_acquire);
     return mine && theirs && mine->host && mine->host->exclusive && mine->host == theirs->host;
@@ -51,6 +60,8 @@ static int reserve_blocking(za_system *s, za_actor *a, za_ref to, uint32_t cap) 
         (uint64_t)atomic_load_explicit(&a->block_ms, memory_order_relaxed) * 1000000ull;
     uint32_t nap_us = 10;
     for (;;) {
+        /* acq_rel: pairs with the turn's release decrement of a bounded
+         * mailbox's depth, made once the message left the lane */
         int64_t d = atomic_fetch_add_explicit(&a->depth, 1, memory_order_acq_rel);
         if (d < (int64_t)cap) return ZA_OK;
         atomic_fetch_sub_explicit(&a->depth, 1, memory_order_relaxed);
@@ -72,11 +83,15 @@ int za__send_node(za_system *s, za_msgnode *m, bool from_outside) {
         return za__fail(ZA_EDEAD, "no such actor %#llx", (unsigned long long)to);
     za_actor *a = za__slot(s, za_ref_slot(to));
     if (!a) return za__fail(ZA_EDEAD, "no such actor %#llx", (unsigned long long)to);
+    /* acquire: pairs with nothing that needs it (phase is written with
+     * seq_cst stores in system.c); it only gates the send */
     int phase = atomic_load_explicit(&s->phase, memory_order_acquire);
     if (ZA_UNLIKELY(phase != ZA_PHASE_RUNNING)) {
         if (phase >= ZA_PHASE_STOPPED || (from_outside && !(m->flags & ZA_MF_SYSTEM)))
             return za__fail(ZA_ESHUTDOWN, "system is shutting down");
     }
+    /* acquire: pairs with spawn's release store of ALIVE, so the mailbox
+     * settings written before it (capacity, policy, host_idx) are seen */
     uint32_t life = atomic_load_explicit(&a->life, memory_order_acquire);
     uint32_t st = ZA_LIFE_ST(life);
     if (ZA_LIFE_GEN(life) != za_ref_gen(to) ||
@@ -84,6 +99,7 @@ int za__send_node(za_system *s, za_msgnode *m, bool from_outside) {
         return za__fail(ZA_EDEAD, "actor %#llx is dead", (unsigned long long)to);
 
     if (m->flags & ZA_MF_SYSTEM) {
+        /* push, then load sched: the scheduling handshake described below */
         za__mbox_push(a, ZA_LANE_SYS, m);
         uint8_t cur = atomic_load_explicit(&a->sched, memory_order_seq_cst);
         while (cur != ZA_SCHED_QUEUED) {
@@ -98,6 +114,7 @@ int za__send_node(za_system *s, za_msgnode *m, bool from_outside) {
 
     uint32_t cap = atomic_load_explicit(&a->capacity, memory_order_relaxed);
     if (ZA_UNLIKELY(cap)) {
+        /* acq_rel: as in reserve_blocking */
         int64_t d = atomic_fetch_add_explicit(&a->depth, 1, memory_order_acq_rel);
         if (d >= (int64_t)cap) {
             switch (atomic_load_explicit(&a->policy, memory_order_relaxed)) {
@@ -125,9 +142,25 @@ int za__send_node(za_system *s, za_msgnode *m, bool from_outside) {
     uint32_t every = s->cfg.latency_sample;
     if (ZA_UNLIKELY(every == 1 || (++tl_sample & (every - 1)) == 0)) m->enq_ns = za__now_ns();
     za__mbox_push(a, ZA_LANE_HIGH + (m->prio > ZA_PRIO_LOW ? ZA_PRIO_NORMAL : m->prio), m);
-    /* after the push the line is already ours: this second locked op is cheap */
+    /* after the push the line is already ours: this second locked op is
+     * cheap. relaxed: depth of an unbounded mailbox is only a gauge */
     if (!cap) atomic_fetch_add_explicit(&a->depth, 1, memory_order_relaxed);
     za__count(s, ZA_C_SENT, 1);
+    /*
+     * The scheduling handshake. Here: exchange the lane's tail (in the push),
+     * then load sched. At the end of a turn (za__turn): store sched = IDLE,
+     * then load the lanes' tails. Both sides are a store followed by a load
+     * of the other side's word, all four seq_cst (the push's exchange is
+     * seq_cst for this), so they cannot both read the old value: either we
+     * see IDLE and schedule the actor, or the turn sees our message and
+     * takes itself back. A weaker order on any of the four would let a
+     * message sit in an idle mailbox. (On x86 the exchange is a locked
+     * instruction, a full barrier whatever the order; seq_cst costs no
+     * extra instruction there or on arm64.)
+     *
+     * The CAS's acquire pairs with the turn's store of IDLE: the finished
+     * turn happens before the schedule that hands the actor on.
+     */
     if (atomic_load_explicit(&a->sched, memory_order_seq_cst) == ZA_SCHED_IDLE) {
         uint8_t idle = ZA_SCHED_IDLE;
         if (atomic_compare_exchange_strong_explicit(&a->sched, &idle, ZA_SCHED_QUEUED,
@@ -200,45 +233,4 @@ int za_tell_ptr(za_system *sys, za_ref to, int32_t tag, void *ptr, za_ptr_dtor d
         za__msg_free(m);
     }
     return rc;
-}
-
-/* ------------------------------------------------------------ dead letters */
-
-void za_set_dead_letter_hook(za_system *sys, za_dead_letter_fn fn, void *ud) {
-    if (!sys) return;
-    atomic_store_explicit(&sys->dl_fn, NULL, memory_order_release);
-    atomic_store_explicit(&sys->dl_ud, ud, memory_order_release);
-    atomic_store_explicit(&sys->dl_fn, fn, memory_order_release);
-}
-
-void za__dead_letter(za_system *s, za_msgnode *m, za_dl_reason why) {
-    if (!(m->flags & ZA_MF_SYSTEM)) za__count(s, ZA_C_DEAD, 1);
-    if (m->reply) {
-        za_reply_slot *r = m->reply;
-        m->reply = NULL;
-        int st = why == ZA_DL_DROPPED    ? ZA_EDROPPED
-                 : why == ZA_DL_SHUTDOWN ? ZA_ESHUTDOWN
-                                         : ZA_EDEAD;
-        za__reply_complete(s, r, st, 0, NULL, 0, NULL, NULL,
-                           why == ZA_DL_DROPPED    ? "message dropped: mailbox full"
-                           : why == ZA_DL_SHUTDOWN ? "system shut down"
-                                                   : "actor is dead");
-        za__reply_release(r);
-    }
-    za_dead_letter_fn fn = atomic_load_explicit(&s->dl_fn, memory_order_acquire);
-    if (fn && !(m->flags & ZA_MF_SYSTEM)) {
-        za_msg view = {.tag = m->tag,
-                       .prio = m->prio,
-                       .kind = m->kind,
-                       .status = m->status,
-                       .len = m->len,
-                       .data = za__msg_data(m),
-                       .ptr = m->kind == ZA_PAYLOAD_PTR ? m->u.p.ptr : NULL,
-                       .sender = m->sender,
-                       .corr = m->corr};
-        za_dead_letter dl = {
-            .target = m->target, .sender = m->sender, .tag = m->tag, .reason = why, .msg = &view};
-        fn(&dl, atomic_load_explicit(&s->dl_ud, memory_order_acquire));
-    }
-    za__msg_free(m);
 }

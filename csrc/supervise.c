@@ -9,7 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "internal.h"
+#include "actor.h"
+#include "send.h"
+#include "supervise.h"
+#include "system.h"
+#include "timer.h"
 
 static uint64_t now_ms(void) {
     return za__now_ns() / 1000000ull;

@@ -5,7 +5,15 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "actor.h"
+#include "ask.h"
+#include "deadletter.h"
+#include "mailbox.h"
+#include "registry.h"
+#include "scheduler.h"
+#include "slots.h"
+#include "system.h"
+#include "timer.h"
 
 void za_config_init(za_config *cfg) {
     if (cfg) memset(cfg, 0, sizeof *cfg);
@@ -42,19 +50,14 @@ static int normalize(const za_config *in, za_config *out) {
 }
 
 static void free_system(za_system *s) {
-    if (s->chunks) {
-        for (uint32_t i = 0; i < ZA_MAX_CHUNKS; i++) free(atomic_load(&s->chunks[i]));
-        free(s->chunks);
-    }
+    za__slots_free(s);
     za__timers_free(s);
     za__registry_free(s);
     za__ext_counters_free(s);
     pthread_mutex_destroy(&s->ext_mu);
-    free(s->free_slots);
     za__refseq_free(&s->roots);
     free(s->idle_stack);
     free(s->workers);
-    pthread_mutex_destroy(&s->slot_mu);
     pthread_mutex_destroy(&s->idle_mu);
     pthread_mutex_destroy(&s->host_mu);
     pthread_mutex_destroy(&s->root_mu);
@@ -76,7 +79,6 @@ int za_system_create(const za_config *cfg, za_system **out) {
     s->cfg = c;
     s->manual = c.manual != 0;
     s->nworkers = c.workers;
-    pthread_mutex_init(&s->slot_mu, NULL);
     pthread_mutex_init(&s->idle_mu, NULL);
     pthread_mutex_init(&s->host_mu, NULL);
     pthread_mutex_init(&s->root_mu, NULL);
@@ -86,14 +88,11 @@ int za_system_create(const za_config *cfg, za_system **out) {
     static _Atomic uint64_t next_uid;
     s->uid = atomic_fetch_add(&next_uid, 1) + 1; /* never 0: 0 means "no block" */
     atomic_flag_clear(&s->inj_lock);
-    atomic_store(&s->inj_stub.next, NULL);
-    s->inj_head = &s->inj_stub;
-    atomic_store(&s->inj_tail, &s->inj_stub);
-    atomic_store(&s->nslots, 1); /* slot 0 is never handed out: ref 0 means none */
-    s->chunks = calloc(ZA_MAX_CHUNKS, sizeof *s->chunks);
+    za__mpsc_init(&s->inj_tail, &s->inj_head, &s->inj_stub);
     s->workers = aligned_alloc(ZA_CACHELINE, sizeof(za_worker) * (size_t)s->nworkers);
     s->idle_stack = calloc((size_t)s->nworkers, sizeof *s->idle_stack);
-    if (!s->chunks || !s->workers || !s->idle_stack || za__registry_new(s) != ZA_OK) {
+    if (!s->workers || !s->idle_stack || za__slots_new(s) != ZA_OK ||
+        za__registry_new(s) != ZA_OK) {
         free_system(s);
         return za__fail(ZA_ENOMEM, "out of memory");
     }
@@ -102,27 +101,6 @@ int za_system_create(const za_config *cfg, za_system **out) {
         s->workers[i].sys = s;
         s->workers[i].id = i;
         s->workers[i].rng = 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1);
-    }
-    pthread_mutex_lock(&s->slot_mu);
-    bool ok = true;
-    {
-        /* create chunk 0 up front so slot 0 exists */
-        za_actor *chunk = aligned_alloc(ZA_CACHELINE, sizeof(za_actor) * ZA_CHUNK_SIZE);
-        if (!chunk) {
-            ok = false;
-        } else {
-            memset(chunk, 0, sizeof(za_actor) * ZA_CHUNK_SIZE);
-            for (uint32_t i = 0; i < ZA_CHUNK_SIZE; i++) {
-                za__mbox_init(&chunk[i]);
-                chunk[i].slot = i;
-            }
-            atomic_store(&s->chunks[0], chunk);
-        }
-    }
-    pthread_mutex_unlock(&s->slot_mu);
-    if (!ok) {
-        free_system(s);
-        return za__fail(ZA_ENOMEM, "out of memory");
     }
     if ((rc = za__timers_start(s)) != ZA_OK) {
         free_system(s);
@@ -232,7 +210,7 @@ static void teardown_remaining(za_system *s) {
     za_worker *w = &s->workers[0];
     za_worker *saved = za__tl_worker;
     za__tl_worker = w; /* so counters and slot caches have a home */
-    uint32_t n = atomic_load(&s->nslots);
+    uint32_t n = za__slots_used(s);
     /* children first: end actors none of whose children still live, until none are left */
     for (bool progress = true, force = false; progress || !force;) {
         if (!progress) force = true;

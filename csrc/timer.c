@@ -5,7 +5,12 @@
  */
 #include <stdlib.h>
 
-#include "internal.h"
+#include "ask.h"
+#include "deadletter.h"
+#include "msgnode.h"
+#include "send.h"
+#include "system.h"
+#include "timer.h"
 
 enum { TK_SEND = 0, TK_SYS = 1, TK_REPLY = 2 };
 

@@ -2,8 +2,9 @@
  * lua_host.h - the Lua 5.4 behaviour host: every Lua actor owns its own
  * lua_State, so Lua actors run in parallel on all workers.
  *
- * This file is runtime code, but it lives outside the csrc/ top-level wildcard so that
- * libzactor itself does not need Lua: it is compiled into the Lua module
+ * The host is runtime code, but it lives outside the csrc/ top-level wildcard so that
+ * libzactor itself does not need Lua: its files (csrc/hosts/lua/, one concept
+ * each, sharing the private lua_actor.h) are compiled into the Lua module
  * (lua/zactor.so) and the Python extension, which both get the Lua API from
  * the host interpreter (the lua5.4 binary) or link liblua themselves.
  *
@@ -36,14 +37,18 @@ typedef struct za_lua_opts {
     uint32_t budget_ms;  /* a handler running longer than this is stopped
                             (instruction hook armed on demand by a watchdog) */
     int open_io_os;      /* 1: also open io and os (off: actors are sandboxed) */
+    const char *path;    /* module search path (package.path form) for a module
+                            name spec and for the actor's own ctx:spawn; copied.
+                            NULL: LUA_PATH_5_4, else LUA_PATH, else
+                            "./?.lua;./?/init.lua" (ctx:spawn passes the
+                            spawning actor's path instead) */
 } za_lua_opts;
 
 /*
  * Spawn a Lua actor. spec is one of:
  *  - Lua source text (contains a newline, or starts with "return"),
  *  - a path to a .lua file (contains '/' or ends in ".lua"),
- *  - a module name, searched in za_lua_set_path's path (default
- *    "./?.lua;./?/init.lua", LUA_PATH_5_4 / LUA_PATH when set).
+ *  - a module name, searched at this call in lopts->path (see za_lua_opts).
  * The chunk must return a table {init=, receive=, stop=} (receive required).
  * args_msgpack: a MessagePack array of init's extra arguments (NULL/0: none).
  * Called from inside an actor, the new actor is that actor's child.
@@ -57,10 +62,6 @@ int za_lua_spawn(za_system *sys, const char *spec, const void *args_msgpack, siz
 int za_lua_spawn_ex(za_system *sys, const char *spec, const void *args_msgpack, size_t len,
                     const za_spawn_opts *opts, const za_lua_opts *lopts, za_ref *out, char *err,
                     size_t errlen);
-
-/* Set the module search path (a package.path-style template list) used
- * to resolve module names. Copied. */
-void za_lua_set_path(const char *path);
 
 /* The behaviour every Lua actor uses (recognise Lua actors with
  * za_ref_behaviour(sys, ref) == &za_lua_behaviour). */
@@ -85,16 +86,24 @@ void za_lua_ref_metatable(lua_State *L, const luaL_Reg *methods);
 int za_lua_encode(lua_State *L, int idx, za_pack *p, char *err, size_t errlen);
 /* Raise a Lua error describing runtime error rc during op (never returns). */
 int za_lua_raise(lua_State *L, const char *op, int rc);
-/* Push a decoded value; push_ref pushes a ref (NULL: plain za_lua_ref
- * userdata with metatable ZA_LUA_REF_MT). May raise Lua errors (memory). */
+/* Pushes a decoded actor reference (NULL: plain za_lua_ref userdata with
+ * metatable ZA_LUA_REF_MT). May raise Lua errors (memory). */
 typedef void (*za_lua_push_ref_fn)(lua_State *L, za_ref r, void *ud);
-void za_lua_push_value(lua_State *L, const za_value *v, za_lua_push_ref_fn push_ref, void *ud);
 /* Decode MessagePack bytes straight onto the stack (no za_doc, no malloc):
- * the same mapping and the same rejections as za_doc_decode followed by
- * za_lua_push_value. Raises a Lua error ("zactor: bad MessagePack: ...")
- * on malformed or empty input, or on memory errors. */
+ * the same mapping and the same rejections as za_doc_decode (uint above
+ * INT64_MAX -> float, str/bin -> string, nil/NaN map keys skipped). Raises a
+ * Lua error ("zactor: bad MessagePack: ...") on malformed or empty input, or
+ * on memory errors. */
 void za_lua_decode(lua_State *L, const void *data, size_t len, za_lua_push_ref_fn push_ref,
                    void *ud);
+/* Spawn options from a Lua table (shared by ctx:spawn and the module): the
+ * table at idx fills o and lo; an unknown key or a bad value raises a Lua
+ * error. lo->path is left alone (the caller knows its search path). String
+ * options (name) point into the table: keep it on the stack until the spawn. */
+int za_lua_parse_opts(lua_State *L, int idx, za_spawn_opts *o, za_lua_opts *lo);
+/* Is the value at idx a spawn options table (non-empty, only option keys)?
+ * Callers use it to tell a trailing options table from an init argument. */
+int za_lua_is_opts(lua_State *L, int idx);
 #endif
 
 #ifdef __cplusplus

@@ -66,7 +66,12 @@ __all__ = [
     "pack",
 ]
 
-__version__ = "0.1.0"
+try:  # written into the build by setup.py from ZA_VERSION_* in zactor.h
+    from ._version import __version__
+except ImportError:  # pragma: no cover - an editable install: its metadata
+    from importlib.metadata import version as _dist_version
+
+    __version__ = _dist_version("zactor")
 
 _log = logging.getLogger("zactor")
 

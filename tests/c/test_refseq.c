@@ -1,6 +1,6 @@
 /* The ordered reference list behind children and top-level actors
  * (za_refseq): spawn order kept, O(1) removal, an index past 64 entries. */
-#include "internal.h"
+#include "refseq.h"
 #include "testutil.h"
 
 /* The live entries in order, holes skipped. */

@@ -70,6 +70,31 @@ describe("zactor module", function()
     assert.is_true(ok) -- not purely option keys: it is an init argument, so the spawn works
   end)
 
+  it("resolves module names in the caller's package.path, at each spawn", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert.is_true(os.execute("mkdir '" .. dir .. "'"))
+    local f = assert(io.open(dir .. "/pathmod_xyz.lua", "w"))
+    f:write("return { receive = function(ctx, m)\n" ..
+            "  if m == 'child' then return ctx:ask(ctx:spawn('pathmod_xyz'), 'hi') end\n" ..
+            "  return 'here' end }")
+    f:close()
+    local saved = package.path
+    package.path = dir .. "/?.lua;" .. saved
+    local ok, r = pcall(system.spawn, system, "pathmod_xyz")
+    package.path = saved
+    assert.is_true(ok, r)
+    assert.are.equal("here", r:ask(1))
+    -- the actor's own ctx:spawn searches the path it was spawned with
+    assert.are.equal("here", r:ask("child"))
+    -- back on the old path, the name is not found: no process-wide path
+    local ok2, err = pcall(system.spawn, system, "pathmod_xyz")
+    os.remove(dir .. "/pathmod_xyz.lua")
+    os.remove(dir)
+    assert.is_false(ok2)
+    assert.matches("module 'pathmod_xyz' not found", err)
+  end)
+
   it("rejects unknown options and bad option values", function()
     local ok, err = pcall(system.spawn, system, "echo", { restart = "sometimes" })
     assert.is_false(ok)

@@ -72,12 +72,15 @@ def test_timers_from_context(system):
 class Gated(zactor.Actor):
     """Blocks on an event on its first message, so its mailbox fills up."""
 
-    def __init__(self, gate):
+    def __init__(self, gate, entered=None):
         self.gate = gate
+        self.entered = entered
         self.got = []
 
     def receive(self, msg):
         if msg == "wait":
+            if self.entered is not None:
+                self.entered.set()
             self.gate.wait(5.0)
         elif msg == "got":
             return list(self.got)
@@ -94,9 +97,10 @@ def _ask_full_ok(ref, msg):
 
 def test_bounded_mailbox_fail(system):
     gate = threading.Event()
-    ref = system.spawn(Gated, gate, capacity=2)
+    entered = threading.Event()
+    ref = system.spawn(Gated, gate, entered, capacity=2)
     ref.tell("wait")
-    time.sleep(0.05)  # the actor is now inside receive
+    assert entered.wait(5.0)  # the actor is now inside receive: its mailbox is empty
     ref.tell(1)
     ref.tell(2)
     with pytest.raises(zactor.MailboxFull):
@@ -109,9 +113,10 @@ def test_bounded_mailbox_drop_newest_goes_to_dead_letters(system):
     letters = []
     system.on_dead_letter(letters.append)
     gate = threading.Event()
-    ref = system.spawn(Gated, gate, capacity=1, on_full="drop_newest")
+    entered = threading.Event()
+    ref = system.spawn(Gated, gate, entered, capacity=1, on_full="drop_newest")
     ref.tell("wait")
-    time.sleep(0.05)
+    assert entered.wait(5.0)
     ref.tell("kept")
     ref.tell("dropped")  # no error: it becomes a dead letter
     gate.set()
@@ -123,9 +128,10 @@ def test_bounded_mailbox_drop_newest_goes_to_dead_letters(system):
 
 def test_bounded_mailbox_block(system):
     gate = threading.Event()
-    ref = system.spawn(Gated, gate, capacity=1, on_full="block", block_timeout=0.1)
+    entered = threading.Event()
+    ref = system.spawn(Gated, gate, entered, capacity=1, on_full="block", block_timeout=0.1)
     ref.tell("wait")
-    time.sleep(0.05)
+    assert entered.wait(5.0)
     ref.tell(1)
     t0 = time.monotonic()
     with pytest.raises(zactor.MailboxFull):
@@ -142,9 +148,10 @@ def test_dead_letters_of_stopped_actor(system):
     letters = []
     system.on_dead_letter(letters.append)
     gate = threading.Event()
-    ref = system.spawn(Gated, gate)
+    entered = threading.Event()
+    ref = system.spawn(Gated, gate, entered)
     ref.tell("wait")
-    time.sleep(0.05)
+    assert entered.wait(5.0)
     for i in range(5):
         ref.tell(("queued", i))
     ref.stop()

@@ -1,0 +1,24 @@
+/*
+ * ask.h - one-shot, reference-counted reply slots behind ask, spawn_sync
+ * and replies to actors.
+ */
+#ifndef ZA_ASK_H
+#define ZA_ASK_H
+
+#include "common.h"
+
+enum { ZA_RP_WAIT = 0, ZA_RP_CALLBACK = 1, ZA_RP_ACTOR = 2 };
+za_reply_slot *za__reply_new(za_system *s, int mode); /* two references */
+void za__reply_release(za_reply_slot *r);
+/* Wait (WAIT mode) up to timeout_ms; fills out on ZA_OK. */
+int za__reply_wait(za_system *s, za_reply_slot *r, uint32_t timeout_ms, za_answer *out);
+/* Same, but a timeout returns ZA_EAGAIN and leaves the ask pending. */
+int za__reply_wait_slice(za_system *s, za_reply_slot *r, uint32_t slice_ms, za_answer *out);
+/* Complete a pending reply; the payload (bytes copied, ptr owned) goes to
+ * the asker, or becomes a dead letter if the asker is gone. */
+int za__reply_complete(za_system *s, za_reply_slot *r, int status, int32_t tag, const void *data,
+                       size_t len, void *ptr, za_ptr_dtor dtor, const char *errtext);
+/* Used by the timer thread. */
+void za__reply_timeout(za_system *s, za_reply_slot *r);
+
+#endif

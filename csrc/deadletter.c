@@ -1,0 +1,49 @@
+/*
+ * Dead letters: messages to dead actors, dropped by a full mailbox, failed
+ * in receive or left at shutdown. Each is counted, its asker (if any) gets
+ * an error answer, and the user's hook sees it before it is freed.
+ */
+#include "ask.h"
+#include "deadletter.h"
+#include "system.h"
+
+void za_set_dead_letter_hook(za_system *sys, za_dead_letter_fn fn, void *ud) {
+    if (!sys) return;
+    /* release, fn last: pairs with za__dead_letter's acquire load of dl_fn,
+     * so a reader that sees the new fn sees its ud too */
+    atomic_store_explicit(&sys->dl_fn, NULL, memory_order_release);
+    atomic_store_explicit(&sys->dl_ud, ud, memory_order_release);
+    atomic_store_explicit(&sys->dl_fn, fn, memory_order_release);
+}
+
+void za__dead_letter(za_system *s, za_msgnode *m, za_dl_reason why) {
+    if (!(m->flags & ZA_MF_SYSTEM)) za__count(s, ZA_C_DEAD, 1);
+    if (m->reply) {
+        za_reply_slot *r = m->reply;
+        m->reply = NULL;
+        int st = why == ZA_DL_DROPPED    ? ZA_EDROPPED
+                 : why == ZA_DL_SHUTDOWN ? ZA_ESHUTDOWN
+                                         : ZA_EDEAD;
+        za__reply_complete(s, r, st, 0, NULL, 0, NULL, NULL,
+                           why == ZA_DL_DROPPED    ? "message dropped: mailbox full"
+                           : why == ZA_DL_SHUTDOWN ? "system shut down"
+                                                   : "actor is dead");
+        za__reply_release(r);
+    }
+    za_dead_letter_fn fn = atomic_load_explicit(&s->dl_fn, memory_order_acquire);
+    if (fn && !(m->flags & ZA_MF_SYSTEM)) {
+        za_msg view = {.tag = m->tag,
+                       .prio = m->prio,
+                       .kind = m->kind,
+                       .status = m->status,
+                       .len = m->len,
+                       .data = za__msg_data(m),
+                       .ptr = m->kind == ZA_PAYLOAD_PTR ? m->u.p.ptr : NULL,
+                       .sender = m->sender,
+                       .corr = m->corr};
+        za_dead_letter dl = {
+            .target = m->target, .sender = m->sender, .tag = m->tag, .reason = why, .msg = &view};
+        fn(&dl, atomic_load_explicit(&s->dl_ud, memory_order_acquire));
+    }
+    za__msg_free(m);
+}

@@ -1,0 +1,310 @@
+/*
+ * actor.c - a Lua actor's life: the za_behaviour (start builds the state,
+ * loads the behaviour and calls init; stop calls stop and closes the
+ * state; receive is run.c's) and za_lua_spawn, which packs what start
+ * needs ahead of the init arguments.
+ */
+#include "lua_actor.h"
+
+#include <lualib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ZA_LUA_MAGIC 0x7a4c7561u /* "zLua": guards the spawn args header */
+
+/* What za_lua_spawn_ex hands actor_start, ahead of the MessagePack init
+ * arguments; the runtime keeps the copy for restarts. Pointers are to
+ * process-lifetime data (the proto cache, interned search paths). */
+typedef struct spawn_hdr {
+    uint32_t magic;
+    uint32_t budget_ms;
+    const za__lua_proto *proto;
+    const char *search; /* for the actor's own ctx:spawn */
+    size_t memory_limit;
+    int open_io_os;
+} spawn_hdr;
+
+/* Opening a library costs ~2 us per state (all six: ~12 of a spawn's ~18
+ * us), so base and string (string methods need their metatable) are always
+ * open, these only when the behaviour's bytecode names them; any other is
+ * opened on first use through _G's __index (dynamic names, load()ed code). */
+const luaL_Reg za__lua_lazy_libs[] = {
+    {LUA_TABLIBNAME, luaopen_table},
+    {LUA_MATHLIBNAME, luaopen_math},
+    {LUA_UTF8LIBNAME, luaopen_utf8},
+    {LUA_COLIBNAME, luaopen_coroutine},
+    {NULL, NULL},
+};
+
+/* Message handler of start's and stop's pcalls: a traceback, built under
+ * the grace allowance since the failure may be the memory limit itself. */
+static int msgh(lua_State *L) {
+    za__lua_actor *a = za__lua_actor_of(L);
+    a->grace = 1;
+    const char *m = lua_tostring(L, 1);
+    if (!m) m = luaL_tolstring(L, 1, NULL);
+    luaL_traceback(L, L, m, 1);
+    return 1;
+}
+
+/* _G's __index: a standard library the bytecode did not name, opened on
+ * first use (then a plain global). Anything else is nil, as without it. */
+static int lazy_global(lua_State *L) {
+    const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
+    for (int i = 0; k && za__lua_lazy_libs[i].name; i++) {
+        if (strcmp(k, za__lua_lazy_libs[i].name) == 0) {
+            luaL_requiref(L, za__lua_lazy_libs[i].name, za__lua_lazy_libs[i].func, 1);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int handler_ref(lua_State *L, int tbl, const char *name, int required) {
+    lua_getfield(L, tbl, name);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        if (required) luaL_error(L, "zactor: behaviour table has no '%s' function", name);
+        return LUA_NOREF;
+    }
+    if (!lua_isfunction(L, -1))
+        luaL_error(L, "zactor: behaviour field '%s' is not a function", name);
+    return luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+/* Runs protected: build the state, load the behaviour, call init. */
+static int setup_cf(lua_State *L) {
+    za__lua_actor *a = za__lua_actor_of(L);
+    const spawn_hdr *h = lua_touserdata(L, 1);
+    const char *args = lua_touserdata(L, 2);
+    size_t alen = (size_t)lua_tointeger(L, 3);
+    lua_settop(L, 0);
+    luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
+    luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
+    lua_pop(L, 2);
+    unsigned lazy = 0;
+    for (int i = 0; za__lua_lazy_libs[i].name; i++) {
+        if (h->proto->libs & (1u << i)) {
+            luaL_requiref(L, za__lua_lazy_libs[i].name, za__lua_lazy_libs[i].func, 1);
+            lua_pop(L, 1);
+        } else {
+            lazy = 1;
+        }
+    }
+    if (lazy) {
+        lua_pushglobaltable(L);
+        lua_createtable(L, 0, 1);
+        lua_pushcfunction(L, lazy_global);
+        lua_setfield(L, -2, "__index");
+        lua_setmetatable(L, -2);
+        lua_pop(L, 1);
+    }
+    if (h->open_io_os) {
+        luaL_requiref(L, LUA_IOLIBNAME, luaopen_io, 1);
+        luaL_requiref(L, LUA_OSLIBNAME, luaopen_os, 1);
+        lua_pop(L, 2);
+    }
+    za__lua_open_refs(L);
+    a->ref_ctx = za__lua_new_ctx(L);
+    /* The behaviour. */
+    if (luaL_loadbufferx(L, h->proto->code, h->proto->len, h->proto->chunkname, "b") != LUA_OK)
+        return lua_error(L);
+    lua_call(L, 0, 1);
+    if (!lua_istable(L, -1))
+        return luaL_error(L, "zactor: behaviour '%s' must return a table {init=, receive=, stop=}",
+                          h->proto->key);
+    int t = lua_gettop(L);
+    a->ref_receive = handler_ref(L, t, "receive", 1);
+    a->ref_init = handler_ref(L, t, "init", 0);
+    a->ref_stop = handler_ref(L, t, "stop", 0);
+    a->ref_down = handler_ref(L, t, "down", 0);
+    lua_getfield(L, t, "child_failed");
+    if (lua_isfunction(L, -1))
+        lua_setfield(L, LUA_REGISTRYINDEX, "zactor.child_failed");
+    else
+        lua_pop(L, 1);
+    lua_settop(L, 0);
+    if (a->ref_init != LUA_NOREF) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, a->ref_init);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, a->ref_ctx);
+        int n = 1;
+        if (alen) {
+            za__lua_push_payload(L, args, alen);
+            if (lua_istable(L, -1)) {
+                lua_Integer cnt = (lua_Integer)lua_rawlen(L, -1);
+                int tt = lua_gettop(L);
+                luaL_checkstack(L, (int)cnt + 2, "too many init arguments");
+                for (lua_Integer i = 1; i <= cnt; i++) lua_rawgeti(L, tt, i);
+                lua_remove(L, tt);
+                n += (int)cnt;
+            } else {
+                n++;
+            }
+        }
+        lua_call(L, n, 0);
+    }
+    return 0;
+}
+
+static void free_actor(za__lua_actor *a) {
+    za__lua_runs_free(a);
+    if (a->L) {
+        za__lua_mark_running(a, a->L); /* a runaway __gc is stopped too */
+        lua_close(a->L);
+        za__lua_mark_idle(a, NULL);
+    }
+    za__lua_wd_remove(a);
+    za__lua_alloc_free(a);
+    za_pack_free(a->pack);
+    free(a);
+}
+
+static int actor_start(za_ctx *ctx, const void *args, size_t len) {
+    za__lua_actor **slot = za_ctx_state(ctx);
+    *slot = NULL;
+    spawn_hdr h;
+    if (len < sizeof h) {
+        za_ctx_fail(ctx, ZA_EINVAL, "Lua actor spawned without its header (use za_lua_spawn)");
+        return -1;
+    }
+    memcpy(&h, args, sizeof h);
+    if (h.magic != ZA_LUA_MAGIC) {
+        za_ctx_fail(ctx, ZA_EINVAL, "Lua actor spawned with a bad header (use za_lua_spawn)");
+        return -1;
+    }
+    za__lua_actor *a = calloc(1, sizeof *a);
+    if (!a) {
+        za_ctx_fail(ctx, ZA_ENOMEM, "out of memory");
+        return -1;
+    }
+    atomic_flag_clear(&a->lock);
+    a->limit = h.memory_limit ? h.memory_limit : ZA_LUA_DEFAULT_MEMORY;
+    a->budget_ms = h.budget_ms ? h.budget_ms : ZA_LUA_DEFAULT_BUDGET_MS;
+    a->sys = za_ctx_system(ctx);
+    a->self = za_ctx_self(ctx);
+    a->restarts = za_ctx_restarts(ctx);
+    a->search = h.search;
+    a->ctx = ctx;
+    a->ref_receive = a->ref_init = a->ref_stop = a->ref_down = a->ref_ctx = LUA_NOREF;
+    a->pack = za_pack_new();
+    if (!a->pack || za__lua_wd_add(a) != 0) {
+        za_pack_free(a->pack);
+        free(a);
+        za_ctx_fail(ctx, ZA_ENOMEM, "out of memory");
+        return -1;
+    }
+    a->L = lua_newstate(za__lua_alloc, a);
+    if (!a->L) {
+        za_ctx_fail(ctx, ZA_ENOMEM, "cannot create a Lua state within %zu bytes", a->limit);
+        free_actor(a);
+        return -1;
+    }
+    *(za__lua_actor **)lua_getextraspace(a->L) = a; /* copied into every coroutine */
+    lua_State *L = a->L;
+    lua_pushcfunction(L, msgh);
+    lua_pushcfunction(L, setup_cf);
+    lua_pushlightuserdata(L, &h);
+    lua_pushlightuserdata(L, (void *)((const char *)args + sizeof h));
+    lua_pushinteger(L, (lua_Integer)(len - sizeof h));
+    za__lua_mark_running(a, L);
+    int st = lua_pcall(L, 3, 0, 1);
+    za__lua_mark_idle(a, L);
+    if (st != LUA_OK) {
+        const char *m = lua_tostring(L, -1);
+        za_ctx_fail(ctx, 1, "Lua actor init failed: %s", m ? m : "not enough memory");
+        free_actor(a);
+        return -1;
+    }
+    lua_settop(L, 0);
+    a->grace = 0;
+    a->ctx = NULL;
+    *slot = a;
+    return 0;
+}
+
+static int stop_cf(lua_State *L) {
+    za__lua_actor *a = za__lua_actor_of(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, a->ref_stop);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, a->ref_ctx);
+    lua_call(L, 1, 0);
+    return 0;
+}
+
+static void actor_stop(za_ctx *ctx) {
+    za__lua_actor **slot = za_ctx_state(ctx);
+    za__lua_actor *a = *slot;
+    if (!a) return;
+    *slot = NULL;
+    a->ctx = ctx;
+    if (a->ref_stop != LUA_NOREF) {
+        lua_State *L = a->L;
+        lua_settop(L, 0);
+        lua_pushcfunction(L, msgh);
+        lua_pushcfunction(L, stop_cf);
+        za__lua_mark_running(a, L);
+        if (lua_pcall(L, 0, 0, 1) != LUA_OK)
+            fprintf(stderr, "zactor: Lua stop handler failed: %s\n", lua_tostring(L, -1));
+        za__lua_mark_idle(a, L);
+    }
+    a->ctx = NULL;
+    free_actor(a);
+}
+
+const za_behaviour za_lua_behaviour = {
+    .name = "lua",
+    .state_size = sizeof(za__lua_actor *),
+    .start = actor_start,
+    .receive = za__lua_receive,
+    .stop = actor_stop,
+    .host = NULL, /* no enter/leave needed: states are private, no global lock */
+};
+
+/* ------------------------------------------------------------------ spawn */
+
+int za_lua_spawn_ex(za_system *sys, const char *spec, const void *args_msgpack, size_t len,
+                    const za_spawn_opts *opts, const za_lua_opts *lopts, za_ref *out, char *err,
+                    size_t errlen) {
+    za__lua_set_err(err, errlen, "%s", "");
+    if (!sys || !spec || !*spec) {
+        za__lua_set_err(err, errlen, "system or spec is missing");
+        return ZA_EINVAL;
+    }
+    if (len && !args_msgpack) {
+        za__lua_set_err(err, errlen, "args is NULL but len is %zu", len);
+        return ZA_EINVAL;
+    }
+    const char *search = za__lua_search_path(lopts ? lopts->path : NULL);
+    if (!search) {
+        za__lua_set_err(err, errlen, "out of memory");
+        return ZA_ENOMEM;
+    }
+    const za__lua_proto *p = za__lua_proto_get(spec, search, err, errlen);
+    if (!p) return ZA_EVALUE;
+    spawn_hdr h;
+    memset(&h, 0, sizeof h);
+    h.magic = ZA_LUA_MAGIC;
+    h.proto = p;
+    h.search = search;
+    if (lopts) {
+        h.memory_limit = lopts->memory_limit;
+        h.budget_ms = lopts->budget_ms;
+        h.open_io_os = lopts->open_io_os;
+    }
+    char stackbuf[512];
+    char *buf = sizeof h + len <= sizeof stackbuf ? stackbuf : malloc(sizeof h + len);
+    if (!buf) {
+        za__lua_set_err(err, errlen, "out of memory");
+        return ZA_ENOMEM;
+    }
+    memcpy(buf, &h, sizeof h);
+    if (len) memcpy(buf + sizeof h, args_msgpack, len);
+    int rc = za_spawn(sys, &za_lua_behaviour, buf, sizeof h + len, opts, out);
+    if (buf != stackbuf) free(buf);
+    if (rc != ZA_OK) za__lua_set_err(err, errlen, "%s", za__lua_err_text(rc));
+    return rc;
+}
+
+int za_lua_spawn(za_system *sys, const char *spec, const void *args_msgpack, size_t len,
+                 const za_spawn_opts *opts, const za_lua_opts *lopts, za_ref *out) {
+    return za_lua_spawn_ex(sys, spec, args_msgpack, len, opts, lopts, out, NULL, 0);
+}

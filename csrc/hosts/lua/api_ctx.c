@@ -1,0 +1,191 @@
+/*
+ * api_ctx.c - the ctx object a handler gets: spawning, timers, watches,
+ * stopping, asking (which suspends the handler's coroutine, see run.c) and
+ * the computed fields self, sender, restarts, worker and memory.
+ */
+#include "lua_actor.h"
+
+#include <string.h>
+
+static int ctx_spawn(lua_State *L) {
+    za__lua_actor *a = za__lua_actor_of(L);
+    const char *spec = luaL_checkstring(L, 2);
+    int last = lua_gettop(L);
+    za_spawn_opts o;
+    za_spawn_opts_init(&o);
+    za_lua_opts lo = {0};
+    lo.path = a->search; /* children search modules where their parent did */
+    if (last > 2 && za_lua_is_opts(L, last)) {
+        za_lua_parse_opts(L, last, &o, &lo);
+        last--;
+    }
+    za_pack_reset(a->pack);
+    za_pack_array(a->pack, (uint32_t)(last - 2));
+    char err[300];
+    for (int i = 3; i <= last; i++)
+        if (za_lua_encode(L, i, a->pack, err, sizeof err) != 0)
+            return luaL_error(L, "zactor: bad spawn argument: %s", err);
+    za_ref r;
+    int rc = za_lua_spawn_ex(a->sys, spec, za_pack_data(a->pack), za_pack_size(a->pack), &o, &lo,
+                             &r, err, sizeof err);
+    if (rc != ZA_OK) return luaL_error(L, "zactor: spawn '%s' failed: %s", spec, err);
+    za__lua_push_ref(L, r, NULL);
+    return 1;
+}
+
+static int ctx_send_after(lua_State *L) {
+    za__lua_actor *a = za__lua_actor_of(L);
+    lua_Number sec = luaL_checknumber(L, 2);
+    za_ref r = za__lua_check_ref(L, 3);
+    size_t len;
+    const void *d = za__lua_encode_or_raise(L, a, 4, &len);
+    za_timer_id id = 0;
+    uint32_t ms = sec <= 0 ? 0 : (uint32_t)(sec * 1000.0 + 0.5);
+    int rc = za_send_after(a->sys, ms, r, 0, d, len, &id);
+    if (rc != ZA_OK) za_lua_raise(L, "send_after", rc);
+    lua_pushinteger(L, (lua_Integer)id);
+    return 1;
+}
+
+static int ctx_cancel_timer(lua_State *L) {
+    za__lua_actor *a = za__lua_actor_of(L);
+    lua_pushboolean(L, za_timer_cancel(a->sys, (za_timer_id)luaL_checkinteger(L, 2)) == ZA_OK);
+    return 1;
+}
+
+static int ctx_watch(lua_State *L) {
+    za__lua_actor *a = za__lua_actor_of(L);
+    if (!a->ctx) return luaL_error(L, "zactor: ctx used outside a handler");
+    int rc = za_ctx_watch(a->ctx, za__lua_check_ref(L, 2));
+    if (rc != ZA_OK) za_lua_raise(L, "watch", rc);
+    return 0;
+}
+
+static int ctx_unwatch(lua_State *L) {
+    za__lua_actor *a = za__lua_actor_of(L);
+    if (!a->ctx) return luaL_error(L, "zactor: ctx used outside a handler");
+    za_ctx_unwatch(a->ctx, za__lua_check_ref(L, 2));
+    return 0;
+}
+
+static int ctx_stop(lua_State *L) {
+    za__lua_actor *a = za__lua_actor_of(L);
+    if (!a->ctx) return luaL_error(L, "zactor: ctx used outside a handler");
+    za_ctx_stop(a->ctx);
+    return 0;
+}
+
+static int ctx_tell(lua_State *L) {
+    lua_remove(L, 1); /* ctx:tell(ref, v) == ref:tell(v) */
+    return za__lua_ref_tell(L);
+}
+
+static int ctx_lookup(lua_State *L) {
+    za__lua_actor *a = za__lua_actor_of(L);
+    za_ref r;
+    if (za_lookup(a->sys, luaL_checkstring(L, 2), &r) != ZA_OK)
+        lua_pushnil(L);
+    else
+        za__lua_push_ref(L, r, NULL);
+    return 1;
+}
+
+static int ask_cont(lua_State *L, int status, lua_KContext k) {
+    (void)status;
+    (void)k;
+    const za_msg *m = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (!m) return luaL_error(L, "zactor: ask resumed without a reply");
+    if (m->tag == ZA_TAG_TIMEOUT || m->status == ZA_ETIMEDOUT)
+        return luaL_error(L, "zactor: ask timed out");
+    if (m->status == ZA_EDEAD) return luaL_error(L, "zactor: ask: actor is dead");
+    if (m->status == ZA_EFAILED) {
+        /* an error reply carries the failure's text as its payload */
+        if (m->kind == ZA_PAYLOAD_BYTES && m->len) {
+            const char *text = lua_pushlstring(L, (const char *)m->data, m->len);
+            return luaL_error(L, "zactor: ask: the actor failed: %s", text);
+        }
+        return luaL_error(L, "zactor: ask: the actor failed");
+    }
+    if (m->status != ZA_OK) return luaL_error(L, "zactor: ask failed: %s", za_strerror(m->status));
+    if (m->kind != ZA_PAYLOAD_BYTES) return luaL_error(L, "zactor: ask: non-value reply");
+    za__lua_push_payload(L, m->data, m->len);
+    return 1;
+}
+
+static int ctx_ask(lua_State *L) {
+    za__lua_actor *a = za__lua_actor_of(L);
+    za__lua_run *run = a->cur;
+    if (!run || run->co != L || !lua_isyieldable(L) || !a->ctx)
+        return luaL_error(L, "zactor: ctx:ask can only be called from a receive handler "
+                             "(not from init/stop or a nested coroutine)");
+    za_ref r = za__lua_check_ref(L, 2);
+    lua_Number t = luaL_optnumber(L, 4, 5.0);
+    size_t len;
+    const void *d = za__lua_encode_or_raise(L, a, 3, &len);
+    uint64_t corr = 0;
+    uint32_t ms = t <= 0 ? 1 : (uint32_t)(t * 1000.0 + 0.5);
+    int rc = za_ctx_ask(a->ctx, r, 0, d, len, ms, &corr);
+    if (rc != ZA_OK) za_lua_raise(L, "ask", rc);
+    run->wait_corr = corr;
+    /* The message being answered is about to end its receive: keep its
+     * reply slot to answer when the handler finally returns. */
+    if (run->want_reply && !run->slot) run->slot = za_ctx_take_reply(a->ctx);
+    return lua_yieldk(L, 0, 0, ask_cont);
+}
+
+static int ctx_index(lua_State *L) {
+    za__lua_actor *a = za__lua_actor_of(L);
+    const char *k = lua_tostring(L, 2);
+    if (k) {
+        if (strcmp(k, "self") == 0) {
+            za__lua_push_ref_or_nil(L, a->self);
+            return 1;
+        }
+        if (strcmp(k, "sender") == 0) {
+            za__lua_push_ref_or_nil(L, a->cur ? a->cur->sender : ZA_REF_NONE);
+            return 1;
+        }
+        if (strcmp(k, "restarts") == 0) {
+            lua_pushinteger(L, (lua_Integer)a->restarts);
+            return 1;
+        }
+        if (strcmp(k, "worker") == 0) { /* which native worker runs us now */
+            lua_pushinteger(L, a->ctx ? za_ctx_worker(a->ctx) : -1);
+            return 1;
+        }
+        if (strcmp(k, "memory") == 0) {
+            lua_pushinteger(L, (lua_Integer)a->used);
+            return 1;
+        }
+    }
+    lua_pushvalue(L, 2);
+    lua_rawget(L, lua_upvalueindex(1));
+    return 1;
+}
+
+static const luaL_Reg ctx_methods[] = {
+    {"spawn", ctx_spawn},
+    {"send_after", ctx_send_after},
+    {"cancel_timer", ctx_cancel_timer},
+    {"watch", ctx_watch},
+    {"unwatch", ctx_unwatch},
+    {"stop", ctx_stop},
+    {"ask", ctx_ask},
+    {"tell", ctx_tell},
+    {"lookup", ctx_lookup},
+    {NULL, NULL},
+};
+
+/* ctx: one userdata per actor; its fields are computed by __index. */
+int za__lua_new_ctx(lua_State *L) {
+    lua_newuserdatauv(L, 1, 0);
+    lua_createtable(L, 0, 2);
+    luaL_newlib(L, ctx_methods);
+    lua_pushcclosure(L, ctx_index, 1);
+    lua_setfield(L, -2, "__index");
+    lua_pushliteral(L, "zactor.ctx");
+    lua_setfield(L, -2, "__name");
+    lua_setmetatable(L, -2);
+    return luaL_ref(L, LUA_REGISTRYINDEX);
+}

@@ -1,0 +1,238 @@
+/*
+ * run.c - handler runs: each message runs its handler in a pooled
+ * coroutine. A finished coroutine is reset and reused, so a message costs
+ * one lua_resume, not a lua_newthread (a new coroutine per message cost
+ * ~30% of ring throughput in a prototype, DESIGN.md). A handler that calls ctx:ask yields; its run
+ * waits in a->waiting until the reply (a message with msg->corr set)
+ * resumes it, while other messages keep being served.
+ */
+#include "lua_actor.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int run_finish(lua_State *L, int status, lua_KContext k) {
+    (void)status;
+    (void)k;
+    za__lua_actor *a = za__lua_actor_of(L);
+    za__lua_run *run = a->cur;
+    if (run->want_reply) {
+        size_t len;
+        char err[300];
+        za_pack_reset(a->pack);
+        if (za_lua_encode(L, -1, a->pack, err, sizeof err) != 0) {
+            if (run->slot) { /* taken slot: answer it, then fail */
+                za_reply_error(a->sys, run->slot, ZA_EFAILED, "bad reply value");
+                run->slot = NULL;
+            }
+            return luaL_error(L, "zactor: bad reply value: %s", err);
+        }
+        len = za_pack_size(a->pack);
+        if (run->slot) {
+            za_reply_send(a->sys, run->slot, 0, za_pack_data(a->pack), len);
+            run->slot = NULL;
+        } else {
+            za_reply(a->ctx, 0, za_pack_data(a->pack), len);
+        }
+        run->want_reply = 0;
+    }
+    return 0;
+}
+
+/* Coroutine body: decode the message (in protected mode), call the
+ * handler; the reply is sent by run_finish (also after a yield). */
+static int run_entry(lua_State *L) {
+    za__lua_actor *a = za__lua_actor_of(L);
+    const za_msg *m = lua_touserdata(L, 1);
+    lua_settop(L, 0);
+    if (m->tag == ZA_TAG_DOWN || m->tag == ZA_TAG_CHILD_FAILED) {
+        za_down dn;
+        memset(&dn, 0, sizeof dn);
+        if (m->kind == ZA_PAYLOAD_BYTES && m->len >= sizeof dn) memcpy(&dn, m->data, sizeof dn);
+        dn.reason[sizeof dn.reason - 1] = 0;
+        int special = m->tag == ZA_TAG_DOWN ? a->ref_down : LUA_NOREF;
+        if (m->tag == ZA_TAG_CHILD_FAILED) {
+            lua_getfield(L, LUA_REGISTRYINDEX, "zactor.child_failed");
+            if (lua_isnil(L, -1)) return 0; /* informational: ignore */
+        } else if (special != LUA_NOREF) {
+            lua_rawgeti(L, LUA_REGISTRYINDEX, special);
+        } else {
+            lua_rawgeti(L, LUA_REGISTRYINDEX, a->ref_receive);
+        }
+        lua_rawgeti(L, LUA_REGISTRYINDEX, a->ref_ctx);
+        lua_createtable(L, 0, 4);
+        lua_pushstring(L, m->tag == ZA_TAG_DOWN ? "down" : "child_failed");
+        lua_setfield(L, -2, "event");
+        za__lua_push_ref_or_nil(L, dn.ref ? dn.ref : m->sender);
+        lua_setfield(L, -2, "ref");
+        lua_pushinteger(L, dn.code);
+        lua_setfield(L, -2, "code");
+        lua_pushstring(L, dn.reason);
+        lua_setfield(L, -2, "reason");
+        lua_callk(L, 2, 1, 0, run_finish);
+        return run_finish(L, LUA_OK, 0);
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, a->ref_receive);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, a->ref_ctx);
+    if (m->kind != ZA_PAYLOAD_BYTES)
+        lua_pushnil(L);
+    else
+        za__lua_push_payload(L, m->data, m->len);
+    lua_pushinteger(L, m->tag);
+    lua_callk(L, 3, 1, 0, run_finish);
+    return run_finish(L, LUA_OK, 0);
+}
+
+static int new_thread_cf(lua_State *L) {
+    lua_State *co = lua_newthread(L);
+    lua_pushlightuserdata(L, co);
+    lua_insert(L, -2);
+    int ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushinteger(L, ref);
+    return 2;
+}
+
+static za__lua_run *get_run(za__lua_actor *a) {
+    za__lua_run *r = a->pool;
+    if (r) {
+        a->pool = r->next;
+        a->npool--;
+        return r;
+    }
+    r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    lua_State *L = a->L;
+    lua_pushcfunction(L, new_thread_cf);
+    if (lua_pcall(L, 0, 2, 0) != LUA_OK) {
+        lua_pop(L, 1);
+        free(r);
+        return NULL;
+    }
+    r->co = lua_touserdata(L, -2);
+    r->anchor = (int)lua_tointeger(L, -1);
+    lua_pop(L, 2);
+    return r;
+}
+
+static void drop_run(za__lua_actor *a, za__lua_run *r) {
+    if (r->slot) za_reply_error(a->sys, r->slot, ZA_EFAILED, "Lua actor stopped or failed");
+    luaL_unref(a->L, LUA_REGISTRYINDEX, r->anchor); /* existing slot: no allocation */
+    free(r);
+}
+
+static int traceback_cf(lua_State *L) {
+    lua_State *co = lua_touserdata(L, 1);
+    const char *m = lua_tostring(co, -1);
+    if (!m) m = "(error object is not a string)";
+    luaL_traceback(L, co, m, 0);
+    return 1;
+}
+
+/* Describe a failed coroutine (allocation under the grace allowance). */
+static void describe_failure(za__lua_actor *a, lua_State *co, int st) {
+    a->grace = 1;
+    lua_State *L = a->L;
+    lua_pushcfunction(L, traceback_cf);
+    lua_pushlightuserdata(L, co);
+    if (lua_pcall(L, 1, 1, 0) == LUA_OK) {
+        snprintf(a->fail, sizeof a->fail, "%s", lua_tostring(L, -1));
+    } else {
+        const char *m = lua_tostring(co, -1);
+        snprintf(a->fail, sizeof a->fail, "%s",
+                 m ? m : (st == LUA_ERRMEM ? "not enough memory" : "Lua error"));
+    }
+    lua_pop(L, 1);
+    a->grace = 0;
+}
+
+/* Resume run with nargs already on its stack; returns 0 or -1 (failure). */
+static int resume_run(za__lua_actor *a, za__lua_run *run, int nargs) {
+    int nres = 0;
+    a->cur = run;
+    za__lua_mark_running(a, run->co);
+    int st = lua_resume(run->co, a->L, nargs, &nres);
+    za__lua_mark_idle(a, run->co);
+    a->cur = NULL;
+    if (st == LUA_OK) {
+        lua_settop(run->co, 0);
+        if (a->npool < ZA_LUA_POOL_MAX) {
+            run->next = a->pool;
+            a->pool = run;
+            a->npool++;
+        } else {
+            drop_run(a, run);
+        }
+        return 0;
+    }
+    if (st == LUA_YIELD && run->wait_corr) {
+        lua_pop(run->co, nres);
+        run->next = a->waiting;
+        a->waiting = run;
+        return 0;
+    }
+    if (st == LUA_YIELD) {
+        snprintf(a->fail, sizeof a->fail,
+                 "zactor: a receive handler yielded outside ctx:ask (not supported)");
+    } else {
+        describe_failure(a, run->co, st);
+    }
+    if (run->slot) {
+        za_reply_error(a->sys, run->slot, ZA_EFAILED, a->fail);
+        run->slot = NULL;
+    }
+    drop_run(a, run);
+    za_ctx_fail(a->ctx, 1, "%s", a->fail);
+    return -1;
+}
+
+/* The za_behaviour receive: a reply (m->corr) resumes the run waiting on
+ * it, any other message starts a run from the pool. */
+int za__lua_receive(za_ctx *ctx, const za_msg *m) {
+    za__lua_actor *a = *(za__lua_actor **)za_ctx_state(ctx);
+    if (!a) {
+        za_ctx_fail(ctx, 1, "Lua actor has no state");
+        return -1;
+    }
+    a->ctx = ctx;
+    int rc = 0;
+    if (m->corr) {
+        za__lua_run **pp = &a->waiting;
+        while (*pp && (*pp)->wait_corr != m->corr) pp = &(*pp)->next;
+        za__lua_run *run = *pp;
+        if (run) { /* else: a late reply for a coroutine lost in a restart */
+            *pp = run->next;
+            run->wait_corr = 0;
+            lua_pushlightuserdata(run->co, (void *)m);
+            rc = resume_run(a, run, 1);
+        }
+    } else {
+        za__lua_run *run = get_run(a);
+        if (!run) {
+            za_ctx_fail(ctx, ZA_ENOMEM, "Lua actor out of memory (coroutine)");
+            a->ctx = NULL;
+            return -1;
+        }
+        run->want_reply = za_ctx_can_reply(ctx);
+        run->slot = NULL;
+        run->sender = m->sender;
+        run->wait_corr = 0;
+        lua_pushcfunction(run->co, run_entry);
+        lua_pushlightuserdata(run->co, (void *)m);
+        rc = resume_run(a, run, 1);
+    }
+    a->ctx = NULL;
+    return rc;
+}
+
+void za__lua_runs_free(za__lua_actor *a) {
+    for (za__lua_run *r = a->waiting, *n; r; r = n) {
+        n = r->next;
+        if (r->slot) za_reply_error(a->sys, r->slot, ZA_EFAILED, "Lua actor stopped");
+        free(r);
+    }
+    for (za__lua_run *r = a->pool, *n; r; r = n) {
+        n = r->next;
+        free(r);
+    }
+    a->waiting = a->pool = NULL;
+}

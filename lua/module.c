@@ -1,0 +1,55 @@
+/*
+ * module.c - the Lua 5.4 module's entry: `local zactor = require "zactor"`.
+ *
+ * Built as lua/zactor.so from the runtime sources (every csrc top-level
+ * .c), the Lua host (csrc/hosts/lua/) and the files of lua/ (module.h
+ * lists them). It does not link liblua: the Lua API symbols come from the
+ * interpreter that loads it (lua5.4), so the module and the actors' states
+ * share one Lua core.
+ */
+#include <time.h>
+
+#include "module.h"
+
+/* zactor.sleep(sec): lets a main script wait without burning a core the
+ * workers need. */
+static int zactor_sleep(lua_State *L) {
+    lua_Number t = luaL_checknumber(L, 1);
+    if (t > 0) {
+        struct timespec ts;
+        ts.tv_sec = (time_t)t;
+        ts.tv_nsec = (long)((t - (lua_Number)ts.tv_sec) * 1e9);
+        while (nanosleep(&ts, &ts) != 0) {
+        }
+    }
+    return 0;
+}
+
+/* zactor.clock(): monotonic seconds (for benchmarks). */
+static int zactor_clock(lua_State *L) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
+    return 1;
+}
+
+static const luaL_Reg zactor_funcs[] = {
+    {"sleep", zactor_sleep},
+    {"clock", zactor_clock},
+    {NULL, NULL},
+};
+
+/* Safe to call twice in one state (busted does): metatables are looked up
+ * by name and (re)filled, nothing is global in C. */
+__attribute__((visibility("default"))) int luaopen_zactor(lua_State *L) {
+    luaL_newlib(L, zactor_funcs);
+    za__lmod_open_system(L);
+    za__lmod_open_native(L);
+    za__lmod_open_ref(L);
+    za__lmod_open_values(L);
+    lua_pushliteral(L, "0.1.0");
+    lua_setfield(L, -2, "version");
+    lua_pushinteger(L, ZA_LUA_DEFAULT_MEMORY);
+    lua_setfield(L, -2, "default_memory_limit");
+    return 1;
+}

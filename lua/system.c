@@ -1,0 +1,213 @@
+/*
+ * system.c - the system object of the Lua module: zactor.system{...}
+ * creates one (a za_system with its worker threads); its methods spawn Lua
+ * actors, look names up, wait, shut down and read metrics.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "module.h"
+
+za__lmod_system *za__lmod_check_system(lua_State *L, int idx) {
+    za__lmod_system *s = luaL_checkudata(L, idx, ZA_LMOD_SYSTEM_MT);
+    if (!s->sys) luaL_error(L, "zactor: the system is closed");
+    return s;
+}
+
+int za__lmod_collect_args(lua_State *L, za__lmod_system *s, int first, za_spawn_opts *o,
+                          za_lua_opts *lo) {
+    int last = lua_gettop(L);
+    if (last >= first && za_lua_is_opts(L, last)) {
+        za_lua_parse_opts(L, last, o, lo);
+        last--;
+    }
+    za_pack_reset(s->pack);
+    za_pack_array(s->pack, (uint32_t)(last - first + 1));
+    char err[300];
+    for (int i = first; i <= last; i++)
+        if (za_lua_encode(L, i, s->pack, err, sizeof err) != 0)
+            return luaL_error(L, "zactor: bad spawn argument %d: %s", i - first + 1, err);
+    return 0;
+}
+
+/* zactor.system{workers=, batch=, max_restarts=, within_ms=} */
+static int sys_new(lua_State *L) {
+    za_config cfg;
+    za_config_init(&cfg);
+    if (lua_istable(L, 1)) {
+        lua_getfield(L, 1, "workers");
+        cfg.workers = (int)luaL_optinteger(L, -1, 0);
+        lua_getfield(L, 1, "batch");
+        cfg.batch = (uint32_t)luaL_optinteger(L, -1, 0);
+        lua_getfield(L, 1, "max_restarts");
+        cfg.root_max_restarts = (uint32_t)luaL_optinteger(L, -1, 0);
+        lua_getfield(L, 1, "within_ms");
+        cfg.root_within_ms = (uint32_t)luaL_optinteger(L, -1, 0);
+        lua_pop(L, 4);
+    } else if (!lua_isnoneornil(L, 1)) {
+        return luaL_typeerror(L, 1, "table or nil");
+    }
+    if (cfg.workers < 0) return luaL_error(L, "zactor: workers must be >= 0");
+    za__lmod_system *s = lua_newuserdatauv(L, sizeof *s, 0);
+    s->sys = NULL;
+    s->pack = NULL;
+    luaL_setmetatable(L, ZA_LMOD_SYSTEM_MT);
+    s->pack = za_pack_new();
+    if (!s->pack) return luaL_error(L, "zactor: out of memory");
+    int rc = za_system_create(&cfg, &s->sys);
+    if (rc != ZA_OK) {
+        s->sys = NULL;
+        return za_lua_raise(L, "system", rc);
+    }
+    return 1;
+}
+
+static int sys_close(lua_State *L) {
+    za__lmod_system *s = luaL_checkudata(L, 1, ZA_LMOD_SYSTEM_MT);
+    if (s->sys) {
+        za_system *sys = s->sys;
+        s->sys = NULL;
+        za_system_destroy(sys); /* drains, stops actors, joins workers */
+    }
+    if (s->pack) {
+        za_pack_free(s->pack);
+        s->pack = NULL;
+    }
+    return 0;
+}
+
+static int sys_shutdown(lua_State *L) {
+    za__lmod_system *s = za__lmod_check_system(L, 1);
+    lua_Number t = luaL_optnumber(L, 2, 5.0);
+    int rc = za_system_shutdown(s->sys, (uint32_t)(t * 1000.0));
+    lua_pushboolean(L, rc == ZA_OK);
+    return 1;
+}
+
+/* Push package.path of this state (nil when there is none): the host
+ * resolves module names in it, as require would, and the actor's own
+ * ctx:spawn keeps using it. */
+static const char *package_path(lua_State *L) {
+    if (lua_getglobal(L, "package") != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_pushnil(L);
+        return NULL;
+    }
+    lua_getfield(L, -1, "path");
+    lua_remove(L, -2);
+    return lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+}
+
+static int sys_spawn(lua_State *L) {
+    za__lmod_system *s = za__lmod_check_system(L, 1);
+    const char *spec = luaL_checkstring(L, 2);
+    za_spawn_opts o;
+    za_spawn_opts_init(&o);
+    za_lua_opts lo = {0};
+    za__lmod_collect_args(L, s, 3, &o, &lo); /* o.name stays anchored in the options table */
+    lo.path = package_path(L);               /* anchored on the stack until we return */
+    char err[512];
+    za_ref r;
+    int rc = za_lua_spawn_ex(s->sys, spec, za_pack_data(s->pack), za_pack_size(s->pack), &o, &lo,
+                             &r, err, sizeof err);
+    if (rc == ZA_EEXIST) return luaL_error(L, "zactor: spawn: name '%s' is taken", o.name);
+    if (rc != ZA_OK) return luaL_error(L, "zactor: spawn: %s", err[0] ? err : za_strerror(rc));
+    za__lmod_push_ref(L, r, (void *)(intptr_t)1);
+    return 1;
+}
+
+static int sys_lookup(lua_State *L) {
+    za__lmod_system *s = za__lmod_check_system(L, 1);
+    za_ref r;
+    if (za_lookup(s->sys, luaL_checkstring(L, 2), &r) != ZA_OK) {
+        lua_pushnil(L);
+        return 1;
+    }
+    za__lmod_push_ref(L, r, (void *)(intptr_t)1);
+    return 1;
+}
+
+static int sys_wait_idle(lua_State *L) {
+    za__lmod_system *s = za__lmod_check_system(L, 1);
+    lua_Number t = luaL_optnumber(L, 2, 5.0);
+    lua_pushboolean(L, za_system_wait_idle(s->sys, (uint32_t)(t * 1000.0)) == ZA_OK);
+    return 1;
+}
+
+static void set_lat(lua_State *L, const char *name, const za_latency *l) {
+    lua_createtable(L, 0, 5);
+    lua_pushinteger(L, (lua_Integer)l->count);
+    lua_setfield(L, -2, "count");
+    lua_pushinteger(L, (lua_Integer)l->p50_ns);
+    lua_setfield(L, -2, "p50_ns");
+    lua_pushinteger(L, (lua_Integer)l->p95_ns);
+    lua_setfield(L, -2, "p95_ns");
+    lua_pushinteger(L, (lua_Integer)l->p99_ns);
+    lua_setfield(L, -2, "p99_ns");
+    lua_pushinteger(L, (lua_Integer)l->max_ns);
+    lua_setfield(L, -2, "max_ns");
+    lua_setfield(L, -2, name);
+}
+
+static int sys_metrics(lua_State *L) {
+    za__lmod_system *s = za__lmod_check_system(L, 1);
+    za_metrics m;
+    int rc = za_metrics_read(s->sys, &m);
+    if (rc != ZA_OK) return za_lua_raise(L, "metrics", rc);
+    lua_createtable(L, 0, 12);
+#define F(x)                                                                                       \
+    lua_pushinteger(L, (lua_Integer)m.x);                                                          \
+    lua_setfield(L, -2, #x)
+    F(sent);
+    F(delivered);
+    F(dead_letters);
+    F(restarts);
+    F(failures);
+    F(spawned);
+    F(stopped);
+    F(actors_alive);
+    F(timers_fired);
+#undef F
+    set_lat(L, "queue_latency", &m.queue_latency);
+    set_lat(L, "process_latency", &m.process_latency);
+    return 1;
+}
+
+static int sys_workers(lua_State *L) {
+    lua_pushinteger(L, za_system_workers(za__lmod_check_system(L, 1)->sys));
+    return 1;
+}
+
+static int sys_tostring(lua_State *L) {
+    za__lmod_system *s = luaL_checkudata(L, 1, ZA_LMOD_SYSTEM_MT);
+    lua_pushfstring(L, "zactor.system(%s)", s->sys ? "open" : "closed");
+    return 1;
+}
+
+static const luaL_Reg sys_funcs[] = {
+    {"system", sys_new},
+    {NULL, NULL},
+};
+
+static const luaL_Reg sys_meth[] = {
+    {"spawn", sys_spawn},         {"lookup", sys_lookup},
+    {"shutdown", sys_shutdown},   {"close", sys_close},
+    {"wait_idle", sys_wait_idle}, {"metrics", sys_metrics},
+    {"workers", sys_workers},     {NULL, NULL},
+};
+
+static const luaL_Reg sys_metameth[] = {
+    {"__close", sys_close},
+    {"__gc", sys_close},
+    {"__tostring", sys_tostring},
+    {NULL, NULL},
+};
+
+void za__lmod_open_system(lua_State *L) {
+    luaL_newmetatable(L, ZA_LMOD_SYSTEM_MT);
+    luaL_newlib(L, sys_meth);
+    lua_setfield(L, -2, "__index");
+    luaL_setfuncs(L, sys_metameth, 0);
+    lua_pop(L, 1);
+    luaL_setfuncs(L, sys_funcs, 0);
+}

@@ -520,7 +520,12 @@ bool za__turn(za_worker *w, za_actor *a) {
                    !(a->flags & (ZA_AF_SUSPENDED | ZA_AF_STOPPING));
         }
         if (!live) {
-            za__dead_letter(s, m, ZA_DL_DEAD_TARGET);
+            /* (queued when shutdown stopped the actor: "shutdown", as documented) */
+            za__dead_letter(s, m,
+                            atomic_load_explicit(&s->phase, memory_order_relaxed) >=
+                                    ZA_PHASE_STOPPING
+                                ? ZA_DL_SHUTDOWN
+                                : ZA_DL_DEAD_TARGET);
             continue;
         }
         if (ZA_UNLIKELY(za_ref_gen(c.self) != a->inc_gen)) c.self = m->target;

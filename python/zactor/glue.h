@@ -329,6 +329,8 @@ int zpy_count(PyObject *o, const char *name, unsigned long long lo, unsigned lon
 int zpy_pack_obj(modstate *st, za_pack *p, PyObject *o, int depth);
 PyObject *zpy_value_to_py(SystemObject *s, const za_value *v);
 PyObject *zpy_bytes_to_py(SystemObject *s, const void *data, size_t len);
+/* One MessagePack value, strictly: ValueError (the runtime's text) if not. */
+PyObject *zpy_unpack_strict(SystemObject *s, const void *data, size_t len);
 
 /* ----------------------------------------------------- ask answers (answer.c) */
 

@@ -415,17 +415,7 @@ static PyObject *System_unpack(SystemObject *s, PyObject *arg) {
     if (zpy_check_init(s) < 0) return NULL;
     Py_buffer b;
     if (PyObject_GetBuffer(arg, &b, PyBUF_SIMPLE) < 0) return NULL;
-    za_doc *d = NULL;
-    int rc = za_doc_decode(b.buf, (size_t)b.len, &d);
-    PyObject *r = NULL;
-    if (rc == ZA_OK) {
-        r = zpy_value_to_py(s, za_doc_root(d));
-        za_doc_free(d);
-    } else {
-        const char *detail = za_last_error();
-        PyErr_Format(PyExc_ValueError, "unpack: not one MessagePack value (%zd bytes): %s", b.len,
-                     detail && *detail ? detail : za_strerror(rc));
-    }
+    PyObject *r = zpy_unpack_strict(s, b.buf, (size_t)b.len);
     PyBuffer_Release(&b);
     return r;
 }

@@ -249,6 +249,9 @@ def _at_exit() -> None:
             system.shutdown(timeout=2.0)
         except Exception:  # pragma: no cover
             _log.exception("zactor: shutdown at exit failed")
+    # systems a shutdown abandoned (a handler that would not return): their
+    # threads must not touch Python once finalization begins
+    _zactor._exiting()
     _zactor._dispatch_stop()
     d = _dispatcher
     if d is not None and d.is_alive():

@@ -72,6 +72,10 @@ void zpy_drain_deferred(void) {
             zpy_deliver_dead_letter(it);
             Py_DECREF(it->sys);
             break;
+        case DF_REAP: /* an abandoned System's closer is done (shutdown.c) */
+            zpy_system_reap((SystemObject *)it->obj);
+            Py_DECREF(it->obj);
+            break;
         case DF_CLOSE: /* a System dropped on a worker (System_finalize) */
             zpy_system_close_dropped((SystemObject *)it->obj);
             Py_DECREF(it->obj);

@@ -210,6 +210,9 @@ typedef struct SystemObject {
     unsigned aw_tries, aw_hits; /* recent awaits that polled, and saw the answer (decaying) */
     unsigned aw_count;
     PyObject *weakreflist;
+    int abandoned_flag;  /* shutdown returned before the runtime finished (shutdown.c) */
+    PyObject *abandoned; /* tuple of ActorRefs still in a handler then, or NULL */
+    za_system *reap_sys; /* an abandoned system's runtime, freed at DF_REAP */
 } SystemObject;
 
 typedef struct RefObject {
@@ -260,7 +263,7 @@ typedef struct FutureObject {
 
 /* ---------------------------------------------------- deferred work (deferred.c) */
 
-enum { DF_DECREF = 1, DF_FUTCB = 2, DF_DL = 3, DF_CLOSE = 4 };
+enum { DF_DECREF = 1, DF_FUTCB = 2, DF_DL = 3, DF_CLOSE = 4, DF_REAP = 5 };
 
 typedef struct defer_item {
     struct defer_item *next;
@@ -394,5 +397,20 @@ PyObject *zpy_spawn(SystemObject *s, za_ctx *ctx, PyObject *args, PyObject *kw);
 extern PyType_Spec zpy_System_spec;
 /* Shut down a System nobody references any more (deferred from a worker). */
 void zpy_system_close_dropped(SystemObject *s);
+
+/* ------------------------------------------------------- shutdown (shutdown.c) */
+
+/* Set by the exit hook before finalization: threads of abandoned systems
+ * never touch Python from then on. */
+extern _Atomic int g_exiting;
+/* Shut down, join workers (or abandon a stuck one), free thread states.
+ * GIL held on entry/exit. interruptible: shutdown()/__exit__, where a
+ * KeyboardInterrupt may surface (returns ZA_ECANCELLED with the exception
+ * set; the system is closed). Returns ZA_OK, ZA_ETIMEDOUT (drain not done,
+ * or abandoned: s->abandoned) or ZA_ECANCELLED. */
+int zpy_system_close(SystemObject *s, double timeout, int interruptible);
+/* DF_REAP: free an abandoned system once its closer thread is done. */
+void zpy_system_reap(SystemObject *s);
+PyObject *zpy_exiting(PyObject *mod, PyObject *ignored);
 
 #endif /* ZACTOR_GLUE_H */

@@ -5,6 +5,8 @@
  */
 #include "glue.h"
 
+#include <unistd.h>
+
 static const char PY_BEH_NAME[] = "zactor.python";
 
 /* State of a Python actor inside the runtime (za_behaviour.state_size). */
@@ -317,6 +319,9 @@ int zpy_py_receive(za_ctx *ctx, const za_msg *m) {
 static void py_stop(za_ctx *ctx) {
     pyactor *pa = za_ctx_state(ctx);
     if (!pa || !pa->inst) return;
+    /* an abandoned system's closer after the interpreter began to exit:
+     * no Python (the instance is leaked) */
+    if (!tl_gil && atomic_load(&g_exiting)) return;
     int restore = 0;
     PyGILState_STATE gs = PyGILState_UNLOCKED;
     int ensured = 0;
@@ -369,6 +374,11 @@ static void py_stop(za_ctx *ctx) {
 static void host_enter(void *ud, int wid) {
     SystemObject *s = ud;
     if (s->manual) return; /* the caller runs actors and already holds the GIL */
+    if (atomic_load_explicit(&g_exiting, memory_order_acquire)) {
+        /* the interpreter is exiting and this system was abandoned by its
+         * shutdown (shutdown.c): never touch Python again */
+        for (;;) pause();
+    }
     PyThreadState *ts = s->tstates[wid];
     if (!ts) {
         /* created on the worker itself (allowed without the GIL), once */

@@ -60,6 +60,7 @@ static PyMethodDef mod_methods[] = {
     {"_dispatch_loop", (PyCFunction)zpy_dispatch_loop, METH_NOARGS, NULL},
     {"_dispatch_stop", (PyCFunction)zpy_dispatch_stop, METH_NOARGS, NULL},
     {"_drain", (PyCFunction)mod_drain, METH_NOARGS, NULL},
+    {"_exiting", (PyCFunction)zpy_exiting, METH_NOARGS, NULL},
     {"_after_fork_child", (PyCFunction)mod_after_fork_child, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };

@@ -88,68 +88,6 @@ static int System_init(SystemObject *s, PyObject *args, PyObject *kw) {
     return 0;
 }
 
-/* Polled by za_system_shutdown_ex (GIL released) about every 50 ms: a
- * pending Ctrl-C cuts the drain short. The exception stays set on this
- * thread's state for system_close to raise. */
-static int shutdown_interrupted(void *ud) {
-    (void)ud;
-    zpy_gil_acquire();
-    int r = PyErr_CheckSignals() < 0;
-    zpy_gil_release();
-    return r;
-}
-
-/* Shut down, join workers, free thread states. GIL held on entry/exit.
- * interruptible: shutdown()/__exit__, where a KeyboardInterrupt may surface
- * (returns ZA_ECANCELLED with the exception set; the system is closed). */
-static int system_close(SystemObject *s, double timeout, int interruptible) {
-    if (!s->sys || s->closed) return ZA_OK;
-    if (s->fork_gen != g_fork_gen) {
-        /* the child of a fork: the workers do not exist here; leak, never join */
-        s->closed = 1;
-        return ZA_OK;
-    }
-    if (s->closing) return ZA_OK;
-    /* Not "closed" yet: while mailboxes drain, actors keep talking to each
-     * other (the runtime itself refuses sends from outside). */
-    s->closing = 1;
-    uint32_t ms = zpy_seconds_to_ms(timeout); /* (inf: ~49.7 days, "no limit") */
-    int rc;
-    if (s->manual) {
-        HOLDING(rc = za_system_shutdown(s->sys, ms));
-    } else {
-        zpy_gil_release();
-        rc = za_system_shutdown_ex(s->sys, ms, interruptible ? shutdown_interrupted : NULL, NULL);
-        zpy_gil_acquire();
-    }
-    /* the clean-up below runs Python callbacks: not with an exception set */
-    PyObject *et = NULL, *ev = NULL, *etb = NULL;
-    if (rc == ZA_ECANCELLED) PyErr_Fetch(&et, &ev, &etb);
-    s->closed = 1;
-    zpy_drain_deferred(); /* dead letters of this system, while it still exists */
-    atomic_store(&s->dl_on, 0);
-    HOLDING(za_system_destroy(s->sys));
-    s->sys = NULL;
-    zpy_drain_deferred();
-    for (int i = 0; i < s->nworkers; i++) {
-        if (s->tstates[i]) {
-            PyThreadState_Clear(s->tstates[i]);
-            PyThreadState_Delete(s->tstates[i]);
-            s->tstates[i] = NULL;
-        }
-    }
-    /* break the system <-> cell cycles */
-    if (s->cells) PyDict_Clear(s->cells);
-    if (s->timers) PyDict_Clear(s->timers);
-    if (rc == ZA_ECANCELLED) {
-        if (et)
-            PyErr_Restore(et, ev, etb);
-        else
-            PyErr_SetString(PyExc_KeyboardInterrupt, "shutdown interrupted");
-    }
-    return rc;
-}
-
 static PyObject *System_shutdown(SystemObject *s, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"timeout", NULL};
     PyObject *to = NULL;
@@ -162,8 +100,8 @@ static PyObject *System_shutdown(SystemObject *s, PyObject *args, PyObject *kw) 
         PyErr_SetString(PyExc_RuntimeError, "shutdown() cannot run inside an actor");
         return NULL;
     }
-    if (s->closed || !s->sys) Py_RETURN_TRUE;
-    int rc = system_close(s, timeout, 1);
+    if (s->closed || !s->sys) return PyBool_FromLong(!s->abandoned_flag);
+    int rc = zpy_system_close(s, timeout, 1);
     if (rc == ZA_ECANCELLED) return NULL; /* Ctrl-C: closed without the drain */
     return PyBool_FromLong(rc == ZA_OK);
 }
@@ -184,13 +122,17 @@ static void System_finalize(SystemObject *s) {
     if (tl_in_host || tl_in_actor) {
         zpy_defer_obj(DF_CLOSE, Py_NewRef((PyObject *)s));
     } else {
-        system_close(s, 5.0, 0);
+        zpy_system_close(s, 5.0, 0);
     }
     PyErr_Restore(et, ev, etb);
 }
 
 void zpy_system_close_dropped(SystemObject *s) {
-    if (s->sys && !s->closed) system_close(s, 5.0, 0);
+    if (s->sys && !s->closed) zpy_system_close(s, 5.0, 0);
+}
+
+static PyObject *System_get_abandoned(SystemObject *s, void *Py_UNUSED(x)) {
+    return s->abandoned ? Py_NewRef(s->abandoned) : PyTuple_New(0);
 }
 
 static void System_dealloc(SystemObject *s) {
@@ -198,11 +140,12 @@ static void System_dealloc(SystemObject *s) {
     if (PyObject_CallFinalizerFromDealloc((PyObject *)s) < 0) return; /* resurrected */
     PyObject_GC_UnTrack(s);
     if (s->weakreflist) PyObject_ClearWeakRefs((PyObject *)s);
-    if (s->sys && !s->closed && !tl_in_actor) system_close(s, 5.0, 0);
+    if (s->sys && !s->closed && !tl_in_actor) zpy_system_close(s, 5.0, 0);
     free(s->tstates);
     Py_CLEAR(s->cells);
     Py_CLEAR(s->timers);
     Py_CLEAR(s->dl_callback);
+    Py_CLEAR(s->abandoned);
     Py_CLEAR(s->module);
     tp->tp_free((PyObject *)s);
     Py_DECREF(tp);
@@ -213,15 +156,17 @@ static int System_traverse(SystemObject *s, visitproc visit, void *arg) {
     Py_VISIT(s->cells);
     Py_VISIT(s->timers);
     Py_VISIT(s->dl_callback);
+    Py_VISIT(s->abandoned);
     return 0;
 }
 
 static int System_clear(SystemObject *s) {
     /* a live system is never collected: its cells are reachable from workers */
-    if (s->sys && !s->closed) return 0;
+    if ((s->sys && !s->closed) || s->reap_sys) return 0; /* (abandoned: the closer's) */
     Py_CLEAR(s->cells);
     Py_CLEAR(s->timers);
     Py_CLEAR(s->dl_callback);
+    Py_CLEAR(s->abandoned);
     return 0;
 }
 
@@ -359,7 +304,7 @@ static PyObject *System_enter(SystemObject *s, PyObject *Py_UNUSED(ignored)) {
 static PyObject *System_exit(SystemObject *s, PyObject *args) {
     (void)args;
     if (zpy_check_init(s) < 0) return NULL;
-    if (!s->closed && s->sys && system_close(s, 5.0, 1) == ZA_ECANCELLED) return NULL;
+    if (!s->closed && s->sys && zpy_system_close(s, 5.0, 1) == ZA_ECANCELLED) return NULL;
     Py_RETURN_FALSE;
 }
 
@@ -545,7 +490,10 @@ static PyMethodDef System_methods[] = {
     {"lookup", (PyCFunction)System_lookup, METH_O, "lookup(name) -> ActorRef or None."},
     {"shutdown", (PyCFunction)(void (*)(void))System_shutdown, METH_VARARGS | METH_KEYWORDS,
      "shutdown(timeout=5.0) -> bool: let mailboxes drain, stop actors children-first, join "
-     "workers. False if draining did not finish in time. Idempotent."},
+     "workers, all within about timeout seconds (inf: no limit). False if draining did not "
+     "finish in time; if a handler is still running then, its worker is abandoned (a "
+     "RuntimeWarning, System.abandoned lists those actors) and shutdown returns anyway. "
+     "Idempotent."},
     {"run", (PyCFunction)(void (*)(void))System_run, METH_VARARGS | METH_KEYWORDS,
      "run(max_turns=0) -> int: System(workers=0) only: run actor turns on this thread (0: until "
      "idle)."},
@@ -580,6 +528,10 @@ static PyMethodDef System_methods[] = {
 static PyGetSetDef System_getset[] = {
     {"workers", (getter)System_get_workers, NULL, "Number of worker threads (0: manual).", NULL},
     {"closed", (getter)System_get_closed, NULL, "True once shut down.", NULL},
+    {"abandoned", (getter)System_get_abandoned, NULL,
+     "The actors whose handler was still running when shutdown(timeout) gave up waiting (their "
+     "worker is abandoned); () otherwise.",
+     NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -128,7 +128,11 @@ typedef struct za_behaviour {
  * enter/leave bracket a worker's consecutive turns of actors of this host
  * (e.g. take the GIL once per batch). With exclusive set, at most one
  * worker at a time runs actors of this host, for at most budget_us per
- * hold, so other workers stay free for other hosts.
+ * hold, so other workers stay free for other hosts. With takeover_us set
+ * too, a turn that has run longer than that (a handler blocked in I/O, say)
+ * no longer keeps the host: another worker takes the host's other actors
+ * over meanwhile (it calls enter; the worker of the long turn calls leave
+ * when the turn ends, and serves nothing more of this hold).
  */
 struct za_host {
     const char *name;
@@ -137,6 +141,7 @@ struct za_host {
     void (*enter)(void *host_ud, int worker_id);
     void (*leave)(void *host_ud, int worker_id);
     void *host_ud;
+    uint32_t takeover_us; /* exclusive hosts: 0 = never taken over */
 };
 
 /* ------------------------------------------------------------------ system */

@@ -9,6 +9,10 @@
 
 static const char PY_BEH_NAME[] = "zactor.python";
 
+/* A turn longer than this lets another worker take the Python host over
+ * (za_host.takeover_us): measured in issue 10 (finding 12). */
+#define PY_TAKEOVER_US 10000u
+
 /* State of a Python actor inside the runtime (za_behaviour.state_size). */
 typedef struct {
     PyObject *inst;
@@ -420,6 +424,11 @@ void zpy_host_init(SystemObject *s, double budget_ms) {
     s->host.name = "python";
     s->host.exclusive = 1;
     s->host.budget_us = budget_ms > 0 ? (uint32_t)(budget_ms * 1000.0) : 2000;
+    /* A handler that runs long (blocked in I/O with the GIL released, say)
+     * no longer keeps the other Python actors waiting: after this long
+     * another worker takes the host over (if the handler holds the GIL, the
+     * taker waits for it like any Python thread: a switch interval). */
+    s->host.takeover_us = PY_TAKEOVER_US;
     s->host.enter = host_enter;
     s->host.leave = host_leave;
     s->host.host_ud = s;

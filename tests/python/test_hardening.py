@@ -436,3 +436,44 @@ def test_ask_timeout_message_has_the_number():
 def test_int_overflow_names_messagepack_range(value):
     with pytest.raises(OverflowError, match=r"-2\*\*63 \.\. 2\*\*64-1"):
         zactor.pack(value)
+
+
+# ------------------- 12: one Python actor blocked in I/O stalls the others
+
+
+class Sleeper(zactor.Actor):
+    def receive(self, msg):
+        time.sleep(msg)
+        return "slept"
+
+
+@pytest.mark.parametrize("lead", [0.1, 0.001])
+def test_blocked_handler_does_not_stall_other_python_actors(lead):
+    # lead: how long the other actor's ask comes after the sleep began (a
+    # message queued early in the long turn must not wait for its end)
+    with zactor.System(workers=4) as s:
+        sleeper, echo = s.spawn(Sleeper), s.spawn(Echo)
+        assert echo.ask(0) == 0
+        sleeper.tell(2.0)
+        time.sleep(lead)
+        t0 = time.monotonic()
+        assert echo.ask(1, timeout=5) == 1
+        assert time.monotonic() - t0 < 0.5
+        assert sleeper.ask(0, timeout=5) == "slept"
+
+
+def test_cpu_bound_handler_shares_the_python_host():
+    class Spin(zactor.Actor):
+        def receive(self, msg):
+            end = time.monotonic() + msg
+            while time.monotonic() < end:
+                pass
+
+    with zactor.System(workers=2) as s:
+        spin, echo = s.spawn(Spin), s.spawn(Echo)
+        assert echo.ask(0) == 0
+        spin.tell(1.5)
+        time.sleep(0.05)
+        t0 = time.monotonic()
+        assert echo.ask(1, timeout=5) == 1
+        assert time.monotonic() - t0 < 0.5

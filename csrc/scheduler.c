@@ -128,6 +128,8 @@ static za_hostq *hostq_for(za_system *s, const za_host *h) {
         za__mpsc_init(&q->tail, &q->head, &q->stub);
         atomic_store_explicit(&q->token, false, memory_order_relaxed);
         atomic_store_explicit(&q->turn, 0, memory_order_relaxed);
+        atomic_store_explicit(&q->last_hold, 0, memory_order_relaxed);
+        atomic_store_explicit(&q->watching, 0, memory_order_relaxed);
         /* release: pairs with the acquire loads of nhosts (here, serve_hosts,
          * any_work): a counted queue is initialised */
         atomic_store_explicit(&s->nhosts, n + 1, memory_order_release);
@@ -223,10 +225,15 @@ void za__schedule(za_system *s, za_actor *a) {
          * have it find the host taken (a futex wake per send). The fence
          * pairs with serve_host's release-then-recheck. */
         za__fence();
-        /* relaxed: ordered by the fence before it. A holder stuck in a long
-         * turn notifies nobody: wake a worker to take the host over. */
-        if (!atomic_load_explicit(&q->token, memory_order_relaxed) || takeover_in(q) == 0)
+        /* relaxed: ordered by the fence before it. A holder in a turn that
+         * may run long notifies nobody: make sure a worker watches it (see
+         * park_limit), and wake one to take over a turn already long. */
+        if (!atomic_load_explicit(&q->token, memory_order_relaxed)) {
             notify(s);
+        } else if (q->host->takeover_us && atomic_load_explicit(&q->turn, memory_order_relaxed)) {
+            if (!atomic_load_explicit(&q->watching, memory_order_relaxed) || takeover_in(q) == 0)
+                notify(s);
+        }
         return;
     }
     za_worker *w = za__tl_worker;
@@ -298,6 +305,7 @@ static bool serve_host(za_worker *w, za_hostq *q, bool *searching) {
         return false;
     bool ran = false;
     bool marks = q->host->takeover_us != 0;
+    if (marks) atomic_store_explicit(&q->last_hold, coarse_now_ns(), memory_order_relaxed);
     uint64_t budget_ns = (uint64_t)(q->host->budget_us ? q->host->budget_us : 2000) * 1000ull;
     uint64_t start = 0;
     for (;;) {
@@ -440,15 +448,26 @@ static bool any_work(za_system *s) {
  * not long yet wakes nobody: za__schedule wakes a worker only for a turn
  * already long. These timed sleeps close that gap: at most a wake-up per
  * takeover_us per idle worker while Python actors run.) */
-static uint64_t park_limit(za_system *s) {
+static uint64_t park_limit(za_system *s, za_hostq **watch) {
     uint64_t best = UINT64_MAX;
     int n = atomic_load_explicit(&s->nhosts, memory_order_acquire);
     for (int i = 0; i < n; i++) {
         za_hostq *q = &s->hostqs[i];
-        if (!atomic_load_explicit(&q->token, memory_order_relaxed)) continue;
-        uint64_t t = takeover_in(q);
-        if (t == 0) t = (uint64_t)q->host->takeover_us * 1000ull;
-        if (t < best) best = t;
+        uint64_t period = (uint64_t)q->host->takeover_us * 1000ull, t;
+        if (!period) continue;
+        if (atomic_load_explicit(&q->token, memory_order_relaxed)) {
+            t = takeover_in(q);
+            if (t == 0) t = period;
+        } else {
+            /* served recently: keep watching (no wake-up per send) */
+            uint64_t last = atomic_load_explicit(&q->last_hold, memory_order_relaxed);
+            if (!last || coarse_now_ns() - last > 10 * period) continue;
+            t = period;
+        }
+        if (t < best) {
+            best = t;
+            *watch = q;
+        }
     }
     return best;
 }
@@ -480,11 +499,14 @@ static void park(za_worker *w) {
         if (still) return;
         /* a waker already took us off the idle stack: consume its token */
     }
-    uint64_t limit = park_limit(s);
+    za_hostq *watch = NULL;
+    uint64_t limit = park_limit(s, &watch);
     if (limit != UINT64_MAX) {
-        /* Python work waits behind a long turn: look again when it may be
-         * taken over, as if woken (off the idle stack, searching) */
+        /* a host that may be taken over is busy: look again when its turn
+         * may be taken over, as if woken (off the idle stack, searching) */
+        atomic_fetch_add_explicit(&watch->watching, 1, memory_order_relaxed);
         futex_wait_for(&w->wake, 0, limit + 1000000ull);
+        atomic_fetch_sub_explicit(&watch->watching, 1, memory_order_relaxed);
         pthread_mutex_lock(&s->idle_mu);
         bool still = w->in_idle;
         if (still) {

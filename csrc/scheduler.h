@@ -53,6 +53,8 @@ typedef struct za_hostq {
      * taken over: one consumer of the queue at a time either way. Its own
      * line: the holder writes it per turn. */
     _Atomic uint64_t turn __attribute__((aligned(ZA_CACHELINE)));
+    _Atomic uint64_t last_hold; /* when a worker last took the token (coarse ns) */
+    _Atomic int watching;       /* idle workers in a timed park for this host */
 } za_hostq;
 
 /* Index+1 of the host's queue (registering it), 0 for none, -1 if full. */

@@ -158,6 +158,7 @@ test: deps
 	@$(MAKE) --no-print-directory test-install
 	@$(MAKE) --no-print-directory test-lua
 	@$(MAKE) --no-print-directory test-python
+	@$(MAKE) --no-print-directory fuzz-smoke
 
 # `make` then `make install` into temporary prefixes (and DESTDIR), then the
 # README's C example built with that prefix's pkg-config, shared and

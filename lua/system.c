@@ -119,7 +119,7 @@ static const char *package_path(lua_State *L) {
 
 static int sys_spawn(lua_State *L) {
     za__lmod_system *s = za__lmod_check_system(L, 1);
-    const char *spec = luaL_checkstring(L, 2);
+    const char *spec = za_lua_check_cstring(L, 2, "spawn", "the behaviour");
     za_spawn_opts o;
     za_spawn_opts_init(&o);
     za_lua_opts lo = {0};
@@ -138,7 +138,7 @@ static int sys_spawn(lua_State *L) {
 static int sys_lookup(lua_State *L) {
     za__lmod_system *s = za__lmod_check_system(L, 1);
     za_ref r;
-    if (za_lookup(s->sys, luaL_checkstring(L, 2), &r) != ZA_OK) {
+    if (za_lookup(s->sys, za_lua_check_cstring(L, 2, "lookup", "the name"), &r) != ZA_OK) {
         lua_pushnil(L);
         return 1;
     }

@@ -9,7 +9,7 @@
 
 static int ctx_spawn(lua_State *L) {
     za__lua_actor *a = za__lua_actor_of(L);
-    const char *spec = luaL_checkstring(L, 2);
+    const char *spec = za_lua_check_cstring(L, 2, "ctx:spawn", "the behaviour");
     if (a->stopping)
         return luaL_error(L, "zactor: ctx:spawn: not allowed in stop (a child spawned by a "
                              "stopping actor would outlive it)");
@@ -88,7 +88,7 @@ static int ctx_tell(lua_State *L) {
 static int ctx_lookup(lua_State *L) {
     za__lua_actor *a = za__lua_actor_of(L);
     za_ref r;
-    if (za_lookup(a->sys, luaL_checkstring(L, 2), &r) != ZA_OK)
+    if (za_lookup(a->sys, za_lua_check_cstring(L, 2, "ctx:lookup", "the name"), &r) != ZA_OK)
         lua_pushnil(L);
     else
         za__lua_push_ref(L, r, NULL);

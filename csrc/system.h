@@ -71,6 +71,9 @@ struct za_system {
     struct za_registry *registry;
     pthread_mutex_t corr_mu;
     _Atomic uint64_t next_corr;
+
+    struct za_introspect *intro; /* introspect.c: the dead-letter ring */
+    struct za_http *http;        /* http/server.c: the endpoint, or NULL */
 };
 
 /* Count n events: into this worker's block, else this outside thread's,

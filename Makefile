@@ -121,7 +121,7 @@ $(B)/demo: csrc/examples/demo.c $(B)/libzactor.a
 # their tests start: redis-server, PostgreSQL; a browser for the dashboard).
 DEB_cluster := libzmq3-dev libhiredis-dev redis-server
 DEB_store   := libsqlite3-dev libhiredis-dev libpq-dev redis-server postgresql
-DEB_http    := libmicrohttpd-dev chromium
+DEB_http    := libmicrohttpd-dev chromium curl
 DEB_PKGS := gcc make pkg-config libmsgpack-dev libcmocka-dev lua5.4 liblua5.4-dev lua-busted clang-format \
             python3 python3-dev python3-venv \
             $(sort $(foreach s,$(SUBSYS),$(DEB_$(s))))

@@ -30,7 +30,7 @@ int za__lmod_collect_args(lua_State *L, za__lmod_system *s, int first, za_spawn_
     return 0;
 }
 
-/* zactor.system{workers=, batch=, max_restarts=, within_ms=} */
+/* zactor.system{workers=, batch=, max_restarts=, within_ms=, http=, http_token=} */
 static int sys_new(lua_State *L) {
     za_config cfg;
     za_config_init(&cfg);
@@ -43,7 +43,16 @@ static int sys_new(lua_State *L) {
         cfg.root_max_restarts = (uint32_t)luaL_optinteger(L, -1, 0);
         lua_getfield(L, 1, "within_ms");
         cfg.root_within_ms = (uint32_t)luaL_optinteger(L, -1, 0);
-        lua_pop(L, 4);
+        /* the strings stay alive in the options table (argument 1) */
+        lua_getfield(L, 1, "http");
+        if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
+            return luaL_error(L, "zactor: option 'http' must be a string like '127.0.0.1:9100'");
+        cfg.http_addr = lua_tostring(L, -1);
+        lua_getfield(L, 1, "http_token");
+        if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
+            return luaL_error(L, "zactor: option 'http_token' must be a string");
+        cfg.http_token = lua_tostring(L, -1);
+        lua_pop(L, 6);
     } else if (!lua_isnoneornil(L, 1)) {
         return luaL_typeerror(L, 1, "table or nil");
     }
@@ -184,6 +193,17 @@ static int sys_tostring(lua_State *L) {
     return 1;
 }
 
+/* system:http_url() -> "http://127.0.0.1:9100" or nil (no endpoint) */
+static int sys_http_url(lua_State *L) {
+    za__lmod_system *s = za__lmod_check_system(L, 1);
+    const char *u = za_system_http_url(s->sys);
+    if (u)
+        lua_pushstring(L, u);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
 static const luaL_Reg sys_funcs[] = {
     {"system", sys_new},
     {NULL, NULL},
@@ -193,7 +213,8 @@ static const luaL_Reg sys_meth[] = {
     {"spawn", sys_spawn},         {"lookup", sys_lookup},
     {"shutdown", sys_shutdown},   {"close", sys_close},
     {"wait_idle", sys_wait_idle}, {"metrics", sys_metrics},
-    {"workers", sys_workers},     {NULL, NULL},
+    {"workers", sys_workers},     {"http_url", sys_http_url},
+    {NULL, NULL},
 };
 
 static const luaL_Reg sys_metameth[] = {

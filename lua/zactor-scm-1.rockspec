@@ -1,7 +1,7 @@
 -- LuaRocks spec for the zactor Lua module, built from a checkout:
 --   luarocks make lua/zactor-scm-1.rockspec        (at the repository root)
--- Needs the Lua 5.4 headers and msgpack-c (Debian: liblua5.4-dev,
--- libmsgpack-dev; `make deps` installs both). Like `make lua`, the module
+-- Needs the Lua 5.4 headers, msgpack-c and GNU libmicrohttpd (Debian:
+-- liblua5.4-dev, libmsgpack-dev, libmicrohttpd-dev; `make deps` installs them). Like `make lua`, the module
 -- compiles the runtime (csrc/), the Lua host and the glue, and links no
 -- liblua: the Lua API comes from the interpreter that loads it.
 rockspec_format = "3.0"
@@ -24,25 +24,28 @@ dependencies = {
 }
 external_dependencies = {
    MSGPACK = { header = "msgpack.h", library = "msgpackc" },
+   MICROHTTPD = { header = "microhttpd.h", library = "microhttpd" },
 }
 build = {
    type = "builtin",
    modules = {
       zactor = {
          sources = {
-            "csrc/actor.c", "csrc/ask.c", "csrc/deadletter.c", "csrc/err.c", "csrc/metrics.c",
+            "csrc/actor.c", "csrc/ask.c", "csrc/deadletter.c", "csrc/err.c", "csrc/introspect.c",
+            "csrc/metrics.c",
             "csrc/msgpool.c", "csrc/refseq.c", "csrc/registry.c", "csrc/scheduler.c",
             "csrc/send.c", "csrc/slots.c", "csrc/spawn.c", "csrc/supervise.c", "csrc/system.c",
-            "csrc/timer.c", "csrc/value.c", "csrc/hosts/lua/actor.c", "csrc/hosts/lua/alloc.c",
+            "csrc/timer.c", "csrc/value.c", "csrc/http/dashboard_html.c", "csrc/http/json.c",
+            "csrc/http/prom.c", "csrc/http/routes.c", "csrc/http/server.c", "csrc/hosts/lua/actor.c", "csrc/hosts/lua/alloc.c",
             "csrc/hosts/lua/api_ctx.c", "csrc/hosts/lua/api_ref.c", "csrc/hosts/lua/codec.c",
             "csrc/hosts/lua/opts.c", "csrc/hosts/lua/proto.c", "csrc/hosts/lua/run.c",
             "csrc/hosts/lua/watchdog.c", "lua/module.c", "lua/native.c", "lua/ref.c",
             "lua/system.c", "lua/values.c",
          },
          defines = { "_GNU_SOURCE" },
-         incdirs = { "csrc/include", "csrc", "$(MSGPACK_INCDIR)" },
-         libdirs = { "$(MSGPACK_LIBDIR)" },
-         libraries = { "msgpackc", "pthread", "m" },
+         incdirs = { "csrc/include", "csrc", "$(MSGPACK_INCDIR)", "$(MICROHTTPD_INCDIR)" },
+         libdirs = { "$(MSGPACK_LIBDIR)", "$(MICROHTTPD_LIBDIR)" },
+         libraries = { "msgpackc", "microhttpd", "pthread", "m" },
       },
    },
 }

@@ -85,9 +85,13 @@ class System:
         budget_ms: float = 2.0,
         max_restarts: int = 0,
         within: float = 0.0,
+        http: Optional[str] = None,
+        http_token: Optional[str] = None,
     ) -> None: ...
     @property
     def workers(self) -> int: ...
+    @property
+    def http_url(self) -> Optional[str]: ...
     @property
     def closed(self) -> bool: ...
     def spawn(

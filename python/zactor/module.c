@@ -81,6 +81,7 @@ static int add_exc(PyObject *m, const char *name, PyObject *base, PyObject **out
 
 static int mod_exec(PyObject *m) {
     modstate *st = zpy_state(m);
+    if (zpy_introspect_init() < 0) return -1;
     if (add_type(m, &zpy_System_spec, NULL, &st->System_Type, "System") < 0 ||
         add_type(m, &zpy_Ref_spec, NULL, &st->Ref_Type, "ActorRef") < 0 ||
         add_type(m, &zpy_Future_spec, NULL, &st->Future_Type, "Future") < 0 ||

@@ -417,7 +417,9 @@ void za__introspect_dead_letter(za_system *s, const za_msgnode *m, za_dl_reason 
         char name[96] = "";
         if (fn && m->u.p.ptr) fn(m->u.p.ptr, name, sizeof name);
         name[sizeof name - 1] = '\0';
-        snprintf(r->preview, sizeof r->preview, "<%s>", name[0] ? name : "pointer");
+        /* a NULL ptr was taken by the receiver (za_msg_take_ptr) before it failed */
+        snprintf(r->preview, sizeof r->preview, "<%s>",
+                 name[0] ? name : m->u.p.ptr ? "pointer" : "taken by the receiver");
     } else {
         za_preview_msgpack(za__msg_data(m), m->len, r->preview, sizeof r->preview);
     }

@@ -505,7 +505,8 @@ typedef struct za_dl_record {
     int32_t tag;
     za_dl_reason reason;
     /* printable preview of the value: MessagePack as JSON-like text, other
-     * bytes in hex, an object payload as <TypeName> (za_ptr_describer_add);
+     * bytes in hex, an object payload as <TypeName> (za_ptr_describer_add),
+     * or <taken by the receiver> when the failing handler had taken it;
      * cut with "..." */
     char preview[128];
 } za_dl_record;

@@ -59,7 +59,7 @@ TEST_BINS  := $(TEST_SRCS:tests/c/%.c=$(B)/tests/%)
 BENCH_SRCS := $(wildcard bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 
-.PHONY: all lib deps demo-run test test-c test-c-variant test-python test-lua test-install lua bench-lua bench-lua-deps bench bench-python demo demo-c install lua-install clean format check-format wheel sdist rockspec version FORCE
+.PHONY: dashboard all lib deps demo-run test test-c test-c-variant test-python test-lua test-install lua bench-lua bench-lua-deps bench bench-python demo demo-c install lua-install clean format check-format wheel sdist rockspec version FORCE
 
 # What a C or Lua user needs: the library (static and shared), its zactor.pc
 # and the Lua module.
@@ -75,6 +75,12 @@ FORCE:
 $(B)/obj/%.o: csrc/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+# The dashboard page (GET / of the HTTP endpoint) is embedded as a C string,
+# generated from the .html; tests/python/test_http.py checks they match.
+dashboard: csrc/http/dashboard_html.c
+csrc/http/dashboard_html.c: csrc/http/dashboard.html csrc/http/embed_dashboard.py
+	python3 csrc/http/embed_dashboard.py
 
 $(B)/libzactor.a: $(OBJS)
 	@rm -f $@

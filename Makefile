@@ -351,7 +351,7 @@ rockspec: $(ROCKSPEC)
 
 # Every C file of the repository: the runtime, the Lua host and module, the
 # CPython glue, the examples, the tests and the benchmarks.
-FORMAT_SRCS = $(wildcard csrc/*.c csrc/*.h csrc/include/*.h csrc/hosts/*.c csrc/hosts/*.h \
+FORMAT_SRCS = $(wildcard csrc/*.c csrc/*.h csrc/include/*.h csrc/hosts/*.c csrc/hosts/*.h csrc/cluster/*.[ch] csrc/store/*.[ch] csrc/http/*.[ch] \
               csrc/hosts/lua/*.c csrc/hosts/lua/*.h csrc/examples/*.c lua/*.c lua/*.h \
               python/zactor/*.c python/zactor/*.h tests/c/*.c tests/c/*.h tests/native/*.c \
               bench/*.c bench/*.h)

@@ -36,8 +36,8 @@ typedef struct za__lmod_system {
 za__lmod_system *za__lmod_check_system(lua_State *L, int idx);
 /* Collect the arguments from first on (and a trailing options table) into
  * s->pack as one MessagePack array; options fill o and lo. */
-int za__lmod_collect_args(lua_State *L, za__lmod_system *s, int first, za_spawn_opts *o,
-                          za_lua_opts *lo);
+int za__lmod_collect_args(lua_State *L, za__lmod_system *s, int first, const char *fn,
+                          za_spawn_opts *o, za_lua_opts *lo);
 /* With the module table on top: create the system metatable, add zactor.system. */
 void za__lmod_open_system(lua_State *L);
 

@@ -31,14 +31,16 @@ build = {
    modules = {
       zactor = {
          sources = {
-            "csrc/actor.c", "csrc/ask.c", "csrc/deadletter.c", "csrc/err.c", "csrc/introspect.c",
-            "csrc/metrics.c",
+            "csrc/actor.c", "csrc/ask.c", "csrc/behaviour.c", "csrc/deadletter.c", "csrc/err.c",
+            "csrc/introspect.c", "csrc/metrics.c",
             "csrc/msgpool.c", "csrc/refseq.c", "csrc/registry.c", "csrc/scheduler.c",
             "csrc/send.c", "csrc/slots.c", "csrc/spawn.c", "csrc/supervise.c", "csrc/system.c",
             "csrc/timer.c", "csrc/value.c", "csrc/http/dashboard_html.c", "csrc/http/json.c",
-            "csrc/http/prom.c", "csrc/http/routes.c", "csrc/http/server.c", "csrc/hosts/lua/actor.c", "csrc/hosts/lua/alloc.c",
+            "csrc/http/prom.c", "csrc/http/routes.c", "csrc/http/server.c",
+            "csrc/hosts/lua/actor.c", "csrc/hosts/lua/alloc.c",
             "csrc/hosts/lua/api_ctx.c", "csrc/hosts/lua/api_ref.c", "csrc/hosts/lua/codec.c",
-            "csrc/hosts/lua/opts.c", "csrc/hosts/lua/proto.c", "csrc/hosts/lua/run.c",
+            "csrc/hosts/lua/numbers.c", "csrc/hosts/lua/opts.c", "csrc/hosts/lua/patterns.c",
+            "csrc/hosts/lua/proto.c", "csrc/hosts/lua/run.c", "csrc/hosts/lua/sandbox.c",
             "csrc/hosts/lua/watchdog.c", "lua/module.c", "lua/native.c", "lua/ref.c",
             "lua/system.c", "lua/values.c",
          },

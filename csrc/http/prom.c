@@ -6,8 +6,7 @@
  *   log-linear buckets (12.5% wide) per worker; they are merged and folded
  *   into the fixed `le` bounds below (each internal bucket counts under the
  *   first bound at or above its upper edge, so a bound may be up to 12.5%
- *   generous). `_sum` is estimated from each bucket's midpoint, since the
- *   runtime does not keep exact sums;
+ *   generous); `_sum` is the exact sum the histograms keep;
  * - per behaviour (labels behaviour and language): live actors, queued
  *   messages, the deepest mailbox, messages handled and restarts of the
  *   live actors (gauges: actors that die take their numbers with them).
@@ -31,8 +30,7 @@ static const double bounds_s[] = {1e-6,   2.5e-6, 5e-6, 1e-5,  2.5e-5, 5e-5,  1e
 static void put_hist(za_jw *w, const char *name, const char *help, const za_hist *h) {
     uint64_t cum[NBOUNDS + 1] = {0}; /* per bound, then +Inf */
     uint64_t total = 0;
-    double sum = 0;
-    uint64_t lower = 0;
+    double sum = (double)atomic_load_explicit(&h->sum, memory_order_relaxed) / 1e9;
     for (uint32_t i = 0; i < ZA_HBUCKETS; i++) {
         uint64_t upper = za__hist_bucket_upper(i);
         uint64_t n = atomic_load_explicit(&h->b[i], memory_order_relaxed);
@@ -41,9 +39,7 @@ static void put_hist(za_jw *w, const char *name, const char *help, const za_hist
             while (k < NBOUNDS && (double)upper > bounds_s[k] * 1e9) k++;
             cum[k] += n;
             total += n;
-            sum += (double)n * ((double)lower + (double)upper) / 2e9;
         }
-        lower = upper;
     }
     za__jw_fmt(w, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     uint64_t run = 0;

@@ -69,7 +69,8 @@ typedef struct za_reply_slot za_reply_slot; /* a one-shot reply slot (ask) */
 
 /* ---------------------------------------------------------------- messages */
 
-/* Tags >= 0 belong to the user; negative tags are the runtime's. */
+/* Tags >= 0 belong to the user; negative tags are the runtime's: a tell,
+ * ask, timer or reply with a negative tag fails with ZA_EINVAL. */
 enum {
     ZA_TAG_DOWN = -1,         /* a watched actor died; payload: za_down */
     ZA_TAG_CHILD_FAILED = -2, /* a child failed; payload: za_down (informational) */
@@ -110,11 +111,27 @@ void *za_msg_take_ptr(const za_msg *msg);
 typedef struct za_host za_host;
 
 /*
+ * The layout version of za_behaviour: 'z' 'a' and a number bumped whenever
+ * the table or the contract of its callbacks changes. Every behaviour table
+ * starts with it, and za_spawn (all spawns) refuses a table that does not
+ * (ZA_EINVAL) before reading anything else from it: a table compiled
+ * against another zactor.h, or an arbitrary symbol loaded by name, is never
+ * called into.
+ */
+#define ZA_BEHAVIOUR_ABI 0x7a610002u
+/* Put first in a behaviour's designated initialiser:
+ *   static const za_behaviour counter = {ZA_BEHAVIOUR_INIT, .name = "counter",
+ *                                        .receive = counter_receive};
+ * (a table filled field by field sets .abi = ZA_BEHAVIOUR_ABI). */
+#define ZA_BEHAVIOUR_INIT .abi = ZA_BEHAVIOUR_ABI
+
+/*
  * A native behaviour. start/stop may be NULL. A non-zero return from start
  * or receive is a failure handled by supervision (see za_ctx_fail to give
  * a reason text).
  */
 typedef struct za_behaviour {
+    uint32_t abi; /* ZA_BEHAVIOUR_ABI (see ZA_BEHAVIOUR_INIT) */
     const char *name;
     size_t state_size; /* bytes of zeroed state handed to callbacks */
     int (*start)(za_ctx *ctx, const void *args, size_t args_len);
@@ -122,6 +139,19 @@ typedef struct za_behaviour {
     void (*stop)(za_ctx *ctx);
     const za_host *host; /* NULL for native C; bindings set their host */
 } za_behaviour;
+
+/*
+ * Load the behaviour table `symbol` from the shared object `path` (opened
+ * once with RTLD_NOW | RTLD_LOCAL and never closed: actors may run its code
+ * until the process ends). The symbol must be a data object at least as
+ * large as a za_behaviour (checked through the ELF symbol table before a
+ * byte of it is read) and carry ZA_BEHAVIOUR_ABI, so a function, a smaller
+ * variable or a table built against another zactor.h is refused with
+ * ZA_EINVAL; ZA_ENOTFOUND when the object cannot be opened or has no such
+ * symbol. The object's own za_* calls must resolve (a binding makes its
+ * runtime's symbols global before loading; a C program links -rdynamic).
+ */
+int za_behaviour_load(const char *path, const char *symbol, const za_behaviour **out);
 
 /*
  * A behaviour host (Python, Lua): lets a binding wrap runs of actors.
@@ -187,8 +217,11 @@ int za_system_shutdown(za_system *sys, uint32_t timeout_ms);
 int za_system_shutdown_ex(za_system *sys, uint32_t timeout_ms, int (*interrupted)(void *ud),
                           void *ud);
 
-/* Shutdown (if not yet) and free. NULL is a no-op. */
-void za_system_destroy(za_system *sys);
+/* Shutdown (if not yet) and free. NULL is a no-op (ZA_OK). Refused with
+ * ZA_ESTATE, leaving the system untouched, on one of its workers or inside
+ * one of its actors (the system would be freed under the caller); call it
+ * from the thread that owns the system. */
+int za_system_destroy(za_system *sys);
 
 /* Manual systems only: run up to max_turns actor turns (0: until idle) on
  * the calling thread. Returns the number of turns run, or an error. */
@@ -196,6 +229,10 @@ int za_system_run(za_system *sys, uint32_t max_turns);
 
 /* Number of workers (0 on NULL). */
 int za_system_workers(const za_system *sys);
+/* This System's identity: random per process, distinct for every System of
+ * the process, never 0. Actor references carry it when encoded, so a ref of
+ * one System cannot be read as a ref of another. */
+uint64_t za_system_id(const za_system *sys);
 
 /* Block until no actor is alive or the timeout passes (ZA_ETIMEDOUT). */
 int za_system_wait_idle(za_system *sys, uint32_t timeout_ms);
@@ -224,7 +261,7 @@ typedef enum za_full_policy {
 } za_full_policy;
 
 typedef struct za_spawn_opts {
-    const char *name; /* register under this unique name (NULL: none) */
+    const char *name; /* register under this unique name, 1..255 bytes (NULL: none) */
     za_restart restart;
     za_strategy strategy;    /* how THIS actor supervises its children */
     uint32_t max_restarts;   /* within within_ms, for THIS actor (0: 3; > 65536: no limit) */
@@ -397,7 +434,9 @@ int za_timer_cancel(za_system *sys, za_timer_id id);
 
 /* ---------------------------------------------------------------- registry */
 
-int za_register(za_system *sys, const char *name, za_ref ref); /* ZA_EEXIST if taken */
+/* name: 1..255 bytes, the same rule as za_spawn_opts.name (else ZA_EINVAL).
+ * ZA_EEXIST if taken. */
+int za_register(za_system *sys, const char *name, za_ref ref);
 int za_unregister(za_system *sys, const char *name);
 /* ZA_OK and *out, or ZA_ENOTFOUND. */
 int za_lookup(za_system *sys, const char *name, za_ref *out);
@@ -430,6 +469,7 @@ void za_set_dead_letter_hook(za_system *sys, za_dead_letter_fn fn, void *ud);
 typedef struct za_latency {
     uint64_t count;
     uint64_t p50_ns, p95_ns, p99_ns, max_ns;
+    uint64_t sum_ns; /* total of the count samples (mean = sum_ns / count) */
 } za_latency;
 
 typedef struct za_metrics {
@@ -540,8 +580,11 @@ int za_system_ready(za_system *sys);
 
 /*
  * The neutral value model (DESIGN.md): nil, bool, int64, double, str,
- * bytes, array, map, actor reference (MessagePack ext type ZA_MP_EXT_REF,
- * 8 bytes big-endian). Built and read with msgpack-c.
+ * bytes, array, map, actor reference (MessagePack ext type ZA_MP_EXT_REF:
+ * 16 bytes, the za_system_id of the ref's System then the ref, both
+ * big-endian; an 8-byte body, the ref alone, is the form of unbound writers
+ * and is read as a ref of the reader's own System). Built and read with
+ * msgpack-c.
  */
 #define ZA_MP_EXT_REF 1
 
@@ -558,7 +601,11 @@ int za_pack_str(za_pack *p, const char *s, size_t len);
 int za_pack_bin(za_pack *p, const void *b, size_t len);
 int za_pack_array(za_pack *p, uint32_t n); /* then n values */
 int za_pack_map(za_pack *p, uint32_t n);   /* then n key, value pairs */
+/* Refs are written with the identity of the System the writer is bound to
+ * (za_pack_bind; unbound: the 8-byte form without identity). */
+void za_pack_bind(za_pack *p, za_system *sys); /* NULL unbinds */
 int za_pack_ref(za_pack *p, za_ref r);
+int za_pack_ref_in(za_pack *p, za_system *sys, za_ref r); /* a ref of sys, whatever the binding */
 const void *za_pack_data(const za_pack *p);
 size_t za_pack_size(const za_pack *p);
 
@@ -583,7 +630,11 @@ struct za_value {
         int64_t i;  /* ZA_V_INT */
         uint64_t u; /* ZA_V_UINT: only for values > INT64_MAX */
         double d;
-        za_ref ref;
+        za_ref ref; /* ZA_V_REF (== refx.ref) */
+        struct {
+            za_ref ref;
+            uint64_t system; /* za_system_id of the ref's System; 0: not said */
+        } refx;              /* set by the decoders; za_pack_value writes only .ref */
         struct {
             const char *ptr;
             uint32_t len;
@@ -607,6 +658,10 @@ typedef struct za_doc za_doc;
  * ext type, or nesting deeper than 32 levels (msgpack-c's own limit). The
  * document keeps its own copy of the bytes. */
 int za_doc_decode(const void *data, size_t len, za_doc **out);
+/* The same, for a reader in System sys: a ref that carries another System's
+ * identity is refused (ZA_EVALUE, "foreign actor reference ...") instead of
+ * being read as a ref of sys, where it would name an unrelated actor. */
+int za_doc_decode_in(za_system *sys, const void *data, size_t len, za_doc **out);
 const za_value *za_doc_root(const za_doc *d);
 void za_doc_free(za_doc *d);
 /* Append a value tree to a writer (round trip). */

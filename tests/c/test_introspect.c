@@ -27,8 +27,8 @@ static int i_receive(za_ctx *ctx, const za_msg *m) {
     }
 }
 
-static const za_behaviour parent_beh = {.name = "parent", .receive = i_receive};
-const za_behaviour child_beh = {.name = "child", .receive = i_receive};
+static const za_behaviour parent_beh = {ZA_BEHAVIOUR_INIT, .name = "parent", .receive = i_receive};
+const za_behaviour child_beh = {ZA_BEHAVIOUR_INIT, .name = "child", .receive = i_receive};
 
 typedef struct found {
     za_actor_view v[16];

@@ -32,7 +32,7 @@ static int receive(za_ctx *ctx, const za_msg *m) {
     if (m->len && ((const unsigned char *)m->data)[0] == 0x92) return 1;
     return za_ctx_can_reply(ctx) ? za_reply(ctx, 0, "\xc0", 1) : 0; /* nil */
 }
-const za_behaviour weird_behaviour = {.name = "we\"ird\\c\nname", .receive = receive};
+const za_behaviour weird_behaviour = {ZA_BEHAVIOUR_INIT, .name = "we\"ird\\c\nname", .receive = receive};
 """
 
 

@@ -61,21 +61,31 @@ void za__introspect_free(za_system *s) {
 
 const char *za_actor_state_name(int state) {
     switch (state) {
-    case ZA_ACTOR_ALIVE: return "alive";
-    case ZA_ACTOR_STOPPING: return "stopping";
-    case ZA_ACTOR_SUSPENDED: return "suspended";
-    default: return "unknown";
+    case ZA_ACTOR_ALIVE:
+        return "alive";
+    case ZA_ACTOR_STOPPING:
+        return "stopping";
+    case ZA_ACTOR_SUSPENDED:
+        return "suspended";
+    default:
+        return "unknown";
     }
 }
 
 const char *za_dl_reason_name(int reason) {
     switch (reason) {
-    case ZA_DL_DEAD_TARGET: return "dead_target";
-    case ZA_DL_DROPPED: return "dropped";
-    case ZA_DL_FAILED: return "failed";
-    case ZA_DL_LATE_REPLY: return "late_reply";
-    case ZA_DL_SHUTDOWN: return "shutdown";
-    default: return "unknown";
+    case ZA_DL_DEAD_TARGET:
+        return "dead_target";
+    case ZA_DL_DROPPED:
+        return "dropped";
+    case ZA_DL_FAILED:
+        return "failed";
+    case ZA_DL_LATE_REPLY:
+        return "late_reply";
+    case ZA_DL_SHUTDOWN:
+        return "shutdown";
+    default:
+        return "unknown";
     }
 }
 
@@ -317,12 +327,24 @@ static void pv_hex(pv *p, const uint8_t *b, size_t n) {
 static void pv_value(pv *p, const za_value *v) {
     if (p->cut) return;
     switch (v->type) {
-    case ZA_V_NIL: pv_str(p, "null"); break;
-    case ZA_V_BOOL: pv_str(p, v->v.b ? "true" : "false"); break;
-    case ZA_V_INT: pv_fmt(p, "%lld", (long long)v->v.i); break;
-    case ZA_V_UINT: pv_fmt(p, "%llu", (unsigned long long)v->v.u); break;
-    case ZA_V_DOUBLE: pv_fmt(p, "%.17g", v->v.d); break;
-    case ZA_V_STR: pv_quoted(p, v->v.str.ptr, v->v.str.len); break;
+    case ZA_V_NIL:
+        pv_str(p, "null");
+        break;
+    case ZA_V_BOOL:
+        pv_str(p, v->v.b ? "true" : "false");
+        break;
+    case ZA_V_INT:
+        pv_fmt(p, "%lld", (long long)v->v.i);
+        break;
+    case ZA_V_UINT:
+        pv_fmt(p, "%llu", (unsigned long long)v->v.u);
+        break;
+    case ZA_V_DOUBLE:
+        pv_fmt(p, "%.17g", v->v.d);
+        break;
+    case ZA_V_STR:
+        pv_quoted(p, v->v.str.ptr, v->v.str.len);
+        break;
     case ZA_V_BIN:
         pv_str(p, "b'");
         pv_hex(p, (const uint8_t *)v->v.str.ptr, v->v.str.len);
@@ -419,7 +441,9 @@ void za__introspect_dead_letter(za_system *s, const za_msgnode *m, za_dl_reason 
         name[sizeof name - 1] = '\0';
         /* a NULL ptr was taken by the receiver (za_msg_take_ptr) before it failed */
         snprintf(r->preview, sizeof r->preview, "<%s>",
-                 name[0] ? name : m->u.p.ptr ? "pointer" : "taken by the receiver");
+                 name[0]      ? name
+                 : m->u.p.ptr ? "pointer"
+                              : "taken by the receiver");
     } else {
         za_preview_msgpack(za__msg_data(m), m->len, r->preview, sizeof r->preview);
     }

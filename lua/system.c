@@ -35,8 +35,8 @@ static int sys_new(lua_State *L) {
     za_config cfg;
     za_config_init(&cfg);
     if (lua_istable(L, 1)) {
-        static const char *const keys[] = {"workers",   "batch", "max_restarts",
-                                           "within_ms", "http",  "http_token", NULL};
+        static const char *const keys[] = {
+            "workers", "batch", "max_restarts", "within_ms", "http", "http_token", NULL};
         lua_pushnil(L);
         while (lua_next(L, 1)) {
             lua_pop(L, 1);
@@ -44,8 +44,9 @@ static int sys_new(lua_State *L) {
             int i = 0;
             while (k && keys[i] && strcmp(keys[i], k) != 0) i++;
             if (!k || !keys[i])
-                return luaL_error(L, "zactor: system: unknown option '%s' (valid options: "
-                                     "workers, batch, max_restarts, within_ms, http, http_token)",
+                return luaL_error(L,
+                                  "zactor: system: unknown option '%s' (valid options: "
+                                  "workers, batch, max_restarts, within_ms, http, http_token)",
                                   k ? k : luaL_typename(L, -1));
         }
         lua_getfield(L, 1, "workers");
@@ -230,11 +231,9 @@ static const luaL_Reg sys_funcs[] = {
 };
 
 static const luaL_Reg sys_meth[] = {
-    {"spawn", sys_spawn},         {"lookup", sys_lookup},
-    {"shutdown", sys_shutdown},   {"close", sys_close},
-    {"wait_idle", sys_wait_idle}, {"metrics", sys_metrics},
-    {"workers", sys_workers},     {"http_url", sys_http_url},
-    {NULL, NULL},
+    {"spawn", sys_spawn},     {"lookup", sys_lookup},       {"shutdown", sys_shutdown},
+    {"close", sys_close},     {"wait_idle", sys_wait_idle}, {"metrics", sys_metrics},
+    {"workers", sys_workers}, {"http_url", sys_http_url},   {NULL, NULL},
 };
 
 static const luaL_Reg sys_metameth[] = {

@@ -169,11 +169,21 @@ void za__jw_strn(za_jw *w, const char *str, size_t n) {
         run = 0;
         char e[8];
         switch (c) {
-        case '"': za__jw_raw(w, "\\\"", 2); break;
-        case '\\': za__jw_raw(w, "\\\\", 2); break;
-        case '\n': za__jw_raw(w, "\\n", 2); break;
-        case '\r': za__jw_raw(w, "\\r", 2); break;
-        case '\t': za__jw_raw(w, "\\t", 2); break;
+        case '"':
+            za__jw_raw(w, "\\\"", 2);
+            break;
+        case '\\':
+            za__jw_raw(w, "\\\\", 2);
+            break;
+        case '\n':
+            za__jw_raw(w, "\\n", 2);
+            break;
+        case '\r':
+            za__jw_raw(w, "\\r", 2);
+            break;
+        case '\t':
+            za__jw_raw(w, "\\t", 2);
+            break;
         default:
             if (c < 0x20 || c == 0x7f) {
                 snprintf(e, sizeof e, "\\u%04x", c);

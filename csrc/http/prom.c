@@ -22,9 +22,9 @@
 #include "stats.h"
 #include "system.h"
 
-static const double bounds_s[] = {1e-6,   2.5e-6, 5e-6, 1e-5,  2.5e-5, 5e-5,  1e-4, 2.5e-4,
-                                  5e-4,   1e-3,   2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1,
-                                  0.25,   0.5,    1.0,  2.5,   5.0,    10.0};
+static const double bounds_s[] = {1e-6, 2.5e-6, 5e-6,   1e-5, 2.5e-5, 5e-5,   1e-4, 2.5e-4,
+                                  5e-4, 1e-3,   2.5e-3, 5e-3, 1e-2,   2.5e-2, 5e-2, 0.1,
+                                  0.25, 0.5,    1.0,    2.5,  5.0,    10.0};
 #define NBOUNDS (sizeof bounds_s / sizeof bounds_s[0])
 
 static void put_hist(za_jw *w, const char *name, const char *help, const za_hist *h) {
@@ -156,14 +156,17 @@ int za__http_metrics(za_system *s, char **body, size_t *len) {
         za__jw_fmt(&w, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", rows[i].name, rows[i].help,
                    rows[i].name, rows[i].type, rows[i].name, (unsigned long long)rows[i].v);
     int64_t alive = atomic_load(&s->alive);
-    za__jw_fmt(&w, "# HELP zactor_actors_alive Actors currently alive.\n"
-                   "# TYPE zactor_actors_alive gauge\nzactor_actors_alive %lld\n",
+    za__jw_fmt(&w,
+               "# HELP zactor_actors_alive Actors currently alive.\n"
+               "# TYPE zactor_actors_alive gauge\nzactor_actors_alive %lld\n",
                (long long)(alive > 0 ? alive : 0));
-    za__jw_fmt(&w, "# HELP zactor_workers Worker threads.\n# TYPE zactor_workers gauge\n"
-                   "zactor_workers %d\n",
+    za__jw_fmt(&w,
+               "# HELP zactor_workers Worker threads.\n# TYPE zactor_workers gauge\n"
+               "zactor_workers %d\n",
                za_system_workers(s));
-    za__jw_fmt(&w, "# HELP zactor_ready 1 while the workers run and the system is not "
-                   "shutting down.\n# TYPE zactor_ready gauge\nzactor_ready %d\n",
+    za__jw_fmt(&w,
+               "# HELP zactor_ready 1 while the workers run and the system is not "
+               "shutting down.\n# TYPE zactor_ready gauge\nzactor_ready %d\n",
                za_system_ready(s) ? 1 : 0);
     put_hist(&w, "zactor_queue_latency_seconds",
              "Time from enqueue to start of processing (sampled).", &h[0]);

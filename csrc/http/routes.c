@@ -192,10 +192,11 @@ static bool parse_ref(const char *t, za_ref *out) {
 int za__http_actor(za_system *s, const char *ref_text, char **body, size_t *len) {
     za_ref r;
     if (!parse_ref(ref_text, &r))
-        return error(400, "bad request", "a reference is slot.generation, e.g. /actors/12.1",
-                     body, len);
+        return error(400, "bad request", "a reference is slot.generation, e.g. /actors/12.1", body,
+                     len);
     za_actor_view v;
-    if (za_actor_view_get(s, r, &v) != ZA_OK) return error(404, "no such actor", ref_text, body, len);
+    if (za_actor_view_get(s, r, &v) != ZA_OK)
+        return error(404, "no such actor", ref_text, body, len);
     views vs;
     za_jw w;
     za__jw_init(&w);
@@ -282,8 +283,7 @@ static void write_subtree(za_jw *w, const views *vs, size_t root) {
             size_t c = first_child(vs, vs->v[i].ref);
             for (; c < vs->n && vs->v[c].parent == vs->v[i].ref; c++) {
                 char t[32];
-                snprintf(t, sizeof t, "%u.%u", za_ref_slot(vs->v[c].ref),
-                         za_ref_gen(vs->v[c].ref));
+                snprintf(t, sizeof t, "%u.%u", za_ref_slot(vs->v[c].ref), za_ref_gen(vs->v[c].ref));
                 za__jw_str(w, t);
             }
             za__jw_arr_end(w);

@@ -30,9 +30,9 @@ struct za_http {
 
 /* Limits that keep a misbehaving client from costing more than a little
  * memory on this thread (the workers never see it). */
-#define ZA_HTTP_CONN_LIMIT 64      /* concurrent connections */
-#define ZA_HTTP_PER_IP_LIMIT 32    /* ... from one address */
-#define ZA_HTTP_IDLE_S 10          /* a connection idle this long is closed */
+#define ZA_HTTP_CONN_LIMIT 64         /* concurrent connections */
+#define ZA_HTTP_PER_IP_LIMIT 32       /* ... from one address */
+#define ZA_HTTP_IDLE_S 10             /* a connection idle this long is closed */
 #define ZA_HTTP_MEM_LIMIT (32u << 10) /* per connection: headers beyond it get 431 */
 
 static bool is_loopback(const struct sockaddr *sa) {
@@ -188,13 +188,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 
 /* libmicrohttpd's own diagnostics (e.g. a client that sent garbage) are
  * not errors of the program: they are dropped rather than printed. */
-static void quiet_log(void *cls, const char *fmt, va_list ap) {
-}
+static void quiet_log(void *cls, const char *fmt, va_list ap) {}
 
 int za__http_start(za_system *s, const za_config *c) {
     if (!c->http_addr) {
-        if (c->http_token)
-            return za__fail(ZA_EINVAL, "http_token is set but http_addr is not");
+        if (c->http_token) return za__fail(ZA_EINVAL, "http_token is set but http_addr is not");
         return ZA_OK;
     }
     struct sockaddr_storage ss;
@@ -206,8 +204,7 @@ int za__http_start(za_system *s, const za_config *c) {
                         "http address '%s' is not loopback: set http_token (a bearer token "
                         "that requests must present)",
                         c->http_addr);
-    if (c->http_token && !c->http_token[0])
-        return za__fail(ZA_EINVAL, "http_token is empty");
+    if (c->http_token && !c->http_token[0]) return za__fail(ZA_EINVAL, "http_token is empty");
     struct za_http *h = calloc(1, sizeof *h);
     if (!h) return za__fail(ZA_ENOMEM, "out of memory");
     if (c->http_token) {
@@ -227,9 +224,8 @@ int za__http_start(za_system *s, const za_config *c) {
         flags, port, NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)ZA_HTTP_CONN_LIMIT,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)ZA_HTTP_PER_IP_LIMIT,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)ZA_HTTP_IDLE_S,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)ZA_HTTP_MEM_LIMIT,
-        MHD_OPTION_EXTERNAL_LOGGER, quiet_log, NULL, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)ZA_HTTP_IDLE_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)ZA_HTTP_MEM_LIMIT, MHD_OPTION_EXTERNAL_LOGGER, quiet_log, NULL, MHD_OPTION_END);
     if (!h->d) {
         s->http = NULL;
         free(h->token);

@@ -17,8 +17,8 @@ static PyObject *System_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
 }
 
 static int System_init(SystemObject *s, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"workers", "batch",     "budget_ms", "max_restarts",
-                             "within",  "http",      "http_token", NULL};
+    static char *kwlist[] = {"workers", "batch", "budget_ms",  "max_restarts",
+                             "within",  "http",  "http_token", NULL};
     const char *http = NULL, *http_token = NULL;
     PyObject *workers_o = Py_None;
     unsigned int batch = 0;

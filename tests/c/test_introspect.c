@@ -13,7 +13,9 @@ static tu_gate g_gate;
 
 static int i_receive(za_ctx *ctx, const za_msg *m) {
     switch (m->tag) {
-    case T_GATE: tu_gate_pass(&g_gate); return 0;
+    case T_GATE:
+        tu_gate_pass(&g_gate);
+        return 0;
     case T_SPAWN: {
         extern const za_behaviour child_beh;
         za_spawn_opts o;
@@ -22,8 +24,10 @@ static int i_receive(za_ctx *ctx, const za_msg *m) {
         za_ref r;
         return za_ctx_spawn(ctx, &child_beh, NULL, 0, &o, &r) == ZA_OK ? 0 : 1;
     }
-    case T_CRASH: return 1;
-    default: return 0;
+    case T_CRASH:
+        return 1;
+    default:
+        return 0;
     }
 }
 
@@ -132,7 +136,8 @@ static void test_dead_letter_ring(void **st) {
     assert_string_equal(za_dl_reason_name(recs[3].reason), "failed");
     assert_string_equal(recs[3].preview, "<3 bytes: ff0001>");
     assert_int_equal(recs[2].seq, 6);
-    assert_string_equal(recs[2].preview, "{\"op\": \"a\\\"b\\\\c\\u000a\", \"n\": [-3, 1.5, null]}");
+    assert_string_equal(recs[2].preview,
+                        "{\"op\": \"a\\\"b\\\\c\\u000a\", \"n\": [-3, 1.5, null]}");
     /* a smaller buffer gets the newest */
     n = za_dead_letters_recent(sys, recs, 2, NULL);
     assert_int_equal(n, 2);
@@ -249,7 +254,8 @@ static void test_http_endpoint(void **st) {
                       strstr(g_buf, "\"behaviour\":\"parent\"") != NULL);
     assert_int_equal(http_get(url, "/metrics", NULL, g_buf, sizeof g_buf), 200);
     assert_non_null(strstr(g_buf, "zactor_queue_latency_seconds_bucket{le=\"+Inf\"}"));
-    assert_non_null(strstr(g_buf, "zactor_behaviour_actors{behaviour=\"parent\",language=\"c\"} 1"));
+    assert_non_null(
+        strstr(g_buf, "zactor_behaviour_actors{behaviour=\"parent\",language=\"c\"} 1"));
     char path[64];
     snprintf(path, sizeof path, "/actors/%u.%u", za_ref_slot(p), za_ref_gen(p));
     assert_int_equal(http_get(url, path, NULL, g_buf, sizeof g_buf), 200);
@@ -260,8 +266,9 @@ static void test_http_endpoint(void **st) {
     assert_int_equal(http_get(url, "/deadletters", NULL, g_buf, sizeof g_buf), 200);
     assert_int_equal(http_get(url, "/", NULL, g_buf, sizeof g_buf), 200);
     assert_int_equal(http_get(url, "/nope", NULL, g_buf, sizeof g_buf), 404);
-    assert_int_equal(http_req(url, "POST /actors HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
-                                   "Connection: close\r\n\r\n",
+    assert_int_equal(http_req(url,
+                              "POST /actors HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+                              "Connection: close\r\n\r\n",
                               g_buf, sizeof g_buf),
                      405);
     /* headers far beyond the per-connection memory limit */
@@ -303,12 +310,10 @@ static void test_http_token(void **st) {
     const char *url = za_system_http_url(sys);
     assert_int_equal(http_get(url, "/actors", NULL, g_buf, sizeof g_buf), 401);
     assert_non_null(strstr(g_buf, "WWW-Authenticate: Bearer"));
-    assert_int_equal(http_get(url, "/actors", "Authorization: Bearer wrong\r\n", g_buf,
-                              sizeof g_buf),
-                     401);
-    assert_int_equal(http_get(url, "/actors", "Authorization: Bearer s3cret\r\n", g_buf,
-                              sizeof g_buf),
-                     200);
+    assert_int_equal(
+        http_get(url, "/actors", "Authorization: Bearer wrong\r\n", g_buf, sizeof g_buf), 401);
+    assert_int_equal(
+        http_get(url, "/actors", "Authorization: Bearer s3cret\r\n", g_buf, sizeof g_buf), 200);
     /* probes need no token */
     assert_int_equal(http_get(url, "/health/ready", NULL, g_buf, sizeof g_buf), 200);
     /* a second system cannot take the same port */
@@ -369,9 +374,9 @@ static void test_concurrent_reads(void **st) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_actor_views),   cmocka_unit_test(test_dead_letter_ring),
-        cmocka_unit_test(test_preview_cut),   cmocka_unit_test(test_ptr_describer),
-        cmocka_unit_test(test_http_endpoint), cmocka_unit_test(test_http_token),
+        cmocka_unit_test(test_actor_views),      cmocka_unit_test(test_dead_letter_ring),
+        cmocka_unit_test(test_preview_cut),      cmocka_unit_test(test_ptr_describer),
+        cmocka_unit_test(test_http_endpoint),    cmocka_unit_test(test_http_token),
         cmocka_unit_test(test_concurrent_reads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -256,6 +256,7 @@ $(VENV)/.installed: $(VENV)/bin/python $(PY_DEPS)
 # first (after the install above: both run setuptools in the checkout).
 test-python: deps $(VENV)/.installed
 	@$(MAKE) --no-print-directory wheel
+	@$(MAKE) --no-print-directory lib
 	@$(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/python; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "test-python: no tests collected"; exit 1; fi; exit $$rc
 

@@ -17,7 +17,7 @@ extern "C" {
 #endif
 
 #define ZA_VERSION_MAJOR 0
-#define ZA_VERSION_MINOR 1
+#define ZA_VERSION_MINOR 2
 #define ZA_VERSION_PATCH 0
 
 /* ------------------------------------------------------------------ errors */

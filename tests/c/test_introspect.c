@@ -60,7 +60,10 @@ static void test_actor_views(void **st) {
     za_ref p = tu_spawn(sys, &parent_beh, NULL, 0, &o);
     assert_int_equal(za_tell(sys, p, T_SPAWN, NULL, 0), ZA_OK);
     found f = {0};
-    ASSERT_EVENTUALLY((f.n = 0, za_actors_visit(sys, collect, &f) == 2));
+    /* the name is registered just after the actor appears: wait for both */
+    ASSERT_EVENTUALLY((f.n = 0, za_actors_visit(sys, collect, &f) == 2 && find_beh(&f, "child") &&
+                                    find_beh(&f, "child")->name[0] && find_beh(&f, "parent") &&
+                                    find_beh(&f, "parent")->name[0]));
     const za_actor_view *pv = find_beh(&f, "parent"), *cv = find_beh(&f, "child");
     assert_non_null(pv);
     assert_non_null(cv);

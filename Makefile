@@ -37,7 +37,11 @@ endif
 # with no .c file yet adds nothing. setup.py holds the same table.
 PKGS_cluster := libzmq hiredis
 PKGS_store   := sqlite3 hiredis libpq
-PKGS_http    := libmicrohttpd
+# http: GNU libmicrohttpd is loaded at run time when a system asks for an
+# endpoint (csrc/http/mhd.c), so it is a header at build time, not a link
+# flag: programs that leave the endpoint off (and -static ones) never pull
+# in its GnuTLS chain.
+PKGS_http    :=
 SUBSYS       := $(foreach s,cluster store http,$(if $(wildcard csrc/$(s)/*.c),$(s)))
 SUB_PKGS     := $(sort $(foreach s,$(SUBSYS),$(PKGS_$(s))))
 # pkg-config runs when make reads this file; `make deps` may install the

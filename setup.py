@@ -87,7 +87,8 @@ runtime_sources = _rel(glob.glob(os.path.join(HERE, "csrc", "*.c")))
 SUBSYSTEMS = {
     "cluster": [("libzmq", "zmq"), ("hiredis", "hiredis")],
     "store": [("sqlite3", "sqlite3"), ("hiredis", "hiredis"), ("libpq", "pq")],
-    "http": [("libmicrohttpd", "microhttpd")],
+    # libmicrohttpd is dlopen'ed when a System is created with http= (csrc/http/mhd.c)
+    "http": [],
 }
 sub_pkgs = []
 for _sub, _pkgs in SUBSYSTEMS.items():

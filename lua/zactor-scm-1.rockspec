@@ -24,7 +24,9 @@ dependencies = {
 }
 external_dependencies = {
    MSGPACK = { header = "msgpack.h", library = "msgpackc" },
-   MICROHTTPD = { header = "microhttpd.h", library = "microhttpd" },
+   -- libmicrohttpd: the header only; the library is loaded when a system
+   -- serves HTTP (csrc/http/mhd.c)
+   MICROHTTPD = { header = "microhttpd.h" },
 }
 build = {
    type = "builtin",
@@ -36,7 +38,7 @@ build = {
             "csrc/msgpool.c", "csrc/refseq.c", "csrc/registry.c", "csrc/scheduler.c",
             "csrc/send.c", "csrc/slots.c", "csrc/spawn.c", "csrc/supervise.c", "csrc/system.c",
             "csrc/timer.c", "csrc/value.c", "csrc/http/dashboard_html.c", "csrc/http/json.c",
-            "csrc/http/prom.c", "csrc/http/routes.c", "csrc/http/server.c",
+            "csrc/http/mhd.c", "csrc/http/prom.c", "csrc/http/routes.c", "csrc/http/server.c",
             "csrc/hosts/lua/actor.c", "csrc/hosts/lua/alloc.c",
             "csrc/hosts/lua/api_ctx.c", "csrc/hosts/lua/api_ref.c", "csrc/hosts/lua/codec.c",
             "csrc/hosts/lua/numbers.c", "csrc/hosts/lua/opts.c", "csrc/hosts/lua/patterns.c",
@@ -46,8 +48,8 @@ build = {
          },
          defines = { "_GNU_SOURCE" },
          incdirs = { "csrc/include", "csrc", "$(MSGPACK_INCDIR)", "$(MICROHTTPD_INCDIR)" },
-         libdirs = { "$(MSGPACK_LIBDIR)", "$(MICROHTTPD_LIBDIR)" },
-         libraries = { "msgpackc", "microhttpd", "pthread", "m" },
+         libdirs = { "$(MSGPACK_LIBDIR)" },
+         libraries = { "msgpackc", "pthread", "m" },
       },
    },
 }

@@ -1,5 +1,6 @@
 /*
- * The HTTP endpoint on GNU libmicrohttpd (Debian libmicrohttpd-dev): a
+ * The HTTP endpoint on GNU libmicrohttpd (Debian libmicrohttpd-dev, loaded
+ * at run time by mhd.c): a
  * maintained embeddable server that parses HTTP for us, enforces header
  * size, connection and idle limits, and runs on its own polling thread, so
  * no request is ever served by a worker. Every route only reads the
@@ -11,7 +12,6 @@
  * set every route but the two health probes answers 401 without it.
  */
 #include <arpa/inet.h>
-#include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 
 #include "http/http.h"
+#include "http/mhd.h"
 #include "system.h"
 
 struct za_http {
@@ -88,7 +89,7 @@ static int parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *
 /* Constant-time comparison of the presented credentials with "Bearer <token>". */
 static bool authorized(struct za_http *h, struct MHD_Connection *c) {
     if (!h->token) return true;
-    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    const char *auth = za__mhd()->lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
     if (!auth || strncmp(auth, "Bearer ", 7) != 0) return false;
     auth += 7;
     size_t n = strlen(auth);
@@ -108,20 +109,21 @@ static enum MHD_Result send_body(struct MHD_Connection *c, unsigned code, const 
         code = MHD_HTTP_INTERNAL_SERVER_ERROR;
         ctype = "application/json";
     }
-    struct MHD_Response *r = MHD_create_response_from_buffer(
+    struct MHD_Response *r = za__mhd()->create_response_from_buffer(
         len, body, must_free ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (!r) {
         if (must_free) free(body);
         return MHD_NO;
     }
-    MHD_add_response_header(r, "Content-Type", ctype);
-    MHD_add_response_header(r, "Cache-Control", "no-store");
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    za__mhd()->add_response_header(r, "Content-Type", ctype);
+    za__mhd()->add_response_header(r, "Cache-Control", "no-store");
+    za__mhd()->add_response_header(r, "X-Content-Type-Options", "nosniff");
     if (code == MHD_HTTP_UNAUTHORIZED)
-        MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"zactor\"");
-    if (code == MHD_HTTP_METHOD_NOT_ALLOWED) MHD_add_response_header(r, "Allow", "GET, HEAD");
-    enum MHD_Result ok = MHD_queue_response(c, code, r);
-    MHD_destroy_response(r);
+        za__mhd()->add_response_header(r, "WWW-Authenticate", "Bearer realm=\"zactor\"");
+    if (code == MHD_HTTP_METHOD_NOT_ALLOWED)
+        za__mhd()->add_response_header(r, "Allow", "GET, HEAD");
+    enum MHD_Result ok = za__mhd()->queue_response(c, code, r);
+    za__mhd()->destroy_response(r);
     return ok;
 }
 
@@ -133,7 +135,7 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned code, const
 }
 
 static const char *arg(struct MHD_Connection *c, const char *k) {
-    return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, k);
+    return za__mhd()->lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, k);
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
@@ -199,6 +201,7 @@ int za__http_start(za_system *s, const za_config *c) {
     socklen_t sl = 0;
     int rc = parse_addr(c->http_addr, &ss, &sl);
     if (rc) return rc;
+    if (!za__mhd()) return ZA_EINVAL; /* libmicrohttpd missing: the error says so */
     if (!is_loopback((struct sockaddr *)&ss) && !(c->http_token && c->http_token[0]))
         return za__fail(ZA_EINVAL,
                         "http address '%s' is not loopback: set http_token (a bearer token "
@@ -220,7 +223,7 @@ int za__http_start(za_system *s, const za_config *c) {
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     uint16_t port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                                    : ((struct sockaddr_in *)&ss)->sin_port);
-    h->d = MHD_start_daemon(
+    h->d = za__mhd()->start_daemon(
         flags, port, NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)ZA_HTTP_CONN_LIMIT,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)ZA_HTTP_PER_IP_LIMIT,
@@ -233,7 +236,7 @@ int za__http_start(za_system *s, const za_config *c) {
         return za__fail(ZA_EINVAL, "cannot serve HTTP on %s (address in use or not local?)",
                         c->http_addr);
     }
-    const union MHD_DaemonInfo *pi = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+    const union MHD_DaemonInfo *pi = za__mhd()->get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
     unsigned bound = pi ? pi->port : port;
     char host[INET6_ADDRSTRLEN] = "127.0.0.1";
     if (ss.ss_family == AF_INET6)
@@ -248,7 +251,7 @@ int za__http_start(za_system *s, const za_config *c) {
 void za__http_stop(za_system *s) {
     struct za_http *h = s->http;
     if (!h) return;
-    if (h->d) MHD_stop_daemon(h->d); /* joins its thread: no request still reads s */
+    if (h->d) za__mhd()->stop_daemon(h->d); /* joins its thread: no request still reads s */
     h->d = NULL;
 }
 

@@ -527,7 +527,8 @@ typedef struct za_actor_view {
     za_actor_state state;
 } za_actor_view;
 
-/* One live actor (ZA_EDEAD if it is not alive). */
+/* One live actor (ZA_EDEAD if it is not alive, or not started yet: an
+ * actor is visible once its start ran on a worker). */
 int za_actor_view_get(za_system *sys, za_ref ref, za_actor_view *out);
 /* Call fn for every live actor, in slot order; fn returning non-zero stops
  * the walk. Returns the number of actors visited or a negative error. */

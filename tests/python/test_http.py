@@ -107,6 +107,7 @@ def mixed(weird_so):
             "c": s.spawn_native(weird_so, "weird_behaviour", name="c-weird"),
         }
         refs["child"] = refs["parent"].ask("spawn", timeout=5)
+        assert refs["child"].ask(("get",), timeout=5) == 0  # started: listed from now on
         assert refs["lua"].ask(["get"], timeout=5) == 5
         assert refs["c"].ask(["x"], timeout=5) is None
         yield s, refs
@@ -207,8 +208,8 @@ def test_dropped_python_object_is_previewed_by_type(mixed):
     b = s.spawn(Busy, capacity=1, on_full="drop_newest")
     try:
         b.tell("hold")
-        assert wait_for(lambda: get_json(s.http_url, "/actors/" + ref_text(b))["processed"] == 0
-                        and get_json(s.http_url, "/actors/" + ref_text(b))["mailbox_depth"] <= 1)
+        # an actor shows up once its start ran (a moment after spawn returns)
+        assert wait_for(lambda: get(s.http_url, "/actors/" + ref_text(b))[0] == 200)
         for _ in range(3):
             b.tell({"a": 1})  # at least the last ones do not fit: dropped
         dls = wait_for(lambda: [d for d in get_json(s.http_url, "/deadletters")["deadletters"]
@@ -317,6 +318,9 @@ def test_non_loopback_needs_a_token():
 def test_bad_requests_do_not_disturb_the_workers(mixed):
     s, refs = mixed
     url = s.http_url
+    # a client that starts a request and stalls: closed by the idle timeout (10 s)
+    slow = socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=30)
+    slow.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
     assert get(url, "/no/such/path")[0] == 404
     assert json.loads(get(url, "/nope")[2])["error"] == "not found"
     code, headers, _ = get(url, "/actors", method="POST")
@@ -353,6 +357,12 @@ def test_bad_requests_do_not_disturb_the_workers(mixed):
 
     assert wait_for(live, timeout=5)
     assert refs["lua"].ask(["get"], timeout=5) == 5
+    try:  # the stalled request got nothing and its connection was closed
+        assert slow.recv(1024) == b""
+    except ConnectionResetError:
+        pass
+    finally:
+        slow.close()
 
 
 def test_dashboard_is_served_and_embedded(mixed):

@@ -225,8 +225,32 @@ static int sys_http_url(lua_State *L) {
     return 1;
 }
 
+/* zactor.trace() -> the traceparent sends from this thread carry, or nil;
+ * zactor.trace(traceparent) sets it; zactor.trace(false) clears it. */
+static int mod_trace(lua_State *L) {
+    if (lua_gettop(L) >= 1) {
+        if (lua_isboolean(L, 1) && !lua_toboolean(L, 1)) {
+            za_trace_set_current(NULL);
+            return 0;
+        }
+        za_trace t;
+        if (za_trace_parse(luaL_checkstring(L, 1), &t) != ZA_OK)
+            return luaL_error(L, "zactor: trace: %s", za_last_error());
+        za_trace_set_current(&t);
+        return 0;
+    }
+    za_trace t;
+    char buf[56];
+    if (za_trace_current(&t) != ZA_OK || za_trace_format(&t, buf, sizeof buf) != ZA_OK)
+        lua_pushnil(L);
+    else
+        lua_pushstring(L, buf);
+    return 1;
+}
+
 static const luaL_Reg sys_funcs[] = {
     {"system", sys_new},
+    {"trace", mod_trace},
     {NULL, NULL},
 };
 

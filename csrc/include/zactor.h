@@ -577,6 +577,35 @@ const char *za_system_http_url(za_system *sys);
 /* Whether the system is ready to work: workers running, not shutting down. */
 int za_system_ready(za_system *sys);
 
+/* ------------------------------------------------------------------ tracing */
+
+/*
+ * A W3C trace context (https://www.w3.org/TR/trace-context/): messages sent
+ * while one is current carry it, and while an actor handles such a message
+ * it is current on that worker, so a chain of tells and asks through C,
+ * Python and Lua actors stays in one trace. Nothing is carried, and nothing
+ * costs more than a branch, while no context is set (csrc/trace.c).
+ */
+typedef struct za_trace {
+    uint8_t trace_id[16];
+    uint8_t span_id[8]; /* the span the message was sent from: its receiver's parent */
+    uint8_t flags;      /* trace-flags (1: sampled) */
+} za_trace;
+
+/* Parse a traceparent header ("00-<32 hex>-<16 hex>-<2 hex>"): ZA_OK or
+ * ZA_EINVAL (bad syntax, all-zero ids, version ff). */
+int za_trace_parse(const char *traceparent, za_trace *out);
+/* Write the traceparent text (55 chars + NUL) into buf; ZA_EINVAL if cap < 56. */
+int za_trace_format(const za_trace *t, char *buf, size_t cap);
+/* The context sends from this thread carry from now on (NULL: none). In a
+ * handler it starts as the handled message's and is restored after it. */
+void za_trace_set_current(const za_trace *t);
+/* The current context of this thread: ZA_OK, or ZA_ENOTFOUND if none. */
+int za_trace_current(za_trace *out);
+/* The context the message being handled arrived with: ZA_OK, or
+ * ZA_ENOTFOUND (sent with none, or outside receive). */
+int za_ctx_trace(za_ctx *ctx, za_trace *out);
+
 /* -------------------------------------------------------- MessagePack values */
 
 /*

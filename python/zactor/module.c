@@ -56,6 +56,8 @@ static PyObject *mod_pack(PyObject *mod, PyObject *obj) {
 
 static PyMethodDef mod_methods[] = {
     {"_pack", (PyCFunction)mod_pack, METH_O, NULL},
+    {"_trace_get", (PyCFunction)zpy_trace_get, METH_NOARGS, NULL},
+    {"_trace_set", (PyCFunction)zpy_trace_set, METH_O, NULL},
     {"_set_hooks", (PyCFunction)(void (*)(void))mod_set_hooks, METH_VARARGS | METH_KEYWORDS, NULL},
     {"_dispatch_loop", (PyCFunction)zpy_dispatch_loop, METH_NOARGS, NULL},
     {"_dispatch_stop", (PyCFunction)zpy_dispatch_stop, METH_NOARGS, NULL},

@@ -63,3 +63,29 @@ describe("http endpoint (Lua)", function()
     assert.is_nil(system:http_url())
   end)
 end)
+
+describe("trace context (Lua)", function()
+  local TP = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+  local OTHER = "00-4bf92f3577b34da6a3ce929d0e0e4736-1111111111111111-01"
+  after_each(function() zactor.trace(false) end)
+
+  it("is carried to Lua actors, readable and settable with ctx:trace()", function()
+    local system <close> = zactor.system{ workers = 2 }
+    local echo = system:spawn("return { receive = function(ctx, m) return ctx:trace() end }")
+    assert.is_nil(echo:ask("x", 2))
+    zactor.trace(TP)
+    assert.are.equal(TP, zactor.trace())
+    assert.are.equal(TP, echo:ask("x", 2))
+    -- a handler that changes it: what it asks next carries the new one
+    local front = system:spawn([[
+      return { receive = function(ctx, m)
+        ctx:trace(m.tp)
+        return ctx:ask(m.to, "x", 2)
+      end }]])
+    assert.are.equal(OTHER, front:ask({ tp = OTHER, to = echo }, 2))
+    assert.has_error(function() zactor.trace("nope") end)
+    zactor.trace(false)
+    assert.is_nil(zactor.trace())
+    assert.is_nil(echo:ask("x", 2))
+  end)
+end)

@@ -86,9 +86,10 @@ runtime_sources = _rel(glob.glob(os.path.join(HERE, "csrc", "*.c")))
 # (pkg-config name, fallback -l name); the Makefile holds the same table.
 SUBSYSTEMS = {
     "cluster": [("libzmq", "zmq"), ("hiredis", "hiredis")],
-    "store": [("sqlite3", "sqlite3"), ("hiredis", "hiredis"), ("libpq", "pq")],
-    # libmicrohttpd is dlopen'ed when a System is created with http= (csrc/http/mhd.c)
-    "http": [],
+    # libpq: headers only (None), loaded at run time by csrc/store/postgres.c
+    "store": [("sqlite3", "sqlite3"), ("hiredis", "hiredis"), ("libpq", None)],
+    # libmicrohttpd: headers only, loaded at run time by csrc/http/mhd.c
+    "http": [("libmicrohttpd", None)],
 }
 sub_pkgs = []
 for _sub, _pkgs in SUBSYSTEMS.items():
@@ -109,6 +110,8 @@ for _pkg, _lib in sub_pkgs:
     inc_dirs += [f[2:] for f in _i or []]
     if _pkg == "libpq" and not _i and os.path.isdir("/usr/include/postgresql"):
         inc_dirs.append("/usr/include/postgresql")
+    if _lib is None:  # headers only
+        continue
     libs += [f[2:] for f in _l or ["-l" + _lib] if f[2:] not in libs]
     lib_dirs += [f[2:] for f in _L or []]
 

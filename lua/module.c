@@ -48,6 +48,7 @@ __attribute__((visibility("default"))) int luaopen_zactor(lua_State *L) {
     za__lmod_open_native(L);
     za__lmod_open_ref(L);
     za__lmod_open_values(L);
+    za__lmod_open_store(L);
     lua_pushliteral(L, "0.1.0");
     lua_setfield(L, -2, "version");
     lua_pushinteger(L, ZA_LUA_DEFAULT_MEMORY);

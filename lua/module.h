@@ -65,4 +65,9 @@ void za__lmod_push_bytes(lua_State *L, int sysidx, const void *data, size_t len)
 /* With the module table on top: add zactor.pack, unpack, ref_from_id. */
 void za__lmod_open_values(lua_State *L);
 
+/* ------------------------------------------------------------- store.c */
+
+/* With the module table on top: add zactor.store (the storage layer). */
+void za__lmod_open_store(lua_State *L);
+
 #endif /* ZA_LUA_MODULE_H */

@@ -41,6 +41,10 @@ typedef enum za_err {
     ZA_EDROPPED = -15,   /* accepted by a drop-newest mailbox and dropped */
     ZA_EAGAIN = -16,     /* try again (ask not yet complete) */
     ZA_ESTATE = -17,     /* call not valid in the current state */
+    ZA_ECONFLICT = -18,  /* storage: expected version / sequence did not match; nothing written */
+    ZA_ESTORE = -19,     /* storage: the database reported an error (za_last_error has its text) */
+    ZA_ECONNECT = -20,   /* storage: the server cannot be reached (refused, unknown host, lost) */
+    ZA_EAUTH = -21,      /* storage: the server refused the credentials */
 } za_err;
 
 /* Static text for a code, e.g. "actor is dead". Never NULL. */
@@ -699,6 +703,133 @@ int za_pack_value(za_pack *p, const za_value *v);
 
 /* Send a built value (copies the bytes). */
 int za_tell_pack(za_system *sys, za_ref to, int32_t tag, const za_pack *p);
+
+/* ----------------------------------------------------------------- storage */
+
+/*
+ * Persistent state and event journals (csrc/store/): the provider shapes of
+ * Orleans' IGrainStorage (read / write-if-version / clear) and Akka's
+ * AsyncWriteJournal (append-if-sequence / replay-from / highest / delete-to).
+ *
+ * za_store_open picks the provider by URL scheme:
+ *   sqlite:///abs/path.db  sqlite://rel/path.db   one file, WAL, group commit,
+ *                          synchronous=FULL (the embedded default)
+ *   redis://[user:pass@]host[:port][/db]          hiredis; atomic Lua scripts
+ *   postgresql://... (or postgres://...)          libpq; any libpq URI
+ *   memory://                                     in-process, for tests
+ *
+ * Values are bytes (MessagePack in the value model); keys are (type, id)
+ * pairs of UTF-8 strings (type 0..255 bytes, id 1..1024 bytes, no NUL).
+ *
+ * Calls never do I/O on the caller's thread: a request goes to one of the
+ * store's storage threads (chosen by hashing the key, so requests on one key
+ * run in the order submitted) and completes through a callback, a message
+ * to an actor, or a blocking wait. Each storage thread takes every request
+ * queued for it (up to batch_max) and commits them in one transaction
+ * (group commit); a completion is reported only after that commit, so a
+ * successful write or append is durable when reported (SQLite
+ * synchronous=FULL; PostgreSQL with its default fsync/synchronous_commit;
+ * Redis when the server runs with appendonly yes + appendfsync always).
+ *
+ * Versions: a state's first write expects version 0 ("must not exist") and
+ * stores version 1; each write expects the stored version and stores
+ * expected + 1. A mismatch is ZA_ECONFLICT and nothing is written. Journal
+ * sequence numbers start at 1; an append must carry highest + 1 (else
+ * ZA_ECONFLICT). delete_to removes events <= seq but never lowers highest.
+ */
+typedef struct za_store za_store;
+
+typedef enum za_store_op {
+    ZA_STORE_READ = 1,  /* state: version + bytes (ZA_ENOTFOUND when absent) */
+    ZA_STORE_WRITE,     /* state: write if the stored version == version */
+    ZA_STORE_CLEAR,     /* state: delete if the stored version == version (ZA_STORE_ANY: always) */
+    ZA_STORE_APPEND,    /* journal: append event number version (== highest + 1) */
+    ZA_STORE_REPLAY,    /* journal: events with seq >= version, in order (at most max) */
+    ZA_STORE_HIGHEST,   /* journal: highest sequence number ever appended (0: none) */
+    ZA_STORE_DELETE_TO, /* journal: delete events with seq <= version */
+} za_store_op;
+
+#define ZA_STORE_ANY UINT64_MAX /* ZA_STORE_CLEAR: whatever the version */
+
+typedef struct za_store_req {
+    za_store_op op;
+    const char *type; /* key part one, e.g. a grain type ("" allowed) */
+    const char *id;   /* key part two: state key or journal id */
+    const void *data; /* WRITE: the state; APPEND: the event (copied) */
+    size_t len;
+    uint64_t version; /* WRITE/CLEAR: expected version; APPEND: seq; REPLAY: from; DELETE_TO: to */
+    uint32_t max;     /* REPLAY: at most this many events (0: all) */
+} za_store_req;
+
+typedef struct za_store_event {
+    uint64_t seq;
+    void *data;
+    size_t len;
+} za_store_event;
+
+/* The outcome of a request (free it with za_store_result_free). */
+typedef struct za_store_result {
+    int status; /* ZA_OK, ZA_ENOTFOUND (READ), ZA_ECONFLICT, ZA_ESTORE, ZA_ECONNECT... */
+    za_store_op op;
+    uint64_t version; /* READ: stored version; WRITE: new version; CLEAR: 0; APPEND: seq;
+                         REPLAY and HIGHEST: the journal's highest seq; DELETE_TO: highest */
+    void *data;       /* READ: the state bytes (malloc'd) */
+    size_t len;
+    za_store_event *events; /* REPLAY: the events (malloc'd, each data malloc'd) */
+    size_t nevents;
+    char *error; /* text for an error status (malloc'd) or NULL */
+} za_store_result;
+
+void za_store_result_free(za_store_result *r); /* frees the contents, not r itself */
+
+typedef struct za_store_opts {
+    uint32_t threads;            /* storage threads (0: sqlite/memory 1, redis 2, postgresql 4) */
+    uint32_t batch_max;          /* requests per group commit (0: 512) */
+    uint32_t connect_timeout_ms; /* (0: 5000) */
+} za_store_opts;
+
+void za_store_opts_init(za_store_opts *o);
+
+/* Open a store: ZA_EINVAL (bad or unknown URL), ZA_ECONNECT (server not
+ * reachable), ZA_EAUTH (credentials refused), ZA_ESTORE (database error,
+ * e.g. a file that is not a database); za_last_error() says what. */
+int za_store_open(const char *url, const za_store_opts *opts, za_store **out);
+/* Complete every request already submitted, then free. NULL: no-op. Not
+ * from a storage callback. */
+void za_store_close(za_store *st);
+/* "sqlite", "redis", "postgresql" or "memory" */
+const char *za_store_scheme(const za_store *st);
+
+/* Completion callback: runs once on a storage thread (keep it short, do not
+ * call the blocking store API from it). res is valid during the call; to
+ * keep its contents, copy the struct and zero *res (the store frees what
+ * is left in it afterwards). */
+typedef void (*za_store_cb)(za_store_result *res, void *ud);
+
+/* Submit a request; cb runs exactly once unless this returns an error
+ * (ZA_EINVAL for a bad request, ZA_ESHUTDOWN once the store is closing). */
+int za_store_submit(za_store *st, const za_store_req *req, za_store_cb cb, void *ud);
+
+/* Blocking form for callers outside actors. Returns res->status (out is
+ * filled in every case; free it). ZA_ETIMEDOUT when the request did not
+ * complete in time: it may still complete later (outcome unknown). From a
+ * worker thread: ZA_ESTATE (use za_ctx_store). */
+int za_store_call(za_store *st, const za_store_req *req, uint32_t timeout_ms, za_store_result *out);
+
+/*
+ * Completion as a message: when the request completes, actor `to` receives a
+ * message with this tag, kind ZA_PAYLOAD_PTR whose ptr is the
+ * za_store_result (take it with za_msg_take_ptr to keep it; the runtime frees
+ * it otherwise), za_msg.status = the result's status and za_msg.corr ==
+ * *corr_out (like za_ctx_ask replies). A dead target makes it a dead letter.
+ * The store's threads send into the system like any outside sender: close
+ * the store (which completes its requests) before destroying the system.
+ */
+int za_store_tell(za_system *sys, za_store *st, const za_store_req *req, za_ref to, int32_t tag,
+                  uint64_t *corr_out);
+/* The same, to the calling actor itself. */
+int za_ctx_store(za_ctx *ctx, za_store *st, const za_store_req *req, int32_t tag,
+                 uint64_t *corr_out);
 
 #ifdef __cplusplus
 }

@@ -570,9 +570,13 @@ static PyType_Slot System_slots[] = {
     {Py_tp_methods, System_methods},
     {Py_tp_getset, System_getset},
     {Py_tp_members, System_members},
-    {Py_tp_doc, "System(workers=None, *, batch=0, budget_ms=2.0, max_restarts=0, within=0): an "
-                "actor system. workers=None: one worker per core; workers=0: deterministic "
-                "manual mode (actors run in the caller during ask/join/run)."},
+    {Py_tp_doc, "System(workers=None, *, batch=0, budget_ms=2.0, max_restarts=0, within=0, "
+                "http=None, http_token=None): an actor system. workers=None: one worker per "
+                "core; workers=0: deterministic manual mode (actors run in the caller during "
+                "ask/join/run). http='127.0.0.1:9100' serves /metrics, /health/live, "
+                "/health/ready, /actors, /tree, /deadletters and a dashboard at / (port 0: any "
+                "free port, see http_url); a non-loopback address needs http_token (a bearer "
+                "token requests must present)."},
     {0, NULL},
 };
 

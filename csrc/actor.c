@@ -99,7 +99,18 @@ int za__start_incarnation(za_ctx *c) {
         c->cur = NULL;
         WITH_CTX(c, rc = beh->start(c, args, alen));
     }
-    if (rc == 0) a->flags |= ZA_AF_STARTED;
+    if (rc == 0) {
+        a->flags |= ZA_AF_STARTED;
+        if (ZA_UNLIKELY(a->flags & ZA_AF_START_FAILED)) { /* a restart made it after all */
+            a->flags &= (uint8_t)~ZA_AF_START_FAILED;
+            za__startfail_forget(c->sys, c->self);
+        }
+    } else {
+        /* before the supervisor hears of it, so a message that is dead-
+         * lettered when the actor then dies already finds the reason */
+        a->flags |= ZA_AF_START_FAILED;
+        za__startfail_note(c->sys, c->self, c->fail_text[0] ? c->fail_text : "start returned non-zero");
+    }
     return rc;
 }
 
@@ -137,6 +148,7 @@ static void handle_start(za_ctx *c, za_msgnode *m) {
                                "out of memory for actor state");
             za__reply_release(si.waiter);
         }
+        za__startfail_note(c->sys, c->self, "out of memory for actor state");
         finalize(c, ZA_ENOMEM, "out of memory for actor state");
         return;
     }

@@ -96,8 +96,11 @@ int za__send_node(za_system *s, za_msgnode *m, bool from_outside) {
     uint32_t life = atomic_load_explicit(&a->life, memory_order_acquire);
     uint32_t st = ZA_LIFE_ST(life);
     if (ZA_LIFE_GEN(life) != za_ref_gen(to) ||
-        !(st == ZA_ST_ALIVE || (st == ZA_ST_STOPPING && (m->flags & ZA_MF_SYSTEM))))
+        !(st == ZA_ST_ALIVE || (st == ZA_ST_STOPPING && (m->flags & ZA_MF_SYSTEM)))) {
+        char why[ZA_STARTFAIL_TEXT + 64]; /* a spawn does not wait for start: say why here */
+        if (za__startfail_text(s, to, why, sizeof why)) return za__fail(ZA_EDEAD, "%s", why);
         return za__fail(ZA_EDEAD, "actor %#llx is dead", (unsigned long long)to);
+    }
 
     if (m->flags & ZA_MF_SYSTEM) {
         /* push, then load sched: the scheduling handshake described below */

@@ -70,6 +70,7 @@ static void free_system(za_system *s) {
     pthread_mutex_destroy(&s->root_mu);
     pthread_mutex_destroy(&s->life_mu);
     pthread_cond_destroy(&s->life_cv);
+    za__startfail_destroy(&s->startfails);
     free(s);
 }
 
@@ -122,6 +123,7 @@ int za_system_create(const za_config *cfg, za_system **out) {
     pthread_mutex_init(&s->life_mu, NULL);
     pthread_mutex_init(&s->ext_mu, NULL);
     pthread_cond_init(&s->life_cv, NULL);
+    za__startfail_init(&s->startfails);
     static _Atomic uint64_t next_uid;
     s->uid = atomic_fetch_add(&next_uid, 1) + 1; /* never 0: 0 means "no block" */
     atomic_flag_clear(&s->inj_lock);

@@ -283,7 +283,11 @@ void za_spawn_opts_init(za_spawn_opts *o);
 /*
  * Spawn a top-level actor (supervised by the system). args are copied and
  * kept for restarts. start runs on a worker; a failing start is reported
- * as a failure (ZA_ESTART is returned only by za_spawn_sync).
+ * as a failure (ZA_ESTART is returned only by za_spawn_sync). The system
+ * remembers its recent start failures (the last 64): once such an actor is
+ * dead, za_tell/za_ask to its ref fail with ZA_EDEAD and za_last_error()
+ * "actor S.G failed to start: <reason>", and so does an ask that was queued
+ * behind the failing start.
  */
 int za_spawn(za_system *sys, const za_behaviour *beh, const void *args, size_t args_len,
              const za_spawn_opts *opts, za_ref *out);

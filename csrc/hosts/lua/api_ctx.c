@@ -103,7 +103,12 @@ static int ask_cont(lua_State *L, int status, lua_KContext k) {
     if (!m) return luaL_error(L, "zactor: ask resumed without a reply");
     if (m->tag == ZA_TAG_TIMEOUT || m->status == ZA_ETIMEDOUT)
         return luaL_error(L, "zactor: ask timed out");
-    if (m->status == ZA_EDEAD) return luaL_error(L, "zactor: ask: actor is dead");
+    if (m->status == ZA_EDEAD) { /* an error reply carries its text as the payload */
+        const char *text = m->kind == ZA_PAYLOAD_BYTES && m->len
+                               ? lua_pushlstring(L, (const char *)m->data, m->len)
+                               : NULL;
+        return za__lua_raise_dead(L, "ask", text);
+    }
     if (m->status == ZA_EFAILED) {
         /* an error reply carries the failure's text as its payload */
         if (m->kind == ZA_PAYLOAD_BYTES && m->len) {

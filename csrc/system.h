@@ -73,12 +73,10 @@ struct za_system {
     pthread_mutex_t corr_mu;
     _Atomic uint64_t next_corr;
 
-<<<<<<< HEAD
+    za_startfails startfails; /* why recent actors died at start (startfail.c) */
+
     struct za_introspect *intro; /* introspect.c: the dead-letter ring */
     struct za_http *http;        /* http/server.c: the endpoint, or NULL */
-=======
-    za_startfails startfails; /* why recent actors died at start (startfail.c) */
->>>>>>> main
 };
 
 /* Count n events: into this worker's block, else this outside thread's,

@@ -21,6 +21,7 @@
 #include "slots.h"
 #include "supervise.h"
 #include "system.h"
+#include "trace.h"
 
 _Thread_local za_ctx *za__tl_ctx;
 
@@ -422,7 +423,10 @@ static void deliver(za_ctx *c, za_msgnode *m) {
     c->view.sender = m->sender;
     c->view.corr = m->corr;
     int rc;
+    za_tl_trace saved_trace; /* the message's trace context is current in its handler */
+    bool traced = za__trace_enter(m, &saved_trace);
     WITH_CTX(c, rc = beh->receive(c, &c->view));
+    if (ZA_UNLIKELY(traced)) za__trace_leave(&saved_trace);
     if (ZA_UNLIKELY(t0)) za__hist_add(&c->w->stats.proc_lat, za__now_ns() - t0);
     atomic_store_explicit(&a->processed,
                           atomic_load_explicit(&a->processed, memory_order_relaxed) + 1,

@@ -10,6 +10,7 @@
 #include "send.h"
 #include "slots.h"
 #include "system.h"
+#include "trace.h"
 
 static _Thread_local uint32_t tl_sample;
 
@@ -115,6 +116,7 @@ int za__send_node(za_system *s, za_msgnode *m, bool from_outside) {
         return ZA_OK;
     }
 
+    za__trace_on_send(m); /* a branch unless this thread has a trace context */
     uint32_t cap = atomic_load_explicit(&a->capacity, memory_order_relaxed);
     if (ZA_UNLIKELY(cap)) {
         /* acq_rel: as in reserve_blocking */

@@ -74,6 +74,9 @@ struct za_system {
     _Atomic uint64_t next_corr;
 
     za_startfails startfails; /* why recent actors died at start (startfail.c) */
+
+    struct za_introspect *intro; /* introspect.c: the dead-letter ring */
+    struct za_http *http;        /* http/server.c: the endpoint, or NULL */
 };
 
 /* Count n events: into this worker's block, else this outside thread's,

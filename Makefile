@@ -31,19 +31,42 @@ else ifeq ($(VARIANT),asan)
 else
   OPT := -O2 -g
 endif
-CFLAGS   := $(BASE) $(WARN) $(OPT) $(EXTRA_CFLAGS)
-LDLIBS   := $(MSGPACK_LIBS) -pthread -lm
+# Subsystems beyond the core live in their own folders (csrc/cluster/,
+# csrc/store/, csrc/http/), each with the maintained libraries it is built
+# on (pkg-config names; the Debian -dev packages are in DEB_PKGS). A folder
+# with no .c file yet adds nothing. setup.py holds the same table.
+PKGS_cluster := libzmq hiredis
+PKGS_store   := sqlite3 hiredis
+PKGS_http    :=
+# Headers only: the store loads libpq at run time (dlopen, csrc/store/postgres.c),
+# so it is neither linked nor in zactor.pc (a -static link keeps working).
+HDRS_store   := libpq
+# So does the HTTP endpoint with GNU libmicrohttpd (csrc/http/mhd.c): programs
+# that leave it off (and -static ones) never pull in its GnuTLS chain.
+HDRS_http    := libmicrohttpd
+SUBSYS       := $(foreach s,cluster store http,$(if $(wildcard csrc/$(s)/*.c),$(s)))
+SUB_PKGS     := $(sort $(foreach s,$(SUBSYS),$(PKGS_$(s))))
+SUB_HDR_PKGS := $(sort $(foreach s,$(SUBSYS),$(HDRS_$(s))))
+# pkg-config runs when make reads this file; `make deps` may install the
+# packages later in the same run, so every target that builds after deps
+# does it in a sub-make (which reads this file again).
+SUB_CFLAGS   := $(if $(SUB_PKGS)$(SUB_HDR_PKGS),$(shell pkg-config --cflags $(SUB_PKGS) $(SUB_HDR_PKGS) 2>/dev/null))
+SUB_LIBS     := $(if $(SUB_PKGS),$(shell pkg-config --libs $(SUB_PKGS) 2>/dev/null))
 
-SRCS     := $(wildcard csrc/*.c)
+BASE     += $(SUB_CFLAGS)
+CFLAGS   := $(BASE) $(WARN) $(OPT) $(EXTRA_CFLAGS)
+LDLIBS   := $(MSGPACK_LIBS) $(SUB_LIBS) -pthread -lm
+
+SRCS     := $(wildcard csrc/*.c) $(foreach s,$(SUBSYS),$(wildcard csrc/$(s)/*.c))
 OBJS     := $(SRCS:csrc/%.c=$(B)/obj/%.o)
-HDRS     := $(wildcard csrc/*.h) csrc/include/zactor.h
+HDRS     := $(wildcard csrc/*.h) $(foreach s,$(SUBSYS),$(wildcard csrc/$(s)/*.h)) csrc/include/zactor.h
 
 TEST_SRCS  := $(wildcard tests/c/test_*.c)
 TEST_BINS  := $(TEST_SRCS:tests/c/%.c=$(B)/tests/%)
 BENCH_SRCS := $(wildcard bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 
-.PHONY: all lib deps test test-c test-c-variant test-python test-lua test-install lua bench-lua bench-lua-deps bench bench-python demo demo-c install lua-install clean format check-format wheel sdist rockspec version FORCE
+.PHONY: dashboard all lib deps demo-run test test-c test-c-variant test-python test-lua test-install lua bench-lua bench-lua-deps bench bench-store bench-python demo demo-c install lua-install clean format check-format wheel sdist rockspec version FORCE
 
 # What a C or Lua user needs: the library (static and shared), its zactor.pc
 # and the Lua module.
@@ -59,6 +82,12 @@ FORCE:
 $(B)/obj/%.o: csrc/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+# The dashboard page (GET / of the HTTP endpoint) is embedded as a C string,
+# generated from the .html; tests/python/test_http.py checks they match.
+dashboard: csrc/http/dashboard_html.c
+csrc/http/dashboard_html.c: csrc/http/dashboard.html csrc/http/embed_dashboard.py
+	python3 csrc/http/embed_dashboard.py
 
 $(B)/libzactor.a: $(OBJS)
 	@rm -f $@
@@ -80,18 +109,19 @@ $(B)/libzactor.so: $(OBJS) $(B)/libzactor.map
 PC_LIBDIR  = $(if $(filter $(PREFIX)/lib,$(LIBDIR)),$${prefix}/lib,$(LIBDIR))
 PC_INCDIR  = $(if $(filter $(PREFIX)/include,$(INCLUDEDIR)),$${prefix}/include,$(INCLUDEDIR))
 PC_SUBST   = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(PC_LIBDIR)|g' \
-             -e 's|@INCLUDEDIR@|$(PC_INCDIR)|g' -e 's|@VERSION@|$(VERSION)|g'
+             -e 's|@INCLUDEDIR@|$(PC_INCDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+             -e 's|@REQUIRES_PRIVATE@|$(strip msgpack $(SUB_PKGS))|g'
 $(B)/zactor.pc: csrc/zactor.pc.in csrc/include/zactor.h FORCE
 	@mkdir -p $(B)
 	@$(PC_SUBST) $< > $@.tmp
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; echo "wrote $@ (prefix $(PREFIX))"; fi
 
 # Tests link the static library so each test binary is self-contained.
-$(B)/tests/%: tests/c/%.c tests/c/testutil.h $(B)/libzactor.a
+$(B)/tests/%: tests/c/%.c $(wildcard tests/c/*.h) $(B)/libzactor.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/c $< -o $@ $(B)/libzactor.a $(LDLIBS) -lcmocka
 
-$(B)/bench/%: bench/%.c bench/benchutil.h $(B)/libzactor.a
+$(B)/bench/%: bench/%.c bench/benchutil.h $(wildcard tests/c/testservers.h) $(B)/libzactor.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ibench $< -o $@ $(B)/libzactor.a $(LDLIBS)
 
@@ -100,8 +130,14 @@ $(B)/demo: csrc/examples/demo.c $(B)/libzactor.a
 
 # Debian packages the build and the tests need. Idempotent; skips apt when
 # everything is already there so repeated `make test` stays fast.
+# The Debian packages of each subsystem present (libraries, and the real servers
+# their tests start: redis-server, PostgreSQL; a browser for the dashboard).
+DEB_cluster := libzmq3-dev libhiredis-dev redis-server
+DEB_store   := libsqlite3-dev libhiredis-dev libpq-dev redis-server postgresql
+DEB_http    := libmicrohttpd-dev chromium curl
 DEB_PKGS := gcc make pkg-config libmsgpack-dev libcmocka-dev lua5.4 liblua5.4-dev lua-busted clang-format \
-            python3 python3-dev python3-venv
+            python3 python3-dev python3-venv \
+            $(sort $(foreach s,$(SUBSYS),$(DEB_$(s))))
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
@@ -131,6 +167,7 @@ test: deps
 	@$(MAKE) --no-print-directory test-install
 	@$(MAKE) --no-print-directory test-lua
 	@$(MAKE) --no-print-directory test-python
+	@$(MAKE) --no-print-directory fuzz-smoke
 
 # `make` then `make install` into temporary prefixes (and DESTDIR), then the
 # README's C example built with that prefix's pkg-config, shared and
@@ -169,7 +206,7 @@ $(LUA_B)/exports.map:
 
 lua/zactor.so: $(LUA_OBJS) $(LUA_B)/exports.map
 	$(CC) -shared -o $@ $(LUA_OBJS) -Wl,--version-script=$(LUA_B)/exports.map \
-	  -Wl,-Bsymbolic-functions $(MSGPACK_LIBS) -pthread -lm -ldl
+	  -Wl,-Bsymbolic-functions $(MSGPACK_LIBS) $(SUB_LIBS) -pthread -lm -ldl
 
 lua: lua/zactor.so
 
@@ -227,6 +264,7 @@ $(VENV)/.installed: $(VENV)/bin/python $(PY_DEPS)
 # first (after the install above: both run setuptools in the checkout).
 test-python: deps $(VENV)/.installed
 	@$(MAKE) --no-print-directory wheel
+	@$(MAKE) --no-print-directory lib
 	@$(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/python; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "test-python: no tests collected"; exit 1; fi; exit $$rc
 
@@ -235,6 +273,15 @@ bench: deps
 	@mkdir -p bench/results
 	@set -e; for b in $(BENCH_BINS); do echo "== $$b"; $$b; done
 	@$(MAKE) --no-print-directory bench-python
+
+# The storage layer on each provider (bench/bench_store.c): state writes/s
+# with 8 writers over 1,000 keys, journal appends/s, read latency; starts its
+# own redis-server and PostgreSQL in temporary directories. Writes
+# bench/results/store.json (table in bench/RESULTS_grains.md).
+# BENCH_STORE_ARGS="--runs 3 --only sqlite,redis".
+bench-store: deps
+	$(MAKE) --no-print-directory VARIANT=release build/release/bench/bench_store
+	./build/release/bench/bench_store $(BENCH_STORE_ARGS)
 
 # Python binding against Pykka, side by side (bench/python/bench_python.py):
 # Pykka goes into build/venv for the benchmark only (not a dependency of the
@@ -247,7 +294,10 @@ bench-python: deps $(VENV)/.installed
 # The showcase (python/examples/wordcount_demo.py): a Python program fans a
 # text corpus out to Lua actors counting words on every core, a native C
 # actor merges the counts, one Lua actor fails on purpose and is restarted.
-demo: deps $(VENV)/.installed lua-install
+demo: deps
+	@$(MAKE) --no-print-directory demo-run
+
+demo-run: $(VENV)/.installed lua-install
 	$(VENV)/bin/python python/examples/wordcount_demo.py $(DEMO_ARGS)
 
 # The C-only demo (csrc/examples/demo.c), self-checking.
@@ -319,7 +369,7 @@ rockspec: $(ROCKSPEC)
 
 # Every C file of the repository: the runtime, the Lua host and module, the
 # CPython glue, the examples, the tests and the benchmarks.
-FORMAT_SRCS = $(wildcard csrc/*.c csrc/*.h csrc/include/*.h csrc/hosts/*.c csrc/hosts/*.h \
+FORMAT_SRCS = $(wildcard csrc/*.c csrc/*.h csrc/include/*.h csrc/hosts/*.c csrc/hosts/*.h csrc/cluster/*.[ch] csrc/store/*.[ch] csrc/http/*.[ch] \
               csrc/hosts/lua/*.c csrc/hosts/lua/*.h csrc/examples/*.c lua/*.c lua/*.h \
               python/zactor/*.c python/zactor/*.h tests/c/*.c tests/c/*.h tests/native/*.c \
               bench/*.c bench/*.h)

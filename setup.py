@@ -1,7 +1,7 @@
 """Build script for the zactor Python package.
 
 The extension ``zactor._zactor`` compiles the CPython glue (python/zactor/
-_zactor.c) together with every runtime source in csrc/ directly: the binding
+*.c, one file per concept) together with every runtime source in csrc/ directly: the binding
 holds no copy of runtime code. MessagePack comes from msgpack-c (libmsgpackc,
 Debian package libmsgpack-dev), as for the C library.
 """
@@ -21,7 +21,7 @@ from setuptools.command.build_py import build_py
 
 class build_ext_always(build_ext):
     # Recompile every source each time: setuptools compares a .c file only
-    # with its own object, so a changed header (csrc/internal.h, zactor.h)
+    # with its own object, so a changed header (csrc/*.h, zactor.h)
     # left stale objects of the runtime in build/temp.* (a full build takes
     # a few seconds).
     def finalize_options(self):
@@ -81,15 +81,42 @@ def _pkgconfig(flag, pkg="msgpack"):
 
 
 runtime_sources = _rel(glob.glob(os.path.join(HERE, "csrc", "*.c")))
+
+# Subsystems in their own folders and the libraries each is built on
+# (pkg-config name, fallback -l name); the Makefile holds the same table.
+SUBSYSTEMS = {
+    "cluster": [("libzmq", "zmq"), ("hiredis", "hiredis")],
+    # libpq: headers only (None), loaded at run time by csrc/store/postgres.c
+    "store": [("sqlite3", "sqlite3"), ("hiredis", "hiredis"), ("libpq", None)],
+    # libmicrohttpd: headers only, loaded at run time by csrc/http/mhd.c
+    "http": [("libmicrohttpd", None)],
+}
+sub_pkgs = []
+for _sub, _pkgs in SUBSYSTEMS.items():
+    _srcs = glob.glob(os.path.join(HERE, "csrc", _sub, "*.c"))
+    if _srcs:
+        runtime_sources += _rel(_srcs)
+        sub_pkgs += [p for p in _pkgs if p not in sub_pkgs]
 glue_sources = _rel(glob.glob(os.path.join(HERE, "python", "zactor", "*.c")))
 
 libs = [f[2:] for f in _pkgconfig("--libs-only-l") or []] or ["msgpackc"]
 lib_dirs = [f[2:] for f in _pkgconfig("--libs-only-L") or []]
 inc_dirs = ["csrc/include", "csrc"] + [f[2:] for f in _pkgconfig("--cflags-only-I") or []]
 macros = [("_GNU_SOURCE", None)]
+for _pkg, _lib in sub_pkgs:
+    _i = _pkgconfig("--cflags-only-I", _pkg)
+    _l = _pkgconfig("--libs-only-l", _pkg)
+    _L = _pkgconfig("--libs-only-L", _pkg)
+    inc_dirs += [f[2:] for f in _i or []]
+    if _pkg == "libpq" and not _i and os.path.isdir("/usr/include/postgresql"):
+        inc_dirs.append("/usr/include/postgresql")
+    if _lib is None:  # headers only
+        continue
+    libs += [f[2:] for f in _l or ["-l" + _lib] if f[2:] not in libs]
+    lib_dirs += [f[2:] for f in _L or []]
 
-# Lua actors (System.spawn_lua): the Lua host (csrc/hosts/lua_host.c, the same
-# file the Lua module compiles) and liblua5.4, when the Lua 5.4 headers are
+# Lua actors (System.spawn_lua): the Lua host (csrc/hosts/lua/*.c, the same
+# files the Lua module compiles) and liblua5.4, when the Lua 5.4 headers are
 # installed (Debian: liblua5.4-dev, installed by `make deps`). Without them the
 # package still builds and spawn_lua raises a clear error. Unlike the Lua
 # module, the extension links liblua: a Python process has no Lua core of its

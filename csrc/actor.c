@@ -21,6 +21,7 @@
 #include "slots.h"
 #include "supervise.h"
 #include "system.h"
+#include "trace.h"
 
 _Thread_local za_ctx *za__tl_ctx;
 
@@ -66,6 +67,7 @@ static void ctx_init(za_ctx *c, za_system *s, za_worker *w, za_actor *a) {
     c->fail_code = 0;
     c->dirty = false;
     c->final_stop = false;
+    c->in_stop = false;
     c->fail_text[0] = '\0';
 }
 
@@ -97,7 +99,18 @@ int za__start_incarnation(za_ctx *c) {
         c->cur = NULL;
         WITH_CTX(c, rc = beh->start(c, args, alen));
     }
-    if (rc == 0) a->flags |= ZA_AF_STARTED;
+    if (rc == 0) {
+        a->flags |= ZA_AF_STARTED;
+        if (ZA_UNLIKELY(a->flags & ZA_AF_START_FAILED)) { /* a restart made it after all */
+            a->flags &= (uint8_t)~ZA_AF_START_FAILED;
+            za__startfail_forget(c->sys, c->self);
+        }
+    } else {
+        /* before the supervisor hears of it, so a message that is dead-
+         * lettered when the actor then dies already finds the reason */
+        a->flags |= ZA_AF_START_FAILED;
+        za__startfail_note(c->sys, c->self, c->fail_text[0] ? c->fail_text : "start returned non-zero");
+    }
     return rc;
 }
 
@@ -135,6 +148,7 @@ static void handle_start(za_ctx *c, za_msgnode *m) {
                                "out of memory for actor state");
             za__reply_release(si.waiter);
         }
+        za__startfail_note(c->sys, c->self, "out of memory for actor state");
         finalize(c, ZA_ENOMEM, "out of memory for actor state");
         return;
     }
@@ -216,7 +230,9 @@ static void finalize(za_ctx *c, int code, const char *text) {
     if ((a->flags & ZA_AF_STARTED) && beh && beh->stop) {
         c->cur = NULL;
         c->final_stop = true;
+        c->in_stop = true;
         WITH_CTX(c, beh->stop(c));
+        c->in_stop = false;
         c->final_stop = false;
     }
     a->flags &= (uint8_t)~ZA_AF_STARTED;
@@ -407,7 +423,10 @@ static void deliver(za_ctx *c, za_msgnode *m) {
     c->view.sender = m->sender;
     c->view.corr = m->corr;
     int rc;
+    za_tl_trace saved_trace; /* the message's trace context is current in its handler */
+    bool traced = za__trace_enter(m, &saved_trace);
     WITH_CTX(c, rc = beh->receive(c, &c->view));
+    if (ZA_UNLIKELY(traced)) za__trace_leave(&saved_trace);
     if (ZA_UNLIKELY(t0)) za__hist_add(&c->w->stats.proc_lat, za__now_ns() - t0);
     atomic_store_explicit(&a->processed,
                           atomic_load_explicit(&a->processed, memory_order_relaxed) + 1,
@@ -463,6 +482,7 @@ bool za__turn(za_worker *w, za_actor *a) {
     c.reply = NULL;
     c.dirty = false;
     c.final_stop = false;
+    c.in_stop = false;
     uint32_t budget = s->cfg.batch;
     int64_t consumed = 0, batched = 0;
     /* A bounded mailbox gives a place back as soon as a message leaves the

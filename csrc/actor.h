@@ -33,6 +33,7 @@ enum {
     ZA_AF_STOP_REQ = 4,     /* za_ctx_stop called */
     ZA_AF_STOPPING = 8,     /* waiting for children to stop */
     ZA_AF_DROP_OLDEST = 16, /* consumer-side copy of the mailbox policy */
+    ZA_AF_START_FAILED = 32, /* its last start failed: remembered in startfails */
 };
 
 /* Restart windows remember at most this many restarts; a larger
@@ -116,6 +117,7 @@ struct za_ctx {
     int fail_code;
     bool dirty;           /* lifecycle changed: the turn must re-read the life word */
     bool final_stop;      /* the stop callback now running ends the actor */
+    bool in_stop;         /* a stop callback is running: spawning is refused */
     char fail_text[1024]; /* full text for askers; DOWN notices keep 115 chars */
     za_msg view;
 };

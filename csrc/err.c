@@ -44,6 +44,14 @@ const char *za_strerror(int code) {
         return "not ready";
     case ZA_ESTATE:
         return "not allowed in this state";
+    case ZA_ECONFLICT:
+        return "version conflict";
+    case ZA_ESTORE:
+        return "storage error";
+    case ZA_ECONNECT:
+        return "cannot connect to the storage server";
+    case ZA_EAUTH:
+        return "storage server refused the credentials";
     default:
         return "unknown error";
     }

@@ -77,8 +77,17 @@ static int rehash(struct za_registry *r, size_t ncap) {
     return ZA_OK;
 }
 
+int za__name_check(const char *name) {
+    if (!name) return za__fail(ZA_EINVAL, "name is NULL");
+    size_t n = strnlen(name, ZA_NAME_MAX + 1);
+    if (n == 0 || n > ZA_NAME_MAX)
+        return za__fail(ZA_EINVAL, "name must be 1..%d bytes", ZA_NAME_MAX);
+    return ZA_OK;
+}
+
 int za_register(za_system *sys, const char *name, za_ref ref) {
-    if (!sys || !name || !name[0]) return za__fail(ZA_EINVAL, "system or name is NULL/empty");
+    if (!sys) return za__fail(ZA_EINVAL, "system is NULL");
+    if (za__name_check(name)) return ZA_EINVAL;
     struct za_registry *r = sys->registry;
     pthread_mutex_lock(&r->mu);
     rent *e = find(r, name);
@@ -146,4 +155,12 @@ int za_lookup(za_system *sys, const char *name, za_ref *out) {
     }
     *out = ref;
     return ZA_OK;
+}
+
+void za__registry_each(za_system *s, void (*fn)(const char *name, za_ref ref, void *ud), void *ud) {
+    struct za_registry *r = s->registry;
+    pthread_mutex_lock(&r->mu);
+    for (size_t i = 0; i < r->cap; i++)
+        if (r->t[i].name && r->t[i].name != TOMB) fn(r->t[i].name, r->t[i].ref, ud);
+    pthread_mutex_unlock(&r->mu);
 }

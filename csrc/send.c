@@ -10,6 +10,7 @@
 #include "send.h"
 #include "slots.h"
 #include "system.h"
+#include "trace.h"
 
 static _Thread_local uint32_t tl_sample;
 
@@ -95,8 +96,11 @@ int za__send_node(za_system *s, za_msgnode *m, bool from_outside) {
     uint32_t life = atomic_load_explicit(&a->life, memory_order_acquire);
     uint32_t st = ZA_LIFE_ST(life);
     if (ZA_LIFE_GEN(life) != za_ref_gen(to) ||
-        !(st == ZA_ST_ALIVE || (st == ZA_ST_STOPPING && (m->flags & ZA_MF_SYSTEM))))
+        !(st == ZA_ST_ALIVE || (st == ZA_ST_STOPPING && (m->flags & ZA_MF_SYSTEM)))) {
+        char why[ZA_STARTFAIL_TEXT + 64]; /* a spawn does not wait for start: say why here */
+        if (za__startfail_text(s, to, why, sizeof why)) return za__fail(ZA_EDEAD, "%s", why);
         return za__fail(ZA_EDEAD, "actor %#llx is dead", (unsigned long long)to);
+    }
 
     if (m->flags & ZA_MF_SYSTEM) {
         /* push, then load sched: the scheduling handshake described below */
@@ -112,6 +116,7 @@ int za__send_node(za_system *s, za_msgnode *m, bool from_outside) {
         return ZA_OK;
     }
 
+    za__trace_on_send(m); /* a branch unless this thread has a trace context */
     uint32_t cap = atomic_load_explicit(&a->capacity, memory_order_relaxed);
     if (ZA_UNLIKELY(cap)) {
         /* acq_rel: as in reserve_blocking */
@@ -183,6 +188,13 @@ int za__send_sys(za_system *s, za_ref to, za_ref from, int sys, const void *data
     return rc;
 }
 
+int za__user_tag(int32_t tag) {
+    if (ZA_LIKELY(tag >= 0)) return ZA_OK;
+    return za__fail(ZA_EINVAL,
+                    "tag %d is reserved: negative tags are the runtime's (ZA_TAG_DOWN...)",
+                    (int)tag);
+}
+
 static za_ref current_sender(za_system *s) {
     za_ctx *c = za__tl_ctx;
     return (c && c->sys == s) ? c->self : ZA_REF_NONE;
@@ -201,6 +213,7 @@ int za_tell_prio(za_system *sys, za_ref to, int32_t tag, const void *data, size_
                  za_prio prio) {
     int rc = check_payload(sys, data, len);
     if (rc) return rc;
+    if ((rc = za__user_tag(tag))) return rc;
     if ((unsigned)prio > ZA_PRIO_LOW) return za__fail(ZA_EINVAL, "bad priority %d", (int)prio);
     za_msgnode *m = za__msg_new_bytes(tag, data, len);
     if (!m) return za__fail(ZA_ENOMEM, "out of memory");
@@ -218,6 +231,7 @@ int za_tell(za_system *sys, za_ref to, int32_t tag, const void *data, size_t len
 
 int za_tell_ptr(za_system *sys, za_ref to, int32_t tag, void *ptr, za_ptr_dtor dtor, za_prio prio) {
     if (!sys) return za__fail(ZA_EINVAL, "system is NULL");
+    if (za__user_tag(tag)) return ZA_EINVAL;
     if ((unsigned)prio > ZA_PRIO_LOW) return za__fail(ZA_EINVAL, "bad priority %d", (int)prio);
     za_msgnode *m = za__msg_new_bytes(tag, NULL, 0);
     if (!m) return za__fail(ZA_ENOMEM, "out of memory");

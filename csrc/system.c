@@ -2,12 +2,17 @@
  * System lifetime: create, graceful shutdown (drain, stop children-first,
  * join), destroy.
  */
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "actor.h"
 #include "ask.h"
 #include "deadletter.h"
+#include "http/http.h"
+#include "introspect.h"
 #include "mailbox.h"
 #include "registry.h"
 #include "scheduler.h"
@@ -50,6 +55,8 @@ static int normalize(const za_config *in, za_config *out) {
 }
 
 static void free_system(za_system *s) {
+    za__http_free(s);
+    za__introspect_free(s);
     za__slots_free(s);
     za__timers_free(s);
     za__registry_free(s);
@@ -63,7 +70,38 @@ static void free_system(za_system *s) {
     pthread_mutex_destroy(&s->root_mu);
     pthread_mutex_destroy(&s->life_mu);
     pthread_cond_destroy(&s->life_cv);
+    za__startfail_destroy(&s->startfails);
     free(s);
+}
+
+/* ------------------------------------------------------------ identity */
+
+static uint64_t id_salt;
+static pthread_once_t id_once = PTHREAD_ONCE_INIT;
+
+static void id_salt_init(void) {
+    uint64_t x = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (f) {
+        if (fread(&x, sizeof x, 1, f) != 1) x = 0;
+        fclose(f);
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    x ^= ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 16) ^
+         (uint64_t)(uintptr_t)&id_salt;
+    id_salt = x;
+}
+
+/* splitmix64's finaliser is a bijection: distinct uids give distinct ids. */
+uint64_t za_system_id(const za_system *s) {
+    if (!s) return 0;
+    pthread_once(&id_once, id_salt_init);
+    uint64_t z = s->uid + id_salt;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return z ? z : 1;
 }
 
 int za_system_create(const za_config *cfg, za_system **out) {
@@ -85,6 +123,7 @@ int za_system_create(const za_config *cfg, za_system **out) {
     pthread_mutex_init(&s->life_mu, NULL);
     pthread_mutex_init(&s->ext_mu, NULL);
     pthread_cond_init(&s->life_cv, NULL);
+    za__startfail_init(&s->startfails);
     static _Atomic uint64_t next_uid;
     s->uid = atomic_fetch_add(&next_uid, 1) + 1; /* never 0: 0 means "no block" */
     atomic_flag_clear(&s->inj_lock);
@@ -92,7 +131,7 @@ int za_system_create(const za_config *cfg, za_system **out) {
     s->workers = aligned_alloc(ZA_CACHELINE, sizeof(za_worker) * (size_t)s->nworkers);
     s->idle_stack = calloc((size_t)s->nworkers, sizeof *s->idle_stack);
     if (!s->workers || !s->idle_stack || za__slots_new(s) != ZA_OK ||
-        za__registry_new(s) != ZA_OK) {
+        za__registry_new(s) != ZA_OK || za__introspect_new(s) != ZA_OK) {
         free_system(s);
         return za__fail(ZA_ENOMEM, "out of memory");
     }
@@ -110,8 +149,17 @@ int za_system_create(const za_config *cfg, za_system **out) {
         free_system(s);
         return rc;
     }
+    /* the endpoint last: it reads the running system (http/server.c) */
+    if ((rc = za__http_start(s, &c)) != ZA_OK) {
+        za_system_destroy(s);
+        return rc;
+    }
     *out = s;
     return ZA_OK;
+}
+
+int za_system_ready(za_system *sys) {
+    return sys && atomic_load(&sys->phase) == ZA_PHASE_RUNNING;
 }
 
 int za_system_workers(const za_system *sys) {
@@ -252,6 +300,9 @@ int za_system_shutdown_ex(za_system *sys, uint32_t timeout_ms, int (*interrupted
     za_worker *w = za__tl_worker;
     if (w && w->sys == sys && !sys->manual)
         return za__fail(ZA_ESTATE, "za_system_shutdown cannot run on a worker");
+    /* in manual mode too: an actor's turn cannot wait for its own stop */
+    if (za__tl_ctx && za__tl_ctx->sys == sys)
+        return za__fail(ZA_ESTATE, "za_system_shutdown cannot run inside an actor");
     int expected = ZA_PHASE_RUNNING;
     if (!atomic_compare_exchange_strong(&sys->phase, &expected, ZA_PHASE_DRAINING))
         return ZA_OK; /* already shut down (or in progress elsewhere) */
@@ -286,6 +337,7 @@ int za_system_shutdown_ex(za_system *sys, uint32_t timeout_ms, int (*interrupted
     za__timers_stop(sys);
     za__sched_stop(sys);
     teardown_remaining(sys);
+    za__http_stop(sys); /* the system is gone: so is its endpoint */
     if (rc == ZA_ETIMEDOUT)
         za__fail(rc, "shutdown did not finish draining within %u ms", timeout_ms);
     else if (rc == ZA_ECANCELLED)
@@ -297,8 +349,21 @@ int za_system_shutdown(za_system *sys, uint32_t timeout_ms) {
     return za_system_shutdown_ex(sys, timeout_ms, NULL, NULL);
 }
 
-void za_system_destroy(za_system *sys) {
-    if (!sys) return;
+/* Is the calling thread running this system's code: a worker (or the
+ * caller of za_system_run in manual mode), or a callback of one of its
+ * actors? Freeing the system there would free it under ourselves. */
+static bool inside_system(za_system *sys) {
+    za_worker *w = za__tl_worker;
+    za_ctx *c = za__tl_ctx;
+    return (w && w->sys == sys) || (c && c->sys == sys);
+}
+
+int za_system_destroy(za_system *sys) {
+    if (!sys) return ZA_OK;
+    if (inside_system(sys))
+        return za__fail(ZA_ESTATE, "za_system_destroy cannot run inside the system (on a worker "
+                                   "or in an actor): the system would be freed under its caller");
     za_system_shutdown(sys, 5000);
     free_system(sys);
+    return ZA_OK;
 }

@@ -47,6 +47,14 @@ from ._zactor import (  # noqa: F401  (re-exported)
     MailboxFull,
     Timer,
 )
+from ._zactor import (  # noqa: F401  (re-exported: the storage layer)
+    Store,
+    StoreAuthError,
+    StoreError,
+    StoreTimeout,
+    StoreUnavailable,
+    VersionConflict,
+)
 
 __all__ = [
     "Actor",
@@ -60,9 +68,15 @@ __all__ = [
     "DeadLetter",
     "Future",
     "MailboxFull",
+    "Store",
+    "StoreAuthError",
+    "StoreError",
+    "StoreTimeout",
+    "StoreUnavailable",
     "System",
     "Terminated",
     "Timer",
+    "VersionConflict",
     "pack",
 ]
 
@@ -318,3 +332,5 @@ class System(_zactor.System):
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"workers={self.workers}"
         return f"<zactor.System {state}>"
+
+from . import tracing  # noqa: E402,F401  (zactor.tracing: trace context, OpenTelemetry)

@@ -282,6 +282,12 @@ void zpy_defer_push(defer_item *it);
 void zpy_defer_obj(int kind, PyObject *obj);
 /* PTR payload destructor: runs exactly once, on whatever thread. */
 void zpy_py_obj_dtor(void *p);
+/* introspect.c */
+int zpy_introspect_init(void);
+PyObject *zpy_system_http_url(SystemObject *s, void *x);
+/* tracing.c */
+PyObject *zpy_trace_get(PyObject *mod, PyObject *x);
+PyObject *zpy_trace_set(PyObject *mod, PyObject *arg);
 /* Run deferred work. GIL held. */
 void zpy_drain_deferred(void);
 /* The child of a fork: a fresh, empty queue. */
@@ -412,5 +418,10 @@ int zpy_system_close(SystemObject *s, double timeout, int interruptible);
 /* DF_REAP: free an abandoned system once its closer thread is done. */
 void zpy_system_reap(SystemObject *s);
 PyObject *zpy_exiting(PyObject *mod, PyObject *ignored);
+
+/* ------------------------------------------------------------------ Store (store.c) */
+
+/* Add zactor.Store and the store exceptions to the module. */
+int zpy_store_init(PyObject *m);
 
 #endif /* ZACTOR_GLUE_H */

@@ -17,11 +17,13 @@ static PyObject *System_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
 }
 
 static int System_init(SystemObject *s, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"workers", "batch", "budget_ms", "max_restarts", "within", NULL};
+    static char *kwlist[] = {"workers", "batch", "budget_ms",  "max_restarts",
+                             "within",  "http",  "http_token", NULL};
+    const char *http = NULL, *http_token = NULL;
     PyObject *workers_o = Py_None, *batch_o = NULL, *budget_o = NULL, *max_restarts_o = NULL,
              *within_o = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O$OOOO:System", kwlist, &workers_o, &batch_o,
-                                     &budget_o, &max_restarts_o, &within_o))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O$OOOOzz:System", kwlist, &workers_o, &batch_o,
+                                     &budget_o, &max_restarts_o, &within_o, &http, &http_token))
         return -1;
     unsigned long long batch = 0, max_restarts = 0;
     double budget_s = 0.002, within = 0;
@@ -60,6 +62,8 @@ static int System_init(SystemObject *s, PyObject *args, PyObject *kw) {
         cfg.workers = (int)w;
     }
     cfg.batch = (uint32_t)batch;
+    cfg.http_addr = http; /* copied by za_system_create */
+    cfg.http_token = http_token;
     if (max_restarts > 0) cfg.root_max_restarts = (uint32_t)max_restarts;
     if (within > 0) cfg.root_within_ms = zpy_seconds_to_ms(within);
     s->manual = cfg.manual;
@@ -367,7 +371,7 @@ static PyObject *System_unpack(SystemObject *s, PyObject *arg) {
 
 /* spawn_lua(spec, *args, name=None, memory_limit=None, budget=None,
  * open_io_os=False, strategy=None, restart=..., ...): a Lua actor with its
- * own lua_State (csrc/hosts/lua_host.c) on the same workers. Lua actors never
+ * own lua_State (the Lua host, csrc/hosts/lua/) on the same workers. Lua actors never
  * take the GIL; Python talks to them in MessagePack like to native actors. */
 static PyObject *System_spawn_lua(SystemObject *s, PyObject *args, PyObject *kw) {
 #ifndef ZA_WITH_LUA
@@ -532,6 +536,9 @@ static PyGetSetDef System_getset[] = {
      "The actors whose handler was still running when shutdown(timeout) gave up waiting (their "
      "worker is abandoned); () otherwise.",
      NULL},
+    {"http_url", (getter)zpy_system_http_url, NULL,
+     "URL of the HTTP endpoint (System(http=...)), e.g. 'http://127.0.0.1:9100'; None if off.",
+     NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -550,9 +557,13 @@ static PyType_Slot System_slots[] = {
     {Py_tp_methods, System_methods},
     {Py_tp_getset, System_getset},
     {Py_tp_members, System_members},
-    {Py_tp_doc, "System(workers=None, *, batch=0, budget_ms=2.0, max_restarts=0, within=0): an "
-                "actor system. workers=None: one worker per core; workers=0: deterministic "
-                "manual mode (actors run in the caller during ask/join/run)."},
+    {Py_tp_doc, "System(workers=None, *, batch=0, budget_ms=2.0, max_restarts=0, within=0, "
+                "http=None, http_token=None): an actor system. workers=None: one worker per "
+                "core; workers=0: deterministic manual mode (actors run in the caller during "
+                "ask/join/run). http='127.0.0.1:9100' serves /metrics, /health/live, "
+                "/health/ready, /actors, /tree, /deadletters and a dashboard at / (port 0: any "
+                "free port, see http_url); a non-loopback address needs http_token (a bearer "
+                "token requests must present)."},
     {0, NULL},
 };
 

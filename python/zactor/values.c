@@ -4,6 +4,8 @@
  * runtime's za_pack writer) and one decoder (the runtime's za_doc_decode,
  * then its za_value tree into Python objects).
  */
+#include <math.h>
+
 #include "glue.h"
 
 /*
@@ -70,7 +72,9 @@ int zpy_pack_obj(modstate *st, za_pack *p, PyObject *o, int depth) {
     } else if (PyByteArray_Check(o)) {
         rc = za_pack_bin(p, PyByteArray_AS_STRING(o), (size_t)PyByteArray_GET_SIZE(o));
     } else if (PyObject_TypeCheck(o, st->Ref_Type)) {
-        rc = za_pack_ref(p, ((RefObject *)o)->ref);
+        /* with its System's identity: a reader in another System refuses it */
+        RefObject *r = (RefObject *)o;
+        rc = r->sys && r->sys->sys ? za_pack_ref_in(p, r->sys->sys, r->ref) : za_pack_ref(p, r->ref);
     } else if (PyList_Check(o) || PyTuple_Check(o)) {
         PyObject *seq = PySequence_Fast(o, "");
         if (!seq) return -1;
@@ -88,6 +92,11 @@ int zpy_pack_obj(modstate *st, za_pack *p, PyObject *o, int depth) {
         Py_ssize_t pos = 0;
         PyObject *k, *v;
         while (rc == ZA_OK && PyDict_Next(o, &pos, &k, &v)) {
+            if (PyFloat_Check(k) && isnan(PyFloat_AS_DOUBLE(k))) {
+                /* Lua tables cannot hold it, and it never equals itself */
+                PyErr_SetString(PyExc_ValueError, "cannot send a map with a NaN key");
+                return -1;
+            }
             if (zpy_pack_obj(st, p, k, depth + 1) < 0 || zpy_pack_obj(st, p, v, depth + 1) < 0)
                 return -1;
         }
@@ -165,8 +174,9 @@ PyObject *zpy_value_to_py(SystemObject *s, const za_value *v) {
  * the Python objects): 64-128x the input, 4-8 GB for one hostile message at
  * the 64 MiB payload limit (issue 10, finding 20). The runtime's decoder
  * stays the authority on what is valid: the reader accepts a subset of
- * what za_doc_decode accepts (one value, no trailing bytes, ext only as an
- * actor reference, nesting below msgpack-c's limit) and hands anything
+ * what za_doc_decode accepts (one value, no trailing bytes, no ext at all,
+ * so actor references go through za_doc_decode_in and its check that they
+ * name this System; nesting below msgpack-c's limit) and hands anything
  * else to it, for its value or its error text.
  */
 #define RD_MAX_NESTING 30 /* containers; msgpack-c (csrc/value.c) allows 32 */
@@ -198,8 +208,14 @@ static PyObject *rd_raw(reader *r, size_t n, int str) {
     if (rd_need(r, n) < 0) return NULL;
     const char *b = (const char *)r->p;
     r->p += n;
-    return str ? PyUnicode_DecodeUTF8(b, (Py_ssize_t)n, "surrogateescape")
-               : PyBytes_FromStringAndSize(b, (Py_ssize_t)n);
+    if (!str) return PyBytes_FromStringAndSize(b, (Py_ssize_t)n);
+    PyObject *u = PyUnicode_DecodeUTF8(b, (Py_ssize_t)n, NULL);
+    if (!u && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+        /* not valid UTF-8: the runtime's decoder says what that is */
+        PyErr_Clear();
+        r->reject = 1;
+    }
+    return u;
 }
 
 static PyObject *rd_array(reader *r, uint64_t n, int depth) {
@@ -261,12 +277,6 @@ static PyObject *rd_value(reader *r, int depth) {
         Py_RETURN_FALSE;
     case 0xc3:
         Py_RETURN_TRUE;
-    case 0xd7: { /* fixext 8: an actor reference when its type is ZA_MP_EXT_REF */
-        if (rd_need(r, 9) < 0) return NULL;
-        if ((int8_t)r->p[0] != ZA_MP_EXT_REF) break;
-        r->p++;
-        return zpy_new_ref(r->s, (za_ref)rd_be(r, 8), 0);
-    }
     default:
         if (c > 0xdf || !width[c]) break;
         if (rd_need(r, (size_t)width[c]) < 0) return NULL;
@@ -311,7 +321,9 @@ static PyObject *rd_value(reader *r, int depth) {
             return rd_map(r, v, depth);
         }
     }
-    r->reject = 1; /* other ext types, 0xc1: the runtime's decoder says why */
+    /* ext (actor references: the runtime checks whose System they name),
+     * 0xc1: the runtime's decoder */
+    r->reject = 1;
     return NULL;
 }
 
@@ -326,7 +338,20 @@ static PyObject *decode(SystemObject *s, const void *data, size_t len, int stric
     if (!v && !r.reject) return NULL; /* a Python error */
     Py_XDECREF(v);                    /* (trailing bytes) */
     za_doc *d = NULL;
-    if (za_doc_decode(data, len, &d) == ZA_OK) {
+    /* (unpack() reads refs of any System, as za_doc_decode does) */
+    int in = s->sys && !strict;
+    int rc = in ? za_doc_decode_in(s->sys, data, len, &d) : za_doc_decode(data, len, &d);
+    if (rc != ZA_OK && in) {
+        /* a ref of another System is a ValueError, never a ref of this one */
+        char why[256];
+        snprintf(why, sizeof why, "%s", za_last_error());
+        if (za_doc_decode(data, len, &d) == ZA_OK) { /* only the System check failed */
+            za_doc_free(d);
+            PyErr_SetString(PyExc_ValueError, why);
+            return NULL;
+        }
+    }
+    if (rc == ZA_OK) {
         PyObject *res = zpy_value_to_py(s, za_doc_root(d));
         za_doc_free(d);
         return res;

@@ -122,10 +122,16 @@ describe("Lua actors", function()
     assert.is_true(small:ask("memory") < 1024 * 1024)
   end)
 
-  it("refuse a state that cannot even start within the limit", function()
+  it("refuse a state that cannot even start within the limit, saying why at the first ask", function()
+    -- the spawn does not wait for init: it returns a ref, the ask says why
     local tiny = system:spawn("hog", { memory_limit = 4096, restart = "temporary" })
+    local ok, err = pcall(tiny.ask, tiny, "ping", 2)
+    assert.is_false(ok)
+    assert.matches("zactor: ask: actor %d+%.%d+ failed to start: cannot create a Lua state within memory_limit=4096", err)
     assert.is_true(tiny:join(2))
-    assert.is_false(tiny:alive())
+    ok, err = pcall(tiny.tell, tiny, "ping")
+    assert.is_false(ok)
+    assert.matches("zactor: tell: actor %d+%.%d+ failed to start: cannot create a Lua state", err)
   end)
 
   it("stop a runaway handler through the instruction budget", function()

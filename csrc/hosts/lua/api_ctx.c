@@ -9,14 +9,17 @@
 
 static int ctx_spawn(lua_State *L) {
     za__lua_actor *a = za__lua_actor_of(L);
-    const char *spec = luaL_checkstring(L, 2);
+    const char *spec = za_lua_check_cstring(L, 2, "ctx:spawn", "the behaviour");
+    if (a->stopping)
+        return luaL_error(L, "zactor: ctx:spawn: not allowed in stop (a child spawned by a "
+                             "stopping actor would outlive it)");
     int last = lua_gettop(L);
     za_spawn_opts o;
     za_spawn_opts_init(&o);
     za_lua_opts lo = {0};
     lo.path = a->search; /* children search modules where their parent did */
     if (last > 2 && za_lua_is_opts(L, last)) {
-        za_lua_parse_opts(L, last, &o, &lo);
+        za_lua_parse_opts(L, last, "ctx:spawn", &o, &lo);
         last--;
     }
     za_pack_reset(a->pack);
@@ -28,6 +31,7 @@ static int ctx_spawn(lua_State *L) {
     za_ref r;
     int rc = za_lua_spawn_ex(a->sys, spec, za_pack_data(a->pack), za_pack_size(a->pack), &o, &lo,
                              &r, err, sizeof err);
+    za__lua_pack_after(a, za_pack_size(a->pack));
     if (rc != ZA_OK) return luaL_error(L, "zactor: spawn '%s' failed: %s", spec, err);
     za__lua_push_ref(L, r, NULL);
     return 1;
@@ -35,13 +39,14 @@ static int ctx_spawn(lua_State *L) {
 
 static int ctx_send_after(lua_State *L) {
     za__lua_actor *a = za__lua_actor_of(L);
-    lua_Number sec = luaL_checknumber(L, 2);
+    if (lua_isnoneornil(L, 2)) luaL_argerror(L, 2, "send_after: delay (seconds) expected");
+    uint32_t ms = za_lua_check_duration(L, 2, "ctx:send_after", "delay", 0, 0);
     za_ref r = za__lua_check_ref(L, 3);
     size_t len;
     const void *d = za__lua_encode_or_raise(L, a, 4, &len);
     za_timer_id id = 0;
-    uint32_t ms = sec <= 0 ? 0 : (uint32_t)(sec * 1000.0 + 0.5);
     int rc = za_send_after(a->sys, ms, r, 0, d, len, &id);
+    za__lua_pack_after(a, len);
     if (rc != ZA_OK) za_lua_raise(L, "send_after", rc);
     lua_pushinteger(L, (lua_Integer)id);
     return 1;
@@ -49,7 +54,7 @@ static int ctx_send_after(lua_State *L) {
 
 static int ctx_cancel_timer(lua_State *L) {
     za__lua_actor *a = za__lua_actor_of(L);
-    lua_pushboolean(L, za_timer_cancel(a->sys, (za_timer_id)luaL_checkinteger(L, 2)) == ZA_OK);
+    lua_pushboolean(L, za_timer_cancel(a->sys, (za_timer_id)za_lua_check_count(L, 2, "ctx:cancel_timer", "timer id", 0, INT64_MAX)) == ZA_OK);
     return 1;
 }
 
@@ -83,7 +88,7 @@ static int ctx_tell(lua_State *L) {
 static int ctx_lookup(lua_State *L) {
     za__lua_actor *a = za__lua_actor_of(L);
     za_ref r;
-    if (za_lookup(a->sys, luaL_checkstring(L, 2), &r) != ZA_OK)
+    if (za_lookup(a->sys, za_lua_check_cstring(L, 2, "ctx:lookup", "the name"), &r) != ZA_OK)
         lua_pushnil(L);
     else
         za__lua_push_ref(L, r, NULL);
@@ -98,7 +103,12 @@ static int ask_cont(lua_State *L, int status, lua_KContext k) {
     if (!m) return luaL_error(L, "zactor: ask resumed without a reply");
     if (m->tag == ZA_TAG_TIMEOUT || m->status == ZA_ETIMEDOUT)
         return luaL_error(L, "zactor: ask timed out");
-    if (m->status == ZA_EDEAD) return luaL_error(L, "zactor: ask: actor is dead");
+    if (m->status == ZA_EDEAD) { /* an error reply carries its text as the payload */
+        const char *text = m->kind == ZA_PAYLOAD_BYTES && m->len
+                               ? lua_pushlstring(L, (const char *)m->data, m->len)
+                               : NULL;
+        return za__lua_raise_dead(L, "ask", text);
+    }
     if (m->status == ZA_EFAILED) {
         /* an error reply carries the failure's text as its payload */
         if (m->kind == ZA_PAYLOAD_BYTES && m->len) {
@@ -120,18 +130,46 @@ static int ctx_ask(lua_State *L) {
         return luaL_error(L, "zactor: ctx:ask can only be called from a receive handler "
                              "(not from init/stop or a nested coroutine)");
     za_ref r = za__lua_check_ref(L, 2);
-    lua_Number t = luaL_optnumber(L, 4, 5.0);
+    uint32_t ms = za_lua_check_duration(L, 4, "ctx:ask", "timeout", 5.0,
+                                        ZA_LUA_HUGE_IS_FOREVER | ZA_LUA_POSITIVE);
+    if (ms == ZA_LUA_FOREVER) ms = 0; /* za_ctx_ask: 0 = no timeout */
     size_t len;
     const void *d = za__lua_encode_or_raise(L, a, 3, &len);
     uint64_t corr = 0;
-    uint32_t ms = t <= 0 ? 1 : (uint32_t)(t * 1000.0 + 0.5);
     int rc = za_ctx_ask(a->ctx, r, 0, d, len, ms, &corr);
+    za__lua_pack_after(a, len);
     if (rc != ZA_OK) za_lua_raise(L, "ask", rc);
     run->wait_corr = corr;
     /* The message being answered is about to end its receive: keep its
      * reply slot to answer when the handler finally returns. */
     if (run->want_reply && !run->slot) run->slot = za_ctx_take_reply(a->ctx);
     return lua_yieldk(L, 0, 0, ask_cont);
+}
+
+/* ctx:trace() -> the W3C traceparent the handler's sends carry (the
+ * handled message's unless changed), or nil; ctx:trace(traceparent) sets it
+ * for the rest of this handler, ctx:trace(false) clears it. (After an ask
+ * resumes the handler, it is the reply's.) */
+static int ctx_trace(lua_State *L) {
+    if (lua_gettop(L) >= 2) {
+        if (lua_isboolean(L, 2) && !lua_toboolean(L, 2)) {
+            za_trace_set_current(NULL);
+            return 0;
+        }
+        za_trace t;
+        if (za_trace_parse(luaL_checkstring(L, 2), &t) != ZA_OK)
+            return luaL_error(L, "zactor: ctx:trace: %s", za_last_error());
+        za_trace_set_current(&t);
+        return 0;
+    }
+    za_trace t;
+    char buf[56];
+    if (za_trace_current(&t) != ZA_OK || za_trace_format(&t, buf, sizeof buf) != ZA_OK) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_pushstring(L, buf);
+    return 1;
 }
 
 static int ctx_index(lua_State *L) {
@@ -174,6 +212,7 @@ static const luaL_Reg ctx_methods[] = {
     {"ask", ctx_ask},
     {"tell", ctx_tell},
     {"lookup", ctx_lookup},
+    {"trace", ctx_trace},
     {NULL, NULL},
 };
 

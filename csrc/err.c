@@ -44,6 +44,10 @@ const char *za_strerror(int code) {
         return "not ready";
     case ZA_ESTATE:
         return "not allowed in this state";
+    case ZA_ENODEDOWN:
+        return "the actor's node is down or unknown";
+    case ZA_EUNAVAILABLE:
+        return "cluster service unavailable";
     default:
         return "unknown error";
     }

@@ -13,6 +13,7 @@
 #include "scheduler.h"
 #include "slots.h"
 #include "system.h"
+#include "cluster/hook.h"
 #include "timer.h"
 
 void za_config_init(za_config *cfg) {
@@ -50,6 +51,7 @@ static int normalize(const za_config *in, za_config *out) {
 }
 
 static void free_system(za_system *s) {
+    za__cluster_release(s->cluster);
     za__slots_free(s);
     za__timers_free(s);
     za__registry_free(s);
@@ -101,6 +103,10 @@ int za_system_create(const za_config *cfg, za_system **out) {
         s->workers[i].sys = s;
         s->workers[i].id = i;
         s->workers[i].rng = 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1);
+    }
+    if (c.cluster && (rc = za__cluster_attach(s, c.cluster)) != ZA_OK) {
+        free_system(s);
+        return rc;
     }
     if ((rc = za__timers_start(s)) != ZA_OK) {
         free_system(s);
@@ -285,6 +291,7 @@ int za_system_shutdown_ex(za_system *sys, uint32_t timeout_ms, int (*interrupted
     atomic_store(&sys->phase, ZA_PHASE_STOPPED);
     za__timers_stop(sys);
     za__sched_stop(sys);
+    za__cluster_detach(sys);
     teardown_remaining(sys);
     if (rc == ZA_ETIMEDOUT)
         za__fail(rc, "shutdown did not finish draining within %u ms", timeout_ms);

@@ -71,6 +71,13 @@ struct za_system {
     struct za_registry *registry;
     pthread_mutex_t corr_mu;
     _Atomic uint64_t next_corr;
+
+    /* cluster (csrc/cluster/): this node's id in every local reference (0
+     * outside a cluster), and the cluster a reference to another node goes
+     * through (NULL: such a reference is dead). Set at creation, before any
+     * actor exists, and never changed: plain reads. */
+    uint32_t node_id;
+    struct za_cluster *cluster;
 };
 
 /* Count n events: into this worker's block, else this outside thread's,

@@ -36,14 +36,18 @@ endif
 # on (pkg-config names; the Debian -dev packages are in DEB_PKGS). A folder
 # with no .c file yet adds nothing. setup.py holds the same table.
 PKGS_cluster := libzmq hiredis
-PKGS_store   := sqlite3 hiredis libpq
+PKGS_store   := sqlite3 hiredis
 PKGS_http    := libmicrohttpd
+# Headers only: the store loads libpq at run time (dlopen, csrc/store/postgres.c),
+# so it is neither linked nor in zactor.pc (a -static link keeps working).
+HDRS_store   := libpq
 SUBSYS       := $(foreach s,cluster store http,$(if $(wildcard csrc/$(s)/*.c),$(s)))
 SUB_PKGS     := $(sort $(foreach s,$(SUBSYS),$(PKGS_$(s))))
+SUB_HDR_PKGS := $(sort $(foreach s,$(SUBSYS),$(HDRS_$(s))))
 # pkg-config runs when make reads this file; `make deps` may install the
 # packages later in the same run, so every target that builds after deps
 # does it in a sub-make (which reads this file again).
-SUB_CFLAGS   := $(if $(SUB_PKGS),$(shell pkg-config --cflags $(SUB_PKGS) 2>/dev/null))
+SUB_CFLAGS   := $(if $(SUB_PKGS)$(SUB_HDR_PKGS),$(shell pkg-config --cflags $(SUB_PKGS) $(SUB_HDR_PKGS) 2>/dev/null))
 SUB_LIBS     := $(if $(SUB_PKGS),$(shell pkg-config --libs $(SUB_PKGS) 2>/dev/null))
 
 BASE     += $(SUB_CFLAGS)
@@ -59,7 +63,7 @@ TEST_BINS  := $(TEST_SRCS:tests/c/%.c=$(B)/tests/%)
 BENCH_SRCS := $(wildcard bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 
-.PHONY: all lib deps demo-run test test-c test-c-variant test-python test-lua test-install lua bench-lua bench-lua-deps bench bench-python demo demo-c install lua-install clean format check-format wheel sdist rockspec version FORCE
+.PHONY: all lib deps demo-run test test-c test-c-variant test-python test-lua test-install lua bench-lua bench-lua-deps bench bench-store bench-python demo demo-c install lua-install clean format check-format wheel sdist rockspec version FORCE
 
 # What a C or Lua user needs: the library (static and shared), its zactor.pc
 # and the Lua module.
@@ -104,11 +108,11 @@ $(B)/zactor.pc: csrc/zactor.pc.in csrc/include/zactor.h FORCE
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; echo "wrote $@ (prefix $(PREFIX))"; fi
 
 # Tests link the static library so each test binary is self-contained.
-$(B)/tests/%: tests/c/%.c tests/c/testutil.h $(B)/libzactor.a
+$(B)/tests/%: tests/c/%.c $(wildcard tests/c/*.h) $(B)/libzactor.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/c $< -o $@ $(B)/libzactor.a $(LDLIBS) -lcmocka
 
-$(B)/bench/%: bench/%.c bench/benchutil.h $(B)/libzactor.a
+$(B)/bench/%: bench/%.c bench/benchutil.h $(wildcard tests/c/testservers.h) $(B)/libzactor.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ibench $< -o $@ $(B)/libzactor.a $(LDLIBS)
 
@@ -250,6 +254,7 @@ $(VENV)/.installed: $(VENV)/bin/python $(PY_DEPS)
 # first (after the install above: both run setuptools in the checkout).
 test-python: deps $(VENV)/.installed
 	@$(MAKE) --no-print-directory wheel
+	@$(MAKE) --no-print-directory lib
 	@$(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/python; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "test-python: no tests collected"; exit 1; fi; exit $$rc
 
@@ -258,6 +263,15 @@ bench: deps
 	@mkdir -p bench/results
 	@set -e; for b in $(BENCH_BINS); do echo "== $$b"; $$b; done
 	@$(MAKE) --no-print-directory bench-python
+
+# The storage layer on each provider (bench/bench_store.c): state writes/s
+# with 8 writers over 1,000 keys, journal appends/s, read latency; starts its
+# own redis-server and PostgreSQL in temporary directories. Writes
+# bench/results/store.json (table in bench/RESULTS_grains.md).
+# BENCH_STORE_ARGS="--runs 3 --only sqlite,redis".
+bench-store: deps
+	$(MAKE) --no-print-directory VARIANT=release build/release/bench/bench_store
+	./build/release/bench/bench_store $(BENCH_STORE_ARGS)
 
 # Python binding against Pykka, side by side (bench/python/bench_python.py):
 # Pykka goes into build/venv for the benchmark only (not a dependency of the
@@ -345,7 +359,7 @@ rockspec: $(ROCKSPEC)
 
 # Every C file of the repository: the runtime, the Lua host and module, the
 # CPython glue, the examples, the tests and the benchmarks.
-FORMAT_SRCS = $(wildcard csrc/*.c csrc/*.h csrc/include/*.h csrc/hosts/*.c csrc/hosts/*.h \
+FORMAT_SRCS = $(wildcard csrc/*.c csrc/*.h csrc/include/*.h csrc/hosts/*.c csrc/hosts/*.h csrc/cluster/*.[ch] csrc/store/*.[ch] csrc/http/*.[ch] \
               csrc/hosts/lua/*.c csrc/hosts/lua/*.h csrc/examples/*.c lua/*.c lua/*.h \
               python/zactor/*.c python/zactor/*.h tests/c/*.c tests/c/*.h tests/native/*.c \
               bench/*.c bench/*.h)

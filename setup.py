@@ -86,7 +86,8 @@ runtime_sources = _rel(glob.glob(os.path.join(HERE, "csrc", "*.c")))
 # (pkg-config name, fallback -l name); the Makefile holds the same table.
 SUBSYSTEMS = {
     "cluster": [("libzmq", "zmq"), ("hiredis", "hiredis")],
-    "store": [("sqlite3", "sqlite3"), ("hiredis", "hiredis"), ("libpq", "pq")],
+    # libpq: headers only (None), loaded at run time by csrc/store/postgres.c
+    "store": [("sqlite3", "sqlite3"), ("hiredis", "hiredis"), ("libpq", None)],
     "http": [("libmicrohttpd", "microhttpd")],
 }
 sub_pkgs = []
@@ -108,6 +109,8 @@ for _pkg, _lib in sub_pkgs:
     inc_dirs += [f[2:] for f in _i or []]
     if _pkg == "libpq" and not _i and os.path.isdir("/usr/include/postgresql"):
         inc_dirs.append("/usr/include/postgresql")
+    if _lib is None:  # headers only
+        continue
     libs += [f[2:] for f in _l or ["-l" + _lib] if f[2:] not in libs]
     lib_dirs += [f[2:] for f in _L or []]
 

@@ -50,7 +50,8 @@ static int b_receive(za_ctx *ctx, const za_msg *m) {
     return za_tell(za_ctx_system(ctx), m->sender, T_PONG, m->data, m->len);
 }
 
-static const za_behaviour b_beh = {.name = "pong", .state_size = 0, .receive = b_receive};
+static const za_behaviour b_beh = {ZA_BEHAVIOUR_INIT, .name = "pong", .state_size = 0,
+                                   .receive = b_receive};
 
 typedef struct a_state {
     za_ref peer;
@@ -100,8 +101,8 @@ static int a_receive(za_ctx *ctx, const za_msg *m) {
     return a_ping(ctx, st);
 }
 
-static const za_behaviour a_beh = {
-    .name = "ping", .state_size = sizeof(a_state), .receive = a_receive};
+static const za_behaviour a_beh = {ZA_BEHAVIOUR_INIT, .name = "ping", .state_size = sizeof(a_state),
+                                   .receive = a_receive};
 
 /* ------------------------------------------- ask from an outside thread */
 
@@ -115,7 +116,8 @@ static int echo_receive(za_ctx *ctx, const za_msg *m) {
     return za_reply(ctx, T_PONG, m->data, m->len);
 }
 
-static const za_behaviour echo_beh = {.name = "echo", .state_size = 0, .receive = echo_receive};
+static const za_behaviour echo_beh = {ZA_BEHAVIOUR_INIT, .name = "echo", .state_size = 0,
+                                      .receive = echo_receive};
 
 /* The main thread asks an actor ASKS times, timing every ask (za_ask is far
  * slower than the two clock reads). */

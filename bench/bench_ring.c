@@ -67,8 +67,9 @@ static int ring_receive_or_ask(za_ctx *ctx, const za_msg *m) {
     return ring_receive(ctx, m);
 }
 
-static const za_behaviour ring_beh = {
-    .name = "ring", .state_size = sizeof(ring_state), .receive = ring_receive_or_ask};
+static const za_behaviour ring_beh = {ZA_BEHAVIOUR_INIT, .name = "ring",
+                                      .state_size = sizeof(ring_state),
+                                      .receive = ring_receive_or_ask};
 
 int main(void) {
     za_system *sys = bu_system(0);

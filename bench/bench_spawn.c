@@ -59,8 +59,8 @@ typedef struct sky_state {
 } sky_state;
 
 static int sky_receive(za_ctx *ctx, const za_msg *m);
-static const za_behaviour sky_beh = {
-    .name = "skynet", .state_size = sizeof(sky_state), .receive = sky_receive};
+static const za_behaviour sky_beh = {ZA_BEHAVIOUR_INIT, .name = "skynet",
+                                     .state_size = sizeof(sky_state), .receive = sky_receive};
 
 static int sky_done(za_ctx *ctx, uint64_t sum) {
     za_ref parent = za_ctx_parent(ctx);
@@ -200,8 +200,8 @@ typedef struct idle_result {
 
 /* In a fresh child: spawn IDLE_N idle actors, measure RSS growth. */
 static void idle_child(size_t state_size, idle_result *res) {
-    za_behaviour beh = {
-        .name = "idle", .state_size = state_size, .start = idle_start, .receive = idle_receive};
+    za_behaviour beh = {ZA_BEHAVIOUR_INIT, .name = "idle", .state_size = state_size,
+                        .start = idle_start, .receive = idle_receive};
     za_system *sys = bu_system(0);
     bu_sleep_us(20000); /* let the workers start and settle */
     res->rss0 = bu_rss_bytes();

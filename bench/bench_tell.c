@@ -98,8 +98,8 @@ static int cons_receive(za_ctx *ctx, const za_msg *m) {
     return 0;
 }
 
-static const za_behaviour cons_beh = {
-    .name = "consumer", .state_size = sizeof(cons_state), .receive = cons_receive};
+static const za_behaviour cons_beh = {ZA_BEHAVIOUR_INIT, .name = "consumer",
+                                      .state_size = sizeof(cons_state), .receive = cons_receive};
 
 /* ------------------------------------------------------------ producer */
 
@@ -168,8 +168,8 @@ static int prod_receive(za_ctx *ctx, const za_msg *m) {
     return 0;
 }
 
-static const za_behaviour prod_beh = {
-    .name = "producer", .state_size = sizeof(prod_state), .receive = prod_receive};
+static const za_behaviour prod_beh = {ZA_BEHAVIOUR_INIT, .name = "producer",
+                                      .state_size = sizeof(prod_state), .receive = prod_receive};
 
 /* -------------------------------------------------------------- senders */
 

@@ -67,6 +67,7 @@ static void ctx_init(za_ctx *c, za_system *s, za_worker *w, za_actor *a) {
     c->fail_code = 0;
     c->dirty = false;
     c->final_stop = false;
+    c->in_stop = false;
     c->fail_text[0] = '\0';
 }
 
@@ -217,7 +218,9 @@ static void finalize(za_ctx *c, int code, const char *text) {
     if ((a->flags & ZA_AF_STARTED) && beh && beh->stop) {
         c->cur = NULL;
         c->final_stop = true;
+        c->in_stop = true;
         WITH_CTX(c, beh->stop(c));
+        c->in_stop = false;
         c->final_stop = false;
     }
     a->flags &= (uint8_t)~ZA_AF_STARTED;
@@ -464,6 +467,7 @@ bool za__turn(za_worker *w, za_actor *a) {
     c.reply = NULL;
     c.dirty = false;
     c.final_stop = false;
+    c.in_stop = false;
     uint32_t budget = s->cfg.batch;
     int64_t consumed = 0, batched = 0;
     /* A bounded mailbox gives a place back as soon as a message leaves the

@@ -117,6 +117,7 @@ struct za_ctx {
     int fail_code;
     bool dirty;           /* lifecycle changed: the turn must re-read the life word */
     bool final_stop;      /* the stop callback now running ends the actor */
+    bool in_stop;         /* a stop callback is running: spawning is refused */
     char fail_text[1024]; /* full text for askers; DOWN notices keep 115 chars */
     za_msg view;
 };

@@ -270,6 +270,7 @@ int za__reply_wait_slice(za_system *s, za_reply_slot *r, uint32_t slice_ms, za_a
 
 static int ask_send(za_system *s, za_ref to, int32_t tag, const void *data, size_t len, void *ptr,
                     za_ptr_dtor dtor, bool is_ptr, za_reply_slot *r) {
+    if (za__user_tag(tag)) return ZA_EINVAL;
     if (len > s->cfg.max_payload)
         return za__fail(ZA_ETOOBIG, "payload of %zu bytes exceeds max_payload %u", len,
                         s->cfg.max_payload);
@@ -505,6 +506,8 @@ int za_reply(za_ctx *ctx, int32_t tag, const void *data, size_t len) {
     if (!ctx) return za__fail(ZA_EINVAL, "ctx is NULL");
     if (!ctx->reply) return za__fail(ZA_ESTATE, "this message has no pending reply");
     if (len && !data) return za__fail(ZA_EINVAL, "data is NULL but len is %zu", len);
+    /* refused before the slot is taken: the turn still answers it */
+    if (za__user_tag(tag)) return ZA_EINVAL;
     za_reply_slot *r = ctx->reply;
     ctx->reply = NULL;
     za__reply_complete(ctx->sys, r, ZA_OK, tag, data, len, NULL, NULL, NULL);
@@ -515,6 +518,7 @@ int za_reply(za_ctx *ctx, int32_t tag, const void *data, size_t len) {
 int za_reply_ptr(za_ctx *ctx, int32_t tag, void *ptr, za_ptr_dtor dtor) {
     if (!ctx) return za__fail(ZA_EINVAL, "ctx is NULL");
     if (!ctx->reply) return za__fail(ZA_ESTATE, "this message has no pending reply");
+    if (za__user_tag(tag)) return ZA_EINVAL;
     za_reply_slot *r = ctx->reply;
     ctx->reply = NULL;
     za__reply_complete(ctx->sys, r, ZA_OK, tag, NULL, 0, ptr, dtor, NULL);
@@ -529,8 +533,21 @@ za_reply_slot *za_ctx_take_reply(za_ctx *ctx) {
     return r;
 }
 
+/* A taken slot answered with a reserved tag: it is still consumed (the
+ * caller is done with it), the asker gets an error rather than waiting
+ * forever, and the caller ZA_EINVAL (keeping a PTR payload). */
+static int refuse_reply_tag(za_system *sys, za_reply_slot *r, int32_t tag) {
+    char why[128];
+    za__user_tag(tag);
+    snprintf(why, sizeof why, "%s", za_last_error());
+    za__reply_complete(sys, r, ZA_EFAILED, 0, NULL, 0, NULL, NULL, why);
+    za__reply_release(r);
+    return za__fail(ZA_EINVAL, "%s", why);
+}
+
 int za_reply_send(za_system *sys, za_reply_slot *r, int32_t tag, const void *data, size_t len) {
     if (!sys || !r) return za__fail(ZA_EINVAL, "system or reply is NULL");
+    if (tag < 0) return refuse_reply_tag(sys, r, tag);
     za__reply_complete(sys, r, ZA_OK, tag, data, len, NULL, NULL, NULL);
     za__reply_release(r);
     return ZA_OK;
@@ -538,6 +555,7 @@ int za_reply_send(za_system *sys, za_reply_slot *r, int32_t tag, const void *dat
 
 int za_reply_send_ptr(za_system *sys, za_reply_slot *r, int32_t tag, void *ptr, za_ptr_dtor dtor) {
     if (!sys || !r) return za__fail(ZA_EINVAL, "system or reply is NULL");
+    if (tag < 0) return refuse_reply_tag(sys, r, tag);
     za__reply_complete(sys, r, ZA_OK, tag, NULL, 0, ptr, dtor, NULL);
     za__reply_release(r);
     return ZA_OK;

@@ -44,10 +44,16 @@ const char *za_strerror(int code) {
         return "not ready";
     case ZA_ESTATE:
         return "not allowed in this state";
+    case ZA_ECONFLICT:
+        return "version conflict";
+    case ZA_ESTORE:
+        return "storage error";
+    case ZA_ECONNECT:
+        return "cannot connect to the storage server";
+    case ZA_EAUTH:
+        return "storage server refused the credentials";
     case ZA_ENODEDOWN:
         return "the actor's node is down or unknown";
-    case ZA_EUNAVAILABLE:
-        return "cluster service unavailable";
     default:
         return "unknown error";
     }

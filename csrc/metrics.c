@@ -34,10 +34,12 @@ void za__hist_add(za_hist *h, uint64_t ns) {
                           memory_order_relaxed);
     if (ns > atomic_load_explicit(&h->max, memory_order_relaxed))
         atomic_store_explicit(&h->max, ns, memory_order_relaxed);
+    za__bump(&h->sum, ns);
 }
 
 void za__hist_add_atomic(za_hist *h, uint64_t ns) {
     atomic_fetch_add_explicit(&h->b[bucket_of(ns)], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->sum, ns, memory_order_relaxed);
     uint64_t m = atomic_load_explicit(&h->max, memory_order_relaxed);
     while (ns > m && !atomic_compare_exchange_weak(&h->max, &m, ns)) {
     }
@@ -49,6 +51,7 @@ static void hist_merge(za_hist *dst, za_hist *src) {
                               atomic_load_explicit(&dst->b[i], memory_order_relaxed) +
                                   atomic_load_explicit(&src->b[i], memory_order_relaxed),
                               memory_order_relaxed);
+    za__bump(&dst->sum, atomic_load_explicit(&src->sum, memory_order_relaxed));
     uint64_t m = atomic_load_explicit(&src->max, memory_order_relaxed);
     if (m > atomic_load_explicit(&dst->max, memory_order_relaxed))
         atomic_store_explicit(&dst->max, m, memory_order_relaxed);
@@ -60,6 +63,9 @@ static void summarize(za_hist *h, za_latency *out) {
         total += atomic_load_explicit(&h->b[i], memory_order_relaxed);
     memset(out, 0, sizeof *out);
     out->count = total;
+    /* read after the buckets: a sample landing in between makes the mean a
+     * hair high, never undefined; readers want eventual, not snapshot, sums */
+    out->sum_ns = atomic_load_explicit(&h->sum, memory_order_relaxed);
     if (!total) return;
     uint64_t max = atomic_load_explicit(&h->max, memory_order_relaxed);
     const double qs[3] = {0.50, 0.95, 0.99};
@@ -174,6 +180,8 @@ static void put_summary(outbuf *o, const char *name, const char *help, const za_
     put(o, "%s{quantile=\"0.95\"} %.9f\n", name, (double)l->p95_ns / 1e9);
     put(o, "%s{quantile=\"0.99\"} %.9f\n", name, (double)l->p99_ns / 1e9);
     put(o, "%s{quantile=\"1\"} %.9f\n", name, (double)l->max_ns / 1e9);
+    /* the exposition format's summary is quantiles, then _sum and _count */
+    put(o, "%s_sum %.9f\n", name, (double)l->sum_ns / 1e9);
     put(o, "%s_count %llu\n", name, (unsigned long long)l->count);
 }
 

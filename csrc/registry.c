@@ -81,8 +81,17 @@ static int rehash(struct za_registry *r, size_t ncap) {
     return ZA_OK;
 }
 
+int za__name_check(const char *name) {
+    if (!name) return za__fail(ZA_EINVAL, "name is NULL");
+    size_t n = strnlen(name, ZA_NAME_MAX + 1);
+    if (n == 0 || n > ZA_NAME_MAX)
+        return za__fail(ZA_EINVAL, "name must be 1..%d bytes", ZA_NAME_MAX);
+    return ZA_OK;
+}
+
 int za_register(za_system *sys, const char *name, za_ref ref) {
-    if (!sys || !name || !name[0]) return za__fail(ZA_EINVAL, "system or name is NULL/empty");
+    if (!sys) return za__fail(ZA_EINVAL, "system is NULL");
+    if (za__name_check(name)) return ZA_EINVAL;
     if (sys->cluster) return cluster_register(sys, name, ref);
     return local_register(sys, name, ref);
 }

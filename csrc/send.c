@@ -188,6 +188,13 @@ int za__send_sys(za_system *s, za_ref to, za_ref from, int sys, const void *data
     return rc;
 }
 
+int za__user_tag(int32_t tag) {
+    if (ZA_LIKELY(tag >= 0)) return ZA_OK;
+    return za__fail(ZA_EINVAL,
+                    "tag %d is reserved: negative tags are the runtime's (ZA_TAG_DOWN...)",
+                    (int)tag);
+}
+
 static za_ref current_sender(za_system *s) {
     za_ctx *c = za__tl_ctx;
     return (c && c->sys == s) ? c->self : ZA_REF_NONE;
@@ -206,6 +213,7 @@ int za_tell_prio(za_system *sys, za_ref to, int32_t tag, const void *data, size_
                  za_prio prio) {
     int rc = check_payload(sys, data, len);
     if (rc) return rc;
+    if ((rc = za__user_tag(tag))) return rc;
     if ((unsigned)prio > ZA_PRIO_LOW) return za__fail(ZA_EINVAL, "bad priority %d", (int)prio);
     za_msgnode *m = za__msg_new_bytes(tag, data, len);
     if (!m) return za__fail(ZA_ENOMEM, "out of memory");
@@ -223,6 +231,7 @@ int za_tell(za_system *sys, za_ref to, int32_t tag, const void *data, size_t len
 
 int za_tell_ptr(za_system *sys, za_ref to, int32_t tag, void *ptr, za_ptr_dtor dtor, za_prio prio) {
     if (!sys) return za__fail(ZA_EINVAL, "system is NULL");
+    if (za__user_tag(tag)) return ZA_EINVAL;
     if ((unsigned)prio > ZA_PRIO_LOW) return za__fail(ZA_EINVAL, "bad priority %d", (int)prio);
     za_msgnode *m = za__msg_new_bytes(tag, NULL, 0);
     if (!m) return za__fail(ZA_ENOMEM, "out of memory");

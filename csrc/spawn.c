@@ -11,6 +11,7 @@
 
 #include "actor.h"
 #include "ask.h"
+#include "behaviour.h"
 #include "registry.h"
 #include "scheduler.h"
 #include "send.h"
@@ -44,7 +45,11 @@ void za_spawn_opts_init(za_spawn_opts *o) {
 
 static int check_request(za_system *s, const za_behaviour *beh, const void *args, size_t args_len,
                          const za_spawn_opts *opts) {
-    if (!beh || !beh->receive) return za__fail(ZA_EINVAL, "behaviour or its receive is NULL");
+    if (!beh) return za__fail(ZA_EINVAL, "behaviour is NULL");
+    int rc = za__behaviour_check(beh);
+    if (rc != ZA_OK) return rc;
+    if (!beh->receive)
+        return za__fail(ZA_EINVAL, "behaviour '%s' has no receive", beh->name ? beh->name : "?");
     if (args_len && !args) return za__fail(ZA_EINVAL, "args is NULL but args_len is %zu", args_len);
     if (beh->state_size > (1u << 30))
         return za__fail(ZA_EINVAL, "state_size %zu is too large", beh->state_size);
@@ -56,8 +61,7 @@ static int check_request(za_system *s, const za_behaviour *beh, const void *args
         (unsigned)opts->strategy > ZA_STRATEGY_ESCALATE ||
         (unsigned)opts->full_policy > ZA_FULL_BLOCK)
         return za__fail(ZA_EINVAL, "bad restart, strategy or full_policy value");
-    if (opts->name && (!opts->name[0] || strlen(opts->name) > 255))
-        return za__fail(ZA_EINVAL, "name must be 1..255 bytes");
+    if (opts->name && za__name_check(opts->name)) return ZA_EINVAL;
     return ZA_OK;
 }
 
@@ -128,6 +132,13 @@ static int spawn_common(za_system *s, za_ctx *parent, const za_behaviour *beh, c
         za_spawn_opts_init(&def);
         opts = &def;
     }
+    /* The children were stopped (or are being stopped) before the stop
+     * callback runs, and nothing stops a child linked after that: it would
+     * outlive its parent (a restart would also hand the old state's child
+     * to the new one). */
+    if (parent && parent->in_stop)
+        return za__fail(ZA_ESTATE, "cannot spawn from a stop callback: the actor is stopping and "
+                                   "the child would outlive it");
     int rc = check_request(s, beh, args, args_len, opts);
     if (rc != ZA_OK) return rc;
 

@@ -29,6 +29,7 @@ enum {
 typedef struct za_hist {
     _Atomic uint64_t b[ZA_HBUCKETS];
     _Atomic uint64_t max;
+    _Atomic uint64_t sum; /* of the samples: Prometheus summaries carry _sum */
 } za_hist;
 void za__hist_add(za_hist *h, uint64_t ns);        /* single writer */
 void za__hist_add_atomic(za_hist *h, uint64_t ns); /* any thread */

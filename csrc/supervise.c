@@ -154,7 +154,9 @@ void za__do_restart(za_ctx *c) {
     if ((a->flags & ZA_AF_STARTED) && beh->stop) {
         za_ctx *saved = za__tl_ctx;
         za__tl_ctx = c;
+        c->in_stop = true;
         beh->stop(c);
+        c->in_stop = false;
         za__tl_ctx = saved;
     }
     a->flags &= (uint8_t) ~(ZA_AF_STARTED | ZA_AF_SUSPENDED);

@@ -2,7 +2,10 @@
  * System lifetime: create, graceful shutdown (drain, stop children-first,
  * join), destroy.
  */
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "actor.h"
@@ -66,6 +69,36 @@ static void free_system(za_system *s) {
     pthread_mutex_destroy(&s->life_mu);
     pthread_cond_destroy(&s->life_cv);
     free(s);
+}
+
+/* ------------------------------------------------------------ identity */
+
+static uint64_t id_salt;
+static pthread_once_t id_once = PTHREAD_ONCE_INIT;
+
+static void id_salt_init(void) {
+    uint64_t x = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (f) {
+        if (fread(&x, sizeof x, 1, f) != 1) x = 0;
+        fclose(f);
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    x ^= ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 16) ^
+         (uint64_t)(uintptr_t)&id_salt;
+    id_salt = x;
+}
+
+/* splitmix64's finaliser is a bijection: distinct uids give distinct ids. */
+uint64_t za_system_id(const za_system *s) {
+    if (!s) return 0;
+    pthread_once(&id_once, id_salt_init);
+    uint64_t z = s->uid + id_salt;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return z ? z : 1;
 }
 
 int za_system_create(const za_config *cfg, za_system **out) {
@@ -258,6 +291,9 @@ int za_system_shutdown_ex(za_system *sys, uint32_t timeout_ms, int (*interrupted
     za_worker *w = za__tl_worker;
     if (w && w->sys == sys && !sys->manual)
         return za__fail(ZA_ESTATE, "za_system_shutdown cannot run on a worker");
+    /* in manual mode too: an actor's turn cannot wait for its own stop */
+    if (za__tl_ctx && za__tl_ctx->sys == sys)
+        return za__fail(ZA_ESTATE, "za_system_shutdown cannot run inside an actor");
     int expected = ZA_PHASE_RUNNING;
     if (!atomic_compare_exchange_strong(&sys->phase, &expected, ZA_PHASE_DRAINING))
         return ZA_OK; /* already shut down (or in progress elsewhere) */
@@ -304,8 +340,21 @@ int za_system_shutdown(za_system *sys, uint32_t timeout_ms) {
     return za_system_shutdown_ex(sys, timeout_ms, NULL, NULL);
 }
 
-void za_system_destroy(za_system *sys) {
-    if (!sys) return;
+/* Is the calling thread running this system's code: a worker (or the
+ * caller of za_system_run in manual mode), or a callback of one of its
+ * actors? Freeing the system there would free it under ourselves. */
+static bool inside_system(za_system *sys) {
+    za_worker *w = za__tl_worker;
+    za_ctx *c = za__tl_ctx;
+    return (w && w->sys == sys) || (c && c->sys == sys);
+}
+
+int za_system_destroy(za_system *sys) {
+    if (!sys) return ZA_OK;
+    if (inside_system(sys))
+        return za__fail(ZA_ESTATE, "za_system_destroy cannot run inside the system (on a worker "
+                                   "or in an actor): the system would be freed under its caller");
     za_system_shutdown(sys, 5000);
     free_system(sys);
+    return ZA_OK;
 }

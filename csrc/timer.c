@@ -279,6 +279,7 @@ static int user_timer(za_system *sys, uint32_t delay_ms, uint32_t interval_ms, z
     if (!sys) return za__fail(ZA_EINVAL, "system is NULL");
     if (len && !data) return za__fail(ZA_EINVAL, "data is NULL but len is %zu", len);
     if (len > sys->cfg.max_payload) return za__fail(ZA_ETOOBIG, "payload too large");
+    if (za__user_tag(tag)) return ZA_EINVAL;
     if (!za__resolve(sys, to)) return za__fail(ZA_EDEAD, "timer target is dead");
     tentry e;
     memset(&e, 0, sizeof e);

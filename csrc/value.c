@@ -22,6 +22,7 @@
 #define MSGPACK_C_MAX_NESTING 32
 
 struct za_pack {
+    uint64_t sysid; /* za_system_id of the System refs are written for; 0: unbound */
     msgpack_sbuffer sb;
     msgpack_packer pk; /* writes into sb, so the pair must not move: heap only */
 };
@@ -60,6 +61,7 @@ za_pack *za_pack_new(void) {
         za__fail(ZA_ENOMEM, "za_pack_new: out of memory");
         return NULL;
     }
+    p->sysid = 0;
     msgpack_sbuffer_init(&p->sb);
     msgpack_packer_init(&p->pk, &p->sb, msgpack_sbuffer_write);
     return p;
@@ -99,11 +101,22 @@ static int put_raw(za_pack *p, int bin, const void *b, size_t len) {
     return rc ? rc : mp(msgpack_pack_str_body(&p->pk, b, len));
 }
 
-static int put_ref(za_pack *p, za_ref r) {
-    unsigned char be[8];
-    for (int i = 0; i < 8; i++) be[i] = (unsigned char)(r >> (56 - 8 * i));
-    int rc = mp(msgpack_pack_ext(&p->pk, sizeof be, ZA_MP_EXT_REF));
-    return rc ? rc : mp(msgpack_pack_ext_body(&p->pk, be, sizeof be));
+/* An actor reference: ext ZA_MP_EXT_REF of 16 bytes, the identity of its
+ * System (za_system_id) then the ref, both big-endian; or, written by an
+ * unbound writer (sysid 0), the older 8-byte form with the ref alone, which
+ * every decoder takes as a ref of its own System. */
+static int put_ref(za_pack *p, uint64_t sysid, za_ref r) {
+    unsigned char be[16];
+    size_t n = 0;
+    if (sysid)
+        for (int i = 0; i < 8; i++) be[n++] = (unsigned char)(sysid >> (56 - 8 * i));
+    for (int i = 0; i < 8; i++) be[n++] = (unsigned char)(r >> (56 - 8 * i));
+    int rc = mp(msgpack_pack_ext(&p->pk, n, ZA_MP_EXT_REF));
+    return rc ? rc : mp(msgpack_pack_ext_body(&p->pk, be, n));
+}
+
+void za_pack_bind(za_pack *p, za_system *sys) {
+    if (p) p->sysid = sys ? za_system_id(sys) : 0;
 }
 
 int za_pack_nil(za_pack *p) {
@@ -150,7 +163,14 @@ int za_pack_map(za_pack *p, uint32_t n) {
 int za_pack_ref(za_pack *p, za_ref r) {
     if (!p) return no_writer(__func__);
     size_t mark = p->sb.size;
-    return finish(p, mark, put_ref(p, r));
+    return finish(p, mark, put_ref(p, p->sysid, r));
+}
+
+int za_pack_ref_in(za_pack *p, za_system *sys, za_ref r) {
+    if (!p) return no_writer(__func__);
+    if (!sys) return za__fail(ZA_EINVAL, "za_pack_ref_in: system is NULL");
+    size_t mark = p->sb.size;
+    return finish(p, mark, put_ref(p, za_system_id(sys), r));
 }
 
 static int put_tree(za_pack *p, const za_value *v, int depth) {
@@ -172,7 +192,7 @@ static int put_tree(za_pack *p, const za_value *v, int depth) {
                             v->v.str.len);
         return put_raw(p, v->type == ZA_V_BIN, v->v.str.ptr, v->v.str.len);
     case ZA_V_REF:
-        return put_ref(p, v->v.ref);
+        return put_ref(p, p->sysid, v->v.ref);
     case ZA_V_ARRAY:
     case ZA_V_MAP:
         break;
@@ -229,7 +249,10 @@ static za_value *new_values(msgpack_zone *z, uint32_t n) {
     return msgpack_zone_malloc(z, bytes);
 }
 
-static int convert(msgpack_zone *z, const msgpack_object *o, za_value *out, int depth) {
+/* sysid: the decoding System's identity, refs of any other are refused;
+ * 0 accepts every ref (za_doc_decode). */
+static int convert(msgpack_zone *z, uint64_t sysid, const msgpack_object *o, za_value *out,
+                   int depth) {
     switch (o->type) {
     case MSGPACK_OBJECT_NIL:
         out->type = ZA_V_NIL;
@@ -271,14 +294,26 @@ static int convert(msgpack_zone *z, const msgpack_object *o, za_value *out, int 
             return za__fail(ZA_EVALUE,
                             "unsupported MessagePack ext type %d (only %d, an actor reference)",
                             (int)o->via.ext.type, ZA_MP_EXT_REF);
-        if (o->via.ext.size != 8)
-            return za__fail(ZA_EVALUE, "actor reference ext has %u bytes, expected 8",
+        if (o->via.ext.size != 8 && o->via.ext.size != 16)
+            return za__fail(ZA_EVALUE, "actor reference ext has %u bytes, expected 16 (or 8)",
                             (unsigned)o->via.ext.size);
         const unsigned char *b = (const unsigned char *)o->via.ext.ptr;
+        uint64_t origin = 0;
+        if (o->via.ext.size == 16) {
+            for (int i = 0; i < 8; i++) origin = (origin << 8) | b[i];
+            b += 8;
+        }
         za_ref r = 0;
         for (int i = 0; i < 8; i++) r = (r << 8) | b[i];
+        if (sysid && origin && origin != sysid)
+            return za__fail(ZA_EVALUE,
+                            "foreign actor reference: ref %016llx belongs to another System "
+                            "(identity %016llx, this one is %016llx)",
+                            (unsigned long long)r, (unsigned long long)origin,
+                            (unsigned long long)sysid);
         out->type = ZA_V_REF;
-        out->v.ref = r;
+        out->v.refx.ref = r;
+        out->v.refx.system = origin;
         return ZA_OK;
     }
     case MSGPACK_OBJECT_ARRAY:
@@ -295,7 +330,7 @@ static int convert(msgpack_zone *z, const msgpack_object *o, za_value *out, int 
         if (n && !(items = new_values(z, n)))
             return za__fail(ZA_ENOMEM, "out of memory decoding an array of %u items", n);
         for (uint32_t i = 0; i < n; i++) {
-            int rc = convert(z, &o->via.array.ptr[i], &items[i], depth + 1);
+            int rc = convert(z, sysid, &o->via.array.ptr[i], &items[i], depth + 1);
             if (rc != ZA_OK) return rc;
         }
         out->type = ZA_V_ARRAY;
@@ -309,8 +344,8 @@ static int convert(msgpack_zone *z, const msgpack_object *o, za_value *out, int 
     if (n && (n > UINT32_MAX / 2 || !(kv = new_values(z, 2 * n))))
         return za__fail(ZA_ENOMEM, "out of memory decoding a map of %u pairs", n);
     for (uint32_t i = 0; i < n; i++) {
-        int rc = convert(z, &o->via.map.ptr[i].key, &kv[i], depth + 1);
-        if (rc == ZA_OK) rc = convert(z, &o->via.map.ptr[i].val, &kv[n + i], depth + 1);
+        int rc = convert(z, sysid, &o->via.map.ptr[i].key, &kv[i], depth + 1);
+        if (rc == ZA_OK) rc = convert(z, sysid, &o->via.map.ptr[i].val, &kv[n + i], depth + 1);
         if (rc != ZA_OK) return rc;
     }
     out->type = ZA_V_MAP;
@@ -320,7 +355,155 @@ static int convert(msgpack_zone *z, const msgpack_object *o, za_value *out, int 
     return ZA_OK;
 }
 
-static int unpack(za_doc *d, size_t len) {
+/* Big-endian unsigned of k bytes at p. */
+static uint64_t be(const unsigned char *p, int k) {
+    uint64_t v = 0;
+    for (int i = 0; i < k; i++) v = (v << 8) | p[i];
+    return v;
+}
+
+/*
+ * msgpack-c allocates count * sizeof(msgpack_object) for a container as soon
+ * as it reads the header, before it knows the elements are there: the 6
+ * bytes dd 10 00 00 00 c0 (an array32 of 268M elements, one nil) reserved
+ * 8 GiB (found by tests/fuzz). So walk the headers first and refuse a
+ * container whose elements cannot fit in the bytes left: every element
+ * takes at least one byte, a map entry two. `pending` counts the elements
+ * declared and not yet read across all open containers, so the total
+ * msgpack-c may allocate stays proportional to the input, not to the
+ * number of containers times the input. Anything else wrong (a bad byte, a
+ * truncated header, nesting past msgpack-c's stack) is left to msgpack-c's
+ * own diagnosis, which comes at the same point of the input.
+ */
+#define WALK_DEPTH MSGPACK_C_MAX_NESTING
+static int check_counts(const unsigned char *b, size_t len) {
+    uint64_t left[WALK_DEPTH + 1]; /* elements still to read, per open container */
+    int top = 0;
+    left[0] = 1; /* the root */
+    uint64_t pending = 1;
+    size_t pos = 0;
+    while (pos < len) {
+        while (top >= 0 && left[top] == 0) top--;
+        if (top < 0) break;
+        left[top]--;
+        pending--;
+        unsigned c = b[pos];
+        uint64_t n = 0, skip = 0; /* n: elements it declares; skip: payload bytes */
+        size_t hdr = 1;
+        int lenb = 0; /* bytes of a length field after the type (and ext type) byte */
+        bool map = false;
+        if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3) {
+        } else if (c <= 0x8f) {
+            n = 2u * (c & 0x0fu), map = true;
+        } else if (c <= 0x9f) {
+            n = c & 0x0fu;
+        } else if (c <= 0xbf) {
+            skip = c & 0x1fu;
+        } else {
+            switch (c) {
+            case 0xc4:
+            case 0xd9:
+                lenb = 1;
+                break; /* bin8, str8 */
+            case 0xc5:
+            case 0xda:
+                lenb = 2;
+                break; /* bin16, str16 */
+            case 0xc6:
+            case 0xdb:
+                lenb = 4;
+                break; /* bin32, str32 */
+            case 0xc7:
+                lenb = 1;
+                skip = 1;
+                break; /* ext8: length, then type */
+            case 0xc8:
+                lenb = 2;
+                skip = 1;
+                break;
+            case 0xc9:
+                lenb = 4;
+                skip = 1;
+                break;
+            case 0xca:
+                skip = 4;
+                break; /* float32 */
+            case 0xcb:
+                skip = 8;
+                break; /* float64 */
+            case 0xcc:
+            case 0xd0:
+                skip = 1;
+                break; /* (u)int8 */
+            case 0xcd:
+            case 0xd1:
+                skip = 2;
+                break;
+            case 0xce:
+            case 0xd2:
+                skip = 4;
+                break;
+            case 0xcf:
+            case 0xd3:
+                skip = 8;
+                break;
+            case 0xd4:
+                skip = 2;
+                break; /* fixext1: type + 1 byte */
+            case 0xd5:
+                skip = 3;
+                break;
+            case 0xd6:
+                skip = 5;
+                break;
+            case 0xd7:
+                skip = 9;
+                break;
+            case 0xd8:
+                skip = 17;
+                break;
+            case 0xdc:
+            case 0xdd:
+            case 0xde:
+            case 0xdf: { /* array16/32, map16/32 */
+                int k = (c == 0xdc || c == 0xde) ? 2 : 4;
+                if (len - pos < 1u + (size_t)k) return ZA_OK; /* truncated */
+                map = c >= 0xde;
+                n = be(b + pos + 1, k) * (map ? 2u : 1u);
+                hdr = 1u + (size_t)k;
+                break;
+            }
+            default: /* 0xc1: never used */
+                return ZA_OK;
+            }
+        }
+        if (lenb) {
+            if (len - pos < hdr + (size_t)lenb) return ZA_OK;
+            skip += be(b + pos + 1, lenb);
+            hdr += (size_t)lenb;
+        }
+        if (len - pos < hdr) return ZA_OK;
+        size_t at = pos;
+        pos += hdr;
+        if (skip > len - pos) return ZA_OK; /* truncated payload */
+        pos += (size_t)skip;
+        if (!n) continue;
+        if (pending + n > len - pos)
+            return za__fail(ZA_EVALUE,
+                            "truncated MessagePack value: the %s at byte %zu declares %llu %s "
+                            "but only %zu bytes follow (each takes at least one)",
+                            map ? "map" : "array", at, (unsigned long long)(map ? n / 2 : n),
+                            map ? "entries" : "elements", len - pos);
+        if (top == WALK_DEPTH) return ZA_OK; /* msgpack-c refuses this nesting */
+        left[++top] = n;
+        pending += n;
+    }
+    return ZA_OK;
+}
+
+static int unpack(za_doc *d, uint64_t sysid, size_t len) {
+    int rc = check_counts((const unsigned char *)d->bytes, len);
+    if (rc != ZA_OK) return rc;
     size_t off = 0;
     msgpack_unpack_return r = msgpack_unpack_next(&d->up, d->bytes, len, &off);
     switch (r) {
@@ -330,7 +513,7 @@ static int unpack(za_doc *d, size_t len) {
             return za__fail(
                 ZA_EVALUE, "trailing bytes after the MessagePack value: it ends at byte %zu of %zu",
                 off, len);
-        return convert(d->up.zone, &d->up.data, &d->root, 0);
+        return convert(d->up.zone, sysid, &d->up.data, &d->root, 0);
     case MSGPACK_UNPACK_CONTINUE:
         return za__fail(ZA_EVALUE, "truncated MessagePack value: %zu bytes are not a whole value",
                         len);
@@ -349,7 +532,7 @@ static int unpack(za_doc *d, size_t len) {
     return za__fail(ZA_EVALUE, "MessagePack decoder returned unexpected status %d", (int)r);
 }
 
-int za_doc_decode(const void *data, size_t len, za_doc **out) {
+static int doc_decode(uint64_t sysid, const void *data, size_t len, za_doc **out) {
     if (!out) return za__fail(ZA_EINVAL, "za_doc_decode: out is NULL");
     *out = NULL;
     /* (NULL, 0) is how an empty message payload arrives, so it is an empty
@@ -362,13 +545,25 @@ int za_doc_decode(const void *data, size_t len, za_doc **out) {
     if (!d) return za__fail(ZA_ENOMEM, "za_doc_decode: out of memory for %zu bytes", len);
     memcpy(d->bytes, data, len);
     msgpack_unpacked_init(&d->up);
-    int rc = unpack(d, len);
+    int rc = unpack(d, sysid, len);
     if (rc != ZA_OK) {
         za_doc_free(d);
         return rc;
     }
     *out = d;
     return ZA_OK;
+}
+
+int za_doc_decode(const void *data, size_t len, za_doc **out) {
+    return doc_decode(0, data, len, out);
+}
+
+int za_doc_decode_in(za_system *sys, const void *data, size_t len, za_doc **out) {
+    if (!sys) {
+        if (out) *out = NULL;
+        return za__fail(ZA_EINVAL, "za_doc_decode_in: system is NULL");
+    }
+    return doc_decode(za_system_id(sys), data, len, out);
 }
 
 const za_value *za_doc_root(const za_doc *d) {

@@ -14,7 +14,8 @@
 /* zactor.sleep(sec): lets a main script wait without burning a core the
  * workers need. */
 static int zactor_sleep(lua_State *L) {
-    lua_Number t = luaL_checknumber(L, 1);
+    if (lua_isnoneornil(L, 1)) luaL_argerror(L, 1, "sleep: seconds expected");
+    lua_Number t = za_lua_check_duration(L, 1, "sleep", "seconds", 0, 0) / 1000.0;
     if (t > 0) {
         struct timespec ts;
         ts.tv_sec = (time_t)t;
@@ -47,6 +48,7 @@ __attribute__((visibility("default"))) int luaopen_zactor(lua_State *L) {
     za__lmod_open_native(L);
     za__lmod_open_ref(L);
     za__lmod_open_values(L);
+    za__lmod_open_store(L);
     lua_pushliteral(L, "0.1.0");
     lua_setfield(L, -2, "version");
     lua_pushinteger(L, ZA_LUA_DEFAULT_MEMORY);

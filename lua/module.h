@@ -36,8 +36,8 @@ typedef struct za__lmod_system {
 za__lmod_system *za__lmod_check_system(lua_State *L, int idx);
 /* Collect the arguments from first on (and a trailing options table) into
  * s->pack as one MessagePack array; options fill o and lo. */
-int za__lmod_collect_args(lua_State *L, za__lmod_system *s, int first, za_spawn_opts *o,
-                          za_lua_opts *lo);
+int za__lmod_collect_args(lua_State *L, za__lmod_system *s, int first, const char *fn,
+                          za_spawn_opts *o, za_lua_opts *lo);
 /* With the module table on top: create the system metatable, add zactor.system. */
 void za__lmod_open_system(lua_State *L);
 
@@ -64,5 +64,10 @@ const void *za__lmod_encode(lua_State *L, za__lmod_system *s, int idx, size_t *l
 void za__lmod_push_bytes(lua_State *L, int sysidx, const void *data, size_t len);
 /* With the module table on top: add zactor.pack, unpack, ref_from_id. */
 void za__lmod_open_values(lua_State *L);
+
+/* ------------------------------------------------------------- store.c */
+
+/* With the module table on top: add zactor.store (the storage layer). */
+void za__lmod_open_store(lua_State *L);
 
 #endif /* ZA_LUA_MODULE_H */

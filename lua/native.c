@@ -1,10 +1,12 @@
 /*
  * native.c - native C behaviours from Lua: system:spawn_native(path,
- * symbol, ...) dlopens path once (never closed: actors may run its code
- * until the process ends) and spawns its `const za_behaviour` symbol.
+ * symbol, ...) loads the `const za_behaviour` symbol of path with
+ * za_behaviour_load (opened once, never closed: actors may run its code
+ * until the process ends) and spawns it.
  */
 #include <dlfcn.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "module.h"
 
@@ -24,18 +26,24 @@ static int export_runtime(void) {
 
 static int native_spawn(lua_State *L) {
     za__lmod_system *s = za__lmod_check_system(L, 1);
-    const char *path = luaL_checkstring(L, 2);
-    const char *sym = luaL_checkstring(L, 3);
+    size_t path_len, sym_len;
+    const char *path = luaL_checklstring(L, 2, &path_len);
+    const char *sym = luaL_checklstring(L, 3, &sym_len);
+    /* the C side stops at the first NUL: refuse rather than load another name */
+    if (strlen(path) != path_len || strlen(sym) != sym_len)
+        return luaL_error(L, "zactor: spawn_native: path and symbol must not contain NUL");
     if (export_runtime() < 0)
         return luaL_error(L, "zactor: spawn_native: cannot export the runtime: %s", dlerror());
-    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (!h) return luaL_error(L, "zactor: spawn_native: %s", dlerror());
-    const za_behaviour *beh = dlsym(h, sym);
-    if (!beh) return luaL_error(L, "zactor: spawn_native: no symbol '%s' in %s", sym, path);
+    /* the runtime loads and checks the table: a symbol that is not a
+     * za_behaviour of this zactor (a function, `environ`, an older build)
+     * is refused before a byte of it is read as one */
+    const za_behaviour *beh;
+    if (za_behaviour_load(path, sym, &beh) != ZA_OK)
+        return luaL_error(L, "zactor: spawn_native: %s", za_last_error());
     za_spawn_opts o;
     za_spawn_opts_init(&o);
     za_lua_opts lo = {0};
-    za__lmod_collect_args(L, s, 4, &o, &lo);
+    za__lmod_collect_args(L, s, 4, "spawn_native", &o, &lo);
     za_ref r;
     int rc = za_spawn(s->sys, beh, za_pack_data(s->pack), za_pack_size(s->pack), &o, &r);
     if (rc != ZA_OK) return za_lua_raise(L, "spawn_native", rc);

@@ -50,20 +50,20 @@ static int ref_tell(lua_State *L) {
 static int ref_ask(lua_State *L) {
     za__lmod_system *s;
     za_ref r = check_ref(L, 1, &s);
-    lua_Number t = luaL_optnumber(L, 3, 5.0);
-    if (t <= 0) return luaL_error(L, "zactor: ask: timeout must be > 0 seconds");
+    uint32_t ms = za_lua_check_duration(L, 3, "ask", "timeout", 5.0,
+                                        ZA_LUA_HUGE_IS_FOREVER | ZA_LUA_POSITIVE);
     size_t len;
     const void *d = za__lmod_encode(L, s, 2, &len);
     za_answer a;
     memset(&a, 0, sizeof a);
-    int rc = za_ask(s->sys, r, 0, d, len, (uint32_t)(t * 1000.0 + 0.5), &a);
+    int rc = za_ask(s->sys, r, 0, d, len, ms, &a);
     if (rc != ZA_OK) {
         char text[600];
         snprintf(text, sizeof text, "%s", a.error ? a.error : "");
         za_answer_free(&a);
         if (rc == ZA_ETIMEDOUT) {
             char secs[32];
-            snprintf(secs, sizeof secs, "%g", (double)t); /* lua_pushfstring has no %g */
+            snprintf(secs, sizeof secs, "%g", ms / 1000.0); /* lua_pushfstring has no %g */
             return luaL_error(L, "zactor: ask timed out after %s s", secs);
         }
         if (rc == ZA_EFAILED) return luaL_error(L, "zactor: ask: the actor failed: %s", text);
@@ -101,8 +101,8 @@ static int ref_stop(lua_State *L) {
 static int ref_join(lua_State *L) {
     za__lmod_system *s;
     za_ref r = check_ref(L, 1, &s);
-    lua_Number t = luaL_optnumber(L, 2, 5.0);
-    lua_pushboolean(L, za_join(s->sys, r, (uint32_t)(t * 1000.0)) == ZA_OK);
+    uint32_t ms = za_lua_check_duration(L, 2, "join", "timeout", 5.0, ZA_LUA_HUGE_IS_FOREVER);
+    lua_pushboolean(L, za_join(s->sys, r, ms) == ZA_OK);
     return 1;
 }
 

@@ -14,11 +14,11 @@ za__lmod_system *za__lmod_check_system(lua_State *L, int idx) {
     return s;
 }
 
-int za__lmod_collect_args(lua_State *L, za__lmod_system *s, int first, za_spawn_opts *o,
-                          za_lua_opts *lo) {
+int za__lmod_collect_args(lua_State *L, za__lmod_system *s, int first, const char *fn,
+                          za_spawn_opts *o, za_lua_opts *lo) {
     int last = lua_gettop(L);
     if (last >= first && za_lua_is_opts(L, last)) {
-        za_lua_parse_opts(L, last, o, lo);
+        za_lua_parse_opts(L, last, fn, o, lo);
         last--;
     }
     za_pack_reset(s->pack);
@@ -26,7 +26,7 @@ int za__lmod_collect_args(lua_State *L, za__lmod_system *s, int first, za_spawn_
     char err[300];
     for (int i = first; i <= last; i++)
         if (za_lua_encode(L, i, s->pack, err, sizeof err) != 0)
-            return luaL_error(L, "zactor: bad spawn argument %d: %s", i - first + 1, err);
+            return luaL_error(L, "zactor: %s: bad spawn argument %d: %s", fn, i - first + 1, err);
     return 0;
 }
 
@@ -35,14 +35,33 @@ static int sys_new(lua_State *L) {
     za_config cfg;
     za_config_init(&cfg);
     if (lua_istable(L, 1)) {
+        static const char *const keys[] = {"workers", "batch", "max_restarts", "within_ms", NULL};
+        lua_pushnil(L);
+        while (lua_next(L, 1)) {
+            lua_pop(L, 1);
+            const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+            int i = 0;
+            while (k && keys[i] && strcmp(keys[i], k) != 0) i++;
+            if (!k || !keys[i])
+                return luaL_error(L, "zactor: system: unknown option '%s' (valid options: "
+                                     "workers, batch, max_restarts, within_ms)",
+                                  k ? k : luaL_typename(L, -1));
+        }
         lua_getfield(L, 1, "workers");
-        cfg.workers = (int)luaL_optinteger(L, -1, 0);
+        if (!lua_isnil(L, -1))
+            cfg.workers = (int)za_lua_check_count(L, -1, "system", "option 'workers'", 0, 1024);
         lua_getfield(L, 1, "batch");
-        cfg.batch = (uint32_t)luaL_optinteger(L, -1, 0);
+        if (!lua_isnil(L, -1))
+            cfg.batch = (uint32_t)za_lua_check_count(L, -1, "system", "option 'batch'", 0,
+                                                     UINT32_MAX);
         lua_getfield(L, 1, "max_restarts");
-        cfg.root_max_restarts = (uint32_t)luaL_optinteger(L, -1, 0);
+        if (!lua_isnil(L, -1))
+            cfg.root_max_restarts = (uint32_t)za_lua_check_count(
+                L, -1, "system", "option 'max_restarts'", 0, UINT32_MAX);
         lua_getfield(L, 1, "within_ms");
-        cfg.root_within_ms = (uint32_t)luaL_optinteger(L, -1, 0);
+        if (!lua_isnil(L, -1))
+            cfg.root_within_ms = (uint32_t)za_lua_check_count(L, -1, "system",
+                                                              "option 'within_ms'", 0, UINT32_MAX);
         lua_pop(L, 4);
     } else if (!lua_isnoneornil(L, 1)) {
         return luaL_typeerror(L, 1, "table or nil");
@@ -78,8 +97,8 @@ static int sys_close(lua_State *L) {
 
 static int sys_shutdown(lua_State *L) {
     za__lmod_system *s = za__lmod_check_system(L, 1);
-    lua_Number t = luaL_optnumber(L, 2, 5.0);
-    int rc = za_system_shutdown(s->sys, (uint32_t)(t * 1000.0));
+    uint32_t ms = za_lua_check_duration(L, 2, "shutdown", "timeout", 5.0, ZA_LUA_HUGE_IS_FOREVER);
+    int rc = za_system_shutdown(s->sys, ms);
     lua_pushboolean(L, rc == ZA_OK);
     return 1;
 }
@@ -104,7 +123,7 @@ static int sys_spawn(lua_State *L) {
     za_spawn_opts o;
     za_spawn_opts_init(&o);
     za_lua_opts lo = {0};
-    za__lmod_collect_args(L, s, 3, &o, &lo); /* o.name stays anchored in the options table */
+    za__lmod_collect_args(L, s, 3, "spawn", &o, &lo); /* o.name stays anchored in the options table */
     lo.path = package_path(L);               /* anchored on the stack until we return */
     char err[512];
     za_ref r;
@@ -129,8 +148,8 @@ static int sys_lookup(lua_State *L) {
 
 static int sys_wait_idle(lua_State *L) {
     za__lmod_system *s = za__lmod_check_system(L, 1);
-    lua_Number t = luaL_optnumber(L, 2, 5.0);
-    lua_pushboolean(L, za_system_wait_idle(s->sys, (uint32_t)(t * 1000.0)) == ZA_OK);
+    uint32_t ms = za_lua_check_duration(L, 2, "wait_idle", "timeout", 5.0, ZA_LUA_HUGE_IS_FOREVER);
+    lua_pushboolean(L, za_system_wait_idle(s->sys, ms) == ZA_OK);
     return 1;
 }
 

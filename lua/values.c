@@ -11,6 +11,7 @@
 const void *za__lmod_encode(lua_State *L, za__lmod_system *s, int idx, size_t *len) {
     char err[300];
     za_pack_reset(s->pack);
+    za_pack_bind(s->pack, s->sys); /* refs carry this System's identity */
     if (za_lua_encode(L, idx, s->pack, err, sizeof err) != 0)
         luaL_error(L, "zactor: bad value: %s", err);
     *len = za_pack_size(s->pack);
@@ -24,7 +25,9 @@ void za__lmod_push_bytes(lua_State *L, int sysidx, const void *data, size_t len)
         lua_pushnil(L);
         return;
     }
-    za_lua_decode(L, data, len, za__lmod_push_ref, (void *)(intptr_t)lua_absindex(L, sysidx));
+    sysidx = lua_absindex(L, sysidx);
+    za__lmod_system *s = luaL_testudata(L, sysidx, ZA_LMOD_SYSTEM_MT);
+    za_lua_decode_in(L, s ? s->sys : NULL, data, len, za__lmod_push_ref, (void *)(intptr_t)sysidx);
 }
 
 /* A ref with no system (its user value slot stays empty): only for
@@ -75,4 +78,5 @@ static const luaL_Reg values_funcs[] = {
 
 void za__lmod_open_values(lua_State *L) {
     luaL_setfuncs(L, values_funcs, 0);
+    za_lua_values_api(L); /* null, array, map, bytes, array_mt, ... */
 }

@@ -76,7 +76,7 @@ redisContext *za__redis_connect(za_cluster *c) {
                          (suseconds_t)(c->cfg.redis_timeout_ms % 1000) * 1000};
     redisContext *rc = redisConnectWithTimeout(c->redis_host, c->redis_port, tv);
     if (!rc || rc->err) {
-        za__fail(ZA_EUNAVAILABLE, "cannot connect to Redis at %s:%d: %s", c->redis_host,
+        za__fail(ZA_ECONNECT, "cannot connect to Redis at %s:%d: %s", c->redis_host,
                  c->redis_port, rc ? rc->errstr : "out of memory");
         atomic_fetch_add_explicit(&c->st.redis_errors, 1, memory_order_relaxed);
         if (rc) redisFree(rc);
@@ -96,7 +96,7 @@ redisContext *za__redis_connect(za_cluster *c) {
     }
     return rc;
 bad:
-    za__fail(ZA_EUNAVAILABLE, "Redis at %s:%d refused the connection: %s", c->redis_host,
+    za__fail(ZA_ECONNECT, "Redis at %s:%d refused the connection: %s", c->redis_host,
              c->redis_port, r && r->str ? r->str : rc->errstr);
     if (r) freeReplyObject(r);
     redisFree(rc);
@@ -219,7 +219,7 @@ int za_cluster_create(const za_cluster_config *cfg, za_cluster **out) {
     if (rc == ZA_OK) rc = za__net_bind(c);
     if (rc == ZA_OK) {
         c->sredis = za__redis_connect(c);
-        if (!c->sredis) rc = ZA_EUNAVAILABLE; /* text set by the connect */
+        if (!c->sredis) rc = ZA_ECONNECT; /* text set by the connect */
     }
     if (rc == ZA_OK) rc = za__mem_join(c);
     if (rc == ZA_OK) rc = za__net_start(c);

@@ -105,18 +105,18 @@ int za__mem_join(za_cluster *c) {
     redisReply *r = redisCommand(c->sredis, "EVAL %s 5 %s %s %s %s %s %s %s %s %s", JOIN_LUA, ks,
                                  kn, kv, kq, kvp, ep, c->self.endpoint, name, mx);
     if (!za__redis_ok(c, c->sredis, r))
-        return za__fail(ZA_EUNAVAILABLE, "joining the cluster: Redis did not answer");
+        return za__fail(ZA_ECONNECT, "joining the cluster: Redis did not answer");
     int rc = ZA_OK;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
         r->element[0]->type != REDIS_REPLY_INTEGER) {
-        rc = za__fail(ZA_EUNAVAILABLE, "joining the cluster: unexpected reply from Redis%s%s",
+        rc = za__fail(ZA_ECONNECT, "joining the cluster: unexpected reply from Redis%s%s",
                       r->type == REDIS_REPLY_ERROR ? ": " : "",
                       r->type == REDIS_REPLY_ERROR ? r->str : "");
     } else if (r->element[0]->integer == -1) {
         rc = za__fail(ZA_EEXIST, "node name '%s' is taken by a live member of cluster '%s'", name,
                       c->name);
     } else if (r->element[0]->integer <= 0) {
-        rc = za__fail(ZA_EUNAVAILABLE, "cluster '%s' is full (%u live nodes)", c->name,
+        rc = za__fail(ZA_ECONNECT, "cluster '%s' is full (%u live nodes)", c->name,
                       ZA_NODE_MAX);
     } else {
         c->self.id = (uint32_t)r->element[0]->integer;

@@ -64,12 +64,12 @@ int za__cluster_name_put(za_system *s, const char *name, za_ref ref) {
     redisReply *r = sync_cmd(c, "EVAL %s 2 %s %s %s %s %s", PUT_LUA, kn, ks, name, val, me);
     pthread_mutex_unlock(&c->sync_mu);
     if (!r)
-        return za__fail(ZA_EUNAVAILABLE, "cannot register '%s' cluster-wide: Redis is unreachable",
+        return za__fail(ZA_ECONNECT, "cannot register '%s' cluster-wide: Redis is unreachable",
                         name);
     int rc = r->type == REDIS_REPLY_INTEGER && r->integer == 1 ? ZA_OK
              : r->type == REDIS_REPLY_INTEGER
                  ? za__fail(ZA_EEXIST, "name '%s' is already registered in the cluster", name)
-                 : za__fail(ZA_EUNAVAILABLE, "registering '%s': unexpected reply from Redis", name);
+                 : za__fail(ZA_ECONNECT, "registering '%s': unexpected reply from Redis", name);
     freeReplyObject(r);
     return rc;
 }
@@ -100,7 +100,7 @@ int za__cluster_name_get(za_system *s, const char *name, za_ref *out) {
     pthread_mutex_lock(&c->sync_mu);
     redisReply *r = sync_cmd(c, "HGET %s %s", kn, name);
     pthread_mutex_unlock(&c->sync_mu);
-    if (!r) return za__fail(ZA_EUNAVAILABLE, "cannot look up '%s': Redis is unreachable", name);
+    if (!r) return za__fail(ZA_ECONNECT, "cannot look up '%s': Redis is unreachable", name);
     za_ref ref = ZA_REF_NONE;
     if (r->type == REDIS_REPLY_STRING) {
         const char *bar = strchr(r->str, '|');

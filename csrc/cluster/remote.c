@@ -356,7 +356,7 @@ void za__remote_deliver(za_cluster *c, uint32_t from, const za_env *e) {
                 size_t n = e->len < sizeof text - 1 ? e->len : sizeof text - 1;
                 memcpy(text, e->data ? e->data : "", n);
                 text[n] = 0;
-                int st = e->status < 0 && e->status >= ZA_EUNAVAILABLE ? e->status : ZA_EFAILED;
+                int st = e->status < 0 && e->status >= ZA_ECONNECT ? e->status : ZA_EFAILED;
                 za__reply_complete(s, p->slot, st, 0, NULL, 0, NULL, NULL, text);
             }
         }

@@ -62,9 +62,8 @@ static int counter_receive(za_ctx *ctx, const za_msg *m) {
     }
 }
 
-static const za_behaviour counter_beh = {.name = "counter",
-                                         .state_size = sizeof(counter),
-                                         .start = counter_start,
+static const za_behaviour counter_beh = {ZA_BEHAVIOUR_INIT, .name = "counter",
+                                         .state_size = sizeof(counter), .start = counter_start,
                                          .receive = counter_receive};
 
 /* The supervisor: spawns N counters one-for-one, forwards work, counts ticks. */
@@ -117,9 +116,8 @@ static int super_receive(za_ctx *ctx, const za_msg *m) {
     }
 }
 
-static const za_behaviour super_beh = {.name = "supervisor",
-                                       .state_size = sizeof(super),
-                                       .start = super_start,
+static const za_behaviour super_beh = {ZA_BEHAVIOUR_INIT, .name = "supervisor",
+                                       .state_size = sizeof(super), .start = super_start,
                                        .receive = super_receive};
 
 static void on_dead_letter(const za_dead_letter *dl, void *ud) {

@@ -224,8 +224,6 @@ static void stop(za_ctx *ctx) {
 }
 
 const za_behaviour merge_counts_behaviour = {
-    .name = "merge-counts",
-    .state_size = sizeof(merger),
-    .receive = receive,
-    .stop = stop,
+    ZA_BEHAVIOUR_INIT,  .name = "merge-counts", .state_size = sizeof(merger),
+    .receive = receive, .stop = stop,
 };

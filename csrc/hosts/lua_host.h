@@ -90,20 +90,46 @@ int za_lua_raise(lua_State *L, const char *op, int rc);
  * metatable ZA_LUA_REF_MT). May raise Lua errors (memory). */
 typedef void (*za_lua_push_ref_fn)(lua_State *L, za_ref r, void *ud);
 /* Decode MessagePack bytes straight onto the stack (no za_doc, no malloc):
- * the same mapping and the same rejections as za_doc_decode (uint above
- * INT64_MAX -> float, str/bin -> string, nil/NaN map keys skipped). Raises a
- * Lua error ("zactor: bad MessagePack: ...") on malformed or empty input, or
- * on memory errors. */
+ * the same acceptance as za_doc_decode. Mapping (codec.c): nil inside a
+ * container -> zactor.null, arrays/maps -> tables marked with
+ * zactor.array_mt / map_mt, bin -> zactor.bytes, uint above INT64_MAX ->
+ * zactor.uint64; a NaN map key is an error. Raises a Lua error ("zactor:
+ * bad MessagePack: ...") on malformed or empty input, or on memory errors. */
 void za_lua_decode(lua_State *L, const void *data, size_t len, za_lua_push_ref_fn push_ref,
                    void *ud);
+/* The same for a reader in System sys: a ref of another System (its ext
+ * carries another za_system_id) raises "foreign actor reference". */
+void za_lua_decode_in(lua_State *L, za_system *sys, const void *data, size_t len,
+                      za_lua_push_ref_fn push_ref, void *ud);
+/* With a table on top: set its value-model fields (null, array, map, bytes,
+ * is_bytes, array_mt, map_mt, bytes_mt, uint64_mt). Actor states get them
+ * as the global table `zactor`, the module as fields of its table. */
+void za_lua_values_api(lua_State *L);
 /* Spawn options from a Lua table (shared by ctx:spawn and the module): the
- * table at idx fills o and lo; an unknown key or a bad value raises a Lua
- * error. lo->path is left alone (the caller knows its search path). String
+ * table at idx fills o and lo; an unknown key (the error lists the valid
+ * ones) or a bad value raises a Lua error naming fn and the option.
+ * lo->path is left alone (the caller knows its search path). String
  * options (name) point into the table: keep it on the stack until the spawn. */
-int za_lua_parse_opts(lua_State *L, int idx, za_spawn_opts *o, za_lua_opts *lo);
-/* Is the value at idx a spawn options table (non-empty, only option keys)?
- * Callers use it to tell a trailing options table from an init argument. */
+int za_lua_parse_opts(lua_State *L, int idx, const char *fn, za_spawn_opts *o, za_lua_opts *lo);
+/* Is the value at idx a spawn options table? A table whose keys are all
+ * strings, at least one of them an option name or a near miss of one (a
+ * typo is then reported by za_lua_parse_opts instead of silently turning the
+ * table into an init argument). Callers use it to tell a trailing options
+ * table from an init argument. */
 int za_lua_is_opts(lua_State *L, int idx);
+
+/* Numbers from Lua, one rule (csrc/hosts/lua/numbers.c): NaN, negative and
+ * out-of-range values raise an error naming fn and param (and the range);
+ * never a silent wrap. Durations are seconds, returned in ms. */
+#define ZA_LUA_FOREVER UINT32_MAX   /* math.huge with ZA_LUA_HUGE_IS_FOREVER */
+#define ZA_LUA_HUGE_IS_FOREVER 1    /* math.huge means no limit (else: error) */
+#define ZA_LUA_POSITIVE 2           /* 0 is an error too */
+/* The duration at idx (nil/none: dflt_s seconds) in ms. */
+uint32_t za_lua_check_duration(lua_State *L, int idx, const char *fn, const char *param,
+                               double dflt_s, int flags);
+/* The integer at idx, in min..max. */
+uint64_t za_lua_check_count(lua_State *L, int idx, const char *fn, const char *param,
+                            uint64_t min, uint64_t max);
 #endif
 
 #ifdef __cplusplus

@@ -17,7 +17,7 @@ extern "C" {
 #endif
 
 #define ZA_VERSION_MAJOR 0
-#define ZA_VERSION_MINOR 1
+#define ZA_VERSION_MINOR 2
 #define ZA_VERSION_PATCH 0
 
 /* ------------------------------------------------------------------ errors */
@@ -41,8 +41,11 @@ typedef enum za_err {
     ZA_EDROPPED = -15,   /* accepted by a drop-newest mailbox and dropped */
     ZA_EAGAIN = -16,     /* try again (ask not yet complete) */
     ZA_ESTATE = -17,     /* call not valid in the current state */
-    ZA_ENODEDOWN = -18,  /* the target's node was declared dead, left, or is unknown */
-    ZA_EUNAVAILABLE = -19, /* a cluster service (Redis, the network) cannot be reached */
+    ZA_ECONFLICT = -18,  /* storage: expected version / sequence did not match; nothing written */
+    ZA_ESTORE = -19,     /* storage: the database reported an error (za_last_error has its text) */
+    ZA_ECONNECT = -20,   /* storage: the server cannot be reached (refused, unknown host, lost) */
+    ZA_EAUTH = -21,      /* storage: the server refused the credentials */
+    ZA_ENODEDOWN = -22,  /* the target's node was declared dead, left, or is unknown */
 } za_err;
 
 /* Static text for a code, e.g. "actor is dead". Never NULL. */
@@ -86,7 +89,8 @@ typedef struct za_cluster za_cluster;       /* membership in a cluster (see belo
 
 /* ---------------------------------------------------------------- messages */
 
-/* Tags >= 0 belong to the user; negative tags are the runtime's. */
+/* Tags >= 0 belong to the user; negative tags are the runtime's: a tell,
+ * ask, timer or reply with a negative tag fails with ZA_EINVAL. */
 enum {
     ZA_TAG_DOWN = -1,         /* a watched actor died; payload: za_down */
     ZA_TAG_CHILD_FAILED = -2, /* a child failed; payload: za_down (informational) */
@@ -127,11 +131,27 @@ void *za_msg_take_ptr(const za_msg *msg);
 typedef struct za_host za_host;
 
 /*
+ * The layout version of za_behaviour: 'z' 'a' and a number bumped whenever
+ * the table or the contract of its callbacks changes. Every behaviour table
+ * starts with it, and za_spawn (all spawns) refuses a table that does not
+ * (ZA_EINVAL) before reading anything else from it: a table compiled
+ * against another zactor.h, or an arbitrary symbol loaded by name, is never
+ * called into.
+ */
+#define ZA_BEHAVIOUR_ABI 0x7a610002u
+/* Put first in a behaviour's designated initialiser:
+ *   static const za_behaviour counter = {ZA_BEHAVIOUR_INIT, .name = "counter",
+ *                                        .receive = counter_receive};
+ * (a table filled field by field sets .abi = ZA_BEHAVIOUR_ABI). */
+#define ZA_BEHAVIOUR_INIT .abi = ZA_BEHAVIOUR_ABI
+
+/*
  * A native behaviour. start/stop may be NULL. A non-zero return from start
  * or receive is a failure handled by supervision (see za_ctx_fail to give
  * a reason text).
  */
 typedef struct za_behaviour {
+    uint32_t abi; /* ZA_BEHAVIOUR_ABI (see ZA_BEHAVIOUR_INIT) */
     const char *name;
     size_t state_size; /* bytes of zeroed state handed to callbacks */
     int (*start)(za_ctx *ctx, const void *args, size_t args_len);
@@ -139,6 +159,19 @@ typedef struct za_behaviour {
     void (*stop)(za_ctx *ctx);
     const za_host *host; /* NULL for native C; bindings set their host */
 } za_behaviour;
+
+/*
+ * Load the behaviour table `symbol` from the shared object `path` (opened
+ * once with RTLD_NOW | RTLD_LOCAL and never closed: actors may run its code
+ * until the process ends). The symbol must be a data object at least as
+ * large as a za_behaviour (checked through the ELF symbol table before a
+ * byte of it is read) and carry ZA_BEHAVIOUR_ABI, so a function, a smaller
+ * variable or a table built against another zactor.h is refused with
+ * ZA_EINVAL; ZA_ENOTFOUND when the object cannot be opened or has no such
+ * symbol. The object's own za_* calls must resolve (a binding makes its
+ * runtime's symbols global before loading; a C program links -rdynamic).
+ */
+int za_behaviour_load(const char *path, const char *symbol, const za_behaviour **out);
 
 /*
  * A behaviour host (Python, Lua): lets a binding wrap runs of actors.
@@ -198,8 +231,11 @@ int za_system_shutdown(za_system *sys, uint32_t timeout_ms);
 int za_system_shutdown_ex(za_system *sys, uint32_t timeout_ms, int (*interrupted)(void *ud),
                           void *ud);
 
-/* Shutdown (if not yet) and free. NULL is a no-op. */
-void za_system_destroy(za_system *sys);
+/* Shutdown (if not yet) and free. NULL is a no-op (ZA_OK). Refused with
+ * ZA_ESTATE, leaving the system untouched, on one of its workers or inside
+ * one of its actors (the system would be freed under the caller); call it
+ * from the thread that owns the system. */
+int za_system_destroy(za_system *sys);
 
 /* Manual systems only: run up to max_turns actor turns (0: until idle) on
  * the calling thread. Returns the number of turns run, or an error. */
@@ -207,6 +243,10 @@ int za_system_run(za_system *sys, uint32_t max_turns);
 
 /* Number of workers (0 on NULL). */
 int za_system_workers(const za_system *sys);
+/* This System's identity: random per process, distinct for every System of
+ * the process, never 0. Actor references carry it when encoded, so a ref of
+ * one System cannot be read as a ref of another. */
+uint64_t za_system_id(const za_system *sys);
 
 /* Block until no actor is alive or the timeout passes (ZA_ETIMEDOUT). */
 int za_system_wait_idle(za_system *sys, uint32_t timeout_ms);
@@ -235,7 +275,7 @@ typedef enum za_full_policy {
 } za_full_policy;
 
 typedef struct za_spawn_opts {
-    const char *name; /* register under this unique name (NULL: none) */
+    const char *name; /* register under this unique name, 1..255 bytes (NULL: none) */
     za_restart restart;
     za_strategy strategy;    /* how THIS actor supervises its children */
     uint32_t max_restarts;   /* within within_ms, for THIS actor (0: 3; > 65536: no limit) */
@@ -408,7 +448,9 @@ int za_timer_cancel(za_system *sys, za_timer_id id);
 
 /* ---------------------------------------------------------------- registry */
 
-int za_register(za_system *sys, const char *name, za_ref ref); /* ZA_EEXIST if taken */
+/* name: 1..255 bytes, the same rule as za_spawn_opts.name (else ZA_EINVAL).
+ * ZA_EEXIST if taken. */
+int za_register(za_system *sys, const char *name, za_ref ref);
 int za_unregister(za_system *sys, const char *name);
 /* ZA_OK and *out, or ZA_ENOTFOUND. */
 int za_lookup(za_system *sys, const char *name, za_ref *out);
@@ -442,6 +484,7 @@ void za_set_dead_letter_hook(za_system *sys, za_dead_letter_fn fn, void *ud);
 typedef struct za_latency {
     uint64_t count;
     uint64_t p50_ns, p95_ns, p99_ns, max_ns;
+    uint64_t sum_ns; /* total of the count samples (mean = sum_ns / count) */
 } za_latency;
 
 typedef struct za_metrics {
@@ -476,8 +519,11 @@ int za_actor_info_get(za_system *sys, za_ref ref, za_actor_info *out);
 
 /*
  * The neutral value model (DESIGN.md): nil, bool, int64, double, str,
- * bytes, array, map, actor reference (MessagePack ext type ZA_MP_EXT_REF,
- * 8 bytes big-endian). Built and read with msgpack-c.
+ * bytes, array, map, actor reference (MessagePack ext type ZA_MP_EXT_REF:
+ * 16 bytes, the za_system_id of the ref's System then the ref, both
+ * big-endian; an 8-byte body, the ref alone, is the form of unbound writers
+ * and is read as a ref of the reader's own System). Built and read with
+ * msgpack-c.
  */
 #define ZA_MP_EXT_REF 1
 
@@ -494,7 +540,11 @@ int za_pack_str(za_pack *p, const char *s, size_t len);
 int za_pack_bin(za_pack *p, const void *b, size_t len);
 int za_pack_array(za_pack *p, uint32_t n); /* then n values */
 int za_pack_map(za_pack *p, uint32_t n);   /* then n key, value pairs */
+/* Refs are written with the identity of the System the writer is bound to
+ * (za_pack_bind; unbound: the 8-byte form without identity). */
+void za_pack_bind(za_pack *p, za_system *sys); /* NULL unbinds */
 int za_pack_ref(za_pack *p, za_ref r);
+int za_pack_ref_in(za_pack *p, za_system *sys, za_ref r); /* a ref of sys, whatever the binding */
 const void *za_pack_data(const za_pack *p);
 size_t za_pack_size(const za_pack *p);
 
@@ -519,7 +569,11 @@ struct za_value {
         int64_t i;  /* ZA_V_INT */
         uint64_t u; /* ZA_V_UINT: only for values > INT64_MAX */
         double d;
-        za_ref ref;
+        za_ref ref; /* ZA_V_REF (== refx.ref) */
+        struct {
+            za_ref ref;
+            uint64_t system; /* za_system_id of the ref's System; 0: not said */
+        } refx;              /* set by the decoders; za_pack_value writes only .ref */
         struct {
             const char *ptr;
             uint32_t len;
@@ -543,6 +597,10 @@ typedef struct za_doc za_doc;
  * ext type, or nesting deeper than 32 levels (msgpack-c's own limit). The
  * document keeps its own copy of the bytes. */
 int za_doc_decode(const void *data, size_t len, za_doc **out);
+/* The same, for a reader in System sys: a ref that carries another System's
+ * identity is refused (ZA_EVALUE, "foreign actor reference ...") instead of
+ * being read as a ref of sys, where it would name an unrelated actor. */
+int za_doc_decode_in(za_system *sys, const void *data, size_t len, za_doc **out);
 const za_value *za_doc_root(const za_doc *d);
 void za_doc_free(za_doc *d);
 /* Append a value tree to a writer (round trip). */
@@ -550,6 +608,133 @@ int za_pack_value(za_pack *p, const za_value *v);
 
 /* Send a built value (copies the bytes). */
 int za_tell_pack(za_system *sys, za_ref to, int32_t tag, const za_pack *p);
+
+/* ----------------------------------------------------------------- storage */
+
+/*
+ * Persistent state and event journals (csrc/store/): the provider shapes of
+ * Orleans' IGrainStorage (read / write-if-version / clear) and Akka's
+ * AsyncWriteJournal (append-if-sequence / replay-from / highest / delete-to).
+ *
+ * za_store_open picks the provider by URL scheme:
+ *   sqlite:///abs/path.db  sqlite://rel/path.db   one file, WAL, group commit,
+ *                          synchronous=FULL (the embedded default)
+ *   redis://[user:pass@]host[:port][/db]          hiredis; atomic Lua scripts
+ *   postgresql://... (or postgres://...)          libpq; any libpq URI
+ *   memory://                                     in-process, for tests
+ *
+ * Values are bytes (MessagePack in the value model); keys are (type, id)
+ * pairs of UTF-8 strings (type 0..255 bytes, id 1..1024 bytes, no NUL).
+ *
+ * Calls never do I/O on the caller's thread: a request goes to one of the
+ * store's storage threads (chosen by hashing the key, so requests on one key
+ * run in the order submitted) and completes through a callback, a message
+ * to an actor, or a blocking wait. Each storage thread takes every request
+ * queued for it (up to batch_max) and commits them in one transaction
+ * (group commit); a completion is reported only after that commit, so a
+ * successful write or append is durable when reported (SQLite
+ * synchronous=FULL; PostgreSQL with its default fsync/synchronous_commit;
+ * Redis when the server runs with appendonly yes + appendfsync always).
+ *
+ * Versions: a state's first write expects version 0 ("must not exist") and
+ * stores version 1; each write expects the stored version and stores
+ * expected + 1. A mismatch is ZA_ECONFLICT and nothing is written. Journal
+ * sequence numbers start at 1; an append must carry highest + 1 (else
+ * ZA_ECONFLICT). delete_to removes events <= seq but never lowers highest.
+ */
+typedef struct za_store za_store;
+
+typedef enum za_store_op {
+    ZA_STORE_READ = 1,  /* state: version + bytes (ZA_ENOTFOUND when absent) */
+    ZA_STORE_WRITE,     /* state: write if the stored version == version */
+    ZA_STORE_CLEAR,     /* state: delete if the stored version == version (ZA_STORE_ANY: always) */
+    ZA_STORE_APPEND,    /* journal: append event number version (== highest + 1) */
+    ZA_STORE_REPLAY,    /* journal: events with seq >= version, in order (at most max) */
+    ZA_STORE_HIGHEST,   /* journal: highest sequence number ever appended (0: none) */
+    ZA_STORE_DELETE_TO, /* journal: delete events with seq <= version */
+} za_store_op;
+
+#define ZA_STORE_ANY UINT64_MAX /* ZA_STORE_CLEAR: whatever the version */
+
+typedef struct za_store_req {
+    za_store_op op;
+    const char *type; /* key part one, e.g. a grain type ("" allowed) */
+    const char *id;   /* key part two: state key or journal id */
+    const void *data; /* WRITE: the state; APPEND: the event (copied) */
+    size_t len;
+    uint64_t version; /* WRITE/CLEAR: expected version; APPEND: seq; REPLAY: from; DELETE_TO: to */
+    uint32_t max;     /* REPLAY: at most this many events (0: all) */
+} za_store_req;
+
+typedef struct za_store_event {
+    uint64_t seq;
+    void *data;
+    size_t len;
+} za_store_event;
+
+/* The outcome of a request (free it with za_store_result_free). */
+typedef struct za_store_result {
+    int status; /* ZA_OK, ZA_ENOTFOUND (READ), ZA_ECONFLICT, ZA_ESTORE, ZA_ECONNECT... */
+    za_store_op op;
+    uint64_t version; /* READ: stored version; WRITE: new version; CLEAR: 0; APPEND: seq;
+                         REPLAY and HIGHEST: the journal's highest seq; DELETE_TO: highest */
+    void *data;       /* READ: the state bytes (malloc'd) */
+    size_t len;
+    za_store_event *events; /* REPLAY: the events (malloc'd, each data malloc'd) */
+    size_t nevents;
+    char *error; /* text for an error status (malloc'd) or NULL */
+} za_store_result;
+
+void za_store_result_free(za_store_result *r); /* frees the contents, not r itself */
+
+typedef struct za_store_opts {
+    uint32_t threads;            /* storage threads (0: sqlite/memory 1, redis 2, postgresql 4) */
+    uint32_t batch_max;          /* requests per group commit (0: 512) */
+    uint32_t connect_timeout_ms; /* (0: 5000) */
+} za_store_opts;
+
+void za_store_opts_init(za_store_opts *o);
+
+/* Open a store: ZA_EINVAL (bad or unknown URL), ZA_ECONNECT (server not
+ * reachable), ZA_EAUTH (credentials refused), ZA_ESTORE (database error,
+ * e.g. a file that is not a database); za_last_error() says what. */
+int za_store_open(const char *url, const za_store_opts *opts, za_store **out);
+/* Complete every request already submitted, then free. NULL: no-op. Not
+ * from a storage callback. */
+void za_store_close(za_store *st);
+/* "sqlite", "redis", "postgresql" or "memory" */
+const char *za_store_scheme(const za_store *st);
+
+/* Completion callback: runs once on a storage thread (keep it short, do not
+ * call the blocking store API from it). res is valid during the call; to
+ * keep its contents, copy the struct and zero *res (the store frees what
+ * is left in it afterwards). */
+typedef void (*za_store_cb)(za_store_result *res, void *ud);
+
+/* Submit a request; cb runs exactly once unless this returns an error
+ * (ZA_EINVAL for a bad request, ZA_ESHUTDOWN once the store is closing). */
+int za_store_submit(za_store *st, const za_store_req *req, za_store_cb cb, void *ud);
+
+/* Blocking form for callers outside actors. Returns res->status (out is
+ * filled in every case; free it). ZA_ETIMEDOUT when the request did not
+ * complete in time: it may still complete later (outcome unknown). From a
+ * worker thread: ZA_ESTATE (use za_ctx_store). */
+int za_store_call(za_store *st, const za_store_req *req, uint32_t timeout_ms, za_store_result *out);
+
+/*
+ * Completion as a message: when the request completes, actor `to` receives a
+ * message with this tag, kind ZA_PAYLOAD_PTR whose ptr is the
+ * za_store_result (take it with za_msg_take_ptr to keep it; the runtime frees
+ * it otherwise), za_msg.status = the result's status and za_msg.corr ==
+ * *corr_out (like za_ctx_ask replies). A dead target makes it a dead letter.
+ * The store's threads send into the system like any outside sender: close
+ * the store (which completes its requests) before destroying the system.
+ */
+int za_store_tell(za_system *sys, za_store *st, const za_store_req *req, za_ref to, int32_t tag,
+                  uint64_t *corr_out);
+/* The same, to the calling actor itself. */
+int za_ctx_store(za_ctx *ctx, za_store *st, const za_store_req *req, int32_t tag,
+                 uint64_t *corr_out);
 
 /* ----------------------------------------------------------------- cluster */
 
@@ -587,7 +772,7 @@ typedef struct za_cluster_config {
 } za_cluster_config;
 
 void za_cluster_config_init(za_cluster_config *cfg);
-/* Bind, connect to Redis and join. ZA_EINVAL (bad setting), ZA_EUNAVAILABLE
+/* Bind, connect to Redis and join. ZA_EINVAL (bad setting), ZA_ECONNECT
  * (Redis unreachable), ZA_EEXIST (node_name taken by a live member). */
 int za_cluster_create(const za_cluster_config *cfg, za_cluster **out);
 /* Leave (if no system uses it any more) and free. NULL is a no-op. A system

@@ -47,6 +47,14 @@ from ._zactor import (  # noqa: F401  (re-exported)
     MailboxFull,
     Timer,
 )
+from ._zactor import (  # noqa: F401  (re-exported: the storage layer)
+    Store,
+    StoreAuthError,
+    StoreError,
+    StoreTimeout,
+    StoreUnavailable,
+    VersionConflict,
+)
 
 __all__ = [
     "Actor",
@@ -60,9 +68,15 @@ __all__ = [
     "DeadLetter",
     "Future",
     "MailboxFull",
+    "Store",
+    "StoreAuthError",
+    "StoreError",
+    "StoreTimeout",
+    "StoreUnavailable",
     "System",
     "Terminated",
     "Timer",
+    "VersionConflict",
     "pack",
 ]
 

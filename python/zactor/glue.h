@@ -357,4 +357,9 @@ PyObject *zpy_spawn(SystemObject *s, za_ctx *ctx, PyObject *args, PyObject *kw);
 
 extern PyType_Spec zpy_System_spec;
 
+/* ------------------------------------------------------------------ Store (store.c) */
+
+/* Add zactor.Store and the store exceptions to the module. */
+int zpy_store_init(PyObject *m);
+
 #endif /* ZACTOR_GLUE_H */

@@ -370,6 +370,7 @@ void zpy_host_init(SystemObject *s, double budget_ms) {
     s->host.enter = host_enter;
     s->host.leave = host_leave;
     s->host.host_ud = s;
+    s->beh.abi = ZA_BEHAVIOUR_ABI;
     s->beh.name = PY_BEH_NAME;
     s->beh.state_size = sizeof(pyactor);
     s->beh.start = py_start;

@@ -131,6 +131,7 @@ static int mod_exec(PyObject *m) {
     INTERN(str_blocking, "_asyncio_future_blocking");
 #undef INTERN
     if (PyModule_AddIntConstant(m, "TAG_PY", TAG_PY) < 0) return -1;
+    if (zpy_store_init(m) < 0) return -1;
     return 0;
 }
 

@@ -23,23 +23,22 @@ from typing import Any, Dict, Optional
 from . import _zactor
 
 _lock = threading.Lock()
-_libs: Dict[str, Any] = {}  # loaded objects stay loaded: actors may still run their code
+_addrs: Dict[tuple, int] = {}  # (path, symbol) -> address; loaded objects stay loaded
 _ffi = None
+_rt = None  # the runtime inside the zactor._zactor extension, through cffi
 
 _CDEF = """
-typedef struct za_behaviour_abi {
-    const char *name;
-    size_t state_size;
-    void *start;
-    void *receive;
-    void *stop;
-    const void *host;
-} za_behaviour_abi;
+typedef struct za_behaviour za_behaviour;
+int za_behaviour_load(const char *path, const char *symbol, const za_behaviour **out);
+const char *za_last_error(void);
 """
+
+ZA_EINVAL = -1
+ZA_ENOTFOUND = -9
 
 
 def _get_ffi():
-    global _ffi
+    global _ffi, _rt
     if _ffi is None:
         try:
             import cffi
@@ -47,40 +46,45 @@ def _get_ffi():
             raise ImportError("zactor.native needs cffi: pip install 'zactor[native]'") from e
         ffi = cffi.FFI()
         ffi.cdef(_CDEF)
-        # Make the runtime's symbols (za_*) visible to objects loaded later.
-        ffi.dlopen(_zactor.__file__, ffi.RTLD_NOW | ffi.RTLD_GLOBAL | ffi.RTLD_NOLOAD)
+        # Make the runtime's symbols (za_*) visible to objects loaded later,
+        # and reach its za_behaviour_load.
+        _rt = ffi.dlopen(_zactor.__file__, ffi.RTLD_NOW | ffi.RTLD_GLOBAL | ffi.RTLD_NOLOAD)
         _ffi = ffi
     return _ffi
 
 
 def behaviour_address(path: str, symbol: str) -> int:
-    """Load ``path`` (once) and return the address of its ``za_behaviour symbol``."""
-    ffi = _get_ffi()
-    path = os.path.abspath(path)
-    with _lock:
-        entry = _libs.get(path)
-        if entry is None:
-            import cffi
+    """Load ``path`` (once) and return the address of its ``za_behaviour symbol``.
 
-            own = cffi.FFI()
-            own.include(ffi)
-            lib = own.dlopen(path, own.RTLD_NOW | own.RTLD_LOCAL)
-            entry = _libs[path] = {"ffi": own, "lib": lib, "symbols": {}}
-        syms = entry["symbols"]
-        if symbol not in syms:
-            own = entry["ffi"]
-            if not symbol.isidentifier():
-                raise ValueError(f"not a C identifier: {symbol!r}")
-            try:
-                own.cdef(f"extern za_behaviour_abi {symbol};")  # not const: cffi treats const as a constant
-            except Exception as e:  # cdef of this symbol already attempted
-                raise LookupError(f"cannot declare {symbol}: {e}") from e
-            try:
-                ptr = own.addressof(entry["lib"], symbol)
-            except (AttributeError, KeyError, OSError) as e:
-                raise LookupError(f"{path} has no symbol {symbol!r}") from e
-            syms[symbol] = int(own.cast("uintptr_t", ptr))
-        return syms[symbol]
+    The runtime checks the symbol before anything reads it as a behaviour
+    (``za_behaviour_load``): a function, a smaller variable or a table built
+    against another ``zactor.h`` raises ValueError; a missing symbol
+    LookupError; an object that cannot be loaded OSError.
+    """
+    ffi = _get_ffi()
+    # a bare name ("libfoo.so.1") is looked up like dlopen does, unless a
+    # file of that name is in the current directory (as before)
+    if os.sep in path or os.path.exists(path):
+        path = os.path.abspath(path)
+    if "\0" in path or "\0" in symbol:
+        raise ValueError("path and symbol must not contain NUL characters")
+    if not symbol.isidentifier():
+        raise ValueError(f"not a C identifier: {symbol!r}")
+    key = (path, symbol)
+    with _lock:
+        addr = _addrs.get(key)
+        if addr is None:
+            out = ffi.new("const za_behaviour **")
+            rc = _rt.za_behaviour_load(os.fsencode(path), symbol.encode(), out)
+            if rc != 0:
+                why = ffi.string(_rt.za_last_error()).decode("utf-8", "replace")
+                if rc == ZA_ENOTFOUND and why.startswith("cannot load"):
+                    raise OSError(why)
+                if rc == ZA_ENOTFOUND:
+                    raise LookupError(why)
+                raise ValueError(why)
+            addr = _addrs[key] = int(ffi.cast("uintptr_t", out[0]))
+        return addr
 
 
 def pack_args(args: tuple) -> bytes:

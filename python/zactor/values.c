@@ -4,6 +4,8 @@
  * runtime's za_pack writer) and one decoder (the runtime's za_doc_decode,
  * then its za_value tree into Python objects).
  */
+#include <math.h>
+
 #include "glue.h"
 
 /*
@@ -62,7 +64,9 @@ int zpy_pack_obj(modstate *st, za_pack *p, PyObject *o, int depth) {
     } else if (PyByteArray_Check(o)) {
         rc = za_pack_bin(p, PyByteArray_AS_STRING(o), (size_t)PyByteArray_GET_SIZE(o));
     } else if (PyObject_TypeCheck(o, st->Ref_Type)) {
-        rc = za_pack_ref(p, ((RefObject *)o)->ref);
+        /* with its System's identity: a reader in another System refuses it */
+        RefObject *r = (RefObject *)o;
+        rc = r->sys && r->sys->sys ? za_pack_ref_in(p, r->sys->sys, r->ref) : za_pack_ref(p, r->ref);
     } else if (PyList_Check(o) || PyTuple_Check(o)) {
         PyObject *seq = PySequence_Fast(o, "");
         if (!seq) return -1;
@@ -80,6 +84,11 @@ int zpy_pack_obj(modstate *st, za_pack *p, PyObject *o, int depth) {
         Py_ssize_t pos = 0;
         PyObject *k, *v;
         while (rc == ZA_OK && PyDict_Next(o, &pos, &k, &v)) {
+            if (PyFloat_Check(k) && isnan(PyFloat_AS_DOUBLE(k))) {
+                /* Lua tables cannot hold it, and it never equals itself */
+                PyErr_SetString(PyExc_ValueError, "cannot send a map with a NaN key");
+                return -1;
+            }
             if (zpy_pack_obj(st, p, k, depth + 1) < 0 || zpy_pack_obj(st, p, v, depth + 1) < 0)
                 return -1;
         }
@@ -149,11 +158,22 @@ PyObject *zpy_value_to_py(SystemObject *s, const za_value *v) {
     Py_RETURN_NONE;
 }
 
-/* Bytes from another language: MessagePack if it parses, else raw bytes. */
+/* Bytes from another language: MessagePack if it parses, else raw bytes;
+ * a ref of another System is a ValueError, never a ref of this one. */
 PyObject *zpy_bytes_to_py(SystemObject *s, const void *data, size_t len) {
     if (!len) Py_RETURN_NONE;
     za_doc *d = NULL;
-    if (za_doc_decode(data, len, &d) == ZA_OK) {
+    int rc = s->sys ? za_doc_decode_in(s->sys, data, len, &d) : za_doc_decode(data, len, &d);
+    if (rc != ZA_OK && s->sys) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", za_last_error());
+        if (za_doc_decode(data, len, &d) == ZA_OK) { /* only the System check failed */
+            za_doc_free(d);
+            PyErr_SetString(PyExc_ValueError, why);
+            return NULL;
+        }
+    }
+    if (rc == ZA_OK) {
         PyObject *r = zpy_value_to_py(s, za_doc_root(d));
         za_doc_free(d);
         return r;

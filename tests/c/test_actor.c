@@ -164,11 +164,9 @@ static int probe_receive(za_ctx *ctx, const za_msg *m) {
     }
 }
 
-static const za_behaviour probe_beh = {.name = "probe",
-                                       .state_size = sizeof(probe),
-                                       .start = probe_start,
-                                       .receive = probe_receive,
-                                       .stop = probe_stop};
+static const za_behaviour probe_beh = {ZA_BEHAVIOUR_INIT,           .name = "probe",
+                                       .state_size = sizeof(probe), .start = probe_start,
+                                       .receive = probe_receive,    .stop = probe_stop};
 
 /* Dead letters of the fixture system. Freed only after the system is gone:
  * removing the hook does not wait for a hook call in progress. */
@@ -406,8 +404,9 @@ static int quitter_receive(za_ctx *ctx, const za_msg *m) {
     return 0;
 }
 
-static const za_behaviour quitter_beh = {
-    .name = "quitter", .start = quitter_start, .receive = quitter_receive, .stop = quitter_stop};
+static const za_behaviour quitter_beh = {ZA_BEHAVIOUR_INIT, .name = "quitter",
+                                         .start = quitter_start, .receive = quitter_receive,
+                                         .stop = quitter_stop};
 
 static void test_ctx_stop_in_start(void **st) {
     /* the stop begins when start returns, without waiting for a message */
@@ -650,8 +649,8 @@ static int counting_failing_start(za_ctx *ctx, const void *args, size_t len) {
     return failing_start(ctx, args, len);
 }
 
-static const za_behaviour failing_beh = {
-    .name = "failing", .start = counting_failing_start, .receive = probe_receive};
+static const za_behaviour failing_beh = {ZA_BEHAVIOUR_INIT, .name = "failing",
+                                         .start = counting_failing_start, .receive = probe_receive};
 
 static void test_spawn_sync_reason_text(void **st) {
     za_system *sys = *st;
@@ -670,11 +669,9 @@ static int gated_start(za_ctx *ctx, const void *args, size_t len) {
     return 0;
 }
 
-static const za_behaviour gated_beh = {.name = "gated",
-                                       .state_size = sizeof(probe),
-                                       .start = gated_start,
-                                       .receive = probe_receive,
-                                       .stop = probe_stop};
+static const za_behaviour gated_beh = {ZA_BEHAVIOUR_INIT,           .name = "gated",
+                                       .state_size = sizeof(probe), .start = gated_start,
+                                       .receive = probe_receive,    .stop = probe_stop};
 
 static void test_spawn_sync_timeout(void **st) {
     za_system *sys = *st;
@@ -706,7 +703,7 @@ static void test_bad_arguments(void **st) {
 
     ASSERT_ERR(za_spawn(NULL, &probe_beh, NULL, 0, NULL, &out), ZA_EINVAL);
     ASSERT_ERR(za_spawn(sys, NULL, NULL, 0, NULL, &out), ZA_EINVAL);
-    za_behaviour no_recv = {.name = "x"};
+    za_behaviour no_recv = {ZA_BEHAVIOUR_INIT, .name = "x"};
     ASSERT_ERR(za_spawn(sys, &no_recv, NULL, 0, NULL, &out), ZA_EINVAL);
     ASSERT_ERR(za_spawn(sys, &probe_beh, NULL, 0, NULL, NULL), ZA_EINVAL);
     ASSERT_ERR(za_spawn(sys, &probe_beh, NULL, 4, NULL, &out), ZA_EINVAL);
@@ -803,6 +800,93 @@ static void test_bad_arguments(void **st) {
     assert_int_equal(m.actors_alive, 1);
 }
 
+/* ---------------------------------------------- spawning from a stop hook */
+
+static atomic_int g_stop_spawn_rc, g_stop_spawn2_rc;
+static _Atomic za_ref g_stop_child;
+
+static int idle_receive(za_ctx *ctx, const za_msg *m) {
+    return 0;
+}
+static const za_behaviour idle_beh = {ZA_BEHAVIOUR_INIT, .name = "idle", .receive = idle_receive};
+
+static void spawner_stop(za_ctx *ctx) {
+    za_ref kid = ZA_REF_NONE;
+    atomic_store(&g_stop_spawn_rc, za_ctx_spawn(ctx, &idle_beh, NULL, 0, NULL, &kid));
+    atomic_store(&g_stop_child, kid);
+    za_ref kid2 = ZA_REF_NONE; /* za_spawn inside an actor makes a child too */
+    atomic_store(&g_stop_spawn2_rc, za_spawn(za_ctx_system(ctx), &idle_beh, NULL, 0, NULL, &kid2));
+    if (kid2 != ZA_REF_NONE) atomic_store(&g_stop_child, kid2);
+    atomic_fetch_add(&g_stops, 1);
+}
+
+static int spawner_receive(za_ctx *ctx, const za_msg *m) {
+    if (m->tag == 1) return 1; /* fail: a restart runs the stop hook too */
+    return 0;
+}
+static const za_behaviour spawner_beh = {ZA_BEHAVIOUR_INIT, .name = "spawner",
+                                         .receive = spawner_receive, .stop = spawner_stop};
+
+/* A child spawned by a stop hook outlived its parent: the parent's
+ * children were already stopped, and nothing stopped the new one. */
+static void test_spawn_in_stop_refused(void **st) {
+    za_system *sys = *st;
+    atomic_store(&g_stop_spawn_rc, 99);
+    atomic_store(&g_stop_spawn2_rc, 99);
+    atomic_store(&g_stop_child, ZA_REF_NONE);
+    za_ref p = tu_spawn(sys, &spawner_beh, NULL, 0, NULL);
+    assert_int_equal(za_stop(sys, p), ZA_OK);
+    assert_int_equal(za_join(sys, p, TU_WAIT_MS), ZA_OK);
+    za_ref kid = atomic_load(&g_stop_child);
+    if (kid != ZA_REF_NONE) {
+        /* give the runtime every chance to stop it: it did not */
+        bool died = WAIT_UNTIL(!za_is_alive(sys, kid), 500);
+        fail_msg("spawn in stop: rc %d/%d, child %s", atomic_load(&g_stop_spawn_rc),
+                 atomic_load(&g_stop_spawn2_rc), died ? "died" : "outlived its parent");
+    }
+    assert_int_equal(atomic_load(&g_stop_spawn_rc), ZA_ESTATE);
+    assert_int_equal(atomic_load(&g_stop_spawn2_rc), ZA_ESTATE);
+
+    /* the stop before a restart refuses too (the old state's children are gone) */
+    atomic_store(&g_stop_spawn_rc, 99);
+    atomic_store(&g_stops, 0);
+    za_ref q = tu_spawn(sys, &spawner_beh, NULL, 0, NULL);
+    assert_int_equal(za_tell(sys, q, 1, NULL, 0), ZA_OK);
+    ASSERT_EVENTUALLY(atomic_load(&g_stops) == 1);
+    assert_int_equal(atomic_load(&g_stop_spawn_rc), ZA_ESTATE);
+    assert_true(za_is_alive(sys, q)); /* restarted */
+    za_metrics m;
+    ASSERT_EVENTUALLY(za_metrics_read(sys, &m) == ZA_OK && m.actors_alive == 1);
+}
+
+/* Negative tags are the runtime's: a user could forge ZA_TAG_DOWN. */
+static void test_reserved_tags_refused(void **st) {
+    za_system *sys = *st;
+    za_ref r = tu_spawn(sys, &probe_beh, NULL, 0, NULL);
+    za_down fake = {.ref = r, .code = 0};
+    ASSERT_ERR(za_tell(sys, r, ZA_TAG_DOWN, &fake, sizeof fake), ZA_EINVAL);
+    ASSERT_ERR(za_tell_prio(sys, r, ZA_TAG_CHILD_FAILED, NULL, 0, ZA_PRIO_HIGH), ZA_EINVAL);
+    ASSERT_ERR(za_tell(sys, r, INT32_MIN, NULL, 0), ZA_EINVAL);
+    int obj = 0;
+    ASSERT_ERR(za_tell_ptr(sys, r, ZA_TAG_TIMEOUT, &obj, NULL, ZA_PRIO_NORMAL), ZA_EINVAL);
+    za_answer a;
+    ASSERT_ERR(za_ask(sys, r, ZA_TAG_DOWN, NULL, 0, 1000, &a), ZA_EINVAL);
+    za_answer_free(&a);
+    za_ask_wait_handle *h = NULL;
+    ASSERT_ERR(za_ask_start(sys, r, -5, NULL, 0, &h), ZA_EINVAL);
+    assert_null(h);
+    ASSERT_ERR(za_ask_async(sys, r, ZA_TAG_TIMEOUT, NULL, 0, 0, count_cb, NULL, NULL), ZA_EINVAL);
+    za_timer_id t;
+    ASSERT_ERR(za_send_after(sys, 1, r, ZA_TAG_DOWN, NULL, 0, &t), ZA_EINVAL);
+    ASSERT_ERR(za_send_interval(sys, 1, 1, r, ZA_TAG_DOWN, NULL, 0, &t), ZA_EINVAL);
+    /* nothing arrived, nothing was counted as sent */
+    za_metrics m;
+    assert_int_equal(za_metrics_read(sys, &m), ZA_OK);
+    assert_int_equal(m.sent, 0);
+    assert_int_equal(za_tell(sys, r, 0, NULL, 0), ZA_OK); /* 0 is the user's */
+    assert_int_equal(atomic_load(&g_cb_calls), 0);
+}
+
 static void test_strerror(void **st) {
     (void)st;
     const char *seen[20] = {0};
@@ -821,6 +905,8 @@ static void test_strerror(void **st) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_spawn_tell_ask, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spawn_in_stop_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reserved_tags_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hooks_state_args, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ctx_accessors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_blocking_calls_inside_actor, setup, teardown),

@@ -118,7 +118,8 @@ static int server_receive(za_ctx *ctx, const za_msg *m) {
     }
 }
 
-static const za_behaviour server_beh = {.name = "server", .receive = server_receive};
+static const za_behaviour server_beh = {ZA_BEHAVIOUR_INIT, .name = "server",
+                                        .receive = server_receive};
 
 /* ------------------------------------------------------------- client */
 
@@ -158,7 +159,8 @@ static int client_receive(za_ctx *ctx, const za_msg *m) {
     return 0;
 }
 
-static const za_behaviour client_beh = {.name = "client", .receive = client_receive};
+static const za_behaviour client_beh = {ZA_BEHAVIOUR_INIT, .name = "client",
+                                        .receive = client_receive};
 
 /* Make the client ask; returns the corr (asserts the ask was accepted unless want_rc says). */
 static uint64_t client_go(za_system *sys, za_ref client, za_ref target, int32_t tag,

@@ -52,7 +52,8 @@ static int echo_receive(za_ctx *ctx, const za_msg *m) {
     if (za_ctx_can_reply(ctx)) return za_reply(ctx, m->tag, m->data, m->len);
     return 0;
 }
-static const za_behaviour echo_beh = {"echo", sizeof(seq_state), NULL, echo_receive, NULL, NULL};
+static const za_behaviour echo_beh = {ZA_BEHAVIOUR_INIT, .name = "echo",
+                                      .state_size = sizeof(seq_state), .receive = echo_receive};
 
 /* Takes every ask's reply slot and never answers (until it stops). */
 typedef struct silent_state {
@@ -69,8 +70,9 @@ static void silent_stop(za_ctx *ctx) {
     for (int i = 0; i < st->n; i++) za_reply_error(za_ctx_system(ctx), st->held[i], ZA_EFAILED, "stopped");
     st->n = 0;
 }
-static const za_behaviour silent_beh = {"silent", sizeof(silent_state), NULL, silent_receive,
-                                        silent_stop, NULL};
+static const za_behaviour silent_beh = {ZA_BEHAVIOUR_INIT, .name = "silent",
+                                        .state_size = sizeof(silent_state),
+                                        .receive = silent_receive, .stop = silent_stop};
 
 /* Records the DOWN notices it gets. */
 static pthread_mutex_t down_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -86,7 +88,8 @@ static int watcher_receive(za_ctx *ctx, const za_msg *m) {
     }
     return 0;
 }
-static const za_behaviour watcher_beh = {"watcher", 0, NULL, watcher_receive, NULL, NULL};
+static const za_behaviour watcher_beh = {ZA_BEHAVIOUR_INIT, .name = "watcher",
+                                         .receive = watcher_receive};
 
 /* ------------------------------------------------------------- node mode */
 
@@ -523,7 +526,7 @@ static void test_bad_config(void **state) {
     char url[64];
     snprintf(url, sizeof url, "redis://127.0.0.1:%d", free_port());
     cc.redis = url;
-    ASSERT_ERR(za_cluster_create(&cc, &cl), ZA_EUNAVAILABLE);
+    ASSERT_ERR(za_cluster_create(&cc, &cl), ZA_ECONNECT);
     cc.redis = redis_url;
     cc.node_name = "bad|name";
     ASSERT_ERR(za_cluster_create(&cc, &cl), ZA_EINVAL);

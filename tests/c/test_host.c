@@ -97,10 +97,10 @@ static void run_host_test(za_system *sys, int exclusive) {
                     .enter = host_enter,
                     .leave = host_leave,
                     .host_ud = hs};
-    za_behaviour beh = {
-        .name = "hosted", .state_size = sizeof(hosted), .receive = hosted_receive, .host = &host};
-    za_behaviour native = {
-        .name = "native", .state_size = sizeof(hosted), .receive = hosted_receive};
+    za_behaviour beh = {ZA_BEHAVIOUR_INIT, .name = "hosted", .state_size = sizeof(hosted),
+                        .receive = hosted_receive, .host = &host};
+    za_behaviour native = {ZA_BEHAVIOUR_INIT, .name = "native", .state_size = sizeof(hosted),
+                           .receive = hosted_receive};
     enum { N = 8, T = 2 };
     za_ref r[N], nat[2];
     za_spawn_opts o;
@@ -157,8 +157,8 @@ static void test_host_in_manual_mode(void **st) {
     host_state *hs = calloc(1, sizeof *hs);
     za_host host = {
         .name = "m", .exclusive = 1, .enter = host_enter, .leave = host_leave, .host_ud = hs};
-    za_behaviour beh = {
-        .name = "hosted", .state_size = sizeof(hosted), .receive = hosted_receive, .host = &host};
+    za_behaviour beh = {ZA_BEHAVIOUR_INIT, .name = "hosted", .state_size = sizeof(hosted),
+                        .receive = hosted_receive, .host = &host};
     za_spawn_opts o;
     za_spawn_opts_init(&o);
     o.user = hs;
@@ -179,10 +179,8 @@ static void test_too_many_hosts(void **st) {
     int ok = 0;
     for (int i = 0; i < 9; i++) {
         hosts[i] = (za_host){.name = "h", .exclusive = i % 2};
-        behs[i] = (za_behaviour){.name = "b",
-                                 .state_size = sizeof(hosted),
-                                 .receive = hosted_receive,
-                                 .host = &hosts[i]};
+        behs[i] = (za_behaviour){ZA_BEHAVIOUR_INIT, .name = "b", .state_size = sizeof(hosted),
+                                 .receive = hosted_receive, .host = &hosts[i]};
         za_ref r;
         int rc = za_spawn(sys, &behs[i], NULL, 0, NULL, &r);
         if (rc == ZA_OK) {

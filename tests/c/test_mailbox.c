@@ -69,7 +69,8 @@ static int recorder_receive(za_ctx *ctx, const za_msg *m) {
     }
 }
 
-static const za_behaviour recorder_beh = {.name = "recorder", .receive = recorder_receive};
+static const za_behaviour recorder_beh = {ZA_BEHAVIOUR_INIT, .name = "recorder",
+                                          .receive = recorder_receive};
 
 static int tell_rec(za_system *sys, za_ref r, int32_t v, za_prio p) {
     return za_tell_prio(sys, r, T_REC, &v, sizeof v, p);
@@ -363,7 +364,7 @@ static int slow_receive(za_ctx *ctx, const za_msg *m) {
     return recorder_receive(ctx, m);
 }
 
-static const za_behaviour slow_beh = {.name = "slow", .receive = slow_receive};
+static const za_behaviour slow_beh = {ZA_BEHAVIOUR_INIT, .name = "slow", .receive = slow_receive};
 
 static void test_bounded_block_waits_for_room(void **st) {
     za_system *sys = *st;

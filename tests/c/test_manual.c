@@ -83,11 +83,9 @@ static int player_receive(za_ctx *ctx, const za_msg *m) {
     }
 }
 
-static const za_behaviour player_beh = {.name = "player",
-                                        .state_size = sizeof(player),
-                                        .start = player_start,
-                                        .receive = player_receive,
-                                        .stop = player_stop};
+static const za_behaviour player_beh = {
+    ZA_BEHAVIOUR_INIT,     .name = "player",          .state_size = sizeof(player),
+    .start = player_start, .receive = player_receive, .stop = player_stop};
 
 static int setup(void **st) {
     atomic_store(&g_starts, 0);

@@ -35,14 +35,14 @@ static int m_receive(za_ctx *ctx, const za_msg *m) {
     }
 }
 
-static const za_behaviour m_beh = {
-    .name = "metered", .state_size = sizeof(int64_t), .receive = m_receive};
+static const za_behaviour m_beh = {ZA_BEHAVIOUR_INIT, .name = "metered",
+                                   .state_size = sizeof(int64_t), .receive = m_receive};
 
 static int fail_start(za_ctx *ctx, const void *a, size_t l) {
     return 1;
 }
-static const za_behaviour failing_beh = {
-    .name = "failing", .start = fail_start, .receive = m_receive};
+static const za_behaviour failing_beh = {ZA_BEHAVIOUR_INIT, .name = "failing", .start = fail_start,
+                                         .receive = m_receive};
 
 static tu_dl *g_dl;
 
@@ -320,6 +320,7 @@ static void test_latency_all_sampled(void **st) {
         assert_true(l->p95_ns <= l->p99_ns);
         assert_true(l->p99_ns <= l->max_ns);
         assert_true(l->max_ns > 0);
+        assert_true(l->sum_ns >= l->max_ns);
     }
     /* percentiles are the same in the text */
     int need = za_metrics_prometheus(sys, NULL, 0);
@@ -327,6 +328,60 @@ static void test_latency_all_sampled(void **st) {
     za_metrics_prometheus(sys, buf, (size_t)need + 1);
     assert_true(contains_line_prefix(buf, "zactor_queue_latency_seconds_count 201\n"));
     assert_true(contains_line_prefix(buf, "zactor_processing_seconds_count 201\n"));
+    free(buf);
+    za_system_destroy(sys);
+}
+
+/* The value of the sample line that starts with `prefix` (then a space). */
+static bool sample_value(const char *text, const char *prefix, double *out) {
+    size_t n = strlen(prefix);
+    for (const char *l = text; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL)
+        if (!strncmp(l, prefix, n) && l[n] == ' ') return sscanf(l + n + 1, "%lf", out) == 1;
+    return false;
+}
+
+/* The exposition format's summary: quantile samples, then <name>_sum and
+ * <name>_count. _sum was missing (a Prometheus parser reads the family as
+ * incomplete and averages cannot be computed). */
+static void test_prometheus_summary_sum_and_count(void **st) {
+    (void)st;
+    za_config cfg;
+    za_config_init(&cfg);
+    cfg.workers = 2;
+    cfg.latency_sample = 1;
+    za_system *sys = tu_system_cfg(&cfg);
+    za_ref a = tu_spawn(sys, &m_beh, NULL, 0, NULL);
+    for (int i = 0; i < 50; i++) assert_int_equal(za_tell(sys, a, T_ADD, NULL, 0), ZA_OK);
+    assert_int_equal(tu_ask_i64(sys, a, T_GET), 50);
+    za_metrics m;
+    ASSERT_EVENTUALLY(za_metrics_read(sys, &m) == ZA_OK && m.process_latency.count == 51);
+    int need = za_metrics_prometheus(sys, NULL, 0);
+    char *buf = malloc((size_t)need + 1);
+    assert_non_null(buf);
+    za_metrics_prometheus(sys, buf, (size_t)need + 1);
+    const char *fams[] = {"zactor_queue_latency_seconds", "zactor_processing_seconds"};
+    for (int i = 0; i < 2; i++) {
+        char name[96];
+        double sum = -1, count = -1, max = -1;
+        snprintf(name, sizeof name, "%s_sum", fams[i]);
+        if (!sample_value(buf, name, &sum)) fail_msg("no %s line in:\n%s", name, buf);
+        snprintf(name, sizeof name, "%s_count", fams[i]);
+        assert_true(sample_value(buf, name, &count));
+        snprintf(name, sizeof name, "%s{quantile=\"1\"}", fams[i]);
+        assert_true(sample_value(buf, name, &max));
+        assert_true(count == 51.0);
+        /* every sample is at least 0 and the largest is one of them */
+        assert_true(sum >= max);
+        assert_true(sum <= max * count * 1.000001 + 1e-9);
+        /* _sum and _count come after the quantiles, _sum first */
+        snprintf(name, sizeof name, "\n%s_sum ", fams[i]);
+        const char *ps = strstr(buf, name);
+        snprintf(name, sizeof name, "\n%s_count ", fams[i]);
+        const char *pc = strstr(buf, name);
+        snprintf(name, sizeof name, "\n%s{quantile=\"1\"} ", fams[i]);
+        const char *pq = strstr(buf, name);
+        assert_true(pq && ps && pc && pq < ps && ps < pc);
+    }
     free(buf);
     za_system_destroy(sys);
 }
@@ -376,6 +431,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_dead_letter_reasons, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prometheus, setup, teardown),
         cmocka_unit_test_setup_teardown(test_latency_all_sampled, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prometheus_summary_sum_and_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_latency_sampled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_actor_info, setup, teardown),
     };

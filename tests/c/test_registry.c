@@ -22,7 +22,7 @@ static int reg_receive(za_ctx *ctx, const za_msg *m) {
     }
 }
 
-static const za_behaviour reg_beh = {.name = "reg", .receive = reg_receive};
+static const za_behaviour reg_beh = {ZA_BEHAVIOUR_INIT, .name = "reg", .receive = reg_receive};
 
 static int setup(void **st) {
     *st = tu_system(2);
@@ -268,6 +268,34 @@ static void test_registry_bad_args(void **st) {
     ASSERT_ERR(za_unregister(NULL, "x"), ZA_EINVAL);
 }
 
+/* One rule for names, whichever way they are registered: za_register took
+ * names longer than za_spawn accepts (a name that could be registered but
+ * not spawned under, and the reverse). */
+static void test_register_and_spawn_share_name_rule(void **st) {
+    za_system *sys = *st;
+    za_ref a = tu_spawn(sys, &reg_beh, NULL, 0, NULL), out;
+    char name[300];
+    memset(name, 'n', sizeof name);
+    name[255] = '\0'; /* 255 bytes: fine both ways */
+    assert_int_equal(za_register(sys, name, a), ZA_OK);
+    assert_int_equal(za_lookup(sys, name, &out), ZA_OK);
+    assert_int_equal(za_unregister(sys, name), ZA_OK);
+    za_spawn_opts o;
+    za_spawn_opts_init(&o);
+    o.name = name;
+    za_ref b = tu_spawn(sys, &reg_beh, NULL, 0, &o);
+    assert_int_equal(za_lookup(sys, name, &out), ZA_OK);
+    assert_int_equal(out, b);
+    name[255] = 'n';
+    name[256] = '\0'; /* 256 bytes: refused both ways, with the same reason */
+    ASSERT_ERR(za_spawn(sys, &reg_beh, NULL, 0, &o, &out), ZA_EINVAL);
+    char spawn_why[256];
+    snprintf(spawn_why, sizeof spawn_why, "%s", za_last_error());
+    ASSERT_ERR(za_register(sys, name, a), ZA_EINVAL);
+    assert_string_equal(za_last_error(), spawn_why);
+    assert_int_equal(za_lookup(sys, name, &out), ZA_ENOTFOUND);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_register_lookup_unregister, setup, teardown),
@@ -278,6 +306,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_many_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_register_race, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry_bad_args, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_register_and_spawn_share_name_rule, setup, teardown),
     };
     return cmocka_run_group_tests_name("registry", tests, NULL, NULL);
 }

@@ -2,11 +2,12 @@
  */
 #include "testutil.h"
 
-enum { T_ADD = 1, T_GET, T_GATE, T_HOP, T_HOLD, T_TRY_SHUTDOWN };
+enum { T_ADD = 1, T_GET, T_GATE, T_HOP, T_HOLD, T_TRY_SHUTDOWN, T_TRY_DESTROY };
 
 static tu_gate g_gate;
 static atomic_int g_received, g_stops, g_seq;
 static atomic_int g_forward_ok; /* sends made by actors that were accepted */
+static atomic_int g_produced;   /* sends of the producer threads that were accepted */
 static tu_dl *g_dl;
 
 #define MAXID 128
@@ -20,6 +21,7 @@ static void reset(void) {
     atomic_store(&g_stops, 0);
     atomic_store(&g_seq, 0);
     atomic_store(&g_forward_ok, 0);
+    atomic_store(&g_produced, 0);
     atomic_store(&g_have_slot, 0);
     g_slot = NULL;
     for (int i = 0; i < MAXID; i++) atomic_store(&g_stop_seq[i], 0);
@@ -93,16 +95,18 @@ static int node_receive(za_ctx *ctx, const za_msg *m) {
         int32_t rc = za_system_shutdown(za_ctx_system(ctx), 100);
         return za_reply(ctx, T_TRY_SHUTDOWN, &rc, sizeof rc);
     }
+    case T_TRY_DESTROY: {
+        int32_t rc = za_system_destroy(za_ctx_system(ctx));
+        return za_reply(ctx, T_TRY_DESTROY, &rc, sizeof rc);
+    }
     default:
         return 0;
     }
 }
 
-static const za_behaviour node_beh = {.name = "node",
-                                      .state_size = sizeof(node),
-                                      .start = node_start,
-                                      .receive = node_receive,
-                                      .stop = node_stop};
+static const za_behaviour node_beh = {ZA_BEHAVIOUR_INIT,          .name = "node",
+                                      .state_size = sizeof(node), .start = node_start,
+                                      .receive = node_receive,    .stop = node_stop};
 
 static za_ref spawn_node(za_system *sys, int32_t id, int32_t nkids, int32_t depth, za_ref next) {
     node_args a = {id, nkids, depth, next};
@@ -281,6 +285,48 @@ static void test_shutdown_inside_actor_refused(void **st) {
     za_system_destroy(sys);
 }
 
+/* Destroying the system from one of its actors would free it under the
+ * running worker (it did: a use after free); it is refused like shutdown. */
+static void test_destroy_inside_actor_refused(void **st) {
+    za_system *sys = sys_with_dl(NULL);
+    za_ref a = spawn_node(sys, 1, 0, 0, 0);
+    za_answer ans;
+    assert_int_equal(tu_ask(sys, a, T_TRY_DESTROY, &ans), ZA_OK);
+    int32_t rc;
+    memcpy(&rc, ans.data, sizeof rc);
+    za_answer_free(&ans);
+    assert_int_equal(rc, ZA_ESTATE);
+    /* untouched: still running */
+    assert_int_equal(za_tell(sys, a, T_ADD, NULL, 0), ZA_OK);
+    assert_int_equal(tu_ask_i64(sys, a, T_GET), 1);
+    assert_int_equal(za_system_destroy(sys), ZA_OK);
+    assert_int_equal(za_system_destroy(NULL), ZA_OK);
+}
+
+/* In manual mode the actor runs on the caller's thread inside
+ * za_system_run: neither shutdown nor destroy may run from there. */
+static void test_destroy_and_shutdown_inside_manual_actor_refused(void **st) {
+    za_system *sys = tu_manual_system();
+    za_ref a = spawn_node(sys, 1, 0, 0, 0);
+    za_ask_wait_handle *h[2];
+    assert_int_equal(za_ask_start(sys, a, T_TRY_DESTROY, NULL, 0, &h[0]), ZA_OK);
+    assert_int_equal(za_ask_start(sys, a, T_TRY_SHUTDOWN, NULL, 0, &h[1]), ZA_OK);
+    assert_true(za_system_run(sys, 0) > 0);
+    for (int i = 0; i < 2; i++) {
+        za_answer ans;
+        assert_int_equal(za_ask_wait(h[i], 0, &ans), ZA_OK);
+        za_ask_wait_release(h[i]);
+        int32_t rc;
+        memcpy(&rc, ans.data, sizeof rc);
+        za_answer_free(&ans);
+        assert_int_equal(rc, ZA_ESTATE);
+    }
+    assert_int_equal(za_tell(sys, a, T_ADD, NULL, 0), ZA_OK);
+    assert_true(za_system_run(sys, 0) > 0);
+    assert_int_equal(atomic_load(&g_received), 1);
+    assert_int_equal(za_system_destroy(sys), ZA_OK);
+}
+
 /* ------------------------------------------------ traffic in flight */
 
 typedef struct producer {
@@ -299,6 +345,7 @@ static void *producer_main(void *p) {
         int rc = za_tell(pr->sys, pr->targets[i % pr->ntargets], T_HOP, &hops, sizeof hops);
         if (rc == ZA_OK) {
             pr->accepted++;
+            atomic_fetch_add_explicit(&g_produced, 1, memory_order_relaxed);
         } else {
             pr->refused++;
             if (rc == ZA_ESHUTDOWN) break; /* no more after shutdown began */
@@ -323,7 +370,9 @@ static void test_shutdown_with_messages_in_flight(void **st) {
         prs[i] = (producer){sys, ring, N, 0, 0, &stop};
         assert_int_equal(pthread_create(&th[i], NULL, producer_main, &prs[i]), 0);
     }
-    tu_sleep_ms(30);
+    /* traffic must be flowing when shutdown begins: wait for it, not for a
+     * fixed 30 ms in which a loaded machine may run no producer at all */
+    assert_true(WAIT_UNTIL(atomic_load(&g_produced) >= 128, TU_WAIT_MS));
     int rc = za_system_shutdown(sys, TU_WAIT_MS);
     assert_int_equal(rc, ZA_OK);
     atomic_store(&stop, 1);
@@ -459,6 +508,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_destroy_with_live_actors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_children_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_inside_actor_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_destroy_inside_actor_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_destroy_and_shutdown_inside_manual_actor_refused,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_with_messages_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_timeout_leftovers_are_dead_letters, setup,
                                         teardown),

@@ -18,7 +18,7 @@ static int nop_receive(za_ctx *ctx, const za_msg *m) {
     (void)m;
     return 0;
 }
-static const za_behaviour child_beh = {.name = "child", .receive = nop_receive};
+static const za_behaviour child_beh = {ZA_BEHAVIOUR_INIT, .name = "child", .receive = nop_receive};
 
 static const int all_steps[] = {SPAWN_EXT,  SPAWN_ARGS,     SPAWN_NAME_DUP, SPAWN_HOST,
                                 SPAWN_SLOT, SPAWN_REGISTER, SPAWN_LINK,     SPAWN_START};
@@ -79,7 +79,8 @@ static int parent_receive(za_ctx *ctx, const za_msg *m) {
     for (int i = 0; i < NSTEPS; i++) spawn_failing_at(za_ctx_system(ctx), ctx, all_steps[i]);
     return 0;
 }
-static const za_behaviour parent_beh = {.name = "parent", .receive = parent_receive};
+static const za_behaviour parent_beh = {ZA_BEHAVIOUR_INIT, .name = "parent",
+                                        .receive = parent_receive};
 
 static void test_top_level_spawn_unwinds_every_step(void **st) {
     (void)st;

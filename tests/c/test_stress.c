@@ -77,7 +77,7 @@ static int seq_receive(za_ctx *ctx, const za_msg *m) {
     }
 }
 
-static const za_behaviour seq_beh = {.name = "seq", .receive = seq_receive};
+static const za_behaviour seq_beh = {ZA_BEHAVIOUR_INIT, .name = "seq", .receive = seq_receive};
 
 typedef struct seq_producer {
     za_system *sys;
@@ -211,8 +211,8 @@ static int pinger_receive(za_ctx *ctx, const za_msg *m) {
     }
 }
 
-static const za_behaviour pinger_beh = {
-    .name = "pinger", .state_size = sizeof(pinger), .receive = pinger_receive};
+static const za_behaviour pinger_beh = {ZA_BEHAVIOUR_INIT, .name = "pinger",
+                                        .state_size = sizeof(pinger), .receive = pinger_receive};
 
 static void test_ping_pong_storm(void **st) {
     za_system *sys = *st;
@@ -264,7 +264,8 @@ static int churn_receive(za_ctx *ctx, const za_msg *m) {
     }
 }
 
-static const za_behaviour churn_beh = {.name = "churn", .receive = churn_receive};
+static const za_behaviour churn_beh = {ZA_BEHAVIOUR_INIT, .name = "churn",
+                                       .receive = churn_receive};
 
 #define MAXCHURN 20000
 static za_ref g_refs[MAXCHURN];
@@ -375,7 +376,7 @@ static int echo_receive(za_ctx *ctx, const za_msg *m) {
     return 0;
 }
 
-static const za_behaviour echo_beh = {.name = "echo", .receive = echo_receive};
+static const za_behaviour echo_beh = {ZA_BEHAVIOUR_INIT, .name = "echo", .receive = echo_receive};
 
 #define NECHO 4
 #define MAXASYNC 4096
@@ -528,9 +529,8 @@ static int hopper_receive(za_ctx *ctx, const za_msg *m) {
     return 0;
 }
 
-static const za_behaviour hopper_beh = {.name = "hopper",
-                                        .state_size = sizeof(hopper),
-                                        .start = hopper_start,
+static const za_behaviour hopper_beh = {ZA_BEHAVIOUR_INIT, .name = "hopper",
+                                        .state_size = sizeof(hopper), .start = hopper_start,
                                         .receive = hopper_receive};
 
 typedef struct blaster {
@@ -540,6 +540,9 @@ typedef struct blaster {
     long accepted, refused;
 } blaster;
 
+/* accepted sends of all blasters so far: the test waits for traffic on it */
+static atomic_long g_blast_accepted;
+
 static void *blaster_main(void *p) {
     blaster *b = p;
     int32_t hops = 6;
@@ -547,6 +550,7 @@ static void *blaster_main(void *p) {
         int rc = za_tell(b->sys, b->targets[i % b->ntargets], T_HOP, &hops, sizeof hops);
         if (rc == ZA_OK) {
             b->accepted++;
+            atomic_fetch_add_explicit(&g_blast_accepted, 1, memory_order_relaxed);
         } else {
             b->refused++;
             if (rc == ZA_ESHUTDOWN) break;
@@ -572,11 +576,14 @@ static void test_shutdown_with_traffic(void **st) {
     }
     blaster b[P];
     pthread_t th[P];
+    atomic_store(&g_blast_accepted, 0);
     for (int i = 0; i < P; i++) {
         b[i] = (blaster){sys, ring, N, 0, 0};
         assert_int_equal(pthread_create(&th[i], NULL, blaster_main, &b[i]), 0);
     }
-    tu_sleep_ms(TU_TSAN ? 150 : 50);
+    /* shut down with traffic flowing: wait for it rather than a fixed 50 ms,
+     * in which a loaded machine once ran no sender at all (accepted == 0) */
+    assert_true(WAIT_UNTIL(atomic_load(&g_blast_accepted) >= 256, TU_WAIT_MS));
     int rc = za_system_shutdown(sys, 3 * TU_WAIT_MS);
     assert_int_equal(rc, ZA_OK);
     long accepted = atomic_load(&g_hop_forwarded);

@@ -126,11 +126,9 @@ static int worker_receive(za_ctx *ctx, const za_msg *m) {
     }
 }
 
-static const za_behaviour worker_beh = {.name = "worker",
-                                        .state_size = sizeof(worker),
-                                        .start = worker_start,
-                                        .receive = worker_receive,
-                                        .stop = worker_stop};
+static const za_behaviour worker_beh = {
+    ZA_BEHAVIOUR_INIT,     .name = "worker",          .state_size = sizeof(worker),
+    .start = worker_start, .receive = worker_receive, .stop = worker_stop};
 
 /* --------------------------------------------------------- supervisor */
 
@@ -230,11 +228,9 @@ static int sup_receive(za_ctx *ctx, const za_msg *m) {
     }
 }
 
-static const za_behaviour sup_beh = {.name = "sup",
-                                     .state_size = sizeof(sup),
-                                     .start = sup_start,
-                                     .receive = sup_receive,
-                                     .stop = sup_stop};
+static const za_behaviour sup_beh = {ZA_BEHAVIOUR_INIT,         .name = "sup",
+                                     .state_size = sizeof(sup), .start = sup_start,
+                                     .receive = sup_receive,    .stop = sup_stop};
 
 /* ------------------------------------------------------------ watcher */
 
@@ -268,7 +264,8 @@ static int watcher_receive(za_ctx *ctx, const za_msg *m) {
     }
 }
 
-static const za_behaviour watcher_beh = {.name = "watcher", .receive = watcher_receive};
+static const za_behaviour watcher_beh = {ZA_BEHAVIOUR_INIT, .name = "watcher",
+                                         .receive = watcher_receive};
 
 /* ------------------------------------------------------------ helpers */
 

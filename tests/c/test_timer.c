@@ -48,7 +48,7 @@ static int rec_receive(za_ctx *ctx, const za_msg *m) {
     return 0;
 }
 
-static const za_behaviour rec_beh = {.name = "rec", .receive = rec_receive};
+static const za_behaviour rec_beh = {ZA_BEHAVIOUR_INIT, .name = "rec", .receive = rec_receive};
 
 static rec get_rec(int i) {
     pthread_mutex_lock(&g_mu);

@@ -545,11 +545,11 @@ static void test_bad_ext(void **state) {
     const unsigned char timestamp[] = {0xd6, 0xff, 0, 0, 0, 1}; /* ext -1 */
     expect_decode_error(timestamp, sizeof timestamp, ZA_EVALUE, "ext type -1");
     const unsigned char short_ref[] = {0xd6, 0x01, 0, 0, 0, 1};
-    expect_decode_error(short_ref, sizeof short_ref, ZA_EVALUE, "expected 8");
-    const unsigned char long_ref[18] = {0xd8, 0x01};
-    expect_decode_error(long_ref, sizeof long_ref, ZA_EVALUE, "expected 8");
+    expect_decode_error(short_ref, sizeof short_ref, ZA_EVALUE, "expected 16 (or 8)");
+    const unsigned char odd_ref[15] = {0xc7, 12, 0x01}; /* 16 (identity + ref) or 8 only */
+    expect_decode_error(odd_ref, sizeof odd_ref, ZA_EVALUE, "expected 16 (or 8)");
     const unsigned char empty_ref[] = {0xc7, 0x00, 0x01};
-    expect_decode_error(empty_ref, sizeof empty_ref, ZA_EVALUE, "expected 8");
+    expect_decode_error(empty_ref, sizeof empty_ref, ZA_EVALUE, "expected 16 (or 8)");
     /* deep inside a map value, after valid siblings were converted */
     const unsigned char nested[] = {0x82, 0xa1, 'a',  0x91, 0x01, 0xa1,
                                     'b',  0x92, 0xc0, 0xd4, 0x05, 0x00};
@@ -633,6 +633,75 @@ static void test_oversized_str_refused(void **state) {
 #endif
 }
 
+/* One decode: ZA_EVALUE, refused by the count check (its text), quickly. */
+static void expect_oversized(const unsigned char *b, size_t len) {
+    za_doc *d = (za_doc *)1;
+    uint64_t t0 = tu_now_ns();
+    int rc = za_doc_decode(b, len, &d);
+    uint64_t ms = (tu_now_ns() - t0) / 1000000u;
+    if (rc != ZA_EVALUE || !strstr(za_last_error(), "bytes follow"))
+        fail_msg("%zu bytes (first 0x%02x): rc %d, '%s'", len, b[0], rc, za_last_error());
+    assert_null(d);
+    /* the count is refused before msgpack-c sees it: no gigabytes reserved
+     * (before the fix: an 8 GiB zone, seconds under ASan) */
+    assert_true(ms < 500);
+}
+
+/* tests/fuzz/crashes/value_decode/oom-array32-268M-one-nil and kin: a
+ * container declaring more elements than there are bytes left. */
+static void test_oversized_count_fails_fast(void **st) {
+    (void)st;
+    const unsigned char arr32[] = {0xdd, 0x10, 0x00, 0x00, 0x00, 0xc0};
+    expect_oversized(arr32, sizeof arr32);
+    const unsigned char arr32_max[] = {0xdd, 0xff, 0xff, 0xff, 0xff, 0xc0};
+    expect_oversized(arr32_max, sizeof arr32_max);
+    const unsigned char map32[] = {0xdf, 0x08, 0x00, 0x00, 0x00, 0xc0, 0xc0};
+    expect_oversized(map32, sizeof map32);
+    const unsigned char arr16[] = {0xdc, 0xff, 0xff, 0x01, 0x02};
+    expect_oversized(arr16, sizeof arr16);
+    /* nested: the inner header asks more than the outer leaves */
+    const unsigned char nested[] = {0x92, 0xc0, 0xdd, 0x01, 0x00, 0x00, 0x00, 0xc0};
+    expect_oversized(nested, sizeof nested);
+    /* after a string payload is skipped */
+    const unsigned char after_str[] = {0x92, 0xa3, 'a', 'b', 'c', 0x93, 0xc0, 0xc0};
+    expect_oversized(after_str, sizeof after_str);
+    /* a map's entries take two bytes each: 2 entries need 4 */
+    const unsigned char fixmap[] = {0x82, 0xc0, 0xc0, 0xc0};
+    expect_oversized(fixmap, sizeof fixmap);
+
+    /* exactly enough still decodes */
+    const unsigned char fits[] = {0xdd, 0x00, 0x00, 0x00, 0x03, 0xc0, 0xc0, 0xc0};
+    za_doc *d = NULL;
+    assert_int_equal(za_doc_decode(fits, sizeof fits, &d), ZA_OK);
+    assert_int_equal(za_doc_root(d)->v.array.n, 3);
+    za_doc_free(d);
+    const unsigned char map_fits[] = {0x82, 0x01, 0xc0, 0xa1, 'k', 0x92, 0xc3, 0xc2};
+    assert_int_equal(za_doc_decode(map_fits, sizeof map_fits, &d), ZA_OK);
+    assert_int_equal(za_doc_root(d)->v.map.n, 2);
+    za_doc_free(d);
+    /* truncation and bad bytes keep msgpack-c's own diagnosis */
+    const unsigned char trunc[] = {0x93, 0xc0, 0xc0};
+    assert_int_equal(za_doc_decode(trunc, sizeof trunc, &d), ZA_EVALUE);
+    assert_non_null(strstr(za_last_error(), "bytes follow"));
+    const unsigned char str_trunc[] = {0xdb, 0xff, 0xff, 0xff, 0xff, 'a'};
+    assert_int_equal(za_doc_decode(str_trunc, sizeof str_trunc, &d), ZA_EVALUE);
+    assert_non_null(strstr(za_last_error(), "truncated"));
+    const unsigned char bad[] = {0x91, 0xc1};
+    assert_int_equal(za_doc_decode(bad, sizeof bad, &d), ZA_EVALUE);
+    assert_non_null(strstr(za_last_error(), "0xc1"));
+}
+
+/* The reproducer file itself, when the tests run from the repository. */
+static void test_fuzz_reproducers(void **st) {
+    (void)st;
+    FILE *f = fopen("tests/fuzz/crashes/value_decode/oom-array32-268M-one-nil", "rb");
+    if (!f) skip();
+    unsigned char b[64];
+    size_t n = fread(b, 1, sizeof b, f);
+    fclose(f);
+    expect_oversized(b, n);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scalars_round_trip),
@@ -655,6 +724,8 @@ int main(void) {
         cmocka_unit_test(test_depth_bombs),
         cmocka_unit_test(test_null_arguments),
         cmocka_unit_test(test_oversized_str_refused),
+        cmocka_unit_test(test_oversized_count_fails_fast),
+        cmocka_unit_test(test_fuzz_reproducers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

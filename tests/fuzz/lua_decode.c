@@ -7,13 +7,14 @@
  *     raises a Lua error whose message is a string starting with
  *     "zactor: bad MessagePack" (or a memory error); nothing else.
  *  2. Differential: the host's direct decoder must accept exactly what the
- *     runtime's za_doc_decode accepts (one wire format, two readers).
+ *     runtime's za_doc_decode accepts (one wire format, two readers), but
+ *     for a NaN map key, which only the Lua decoder refuses.
  *  3. The decoded value is encoded with za_lua_encode (must succeed: every
  *     decoded value is sendable), decoded again, and must be deep-equal.
  *
  * Deep equality: same Lua type, integers vs floats kept apart (math.type),
- * floats bit for bit (NaN equals NaN), strings byte for byte, refs by
- * reference id, tables by their key/value pairs (table keys matched
+ * floats bit for bit (NaN equals NaN), strings byte for byte, userdata
+ * (refs, zactor.bytes, zactor.uint64) by contents, tables by their key/value pairs (table keys matched
  * structurally).
  */
 #include <math.h>
@@ -69,10 +70,9 @@ static int deep_eq(lua_State *L, int a, int b, int depth) {
         const char *sa = lua_tolstring(L, a, &la), *sb = lua_tolstring(L, b, &lb);
         return la == lb && memcmp(sa, sb, la) == 0;
     }
-    case LUA_TUSERDATA: {
-        if (lua_rawlen(L, a) != sizeof(za_lua_ref) || lua_rawlen(L, b) != sizeof(za_lua_ref))
-            return 0;
-        return ((za_lua_ref *)lua_touserdata(L, a))->ref == ((za_lua_ref *)lua_touserdata(L, b))->ref;
+    case LUA_TUSERDATA: { /* refs, zactor.bytes, zactor.uint64: by their contents */
+        size_t la = lua_rawlen(L, a), lb = lua_rawlen(L, b);
+        return la == lb && memcmp(lua_touserdata(L, a), lua_touserdata(L, b), la) == 0;
     }
     case LUA_TTABLE: {
         lua_Integer na = 0, nb = 0;
@@ -145,6 +145,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     /* Differential against za_doc_decode: same accept/reject verdict. */
     za_doc *doc = NULL;
     int rc = za_doc_decode(size ? data : NULL, size, &doc);
+    /* The one difference by design: a NaN map key, which a Lua table cannot
+     * hold, is a decode error in Lua only. */
+    if (!ok && rc == ZA_OK && strstr(lua_tostring(L, 1), "NaN map key")) {
+        za_doc_free(doc);
+        lua_close(L);
+        return 0;
+    }
     FUZZ_CHECK((rc == ZA_OK) == ok,
                "za_lua_decode %s but za_doc_decode %s (%s)", ok ? "accepted" : "rejected",
                rc == ZA_OK ? "accepted" : "rejected", ok ? za_last_error() : lua_tostring(L, 1));

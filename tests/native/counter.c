@@ -51,5 +51,6 @@ static int receive(za_ctx *ctx, const za_msg *m) {
     return rc;
 }
 
-const za_behaviour counter_behaviour = {
-    .name = "native-counter", .state_size = sizeof(counter), .start = start, .receive = receive};
+const za_behaviour counter_behaviour = {ZA_BEHAVIOUR_INIT, .name = "native-counter",
+                                        .state_size = sizeof(counter), .start = start,
+                                        .receive = receive};

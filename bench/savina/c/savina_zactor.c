@@ -149,7 +149,7 @@ static int pong_receive(za_ctx *ctx, const za_msg *m) {
     if (m->tag == T_PING) return tell(ctx, m->sender, T_PONG, NULL, 0);
     return 0;
 }
-static const za_behaviour pong_beh = {.name = "pong", .receive = pong_receive};
+static const za_behaviour pong_beh = {ZA_BEHAVIOUR_INIT, .name = "pong", .receive = pong_receive};
 
 static int ping_receive(za_ctx *ctx, const za_msg *m) {
     ping_state *st = za_ctx_state(ctx);
@@ -169,8 +169,9 @@ static int ping_receive(za_ctx *ctx, const za_msg *m) {
     }
 }
 DRIVER_RECEIVE(ping_receive)
-static const za_behaviour ping_beh = {
-    .name = "ping", .state_size = sizeof(ping_state), .receive = ping_receive_guarded};
+static const za_behaviour ping_beh = {ZA_BEHAVIOUR_INIT, .name = "ping",
+                                      .state_size = sizeof(ping_state),
+                                      .receive = ping_receive_guarded};
 
 /* ================================================================ counting */
 
@@ -183,8 +184,9 @@ static int counter_receive(za_ctx *ctx, const za_msg *m) {
     if (m->tag == T_GET) return tell_u64(ctx, m->sender, T_TOTAL, *count);
     return 0;
 }
-static const za_behaviour counter_beh = {
-    .name = "counter", .state_size = sizeof(uint64_t), .receive = counter_receive};
+static const za_behaviour counter_beh = {ZA_BEHAVIOUR_INIT, .name = "counter",
+                                         .state_size = sizeof(uint64_t),
+                                         .receive = counter_receive};
 
 typedef struct producer_state {
     za_reply_slot *reply; /* first: see driver_failed */
@@ -223,8 +225,9 @@ static int producer_receive(za_ctx *ctx, const za_msg *m) {
     }
 }
 DRIVER_RECEIVE(producer_receive)
-static const za_behaviour producer_beh = {
-    .name = "producer", .state_size = sizeof(producer_state), .receive = producer_receive_guarded};
+static const za_behaviour producer_beh = {ZA_BEHAVIOUR_INIT, .name = "producer",
+                                          .state_size = sizeof(producer_state),
+                                          .receive = producer_receive_guarded};
 
 /* ================================================================ fjthrput */
 
@@ -243,8 +246,9 @@ static int tp_worker_receive(za_ctx *ctx, const za_msg *m) {
         return tell_u64(ctx, za_ctx_parent(ctx), T_DONE, st->errors ? 0 : st->handled);
     return 0;
 }
-static const za_behaviour tp_worker_beh = {
-    .name = "fjthrput-worker", .state_size = sizeof(tp_worker_state), .receive = tp_worker_receive};
+static const za_behaviour tp_worker_beh = {ZA_BEHAVIOUR_INIT, .name = "fjthrput-worker",
+                                           .state_size = sizeof(tp_worker_state),
+                                           .receive = tp_worker_receive};
 
 typedef struct tp_driver_state {
     za_reply_slot *reply; /* first: see driver_failed */
@@ -301,10 +305,9 @@ static void tp_driver_stop(za_ctx *ctx) {
     st->workers = NULL;
 }
 DRIVER_RECEIVE(tp_driver_receive)
-static const za_behaviour tp_driver_beh = {.name = "fjthrput-driver",
-                                           .state_size = sizeof(tp_driver_state),
-                                           .receive = tp_driver_receive_guarded,
-                                           .stop = tp_driver_stop};
+static const za_behaviour tp_driver_beh = {
+    ZA_BEHAVIOUR_INIT, .name = "fjthrput-driver", .state_size = sizeof(tp_driver_state),
+    .receive = tp_driver_receive_guarded, .stop = tp_driver_stop};
 
 /* ================================================================ fjcreate */
 
@@ -316,7 +319,8 @@ static int fc_worker_receive(za_ctx *ctx, const za_msg *m) {
     za_ctx_stop(ctx);
     return tell_u64(ctx, za_ctx_parent(ctx), T_DONE, ok);
 }
-static const za_behaviour fc_worker_beh = {.name = "fjcreate-worker", .receive = fc_worker_receive};
+static const za_behaviour fc_worker_beh = {ZA_BEHAVIOUR_INIT, .name = "fjcreate-worker",
+                                           .receive = fc_worker_receive};
 
 typedef struct fc_driver_state {
     za_reply_slot *reply; /* first: see driver_failed */
@@ -357,7 +361,7 @@ static int fc_driver_receive(za_ctx *ctx, const za_msg *m) {
     return 0;
 }
 DRIVER_RECEIVE(fc_driver_receive)
-static const za_behaviour fc_driver_beh = {.name = "fjcreate-driver",
+static const za_behaviour fc_driver_beh = {ZA_BEHAVIOUR_INIT, .name = "fjcreate-driver",
                                            .state_size = sizeof(fc_driver_state),
                                            .receive = fc_driver_receive_guarded};
 
@@ -382,8 +386,8 @@ static int ring_receive(za_ctx *ctx, const za_msg *m) {
     t.hops++;
     return tell(ctx, *next, T_TOKEN, &t, sizeof t);
 }
-static const za_behaviour ring_beh = {
-    .name = "ring", .state_size = sizeof(za_ref), .receive = ring_receive};
+static const za_behaviour ring_beh = {ZA_BEHAVIOUR_INIT, .name = "ring",
+                                      .state_size = sizeof(za_ref), .receive = ring_receive};
 
 typedef struct ring_driver_state {
     za_reply_slot *reply; /* first: see driver_failed */
@@ -412,7 +416,7 @@ static int ring_driver_receive(za_ctx *ctx, const za_msg *m) {
     return 0;
 }
 DRIVER_RECEIVE(ring_driver_receive)
-static const za_behaviour ring_driver_beh = {.name = "ring-driver",
+static const za_behaviour ring_driver_beh = {ZA_BEHAVIOUR_INIT, .name = "ring-driver",
                                              .state_size = sizeof(ring_driver_state),
                                              .receive = ring_driver_receive_guarded};
 
@@ -471,10 +475,9 @@ static int creature_receive(za_ctx *ctx, const za_msg *m) {
         return 0;
     }
 }
-static const za_behaviour creature_beh = {.name = "chameneo",
+static const za_behaviour creature_beh = {ZA_BEHAVIOUR_INIT, .name = "chameneo",
                                           .state_size = sizeof(creature_state),
-                                          .start = creature_start,
-                                          .receive = creature_receive};
+                                          .start = creature_start, .receive = creature_receive};
 
 typedef struct mall_state {
     za_reply_slot *reply; /* first: see driver_failed */
@@ -522,8 +525,9 @@ static int mall_receive(za_ctx *ctx, const za_msg *m) {
     }
 }
 DRIVER_RECEIVE(mall_receive)
-static const za_behaviour mall_beh = {
-    .name = "mall", .state_size = sizeof(mall_state), .receive = mall_receive_guarded};
+static const za_behaviour mall_beh = {ZA_BEHAVIOUR_INIT, .name = "mall",
+                                      .state_size = sizeof(mall_state),
+                                      .receive = mall_receive_guarded};
 
 /* ===================================================================== big */
 
@@ -583,8 +587,9 @@ static int big_receive(za_ctx *ctx, const za_msg *m) {
         return 0;
     }
 }
-static const za_behaviour big_beh = {
-    .name = "big", .state_size = sizeof(big_state), .start = big_start, .receive = big_receive};
+static const za_behaviour big_beh = {ZA_BEHAVIOUR_INIT, .name = "big",
+                                     .state_size = sizeof(big_state), .start = big_start,
+                                     .receive = big_receive};
 
 typedef struct sink_state {
     za_reply_slot *reply; /* first: see driver_failed */
@@ -630,10 +635,9 @@ static void sink_stop(za_ctx *ctx) {
     st->all = NULL;
 }
 DRIVER_RECEIVE(sink_receive)
-static const za_behaviour sink_beh = {.name = "sink",
+static const za_behaviour sink_beh = {ZA_BEHAVIOUR_INIT, .name = "sink",
                                       .state_size = sizeof(sink_state),
-                                      .receive = sink_receive_guarded,
-                                      .stop = sink_stop};
+                                      .receive = sink_receive_guarded, .stop = sink_stop};
 
 /* ================================================================== skynet */
 
@@ -649,8 +653,9 @@ typedef struct sky_state {
 } sky_state;
 
 static int sky_receive_guarded(za_ctx *ctx, const za_msg *m);
-static const za_behaviour sky_beh = {
-    .name = "skynet", .state_size = sizeof(sky_state), .receive = sky_receive_guarded};
+static const za_behaviour sky_beh = {ZA_BEHAVIOUR_INIT, .name = "skynet",
+                                     .state_size = sizeof(sky_state),
+                                     .receive = sky_receive_guarded};
 
 static int sky_spawn_children(za_ctx *ctx, sky_state *st, sky_start s) {
     uint64_t sub = s.size / 10;

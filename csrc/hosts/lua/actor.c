@@ -7,6 +7,8 @@
 #include "lua_actor.h"
 
 #include <lualib.h>
+
+#include "err.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,7 +34,7 @@ const luaL_Reg za__lua_lazy_libs[] = {
     {LUA_TABLIBNAME, luaopen_table},
     {LUA_MATHLIBNAME, luaopen_math},
     {LUA_UTF8LIBNAME, luaopen_utf8},
-    {LUA_COLIBNAME, luaopen_coroutine},
+    {LUA_COLIBNAME, za__lua_open_coroutine},
     {NULL, NULL},
 };
 
@@ -41,9 +43,7 @@ const luaL_Reg za__lua_lazy_libs[] = {
 static int msgh(lua_State *L) {
     za__lua_actor *a = za__lua_actor_of(L);
     a->grace = 1;
-    const char *m = lua_tostring(L, 1);
-    if (!m) m = luaL_tolstring(L, 1, NULL);
-    luaL_traceback(L, L, m, 1);
+    luaL_traceback(L, L, za__lua_error_text(L, 1), 1);
     return 1;
 }
 
@@ -80,8 +80,9 @@ static int setup_cf(lua_State *L) {
     size_t alen = (size_t)lua_tointeger(L, 3);
     lua_settop(L, 0);
     luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
-    luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
+    luaL_requiref(L, LUA_STRLIBNAME, za__lua_open_string, 1);
     lua_pop(L, 2);
+    za__lua_sandbox_base(L, h->open_io_os);
     unsigned lazy = 0;
     for (int i = 0; za__lua_lazy_libs[i].name; i++) {
         if (h->proto->libs & (1u << i)) {
@@ -105,6 +106,9 @@ static int setup_cf(lua_State *L) {
         lua_pop(L, 2);
     }
     za__lua_open_refs(L);
+    lua_createtable(L, 0, 12); /* global zactor: the value model (codec.c) */
+    za_lua_values_api(L);
+    lua_setglobal(L, "zactor");
     a->ref_ctx = za__lua_new_ctx(L);
     /* The behaviour. */
     if (luaL_loadbufferx(L, h->proto->code, h->proto->len, h->proto->chunkname, "b") != LUA_OK)
@@ -146,6 +150,16 @@ static int setup_cf(lua_State *L) {
     return 0;
 }
 
+/* A start failure is logged like a Python actor's (stderr, reason and
+ * traceback): a child whose parent ignores child_failed, or a root actor
+ * nobody asks, would otherwise die without a word. */
+static void log_start_failure(za_ctx *ctx, const za__lua_proto *p, const char *why) {
+    za_ref r = za_ctx_self(ctx);
+    fprintf(stderr, "zactor: Lua actor %u.%u (%.80s%s) failed to start: %s\n",
+            (unsigned)za_ref_slot(r), (unsigned)za_ref_gen(r), p->chunkname + 1,
+            strlen(p->chunkname + 1) > 80 ? "..." : "", why);
+}
+
 static void free_actor(za__lua_actor *a) {
     za__lua_runs_free(a);
     if (a->L) {
@@ -184,6 +198,7 @@ static int actor_start(za_ctx *ctx, const void *args, size_t len) {
     a->self = za_ctx_self(ctx);
     a->restarts = za_ctx_restarts(ctx);
     a->search = h.search;
+    a->proto = h.proto;
     a->ctx = ctx;
     a->ref_receive = a->ref_init = a->ref_stop = a->ref_down = a->ref_ctx = LUA_NOREF;
     a->pack = za_pack_new();
@@ -195,7 +210,9 @@ static int actor_start(za_ctx *ctx, const void *args, size_t len) {
     }
     a->L = lua_newstate(za__lua_alloc, a);
     if (!a->L) {
-        za_ctx_fail(ctx, ZA_ENOMEM, "cannot create a Lua state within %zu bytes", a->limit);
+        za_ctx_fail(ctx, ZA_ENOMEM, "cannot create a Lua state within memory_limit=%zu bytes",
+                    a->limit);
+        log_start_failure(ctx, h.proto, "cannot create a Lua state within memory_limit");
         free_actor(a);
         return -1;
     }
@@ -211,7 +228,10 @@ static int actor_start(za_ctx *ctx, const void *args, size_t len) {
     za__lua_mark_idle(a, L);
     if (st != LUA_OK) {
         const char *m = lua_tostring(L, -1);
-        za_ctx_fail(ctx, 1, "Lua actor init failed: %s", m ? m : "not enough memory");
+        if (!m) m = "not enough memory";
+        if (st == LUA_ERRMEM) m = "not enough memory (memory_limit too small?)";
+        za_ctx_fail(ctx, 1, "Lua actor init failed: %s", m);
+        log_start_failure(ctx, h.proto, m);
         free_actor(a);
         return -1;
     }
@@ -236,6 +256,7 @@ static void actor_stop(za_ctx *ctx) {
     if (!a) return;
     *slot = NULL;
     a->ctx = ctx;
+    a->stopping = 1; /* ctx:spawn refuses: a child would outlive its parent */
     if (a->ref_stop != LUA_NOREF) {
         lua_State *L = a->L;
         lua_settop(L, 0);
@@ -247,10 +268,12 @@ static void actor_stop(za_ctx *ctx) {
         za__lua_mark_idle(a, L);
     }
     a->ctx = NULL;
+    if (za_ctx_final_stop(ctx)) za__lua_proto_release(a->proto);
     free_actor(a);
 }
 
 const za_behaviour za_lua_behaviour = {
+    ZA_BEHAVIOUR_INIT,
     .name = "lua",
     .state_size = sizeof(za__lua_actor *),
     .start = actor_start,
@@ -261,25 +284,32 @@ const za_behaviour za_lua_behaviour = {
 
 /* ------------------------------------------------------------------ spawn */
 
+/* Record an error for err and for za_last_error() (bindings report the
+ * latter: it must never be a stale text from an earlier call). */
+#define SPAWN_FAIL(code, ...)                                                                      \
+    do {                                                                                           \
+        za__lua_set_err(err, errlen, __VA_ARGS__);                                                 \
+        return za__fail(code, __VA_ARGS__);                                                        \
+    } while (0)
+
+#define SPAWN_WAIT_MS 1000 /* how long a spawn from outside an actor waits for init */
+
 int za_lua_spawn_ex(za_system *sys, const char *spec, const void *args_msgpack, size_t len,
                     const za_spawn_opts *opts, const za_lua_opts *lopts, za_ref *out, char *err,
                     size_t errlen) {
     za__lua_set_err(err, errlen, "%s", "");
-    if (!sys || !spec || !*spec) {
-        za__lua_set_err(err, errlen, "system or spec is missing");
-        return ZA_EINVAL;
-    }
-    if (len && !args_msgpack) {
-        za__lua_set_err(err, errlen, "args is NULL but len is %zu", len);
-        return ZA_EINVAL;
-    }
+    za__clear_error();
+    if (!sys) SPAWN_FAIL(ZA_EINVAL, "system is missing");
+    if (!spec || !*spec)
+        SPAWN_FAIL(ZA_EVALUE, "the Lua behaviour (spec) is empty: give Lua source text, a "
+                              "path to a .lua file or a module name");
+    if (len && !args_msgpack) SPAWN_FAIL(ZA_EINVAL, "args is NULL but len is %zu", len);
+    if (!out) SPAWN_FAIL(ZA_EINVAL, "out is NULL");
     const char *search = za__lua_search_path(lopts ? lopts->path : NULL);
-    if (!search) {
-        za__lua_set_err(err, errlen, "out of memory");
-        return ZA_ENOMEM;
-    }
-    const za__lua_proto *p = za__lua_proto_get(spec, search, err, errlen);
-    if (!p) return ZA_EVALUE;
+    if (!search) SPAWN_FAIL(ZA_ENOMEM, "out of memory");
+    char cerr[512];
+    const za__lua_proto *p = za__lua_proto_get(spec, search, cerr, sizeof cerr);
+    if (!p) SPAWN_FAIL(ZA_EVALUE, "%s", cerr);
     spawn_hdr h;
     memset(&h, 0, sizeof h);
     h.magic = ZA_LUA_MAGIC;
@@ -293,15 +323,28 @@ int za_lua_spawn_ex(za_system *sys, const char *spec, const void *args_msgpack, 
     char stackbuf[512];
     char *buf = sizeof h + len <= sizeof stackbuf ? stackbuf : malloc(sizeof h + len);
     if (!buf) {
-        za__lua_set_err(err, errlen, "out of memory");
-        return ZA_ENOMEM;
+        za__lua_proto_release(p);
+        SPAWN_FAIL(ZA_ENOMEM, "out of memory");
     }
     memcpy(buf, &h, sizeof h);
     if (len) memcpy(buf + sizeof h, args_msgpack, len);
-    int rc = za_spawn(sys, &za_lua_behaviour, buf, sizeof h + len, opts, out);
+    /* From outside an actor, wait (a bounded time) for init: a failing
+     * start then raises its reason at the spawn, instead of a later "actor
+     * is dead". Inside an actor (ZA_ESTATE) the spawn stays asynchronous
+     * and a failure reaches the parent (child_failed) and stderr. */
+    int rc = za_spawn_sync(sys, &za_lua_behaviour, buf, sizeof h + len, opts, SPAWN_WAIT_MS, out);
+    if (rc == ZA_ETIMEDOUT) rc = ZA_OK; /* still starting: it goes on */
+    if (rc == ZA_ESTATE) rc = za_spawn(sys, &za_lua_behaviour, buf, sizeof h + len, opts, out);
     if (buf != stackbuf) free(buf);
-    if (rc != ZA_OK) za__lua_set_err(err, errlen, "%s", za__lua_err_text(rc));
-    return rc;
+    if (rc != ZA_OK) {
+        /* no actor holds the proto (a failed start ended the actor) */
+        char text[600];
+        snprintf(text, sizeof text, "%s", za__lua_err_text(rc));
+        za__lua_proto_release(p);
+        SPAWN_FAIL(rc, "%s", text);
+    }
+    za__clear_error();
+    return ZA_OK;
 }
 
 int za_lua_spawn(za_system *sys, const char *spec, const void *args_msgpack, size_t len,

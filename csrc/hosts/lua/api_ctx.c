@@ -10,13 +10,16 @@
 static int ctx_spawn(lua_State *L) {
     za__lua_actor *a = za__lua_actor_of(L);
     const char *spec = luaL_checkstring(L, 2);
+    if (a->stopping)
+        return luaL_error(L, "zactor: ctx:spawn: not allowed in stop (a child spawned by a "
+                             "stopping actor would outlive it)");
     int last = lua_gettop(L);
     za_spawn_opts o;
     za_spawn_opts_init(&o);
     za_lua_opts lo = {0};
     lo.path = a->search; /* children search modules where their parent did */
     if (last > 2 && za_lua_is_opts(L, last)) {
-        za_lua_parse_opts(L, last, &o, &lo);
+        za_lua_parse_opts(L, last, "ctx:spawn", &o, &lo);
         last--;
     }
     za_pack_reset(a->pack);
@@ -28,6 +31,7 @@ static int ctx_spawn(lua_State *L) {
     za_ref r;
     int rc = za_lua_spawn_ex(a->sys, spec, za_pack_data(a->pack), za_pack_size(a->pack), &o, &lo,
                              &r, err, sizeof err);
+    za__lua_pack_after(a, za_pack_size(a->pack));
     if (rc != ZA_OK) return luaL_error(L, "zactor: spawn '%s' failed: %s", spec, err);
     za__lua_push_ref(L, r, NULL);
     return 1;
@@ -35,13 +39,14 @@ static int ctx_spawn(lua_State *L) {
 
 static int ctx_send_after(lua_State *L) {
     za__lua_actor *a = za__lua_actor_of(L);
-    lua_Number sec = luaL_checknumber(L, 2);
+    if (lua_isnoneornil(L, 2)) luaL_argerror(L, 2, "send_after: delay (seconds) expected");
+    uint32_t ms = za_lua_check_duration(L, 2, "ctx:send_after", "delay", 0, 0);
     za_ref r = za__lua_check_ref(L, 3);
     size_t len;
     const void *d = za__lua_encode_or_raise(L, a, 4, &len);
     za_timer_id id = 0;
-    uint32_t ms = sec <= 0 ? 0 : (uint32_t)(sec * 1000.0 + 0.5);
     int rc = za_send_after(a->sys, ms, r, 0, d, len, &id);
+    za__lua_pack_after(a, len);
     if (rc != ZA_OK) za_lua_raise(L, "send_after", rc);
     lua_pushinteger(L, (lua_Integer)id);
     return 1;
@@ -49,7 +54,7 @@ static int ctx_send_after(lua_State *L) {
 
 static int ctx_cancel_timer(lua_State *L) {
     za__lua_actor *a = za__lua_actor_of(L);
-    lua_pushboolean(L, za_timer_cancel(a->sys, (za_timer_id)luaL_checkinteger(L, 2)) == ZA_OK);
+    lua_pushboolean(L, za_timer_cancel(a->sys, (za_timer_id)za_lua_check_count(L, 2, "ctx:cancel_timer", "timer id", 0, INT64_MAX)) == ZA_OK);
     return 1;
 }
 
@@ -120,12 +125,14 @@ static int ctx_ask(lua_State *L) {
         return luaL_error(L, "zactor: ctx:ask can only be called from a receive handler "
                              "(not from init/stop or a nested coroutine)");
     za_ref r = za__lua_check_ref(L, 2);
-    lua_Number t = luaL_optnumber(L, 4, 5.0);
+    uint32_t ms = za_lua_check_duration(L, 4, "ctx:ask", "timeout", 5.0,
+                                        ZA_LUA_HUGE_IS_FOREVER | ZA_LUA_POSITIVE);
+    if (ms == ZA_LUA_FOREVER) ms = 0; /* za_ctx_ask: 0 = no timeout */
     size_t len;
     const void *d = za__lua_encode_or_raise(L, a, 3, &len);
     uint64_t corr = 0;
-    uint32_t ms = t <= 0 ? 1 : (uint32_t)(t * 1000.0 + 0.5);
     int rc = za_ctx_ask(a->ctx, r, 0, d, len, ms, &corr);
+    za__lua_pack_after(a, len);
     if (rc != ZA_OK) za_lua_raise(L, "ask", rc);
     run->wait_corr = corr;
     /* The message being answered is about to end its receive: keep its

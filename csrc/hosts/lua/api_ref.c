@@ -61,6 +61,7 @@ int za__lua_ref_tell(lua_State *L) {
     size_t len;
     const void *d = za__lua_encode_or_raise(L, a, 2, &len);
     int rc = za_tell(a->sys, r, 0, d, len);
+    za__lua_pack_after(a, len);
     if (rc == ZA_EDROPPED) {
         lua_pushboolean(L, 0);
         return 1;

@@ -8,6 +8,8 @@
  *    memory error, which fails only this actor)             -> alloc.c;
  *  - only base and string are opened up front, the other safe libraries
  *    when the behaviour names them, io/os only when asked   -> actor.c;
+ *  - the sandbox: text-only load, no string.dump, no require/package,
+ *    dofile/loadfile only with io/os (text only)            -> sandbox.c;
  *  - the behaviour chunk is compiled once per spec (lua_dump into a
  *    process-wide cache) and loaded from bytecode per actor -> proto.c;
  *  - handlers run in pooled coroutines: a finished coroutine is reset and
@@ -20,9 +22,12 @@
  *  - a runaway handler is stopped by an instruction hook that a watchdog
  *    thread arms only when a handler has run longer than its budget: a
  *    permanent count hook would slow every actor about 2x  -> watchdog.c;
+ *    the hook follows the innermost running coroutine (wrapped
+ *    coroutine.resume/wrap/close), and the string pattern functions are
+ *    an own matcher that polls the same budget            -> patterns.c;
  *  - values cross as MessagePack                            -> codec.c;
  *  - what a handler sees: refs and ctx                      -> api_ref.c,
- *    api_ctx.c, opts.c.
+ *    api_ctx.c, opts.c; numbers from Lua follow one rule   -> numbers.c.
  */
 #ifndef ZA_LUA_ACTOR_H
 #define ZA_LUA_ACTOR_H
@@ -46,9 +51,9 @@
 
 /* ------------------------------------------------------------- proto.c */
 
-/* A compiled behaviour. Lives for the whole process: actors point at it
- * from their (copied, kept for restarts) spawn arguments, and a module is
- * normally spawned many times, so freeing them would buy little. */
+/* A compiled behaviour, cached per (spec, search path). Actors point at it
+ * from their (copied, kept for restarts) spawn arguments and hold a
+ * reference from spawn to final stop; idle ones stay cached, bounded (LRU). */
 typedef struct za__lua_proto {
     char *key;          /* spec as given */
     const char *search; /* interned search path a module name was resolved
@@ -57,7 +62,9 @@ typedef struct za__lua_proto {
     char *code;         /* lua_dump output */
     size_t len;
     unsigned libs; /* za__lua_lazy_libs the bytecode names: opened at every spawn */
-    struct za__lua_proto *next;
+    uint64_t hash;
+    size_t refs; /* actors using it (0: on the idle LRU list) */
+    struct za__lua_proto *hnext, *lprev, *lnext;
 } za__lua_proto;
 
 /* The search path to use: path as given, or the environment's default
@@ -66,9 +73,11 @@ typedef struct za__lua_proto {
  * paths compare equal as pointers. NULL: out of memory. */
 const char *za__lua_search_path(const char *path);
 /* Find or compile the behaviour for spec; a module name is resolved in
- * search (from za__lua_search_path). NULL with a message in err. */
+ * search (from za__lua_search_path). NULL with a message in err. The caller
+ * owns a reference: give it back with za__lua_proto_release. */
 const za__lua_proto *za__lua_proto_get(const char *spec, const char *search, char *err,
                                        size_t errlen);
+void za__lua_proto_release(const za__lua_proto *p);
 
 /* ------------------------------------------------------------- actor.c */
 
@@ -105,9 +114,11 @@ typedef struct za__lua_actor {
     za_ref self;
     uint32_t restarts;
     const char *search; /* interned module search path for ctx:spawn */
+    const za__lua_proto *proto; /* its reference is given back at the final stop */
     int ref_receive, ref_stop, ref_init, ref_down, ref_ctx;
     za__lua_run *cur, *pool, *waiting;
     int npool;
+    int stopping; /* in the stop callback */
     za_pack *pack;
     char fail[512];
 
@@ -117,7 +128,8 @@ typedef struct za__lua_actor {
     _Atomic(lua_State *) running;
     _Atomic uint32_t seq;
     uint32_t wd_seq, wd_stuck_ms; /* the watchdog's own */
-    int armed;
+    int armed;                    /* the budget hook is set on `running` */
+    _Atomic int over_budget;      /* polled by C loops the hook cannot stop (patterns.c) */
     uint32_t budget_ms;
     struct za__lua_actor *wprev, *wnext;
 } za__lua_actor;
@@ -141,6 +153,15 @@ static inline const char *za__lua_err_text(int rc) {
     return (t && *t) ? t : za_strerror(rc);
 }
 
+/* The encode buffer (a->pack) keeps its largest size: after a message
+ * above this it is replaced by a fresh one, so an idle actor never keeps a
+ * big buffer outside its memory_limit. */
+#define ZA_LUA_PACK_KEEP (64u << 10)
+void za__lua_pack_trim(za__lua_actor *a); /* run.c */
+static inline void za__lua_pack_after(za__lua_actor *a, size_t used) {
+    if (used > ZA_LUA_PACK_KEEP) za__lua_pack_trim(a);
+}
+
 /* ------------------------------------------------------------- alloc.c */
 
 /* The lua_Alloc of actor states (ud: the actor). */
@@ -152,9 +173,52 @@ void za__lua_alloc_free(za__lua_actor *a);
 
 int za__lua_wd_add(za__lua_actor *a);
 void za__lua_wd_remove(za__lua_actor *a);
-/* Bracket every piece of Lua work: co is the state about to run. */
-void za__lua_mark_running(za__lua_actor *a, lua_State *co);
-void za__lua_mark_idle(za__lua_actor *a, lua_State *co);
+/* The coroutine library of actors: resume, wrap and close tell the
+ * watchdog which coroutine runs, so the budget covers every coroutine. */
+int za__lua_open_coroutine(lua_State *L);
+
+static inline void za__lua_spin_lock(atomic_flag *f) {
+    while (atomic_flag_test_and_set_explicit(f, memory_order_acquire)) {
+    }
+}
+static inline void za__lua_spin_unlock(atomic_flag *f) {
+    atomic_flag_clear_explicit(f, memory_order_release);
+}
+
+/* Bracket every piece of Lua work: co is the state about to run. Per
+ * message, so inline: two uncontended spin-lock pairs per handler. */
+static inline void za__lua_mark_running(za__lua_actor *a, lua_State *co) {
+    za__lua_spin_lock(&a->lock); /* the lock orders these; relaxed avoids extra fences */
+    atomic_store_explicit(&a->running, co, memory_order_relaxed);
+    atomic_store_explicit(&a->seq, atomic_load_explicit(&a->seq, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    za__lua_spin_unlock(&a->lock);
+}
+
+static inline void za__lua_mark_idle(za__lua_actor *a, lua_State *co) {
+    za__lua_spin_lock(&a->lock);
+    atomic_store_explicit(&a->running, NULL, memory_order_relaxed);
+    if (a->armed) {
+        if (co) lua_sethook(co, NULL, 0, 0);
+        a->armed = 0;
+        atomic_store_explicit(&a->over_budget, 0, memory_order_relaxed);
+    }
+    za__lua_spin_unlock(&a->lock);
+}
+
+/* ----------------------------------------------------------- sandbox.c */
+
+/* Replace load (text only), and dofile/loadfile (text only with
+ * open_io_os, else removed) in the global table. */
+void za__lua_sandbox_base(lua_State *L, int open_io_os);
+/* luaopen for the string library of actors (no dump, bounded patterns). */
+int za__lua_open_string(lua_State *L);
+
+/* ---------------------------------------------------------- patterns.c */
+
+/* Replace find/match/gmatch/gsub of the string table at strlib with
+ * matchers that stop at the handler budget. */
+void za__lua_bound_patterns(lua_State *L, int strlib);
 
 /* ------------------------------------------------------------- codec.c */
 
@@ -187,5 +251,9 @@ int za__lua_new_ctx(lua_State *L);
 int za__lua_receive(za_ctx *ctx, const za_msg *m);
 /* Free the actor's pooled and waiting runs (waiting asks get an error). */
 void za__lua_runs_free(za__lua_actor *a);
+/* The error value at idx as text (pushed, and returned): a string as is,
+ * nil as "nil", a table by its __tostring or a short rendering of its
+ * fields, anything else by tostring. */
+const char *za__lua_error_text(lua_State *L, int idx);
 
 #endif /* ZA_LUA_ACTOR_H */

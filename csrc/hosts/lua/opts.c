@@ -1,77 +1,179 @@
 /*
  * opts.c - spawn options from a Lua table, shared by ctx:spawn and the
- * module's system:spawn / spawn_native (declared in lua_host.h).
+ * module's system:spawn / spawn_native (declared in lua_host.h). Every
+ * error names the function and the option; numbers follow numbers.c's rule.
  */
 #include "lua_actor.h"
 
 #include <string.h>
 
-int za_lua_parse_opts(lua_State *L, int idx, za_spawn_opts *o, za_lua_opts *lo) {
+enum { O_NAME, O_COUNT32, O_MS32, O_MEMORY, O_BOOL, O_ENUM };
+
+typedef struct optdef {
+    const char *key;
+    int kind;
+    const char *const *choices; /* O_ENUM */
+} optdef;
+
+static const char *const restarts[] = {"permanent", "transient", "temporary", NULL};
+static const char *const strategies[] = {"one_for_one", "one_for_all", "rest_for_one",
+                                         "stop",        "escalate",    NULL};
+static const char *const policies[] = {"fail", "drop_newest", "drop_oldest", "block", NULL};
+
+static const optdef g_opts[] = {
+    {"name", O_NAME, NULL},
+    {"capacity", O_COUNT32, NULL},
+    {"max_restarts", O_COUNT32, NULL},
+    {"within_ms", O_MS32, NULL},
+    {"backoff_min_ms", O_MS32, NULL},
+    {"backoff_max_ms", O_MS32, NULL},
+    {"block_timeout_ms", O_MS32, NULL},
+    {"memory_limit", O_MEMORY, NULL},
+    {"budget_ms", O_MS32, NULL},
+    {"open_io_os", O_BOOL, NULL},
+    {"restart", O_ENUM, restarts},
+    {"strategy", O_ENUM, strategies},
+    {"full_policy", O_ENUM, policies},
+    {NULL, 0, NULL},
+};
+
+#define MEMORY_MAX ((uint64_t)1 << 48)
+
+static const optdef *find_opt(const char *k) {
+    for (const optdef *d = g_opts; d->key; d++)
+        if (strcmp(d->key, k) == 0) return d;
+    return NULL;
+}
+
+/* Edit distance of a and b, capped (enough to spot a typo). */
+static int distance(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 40 || lb > 40) return 99;
+    int row[41];
+    for (size_t j = 0; j <= lb; j++) row[j] = (int)j;
+    for (size_t i = 1; i <= la; i++) {
+        int prev = row[0];
+        row[0] = (int)i;
+        for (size_t j = 1; j <= lb; j++) {
+            int cur = row[j];
+            int best = prev + (a[i - 1] != b[j - 1]);
+            if (row[j] + 1 < best) best = row[j] + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            prev = cur;
+        }
+    }
+    return row[lb];
+}
+
+/* An option name k was probably meant as: one edit away (two for long
+ * names), so that init arguments like {start = 1} stay init arguments. */
+static const char *near_miss(const char *k) {
+    size_t n = strlen(k);
+    if (n < 4) return NULL;
+    for (const optdef *d = g_opts; d->key; d++)
+        if (distance(k, d->key) <= (n >= 8 ? 2 : 1)) return d->key;
+    return NULL;
+}
+
+static int unknown_option(lua_State *L, const char *fn, const char *k) {
+    luaL_Buffer b;
+    const char *hint = near_miss(k);
+    luaL_buffinit(L, &b);
+    for (const optdef *d = g_opts; d->key; d++) {
+        if (d != g_opts) luaL_addstring(&b, ", ");
+        luaL_addstring(&b, d->key);
+    }
+    luaL_pushresult(&b);
+    return luaL_error(L, "zactor: %s: unknown option '%s'%s%s%s (valid options: %s)", fn, k,
+                      hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "",
+                      lua_tostring(L, -1));
+}
+
+int za_lua_parse_opts(lua_State *L, int idx, const char *fn, za_spawn_opts *o, za_lua_opts *lo) {
     idx = lua_absindex(L, idx);
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
-        if (strcmp(k, "name") == 0)
-            o->name = luaL_checkstring(L, -1);
-        else if (strcmp(k, "capacity") == 0)
-            o->capacity = (uint32_t)luaL_checkinteger(L, -1);
-        else if (strcmp(k, "max_restarts") == 0)
-            o->max_restarts = (uint32_t)luaL_checkinteger(L, -1);
-        else if (strcmp(k, "within_ms") == 0)
-            o->within_ms = (uint32_t)luaL_checkinteger(L, -1);
-        else if (strcmp(k, "backoff_min_ms") == 0)
-            o->backoff_min_ms = (uint32_t)luaL_checkinteger(L, -1);
-        else if (strcmp(k, "backoff_max_ms") == 0)
-            o->backoff_max_ms = (uint32_t)luaL_checkinteger(L, -1);
-        else if (strcmp(k, "block_timeout_ms") == 0)
-            o->block_timeout_ms = (uint32_t)luaL_checkinteger(L, -1);
-        else if (strcmp(k, "memory_limit") == 0)
-            lo->memory_limit = (size_t)luaL_checkinteger(L, -1);
-        else if (strcmp(k, "budget_ms") == 0)
-            lo->budget_ms = (uint32_t)luaL_checkinteger(L, -1);
-        else if (strcmp(k, "open_io_os") == 0)
+        if (lua_type(L, -2) != LUA_TSTRING)
+            return luaL_error(L, "zactor: %s: option names must be strings, not %s", fn,
+                              luaL_typename(L, -2));
+        const char *k = lua_tostring(L, -2);
+        const optdef *d = find_opt(k);
+        if (!d) return unknown_option(L, fn, k);
+        uint64_t n = 0;
+        switch (d->kind) {
+        case O_NAME:
+            if (lua_type(L, -1) != LUA_TSTRING)
+                return luaL_error(L, "zactor: %s: option 'name' must be a string, not %s", fn,
+                                  luaL_typename(L, -1));
+            o->name = lua_tostring(L, -1);
+            break;
+        case O_COUNT32:
+        case O_MS32:
+            n = za_lua_check_count(L, -2, fn, lua_pushfstring(L, "option '%s'", k), 0, UINT32_MAX);
+            lua_pop(L, 1);
+            break;
+        case O_MEMORY:
+            n = za_lua_check_count(L, -1, fn, "option 'memory_limit'", 0, MEMORY_MAX);
+            break;
+        case O_BOOL:
+            if (!lua_isboolean(L, -1))
+                return luaL_error(L, "zactor: %s: option '%s' must be a boolean, not %s", fn, k,
+                                  luaL_typename(L, -1));
             lo->open_io_os = lua_toboolean(L, -1);
-        else if (strcmp(k, "restart") == 0) {
-            static const char *const r[] = {"permanent", "transient", "temporary", NULL};
-            o->restart = (za_restart)luaL_checkoption(L, -1, NULL, r);
-        } else if (strcmp(k, "strategy") == 0) {
-            static const char *const s[] = {"one_for_one", "one_for_all", "rest_for_one",
-                                            "stop",        "escalate",    NULL};
-            o->strategy = (za_strategy)luaL_checkoption(L, -1, NULL, s);
-        } else if (strcmp(k, "full_policy") == 0) {
-            static const char *const f[] = {"fail", "drop_newest", "drop_oldest", "block", NULL};
-            o->full_policy = (za_full_policy)luaL_checkoption(L, -1, NULL, f);
-        } else
-            return luaL_error(L, "zactor: unknown spawn option '%s'", k);
+            break;
+        case O_ENUM: {
+            const char *v = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+            int i = 0;
+            while (v && d->choices[i] && strcmp(d->choices[i], v) != 0) i++;
+            if (!v || !d->choices[i]) {
+                luaL_Buffer b;
+                luaL_buffinit(L, &b);
+                for (int j = 0; d->choices[j]; j++) {
+                    if (j) luaL_addstring(&b, ", ");
+                    luaL_addstring(&b, d->choices[j]);
+                }
+                luaL_pushresult(&b);
+                return luaL_error(L, "zactor: %s: option '%s' must be one of %s, not %s%s%s", fn,
+                                  k, lua_tostring(L, -1), v ? "'" : "",
+                                  v ? v : luaL_typename(L, -2), v ? "'" : "");
+            }
+            if (d->choices == restarts) o->restart = (za_restart)i;
+            else if (d->choices == strategies) o->strategy = (za_strategy)i;
+            else o->full_policy = (za_full_policy)i;
+            break;
+        }
+        }
+        if (strcmp(k, "capacity") == 0) o->capacity = (uint32_t)n;
+        else if (strcmp(k, "max_restarts") == 0) o->max_restarts = (uint32_t)n;
+        else if (strcmp(k, "within_ms") == 0) o->within_ms = (uint32_t)n;
+        else if (strcmp(k, "backoff_min_ms") == 0) o->backoff_min_ms = (uint32_t)n;
+        else if (strcmp(k, "backoff_max_ms") == 0) o->backoff_max_ms = (uint32_t)n;
+        else if (strcmp(k, "block_timeout_ms") == 0) o->block_timeout_ms = (uint32_t)n;
+        else if (strcmp(k, "budget_ms") == 0) lo->budget_ms = (uint32_t)n;
+        else if (strcmp(k, "memory_limit") == 0) lo->memory_limit = (size_t)n;
         lua_pop(L, 1);
     }
     return 0;
 }
 
-/* Every key za_lua_parse_opts knows: keep the two in step. */
 int za_lua_is_opts(lua_State *L, int idx) {
-    static const char *const keys[] = {
-        "name",           "capacity",         "max_restarts", "within_ms", "backoff_min_ms",
-        "backoff_max_ms", "block_timeout_ms", "memory_limit", "budget_ms", "open_io_os",
-        "restart",        "strategy",         "full_policy",  NULL};
     if (!lua_istable(L, idx)) return 0;
     idx = lua_absindex(L, idx);
-    int n = 0, ok = 1;
+    int strings = 1, known = 0, close = 0;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-        n++;
-        int found = 0;
-        if (lua_type(L, -2) == LUA_TSTRING) {
-            const char *k = lua_tostring(L, -2);
-            for (int i = 0; keys[i]; i++)
-                if (strcmp(k, keys[i]) == 0) found = 1;
-        }
         lua_pop(L, 1);
-        if (!found) {
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            strings = 0;
             lua_pop(L, 1);
-            ok = 0;
             break;
         }
+        const char *k = lua_tostring(L, -1);
+        if (find_opt(k))
+            known = 1;
+        else if (near_miss(k))
+            close = 1;
     }
-    return ok && n > 0;
+    return strings && (known || close);
 }

@@ -16,7 +16,33 @@
 #include <string.h>
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
-static za__lua_proto *g_protos;
+
+/* The cache: a hash table of every proto (keyed by spec and search path),
+ * and an LRU list of the idle ones (no actor uses them). Actors hold a
+ * reference from spawn to final stop, so a proto in use is never freed;
+ * idle ones are evicted beyond IDLE_MAX entries or IDLE_BYTES of bytecode.
+ * Everything under g_mu, which is held for O(1) work only (compiling
+ * happens outside it). */
+#define IDLE_MAX 256
+#define IDLE_BYTES (8u << 20)
+static za__lua_proto **g_buckets;
+static size_t g_nbuckets, g_count;
+static za__lua_proto *g_lru_head, *g_lru_tail; /* most / least recently idle */
+static size_t g_idle, g_idle_bytes;
+
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static void proto_prefork(void) {
+    pthread_mutex_lock(&g_mu);
+}
+static void proto_postfork(void) {
+    pthread_mutex_unlock(&g_mu);
+}
+static void proto_postfork_child(void) {
+    pthread_mutex_init(&g_mu, NULL);
+}
+static void proto_atfork(void) {
+    pthread_atfork(proto_prefork, proto_postfork, proto_postfork_child);
+}
 
 /* Interned search paths: few distinct ones per process (one per
  * package.path value), so a list is enough. */
@@ -27,6 +53,7 @@ typedef struct search_path {
 static search_path *g_paths;
 
 const char *za__lua_search_path(const char *path) {
+    pthread_once(&g_once, proto_atfork);
     if (!path) path = getenv("LUA_PATH_5_4");
     if (!path) path = getenv("LUA_PATH");
     if (!path) path = "./?.lua;./?/init.lua";
@@ -121,12 +148,109 @@ static unsigned libs_named(const char *code, size_t len) {
     return m;
 }
 
+static uint64_t key_hash(const char *spec, const char *search) {
+    uint64_t h = 1469598103934665603ull ^ (uint64_t)(uintptr_t)search;
+    for (const unsigned char *p = (const unsigned char *)spec; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    return h ^ (h >> 29);
+}
+
+static void lru_unlink(za__lua_proto *p) {
+    if (p->lprev)
+        p->lprev->lnext = p->lnext;
+    else
+        g_lru_head = p->lnext;
+    if (p->lnext)
+        p->lnext->lprev = p->lprev;
+    else
+        g_lru_tail = p->lprev;
+    p->lprev = p->lnext = NULL;
+    g_idle--;
+    g_idle_bytes -= p->len;
+}
+
+static void proto_free(za__lua_proto *p) {
+    free(p->key);
+    free(p->chunkname);
+    free(p->code);
+    free(p);
+}
+
 /* Under g_mu. The search path matters only for module names; interned,
- * so comparing pointers is enough. */
-static za__lua_proto *find_locked(const char *spec, const char *search) {
-    for (za__lua_proto *p = g_protos; p; p = p->next)
-        if (strcmp(p->key, spec) == 0 && p->search == search) return p;
+ * so comparing pointers is enough. A hit gains a reference. */
+static za__lua_proto *find_locked(const char *spec, const char *search, uint64_t h) {
+    if (!g_nbuckets) return NULL;
+    for (za__lua_proto *p = g_buckets[h & (g_nbuckets - 1)]; p; p = p->hnext) {
+        if (p->hash == h && p->search == search && strcmp(p->key, spec) == 0) {
+            if (p->refs++ == 0) lru_unlink(p);
+            return p;
+        }
+    }
     return NULL;
+}
+
+/* Under g_mu: add p (which has its reference); 0 or -1 (out of memory). */
+static int insert_locked(za__lua_proto *p) {
+    if (g_count + 1 > g_nbuckets) {
+        size_t nb = g_nbuckets ? g_nbuckets * 2 : 64;
+        za__lua_proto **b = calloc(nb, sizeof *b);
+        if (!b) {
+            if (!g_nbuckets) return -1;
+        } else {
+            for (size_t i = 0; i < g_nbuckets; i++) {
+                for (za__lua_proto *q = g_buckets[i], *n; q; q = n) {
+                    n = q->hnext;
+                    q->hnext = b[q->hash & (nb - 1)];
+                    b[q->hash & (nb - 1)] = q;
+                }
+            }
+            free(g_buckets);
+            g_buckets = b;
+            g_nbuckets = nb;
+        }
+    }
+    za__lua_proto **slot = &g_buckets[p->hash & (g_nbuckets - 1)];
+    p->hnext = *slot;
+    *slot = p;
+    g_count++;
+    return 0;
+}
+
+static void remove_locked(za__lua_proto *p) {
+    za__lua_proto **pp = &g_buckets[p->hash & (g_nbuckets - 1)];
+    while (*pp != p) pp = &(*pp)->hnext;
+    *pp = p->hnext;
+    g_count--;
+}
+
+void za__lua_proto_release(const za__lua_proto *cp) {
+    if (!cp) return;
+    za__lua_proto *p = (za__lua_proto *)cp, *evict = NULL;
+    pthread_mutex_lock(&g_mu);
+    if (--p->refs == 0) {
+        p->lprev = NULL;
+        p->lnext = g_lru_head;
+        if (g_lru_head) g_lru_head->lprev = p;
+        g_lru_head = p;
+        if (!g_lru_tail) g_lru_tail = p;
+        g_idle++;
+        g_idle_bytes += p->len;
+        /* evict the least recently idle beyond the bounds (a chain, freed
+         * outside the lock) */
+        while (g_idle > IDLE_MAX || (g_idle > 1 && g_idle_bytes > IDLE_BYTES)) {
+            za__lua_proto *old = g_lru_tail;
+            lru_unlink(old);
+            remove_locked(old);
+            old->hnext = evict;
+            evict = old;
+        }
+    }
+    pthread_mutex_unlock(&g_mu);
+    while (evict) {
+        za__lua_proto *n = evict->hnext;
+        proto_free(evict);
+        evict = n;
+    }
 }
 
 const za__lua_proto *za__lua_proto_get(const char *spec, const char *search, char *err,
@@ -134,8 +258,9 @@ const za__lua_proto *za__lua_proto_get(const char *spec, const char *search, cha
     int src = is_source(spec);
     int module = !src && !is_path(spec);
     if (!module) search = NULL;
+    uint64_t h = key_hash(spec, search);
     pthread_mutex_lock(&g_mu);
-    za__lua_proto *found = find_locked(spec, search);
+    za__lua_proto *found = find_locked(spec, search, h);
     pthread_mutex_unlock(&g_mu);
     if (found) return found; /* no file system access once compiled */
 
@@ -191,18 +316,16 @@ const za__lua_proto *za__lua_proto_get(const char *spec, const char *search, cha
     np->code = d.p;
     np->libs = libs_named(d.p, d.len);
     np->len = d.len;
+    np->hash = h;
+    np->refs = 1;
     pthread_mutex_lock(&g_mu);
-    found = find_locked(spec, search);
-    if (found) { /* lost a race: keep the first */
+    found = find_locked(spec, search, h);
+    if (found || insert_locked(np) != 0) { /* lost a race: keep the first */
         pthread_mutex_unlock(&g_mu);
-        free(np->key);
-        free(np->chunkname);
-        free(np->code);
-        free(np);
+        proto_free(np);
+        if (!found) za__lua_set_err(err, errlen, "out of memory");
         return found;
     }
-    np->next = g_protos;
-    g_protos = np;
     pthread_mutex_unlock(&g_mu);
     return np;
 }

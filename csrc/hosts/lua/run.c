@@ -34,9 +34,17 @@ static int run_finish(lua_State *L, int status, lua_KContext k) {
         } else {
             za_reply(a->ctx, 0, za_pack_data(a->pack), len);
         }
+        za__lua_pack_after(a, len);
         run->want_reply = 0;
     }
     return 0;
+}
+
+void za__lua_pack_trim(za__lua_actor *a) {
+    za_pack *p = za_pack_new();
+    if (!p) return; /* keep the big one: still correct */
+    za_pack_free(a->pack);
+    a->pack = p;
 }
 
 /* Coroutine body: decode the message (in protected mode), call the
@@ -120,11 +128,48 @@ static void drop_run(za__lua_actor *a, za__lua_run *r) {
     free(r);
 }
 
+const char *za__lua_error_text(lua_State *L, int idx) {
+    idx = lua_absindex(L, idx);
+    if (lua_type(L, idx) != LUA_TTABLE || luaL_getmetafield(L, idx, "__tostring") != LUA_TNIL) {
+        if (lua_type(L, idx) == LUA_TTABLE) lua_pop(L, 1); /* the __tostring found */
+        return luaL_tolstring(L, idx, NULL);
+    }
+    /* {k = v, ...}: the first fields, one level deep */
+    lua_pushliteral(L, "{");
+    int acc = lua_gettop(L), n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) { /* acc key value */
+        if (n++ == 8) {
+            lua_pop(L, 2);
+            lua_pushliteral(L, ", ...");
+            lua_concat(L, 2);
+            break;
+        }
+        lua_pushstring(L, n > 1 ? ", " : "");
+        luaL_tolstring(L, -3, NULL);
+        lua_pushliteral(L, " = ");
+        if (lua_type(L, -4) == LUA_TSTRING)
+            lua_pushfstring(L, "\"%s\"", lua_tostring(L, -4));
+        else
+            luaL_tolstring(L, -4, NULL);
+        lua_concat(L, 4);
+        lua_pushvalue(L, acc);
+        lua_insert(L, -2);
+        lua_concat(L, 2);
+        lua_replace(L, acc);
+        lua_pop(L, 1); /* value */
+    }
+    if (lua_gettop(L) > acc) lua_settop(L, acc);
+    lua_pushliteral(L, "}");
+    lua_concat(L, 2);
+    return lua_tostring(L, -1);
+}
+
 static int traceback_cf(lua_State *L) {
     lua_State *co = lua_touserdata(L, 1);
-    const char *m = lua_tostring(co, -1);
-    if (!m) m = "(error object is not a string)";
-    luaL_traceback(L, co, m, 0);
+    lua_pushvalue(co, -1);
+    lua_xmove(co, L, 1);
+    luaL_traceback(L, co, za__lua_error_text(L, -1), 0);
     return 1;
 }
 
@@ -153,6 +198,7 @@ static int resume_run(za__lua_actor *a, za__lua_run *run, int nargs) {
     int st = lua_resume(run->co, a->L, nargs, &nres);
     za__lua_mark_idle(a, run->co);
     a->cur = NULL;
+    za__lua_pack_after(a, za_pack_size(a->pack)); /* e.g. a large encode that failed */
     if (st == LUA_OK) {
         lua_settop(run->co, 0);
         if (a->npool < ZA_LUA_POOL_MAX) {

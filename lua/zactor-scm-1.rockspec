@@ -2,7 +2,7 @@
 --   luarocks make lua/zactor-scm-1.rockspec        (at the repository root)
 -- Needs the Lua 5.4 headers and msgpack-c (Debian: liblua5.4-dev,
 -- libmsgpack-dev), and for the storage layer SQLite and hiredis
--- (libsqlite3-dev, libhiredis-dev) and libpq's headers (libpq-dev; libpq
+-- (libsqlite3-dev, libhiredis-dev), for the cluster ZeroMQ (libzmq3-dev), and libpq's headers (libpq-dev; libpq
 -- itself is loaded at run time); `make deps` installs them. Like `make lua`, the module
 -- compiles the runtime (csrc/), the Lua host and the glue, and links no
 -- liblua: the Lua API comes from the interpreter that loads it.
@@ -30,6 +30,8 @@ external_dependencies = {
    SQLITE = { header = "sqlite3.h", library = "sqlite3" },
    HIREDIS = { header = "hiredis/hiredis.h", library = "hiredis" },
    PQ = { header = "libpq-fe.h" }, -- headers only: libpq is loaded at run time
+   -- the cluster (csrc/cluster/): libzmq3-dev (hiredis as above)
+   ZMQ = { header = "zmq.h", library = "zmq" },
 }
 build = {
    type = "builtin",
@@ -39,7 +41,9 @@ build = {
             "csrc/actor.c", "csrc/ask.c", "csrc/behaviour.c", "csrc/deadletter.c", "csrc/err.c", "csrc/metrics.c",
             "csrc/msgpool.c", "csrc/refseq.c", "csrc/registry.c", "csrc/scheduler.c",
             "csrc/send.c", "csrc/slots.c", "csrc/spawn.c", "csrc/supervise.c", "csrc/system.c",
-            "csrc/timer.c", "csrc/value.c", "csrc/store/memory.c", "csrc/store/postgres.c",
+            "csrc/timer.c", "csrc/value.c", "csrc/cluster/cluster.c", "csrc/cluster/envelope.c",
+            "csrc/cluster/membership.c", "csrc/cluster/names.c", "csrc/cluster/remote.c",
+            "csrc/cluster/transport.c", "csrc/store/memory.c", "csrc/store/postgres.c",
             "csrc/store/redis.c", "csrc/store/sqlite.c", "csrc/store/store.c",
             "csrc/hosts/lua/actor.c", "csrc/hosts/lua/alloc.c",
             "csrc/hosts/lua/api_ctx.c", "csrc/hosts/lua/api_ref.c", "csrc/hosts/lua/codec.c",
@@ -50,9 +54,9 @@ build = {
          },
          defines = { "_GNU_SOURCE" },
          incdirs = { "csrc/include", "csrc", "$(MSGPACK_INCDIR)", "$(SQLITE_INCDIR)",
-                     "$(HIREDIS_INCDIR)", "$(PQ_INCDIR)", "/usr/include/postgresql" },
-         libdirs = { "$(MSGPACK_LIBDIR)", "$(SQLITE_LIBDIR)", "$(HIREDIS_LIBDIR)" },
-         libraries = { "msgpackc", "sqlite3", "hiredis", "pthread", "m" },
+                     "$(HIREDIS_INCDIR)", "$(PQ_INCDIR)", "$(ZMQ_INCDIR)", "/usr/include/postgresql" },
+         libdirs = { "$(MSGPACK_LIBDIR)", "$(SQLITE_LIBDIR)", "$(HIREDIS_LIBDIR)", "$(ZMQ_LIBDIR)" },
+         libraries = { "msgpackc", "sqlite3", "hiredis", "zmq", "pthread", "m" },
       },
    },
 }

@@ -263,6 +263,8 @@ void za__cluster_detach(za_system *s) {
 
 za_cluster *za_system_cluster(za_system *sys) { return sys ? sys->cluster : NULL; }
 
+uint32_t za_system_node(const za_system *sys) { return sys ? sys->node_id : 0; }
+
 int za_cluster_self(za_cluster *c, za_node_info *out) {
     if (!c || !out) return za__fail(ZA_EINVAL, "cluster or out is NULL");
     *out = c->self;
@@ -276,6 +278,7 @@ int za_cluster_nodes(za_cluster *c, za_node_info *out, size_t cap, size_t *n) {
     for (uint32_t id = 1; id < ZA_NODES; id++) {
         za_node_rec *r = atomic_load_explicit(&c->nodes[id], memory_order_relaxed);
         if (!r || atomic_load_explicit(&r->state, memory_order_relaxed) != NODE_ALIVE) continue;
+        if (!r->confirmed) continue; /* known from a frame only: not yet in the table we read */
         if (id != c->self.id && atomic_load(&c->expelled)) continue;
         if (k < cap) out[k] = r->info;
         k++;

@@ -45,7 +45,7 @@ typedef struct za_mreq {
     za_ref ref;
     char name[];
 } za_mreq;
-enum { MREQ_SUSPECT = 1, MREQ_NAME_DROP = 2 };
+enum { MREQ_SUSPECT = 1, MREQ_NAME_DROP = 2, MREQ_REFRESH = 3 };
 
 struct za_pending; /* remote.c */
 struct za_rwatch;  /* remote.c */

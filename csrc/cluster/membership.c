@@ -295,6 +295,7 @@ static void *mem_main(void *arg) {
             za_mreq *next = rq->next;
             if (ok && rq->kind == MREQ_SUSPECT) force |= vote(c, rq->node);
             if (ok && rq->kind == MREQ_NAME_DROP) za__names_drop_now(c, c->mredis, rq->name, rq->ref);
+            if (rq->kind == MREQ_REFRESH) force = true;
             ok = c->mredis && !c->mredis->err;
             free(rq);
             rq = next;

@@ -226,6 +226,12 @@ static bool accept_sender(net *n, const za_env_header *h) {
         atomic_fetch_add_explicit(&c->view_gen, 1, memory_order_release);
     }
     pthread_mutex_unlock(&c->view_mu);
+    /* read the table now: it has the node's name, and confirms it */
+    za_mreq *rq = calloc(1, sizeof *rq + 1);
+    if (rq) {
+        rq->kind = MREQ_REFRESH;
+        za__mreq_push(c, rq);
+    }
     return r != NULL;
 }
 

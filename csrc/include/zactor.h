@@ -789,10 +789,13 @@ typedef struct za_node_info {
 /* This node. */
 int za_cluster_self(za_cluster *c, za_node_info *out);
 /* Live members (this one included) into out[0..cap); *n = how many there
- * are (may exceed cap). */
+ * are (may exceed cap). A member appears once this node read it from the
+ * table (within poll_ms of its join), which is also when ZA_NODE_UP fires. */
 int za_cluster_nodes(za_cluster *c, za_node_info *out, size_t cap, size_t *n);
 /* The cluster of a system (NULL if none). */
 za_cluster *za_system_cluster(za_system *sys);
+/* The node id in this system's references (0 outside a cluster). */
+uint32_t za_system_node(const za_system *sys);
 
 typedef enum za_node_event_kind {
     ZA_NODE_UP = 1,       /* a member joined (or was first seen) */

@@ -89,6 +89,7 @@ static int mod_exec(PyObject *m) {
         return -1;
     st->FutureIter_Type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &zpy_FutureIter_spec, NULL);
     if (!st->FutureIter_Type) return -1;
+    if (zpy_cluster_exec(m, st) < 0) return -1;
     if (add_exc(m, "zactor.ActorError", PyExc_Exception, &st->ActorError,
                 "Base class of zactor's errors.", "ActorError") < 0)
         return -1;
@@ -158,12 +159,16 @@ static int mod_traverse(PyObject *m, visitproc visit, void *arg) {
     Py_VISIT(st->last_waker);
     Py_VISIT(st->FutureIter_Type);
     Py_VISIT(st->report_failure);
+    Py_VISIT(st->Cluster_Type);
+    Py_VISIT(st->NodeDownError);
     return 0;
 }
 
 static int mod_clear(PyObject *m) {
     modstate *st = zpy_state(m);
     if (!st) return 0;
+    Py_CLEAR(st->Cluster_Type);
+    Py_CLEAR(st->NodeDownError);
     Py_CLEAR(st->System_Type);
     Py_CLEAR(st->Ref_Type);
     Py_CLEAR(st->Future_Type);

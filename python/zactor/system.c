@@ -17,13 +17,14 @@ static PyObject *System_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
 }
 
 static int System_init(SystemObject *s, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"workers", "batch", "budget_ms", "max_restarts", "within", NULL};
-    PyObject *workers_o = Py_None;
+    static char *kwlist[] = {"workers", "batch",   "budget_ms", "max_restarts",
+                             "within",  "cluster", NULL};
+    PyObject *workers_o = Py_None, *cluster_o = Py_None;
     unsigned int batch = 0;
     double budget_ms = 2.0, within = 0;
     int max_restarts = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O$Idid:System", kwlist, &workers_o, &batch,
-                                     &budget_ms, &max_restarts, &within))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O$IdidO:System", kwlist, &workers_o, &batch,
+                                     &budget_ms, &max_restarts, &within, &cluster_o))
         return -1;
     if (s->sys) {
         PyErr_SetString(PyExc_RuntimeError, "System already initialised");
@@ -48,6 +49,7 @@ static int System_init(SystemObject *s, PyObject *args, PyObject *kw) {
         cfg.workers = (int)w;
     }
     cfg.batch = batch;
+    if (cluster_o != Py_None && zpy_cluster_get(s->st, cluster_o, &cfg.cluster) < 0) return -1;
     if (max_restarts > 0) cfg.root_max_restarts = (uint32_t)max_restarts;
     if (within > 0) cfg.root_within_ms = (uint32_t)(within * 1000.0);
     s->manual = cfg.manual;

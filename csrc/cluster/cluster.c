@@ -178,9 +178,6 @@ int za_cluster_create(const za_cluster_config *cfg, za_cluster **out) {
     if (cfg->node_name && !plain_name(cfg->node_name, sizeof(((za_node_info *)0)->name)))
         return za__fail(ZA_EINVAL, "node name '%s' must be 1-63 characters without '|', spaces "
                                    "or control characters", cfg->node_name);
-    if (cfg->secret)
-        return za__fail(ZA_EINVAL, "cluster secrets (CURVE) are not supported yet: leave secret "
-                                   "NULL and listen on loopback");
     za_cluster *c = calloc(1, sizeof *c);
     if (!c) return za__fail(ZA_ENOMEM, "out of memory");
     atomic_init(&c->refs, 1);
@@ -214,6 +211,8 @@ int za_cluster_create(const za_cluster_config *cfg, za_cluster **out) {
     c->self.epoch = (uint64_t)tv.tv_sec * 1000000ull + (uint64_t)tv.tv_usec;
     if (c->node_name) snprintf(c->self.name, sizeof c->self.name, "%s", c->node_name);
     int rc = !c->name || !c->listen ? za__fail(ZA_ENOMEM, "out of memory") : ZA_OK;
+    if (rc == ZA_OK && cfg->secret) rc = za__net_curve_keys(c, cfg->secret);
+    k->secret = NULL; /* the key lives in curve_sec only */
     if (rc == ZA_OK) rc = parse_url(c, cfg->redis);
     if (rc == ZA_OK && za__remote_init(c) != ZA_OK) rc = za__fail(ZA_ENOMEM, "out of memory");
     if (rc == ZA_OK) rc = za__net_bind(c);
@@ -301,6 +300,7 @@ int za_cluster_stats_read(za_cluster *c, za_cluster_stats *o) {
     RD(nodes_down);
     RD(redis_errors);
     RD(table_version);
+    RD(auth_failed);
 #undef RD
     return ZA_OK;
 }

@@ -70,6 +70,13 @@ struct za_cluster {
     /* the network thread */
     void *zctx;
     void *router; /* bound at create (net thread owns it once started) */
+    /* CURVE, when a secret is set: every node has the same keypair, and the
+     * ZAP handler admits only clients that prove they hold its secret half */
+    bool curve;
+    char curve_sec[41], curve_pub[41]; /* Z85 */
+    uint8_t curve_pub_bin[32];
+    void *zap;     /* REP on inproc://zeromq.zap.01 (net thread) */
+    void *monitor; /* PAIR: the router's handshake failures (net thread) */
     pthread_t net_thread;
     bool net_started;
     _Atomic bool net_stop;
@@ -107,7 +114,7 @@ struct za_cluster {
 
     struct {
         _Atomic uint64_t sent, received, batches_out, malformed, fenced, dropped, votes,
-            nodes_down, redis_errors, table_version;
+            nodes_down, redis_errors, table_version, auth_failed;
     } st;
 };
 
@@ -120,6 +127,7 @@ bool za__redis_ok(za_cluster *c, redisContext *rc, redisReply *r); /* counts fai
 void za__mreq_push(za_cluster *c, za_mreq *rq);
 
 /* transport.c */
+int za__net_curve_keys(za_cluster *c, const char *secret); /* check the key, derive */
 int za__net_bind(za_cluster *c);  /* at create: bind, learn the endpoint */
 int za__net_start(za_cluster *c);
 void za__net_stop(za_cluster *c);

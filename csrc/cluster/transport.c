@@ -46,10 +46,56 @@ static bool loopback_host(const char *ep) {
            strncmp(h, "[::1]:", 6) == 0;
 }
 
+int za_cluster_secret_new(char out[41]) {
+    if (!out) return za__fail(ZA_EINVAL, "out is NULL");
+    char pub[41];
+    if (zmq_curve_keypair(pub, out) != 0)
+        return za__fail(ZA_EINVAL, "libzmq has no CURVE support: %s", zmq_strerror(errno));
+    return ZA_OK;
+}
+
+int za__net_curve_keys(za_cluster *c, const char *secret) {
+    uint8_t bin[32];
+    if (strlen(secret) != 40 || !zmq_z85_decode(bin, secret))
+        return za__fail(ZA_EINVAL, "the cluster secret must be a key from za_cluster_secret_new "
+                                   "(40 Z85 characters)");
+    memcpy(c->curve_sec, secret, 41);
+    if (zmq_curve_public(c->curve_pub, c->curve_sec) != 0 ||
+        !zmq_z85_decode(c->curve_pub_bin, c->curve_pub))
+        return za__fail(ZA_EINVAL, "libzmq has no CURVE support: %s", zmq_strerror(errno));
+    c->curve = true;
+    return ZA_OK;
+}
+
+/* The ZAP handler and the handshake monitor (CURVE only). */
+static int curve_server(za_cluster *c) {
+    c->zap = zmq_socket(c->zctx, ZMQ_REP);
+    if (!c->zap || zmq_bind(c->zap, "inproc://zeromq.zap.01") != 0)
+        return za__fail(ZA_EINVAL, "cannot start the ZAP handler: %s", zmq_strerror(errno));
+    int one = 1, zero = 0;
+    zmq_setsockopt(c->zap, ZMQ_LINGER, &zero, sizeof zero);
+    if (zmq_setsockopt(c->router, ZMQ_CURVE_SERVER, &one, sizeof one) != 0 ||
+        zmq_setsockopt(c->router, ZMQ_CURVE_SECRETKEY, c->curve_sec, 40) != 0 ||
+        zmq_setsockopt(c->router, ZMQ_ZAP_DOMAIN, "zactor", 6) != 0)
+        return za__fail(ZA_EINVAL, "cannot enable CURVE: %s", zmq_strerror(errno));
+    char ep[64];
+    snprintf(ep, sizeof ep, "inproc://za-monitor-%p", (void *)c);
+    if (zmq_socket_monitor(c->router, ep,
+                           ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0)
+        return za__fail(ZA_EINVAL, "cannot monitor the listener: %s", zmq_strerror(errno));
+    c->monitor = zmq_socket(c->zctx, ZMQ_PAIR);
+    if (!c->monitor || zmq_connect(c->monitor, ep) != 0)
+        return za__fail(ZA_EINVAL, "cannot monitor the listener: %s", zmq_strerror(errno));
+    zmq_setsockopt(c->monitor, ZMQ_LINGER, &zero, sizeof zero);
+    return ZA_OK;
+}
+
 int za__net_bind(za_cluster *c) {
     if (strncmp(c->listen, "tcp://", 6) != 0)
         return za__fail(ZA_EINVAL, "listen endpoint '%s' must be tcp://host:port", c->listen);
-    if (!loopback_host(c->listen) && !c->cfg.insecure)
+    if (!loopback_host(c->listen) && !c->cfg.insecure && !c->curve)
         return za__fail(ZA_EINVAL,
                         "refusing to listen on non-loopback '%s' without a secret: links would "
                         "be open to anyone on the network (set insecure=1 to allow it)",
@@ -68,6 +114,10 @@ int za__net_bind(za_cluster *c) {
     zmq_setsockopt(c->router, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(c->router, ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(c->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    if (c->curve) {
+        int rc = curve_server(c);
+        if (rc != ZA_OK) return rc;
+    }
     if (zmq_bind(c->router, ep) != 0)
         return za__fail(ZA_EINVAL, "cannot listen on '%s': %s", c->listen, zmq_strerror(errno));
     char bound[128];
@@ -111,6 +161,13 @@ static void open_peer(net *n, uint32_t id, const za_node_info *info) {
     int zero = 0, hwm = 10000;
     zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    za_cluster *c = n->c;
+    if (c->curve && (zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, c->curve_pub, 40) != 0 ||
+                     zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, c->curve_pub, 40) != 0 ||
+                     zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, c->curve_sec, 40) != 0)) {
+        zmq_close(s);
+        return;
+    }
     if (zmq_connect(s, info->endpoint) != 0) {
         zmq_close(s);
         return;
@@ -300,6 +357,62 @@ static void recv_all(net *n) {
     }
 }
 
+/* Read one multipart message into frames[] (at most max); the count, or 0. */
+static int recv_parts(void *sock, zmq_msg_t *frames, int max) {
+    int n = 0;
+    for (;;) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, sock, n ? 0 : ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&m);
+            return n;
+        }
+        bool more = zmq_msg_more(&m);
+        if (n < max)
+            frames[n++] = m;
+        else
+            zmq_msg_close(&m);
+        if (!more) return n;
+    }
+}
+
+/* ZAP (RFC 27): admit a CURVE client only if its permanent public key is the
+ * cluster's, which it can only use if it holds the cluster's secret key. */
+static void serve_zap(net *n) {
+    za_cluster *c = n->c;
+    for (;;) {
+        zmq_msg_t f[8];
+        int k = recv_parts(c->zap, f, 8);
+        if (k == 0) return;
+        bool ok = k == 7 && zmq_msg_size(&f[5]) == 5 && memcmp(zmq_msg_data(&f[5]), "CURVE", 5) == 0 &&
+                  zmq_msg_size(&f[6]) == 32 && memcmp(zmq_msg_data(&f[6]), c->curve_pub_bin, 32) == 0;
+        const char *code = ok ? "200" : "400";
+        const char *text = ok ? "OK" : "not a member key";
+        zmq_send(c->zap, "1.0", 3, ZMQ_SNDMORE);
+        if (k >= 2)
+            zmq_send(c->zap, zmq_msg_data(&f[1]), zmq_msg_size(&f[1]), ZMQ_SNDMORE);
+        else
+            zmq_send(c->zap, "", 0, ZMQ_SNDMORE);
+        zmq_send(c->zap, code, 3, ZMQ_SNDMORE);
+        zmq_send(c->zap, text, strlen(text), ZMQ_SNDMORE);
+        zmq_send(c->zap, "", 0, ZMQ_SNDMORE);
+        zmq_send(c->zap, "", 0, 0);
+        for (int i = 0; i < k; i++) zmq_msg_close(&f[i]);
+    }
+}
+
+/* Handshake failures on the listener: no key, a wrong key, not CURVE. */
+static void read_monitor(net *n) {
+    za_cluster *c = n->c;
+    for (;;) {
+        zmq_msg_t f[2];
+        int k = recv_parts(c->monitor, f, 2);
+        if (k == 0) return;
+        atomic_fetch_add_explicit(&c->st.auth_failed, 1, memory_order_relaxed);
+        for (int i = 0; i < k; i++) zmq_msg_close(&f[i]);
+    }
+}
+
 static void heartbeat(net *n, uint64_t now, bool paused) {
     za_cluster *c = n->c;
     msgpack_sbuffer sb;
@@ -341,12 +454,20 @@ static void *net_main(void *arg) {
     for (uint32_t i = 0; i < ZA_NODES; i++) msgpack_sbuffer_init(&n.peers[i].batch);
     uint64_t hb_ns = (uint64_t)c->cfg.heartbeat_ms * 1000000ull;
     uint64_t next_hb = za__now_ns(), last_round = za__now_ns();
-    zmq_pollitem_t items[2] = {{c->router, 0, ZMQ_POLLIN, 0}, {NULL, c->wake_fd, ZMQ_POLLIN, 0}};
+    zmq_pollitem_t items[4] = {{c->router, 0, ZMQ_POLLIN, 0},
+                               {NULL, c->wake_fd, ZMQ_POLLIN, 0},
+                               {c->zap, 0, ZMQ_POLLIN, 0},
+                               {c->monitor, 0, ZMQ_POLLIN, 0}};
+    int nitems = c->curve ? 4 : 2;
     while (!atomic_load_explicit(&c->net_stop, memory_order_acquire)) {
         uint64_t now = za__now_ns();
         long tmo = next_hb > now ? (long)((next_hb - now) / 1000000ull) + 1 : 0;
         if (tmo > 100) tmo = 100;
-        zmq_poll(items, 2, tmo);
+        zmq_poll(items, nitems, tmo);
+        if (c->curve) {
+            if (items[2].revents & ZMQ_POLLIN) serve_zap(&n);
+            if (items[3].revents & ZMQ_POLLIN) read_monitor(&n);
+        }
         if (items[1].revents & ZMQ_POLLIN) {
             uint64_t v;
             ssize_t r = read(c->wake_fd, &v, sizeof v);
@@ -404,6 +525,11 @@ void za__net_stop(za_cluster *c) {
         }
         free(l);
     }
+    if (c->router && c->monitor) zmq_socket_monitor(c->router, NULL, 0);
+    if (c->monitor) zmq_close(c->monitor);
+    c->monitor = NULL;
+    if (c->zap) zmq_close(c->zap);
+    c->zap = NULL;
     if (c->router) zmq_close(c->router);
     c->router = NULL;
     if (c->zctx) zmq_ctx_term(c->zctx);

@@ -761,7 +761,8 @@ typedef struct za_cluster_config {
     const char *listen;    /* "tcp://host:port", port 0 = any free one (NULL: tcp://127.0.0.1:0) */
     const char *advertise; /* endpoint other nodes dial (NULL: the bound one) */
     const char *node_name; /* unique among live members (NULL: "node-<id>") */
-    const char *secret;    /* link key; not supported yet: must be NULL */
+    const char *secret;    /* NULL, or the cluster key (za_cluster_secret_new): links use
+                              ZeroMQ CURVE, only holders of the key can connect */
     int insecure;          /* 1: allow a non-loopback listen without a secret */
     uint32_t heartbeat_ms;     /* 0: 300 */
     uint32_t suspect_ms;       /* 0: 3000 */
@@ -772,6 +773,9 @@ typedef struct za_cluster_config {
 } za_cluster_config;
 
 void za_cluster_config_init(za_cluster_config *cfg);
+/* A new random cluster key: 40 printable characters (Z85 of 32 bytes) and
+ * a NUL into out. Give the same key to every node (keep it out of logs). */
+int za_cluster_secret_new(char out[41]);
 /* Bind, connect to Redis and join. ZA_EINVAL (bad setting), ZA_ECONNECT
  * (Redis unreachable), ZA_EEXIST (node_name taken by a live member). */
 int za_cluster_create(const za_cluster_config *cfg, za_cluster **out);
@@ -817,6 +821,7 @@ typedef struct za_cluster_stats {
     uint64_t nodes_down;    /* verdicts this node applied */
     uint64_t redis_errors;  /* failed Redis round trips (outage) */
     uint64_t table_version; /* the membership table version last read */
+    uint64_t auth_failed;   /* connections refused: no or wrong key, not CURVE */
 } za_cluster_stats;
 int za_cluster_stats_read(za_cluster *c, za_cluster_stats *out);
 

@@ -102,6 +102,7 @@ static int node_main(int argc, char **argv) {
     cc.redis = argv[2];
     cc.name = argv[3];
     cc.node_name = argv[4];
+    if (argc > 5) cc.secret = argv[5];
     za_cluster *cl = NULL;
     if (za_cluster_create(&cc, &cl) != ZA_OK) {
         fprintf(stderr, "node %s: %s\n", argv[4], za_last_error());
@@ -211,7 +212,11 @@ static int group_teardown(void **state) {
 }
 
 /* Start a node process and wait (bounded) for its READY line. */
+static child start_node_secret(const char *cluster, const char *name, const char *secret);
 static child start_node(const char *cluster, const char *name) {
+    return start_node_secret(cluster, name, NULL);
+}
+static child start_node_secret(const char *cluster, const char *name, const char *secret) {
     child ch = {0};
     int in[2], out[2];
     assert_int_equal(pipe(in), 0);
@@ -224,7 +229,8 @@ static child start_node(const char *cluster, const char *name) {
         dup2(out[1], 1);
         close(in[1]);
         close(out[0]);
-        execl("/proc/self/exe", "test_cluster", "node", redis_url, cluster, name, (char *)NULL);
+        execl("/proc/self/exe", "test_cluster", "node", redis_url, cluster, name, secret,
+              (char *)NULL);
         _exit(127);
     }
     close(in[0]);
@@ -287,7 +293,11 @@ typedef struct member {
     tu_dl *dl;
 } member;
 
+static member join_secret(const char *cluster, const char *name, const char *secret);
 static member join(const char *cluster, const char *name) {
+    return join_secret(cluster, name, NULL);
+}
+static member join_secret(const char *cluster, const char *name, const char *secret) {
     member m = {0};
     pthread_mutex_lock(&ev_mu); /* node ids restart in each test's cluster */
     memset(ev_up, 0, sizeof ev_up);
@@ -299,6 +309,7 @@ static member join(const char *cluster, const char *name) {
     cc.redis = redis_url;
     cc.name = cluster;
     cc.node_name = name;
+    cc.secret = secret;
     assert_int_equal(za_cluster_create(&cc, &m.cl), ZA_OK);
     za_cluster_on_event(m.cl, on_event, NULL);
     za_config cfg;
@@ -581,6 +592,67 @@ static void test_malformed_frames(void **state) {
     leave(&me);
 }
 
+static void test_curve_secret(void **state) {
+    char key[41], other_pub[41], other_sec[41];
+    assert_int_equal(za_cluster_secret_new(key), ZA_OK);
+    assert_int_equal(strlen(key), 40);
+    za_cluster_config cc;
+    za_cluster_config_init(&cc);
+    cc.redis = redis_url;
+    cc.name = "c7";
+    cc.secret = "not a key";
+    za_cluster *bad = NULL;
+    ASSERT_ERR(za_cluster_create(&cc, &bad), ZA_EINVAL);
+
+    child b = start_node_secret("c7", "b7", key);
+    member me = join_secret("c7", "main7", key);
+    za_ref echo = lookup_eventually(me.sys, "echo@b7");
+    assert_true(echo);
+    za_answer a;
+    assert_int_equal(za_ask(me.sys, echo, T_ECHO, "sealed", 6, 5000, &a), ZA_OK);
+    assert_memory_equal(a.data, "sealed", 6);
+    za_answer_free(&a);
+
+    /* outsiders: plain ZeroMQ, and CURVE with the right server key but
+     * another client key; neither gets a frame through, both are counted */
+    za_node_info self;
+    za_cluster_self(me.cl, &self);
+    char frame[64];
+    int flen = snprintf(frame, sizeof frame, "\x94\x01\x05\x01\xa1x");
+    void *ctx = zmq_ctx_new();
+    void *plain = zmq_socket(ctx, ZMQ_DEALER);
+    void *forged = zmq_socket(ctx, ZMQ_DEALER);
+    int zero = 0;
+    zmq_setsockopt(plain, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(forged, ZMQ_LINGER, &zero, sizeof zero);
+    char server_pub[41];
+    assert_int_equal(zmq_curve_public(server_pub, key), 0);
+    assert_int_equal(zmq_curve_keypair(other_pub, other_sec), 0);
+    zmq_setsockopt(forged, ZMQ_CURVE_SERVERKEY, server_pub, 40);
+    zmq_setsockopt(forged, ZMQ_CURVE_PUBLICKEY, other_pub, 40);
+    zmq_setsockopt(forged, ZMQ_CURVE_SECRETKEY, other_sec, 40);
+    assert_int_equal(zmq_connect(plain, self.endpoint), 0);
+    assert_int_equal(zmq_connect(forged, self.endpoint), 0);
+    zmq_send(plain, frame, (size_t)flen, ZMQ_DONTWAIT);
+    zmq_send(forged, frame, (size_t)flen, ZMQ_DONTWAIT);
+    ASSERT_EVENTUALLY(({
+        za_cluster_stats cs;
+        za_cluster_stats_read(me.cl, &cs);
+        cs.auth_failed >= 2;
+    }));
+    zmq_close(plain);
+    zmq_close(forged);
+    zmq_ctx_term(ctx);
+    za_cluster_stats cs;
+    za_cluster_stats_read(me.cl, &cs);
+    assert_int_equal(cs.malformed, 0); /* nothing reached the decoder */
+    /* the members still talk */
+    assert_int_equal(za_ask(me.sys, echo, T_ECHO, "again", 5, 5000, &a), ZA_OK);
+    za_answer_free(&a);
+    stop_node(&b, true);
+    leave(&me);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "node") == 0) return node_main(argc, argv);
     signal(SIGPIPE, SIG_IGN);
@@ -588,6 +660,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_bad_config),
         cmocka_unit_test(test_remote_tell_ask_watch_stop),
         cmocka_unit_test(test_malformed_frames),
+        cmocka_unit_test(test_curve_secret),
         cmocka_unit_test(test_kill9_declared_dead),
         cmocka_unit_test(test_sigstop_2s_not_dead),
         cmocka_unit_test(test_redis_outage),

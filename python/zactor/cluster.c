@@ -174,7 +174,8 @@ static PyObject *Cluster_stats(ClusterObject *c, PyObject *Py_UNUSED(x)) {
     if (check_open(c) < 0) return NULL;
     za_cluster_stats s;
     za_cluster_stats_read(c->cl, &s);
-    return Py_BuildValue("{sKsKsKsKsKsKsKsKsKsK}", "sent", (unsigned long long)s.sent,
+    return Py_BuildValue("{sKsKsKsKsKsKsKsKsKsKsK}", "auth_failed",
+                         (unsigned long long)s.auth_failed, "sent", (unsigned long long)s.sent,
                          "received", (unsigned long long)s.received, "batches_out",
                          (unsigned long long)s.batches_out, "malformed",
                          (unsigned long long)s.malformed, "fenced", (unsigned long long)s.fenced,
@@ -198,14 +199,26 @@ static PyObject *Cluster_get_closed(ClusterObject *c, void *Py_UNUSED(x)) {
     return PyBool_FromLong(c->cl == NULL);
 }
 
+static PyObject *Cluster_new_secret(PyObject *Py_UNUSED(x), PyObject *Py_UNUSED(y)) {
+    char key[41];
+    if (za_cluster_secret_new(key) != ZA_OK) {
+        PyErr_SetString(PyExc_RuntimeError, za_last_error());
+        return NULL;
+    }
+    return PyUnicode_FromString(key);
+}
+
 static PyMethodDef Cluster_methods[] = {
+    {"new_secret", (PyCFunction)Cluster_new_secret, METH_NOARGS | METH_STATIC,
+     "new_secret() -> str: a new random cluster key (40 characters). Give the same key to every "
+     "node as secret=...: links are then authenticated and encrypted (ZeroMQ CURVE)."},
     {"close", (PyCFunction)Cluster_close, METH_NOARGS,
      "Leave the cluster (once no System uses it) and free it. Idempotent."},
     {"_self", (PyCFunction)Cluster_self, METH_NOARGS, "(id, name, endpoint, epoch) of this node."},
     {"_nodes", (PyCFunction)Cluster_nodes, METH_NOARGS, "Live members as (id, name, endpoint, epoch)."},
     {"stats", (PyCFunction)Cluster_stats, METH_NOARGS,
      "Counters: sent, received, batches_out, malformed, fenced, dropped, votes, nodes_down, "
-     "redis_errors, table_version."},
+     "redis_errors, table_version, auth_failed."},
     {"_set_callback", (PyCFunction)Cluster_set_callback, METH_O,
      "Callback(kind, id, name, endpoint, epoch) for node events (1 up, 2 down, 3 expelled)."},
     {NULL, NULL, 0, NULL},

@@ -67,10 +67,13 @@ class Cluster(_zactor.Cluster):
     declare it dead. With the defaults a ``kill -9`` is seen everywhere in
     about 3.5 s and a pause under 2.7 s is never a verdict.
 
+    ``secret``: a key from ``Cluster.new_secret()``, the same on every node:
+    links are then authenticated and encrypted (ZeroMQ CURVE), and a process
+    without the key can neither join the links nor deliver a message. Without
+    a secret, listening on a non-loopback address needs ``insecure=True``.
+
     Raises ``ConnectionError`` if Redis cannot be reached, ``ValueError`` for
-    a bad setting or a taken ``node_name``. Without a secret, listening on a
-    non-loopback address needs ``insecure=True``; secrets (CURVE) are not
-    supported yet.
+    a bad setting or a taken ``node_name``.
     """
 
     def __init__(self, redis: str, **kwargs: Any) -> None:

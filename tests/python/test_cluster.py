@@ -39,7 +39,8 @@ NODE_SCRIPT = textwrap.dedent(
                 raise ValueError("boom " + str(args[0]))
 
     url, cluster, name = sys.argv[1:4]
-    with zactor.Cluster(url, name=cluster, node_name=name) as cl, \\
+    secret = sys.argv[4] if len(sys.argv) > 4 else None
+    with zactor.Cluster(url, name=cluster, node_name=name, secret=secret) as cl, \\
             zactor.System(workers=2, cluster=cl) as system:
         system.spawn(Inventory, name="inventory@" + name)
         print("READY", system.node.id, flush=True)
@@ -85,8 +86,9 @@ def nodes(tmp_path):
     script.write_text(NODE_SCRIPT)
     started = []
 
-    def start(url, cluster, name):
-        p = subprocess.Popen([sys.executable, str(script), url, cluster, name],
+    def start(url, cluster, name, secret=None):
+        p = subprocess.Popen([sys.executable, str(script), url, cluster, name]
+                             + ([secret] if secret else []),
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                              env=dict(os.environ, PYTHONUNBUFFERED="1"))
         started.append(p)
@@ -174,3 +176,24 @@ def test_bad_settings_are_clear_errors(redis_url):
         zactor.System(workers=1, cluster=c)
     with zactor.System(workers=1) as s:
         assert s.node is None and s.nodes() == []
+
+
+def test_secret_links(redis_url, nodes):
+    key = zactor.Cluster.new_secret()
+    assert isinstance(key, str) and len(key) == 40
+    with pytest.raises(ValueError, match="secret"):
+        zactor.Cluster(redis_url, name="vault", secret="short")
+    nodes(redis_url, "vault", "v-2", key)
+    with zactor.Cluster(redis_url, name="vault", node_name="v-1", secret=key) as cluster, \
+            zactor.System(workers=2, cluster=cluster) as system:
+        inv = wait_for(lambda: system.lookup("inventory@v-2"), 10)
+        assert inv is not None
+        assert inv.ask(("get", "k"), timeout=5.0) == {"item": "k", "count": 7}
+        # a process without the key: its connection is refused and counted
+        with socket.create_connection(("127.0.0.1", int(system.node.endpoint.rsplit(":", 1)[1]))) as s:
+            # a ZMTP 3.0 greeting offering the NULL mechanism (no key)
+            s.sendall(b"\xff" + b"\x00" * 8 + b"\x7f" + b"\x03\x00" + b"NULL".ljust(20, b"\x00")
+                      + b"\x00" + b"\x00" * 31)
+            assert wait_for(lambda: cluster.stats()["auth_failed"] >= 1, 10)
+        assert cluster.stats()["malformed"] == 0
+        assert inv.ask(("get", "k2"), timeout=5.0)["item"] == "k2"

@@ -93,6 +93,13 @@ static const za_behaviour watcher_beh = {ZA_BEHAVIOUR_INIT, .name = "watcher",
 
 /* ------------------------------------------------------------- node mode */
 
+static void node_mode_event(za_node_event_kind kind, const za_node_info *n, void *ud) {
+    if (kind == ZA_NODE_EXPELLED) {
+        printf("EXPELLED %u\n", n->id);
+        fflush(stdout);
+    }
+}
+
 /* argv: node <redis-url> <cluster> <node-name>. Serves echo@<name> and
  * silent@<name>; prints "READY <id>"; runs until stdin closes (at most 60 s). */
 static int node_main(int argc, char **argv) {
@@ -108,6 +115,7 @@ static int node_main(int argc, char **argv) {
         fprintf(stderr, "node %s: %s\n", argv[4], za_last_error());
         return 3;
     }
+    za_cluster_on_event(cl, node_mode_event, NULL);
     za_config cfg;
     za_config_init(&cfg);
     cfg.workers = 1;
@@ -252,6 +260,24 @@ static child start_node_secret(const char *cluster, const char *name, const char
     assert_int_equal(sscanf(line, "READY %u", &id), 1);
     ch.id = id;
     return ch;
+}
+
+/* Wait (bounded) until the child printed a line starting with prefix. */
+static bool child_says(child *ch, const char *prefix, unsigned ms) {
+    static char buf[4096];
+    size_t n = 0;
+    uint64_t end = tu_now_ms() + ms;
+    while (tu_now_ms() < end && n < sizeof buf - 1) {
+        struct pollfd p = {ch->out_fd, POLLIN, 0};
+        if (poll(&p, 1, 100) > 0) {
+            ssize_t k = read(ch->out_fd, buf + n, sizeof buf - 1 - n);
+            if (k <= 0) break;
+            n += (size_t)k;
+            buf[n] = 0;
+            if (strstr(buf, prefix)) return true;
+        }
+    }
+    return false;
 }
 
 static void stop_node(child *ch, bool graceful) {
@@ -420,6 +446,7 @@ static void test_remote_tell_ask_watch_stop(void **state) {
 
 static void test_kill9_declared_dead(void **state) {
     child b = start_node("c2", "b2");
+    child c = start_node("c2", "c2"); /* three members: the verdict takes two votes */
     member me = join("c2", "main2");
     za_ref echo = lookup_eventually(me.sys, "echo@b2");
     za_ref silent = lookup_eventually(me.sys, "silent@b2");
@@ -459,8 +486,37 @@ static void test_kill9_declared_dead(void **state) {
     za_cluster_stats cs;
     za_cluster_stats_read(me.cl, &cs);
     assert_true(cs.votes >= 1);
-    assert_true(cs.nodes_down >= 1);
+    assert_int_equal(cs.nodes_down, 1);
+    size_t nn = 0;
+    za_cluster_nodes(me.cl, NULL, 0, &nn);
+    assert_int_equal(nn, 2); /* main2 and c2 */
+    assert_int_equal(downs_of(c.id), 0);
     stop_node(&b, false);
+    stop_node(&c, true);
+    leave(&me);
+}
+
+/* A node paused past the verdict is fenced: its old identity stays dead
+ * everywhere, what it still sends is dropped, and it learns it was expelled. */
+static void test_paused_node_is_fenced(void **state) {
+    child b = start_node("c8", "b8");
+    member me = join("c8", "main8");
+    za_ref echo = lookup_eventually(me.sys, "echo@b8");
+    assert_true(echo);
+    kill(b.pid, SIGSTOP);
+    ASSERT_EVENTUALLY(downs_of(b.id) == 1);
+    kill(b.pid, SIGCONT);
+    assert_true(child_says(&b, "EXPELLED", TU_WAIT_MS));
+    ASSERT_EVENTUALLY(({
+        za_cluster_stats cs;
+        za_cluster_stats_read(me.cl, &cs);
+        cs.fenced > 0; /* its heartbeats after the pause */
+    }));
+    za_answer a;
+    assert_int_equal(za_ask(me.sys, echo, T_ECHO, NULL, 0, 2000, &a), ZA_ENODEDOWN);
+    za_answer_free(&a);
+    assert_false(za_is_alive(me.sys, echo));
+    stop_node(&b, true);
     leave(&me);
 }
 
@@ -663,6 +719,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_curve_secret),
         cmocka_unit_test(test_kill9_declared_dead),
         cmocka_unit_test(test_sigstop_2s_not_dead),
+        cmocka_unit_test(test_paused_node_is_fenced),
         cmocka_unit_test(test_redis_outage),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -63,7 +63,7 @@ TEST_BINS  := $(TEST_SRCS:tests/c/%.c=$(B)/tests/%)
 BENCH_SRCS := $(wildcard bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 
-.PHONY: all lib deps demo-run test test-c test-c-variant test-python test-lua test-install lua bench-lua bench-lua-deps bench bench-store bench-python demo demo-c install lua-install clean format check-format wheel sdist rockspec version FORCE
+.PHONY: all lib deps demo-run test test-c test-c-variant test-python test-lua test-install lua bench-lua bench-lua-deps bench bench-store bench-python bench-cluster demo demo-c demo-cluster demo-cluster-run install lua-install clean format check-format wheel sdist rockspec version FORCE
 
 # What a C or Lua user needs: the library (static and shared), its zactor.pc
 # and the Lua module.
@@ -289,6 +289,21 @@ demo: deps
 
 demo-run: $(VENV)/.installed lua-install
 	$(VENV)/bin/python python/examples/wordcount_demo.py $(DEMO_ARGS)
+
+# The cluster demo: a redis-server, two Python nodes and a Lua node share the
+# word count; one node is killed with kill -9 part-way; the survivors finish it
+# exactly (python/examples/cluster_demo.py). Stops everything it started.
+demo-cluster: deps
+	@$(MAKE) --no-print-directory demo-cluster-run
+
+demo-cluster-run: $(VENV)/.installed lua
+	$(VENV)/bin/python python/examples/cluster_demo.py $(DEMO_ARGS)
+
+# Two nodes on loopback with raw ZeroMQ beside them, and failure detection
+# (bench/bench_cluster.c; figures in bench/RESULTS_cluster.md).
+bench-cluster: deps
+	$(MAKE) --no-print-directory VARIANT=release build/release/bench/bench_cluster
+	./build/release/bench/bench_cluster
 
 # The C-only demo (csrc/examples/demo.c), self-checking.
 demo-c: deps

@@ -89,7 +89,6 @@ static int mod_exec(PyObject *m) {
         return -1;
     st->FutureIter_Type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &zpy_FutureIter_spec, NULL);
     if (!st->FutureIter_Type) return -1;
-    if (zpy_cluster_exec(m, st) < 0) return -1;
     if (add_exc(m, "zactor.ActorError", PyExc_Exception, &st->ActorError,
                 "Base class of zactor's errors.", "ActorError") < 0)
         return -1;
@@ -133,6 +132,7 @@ static int mod_exec(PyObject *m) {
 #undef INTERN
     if (PyModule_AddIntConstant(m, "TAG_PY", TAG_PY) < 0) return -1;
     if (zpy_store_init(m) < 0) return -1;
+    if (zpy_cluster_exec(m, st) < 0) return -1; /* after ActorDeadError: its base */
     return 0;
 }
 

@@ -145,8 +145,9 @@ def test_tell_ask_lookup_across_python_nodes(redis_url, nodes):
         proc.kill()
         proc.wait(timeout=10)
         t0 = time.monotonic()
-        with pytest.raises(zactor.NodeDownError, match="node-down"):
+        with pytest.raises(zactor.NodeDownError, match="node-down") as exc:
             inv.ask(("get", 1), timeout=30.0)
+        assert isinstance(exc.value, zactor.ActorDeadError)
         assert time.monotonic() - t0 < 15
         assert wait_for(lambda: any(isinstance(e, zactor.NodeDown) for e in events), 5)
         down = [e for e in events if isinstance(e, zactor.NodeDown)][0]

@@ -47,7 +47,6 @@ static const za_behaviour echo_beh = {ZA_BEHAVIOUR_INIT, .name = "echo",
 
 static char redis_url[64], tmpdir[64];
 static pid_t redis_pid;
-static za_node_event_kind last_kind;
 static _Atomic uint64_t down_at_ns;
 static _Atomic uint32_t down_id;
 
@@ -77,10 +76,14 @@ static int node_main(char **argv) {
     if (za_system_create(&cfg, &sys) != ZA_OK) return 4;
     za_spawn_opts o;
     za_spawn_opts_init(&o);
-    o.name = "echo";
+    char ename[80];
+    snprintf(ename, sizeof ename, "echo@%s", argv[4]); /* names are cluster-wide */
+    o.name = ename;
     za_ref r;
     if (za_spawn_sync(sys, &echo_beh, NULL, 0, &o, 5000, &r) != ZA_OK) return 5;
-    printf("READY\n");
+    za_node_info me;
+    za_cluster_self(cl, &me);
+    printf("READY %u\n", me.id);
     fflush(stdout);
     char b[8];
     while (read(0, b, sizeof b) > 0) {
@@ -102,7 +105,8 @@ static int raw_main(char **argv) {
     }
     void *pull = zmq_socket(ctx, ZMQ_PULL);
     zmq_bind(pull, argv[3]);
-    zmq_send(rep, "", 0, 0); /* (REP needs a request first: the parent sends one) */
+    int k = zmq_recv(rep, buf, sizeof buf, 0); /* "is the PULL bound?" */
+    zmq_send(rep, buf, k > 0 ? (size_t)k : 0, 0);
     for (long i = 0; i < ONE_WAY; i++) zmq_recv(pull, buf, sizeof buf, 0);
     int n = zmq_recv(rep, buf, sizeof buf, 0);
     zmq_send(rep, buf, (size_t)n, 0);
@@ -132,14 +136,16 @@ static pid_t spawn_child(char *const argv[], int *out_fd, int *in_fd) {
     return p;
 }
 
+static char last_line[256];
 static bool wait_line(int fd, const char *what, unsigned ms) {
-    char buf[256];
+    char *buf = last_line;
+    const size_t cap = sizeof last_line;
     size_t n = 0;
     uint64_t end = bu_now_ns() + (uint64_t)ms * 1000000ull;
-    while (bu_now_ns() < end && n < sizeof buf - 1) {
+    while (bu_now_ns() < end && n < cap - 1) {
         struct pollfd p = {fd, POLLIN, 0};
         if (poll(&p, 1, 100) > 0) {
-            ssize_t k = read(fd, buf + n, sizeof buf - 1 - n);
+            ssize_t k = read(fd, buf + n, cap - 1 - n);
             if (k <= 0) return false;
             n += (size_t)k;
             buf[n] = 0;
@@ -152,16 +158,19 @@ static bool wait_line(int fd, const char *what, unsigned ms) {
 typedef struct node {
     pid_t pid;
     int out, in;
+    uint32_t id;
 } node;
 
 static node start_node(const char *cluster, const char *name) {
     char *argv[] = {"bench_cluster", "node", redis_url, (char *)cluster, (char *)name, NULL};
     node n;
     n.pid = spawn_child(argv, &n.out, &n.in);
-    if (!wait_line(n.out, "READY", 20000)) {
+    unsigned id = 0;
+    if (!wait_line(n.out, "READY", 20000) || sscanf(strstr(last_line, "READY"), "READY %u", &id) != 1) {
         fprintf(stderr, "node %s did not start\n", name);
         exit(1);
     }
+    n.id = id;
     return n;
 }
 
@@ -174,11 +183,9 @@ static void kill_node(node *n) {
 }
 
 static void on_event(za_node_event_kind kind, const za_node_info *info, void *ud) {
-    if (kind == ZA_NODE_DOWN) {
-        atomic_store(&down_id, info->id);
+    /* only the verdict on the node being measured */
+    if (kind == ZA_NODE_DOWN && info->id == atomic_load(&down_id))
         atomic_store(&down_at_ns, bu_now_ns());
-    }
-    last_kind = kind;
 }
 
 static za_ref lookup(za_system *sys, const char *name) {
@@ -293,7 +300,7 @@ int main(int argc, char **argv) {
     cfg.cluster = cl;
     za_system *sys;
     za_system_create(&cfg, &sys);
-    za_ref echo = lookup(sys, "echo");
+    za_ref echo = lookup(sys, "echo@b");
     if (!echo) return fprintf(stderr, "no echo\n"), 1;
     za_answer a;
     for (int i = 0; i < 1000; i++) { /* warm-up */
@@ -351,10 +358,8 @@ int main(int argc, char **argv) {
     for (int k = 0; k < kills; k++) {
         snprintf(name, sizeof name, "k%d", k);
         node n = start_node("bench", name);
-        char ename[40];
-        snprintf(ename, sizeof ename, "echo");
-        (void)ename;
         bu_sleep_us(800000); /* a few heartbeats */
+        atomic_store(&down_id, n.id);
         atomic_store(&down_at_ns, 0);
         uint64_t tk = bu_now_ns();
         kill(n.pid, SIGKILL);
@@ -370,11 +375,12 @@ int main(int argc, char **argv) {
         snprintf(name, sizeof name, "p%d", i);
         node n = start_node("bench", name);
         bu_sleep_us(800000);
+        atomic_store(&down_id, n.id);
         atomic_store(&down_at_ns, 0);
         kill(n.pid, SIGSTOP);
         bu_sleep_us((uint64_t)pauses[i] * 1000000ull);
         kill(n.pid, SIGCONT);
-        bu_sleep_us(2000000);
+        bu_sleep_us(3000000);
         printf("SIGSTOP %d s: %s\n", pauses[i],
                atomic_load(&down_at_ns) ? "declared dead" : "not declared dead");
         kill_node(&n);

@@ -8,7 +8,7 @@
  *   za:<cluster>:seq         int   node ids are handed out round-robin
  *   za:<cluster>:votes:<id>  hash  voter id -> time of its suspicion (ms)
  *   za:<cluster>:names       hash  name -> "<node>|<ref>" (names.c)
- *   za:<cluster>:alive       hash  id -> last I-am-alive time (informational)
+ *   za:<cluster>:alive       hash  id -> last I-am-alive (ms, Redis' clock), every poll_ms
  *
  * The membership thread reads the version every poll_ms and the whole
  * table when it moved; it casts the votes the network thread asks for.
@@ -22,7 +22,7 @@
 #include "cluster.h"
 #include "hook.h"
 
-/* KEYS: status nodes version seq votes-prefix; ARGV: epoch endpoint name max */
+/* KEYS: status nodes version seq votes-prefix alive; ARGV: epoch endpoint name max */
 static const char JOIN_LUA[] =
     "local all = redis.call('HGETALL', KEYS[1])\n"
     "for i = 1, #all, 2 do\n"
@@ -38,23 +38,33 @@ static const char JOIN_LUA[] =
     "    redis.call('HSET', KEYS[1], id, 'alive')\n"
     "    redis.call('HSET', KEYS[2], id, ARGV[1] .. '|' .. ARGV[2] .. '|' .. ARGV[3])\n"
     "    redis.call('DEL', KEYS[5] .. id)\n"
+    "    local t = redis.call('TIME')\n"
+    "    redis.call('HSET', KEYS[6], id, tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))\n"
     "    return {id, redis.call('INCR', KEYS[3])}\n"
     "  end\n"
     "end\n"
     "return {0, 0}\n";
 
-/* KEYS: status version votes:<target> names; ARGV: target voter needed window_ms
- * -> 0 target not alive, -1 voter not alive, 1 vote recorded, 2 declared dead */
+/* KEYS: status version votes:<target> names alive; ARGV: target voter needed
+ * window_ms stale_ms -> 0 target not alive, -1 voter not alive, 1 vote
+ * recorded, 2 declared dead. The votes needed are min(needed, the other
+ * members that wrote I-am-alive within stale_ms): members that died together
+ * do not keep each other alive by counting as voters that never vote. */
 static const char VOTE_LUA[] =
     "if redis.call('HGET', KEYS[1], ARGV[1]) ~= 'alive' then return 0 end\n"
     "if redis.call('HGET', KEYS[1], ARGV[2]) ~= 'alive' then return -1 end\n"
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
     "redis.call('HSET', KEYS[3], ARGV[2], now)\n"
-    "local alive = 0\n"
+    "local others = 0\n"
     "local all = redis.call('HGETALL', KEYS[1])\n"
-    "for i = 2, #all, 2 do if all[i] == 'alive' then alive = alive + 1 end end\n"
-    "local need = math.min(tonumber(ARGV[3]), alive - 1)\n"
+    "for i = 1, #all, 2 do\n"
+    "  if all[i+1] == 'alive' and all[i] ~= ARGV[1] then\n"
+    "    local ts = tonumber(redis.call('HGET', KEYS[5], all[i]) or '0')\n"
+    "    if now - ts <= tonumber(ARGV[5]) then others = others + 1 end\n"
+    "  end\n"
+    "end\n"
+    "local need = math.min(tonumber(ARGV[3]), others)\n"
     "if need < 1 then need = 1 end\n"
     "local votes = redis.call('HGETALL', KEYS[3])\n"
     "local n = 0\n"
@@ -88,12 +98,18 @@ static const char READ_LUA[] =
     "return {redis.call('GET', KEYS[1]) or '0', redis.call('HGETALL', KEYS[2]),\n"
     "        redis.call('HGETALL', KEYS[3])}\n";
 
+/* KEYS: alive; ARGV: id -> I-am-alive, on Redis' clock (the vote script compares) */
+static const char ALIVE_LUA[] =
+    "local t = redis.call('TIME')\n"
+    "return redis.call('HSET', KEYS[1], ARGV[1], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))\n";
+
 static void key(za_cluster *c, char *out, size_t cap, const char *what) {
     snprintf(out, cap, "%s%s", c->prefix, what);
 }
 
 int za__mem_join(za_cluster *c) {
-    char ks[200], kn[200], kv[200], kq[200], kvp[200], ep[32], mx[16];
+    char ks[200], kn[200], kv[200], kq[200], kvp[200], ka[200], ep[32], mx[16];
+    key(c, ka, sizeof ka, "alive");
     key(c, ks, sizeof ks, "status");
     key(c, kn, sizeof kn, "nodes");
     key(c, kv, sizeof kv, "version");
@@ -102,8 +118,8 @@ int za__mem_join(za_cluster *c) {
     snprintf(ep, sizeof ep, "%llu", (unsigned long long)c->self.epoch);
     snprintf(mx, sizeof mx, "%u", ZA_NODE_MAX);
     const char *name = c->node_name ? c->node_name : "";
-    redisReply *r = redisCommand(c->sredis, "EVAL %s 5 %s %s %s %s %s %s %s %s %s", JOIN_LUA, ks,
-                                 kn, kv, kq, kvp, ep, c->self.endpoint, name, mx);
+    redisReply *r = redisCommand(c->sredis, "EVAL %s 6 %s %s %s %s %s %s %s %s %s %s", JOIN_LUA,
+                                 ks, kn, kv, kq, kvp, ka, ep, c->self.endpoint, name, mx);
     if (!za__redis_ok(c, c->sredis, r))
         return za__fail(ZA_ECONNECT, "joining the cluster: Redis did not answer");
     int rc = ZA_OK;
@@ -256,9 +272,16 @@ static bool read_table(za_cluster *c, bool force) {
     return true;
 }
 
+/* I-am-alive older than this: the member does not count among the voters
+ * (a pause shorter than suspect_ms must not make it stale) */
+static uint32_t alive_stale_ms(za_cluster *c) {
+    return c->cfg.suspect_ms + 2 * c->cfg.poll_ms;
+}
+
 /* -> true when the vote declared the node dead (read the table now) */
 static bool vote(za_cluster *c, uint32_t target) {
-    char ks[200], kv[200], kvt[220], kn[200], a1[16], a2[16], a3[16], a4[16];
+    char ks[200], kv[200], kvt[220], kn[200], ka[200], a1[16], a2[16], a3[16], a4[16], a5[16];
+    key(c, ka, sizeof ka, "alive");
     key(c, ks, sizeof ks, "status");
     key(c, kv, sizeof kv, "version");
     key(c, kn, sizeof kn, "names");
@@ -267,8 +290,9 @@ static bool vote(za_cluster *c, uint32_t target) {
     snprintf(a2, sizeof a2, "%u", c->self.id);
     snprintf(a3, sizeof a3, "%u", c->cfg.votes);
     snprintf(a4, sizeof a4, "%u", c->cfg.vote_window_ms);
-    redisReply *r = redisCommand(c->mredis, "EVAL %s 4 %s %s %s %s %s %s %s %s", VOTE_LUA, ks, kv,
-                                 kvt, kn, a1, a2, a3, a4);
+    snprintf(a5, sizeof a5, "%u", alive_stale_ms(c));
+    redisReply *r = redisCommand(c->mredis, "EVAL %s 5 %s %s %s %s %s %s %s %s %s %s", VOTE_LUA, ks,
+                                 kv, kvt, kn, ka, a1, a2, a3, a4, a5);
     if (!za__redis_ok(c, c->mredis, r)) return false;
     bool dead = r->type == REDIS_REPLY_INTEGER && r->integer == 2;
     if (r->type == REDIS_REPLY_INTEGER && r->integer >= 1)
@@ -302,13 +326,13 @@ static void *mem_main(void *arg) {
         }
         if (ok && !atomic_load(&c->expelled)) {
             uint64_t now = za__now_ns();
-            if (now >= next_alive) { /* I-am-alive, for people reading the table */
-                char ka[200];
+            if (now >= next_alive) { /* I-am-alive: the vote script counts fresh members */
+                char ka[200], id[16];
                 key(c, ka, sizeof ka, "alive");
-                redisReply *r = redisCommand(c->mredis, "HSET %s %u %llu", ka, c->self.id,
-                                             (unsigned long long)(now / 1000000ull));
+                snprintf(id, sizeof id, "%u", c->self.id);
+                redisReply *r = redisCommand(c->mredis, "EVAL %s 1 %s %s", ALIVE_LUA, ka, id);
                 if (za__redis_ok(c, c->mredis, r)) freeReplyObject(r);
-                next_alive = now + 10000000000ull;
+                next_alive = now + poll_ns;
             }
             if (c->mredis && read_table(c, force)) force = false;
         }

@@ -499,6 +499,24 @@ static void test_kill9_declared_dead(void **state) {
     leave(&me);
 }
 
+/* Two of three members die together: the survivor alone declares both dead
+ * (members whose I-am-alive went stale do not count as voters). */
+static void test_two_die_together(void **state) {
+    child b = start_node("c9", "b9");
+    child c = start_node("c9", "c9");
+    member me = join("c9", "main9");
+    assert_true(lookup_eventually(me.sys, "echo@b9") && lookup_eventually(me.sys, "echo@c9"));
+    kill(b.pid, SIGKILL);
+    kill(c.pid, SIGKILL);
+    ASSERT_EVENTUALLY(downs_of(b.id) == 1 && downs_of(c.id) == 1);
+    size_t nn = 0;
+    za_cluster_nodes(me.cl, NULL, 0, &nn);
+    assert_int_equal(nn, 1);
+    stop_node(&b, false);
+    stop_node(&c, false);
+    leave(&me);
+}
+
 /* A node paused past the verdict is fenced: its old identity stays dead
  * everywhere, what it still sends is dropped, and it learns it was expelled. */
 static void test_paused_node_is_fenced(void **state) {
@@ -723,6 +741,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_kill9_declared_dead),
         cmocka_unit_test(test_sigstop_2s_not_dead),
         cmocka_unit_test(test_paused_node_is_fenced),
+        cmocka_unit_test(test_two_die_together),
         cmocka_unit_test(test_redis_outage),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -22,6 +22,7 @@
 #include "slots.h"
 #include "supervise.h"
 #include "system.h"
+#include "trace.h"
 
 _Thread_local za_ctx *za__tl_ctx;
 
@@ -99,7 +100,18 @@ int za__start_incarnation(za_ctx *c) {
         c->cur = NULL;
         WITH_CTX(c, rc = beh->start(c, args, alen));
     }
-    if (rc == 0) a->flags |= ZA_AF_STARTED;
+    if (rc == 0) {
+        a->flags |= ZA_AF_STARTED;
+        if (ZA_UNLIKELY(a->flags & ZA_AF_START_FAILED)) { /* a restart made it after all */
+            a->flags &= (uint8_t)~ZA_AF_START_FAILED;
+            za__startfail_forget(c->sys, c->self);
+        }
+    } else {
+        /* before the supervisor hears of it, so a message that is dead-
+         * lettered when the actor then dies already finds the reason */
+        a->flags |= ZA_AF_START_FAILED;
+        za__startfail_note(c->sys, c->self, c->fail_text[0] ? c->fail_text : "start returned non-zero");
+    }
     return rc;
 }
 
@@ -137,6 +149,7 @@ static void handle_start(za_ctx *c, za_msgnode *m) {
                                "out of memory for actor state");
             za__reply_release(si.waiter);
         }
+        za__startfail_note(c->sys, c->self, "out of memory for actor state");
         finalize(c, ZA_ENOMEM, "out of memory for actor state");
         return;
     }
@@ -411,7 +424,10 @@ static void deliver(za_ctx *c, za_msgnode *m) {
     c->view.sender = m->sender;
     c->view.corr = m->corr;
     int rc;
+    za_tl_trace saved_trace; /* the message's trace context is current in its handler */
+    bool traced = za__trace_enter(m, &saved_trace);
     WITH_CTX(c, rc = beh->receive(c, &c->view));
+    if (ZA_UNLIKELY(traced)) za__trace_leave(&saved_trace);
     if (ZA_UNLIKELY(t0)) za__hist_add(&c->w->stats.proc_lat, za__now_ns() - t0);
     atomic_store_explicit(&a->processed,
                           atomic_load_explicit(&a->processed, memory_order_relaxed) + 1,

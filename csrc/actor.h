@@ -33,6 +33,7 @@ enum {
     ZA_AF_STOP_REQ = 4,     /* za_ctx_stop called */
     ZA_AF_STOPPING = 8,     /* waiting for children to stop */
     ZA_AF_DROP_OLDEST = 16, /* consumer-side copy of the mailbox policy */
+    ZA_AF_START_FAILED = 32, /* its last start failed: remembered in startfails */
 };
 
 /* Restart windows remember at most this many restarts; a larger

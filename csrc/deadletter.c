@@ -3,8 +3,11 @@
  * in receive or left at shutdown. Each is counted, its asker (if any) gets
  * an error answer, and the user's hook sees it before it is freed.
  */
+#include <stdio.h>
+
 #include "ask.h"
 #include "deadletter.h"
+#include "introspect.h"
 #include "system.h"
 
 void za_set_dead_letter_hook(za_system *sys, za_dead_letter_fn fn, void *ud) {
@@ -24,12 +27,17 @@ void za__dead_letter(za_system *s, za_msgnode *m, za_dl_reason why) {
         int st = why == ZA_DL_DROPPED    ? ZA_EDROPPED
                  : why == ZA_DL_SHUTDOWN ? ZA_ESHUTDOWN
                                          : ZA_EDEAD;
+        /* an ask queued behind a START that failed: the asker learns why */
+        char dead[ZA_STARTFAIL_TEXT + 64];
+        if (st != ZA_EDEAD || !za__startfail_text(s, m->target, dead, sizeof dead))
+            snprintf(dead, sizeof dead, "actor is dead");
         za__reply_complete(s, r, st, 0, NULL, 0, NULL, NULL,
                            why == ZA_DL_DROPPED    ? "message dropped: mailbox full"
                            : why == ZA_DL_SHUTDOWN ? "system shut down"
-                                                   : "actor is dead");
+                                                   : dead);
         za__reply_release(r);
     }
+    if (!(m->flags & ZA_MF_SYSTEM)) za__introspect_dead_letter(s, m, why);
     za_dead_letter_fn fn = atomic_load_explicit(&s->dl_fn, memory_order_acquire);
     if (fn && !(m->flags & ZA_MF_SYSTEM)) {
         za_msg view = {.tag = m->tag,

@@ -188,3 +188,11 @@ int za_lookup(za_system *sys, const char *name, za_ref *out) {
     *out = ref;
     return ZA_OK;
 }
+
+void za__registry_each(za_system *s, void (*fn)(const char *name, za_ref ref, void *ud), void *ud) {
+    struct za_registry *r = s->registry;
+    pthread_mutex_lock(&r->mu);
+    for (size_t i = 0; i < r->cap; i++)
+        if (r->t[i].name && r->t[i].name != TOMB) fn(r->t[i].name, r->t[i].ref, ud);
+    pthread_mutex_unlock(&r->mu);
+}

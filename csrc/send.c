@@ -11,6 +11,7 @@
 #include "send.h"
 #include "slots.h"
 #include "system.h"
+#include "trace.h"
 
 static _Thread_local uint32_t tl_sample;
 
@@ -100,8 +101,11 @@ int za__send_node(za_system *s, za_msgnode *m, bool from_outside) {
     uint32_t life = atomic_load_explicit(&a->life, memory_order_acquire);
     uint32_t st = ZA_LIFE_ST(life);
     if (ZA_LIFE_GEN(life) != za_ref_gen(to) ||
-        !(st == ZA_ST_ALIVE || (st == ZA_ST_STOPPING && (m->flags & ZA_MF_SYSTEM))))
+        !(st == ZA_ST_ALIVE || (st == ZA_ST_STOPPING && (m->flags & ZA_MF_SYSTEM)))) {
+        char why[ZA_STARTFAIL_TEXT + 64]; /* a spawn does not wait for start: say why here */
+        if (za__startfail_text(s, to, why, sizeof why)) return za__fail(ZA_EDEAD, "%s", why);
         return za__fail(ZA_EDEAD, "actor %#llx is dead", (unsigned long long)to);
+    }
 
     if (m->flags & ZA_MF_SYSTEM) {
         /* push, then load sched: the scheduling handshake described below */
@@ -117,6 +121,7 @@ int za__send_node(za_system *s, za_msgnode *m, bool from_outside) {
         return ZA_OK;
     }
 
+    za__trace_on_send(m); /* a branch unless this thread has a trace context */
     uint32_t cap = atomic_load_explicit(&a->capacity, memory_order_relaxed);
     if (ZA_UNLIKELY(cap)) {
         /* acq_rel: as in reserve_blocking */

@@ -11,6 +11,8 @@
 #include "actor.h"
 #include "ask.h"
 #include "deadletter.h"
+#include "http/http.h"
+#include "introspect.h"
 #include "mailbox.h"
 #include "registry.h"
 #include "scheduler.h"
@@ -54,6 +56,8 @@ static int normalize(const za_config *in, za_config *out) {
 }
 
 static void free_system(za_system *s) {
+    za__http_free(s);
+    za__introspect_free(s);
     za__cluster_release(s->cluster);
     za__slots_free(s);
     za__timers_free(s);
@@ -68,6 +72,7 @@ static void free_system(za_system *s) {
     pthread_mutex_destroy(&s->root_mu);
     pthread_mutex_destroy(&s->life_mu);
     pthread_cond_destroy(&s->life_cv);
+    za__startfail_destroy(&s->startfails);
     free(s);
 }
 
@@ -120,6 +125,7 @@ int za_system_create(const za_config *cfg, za_system **out) {
     pthread_mutex_init(&s->life_mu, NULL);
     pthread_mutex_init(&s->ext_mu, NULL);
     pthread_cond_init(&s->life_cv, NULL);
+    za__startfail_init(&s->startfails);
     static _Atomic uint64_t next_uid;
     s->uid = atomic_fetch_add(&next_uid, 1) + 1; /* never 0: 0 means "no block" */
     atomic_flag_clear(&s->inj_lock);
@@ -127,7 +133,7 @@ int za_system_create(const za_config *cfg, za_system **out) {
     s->workers = aligned_alloc(ZA_CACHELINE, sizeof(za_worker) * (size_t)s->nworkers);
     s->idle_stack = calloc((size_t)s->nworkers, sizeof *s->idle_stack);
     if (!s->workers || !s->idle_stack || za__slots_new(s) != ZA_OK ||
-        za__registry_new(s) != ZA_OK) {
+        za__registry_new(s) != ZA_OK || za__introspect_new(s) != ZA_OK) {
         free_system(s);
         return za__fail(ZA_ENOMEM, "out of memory");
     }
@@ -149,8 +155,17 @@ int za_system_create(const za_config *cfg, za_system **out) {
         free_system(s);
         return rc;
     }
+    /* the endpoint last: it reads the running system (http/server.c) */
+    if ((rc = za__http_start(s, &c)) != ZA_OK) {
+        za_system_destroy(s);
+        return rc;
+    }
     *out = s;
     return ZA_OK;
+}
+
+int za_system_ready(za_system *sys) {
+    return sys && atomic_load(&sys->phase) == ZA_PHASE_RUNNING;
 }
 
 int za_system_workers(const za_system *sys) {
@@ -329,6 +344,7 @@ int za_system_shutdown_ex(za_system *sys, uint32_t timeout_ms, int (*interrupted
     za__sched_stop(sys);
     za__cluster_detach(sys);
     teardown_remaining(sys);
+    za__http_stop(sys); /* the system is gone: so is its endpoint */
     if (rc == ZA_ETIMEDOUT)
         za__fail(rc, "shutdown did not finish draining within %u ms", timeout_ms);
     else if (rc == ZA_ECANCELLED)

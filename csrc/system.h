@@ -13,6 +13,7 @@
 #include "slots.h"
 #include "scheduler.h"
 #include "stats.h"
+#include "startfail.h"
 
 enum { ZA_PHASE_RUNNING = 0, ZA_PHASE_DRAINING, ZA_PHASE_STOPPING, ZA_PHASE_STOPPED };
 
@@ -71,6 +72,11 @@ struct za_system {
     struct za_registry *registry;
     pthread_mutex_t corr_mu;
     _Atomic uint64_t next_corr;
+
+    za_startfails startfails; /* why recent actors died at start (startfail.c) */
+
+    struct za_introspect *intro; /* introspect.c: the dead-letter ring */
+    struct za_http *http;        /* http/server.c: the endpoint, or NULL */
 
     /* cluster (csrc/cluster/): this node's id in every local reference (0
      * outside a cluster), and the cluster a reference to another node goes

@@ -11,6 +11,7 @@
 #include <msgpack.h>
 
 #include "err.h"
+#include "utf8.h"
 
 /* Bounds recursion over za_value trees (decoding, and packing a tree built by
  * the caller, which might even be cyclic), so no input can exhaust the stack. */
@@ -280,6 +281,15 @@ static int convert(msgpack_zone *z, uint64_t sysid, const msgpack_object *o, za_
         out->v.d = o->via.f64;
         return ZA_OK;
     case MSGPACK_OBJECT_STR:
+        /* MessagePack's str is UTF-8, and every binding maps it to text: a
+         * str that is not (a2 ff fe, found by tests/fuzz) became a Lua
+         * string that went back out as bin, and a Python str with
+         * surrogate escapes that zactor.pack refused. Refused here, a str
+         * is always text in every language (bytes travel as bin). */
+        if (!za__utf8_valid(o->via.str.ptr, o->via.str.size))
+            return za__fail(ZA_EVALUE, "bad MessagePack: str is not valid UTF-8 (%u bytes; send "
+                                       "bytes as bin)",
+                            (unsigned)o->via.str.size);
         out->type = ZA_V_STR;
         out->v.str.ptr = raw_ptr(o->via.str.ptr, o->via.str.size);
         out->v.str.len = o->via.str.size;

@@ -67,7 +67,7 @@ static int ref_ask(lua_State *L) {
             return luaL_error(L, "zactor: ask timed out after %s s", secs);
         }
         if (rc == ZA_EFAILED) return luaL_error(L, "zactor: ask: the actor failed: %s", text);
-        if (rc == ZA_EDEAD) return luaL_error(L, "zactor: ask: actor is dead");
+        if (rc == ZA_EDEAD) return za__lua_raise_dead(L, "ask", text[0] ? text : za_last_error());
         return za_lua_raise(L, "ask", rc);
     }
     if (a.kind != ZA_PAYLOAD_BYTES) {

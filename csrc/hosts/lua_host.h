@@ -86,6 +86,9 @@ void za_lua_ref_metatable(lua_State *L, const luaL_Reg *methods);
 int za_lua_encode(lua_State *L, int idx, za_pack *p, char *err, size_t errlen);
 /* Raise a Lua error describing runtime error rc during op (never returns). */
 int za_lua_raise(lua_State *L, const char *op, int rc);
+/* ZA_EDEAD for op: "actor is dead", or the start failure the runtime
+ * remembers for the actor when text (the failed call's error) carries one. */
+int za__lua_raise_dead(lua_State *L, const char *op, const char *text);
 /* Pushes a decoded actor reference (NULL: plain za_lua_ref userdata with
  * metatable ZA_LUA_REF_MT). May raise Lua errors (memory). */
 typedef void (*za_lua_push_ref_fn)(lua_State *L, za_ref r, void *ud);
@@ -111,12 +114,18 @@ void za_lua_values_api(lua_State *L);
  * lo->path is left alone (the caller knows its search path). String
  * options (name) point into the table: keep it on the stack until the spawn. */
 int za_lua_parse_opts(lua_State *L, int idx, const char *fn, za_spawn_opts *o, za_lua_opts *lo);
-/* Is the value at idx a spawn options table? A table whose keys are all
- * strings, at least one of them an option name or a near miss of one (a
- * typo is then reported by za_lua_parse_opts instead of silently turning the
- * table into an init argument). Callers use it to tell a trailing options
- * table from an init argument. */
+/* Is the value at idx a spawn options table? A non-empty table whose keys
+ * are all option names or near misses of one (a typo is then reported by
+ * za_lua_parse_opts with "did you mean", instead of silently turning the
+ * table into an init argument); any other key makes it an init argument.
+ * Callers use it to tell a trailing options table from an init argument. */
 int za_lua_is_opts(lua_State *L, int idx);
+
+/* The string argument at idx, for the C API, which takes NUL-terminated
+ * strings: a Lua string with a NUL byte inside would reach it cut short (a
+ * name registered as its prefix, a different source), so that is an error
+ * naming fn and what ("zactor: spawn: name contains a NUL byte"). */
+const char *za_lua_check_cstring(lua_State *L, int idx, const char *fn, const char *what);
 
 /* Numbers from Lua, one rule (csrc/hosts/lua/numbers.c): NaN, negative and
  * out-of-range values raise an error naming fn and param (and the range);

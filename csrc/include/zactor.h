@@ -201,6 +201,14 @@ typedef struct za_config {
     uint32_t root_within_ms;    /* (0: 5000) */
     int manual;                 /* 1: no worker threads; the caller drives the
                                    system with za_system_run (deterministic mode) */
+    /* The HTTP endpoint (csrc/http): "host:port" to serve /metrics, /health,
+     * /actors, /tree, /deadletters and the dashboard on; port 0 picks a free
+     * port (za_system_http_url tells which). NULL: no endpoint. Copied. */
+    const char *http_addr;
+    /* Bearer token the endpoint requires (NULL: none). Required when
+     * http_addr is not a loopback address. Copied. */
+    const char *http_token;
+    uint32_t dead_letter_keep; /* recent dead letters kept for inspection (0: 100) */
     za_cluster *cluster;        /* NULL: a single process; else this system is the
                                    cluster member (za_cluster_create) */
 } za_config;
@@ -293,7 +301,11 @@ void za_spawn_opts_init(za_spawn_opts *o);
 /*
  * Spawn a top-level actor (supervised by the system). args are copied and
  * kept for restarts. start runs on a worker; a failing start is reported
- * as a failure (ZA_ESTART is returned only by za_spawn_sync).
+ * as a failure (ZA_ESTART is returned only by za_spawn_sync). The system
+ * remembers its recent start failures (the last 64): once such an actor is
+ * dead, za_tell/za_ask to its ref fail with ZA_EDEAD and za_last_error()
+ * "actor S.G failed to start: <reason>", and so does an ask that was queued
+ * behind the failing start.
  */
 int za_spawn(za_system *sys, const za_behaviour *beh, const void *args, size_t args_len,
              const za_spawn_opts *opts, za_ref *out);
@@ -514,6 +526,112 @@ typedef struct za_actor_info {
     uint32_t restarts;
 } za_actor_info;
 int za_actor_info_get(za_system *sys, za_ref ref, za_actor_info *out);
+
+/* ------------------------------------------------------------ introspection */
+
+/*
+ * A view of a running system from any thread, without stopping it and
+ * without a lock on any worker's path (csrc/introspect.c). Counters and
+ * mailbox depths are read racily: each number is one a worker wrote, but a
+ * view is not a snapshot of one instant. A slot reused while it is read is
+ * detected through its generation and skipped.
+ */
+typedef enum za_actor_state {
+    ZA_ACTOR_ALIVE = 0,     /* running or waiting for messages */
+    ZA_ACTOR_STOPPING = 1,  /* stopping (children first) */
+    ZA_ACTOR_SUSPENDED = 2, /* failed, waiting for its supervisor's decision */
+} za_actor_state;
+
+typedef struct za_actor_view {
+    za_ref ref;
+    za_ref parent;          /* ZA_REF_NONE for a top-level actor */
+    char name[64];          /* registered name ("" if none; cut at 63 bytes) */
+    char behaviour[64];     /* the behaviour's name */
+    char language[16];      /* "c", "python", "lua" or the host's name */
+    uint64_t mailbox_depth; /* user messages queued */
+    uint64_t processed;     /* messages handled (this slot, wraps at 2^32) */
+    uint32_t restarts;
+    za_actor_state state;
+} za_actor_view;
+
+/* One live actor (ZA_EDEAD if it is not alive, or not started yet: an
+ * actor is visible once its start ran on a worker). */
+int za_actor_view_get(za_system *sys, za_ref ref, za_actor_view *out);
+/* Call fn for every live actor, in slot order; fn returning non-zero stops
+ * the walk. Returns the number of actors visited or a negative error. */
+typedef int (*za_actor_visit_fn)(const za_actor_view *v, void *ud);
+int za_actors_visit(za_system *sys, za_actor_visit_fn fn, void *ud);
+/* "alive", "stopping", "suspended". */
+const char *za_actor_state_name(int state);
+
+/* A dead letter kept in the system's bounded ring (za_config.dead_letter_keep). */
+typedef struct za_dl_record {
+    uint64_t seq;     /* 1, 2, ... in the order they happened */
+    uint64_t unix_ms; /* wall-clock time */
+    za_ref target;
+    za_ref sender;
+    int32_t tag;
+    za_dl_reason reason;
+    /* printable preview of the value: MessagePack as JSON-like text, other
+     * bytes in hex, an object payload as <TypeName> (za_ptr_describer_add),
+     * or <taken by the receiver> when the failing handler had taken it;
+     * cut with "..." */
+    char preview[128];
+} za_dl_record;
+
+/* Copy the most recent dead letters, oldest first, into out[0..cap):
+ * returns how many. *total (may be NULL) gets the count ever recorded. A
+ * record being written at that instant is skipped. */
+int za_dead_letters_recent(za_system *sys, za_dl_record *out, size_t cap, uint64_t *total);
+/* "dead_target", "dropped", "failed", "late_reply", "shutdown". */
+const char *za_dl_reason_name(int reason);
+
+/* Teach previews about a kind of pointer payload: messages whose PTR dtor
+ * is dtor are described by fn (writes a short NUL-terminated text such as a
+ * type name into buf; runs on the thread producing the dead letter, must
+ * not block). Process-wide; up to 8. */
+typedef void (*za_ptr_describe_fn)(void *ptr, char *buf, size_t cap);
+int za_ptr_describer_add(za_ptr_dtor dtor, za_ptr_describe_fn fn);
+
+/* Write a printable JSON-like preview of a MessagePack value (or hex for
+ * bytes that are not one value) into buf (always NUL-terminated). Returns
+ * the length written. */
+size_t za_preview_msgpack(const void *data, size_t len, char *buf, size_t cap);
+
+/* The URL the HTTP endpoint serves on ("http://127.0.0.1:9100"), or NULL
+ * when the system has none (za_config.http_addr). Valid while sys lives. */
+const char *za_system_http_url(za_system *sys);
+/* Whether the system is ready to work: workers running, not shutting down. */
+int za_system_ready(za_system *sys);
+
+/* ------------------------------------------------------------------ tracing */
+
+/*
+ * A W3C trace context (https://www.w3.org/TR/trace-context/): messages sent
+ * while one is current carry it, and while an actor handles such a message
+ * it is current on that worker, so a chain of tells and asks through C,
+ * Python and Lua actors stays in one trace. Nothing is carried, and nothing
+ * costs more than a branch, while no context is set (csrc/trace.c).
+ */
+typedef struct za_trace {
+    uint8_t trace_id[16];
+    uint8_t span_id[8]; /* the span the message was sent from: its receiver's parent */
+    uint8_t flags;      /* trace-flags (1: sampled) */
+} za_trace;
+
+/* Parse a traceparent header ("00-<32 hex>-<16 hex>-<2 hex>"): ZA_OK or
+ * ZA_EINVAL (bad syntax, all-zero ids, version ff). */
+int za_trace_parse(const char *traceparent, za_trace *out);
+/* Write the traceparent text (55 chars + NUL) into buf; ZA_EINVAL if cap < 56. */
+int za_trace_format(const za_trace *t, char *buf, size_t cap);
+/* The context sends from this thread carry from now on (NULL: none). In a
+ * handler it starts as the handled message's and is restored after it. */
+void za_trace_set_current(const za_trace *t);
+/* The current context of this thread: ZA_OK, or ZA_ENOTFOUND if none. */
+int za_trace_current(za_trace *out);
+/* The context the message being handled arrived with: ZA_OK, or
+ * ZA_ENOTFOUND (sent with none, or outside receive). */
+int za_ctx_trace(za_ctx *ctx, za_trace *out);
 
 /* -------------------------------------------------------- MessagePack values */
 

@@ -363,3 +363,5 @@ class System(_zactor.System):
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"workers={self.workers}"
         return f"<zactor.System {state}>"
+
+from . import tracing  # noqa: E402,F401  (zactor.tracing: trace context, OpenTelemetry)

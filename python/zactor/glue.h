@@ -272,6 +272,12 @@ void zpy_defer_push(defer_item *it);
 void zpy_defer_obj(int kind, PyObject *obj);
 /* PTR payload destructor: runs exactly once, on whatever thread. */
 void zpy_py_obj_dtor(void *p);
+/* introspect.c */
+int zpy_introspect_init(void);
+PyObject *zpy_system_http_url(SystemObject *s, void *x);
+/* tracing.c */
+PyObject *zpy_trace_get(PyObject *mod, PyObject *x);
+PyObject *zpy_trace_set(PyObject *mod, PyObject *arg);
 /* Run deferred work. GIL held. */
 void zpy_drain_deferred(void);
 /* The child of a fork: a fresh, empty queue. */

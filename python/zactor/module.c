@@ -56,6 +56,8 @@ static PyObject *mod_pack(PyObject *mod, PyObject *obj) {
 
 static PyMethodDef mod_methods[] = {
     {"_pack", (PyCFunction)mod_pack, METH_O, NULL},
+    {"_trace_get", (PyCFunction)zpy_trace_get, METH_NOARGS, NULL},
+    {"_trace_set", (PyCFunction)zpy_trace_set, METH_O, NULL},
     {"_set_hooks", (PyCFunction)(void (*)(void))mod_set_hooks, METH_VARARGS | METH_KEYWORDS, NULL},
     {"_dispatch_loop", (PyCFunction)zpy_dispatch_loop, METH_NOARGS, NULL},
     {"_dispatch_stop", (PyCFunction)zpy_dispatch_stop, METH_NOARGS, NULL},
@@ -81,6 +83,7 @@ static int add_exc(PyObject *m, const char *name, PyObject *base, PyObject **out
 
 static int mod_exec(PyObject *m) {
     modstate *st = zpy_state(m);
+    if (zpy_introspect_init() < 0) return -1;
     if (add_type(m, &zpy_System_spec, NULL, &st->System_Type, "System") < 0 ||
         add_type(m, &zpy_Ref_spec, NULL, &st->Ref_Type, "ActorRef") < 0 ||
         add_type(m, &zpy_Future_spec, NULL, &st->Future_Type, "Future") < 0 ||

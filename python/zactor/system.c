@@ -17,14 +17,16 @@ static PyObject *System_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
 }
 
 static int System_init(SystemObject *s, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"workers", "batch",   "budget_ms", "max_restarts",
-                             "within",  "cluster", NULL};
+    static char *kwlist[] = {"workers", "batch", "budget_ms",  "max_restarts",
+                             "within",  "http",  "http_token", "cluster", NULL};
+    const char *http = NULL, *http_token = NULL;
     PyObject *workers_o = Py_None, *cluster_o = Py_None;
     unsigned int batch = 0;
     double budget_ms = 2.0, within = 0;
     int max_restarts = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O$IdidO:System", kwlist, &workers_o, &batch,
-                                     &budget_ms, &max_restarts, &within, &cluster_o))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O$IdidzzO:System", kwlist, &workers_o, &batch,
+                                     &budget_ms, &max_restarts, &within, &http, &http_token,
+                                     &cluster_o))
         return -1;
     if (s->sys) {
         PyErr_SetString(PyExc_RuntimeError, "System already initialised");
@@ -49,6 +51,8 @@ static int System_init(SystemObject *s, PyObject *args, PyObject *kw) {
         cfg.workers = (int)w;
     }
     cfg.batch = batch;
+    cfg.http_addr = http; /* copied by za_system_create */
+    cfg.http_token = http_token;
     if (cluster_o != Py_None && zpy_cluster_get(s->st, cluster_o, &cfg.cluster) < 0) return -1;
     if (max_restarts > 0) cfg.root_max_restarts = (uint32_t)max_restarts;
     if (within > 0) cfg.root_within_ms = (uint32_t)(within * 1000.0);
@@ -548,6 +552,9 @@ static PyMethodDef System_methods[] = {
 static PyGetSetDef System_getset[] = {
     {"workers", (getter)System_get_workers, NULL, "Number of worker threads (0: manual).", NULL},
     {"closed", (getter)System_get_closed, NULL, "True once shut down.", NULL},
+    {"http_url", (getter)zpy_system_http_url, NULL,
+     "URL of the HTTP endpoint (System(http=...)), e.g. 'http://127.0.0.1:9100'; None if off.",
+     NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -565,9 +572,13 @@ static PyType_Slot System_slots[] = {
     {Py_tp_methods, System_methods},
     {Py_tp_getset, System_getset},
     {Py_tp_members, System_members},
-    {Py_tp_doc, "System(workers=None, *, batch=0, budget_ms=2.0, max_restarts=0, within=0): an "
-                "actor system. workers=None: one worker per core; workers=0: deterministic "
-                "manual mode (actors run in the caller during ask/join/run)."},
+    {Py_tp_doc, "System(workers=None, *, batch=0, budget_ms=2.0, max_restarts=0, within=0, "
+                "http=None, http_token=None): an actor system. workers=None: one worker per "
+                "core; workers=0: deterministic manual mode (actors run in the caller during "
+                "ask/join/run). http='127.0.0.1:9100' serves /metrics, /health/live, "
+                "/health/ready, /actors, /tree, /deadletters and a dashboard at / (port 0: any "
+                "free port, see http_url); a non-loopback address needs http_token (a bearer "
+                "token requests must present)."},
     {0, NULL},
 };
 

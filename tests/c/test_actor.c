@@ -663,6 +663,82 @@ static void test_spawn_sync_reason_text(void **st) {
     assert_int_equal(atomic_load(&g_failing_starts), 1);
 }
 
+/* A spawn does not wait for start, so a start failure is reported to the
+ * first tell or ask to the ref instead: ZA_EDEAD with the reason (the
+ * runtime remembers recent start failures; issue 10, finding 23). */
+static void expect_start_failure(za_system *sys, za_ref r) {
+    char want[64];
+    snprintf(want, sizeof want, "actor %u.%u failed to start: ", (unsigned)za_ref_slot(r),
+             (unsigned)za_ref_gen(r));
+    za_answer a;
+    int rc = za_ask(sys, r, T_GET, NULL, 0, TU_WAIT_MS, &a);
+    if (rc != ZA_EDEAD || !strstr(za_last_error(), want) ||
+        !strstr(za_last_error(), "cannot start: no database"))
+        fail_msg("ask: rc %d, '%s'", rc, za_last_error());
+    za_answer_free(&a);
+    ASSERT_EVENTUALLY(!za_is_alive(sys, r));
+    rc = za_tell(sys, r, T_GET, NULL, 0);
+    if (rc != ZA_EDEAD || !strstr(za_last_error(), want) ||
+        !strstr(za_last_error(), "cannot start: no database"))
+        fail_msg("tell: rc %d, '%s'", rc, za_last_error());
+}
+
+static void test_start_failure_reason_reaches_the_caller(void **st) {
+    za_system *sys = *st;
+    za_spawn_opts o;
+    za_spawn_opts_init(&o);
+    o.restart = ZA_RESTART_TEMPORARY;
+    za_ref r;
+    /* the ask queued behind the failing START, or sent once it is dead */
+    assert_int_equal(za_spawn(sys, &failing_beh, NULL, 0, &o, &r), ZA_OK);
+    expect_start_failure(sys, r);
+    /* permanent: restarted until max_restarts, then dead with the reason */
+    assert_int_equal(za_spawn(sys, &failing_beh, NULL, 0, NULL, &r), ZA_OK);
+    expect_start_failure(sys, r);
+    /* a plain death says nothing about starting */
+    za_ref ok = tu_spawn(sys, &probe_beh, NULL, 0, NULL);
+    assert_int_equal(za_stop(sys, ok), ZA_OK);
+    assert_int_equal(za_join(sys, ok, TU_WAIT_MS), ZA_OK);
+    assert_int_equal(za_tell(sys, ok, T_GET, NULL, 0), ZA_EDEAD);
+    assert_null(strstr(za_last_error(), "failed to start"));
+}
+
+static atomic_int g_flaky_starts;
+static int flaky_start(za_ctx *ctx, const void *args, size_t len) {
+    if (atomic_fetch_add(&g_flaky_starts, 1) == 0) return failing_start(ctx, args, len);
+    return 0;
+}
+static const za_behaviour flaky_beh = {ZA_BEHAVIOUR_INIT, .name = "flaky", .state_size = sizeof(probe), .start = flaky_start,
+                                       .receive = probe_receive};
+
+static void test_start_failures_are_bounded_and_forgotten(void **st) {
+    za_system *sys = *st;
+    za_spawn_opts o;
+    za_spawn_opts_init(&o);
+    o.restart = ZA_RESTART_TEMPORARY;
+    enum { N = 70 }; /* more than the table keeps (64) */
+    za_ref r[N];
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(za_spawn(sys, &failing_beh, NULL, 0, &o, &r[i]), ZA_OK);
+        assert_int_equal(za_join(sys, r[i], TU_WAIT_MS), ZA_OK);
+    }
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(za_tell(sys, r[i], T_GET, NULL, 0), ZA_EDEAD);
+        int said = strstr(za_last_error(), "failed to start: cannot start") != NULL;
+        if (said != (i >= N - 64)) fail_msg("ref %d of %d: '%s'", i, N, za_last_error());
+    }
+    /* a restart that succeeds: the start failure is no longer the story */
+    atomic_store(&g_flaky_starts, 0);
+    za_ref f;
+    assert_int_equal(za_spawn(sys, &flaky_beh, NULL, 0, NULL, &f), ZA_OK);
+    assert_int_equal(tu_ask_i64(sys, f, T_GET), 0);
+    assert_int_equal(atomic_load(&g_flaky_starts), 2);
+    assert_int_equal(za_stop(sys, f), ZA_OK);
+    assert_int_equal(za_join(sys, f, TU_WAIT_MS), ZA_OK);
+    assert_int_equal(za_tell(sys, f, T_GET, NULL, 0), ZA_EDEAD);
+    assert_null(strstr(za_last_error(), "failed to start"));
+}
+
 static int gated_start(za_ctx *ctx, const void *args, size_t len) {
     tu_gate_pass(&g_gate);
     atomic_fetch_add(&g_starts, 1);
@@ -924,6 +1000,10 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_ptr_queued_at_destroy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spawn_sync_failing_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spawn_sync_reason_text, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_start_failure_reason_reaches_the_caller, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_start_failures_are_bounded_and_forgotten, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_spawn_sync_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
         cmocka_unit_test(test_strerror),

@@ -358,6 +358,31 @@ static void test_vectors(void **state) {
     free(text);
 }
 
+/* The "invalid" vectors: bytes every binding refuses (a str that is not
+ * UTF-8: fuzz finding a2 ff fe), with the same text. */
+static void test_invalid_vectors(void **state) {
+    (void)state;
+    char *text = read_vectors();
+    jin in = {text};
+    jv doc;
+    jparse(&in, &doc);
+    const jv *vecs = jget(&doc, "invalid");
+    assert_non_null(vecs);
+    assert_true(vecs->n >= 1);
+    for (size_t i = 0; i < vecs->n; i++) {
+        const jv *vec = &vecs->items[i];
+        const char *name = jget(vec, "name")->s, *want = jget(vec, "error")->s;
+        unsigned char bytes[256];
+        size_t n = unhex(jget(vec, "hex")->s, bytes);
+        za_doc *d = (za_doc *)1;
+        int rc = za_doc_decode(bytes, n, &d);
+        if (rc != ZA_EVALUE || d != NULL || !strstr(za_last_error(), want))
+            fail_msg("%s: rc %d, error '%s' (want '%s')", name, rc, za_last_error(), want);
+    }
+    jfree(&doc);
+    free(text);
+}
+
 /* ------------------------------------------------ finding 17: foreign refs */
 
 static za_system *new_system(void) {
@@ -427,6 +452,7 @@ static void test_foreign_ref_is_refused(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vectors),
+        cmocka_unit_test(test_invalid_vectors),
         cmocka_unit_test(test_system_identity),
         cmocka_unit_test(test_foreign_ref_is_refused),
     };

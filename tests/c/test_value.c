@@ -633,6 +633,60 @@ static void test_oversized_str_refused(void **state) {
 #endif
 }
 
+/* MessagePack str is UTF-8: tests/fuzz found a2 ff fe decoding to a str
+ * that the Lua host sent back as bin and Python as surrogate escapes. */
+static void test_str_must_be_utf8(void **st) {
+    (void)st;
+    static const struct {
+        const char *bytes;
+        size_t n;
+        int ok;
+    } cases[] = {
+        {"\xa2\xff\xfe", 3, 0},              /* the fuzz finding */
+        {"\xa1\x80", 2, 0},                  /* lone continuation byte */
+        {"\xa2\xc0\x80", 3, 0},              /* overlong NUL */
+        {"\xa2\xc1\xbf", 3, 0},              /* overlong */
+        {"\xa3\xe0\x9f\xbf", 4, 0},          /* overlong 3-byte */
+        {"\xa3\xed\xa0\x80", 4, 0},          /* surrogate U+D800 */
+        {"\xa4\xf0\x8f\xbf\xbf", 5, 0},      /* overlong 4-byte */
+        {"\xa4\xf4\x90\x80\x80", 5, 0},      /* above U+10FFFF */
+        {"\xa1\xf5", 2, 0},                  /* never a lead byte */
+        {"\xa2\xe2\x82", 3, 0},              /* truncated */
+        {"\xa3\xe2\x82\x41", 4, 0},          /* bad continuation */
+        {"\x81\xa1\xff\x01", 4, 0},          /* as a map key */
+        {"\xa3\xe2\x82\xac", 4, 1},          /* U+20AC */
+        {"\xa3\xed\x9f\xbf", 4, 1},          /* U+D7FF, below the surrogates */
+        {"\xa3\xee\x80\x80", 4, 1},          /* U+E000, above them */
+        {"\xa4\xf4\x8f\xbf\xbf", 5, 1},      /* U+10FFFF */
+        {"\xa2\xc2\x80", 3, 1},              /* U+0080 */
+        {"\xa1\x00", 2, 1},                  /* NUL is text */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        za_doc *d = (za_doc *)1;
+        int rc = za_doc_decode(cases[i].bytes, cases[i].n, &d);
+        if (cases[i].ok) {
+            if (rc != ZA_OK) fail_msg("case %zu: refused: %s", i, za_last_error());
+            za_doc_free(d);
+        } else {
+            if (rc != ZA_EVALUE || d || !strstr(za_last_error(), "bad MessagePack: str is not valid UTF-8"))
+                fail_msg("case %zu: rc %d, '%s'", i, rc, za_last_error());
+        }
+    }
+    /* long strings: the 16-byte ASCII stride, then a bad byte at every
+     * position of the last stride and the tail */
+    char buf[3 + 100];
+    for (size_t bad = 0; bad < 100; bad++) {
+        buf[0] = (char)0xd9, buf[1] = 100;
+        memset(buf + 2, 'a', 100);
+        buf[2 + bad] = (char)0xff;
+        za_doc *d = NULL;
+        assert_int_equal(za_doc_decode(buf, 102, &d), ZA_EVALUE);
+        buf[2 + bad] = 'a';
+        assert_int_equal(za_doc_decode(buf, 102, &d), ZA_OK);
+        za_doc_free(d);
+    }
+}
+
 /* One decode: ZA_EVALUE, refused by the count check (its text), quickly. */
 static void expect_oversized(const unsigned char *b, size_t len) {
     za_doc *d = (za_doc *)1;
@@ -725,6 +779,7 @@ int main(void) {
         cmocka_unit_test(test_null_arguments),
         cmocka_unit_test(test_oversized_str_refused),
         cmocka_unit_test(test_oversized_count_fails_fast),
+        cmocka_unit_test(test_str_must_be_utf8),
         cmocka_unit_test(test_fuzz_reproducers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -33,9 +33,14 @@ FUZZ_LUA_LIBS       := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llu
 FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -pthread -fPIC -g -O1 $(FUZZ_SAN) -Wall -Wno-unused-parameter \
                -Icsrc/include -Icsrc -Icsrc/hosts $(FUZZ_MSGPACK_CFLAGS) $(FUZZ_LUA_CFLAGS) \
-               -DZA_LUA_HOST_WANT_LUA_API=1 $(FUZZ_EXTRA_CFLAGS)
-FUZZ_LIB_SRCS := $(wildcard csrc/*.c csrc/hosts/*.c csrc/hosts/lua/*.c)
-FUZZ_LIB_HDRS := $(wildcard csrc/*.h csrc/include/*.h csrc/hosts/*.h csrc/hosts/lua/*.h)
+               -DZA_LUA_HOST_WANT_LUA_API=1 $(SUB_CFLAGS) $(FUZZ_EXTRA_CFLAGS)
+# The subsystem folders (csrc/store, ...) too, with the Makefile's SUBSYS,
+# SUB_CFLAGS and SUB_LIBS: the Python glue calls into them (za_store_*), so
+# the instrumented extension would not import without them.
+FUZZ_LIB_SRCS := $(wildcard csrc/*.c csrc/hosts/*.c csrc/hosts/lua/*.c) \
+                 $(foreach s,$(SUBSYS),$(wildcard csrc/$(s)/*.c))
+FUZZ_LIB_HDRS := $(wildcard csrc/*.h csrc/include/*.h csrc/hosts/*.h csrc/hosts/lua/*.h) \
+                 $(foreach s,$(SUBSYS),$(wildcard csrc/$(s)/*.h))
 FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_B)/obj/%.o)
 FUZZ_BINS     := $(FUZZ_C_TARGETS:%=$(FUZZ_B)/%)
 
@@ -51,7 +56,7 @@ $(FUZZ_B)/libzactor-fuzz.a: $(FUZZ_LIB_OBJS)
 
 $(FUZZ_B)/%: tests/fuzz/%.c tests/fuzz/fuzz_util.h $(FUZZ_B)/libzactor-fuzz.a
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< -o $@ $(FUZZ_B)/libzactor-fuzz.a \
-	  $(FUZZ_LUA_LIBS) $(FUZZ_MSGPACK_LIBS) -pthread -lm -ldl
+	  $(FUZZ_LUA_LIBS) $(FUZZ_MSGPACK_LIBS) $(SUB_LIBS) -pthread -lm -ldl
 
 .PHONY: fuzz-deps fuzz-build fuzz-py fuzz fuzz-smoke fuzz-one fuzz-repro fuzz-clean
 
@@ -100,7 +105,7 @@ $(FUZZ_PY_OUT)/.built: $(FUZZ_PY_OBJS) $(FUZZ_LIB_OBJS) $(wildcard python/zactor
 	@mkdir -p $(FUZZ_PY_OUT)
 	cp python/zactor/*.py python/zactor/*.pyi $(FUZZ_PY_OUT)/
 	$(FUZZ_CC) -shared $(FUZZ_SAN) -fsanitize=fuzzer-no-link -o $(FUZZ_PY_OUT)/_zactor$(FUZZ_PY_EXT) \
-	  $(FUZZ_PY_OBJS) $(FUZZ_LIB_OBJS) $(FUZZ_LUA_LIBS) $(FUZZ_MSGPACK_LIBS) -pthread -lm -ldl
+	  $(FUZZ_PY_OBJS) $(FUZZ_LIB_OBJS) $(FUZZ_LUA_LIBS) $(FUZZ_MSGPACK_LIBS) $(SUB_LIBS) -pthread -lm -ldl
 	@touch $@
 
 fuzz-py: fuzz-deps

@@ -73,6 +73,8 @@ MSGPACK = {
     "truncated_array": b"\x92\x01", "truncated_map": b"\x82\x01\x02\x03",
     "truncated_ref": b"\xd7\x01\x00\x00", "trailing": b"\x01\x02", "trailing_nil": b"\xc0\xc0",
     "invalid_c1": b"\xc1", "invalid_in_array": b"\x92\x01\xc1",
+    # a str that is not UTF-8 (fuzz lua_decode: came back as zactor.bytes)
+    "str_invalid_utf8": b"\xa2\xff\xfe",
 }
 
 # lua_opts: Lua expressions (the target runs `return <input>`).
@@ -87,6 +89,9 @@ LUA_OPTS = {
     "full_policy": b'{full_policy="drop_oldest", capacity=1}',
     "bad_option": b'{restart="sometimes"}',
     "unknown_key": b'{nme="x"}',
+    # an option next to a key that is no near miss: an init argument, not
+    # options with an unknown key and no suggestion (fuzz finding)
+    "known_and_unrelated_key": b'{strategfull_policyy="escalate", restart="permanent"}',
     "number_as_name": b"{name=42}",
     "string_as_int": b'{capacity="12"}',
     "float_capacity": b"{capacity=1.5}",

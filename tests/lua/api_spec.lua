@@ -66,10 +66,15 @@ describe("zactor module", function()
     ok, err = pcall(system.spawn, system, "return {\n receive = ")
     assert.is_false(ok)
     assert.matches("cannot load Lua behaviour", err)
-    -- a table with option keys is an options table: an unknown key is an error
-    ok, err = pcall(system.spawn, system, "echo", { name = "x", bogus = 1, capacity = 1 })
+    -- a table whose keys are all options or near misses is an options
+    -- table: a typo is an error that names the option meant
+    ok, err = pcall(system.spawn, system, "echo", { name = "x", capcity = 1 })
     assert.is_false(ok)
-    assert.matches("spawn: unknown option 'bogus' %(valid options: name, capacity, ", err)
+    assert.matches("spawn: unknown option 'capcity' %(did you mean 'capacity'%?%) %(valid options: name, capacity, ", err)
+    -- a key that is no option at all makes it an init argument (a record)
+    ok, err = pcall(system.spawn, system, "echo", { name = "x", bogus = 1, capacity = 1 })
+    assert.is_true(ok, err)
+    assert.is_nil(system:lookup("x"))
   end)
 
   it("resolves module names in the caller's package.path, at each spawn", function()

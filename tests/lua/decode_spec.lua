@@ -71,6 +71,8 @@ describe("decoder", function()
     { "a5 6162", "truncated" },
     { "01 02", "trailing bytes" },
     { "c1", "invalid byte" },
+    { "a2 fffe", "str is not valid UTF-8" },       -- fuzz lua_decode: came back as zactor.bytes
+    { "92 01 d9 02 c180", "str is not valid UTF-8" }, -- overlong, inside an array
     { "d4 05 00", "unsupported MessagePack ext type" },
     { "c7 04 01 00000000", "wrong size" },
     { "ddffffffff 01", "truncated MessagePack container" }, -- hostile count, 1 byte of items

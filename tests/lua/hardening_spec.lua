@@ -225,6 +225,22 @@ describe("Lua spawn and option errors", function()
     assert.is_true(c:alive())
   end)
 
+  it("take a table as options only if every key is an option or a typo of one (fuzz lua_opts)", function()
+    -- found by tests/fuzz/lua_opts: taken as options for 'restart', then
+    -- refused for the other key without a suggestion
+    local init = [[local got
+      return { init = function(ctx, t) got = t end,
+               receive = function() return got end }]]
+    local a = system:spawn(init, { strategfull_policyy = "escalate", restart = "permanent" })
+    local got = a:ask("get", 2)
+    assert.are.equal("escalate", got.strategfull_policyy)
+    assert.are.equal("permanent", got.restart)
+    -- every key option-like: options, and each typo names its option
+    local ok, err = pcall(system.spawn, system, init, { strategy = "escalate", restrt = "permanent" })
+    assert.is_false(ok)
+    assert.matches("unknown option 'restrt' %(did you mean 'restart'%?%)", err)
+  end)
+
   it("report an empty spec as such (finding 22)", function()
     pcall(system.spawn, system, "no_such_module_xyz")   -- leaves an error behind
     local ok, err = pcall(system.spawn, system, "")
@@ -232,18 +248,41 @@ describe("Lua spawn and option errors", function()
     assert.matches("spec%) is empty", err)
   end)
 
-  it("raise the reason when a spawned actor cannot start (finding 23)", function()
+  it("raise the reason at the first ask when a spawned actor cannot start (finding 23)", function()
+    -- the spawn stays asynchronous (waiting for init made it ~2.6x slower):
+    -- it returns a ref, and the runtime remembers why the actor died
     local cases = {
       { "return { init = function() error('init broke') end, receive = function() end }\n", "init broke" },
       { "error('chunk broke')\nreturn {}", "chunk broke" },
       { "return { init = function() end }\n", "no 'receive' function" },
       { "return 42\n", "must return a table" },
     }
-    for _, c in ipairs(cases) do
-      local ok, err = pcall(system.spawn, system, c[1], { restart = "temporary" })
-      assert.is_false(ok, c[2])
-      assert.matches("failed to start: .*" .. c[2]:gsub("%p", "%%%0"), err)
+    for _, restart in ipairs{ "temporary", "permanent" } do
+      for _, c in ipairs(cases) do
+        local a = system:spawn(c[1], { restart = restart })
+        local ok, err = pcall(a.ask, a, "hi", 5)
+        assert.is_false(ok, c[2])
+        assert.matches("zactor: ask: actor %d+%.%d+ failed to start: .*" .. c[2]:gsub("%p", "%%%0"), err)
+        assert.is_true(a:join(5))
+        ok, err = pcall(a.tell, a, "hi")
+        assert.is_false(ok, c[2])
+        assert.matches("zactor: tell: actor %d+%.%d+ failed to start: .*" .. c[2]:gsub("%p", "%%%0"), err)
+      end
     end
+    -- what the caller's thread can check still raises at the spawn
+    local ok, err = pcall(system.spawn, system, "return {\n receive = ")
+    assert.is_false(ok)
+    assert.matches("cannot load Lua behaviour", err)
+  end)
+
+  it("say why a child died at start to the parent that asks it (finding 23)", function()
+    local p = system:spawn([[return { receive = function(ctx)
+      local kid = ctx:spawn("return { init = function() error('kid broke') end, receive = function() end }\n",
+                            { restart = "temporary" })
+      return { pcall(ctx.ask, ctx, kid, "hi", 5) } end }]])
+    local r = p:ask(1, 10)
+    assert.is_false(r[1])
+    assert.matches("zactor: ask: actor %d+%.%d+ failed to start: .*kid broke", r[2])
   end)
 
   it("log start failures of children to stderr with the reason (finding 23)", function()

@@ -147,6 +147,14 @@ describe("values", function()
     local f = assert(io.open("tests/conformance/values.json", "rb"))
     local doc = json.decode(f:read("a"))
     f:close()
+    for i = 1, doc.invalid.n do
+      local vec = doc.invalid[i]
+      it("refuses: " .. vec.name, function()
+        local ok, err = pcall(zactor.unpack, unhex(vec.hex))
+        assert.is_false(ok)
+        assert.matches("bad MessagePack: " .. vec.error:gsub("%p", "%%%0"), err)
+      end)
+    end
     for i = 1, doc.vectors.n do
       local vec = doc.vectors[i]
       it(vec.name, function()

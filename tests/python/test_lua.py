@@ -2,6 +2,7 @@
 languages (the shared conformance vectors), asks both ways, failures,
 isolation (memory limit, runaway handlers), bad input."""
 import json
+import re
 import math
 import os
 import time
@@ -82,6 +83,19 @@ def test_conformance_vector(vec):
             assert _same(s.unpack(zactor.pack(want)), want)
         elif not vec.get("decode_only"):
             assert zactor.pack(want).hex() == vec["hex"]
+
+
+with open(VECTORS) as _f:
+    _INVALID = json.load(_f)["invalid"]
+
+
+@pytest.mark.parametrize("vec", _INVALID, ids=[v["name"] for v in _INVALID])
+def test_conformance_invalid_vector(vec):
+    # e.g. a str that is not UTF-8 (fuzz: a2 ff fe) is refused, never a str
+    # with surrogate escapes that zactor.pack would then refuse to send
+    with zactor.System(workers=1) as s:
+        with pytest.raises(ValueError, match=re.escape(vec["error"])):
+            s.unpack(bytes.fromhex(vec["hex"]))
 
 
 def test_unpack_rejects_malformed_bytes():
@@ -207,9 +221,10 @@ def test_bad_specs_and_options_are_clear_errors(system):
     with pytest.raises(ValueError, match="no_such_file.lua"):
         system.spawn_lua("no_such_file.lua")
     # the chunk runs in the actor's own state: a behaviour without receive
-    # fails at start, and spawn_lua says why
-    with pytest.raises(zactor.ActorError, match="no 'receive' function"):
-        system.spawn_lua("return { init = function() end }", restart="temporary")
+    # fails at start; spawn_lua does not wait for it, the first ask says why
+    bad = system.spawn_lua("return { init = function() end }", restart="temporary")
+    with pytest.raises(zactor.ActorDeadError, match=r"actor \d+\.\d+ failed to start: .*no 'receive' function"):
+        bad.ask("hi", timeout=5)
     with pytest.raises(TypeError):
         system.spawn_lua(42)
     with pytest.raises(ValueError, match="memory_limit"):

@@ -9,7 +9,7 @@
 
 static int ctx_spawn(lua_State *L) {
     za__lua_actor *a = za__lua_actor_of(L);
-    const char *spec = luaL_checkstring(L, 2);
+    const char *spec = za_lua_check_cstring(L, 2, "ctx:spawn", "the behaviour");
     if (a->stopping)
         return luaL_error(L, "zactor: ctx:spawn: not allowed in stop (a child spawned by a "
                              "stopping actor would outlive it)");
@@ -88,7 +88,7 @@ static int ctx_tell(lua_State *L) {
 static int ctx_lookup(lua_State *L) {
     za__lua_actor *a = za__lua_actor_of(L);
     za_ref r;
-    if (za_lookup(a->sys, luaL_checkstring(L, 2), &r) != ZA_OK)
+    if (za_lookup(a->sys, za_lua_check_cstring(L, 2, "ctx:lookup", "the name"), &r) != ZA_OK)
         lua_pushnil(L);
     else
         za__lua_push_ref(L, r, NULL);
@@ -103,7 +103,12 @@ static int ask_cont(lua_State *L, int status, lua_KContext k) {
     if (!m) return luaL_error(L, "zactor: ask resumed without a reply");
     if (m->tag == ZA_TAG_TIMEOUT || m->status == ZA_ETIMEDOUT)
         return luaL_error(L, "zactor: ask timed out");
-    if (m->status == ZA_EDEAD) return luaL_error(L, "zactor: ask: actor is dead");
+    if (m->status == ZA_EDEAD) { /* an error reply carries its text as the payload */
+        const char *text = m->kind == ZA_PAYLOAD_BYTES && m->len
+                               ? lua_pushlstring(L, (const char *)m->data, m->len)
+                               : NULL;
+        return za__lua_raise_dead(L, "ask", text);
+    }
     if (m->status == ZA_EFAILED) {
         /* an error reply carries the failure's text as its payload */
         if (m->kind == ZA_PAYLOAD_BYTES && m->len) {
@@ -139,6 +144,32 @@ static int ctx_ask(lua_State *L) {
      * reply slot to answer when the handler finally returns. */
     if (run->want_reply && !run->slot) run->slot = za_ctx_take_reply(a->ctx);
     return lua_yieldk(L, 0, 0, ask_cont);
+}
+
+/* ctx:trace() -> the W3C traceparent the handler's sends carry (the
+ * handled message's unless changed), or nil; ctx:trace(traceparent) sets it
+ * for the rest of this handler, ctx:trace(false) clears it. (After an ask
+ * resumes the handler, it is the reply's.) */
+static int ctx_trace(lua_State *L) {
+    if (lua_gettop(L) >= 2) {
+        if (lua_isboolean(L, 2) && !lua_toboolean(L, 2)) {
+            za_trace_set_current(NULL);
+            return 0;
+        }
+        za_trace t;
+        if (za_trace_parse(luaL_checkstring(L, 2), &t) != ZA_OK)
+            return luaL_error(L, "zactor: ctx:trace: %s", za_last_error());
+        za_trace_set_current(&t);
+        return 0;
+    }
+    za_trace t;
+    char buf[56];
+    if (za_trace_current(&t) != ZA_OK || za_trace_format(&t, buf, sizeof buf) != ZA_OK) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_pushstring(L, buf);
+    return 1;
 }
 
 static int ctx_index(lua_State *L) {
@@ -181,6 +212,7 @@ static const luaL_Reg ctx_methods[] = {
     {"ask", ctx_ask},
     {"tell", ctx_tell},
     {"lookup", ctx_lookup},
+    {"trace", ctx_trace},
     {NULL, NULL},
 };
 

@@ -6,6 +6,8 @@
  */
 #include "lua_actor.h"
 
+#include <string.h>
+
 /* By metatable identity, found without allocation (the encoder asks for
  * every userdata it meets): registry[&za_lua_behaviour]. */
 int za__lua_is_ref(lua_State *L, int idx) {
@@ -36,11 +38,20 @@ void za__lua_push_ref_or_nil(lua_State *L, za_ref r) {
         za__lua_push_ref(L, r, NULL);
 }
 
+/* ZA_EDEAD's wording: "actor is dead", or, when the runtime remembers that
+ * the actor died at start (text is then "actor 1.5 failed to start: ..."),
+ * that reason: a spawn does not wait for init, so this is where a caller
+ * learns why (issue 10, finding 23). text: the error of the failed call. */
+int za__lua_raise_dead(lua_State *L, const char *op, const char *text) {
+    if (text && strstr(text, " failed to start: ")) return luaL_error(L, "zactor: %s: %s", op, text);
+    return luaL_error(L, "zactor: %s: actor is dead", op);
+}
+
 /* One wording of runtime errors for Lua, shared with the Lua module. */
 int za_lua_raise(lua_State *L, const char *op, int rc) {
     switch (rc) {
     case ZA_EDEAD:
-        return luaL_error(L, "zactor: %s: actor is dead", op);
+        return za__lua_raise_dead(L, op, za_last_error());
     case ZA_EFULL:
         return luaL_error(L, "zactor: %s: mailbox full", op);
     case ZA_ETIMEDOUT:

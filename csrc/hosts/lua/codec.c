@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "utf8.h"
+
 /* --------------------------------------------------- the value model in Lua
  *
  * What Lua lacks to hold every value of the model unchanged:
@@ -309,35 +311,6 @@ typedef struct enc {
     char path[256];   /* built while unwinding from a failure, innermost first */
 } enc;
 
-static int utf8_valid(const unsigned char *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        size_t k;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0 && c >= 0xc2)
-            k = 1;
-        else if ((c & 0xf0) == 0xe0)
-            k = 2;
-        else if ((c & 0xf8) == 0xf0 && c <= 0xf4)
-            k = 3;
-        else
-            return 0;
-        if (i + k >= n) return 0; /* truncated sequence */
-        for (size_t j = 1; j <= k; j++)
-            if (i + j >= n || (s[i + j] & 0xc0) != 0x80) return 0;
-        uint32_t cp = c & (0x3f >> k);
-        for (size_t j = 1; j <= k; j++) cp = (cp << 6) | (s[i + j] & 0x3f);
-        if ((k == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-            (k == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-            return 0;
-        i += k + 1;
-    }
-    return 1;
-}
-
 /* Record what failed; the path ("at .a[2]") is prepended to by each
  * enclosing table while the failure unwinds (path_prepend), so the happy
  * path formats nothing. */
@@ -472,7 +445,7 @@ static int enc_value(enc *e, int idx) {
     case LUA_TSTRING: {
         size_t n;
         const char *s = lua_tolstring(L, idx, &n);
-        r = utf8_valid((const unsigned char *)s, n) ? za_pack_str(e->p, s, n)
+        r = za__utf8_valid(s, n) ? za_pack_str(e->p, s, n)
                                                     : za_pack_bin(e->p, s, n);
         break;
     }
@@ -668,6 +641,12 @@ static void dec_ext(lua_State *L, dec *d, size_t n) {
 static void dec_raw(lua_State *L, dec *d, size_t n, int bin) {
     const char *b = (const char *)dec_take(L, d, n);
     if (!bin) {
+        /* as za_doc_decode: a str is text (else a2 ff fe decoded to a Lua
+         * string that the encoder sent back as bin) */
+        if (!za__utf8_valid(b, n)) {
+            d->p -= n; /* the error names the str's first byte */
+            dec_fail(L, d, "str is not valid UTF-8 (send bytes as bin)");
+        }
         lua_pushlstring(L, b, n);
         return;
     }
@@ -688,8 +667,7 @@ static void dec_value(lua_State *L, dec *d, int depth) {
         return;
     }
     if (c >= 0xa0 && c <= 0xbf) {
-        size_t n = c & 0x1f;
-        lua_pushlstring(L, (const char *)dec_take(L, d, n), n);
+        dec_raw(L, d, c & 0x1f, 0);
         return;
     }
     if (c >= 0x90 && c <= 0x9f) {

@@ -66,19 +66,31 @@ static int distance(const char *a, const char *b) {
     return row[lb];
 }
 
-/* An option name k was probably meant as: one edit away (two for long
- * names), so that init arguments like {start = 1} stay init arguments. */
-static const char *near_miss(const char *k) {
+/* What a key of a table is to the spawn options: an option, a near miss of
+ * one (one edit away, two for names of 8+ chars; *hint gets the option it
+ * was probably meant as), or neither. The one classifier behind both
+ * za_lua_is_opts and the "did you mean" of za_lua_parse_opts, so a table
+ * taken as options never gets an "unknown option" without a suggestion
+ * (tests/fuzz/lua_opts found {strategfull_policyy=..., restart=...}: taken
+ * as options for its known key, refused for the other without a hint). */
+enum { K_OTHER, K_OPTION, K_NEAR };
+static int classify(const char *k, const char **hint) {
+    *hint = NULL;
+    if (find_opt(k)) return K_OPTION;
     size_t n = strlen(k);
-    if (n < 4) return NULL;
+    if (n < 4) return K_OTHER; /* {x = 1}, {id = 2}: init arguments */
     for (const optdef *d = g_opts; d->key; d++)
-        if (distance(k, d->key) <= (n >= 8 ? 2 : 1)) return d->key;
-    return NULL;
+        if (distance(k, d->key) <= (n >= 8 ? 2 : 1)) {
+            *hint = d->key;
+            return K_NEAR;
+        }
+    return K_OTHER;
 }
 
 static int unknown_option(lua_State *L, const char *fn, const char *k) {
     luaL_Buffer b;
-    const char *hint = near_miss(k);
+    const char *hint;
+    classify(k, &hint);
     luaL_buffinit(L, &b);
     for (const optdef *d = g_opts; d->key; d++) {
         if (d != g_opts) luaL_addstring(&b, ", ");
@@ -106,7 +118,7 @@ int za_lua_parse_opts(lua_State *L, int idx, const char *fn, za_spawn_opts *o, z
             if (lua_type(L, -1) != LUA_TSTRING)
                 return luaL_error(L, "zactor: %s: option 'name' must be a string, not %s", fn,
                                   luaL_typename(L, -1));
-            o->name = lua_tostring(L, -1);
+            o->name = za_lua_check_cstring(L, -1, fn, "option 'name'");
             break;
         case O_COUNT32:
         case O_MS32:
@@ -157,23 +169,31 @@ int za_lua_parse_opts(lua_State *L, int idx, const char *fn, za_spawn_opts *o, z
     return 0;
 }
 
+/* A table is spawn options when every key is an option name or a near miss
+ * of one (and it has at least one key); any other key makes it an init
+ * argument ({name = "bob", age = 3} is a record, not options with a bad
+ * key), so parsing a table this accepts never meets a key it cannot name a
+ * suggestion for. */
 int za_lua_is_opts(lua_State *L, int idx) {
     if (!lua_istable(L, idx)) return 0;
     idx = lua_absindex(L, idx);
-    int strings = 1, known = 0, close = 0;
+    int any = 0;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         lua_pop(L, 1);
-        if (lua_type(L, -1) != LUA_TSTRING) {
-            strings = 0;
+        const char *hint;
+        if (lua_type(L, -1) != LUA_TSTRING || classify(lua_tostring(L, -1), &hint) == K_OTHER) {
             lua_pop(L, 1);
-            break;
+            return 0;
         }
-        const char *k = lua_tostring(L, -1);
-        if (find_opt(k))
-            known = 1;
-        else if (near_miss(k))
-            close = 1;
+        any = 1;
     }
-    return strings && (known || close);
+    return any;
+}
+
+const char *za_lua_check_cstring(lua_State *L, int idx, const char *fn, const char *what) {
+    size_t len;
+    const char *s = luaL_checklstring(L, idx, &len);
+    if (strlen(s) != len) luaL_error(L, "zactor: %s: %s contains a NUL byte", fn, what);
+    return s;
 }

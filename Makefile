@@ -108,9 +108,14 @@ $(B)/libzactor.so: $(OBJS) $(B)/libzactor.map
 # the copy in $(B) is rewritten whenever PREFIX, LIBDIR or INCLUDEDIR change.
 PC_LIBDIR  = $(if $(filter $(PREFIX)/lib,$(LIBDIR)),$${prefix}/lib,$(LIBDIR))
 PC_INCDIR  = $(if $(filter $(PREFIX)/include,$(INCLUDEDIR)),$${prefix}/include,$(INCLUDEDIR))
+# libzmq is named in Libs.private (-lzmq), not Requires.private: Debian's
+# libzmq.pc pulls in norm.pc, whose static libs list a bare libprotokit.a that
+# no package ships, so `pkg-config --static` output would not link. libzmq is
+# linked as the system's shared library either way.
 PC_SUBST   = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(PC_LIBDIR)|g' \
              -e 's|@INCLUDEDIR@|$(PC_INCDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
-             -e 's|@REQUIRES_PRIVATE@|$(strip msgpack $(SUB_PKGS))|g'
+             -e 's|@REQUIRES_PRIVATE@|$(strip msgpack $(filter-out libzmq,$(SUB_PKGS)))|g' \
+             -e 's|@LIBS_PRIVATE@|$(if $(filter libzmq,$(SUB_PKGS)),-lzmq )|g'
 $(B)/zactor.pc: csrc/zactor.pc.in csrc/include/zactor.h FORCE
 	@mkdir -p $(B)
 	@$(PC_SUBST) $< > $@.tmp

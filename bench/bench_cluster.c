@@ -166,7 +166,8 @@ static node start_node(const char *cluster, const char *name) {
     node n;
     n.pid = spawn_child(argv, &n.out, &n.in);
     unsigned id = 0;
-    if (!wait_line(n.out, "READY", 20000) || sscanf(strstr(last_line, "READY"), "READY %u", &id) != 1) {
+    if (!wait_line(n.out, "READY", 20000) ||
+        sscanf(strstr(last_line, "READY"), "READY %u", &id) != 1) {
         fprintf(stderr, "node %s did not start\n", name);
         exit(1);
     }
@@ -207,8 +208,8 @@ static void start_redis(void) {
         snprintf(ps, sizeof ps, "%d", port);
         int dn = open("/dev/null", O_WRONLY);
         dup2(dn, 1);
-        execlp("redis-server", "redis-server", "--port", ps, "--bind", "127.0.0.1", "--dir",
-               tmpdir, "--save", "", "--appendonly", "no", (char *)NULL);
+        execlp("redis-server", "redis-server", "--port", ps, "--bind", "127.0.0.1", "--dir", tmpdir,
+               "--save", "", "--appendonly", "no", (char *)NULL);
         _exit(127);
     }
     for (int i = 0; i < 200; i++) {
@@ -339,8 +340,9 @@ int main(int argc, char **argv) {
             za_answer_free(&a);
         }
         double secs = (double)(bu_now_ns() - t0) / 1e9;
-        if (got < total) printf("  run %d: %llu of %llu arrived (at-most-once: the rest dropped)\n", r,
-                                (unsigned long long)(total - got), (unsigned long long)total);
+        if (got < total)
+            printf("  run %d: %llu of %llu arrived (at-most-once: the rest dropped)\n", r,
+                   (unsigned long long)(total - got), (unsigned long long)total);
         bu_stats_add(&one, ONE_WAY / secs);
     }
     printf("raw ZeroMQ PUSH/PULL one-way (64 B): %.3g M msg/s\n", raw_rate / 1e6);

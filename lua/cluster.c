@@ -7,8 +7,8 @@
  *       secret = nil, insecure = false, heartbeat = 0.3, suspect = 3.0 } }
  *   system:node()         -- { id =, name =, endpoint =, epoch = }
  *   system:nodes()        -- the live members, this one included
- *   system:node_events()  -- events since the last call: { kind = "up"|"down"|"expelled", node = {...} }
- *   ref:node()            -- the id of the node an actor lives on
+ *   system:node_events()  -- events since the last call: { kind = "up"|"down"|"expelled", node =
+ * {...} } ref:node()            -- the id of the node an actor lives on
  *
  * Node events happen on the cluster's membership thread, and a lua_State
  * is single-threaded: they wait in a queue that the script drains with
@@ -75,9 +75,9 @@ static uint32_t opt_ms(lua_State *L, int t, const char *k) {
 za_cluster *za__lmod_cluster_create(lua_State *L, int t, void **events) {
     t = lua_absindex(L, t);
     if (!lua_istable(L, t)) luaL_error(L, "zactor: system: option 'cluster' must be a table");
-    static const char *const keys[] = {"redis",     "name",      "listen",  "node_name",
-                                       "secret",    "insecure",  "advertise", "heartbeat",
-                                       "suspect",   "votes",     "vote_window", "poll", NULL};
+    static const char *const keys[] = {
+        "redis",     "name",    "listen", "node_name",   "secret", "insecure", "advertise",
+        "heartbeat", "suspect", "votes",  "vote_window", "poll",   NULL};
     lua_pushnil(L);
     while (lua_next(L, t)) {
         lua_pop(L, 1);
@@ -85,9 +85,10 @@ za_cluster *za__lmod_cluster_create(lua_State *L, int t, void **events) {
         int i = 0;
         while (k && keys[i] && strcmp(keys[i], k) != 0) i++;
         if (!k || !keys[i])
-            luaL_error(L, "zactor: system: unknown cluster option '%s' (valid: redis, name, "
-                          "listen, node_name, secret, insecure, advertise, heartbeat, suspect, "
-                          "votes, vote_window, poll)",
+            luaL_error(L,
+                       "zactor: system: unknown cluster option '%s' (valid: redis, name, "
+                       "listen, node_name, secret, insecure, advertise, heartbeat, suspect, "
+                       "votes, vote_window, poll)",
                        k ? k : luaL_typename(L, -1));
     }
     za_cluster_config cc;

@@ -76,8 +76,8 @@ redisContext *za__redis_connect(za_cluster *c) {
                          (suseconds_t)(c->cfg.redis_timeout_ms % 1000) * 1000};
     redisContext *rc = redisConnectWithTimeout(c->redis_host, c->redis_port, tv);
     if (!rc || rc->err) {
-        za__fail(ZA_ECONNECT, "cannot connect to Redis at %s:%d: %s", c->redis_host,
-                 c->redis_port, rc ? rc->errstr : "out of memory");
+        za__fail(ZA_ECONNECT, "cannot connect to Redis at %s:%d: %s", c->redis_host, c->redis_port,
+                 rc ? rc->errstr : "out of memory");
         atomic_fetch_add_explicit(&c->st.redis_errors, 1, memory_order_relaxed);
         if (rc) redisFree(rc);
         return NULL;
@@ -96,8 +96,8 @@ redisContext *za__redis_connect(za_cluster *c) {
     }
     return rc;
 bad:
-    za__fail(ZA_ECONNECT, "Redis at %s:%d refused the connection: %s", c->redis_host,
-             c->redis_port, r && r->str ? r->str : rc->errstr);
+    za__fail(ZA_ECONNECT, "Redis at %s:%d refused the connection: %s", c->redis_host, c->redis_port,
+             r && r->str ? r->str : rc->errstr);
     if (r) freeReplyObject(r);
     redisFree(rc);
     atomic_fetch_add_explicit(&c->st.redis_errors, 1, memory_order_relaxed);
@@ -133,7 +133,8 @@ static int parse_url(za_cluster *c, const char *url) {
     if (slash && slash[1]) {
         char *e;
         long db = strtol(slash + 1, &e, 10);
-        if (*e || db < 0 || db > 1000) return za__fail(ZA_EINVAL, "bad database in redis URL '%s'", url);
+        if (*e || db < 0 || db > 1000)
+            return za__fail(ZA_EINVAL, "bad database in redis URL '%s'", url);
         c->redis_db = (int)db;
     }
     return c->redis_host ? ZA_OK : za__fail(ZA_ENOMEM, "out of memory");
@@ -173,11 +174,15 @@ int za_cluster_create(const za_cluster_config *cfg, za_cluster **out) {
     if (!cfg || !cfg->redis || !cfg->name)
         return za__fail(ZA_EINVAL, "a cluster needs a redis URL and a name");
     if (!plain_name(cfg->name, 100))
-        return za__fail(ZA_EINVAL, "cluster name '%s' must be 1-99 characters without '|', "
-                                   "spaces or control characters", cfg->name);
+        return za__fail(ZA_EINVAL,
+                        "cluster name '%s' must be 1-99 characters without '|', "
+                        "spaces or control characters",
+                        cfg->name);
     if (cfg->node_name && !plain_name(cfg->node_name, sizeof(((za_node_info *)0)->name)))
-        return za__fail(ZA_EINVAL, "node name '%s' must be 1-63 characters without '|', spaces "
-                                   "or control characters", cfg->node_name);
+        return za__fail(ZA_EINVAL,
+                        "node name '%s' must be 1-63 characters without '|', spaces "
+                        "or control characters",
+                        cfg->node_name);
     za_cluster *c = calloc(1, sizeof *c);
     if (!c) return za__fail(ZA_ENOMEM, "out of memory");
     atomic_init(&c->refs, 1);
@@ -237,7 +242,9 @@ void za__cluster_release(za_cluster *c) {
     if (c && atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) cluster_free(c);
 }
 
-void za_cluster_destroy(za_cluster *c) { za__cluster_release(c); }
+void za_cluster_destroy(za_cluster *c) {
+    za__cluster_release(c);
+}
 
 int za__cluster_attach(za_system *s, za_cluster *c) {
     za_system *none = NULL;
@@ -260,9 +267,13 @@ void za__cluster_detach(za_system *s) {
     atomic_store_explicit(&c->expelled, true, memory_order_release);
 }
 
-za_cluster *za_system_cluster(za_system *sys) { return sys ? sys->cluster : NULL; }
+za_cluster *za_system_cluster(za_system *sys) {
+    return sys ? sys->cluster : NULL;
+}
 
-uint32_t za_system_node(const za_system *sys) { return sys ? sys->node_id : 0; }
+uint32_t za_system_node(const za_system *sys) {
+    return sys ? sys->node_id : 0;
+}
 
 int za_cluster_self(za_cluster *c, za_node_info *out) {
     if (!c || !out) return za__fail(ZA_EINVAL, "cluster or out is NULL");

@@ -24,9 +24,9 @@ enum { NODE_NONE = 0, NODE_ALIVE = 1, NODE_DEAD = 2 };
  * epoch) overwrites the fields under view_mu. state is read without the
  * lock on the send path. */
 typedef struct za_node_rec {
-    _Atomic int state;  /* NODE_* */
-    bool confirmed;     /* seen in the Redis table (not only in a frame header) */
-    za_node_info info;  /* under view_mu */
+    _Atomic int state; /* NODE_* */
+    bool confirmed;    /* seen in the Redis table (not only in a frame header) */
+    za_node_info info; /* under view_mu */
 } za_node_rec;
 
 /* An envelope queued for the network thread (workers -> net thread). */
@@ -56,7 +56,7 @@ struct za_cluster {
     char *redis_host, *redis_pass;
     int redis_port, redis_db;
     char *name, *node_name, *listen, *advertise; /* owned copies */
-    char prefix[160];                             /* "za:<name>:" Redis key prefix */
+    char prefix[160];                            /* "za:<name>:" Redis key prefix */
 
     za_node_info self;
     _Atomic(za_system *) sys; /* NULL until attached, and again after detach */
@@ -80,9 +80,9 @@ struct za_cluster {
     pthread_t net_thread;
     bool net_started;
     _Atomic bool net_stop;
-    int wake_fd;                            /* eventfd the net thread polls */
-    _Atomic int wake_pending;               /* 1 while a wake-up is written, not yet consumed */
-    _Atomic(za_link *) out_tail;            /* MPSC: envelopes for the net thread */
+    int wake_fd;                 /* eventfd the net thread polls */
+    _Atomic int wake_pending;    /* 1 while a wake-up is written, not yet consumed */
+    _Atomic(za_link *) out_tail; /* MPSC: envelopes for the net thread */
     za_link *out_head;
     za_link out_stub;
 
@@ -93,7 +93,7 @@ struct za_cluster {
     pthread_mutex_t mem_mu;
     pthread_cond_t mem_cv;
     bool mem_stop;
-    za_mreq *mreqs; /* under mem_mu */
+    za_mreq *mreqs;         /* under mem_mu */
     uint64_t table_version; /* membership thread; mirrored into stats */
 
     /* synchronous Redis calls from any thread (names) */
@@ -113,13 +113,13 @@ struct za_cluster {
     pthread_mutex_t ev_mu; /* serialises event calls with on_event changes */
 
     struct {
-        _Atomic uint64_t sent, received, batches_out, malformed, fenced, dropped, votes,
-            nodes_down, redis_errors, table_version, auth_failed;
+        _Atomic uint64_t sent, received, batches_out, malformed, fenced, dropped, votes, nodes_down,
+            redis_errors, table_version, auth_failed;
     } st;
 };
 
 /* cluster.c */
-za_node_rec *za__node_rec(za_cluster *c, uint32_t id); /* NULL if never seen */
+za_node_rec *za__node_rec(za_cluster *c, uint32_t id);      /* NULL if never seen */
 za_node_rec *za__node_rec_make(za_cluster *c, uint32_t id); /* view_mu held */
 void za__node_event(za_cluster *c, za_node_event_kind kind, const za_node_info *info);
 redisContext *za__redis_connect(za_cluster *c); /* NULL on failure (za__fail set) */
@@ -128,13 +128,13 @@ void za__mreq_push(za_cluster *c, za_mreq *rq);
 
 /* transport.c */
 int za__net_curve_keys(za_cluster *c, const char *secret); /* check the key, derive */
-int za__net_bind(za_cluster *c);  /* at create: bind, learn the endpoint */
+int za__net_bind(za_cluster *c);                           /* at create: bind, learn the endpoint */
 int za__net_start(za_cluster *c);
 void za__net_stop(za_cluster *c);
 void za__net_enqueue(za_cluster *c, za_outitem *it); /* any thread */
 
 /* membership.c */
-int za__mem_join(za_cluster *c);  /* at create, on the sync connection */
+int za__mem_join(za_cluster *c); /* at create, on the sync connection */
 int za__mem_start(za_cluster *c);
 void za__mem_stop(za_cluster *c); /* and leave the table */
 

@@ -35,7 +35,9 @@ void za__env_reader_init(za_env_reader *r, const void *buf, size_t len) {
     msgpack_unpacked_init(&r->un);
 }
 
-void za__env_reader_done(za_env_reader *r) { msgpack_unpacked_destroy(&r->un); }
+void za__env_reader_done(za_env_reader *r) {
+    msgpack_unpacked_destroy(&r->un);
+}
 
 /* The next object: 1, 0 at the clean end, ZA_EVALUE if malformed. */
 static int next_obj(za_env_reader *r) {
@@ -70,10 +72,9 @@ int za__env_read_header(za_env_reader *r, za_env_header *out) {
     uint64_t ver, node, epoch;
     if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 4) return ZA_EVALUE;
     const msgpack_object *a = o->via.array.ptr;
-    if (!get_u64(&a[0], &ver) || ver != ZA_ENV_VERSION || !get_u64(&a[1], &node) ||
-        node == 0 || node > ZA_NODE_MAX || !get_u64(&a[2], &epoch) ||
-        a[3].type != MSGPACK_OBJECT_STR || a[3].via.str.size == 0 ||
-        a[3].via.str.size >= sizeof(((za_node_info *)0)->endpoint))
+    if (!get_u64(&a[0], &ver) || ver != ZA_ENV_VERSION || !get_u64(&a[1], &node) || node == 0 ||
+        node > ZA_NODE_MAX || !get_u64(&a[2], &epoch) || a[3].type != MSGPACK_OBJECT_STR ||
+        a[3].via.str.size == 0 || a[3].via.str.size >= sizeof(((za_node_info *)0)->endpoint))
         return ZA_EVALUE;
     out->node = (uint32_t)node;
     out->epoch = epoch;

@@ -39,7 +39,8 @@ static const char JOIN_LUA[] =
     "    redis.call('HSET', KEYS[2], id, ARGV[1] .. '|' .. ARGV[2] .. '|' .. ARGV[3])\n"
     "    redis.call('DEL', KEYS[5] .. id)\n"
     "    local t = redis.call('TIME')\n"
-    "    redis.call('HSET', KEYS[6], id, tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))\n"
+    "    redis.call('HSET', KEYS[6], id, tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / "
+    "1000))\n"
     "    return {id, redis.call('INCR', KEYS[3])}\n"
     "  end\n"
     "end\n"
@@ -77,7 +78,8 @@ static const char VOTE_LUA[] =
     "redis.call('DEL', KEYS[3])\n"
     "local names = redis.call('HGETALL', KEYS[4])\n"
     "for i = 1, #names, 2 do\n"
-    "  if string.match(names[i+1], '^(%d+)|') == ARGV[1] then redis.call('HDEL', KEYS[4], names[i]) end\n"
+    "  if string.match(names[i+1], '^(%d+)|') == ARGV[1] then redis.call('HDEL', KEYS[4], "
+    "names[i]) end\n"
     "end\n"
     "redis.call('INCR', KEYS[2])\n"
     "return 2\n";
@@ -88,7 +90,8 @@ static const char LEAVE_LUA[] =
     "redis.call('HSET', KEYS[1], ARGV[1], 'left')\n"
     "local names = redis.call('HGETALL', KEYS[3])\n"
     "for i = 1, #names, 2 do\n"
-    "  if string.match(names[i+1], '^(%d+)|') == ARGV[1] then redis.call('HDEL', KEYS[3], names[i]) end\n"
+    "  if string.match(names[i+1], '^(%d+)|') == ARGV[1] then redis.call('HDEL', KEYS[3], "
+    "names[i]) end\n"
     "end\n"
     "redis.call('INCR', KEYS[2])\n"
     "return 1\n";
@@ -99,9 +102,9 @@ static const char READ_LUA[] =
     "        redis.call('HGETALL', KEYS[3])}\n";
 
 /* KEYS: alive; ARGV: id -> I-am-alive, on Redis' clock (the vote script compares) */
-static const char ALIVE_LUA[] =
-    "local t = redis.call('TIME')\n"
-    "return redis.call('HSET', KEYS[1], ARGV[1], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))\n";
+static const char ALIVE_LUA[] = "local t = redis.call('TIME')\n"
+                                "return redis.call('HSET', KEYS[1], ARGV[1], tonumber(t[1]) * 1000 "
+                                "+ math.floor(tonumber(t[2]) / 1000))\n";
 
 static void key(za_cluster *c, char *out, size_t cap, const char *what) {
     snprintf(out, cap, "%s%s", c->prefix, what);
@@ -118,8 +121,8 @@ int za__mem_join(za_cluster *c) {
     snprintf(ep, sizeof ep, "%llu", (unsigned long long)c->self.epoch);
     snprintf(mx, sizeof mx, "%u", ZA_NODE_MAX);
     const char *name = c->node_name ? c->node_name : "";
-    redisReply *r = redisCommand(c->sredis, "EVAL %s 6 %s %s %s %s %s %s %s %s %s %s", JOIN_LUA,
-                                 ks, kn, kv, kq, kvp, ka, ep, c->self.endpoint, name, mx);
+    redisReply *r = redisCommand(c->sredis, "EVAL %s 6 %s %s %s %s %s %s %s %s %s %s", JOIN_LUA, ks,
+                                 kn, kv, kq, kvp, ka, ep, c->self.endpoint, name, mx);
     if (!za__redis_ok(c, c->sredis, r))
         return za__fail(ZA_ECONNECT, "joining the cluster: Redis did not answer");
     int rc = ZA_OK;
@@ -132,8 +135,7 @@ int za__mem_join(za_cluster *c) {
         rc = za__fail(ZA_EEXIST, "node name '%s' is taken by a live member of cluster '%s'", name,
                       c->name);
     } else if (r->element[0]->integer <= 0) {
-        rc = za__fail(ZA_ECONNECT, "cluster '%s' is full (%u live nodes)", c->name,
-                      ZA_NODE_MAX);
+        rc = za__fail(ZA_ECONNECT, "cluster '%s' is full (%u live nodes)", c->name, ZA_NODE_MAX);
     } else {
         c->self.id = (uint32_t)r->element[0]->integer;
         if (!c->node_name) snprintf(c->self.name, sizeof c->self.name, "node-%u", c->self.id);
@@ -318,7 +320,8 @@ static void *mem_main(void *arg) {
         while (rq) {
             za_mreq *next = rq->next;
             if (ok && rq->kind == MREQ_SUSPECT) force |= vote(c, rq->node);
-            if (ok && rq->kind == MREQ_NAME_DROP) za__names_drop_now(c, c->mredis, rq->name, rq->ref);
+            if (ok && rq->kind == MREQ_NAME_DROP)
+                za__names_drop_now(c, c->mredis, rq->name, rq->ref);
             if (rq->kind == MREQ_REFRESH) force = true;
             ok = c->mredis && !c->mredis->err;
             free(rq);

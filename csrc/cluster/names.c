@@ -27,11 +27,10 @@ static const char PUT_LUA[] =
     "return 1\n";
 
 /* KEYS: names; ARGV: name value -> delete only if it still names that ref */
-static const char DROP_LUA[] =
-    "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then\n"
-    "  return redis.call('HDEL', KEYS[1], ARGV[1])\n"
-    "end\n"
-    "return 0\n";
+static const char DROP_LUA[] = "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then\n"
+                               "  return redis.call('HDEL', KEYS[1], ARGV[1])\n"
+                               "end\n"
+                               "return 0\n";
 
 static void value_of(za_ref ref, char *buf, size_t cap) {
     snprintf(buf, cap, "%u|%llu", za_ref_node(ref), (unsigned long long)ref);

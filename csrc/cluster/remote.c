@@ -156,8 +156,9 @@ int za__cluster_send(za_system *s, za_msgnode *m, bool from_outside) {
     za_cluster *c = s->cluster;
     uint32_t node = za_ref_node(m->target);
     if (m->kind == ZA_PAYLOAD_PTR)
-        return za__fail(ZA_EINVAL, "a pointer payload cannot be sent to another node (actor "
-                                   "%#llx is on node %u): send bytes or a value",
+        return za__fail(ZA_EINVAL,
+                        "a pointer payload cannot be sent to another node (actor "
+                        "%#llx is on node %u): send bytes or a value",
                         (unsigned long long)m->target, node);
     za_env e = {.kind = ZA_ENV_TELL,
                 .target = m->target,
@@ -167,7 +168,8 @@ int za__cluster_send(za_system *s, za_msgnode *m, bool from_outside) {
                 .len = m->len};
     if (m->flags & ZA_MF_SYSTEM) {
         if (m->sys != ZA_SYS_WATCH && m->sys != ZA_SYS_UNWATCH && m->sys != ZA_SYS_STOP)
-            return za__fail(ZA_EDEAD, "actor %#llx is on another node", (unsigned long long)m->target);
+            return za__fail(ZA_EDEAD, "actor %#llx is on another node",
+                            (unsigned long long)m->target);
         if (!node_alive(c, node)) return to_dead_node(s, m);
         e.kind = ZA_ENV_SYS;
         e.tag = m->sys;

@@ -18,9 +18,9 @@
 #include "cluster.h"
 #include "envelope.h"
 
-#define BATCH_MAX (1u << 20)        /* flush a peer's batch beyond this many bytes */
-#define RECV_PER_ROUND 512          /* frames read before serving the rest again */
-#define FRAME_MAX (96ll << 20)      /* larger frames are refused by ZeroMQ itself */
+#define BATCH_MAX (1u << 20)   /* flush a peer's batch beyond this many bytes */
+#define RECV_PER_ROUND 512     /* frames read before serving the rest again */
+#define FRAME_MAX (96ll << 20) /* larger frames are refused by ZeroMQ itself */
 
 typedef struct npeer {
     void *sock;
@@ -346,8 +346,10 @@ static void recv_all(net *n) {
             while (extra) { /* a multipart message is not ours: skip its frames */
                 zmq_msg_t x;
                 zmq_msg_init(&x);
-                if (zmq_msg_recv(&x, c->router, ZMQ_DONTWAIT) < 0) extra = false;
-                else extra = zmq_msg_more(&x);
+                if (zmq_msg_recv(&x, c->router, ZMQ_DONTWAIT) < 0)
+                    extra = false;
+                else
+                    extra = zmq_msg_more(&x);
                 zmq_msg_close(&x);
             }
         } else {
@@ -384,8 +386,9 @@ static void serve_zap(net *n) {
         zmq_msg_t f[8];
         int k = recv_parts(c->zap, f, 8);
         if (k == 0) return;
-        bool ok = k == 7 && zmq_msg_size(&f[5]) == 5 && memcmp(zmq_msg_data(&f[5]), "CURVE", 5) == 0 &&
-                  zmq_msg_size(&f[6]) == 32 && memcmp(zmq_msg_data(&f[6]), c->curve_pub_bin, 32) == 0;
+        bool ok = k == 7 && zmq_msg_size(&f[5]) == 5 &&
+                  memcmp(zmq_msg_data(&f[5]), "CURVE", 5) == 0 && zmq_msg_size(&f[6]) == 32 &&
+                  memcmp(zmq_msg_data(&f[6]), c->curve_pub_bin, 32) == 0;
         const char *code = ok ? "200" : "400";
         const char *text = ok ? "OK" : "not a member key";
         zmq_send(c->zap, "1.0", 3, ZMQ_SNDMORE);
@@ -475,8 +478,7 @@ static void *net_main(void *arg) {
         }
         /* seq_cst: pairs with za__net_enqueue's exchange (see there) */
         atomic_store_explicit(&c->wake_pending, 0, memory_order_seq_cst);
-        if (atomic_load_explicit(&c->view_gen, memory_order_acquire) != n.seen_gen)
-            sync_peers(&n);
+        if (atomic_load_explicit(&c->view_gen, memory_order_acquire) != n.seen_gen) sync_peers(&n);
         drain(&n);
         recv_all(&n);
         now = za__now_ns();

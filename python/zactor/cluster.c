@@ -12,8 +12,7 @@
 #include "glue.h"
 
 typedef struct ClusterObject {
-    PyObject_HEAD
-    za_cluster *cl;
+    PyObject_HEAD za_cluster *cl;
     PyObject *callback; /* called (kind, id, name, endpoint, epoch); under the GIL */
 } ClusterObject;
 
@@ -33,9 +32,9 @@ static void event_trampoline(za_node_event_kind kind, const za_node_info *n, voi
 }
 
 static int Cluster_init(ClusterObject *c, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"redis",     "name",      "listen",      "node_name", "secret",
-                             "insecure",  "advertise", "heartbeat",   "suspect",   "votes",
-                             "vote_window", "poll",    NULL};
+    static char *kwlist[] = {"redis",       "name",      "listen",    "node_name", "secret",
+                             "insecure",    "advertise", "heartbeat", "suspect",   "votes",
+                             "vote_window", "poll",      NULL};
     const char *redis = NULL, *name = NULL, *listen = NULL, *node_name = NULL, *secret = NULL,
                *advertise = NULL;
     int insecure = 0;
@@ -174,16 +173,13 @@ static PyObject *Cluster_stats(ClusterObject *c, PyObject *Py_UNUSED(x)) {
     if (check_open(c) < 0) return NULL;
     za_cluster_stats s;
     za_cluster_stats_read(c->cl, &s);
-    return Py_BuildValue("{sKsKsKsKsKsKsKsKsKsKsK}", "auth_failed",
-                         (unsigned long long)s.auth_failed, "sent", (unsigned long long)s.sent,
-                         "received", (unsigned long long)s.received, "batches_out",
-                         (unsigned long long)s.batches_out, "malformed",
-                         (unsigned long long)s.malformed, "fenced", (unsigned long long)s.fenced,
-                         "dropped", (unsigned long long)s.dropped, "votes",
-                         (unsigned long long)s.votes, "nodes_down",
-                         (unsigned long long)s.nodes_down, "redis_errors",
-                         (unsigned long long)s.redis_errors, "table_version",
-                         (unsigned long long)s.table_version);
+    return Py_BuildValue(
+        "{sKsKsKsKsKsKsKsKsKsKsK}", "auth_failed", (unsigned long long)s.auth_failed, "sent",
+        (unsigned long long)s.sent, "received", (unsigned long long)s.received, "batches_out",
+        (unsigned long long)s.batches_out, "malformed", (unsigned long long)s.malformed, "fenced",
+        (unsigned long long)s.fenced, "dropped", (unsigned long long)s.dropped, "votes",
+        (unsigned long long)s.votes, "nodes_down", (unsigned long long)s.nodes_down, "redis_errors",
+        (unsigned long long)s.redis_errors, "table_version", (unsigned long long)s.table_version);
 }
 
 static PyObject *Cluster_set_callback(ClusterObject *c, PyObject *cb) {
@@ -215,7 +211,8 @@ static PyMethodDef Cluster_methods[] = {
     {"close", (PyCFunction)Cluster_close, METH_NOARGS,
      "Leave the cluster (once no System uses it) and free it. Idempotent."},
     {"_self", (PyCFunction)Cluster_self, METH_NOARGS, "(id, name, endpoint, epoch) of this node."},
-    {"_nodes", (PyCFunction)Cluster_nodes, METH_NOARGS, "Live members as (id, name, endpoint, epoch)."},
+    {"_nodes", (PyCFunction)Cluster_nodes, METH_NOARGS,
+     "Live members as (id, name, endpoint, epoch)."},
     {"stats", (PyCFunction)Cluster_stats, METH_NOARGS,
      "Counters: sent, received, batches_out, malformed, fenced, dropped, votes, nodes_down, "
      "redis_errors, table_version, auth_failed."},

@@ -70,7 +70,8 @@ static int silent_receive(za_ctx *ctx, const za_msg *m) {
 }
 static void silent_stop(za_ctx *ctx) {
     silent_state *st = za_ctx_state(ctx);
-    for (int i = 0; i < st->n; i++) za_reply_error(za_ctx_system(ctx), st->held[i], ZA_EFAILED, "stopped");
+    for (int i = 0; i < st->n; i++)
+        za_reply_error(za_ctx_system(ctx), st->held[i], ZA_EFAILED, "stopped");
     st->n = 0;
 }
 static const za_behaviour silent_beh = {ZA_BEHAVIOUR_INIT, .name = "silent",
@@ -471,8 +472,10 @@ static void test_kill9_declared_dead(void **state) {
     int rc = ZA_EAGAIN;
     while (rc == ZA_EAGAIN && tu_now_ms() - t0 < 5000) rc = za_ask_wait(h, 50, &a);
     uint64_t took = tu_now_ms() - t0;
-    if (rc == ZA_EAGAIN) za_ask_abandon(h);
-    else za_ask_wait_release(h);
+    if (rc == ZA_EAGAIN)
+        za_ask_abandon(h);
+    else
+        za_ask_wait_release(h);
     printf("kill -9 -> ask failed after %llu ms\n", (unsigned long long)took);
     assert_int_equal(rc, ZA_ENODEDOWN);
     assert_non_null(strstr(a.error, "node-down"));

@@ -317,8 +317,9 @@ demo-cluster-run: $(VENV)/.installed lua
 # Two nodes on loopback with raw ZeroMQ beside them, and failure detection
 # (bench/bench_cluster.c; figures in bench/RESULTS_cluster.md).
 bench-cluster: deps
-	$(MAKE) --no-print-directory VARIANT=release build/release/bench/bench_cluster
+	$(MAKE) --no-print-directory VARIANT=release build/release/bench/bench_cluster $(VENV)/.installed
 	./build/release/bench/bench_cluster
+	$(VENV)/bin/python bench/python/bench_cluster.py
 
 # The C-only demo (csrc/examples/demo.c), self-checking.
 demo-c: deps

@@ -247,6 +247,9 @@ void za_cluster_destroy(za_cluster *c) {
 }
 
 int za__cluster_attach(za_system *s, za_cluster *c) {
+    if (!c->net_started)
+        return za__fail(ZA_ESTATE, "this cluster left with its previous system: create a new "
+                                   "one (a new incarnation)");
     za_system *none = NULL;
     if (!atomic_compare_exchange_strong(&c->sys, &none, s))
         return za__fail(ZA_ESTATE, "this cluster already serves a system");
@@ -265,6 +268,9 @@ void za__cluster_detach(za_system *s) {
     za__net_stop(c);
     za__remote_node_down(c, 0, ZA_ESHUTDOWN, "system shut down");
     atomic_store_explicit(&c->expelled, true, memory_order_release);
+    /* release: nothing reads it any more (both threads are joined); the
+     * cluster may outlive the system's memory until its last reference */
+    atomic_store_explicit(&c->sys, NULL, memory_order_release);
 }
 
 za_cluster *za_system_cluster(za_system *sys) {

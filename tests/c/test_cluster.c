@@ -638,6 +638,17 @@ static void test_bad_config(void **state) {
     za_cluster_destroy(cl); /* the system keeps it until it is destroyed */
     za_ref r = tu_spawn(s1, &echo_beh, NULL, 0, NULL);
     assert_int_equal(za_ref_node(r) != 0, 1);
+    /* a cluster that left with its system is not reused */
+    za_cluster *cl3 = NULL;
+    cc.node_name = "twin3";
+    assert_int_equal(za_cluster_create(&cc, &cl3), ZA_OK);
+    cfg.cluster = cl3;
+    za_system *s3 = NULL;
+    assert_int_equal(za_system_create(&cfg, &s3), ZA_OK);
+    za_system_shutdown(s3, 2000);
+    ASSERT_ERR(za_system_create(&cfg, &s2), ZA_ESTATE);
+    za_system_destroy(s3);
+    za_cluster_destroy(cl3);
     za_system_destroy(s1);
 }
 

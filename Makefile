@@ -66,7 +66,7 @@ TEST_BINS  := $(TEST_SRCS:tests/c/%.c=$(B)/tests/%)
 BENCH_SRCS := $(wildcard bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 
-.PHONY: dashboard all lib deps demo-run test test-c test-c-variant test-python test-lua test-install lua bench-lua bench-lua-deps bench bench-store bench-python demo demo-c install lua-install clean format check-format wheel sdist rockspec version FORCE
+.PHONY: dashboard all lib deps demo-run test test-c test-c-variant test-python test-lua test-install lua bench-lua bench-lua-deps bench bench-store bench-python bench-cluster demo demo-c demo-cluster demo-cluster-run install lua-install clean format check-format wheel sdist rockspec version FORCE
 
 # What a C or Lua user needs: the library (static and shared), its zactor.pc
 # and the Lua module.
@@ -108,9 +108,14 @@ $(B)/libzactor.so: $(OBJS) $(B)/libzactor.map
 # the copy in $(B) is rewritten whenever PREFIX, LIBDIR or INCLUDEDIR change.
 PC_LIBDIR  = $(if $(filter $(PREFIX)/lib,$(LIBDIR)),$${prefix}/lib,$(LIBDIR))
 PC_INCDIR  = $(if $(filter $(PREFIX)/include,$(INCLUDEDIR)),$${prefix}/include,$(INCLUDEDIR))
+# libzmq is named in Libs.private (-lzmq), not Requires.private: Debian's
+# libzmq.pc pulls in norm.pc, whose static libs list a bare libprotokit.a that
+# no package ships, so `pkg-config --static` output would not link. libzmq is
+# linked as the system's shared library either way.
 PC_SUBST   = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(PC_LIBDIR)|g' \
              -e 's|@INCLUDEDIR@|$(PC_INCDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
-             -e 's|@REQUIRES_PRIVATE@|$(strip msgpack $(SUB_PKGS))|g'
+             -e 's|@REQUIRES_PRIVATE@|$(strip msgpack $(filter-out libzmq,$(SUB_PKGS)))|g' \
+             -e 's|@LIBS_PRIVATE@|$(if $(filter libzmq,$(SUB_PKGS)),-lzmq )|g'
 $(B)/zactor.pc: csrc/zactor.pc.in csrc/include/zactor.h FORCE
 	@mkdir -p $(B)
 	@$(PC_SUBST) $< > $@.tmp
@@ -299,6 +304,22 @@ demo: deps
 
 demo-run: $(VENV)/.installed lua-install
 	$(VENV)/bin/python python/examples/wordcount_demo.py $(DEMO_ARGS)
+
+# The cluster demo: a redis-server, two Python nodes and a Lua node share the
+# word count; one node is killed with kill -9 part-way; the survivors finish it
+# exactly (python/examples/cluster_demo.py). Stops everything it started.
+demo-cluster: deps
+	@$(MAKE) --no-print-directory demo-cluster-run
+
+demo-cluster-run: $(VENV)/.installed lua
+	$(VENV)/bin/python python/examples/cluster_demo.py $(DEMO_ARGS)
+
+# Two nodes on loopback with raw ZeroMQ beside them, and failure detection
+# (bench/bench_cluster.c; figures in bench/RESULTS_cluster.md).
+bench-cluster: deps
+	$(MAKE) --no-print-directory VARIANT=release build/release/bench/bench_cluster $(VENV)/.installed
+	./build/release/bench/bench_cluster
+	$(VENV)/bin/python bench/python/bench_cluster.py
 
 # The C-only demo (csrc/examples/demo.c), self-checking.
 demo-c: deps

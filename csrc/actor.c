@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "actor.h"
+#include "cluster/hook.h"
 #include "ask.h"
 #include "deadletter.h"
 #include "mailbox.h"
@@ -61,7 +62,7 @@ static void ctx_init(za_ctx *c, za_system *s, za_worker *w, za_actor *a) {
     c->sys = s;
     c->a = a;
     c->w = w;
-    c->self = za__make_ref(a->slot, a->inc_gen);
+    c->self = za__make_ref(s->node_id, a->slot, a->inc_gen);
     c->cur = NULL;
     c->reply = NULL;
     c->fail_code = 0;
@@ -477,7 +478,7 @@ bool za__turn(za_worker *w, za_actor *a) {
     c.sys = s;
     c.w = w;
     c.a = a;
-    c.self = za__make_ref(a->slot, a->inc_gen);
+    c.self = za__make_ref(s->node_id, a->slot, a->inc_gen);
     c.cur = NULL;
     c.reply = NULL;
     c.dirty = false;
@@ -690,7 +691,8 @@ int za_stop(za_system *sys, za_ref ref) {
 }
 
 int za_is_alive(za_system *sys, za_ref ref) {
-    if (!sys || ref == ZA_REF_NONE || za_ref_node(ref)) return 0;
+    if (!sys || ref == ZA_REF_NONE) return 0;
+    if (za_ref_node(ref) != sys->node_id) return sys->cluster ? za__cluster_is_alive(sys, ref) : 0;
     za_actor *a = za__slot(sys, za_ref_slot(ref));
     if (!a) return 0;
     uint32_t life = atomic_load_explicit(&a->life, memory_order_acquire);

@@ -108,7 +108,7 @@ static const char *language_of(const za_behaviour *b) {
 }
 
 /* Fill v from slot a if it holds a live incarnation (true). */
-static bool view_slot(za_actor *a, uint32_t slot, za_actor_view *v) {
+static bool view_slot(za_system *s, za_actor *a, uint32_t slot, za_actor_view *v) {
     /* acquire: pairs with the spawner's release of the life word, so the
      * incarnation fields it prepared are visible */
     uint32_t life = atomic_load_explicit(&a->life, memory_order_acquire);
@@ -117,7 +117,7 @@ static bool view_slot(za_actor *a, uint32_t slot, za_actor_view *v) {
     const za_behaviour *b = atomic_load_explicit(&a->beh, memory_order_acquire);
     if (!b) return false; /* START has not run yet */
     memset(v, 0, sizeof *v);
-    v->ref = za__make_ref(slot, ZA_LIFE_GEN(life));
+    v->ref = za__make_ref(s->node_id, slot, ZA_LIFE_GEN(life));
     v->parent = atomic_load_explicit(&a->parent, memory_order_relaxed);
     copy_str(v->behaviour, sizeof v->behaviour, b->name ? b->name : "?");
     copy_str(v->language, sizeof v->language, language_of(b));
@@ -187,8 +187,8 @@ static void set_name(const names *ns, za_actor_view *v) {
 
 int za_actor_view_get(za_system *sys, za_ref ref, za_actor_view *out) {
     if (!sys || !out) return za__fail(ZA_EINVAL, "system or out is NULL");
-    za_actor *a = ref && !za_ref_node(ref) ? za__slot(sys, za_ref_slot(ref)) : NULL;
-    if (!a || !view_slot(a, za_ref_slot(ref), out) || out->ref != ref)
+    za_actor *a = ref && za_ref_node(ref) == sys->node_id ? za__slot(sys, za_ref_slot(ref)) : NULL;
+    if (!a || !view_slot(sys, a, za_ref_slot(ref), out) || out->ref != ref)
         return za__fail(ZA_EDEAD, "actor is dead");
     names ns = {0};
     za__registry_each(sys, add_name, &ns);
@@ -215,7 +215,7 @@ int za_actors_visit(za_system *sys, za_actor_visit_fn fn, void *ud) {
     za_actor_view v;
     for (uint32_t i = 1; i < used; i++) {
         za_actor *a = za__slot(sys, i);
-        if (!a || !view_slot(a, i, &v)) continue;
+        if (!a || !view_slot(sys, a, i, &v)) continue;
         set_name(&ns, &v);
         if (visited < 0x7fffffff) visited++;
         if (fn(&v, ud)) break;

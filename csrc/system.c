@@ -18,6 +18,7 @@
 #include "scheduler.h"
 #include "slots.h"
 #include "system.h"
+#include "cluster/hook.h"
 #include "timer.h"
 
 void za_config_init(za_config *cfg) {
@@ -57,6 +58,7 @@ static int normalize(const za_config *in, za_config *out) {
 static void free_system(za_system *s) {
     za__http_free(s);
     za__introspect_free(s);
+    za__cluster_release(s->cluster);
     za__slots_free(s);
     za__timers_free(s);
     za__registry_free(s);
@@ -140,6 +142,10 @@ int za_system_create(const za_config *cfg, za_system **out) {
         s->workers[i].sys = s;
         s->workers[i].id = i;
         s->workers[i].rng = 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1);
+    }
+    if (c.cluster && (rc = za__cluster_attach(s, c.cluster)) != ZA_OK) {
+        free_system(s);
+        return rc;
     }
     if ((rc = za__timers_start(s)) != ZA_OK) {
         free_system(s);
@@ -336,6 +342,7 @@ int za_system_shutdown_ex(za_system *sys, uint32_t timeout_ms, int (*interrupted
     atomic_store(&sys->phase, ZA_PHASE_STOPPED);
     za__timers_stop(sys);
     za__sched_stop(sys);
+    za__cluster_detach(sys);
     teardown_remaining(sys);
     za__http_stop(sys); /* the system is gone: so is its endpoint */
     if (rc == ZA_ETIMEDOUT)

@@ -77,6 +77,13 @@ struct za_system {
 
     struct za_introspect *intro; /* introspect.c: the dead-letter ring */
     struct za_http *http;        /* http/server.c: the endpoint, or NULL */
+
+    /* cluster (csrc/cluster/): this node's id in every local reference (0
+     * outside a cluster), and the cluster a reference to another node goes
+     * through (NULL: such a reference is dead). Set at creation, before any
+     * actor exists, and never changed: plain reads. */
+    uint32_t node_id;
+    struct za_cluster *cluster;
 };
 
 /* Count n events: into this worker's block, else this outside thread's,

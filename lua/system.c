@@ -30,13 +30,14 @@ int za__lmod_collect_args(lua_State *L, za__lmod_system *s, int first, const cha
     return 0;
 }
 
-/* zactor.system{workers=, batch=, max_restarts=, within_ms=, http=, http_token=} */
+/* zactor.system{workers=, batch=, max_restarts=, within_ms=, http=, http_token=,
+ * cluster={...}} */
 static int sys_new(lua_State *L) {
     za_config cfg;
     za_config_init(&cfg);
     if (lua_istable(L, 1)) {
-        static const char *const keys[] = {
-            "workers", "batch", "max_restarts", "within_ms", "http", "http_token", NULL};
+        static const char *const keys[] = {"workers",   "batch", "max_restarts", "within_ms",
+                                           "http",      "http_token", "cluster", NULL};
         lua_pushnil(L);
         while (lua_next(L, 1)) {
             lua_pop(L, 1);
@@ -46,7 +47,8 @@ static int sys_new(lua_State *L) {
             if (!k || !keys[i])
                 return luaL_error(L,
                                   "zactor: system: unknown option '%s' (valid options: "
-                                  "workers, batch, max_restarts, within_ms, http, http_token)",
+                                  "workers, batch, max_restarts, within_ms, http, http_token, "
+                                  "cluster)",
                                   k ? k : luaL_typename(L, -1));
         }
         lua_getfield(L, 1, "workers");
@@ -81,10 +83,17 @@ static int sys_new(lua_State *L) {
     za__lmod_system *s = lua_newuserdatauv(L, sizeof *s, 0);
     s->sys = NULL;
     s->pack = NULL;
+    s->cluster_events = NULL;
     luaL_setmetatable(L, ZA_LMOD_SYSTEM_MT);
     s->pack = za_pack_new();
     if (!s->pack) return luaL_error(L, "zactor: out of memory");
+    if (lua_istable(L, 1)) {
+        if (lua_getfield(L, 1, "cluster") != LUA_TNIL)
+            cfg.cluster = za__lmod_cluster_create(L, -1, &s->cluster_events);
+        lua_pop(L, 1); /* the system userdata is on top again */
+    }
     int rc = za_system_create(&cfg, &s->sys);
+    za_cluster_destroy(cfg.cluster); /* the system holds it now (or it leaves: failed) */
     if (rc != ZA_OK) {
         s->sys = NULL;
         return za_lua_raise(L, "system", rc);
@@ -99,6 +108,8 @@ static int sys_close(lua_State *L) {
         s->sys = NULL;
         za_system_destroy(sys); /* drains, stops actors, joins workers */
     }
+    za__lmod_cluster_events_free(s->cluster_events); /* no event after the destroy */
+    s->cluster_events = NULL;
     if (s->pack) {
         za_pack_free(s->pack);
         s->pack = NULL;

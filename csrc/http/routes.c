@@ -180,12 +180,12 @@ static bool parse_ref(const char *t, za_ref *out) {
         *out = (za_ref)a;
         return true;
     }
-    if (*end != '.' || a > 0xffffffffull) return false;
+    if (*end != '.' || a > 0x0fffffffull) return false;
     const char *g = end + 1;
     if (!*g || *g == '-' || *g == '+' || *g == ' ') return false;
     unsigned long long b = strtoull(g, &end, 10);
     if (errno || *end || b > 0xffffffull) return false;
-    *out = ((za_ref)b << 32) | (za_ref)a;
+    *out = za_ref_make(0, b, a); /* the node is the system's (za__http_actor) */
     return true;
 }
 
@@ -194,6 +194,7 @@ int za__http_actor(za_system *s, const char *ref_text, char **body, size_t *len)
     if (!parse_ref(ref_text, &r))
         return error(400, "bad request", "a reference is slot.generation, e.g. /actors/12.1", body,
                      len);
+    if (!za_ref_node(r)) r |= za_ref_make(za_system_node(s), 0, 0); /* "slot.gen": this node's */
     za_actor_view v;
     if (za_actor_view_get(s, r, &v) != ZA_OK)
         return error(404, "no such actor", ref_text, body, len);

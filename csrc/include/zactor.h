@@ -45,6 +45,7 @@ typedef enum za_err {
     ZA_ESTORE = -19,     /* storage: the database reported an error (za_last_error has its text) */
     ZA_ECONNECT = -20,   /* storage: the server cannot be reached (refused, unknown host, lost) */
     ZA_EAUTH = -21,      /* storage: the server refused the credentials */
+    ZA_ENODEDOWN = -22,  /* the target's node was declared dead, left, or is unknown */
 } za_err;
 
 /* Static text for a code, e.g. "actor is dead". Never NULL. */
@@ -55,21 +56,36 @@ const char *za_last_error(void);
 /* -------------------------------------------------------------- references */
 
 /*
- * An actor reference: 64 bits = node id (8) | generation (24) | slot (32).
- * Copy it freely across threads and languages. A reference to a dead actor
- * is detected through the generation and never touches freed memory.
+ * An actor reference: 64 bits = node id (12) | generation (24) | slot (28).
+ * Copy it freely across threads, languages and nodes. A reference to a dead
+ * actor is detected through the generation and never touches freed memory.
+ * Node 0 is "this process, not in a cluster"; a cluster member's actors
+ * carry its node id (1..ZA_NODE_MAX), so references stay valid when they
+ * travel inside messages. 12 node bits leave room for 4,095 live nodes; 24
+ * generation bits let a slot be reused 16.7 M times before a stale
+ * reference could alias a new actor; 28 slot bits cover the slot table's
+ * 2^26 actors. (Before clusters the split was 8 | 24 | 32; the accessors
+ * below are the stable interface.)
  */
 typedef uint64_t za_ref;
 #define ZA_REF_NONE ((za_ref)0)
-#define za_ref_slot(r) ((uint32_t)((r)&0xffffffffu))
-#define za_ref_gen(r) ((uint32_t)(((r) >> 32) & 0xffffffu))
-#define za_ref_node(r) ((uint32_t)((r) >> 56))
+#define ZA_REF_SLOT_BITS 28
+#define ZA_REF_GEN_BITS 24
+#define ZA_REF_NODE_BITS 12
+#define ZA_NODE_MAX 4095u
+#define za_ref_slot(r) ((uint32_t)((r)&0x0fffffffu))
+#define za_ref_gen(r) ((uint32_t)(((r) >> 28) & 0xffffffu))
+#define za_ref_node(r) ((uint32_t)((r) >> 52))
+#define za_ref_make(node, gen, slot)                                                          \
+    ((za_ref)(((uint64_t)((node)&0xfffu) << 52) | ((uint64_t)((gen)&0xffffffu) << 28) |      \
+              ((uint64_t)(slot)&0x0fffffffu)))
 
 /* ----------------------------------------------------------------- opaques */
 
 typedef struct za_system za_system;
 typedef struct za_ctx za_ctx;               /* valid only during a callback */
 typedef struct za_reply_slot za_reply_slot; /* a one-shot reply slot (ask) */
+typedef struct za_cluster za_cluster;       /* membership in a cluster (see below) */
 
 /* ---------------------------------------------------------------- messages */
 
@@ -198,6 +214,8 @@ typedef struct za_config {
      * http_addr is not a loopback address. Copied. */
     const char *http_token;
     uint32_t dead_letter_keep; /* recent dead letters kept for inspection (0: 100) */
+    za_cluster *cluster;        /* NULL: a single process; else this system is the
+                                   cluster member (za_cluster_create) */
 } za_config;
 
 /* Fill defaults (all zero means defaults). */
@@ -462,6 +480,7 @@ typedef enum za_dl_reason {
     ZA_DL_FAILED = 2,      /* the message whose handling failed */
     ZA_DL_LATE_REPLY = 3,  /* reply to an asker that timed out or left */
     ZA_DL_SHUTDOWN = 4,    /* still queued when the system stopped */
+    ZA_DL_NODE_DOWN = 5,   /* the target's node is dead, gone or not a member */
 } za_dl_reason;
 
 typedef struct za_dead_letter {
@@ -839,6 +858,95 @@ int za_store_tell(za_system *sys, za_store *st, const za_store_req *req, za_ref 
 /* The same, to the calling actor itself. */
 int za_ctx_store(za_ctx *ctx, za_store *st, const za_store_req *req, int32_t tag,
                  uint64_t *corr_out);
+
+/* ----------------------------------------------------------------- cluster */
+
+/*
+ * A cluster: zactor processes that share a Redis membership table and talk
+ * over ZeroMQ links (csrc/cluster/README.md). Create the cluster first (it
+ * joins: this node gets its id), then a system with za_config.cluster set;
+ * from then on za_tell/za_ask/za_watch/za_stop work on references of any
+ * member, and za_register/za_lookup names are cluster-wide. Delivery between
+ * nodes is at-most-once, FIFO per sender->receiver pair.
+ *
+ * Failure detection (Orleans' protocol): every node sends a heartbeat to
+ * every member each heartbeat_ms over the same links as messages; a member
+ * silent for suspect_ms gets this node's suspicion vote, written to Redis by
+ * a Lua script; min(votes, live members - 1) votes within vote_window_ms
+ * declare it dead (the table's version is bumped, every node applies it on
+ * its next read, at most poll_ms later). Defaults: 300 ms, 3000 ms, 2, 10 s,
+ * 500 ms: a kill -9 is seen everywhere in about 3.5-4 s; a pause shorter than
+ * suspect_ms - heartbeat_ms (2.7 s) is never a verdict.
+ */
+typedef struct za_cluster_config {
+    const char *redis;     /* "redis://[:password@]host[:port][/db]" (required) */
+    const char *name;      /* cluster name: nodes with the same name form a cluster (required) */
+    const char *listen;    /* "tcp://host:port", port 0 = any free one (NULL: tcp://127.0.0.1:0) */
+    const char *advertise; /* endpoint other nodes dial (NULL: the bound one) */
+    const char *node_name; /* unique among live members (NULL: "node-<id>") */
+    const char *secret;    /* NULL, or the cluster key (za_cluster_secret_new): links use
+                              ZeroMQ CURVE, only holders of the key can connect */
+    int insecure;          /* 1: allow a non-loopback listen without a secret */
+    uint32_t heartbeat_ms;     /* 0: 300 */
+    uint32_t suspect_ms;       /* 0: 3000 */
+    uint32_t votes;            /* 0: 2 */
+    uint32_t vote_window_ms;   /* 0: 10000 */
+    uint32_t poll_ms;          /* 0: 500 (table reads) */
+    uint32_t redis_timeout_ms; /* 0: 1000 (connect and command timeout) */
+} za_cluster_config;
+
+void za_cluster_config_init(za_cluster_config *cfg);
+/* A new random cluster key: 40 printable characters (Z85 of 32 bytes) and
+ * a NUL into out. Give the same key to every node (keep it out of logs). */
+int za_cluster_secret_new(char out[41]);
+/* Bind, connect to Redis and join. ZA_EINVAL (bad setting), ZA_ECONNECT
+ * (Redis unreachable), ZA_EEXIST (node_name taken by a live member). */
+int za_cluster_create(const za_cluster_config *cfg, za_cluster **out);
+/* Leave (if no system uses it any more) and free. NULL is a no-op. A system
+ * created with the cluster keeps it alive until za_system_destroy. */
+void za_cluster_destroy(za_cluster *c);
+
+typedef struct za_node_info {
+    uint32_t id;
+    uint64_t epoch; /* incarnation: start time in microseconds */
+    char name[64];
+    char endpoint[128];
+} za_node_info;
+
+/* This node. */
+int za_cluster_self(za_cluster *c, za_node_info *out);
+/* Live members (this one included) into out[0..cap); *n = how many there
+ * are (may exceed cap). A member appears once this node read it from the
+ * table (within poll_ms of its join), which is also when ZA_NODE_UP fires. */
+int za_cluster_nodes(za_cluster *c, za_node_info *out, size_t cap, size_t *n);
+/* The cluster of a system (NULL if none). */
+za_cluster *za_system_cluster(za_system *sys);
+/* The node id in this system's references (0 outside a cluster). */
+uint32_t za_system_node(const za_system *sys);
+
+typedef enum za_node_event_kind {
+    ZA_NODE_UP = 1,       /* a member joined (or was first seen) */
+    ZA_NODE_DOWN = 2,     /* a member was declared dead or left */
+    ZA_NODE_EXPELLED = 3, /* THIS node was declared dead: it stays out */
+} za_node_event_kind;
+/* Runs on the cluster's membership thread; keep it short. NULL removes. */
+typedef void (*za_node_event_fn)(za_node_event_kind kind, const za_node_info *node, void *ud);
+void za_cluster_on_event(za_cluster *c, za_node_event_fn fn, void *ud);
+
+typedef struct za_cluster_stats {
+    uint64_t sent;          /* envelopes handed to the network */
+    uint64_t received;      /* envelopes received and accepted */
+    uint64_t batches_out;   /* network messages sent (each holds 1+ envelopes) */
+    uint64_t malformed;     /* frames or envelopes dropped as malformed */
+    uint64_t fenced;        /* dropped: from a node declared dead / old incarnation */
+    uint64_t dropped;       /* outbound dropped (peer queue full or no route) */
+    uint64_t votes;         /* suspicion votes this node cast */
+    uint64_t nodes_down;    /* verdicts this node applied */
+    uint64_t redis_errors;  /* failed Redis round trips (outage) */
+    uint64_t table_version; /* the membership table version last read */
+    uint64_t auth_failed;   /* connections refused: no or wrong key, not CURVE */
+} za_cluster_stats;
+int za_cluster_stats_read(za_cluster *c, za_cluster_stats *out);
 
 #ifdef __cplusplus
 }

@@ -51,6 +51,9 @@ void zpy_answer_to_py(SystemObject *s, za_answer *a, double timeout, PyObject **
             snprintf(buf, sizeof buf, "no reply within %.3g s", timeout);
             text = buf;
             break;
+        case ZA_ENODEDOWN:
+            type = st->NodeDownError;
+            break;
         case ZA_EDEAD:
         case ZA_ESHUTDOWN:
             type = st->ActorDeadError;

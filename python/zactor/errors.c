@@ -62,6 +62,9 @@ PyObject *zpy_raise_za(SystemObject *s, int rc, const char *what) {
     case ZA_ESTATE:
         exc = PyExc_RuntimeError;
         break;
+    case ZA_ENODEDOWN:
+        exc = st->NodeDownError ? st->NodeDownError : st->ActorDeadError;
+        break;
     default:
         exc = st->ActorError;
         break;

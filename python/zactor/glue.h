@@ -91,6 +91,9 @@ typedef struct {
     PyObject *last_loop, *last_waker; /* one-entry cache of waker_for */
     PyObject *str_receive, *str_on_start, *str_on_stop, *str_on_failure, *str_context, *str_init,
         *str_new, *str_strategy, *str_add_note, *str_create_future, *str_add, *str_blocking;
+    /* the cluster (cluster.c) */
+    PyTypeObject *Cluster_Type;
+    PyObject *NodeDownError;
 } modstate;
 
 static inline modstate *zpy_state(PyObject *module) {
@@ -418,6 +421,13 @@ int zpy_system_close(SystemObject *s, double timeout, int interruptible);
 /* DF_REAP: free an abandoned system once its closer thread is done. */
 void zpy_system_reap(SystemObject *s);
 PyObject *zpy_exiting(PyObject *mod, PyObject *ignored);
+
+/* ----------------------------------------------------------- Cluster (cluster.c) */
+
+/* Add zactor.Cluster and zactor.NodeDownError to the module. */
+int zpy_cluster_exec(PyObject *m, modstate *st);
+/* The za_cluster behind a zactor.Cluster (TypeError / ValueError if not one, or closed). */
+int zpy_cluster_get(modstate *st, PyObject *o, za_cluster **out);
 
 /* ------------------------------------------------------------------ Store (store.c) */
 

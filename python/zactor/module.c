@@ -136,6 +136,7 @@ static int mod_exec(PyObject *m) {
 #undef INTERN
     if (PyModule_AddIntConstant(m, "TAG_PY", TAG_PY) < 0) return -1;
     if (zpy_store_init(m) < 0) return -1;
+    if (zpy_cluster_exec(m, st) < 0) return -1; /* after ActorDeadError: its base */
     return 0;
 }
 
@@ -162,12 +163,16 @@ static int mod_traverse(PyObject *m, visitproc visit, void *arg) {
     Py_VISIT(st->last_waker);
     Py_VISIT(st->FutureIter_Type);
     Py_VISIT(st->report_failure);
+    Py_VISIT(st->Cluster_Type);
+    Py_VISIT(st->NodeDownError);
     return 0;
 }
 
 static int mod_clear(PyObject *m) {
     modstate *st = zpy_state(m);
     if (!st) return 0;
+    Py_CLEAR(st->Cluster_Type);
+    Py_CLEAR(st->NodeDownError);
     Py_CLEAR(st->System_Type);
     Py_CLEAR(st->Ref_Type);
     Py_CLEAR(st->Future_Type);

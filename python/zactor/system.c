@@ -18,12 +18,13 @@ static PyObject *System_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
 
 static int System_init(SystemObject *s, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"workers", "batch", "budget_ms",  "max_restarts",
-                             "within",  "http",  "http_token", NULL};
+                             "within",  "http",  "http_token", "cluster", NULL};
     const char *http = NULL, *http_token = NULL;
     PyObject *workers_o = Py_None, *batch_o = NULL, *budget_o = NULL, *max_restarts_o = NULL,
-             *within_o = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O$OOOOzz:System", kwlist, &workers_o, &batch_o,
-                                     &budget_o, &max_restarts_o, &within_o, &http, &http_token))
+             *within_o = NULL, *cluster_o = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O$OOOOzzO:System", kwlist, &workers_o, &batch_o,
+                                     &budget_o, &max_restarts_o, &within_o, &http, &http_token,
+                                     &cluster_o))
         return -1;
     unsigned long long batch = 0, max_restarts = 0;
     double budget_s = 0.002, within = 0;
@@ -64,6 +65,7 @@ static int System_init(SystemObject *s, PyObject *args, PyObject *kw) {
     cfg.batch = (uint32_t)batch;
     cfg.http_addr = http; /* copied by za_system_create */
     cfg.http_token = http_token;
+    if (cluster_o != Py_None && zpy_cluster_get(s->st, cluster_o, &cfg.cluster) < 0) return -1;
     if (max_restarts > 0) cfg.root_max_restarts = (uint32_t)max_restarts;
     if (within > 0) cfg.root_within_ms = zpy_seconds_to_ms(within);
     s->manual = cfg.manual;

@@ -37,10 +37,13 @@ endif
 # with no .c file yet adds nothing. setup.py holds the same table.
 PKGS_cluster := libzmq hiredis
 PKGS_store   := sqlite3 hiredis
-PKGS_http    := libmicrohttpd
+PKGS_http    :=
 # Headers only: the store loads libpq at run time (dlopen, csrc/store/postgres.c),
 # so it is neither linked nor in zactor.pc (a -static link keeps working).
 HDRS_store   := libpq
+# So does the HTTP endpoint with GNU libmicrohttpd (csrc/http/mhd.c): programs
+# that leave it off (and -static ones) never pull in its GnuTLS chain.
+HDRS_http    := libmicrohttpd
 SUBSYS       := $(foreach s,cluster store http,$(if $(wildcard csrc/$(s)/*.c),$(s)))
 SUB_PKGS     := $(sort $(foreach s,$(SUBSYS),$(PKGS_$(s))))
 SUB_HDR_PKGS := $(sort $(foreach s,$(SUBSYS),$(HDRS_$(s))))
@@ -63,7 +66,7 @@ TEST_BINS  := $(TEST_SRCS:tests/c/%.c=$(B)/tests/%)
 BENCH_SRCS := $(wildcard bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 
-.PHONY: all lib deps demo-run test test-c test-c-variant test-python test-lua test-install lua bench-lua bench-lua-deps bench bench-store bench-python demo demo-c install lua-install clean format check-format wheel sdist rockspec version FORCE
+.PHONY: dashboard all lib deps demo-run test test-c test-c-variant test-python test-lua test-install lua bench-lua bench-lua-deps bench bench-store bench-python bench-cluster demo demo-c demo-cluster demo-cluster-run install lua-install clean format check-format wheel sdist rockspec version FORCE
 
 # What a C or Lua user needs: the library (static and shared), its zactor.pc
 # and the Lua module.
@@ -79,6 +82,12 @@ FORCE:
 $(B)/obj/%.o: csrc/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+# The dashboard page (GET / of the HTTP endpoint) is embedded as a C string,
+# generated from the .html; tests/python/test_http.py checks they match.
+dashboard: csrc/http/dashboard_html.c
+csrc/http/dashboard_html.c: csrc/http/dashboard.html csrc/http/embed_dashboard.py
+	python3 csrc/http/embed_dashboard.py
 
 $(B)/libzactor.a: $(OBJS)
 	@rm -f $@
@@ -99,9 +108,14 @@ $(B)/libzactor.so: $(OBJS) $(B)/libzactor.map
 # the copy in $(B) is rewritten whenever PREFIX, LIBDIR or INCLUDEDIR change.
 PC_LIBDIR  = $(if $(filter $(PREFIX)/lib,$(LIBDIR)),$${prefix}/lib,$(LIBDIR))
 PC_INCDIR  = $(if $(filter $(PREFIX)/include,$(INCLUDEDIR)),$${prefix}/include,$(INCLUDEDIR))
+# libzmq is named in Libs.private (-lzmq), not Requires.private: Debian's
+# libzmq.pc pulls in norm.pc, whose static libs list a bare libprotokit.a that
+# no package ships, so `pkg-config --static` output would not link. libzmq is
+# linked as the system's shared library either way.
 PC_SUBST   = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(PC_LIBDIR)|g' \
              -e 's|@INCLUDEDIR@|$(PC_INCDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
-             -e 's|@REQUIRES_PRIVATE@|$(strip msgpack $(SUB_PKGS))|g'
+             -e 's|@REQUIRES_PRIVATE@|$(strip msgpack $(filter-out libzmq,$(SUB_PKGS)))|g' \
+             -e 's|@LIBS_PRIVATE@|$(if $(filter libzmq,$(SUB_PKGS)),-lzmq )|g'
 $(B)/zactor.pc: csrc/zactor.pc.in csrc/include/zactor.h FORCE
 	@mkdir -p $(B)
 	@$(PC_SUBST) $< > $@.tmp
@@ -125,7 +139,7 @@ $(B)/demo: csrc/examples/demo.c $(B)/libzactor.a
 # their tests start: redis-server, PostgreSQL; a browser for the dashboard).
 DEB_cluster := libzmq3-dev libhiredis-dev redis-server
 DEB_store   := libsqlite3-dev libhiredis-dev libpq-dev redis-server postgresql
-DEB_http    := libmicrohttpd-dev chromium
+DEB_http    := libmicrohttpd-dev chromium curl
 DEB_PKGS := gcc make pkg-config libmsgpack-dev libcmocka-dev lua5.4 liblua5.4-dev lua-busted clang-format \
             python3 python3-dev python3-venv \
             $(sort $(foreach s,$(SUBSYS),$(DEB_$(s))))
@@ -158,6 +172,7 @@ test: deps
 	@$(MAKE) --no-print-directory test-install
 	@$(MAKE) --no-print-directory test-lua
 	@$(MAKE) --no-print-directory test-python
+	@$(MAKE) --no-print-directory fuzz-smoke
 
 # `make` then `make install` into temporary prefixes (and DESTDIR), then the
 # README's C example built with that prefix's pkg-config, shared and
@@ -289,6 +304,22 @@ demo: deps
 
 demo-run: $(VENV)/.installed lua-install
 	$(VENV)/bin/python python/examples/wordcount_demo.py $(DEMO_ARGS)
+
+# The cluster demo: a redis-server, two Python nodes and a Lua node share the
+# word count; one node is killed with kill -9 part-way; the survivors finish it
+# exactly (python/examples/cluster_demo.py). Stops everything it started.
+demo-cluster: deps
+	@$(MAKE) --no-print-directory demo-cluster-run
+
+demo-cluster-run: $(VENV)/.installed lua
+	$(VENV)/bin/python python/examples/cluster_demo.py $(DEMO_ARGS)
+
+# Two nodes on loopback with raw ZeroMQ beside them, and failure detection
+# (bench/bench_cluster.c; figures in bench/RESULTS_cluster.md).
+bench-cluster: deps
+	$(MAKE) --no-print-directory VARIANT=release build/release/bench/bench_cluster $(VENV)/.installed
+	./build/release/bench/bench_cluster
+	$(VENV)/bin/python bench/python/bench_cluster.py
 
 # The C-only demo (csrc/examples/demo.c), self-checking.
 demo-c: deps

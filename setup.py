@@ -88,7 +88,8 @@ SUBSYSTEMS = {
     "cluster": [("libzmq", "zmq"), ("hiredis", "hiredis")],
     # libpq: headers only (None), loaded at run time by csrc/store/postgres.c
     "store": [("sqlite3", "sqlite3"), ("hiredis", "hiredis"), ("libpq", None)],
-    "http": [("libmicrohttpd", "microhttpd")],
+    # libmicrohttpd: headers only, loaded at run time by csrc/http/mhd.c
+    "http": [("libmicrohttpd", None)],
 }
 sub_pkgs = []
 for _sub, _pkgs in SUBSYSTEMS.items():

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "actor.h"
+#include "cluster/hook.h"
 #include "ask.h"
 #include "deadletter.h"
 #include "mailbox.h"
@@ -21,6 +22,7 @@
 #include "slots.h"
 #include "supervise.h"
 #include "system.h"
+#include "trace.h"
 
 _Thread_local za_ctx *za__tl_ctx;
 
@@ -60,7 +62,7 @@ static void ctx_init(za_ctx *c, za_system *s, za_worker *w, za_actor *a) {
     c->sys = s;
     c->a = a;
     c->w = w;
-    c->self = za__make_ref(a->slot, a->inc_gen);
+    c->self = za__make_ref(s->node_id, a->slot, a->inc_gen);
     c->cur = NULL;
     c->reply = NULL;
     c->fail_code = 0;
@@ -427,7 +429,10 @@ static void deliver(za_ctx *c, za_msgnode *m) {
     c->view.sender = m->sender;
     c->view.corr = (m->flags & ZA_MF_REPLY) ? m->corr : 0;
     int rc;
+    za_tl_trace saved_trace; /* the message's trace context is current in its handler */
+    bool traced = za__trace_enter(m, &saved_trace);
     WITH_CTX(c, rc = beh->receive(c, &c->view));
+    if (ZA_UNLIKELY(traced)) za__trace_leave(&saved_trace);
     if (ZA_UNLIKELY(t0)) za__hist_add(&c->w->stats.proc_lat, za__now_ns() - t0);
     atomic_store_explicit(&a->processed,
                           atomic_load_explicit(&a->processed, memory_order_relaxed) + 1,
@@ -478,7 +483,7 @@ bool za__turn(za_worker *w, za_actor *a) {
     c.sys = s;
     c.w = w;
     c.a = a;
-    c.self = za__make_ref(a->slot, a->inc_gen);
+    c.self = za__make_ref(s->node_id, a->slot, a->inc_gen);
     c.cur = NULL;
     c.reply = NULL;
     c.dirty = false;
@@ -541,7 +546,12 @@ bool za__turn(za_worker *w, za_actor *a) {
                    !(a->flags & (ZA_AF_SUSPENDED | ZA_AF_STOPPING));
         }
         if (!live) {
-            za__dead_letter(s, m, ZA_DL_DEAD_TARGET);
+            /* (queued when shutdown stopped the actor: "shutdown", as documented) */
+            za__dead_letter(s, m,
+                            atomic_load_explicit(&s->phase, memory_order_relaxed) >=
+                                    ZA_PHASE_STOPPING
+                                ? ZA_DL_SHUTDOWN
+                                : ZA_DL_DEAD_TARGET);
             continue;
         }
         if (ZA_UNLIKELY(za_ref_gen(c.self) != a->inc_gen)) c.self = m->target;
@@ -686,7 +696,8 @@ int za_stop(za_system *sys, za_ref ref) {
 }
 
 int za_is_alive(za_system *sys, za_ref ref) {
-    if (!sys || ref == ZA_REF_NONE || za_ref_node(ref)) return 0;
+    if (!sys || ref == ZA_REF_NONE) return 0;
+    if (za_ref_node(ref) != sys->node_id) return sys->cluster ? za__cluster_is_alive(sys, ref) : 0;
     za_actor *a = za__slot(sys, za_ref_slot(ref));
     if (!a) return 0;
     uint32_t life = atomic_load_explicit(&a->life, memory_order_acquire);

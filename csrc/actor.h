@@ -102,8 +102,9 @@ _Static_assert(offsetof(za_actor, _pad1) < ZA_CACHELINE, "producer words fit lin
 _Static_assert(offsetof(za_actor, head) == ZA_CACHELINE, "consumer words start line 2");
 _Static_assert(offsetof(za_actor, beh) == 2 * ZA_CACHELINE, "incarnation starts line 3");
 
-static inline za_ref za__make_ref(uint32_t slot, uint32_t gen) {
-    return ((uint64_t)(gen & ZA_GEN_MASK) << 32) | slot;
+/* node: the system's node id (0 outside a cluster), see za_system.node_id */
+static inline za_ref za__make_ref(uint32_t node, uint32_t slot, uint32_t gen) {
+    return za_ref_make(node, gen & ZA_GEN_MASK, slot);
 }
 
 /* The context handed to behaviour callbacks: lives on the worker's stack. */

@@ -53,6 +53,14 @@ za_reply_slot *za__reply_new(za_system *s, int mode) {
     return r;
 }
 
+za_reply_slot *za__reply_new_cb(za_system *s, za_answer_cb cb, void *ud) {
+    za_reply_slot *r = za__reply_new(s, ZA_RP_CALLBACK);
+    if (!r) return NULL;
+    r->cb = cb;
+    r->ud = ud;
+    return r;
+}
+
 void za__reply_release(za_reply_slot *r) {
     if (!r) return;
     if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) != 1) return;

@@ -10,6 +10,8 @@
 enum { ZA_RP_WAIT = 0, ZA_RP_CALLBACK = 1, ZA_RP_ACTOR = 2 };
 za_reply_slot *za__reply_new(za_system *s, int mode); /* two references */
 void za__reply_release(za_reply_slot *r);
+/* A CALLBACK slot answered through cb (the cluster answers remote asks so). */
+za_reply_slot *za__reply_new_cb(za_system *s, za_answer_cb cb, void *ud);
 /* Wait (WAIT mode) up to timeout_ms; fills out on ZA_OK. */
 int za__reply_wait(za_system *s, za_reply_slot *r, uint32_t timeout_ms, za_answer *out);
 /* Same, but a timeout returns ZA_EAGAIN and leaves the ask pending. */

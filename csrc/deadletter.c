@@ -7,6 +7,7 @@
 
 #include "ask.h"
 #include "deadletter.h"
+#include "introspect.h"
 #include "system.h"
 
 void za_set_dead_letter_hook(za_system *sys, za_dead_letter_fn fn, void *ud) {
@@ -36,6 +37,7 @@ void za__dead_letter(za_system *s, za_msgnode *m, za_dl_reason why) {
                                                    : dead);
         za__reply_release(r);
     }
+    if (!(m->flags & ZA_MF_SYSTEM)) za__introspect_dead_letter(s, m, why);
     za_dead_letter_fn fn = atomic_load_explicit(&s->dl_fn, memory_order_acquire);
     if (fn && !(m->flags & ZA_MF_SYSTEM)) {
         za_msg view = {.tag = m->tag,

@@ -52,6 +52,8 @@ const char *za_strerror(int code) {
         return "cannot connect to the storage server";
     case ZA_EAUTH:
         return "storage server refused the credentials";
+    case ZA_ENODEDOWN:
+        return "the actor's node is down or unknown";
     default:
         return "unknown error";
     }

@@ -28,6 +28,10 @@ static uint64_t bucket_value(uint32_t idx) {
     return ((uint64_t)(8u + sub + 1u)) << (e - 3u);
 }
 
+uint64_t za__hist_bucket_upper(uint32_t idx) {
+    return bucket_value(idx);
+}
+
 void za__hist_add(za_hist *h, uint64_t ns) {
     _Atomic uint64_t *b = &h->b[bucket_of(ns)];
     atomic_store_explicit(b, atomic_load_explicit(b, memory_order_relaxed) + 1,

@@ -15,7 +15,8 @@ enum {
     ZA_MF_SYSTEM = 1, /* runtime message in the system lane */
     ZA_MF_HEAP = 2,   /* payload in u.heap (malloc'd) */
     ZA_MF_REPLY = 4,  /* a reply delivered to an asking actor */
-    ZA_MF_TIMED = 8,  /* enq_ns is set: this message is sampled for latency */
+    ZA_MF_TRACED = 8, /* carries a za_trace after the payload (trace.c) */
+    ZA_MF_TIMED = 16, /* enq_ns is set: this message is sampled for latency */
 };
 
 /* System message kinds (sys field). */

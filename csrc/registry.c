@@ -8,6 +8,7 @@
 
 #include "registry.h"
 #include "system.h"
+#include "cluster/hook.h"
 
 typedef struct rent {
     char *name; /* NULL: empty; TOMB: deleted */
@@ -47,6 +48,9 @@ void za__registry_free(za_system *s) {
     free(r);
     s->registry = NULL;
 }
+
+static int local_register(za_system *sys, const char *name, za_ref ref);
+static int cluster_register(za_system *sys, const char *name, za_ref ref);
 
 static rent *find(struct za_registry *r, const char *name) {
     if (!r->cap) return NULL;
@@ -88,6 +92,11 @@ int za__name_check(const char *name) {
 int za_register(za_system *sys, const char *name, za_ref ref) {
     if (!sys) return za__fail(ZA_EINVAL, "system is NULL");
     if (za__name_check(name)) return ZA_EINVAL;
+    if (sys->cluster) return cluster_register(sys, name, ref);
+    return local_register(sys, name, ref);
+}
+
+static int local_register(za_system *sys, const char *name, za_ref ref) {
     struct za_registry *r = sys->registry;
     pthread_mutex_lock(&r->mu);
     rent *e = find(r, name);
@@ -131,15 +140,37 @@ static int drop(struct za_registry *r, const char *name, za_ref ref, bool any) {
     return rc;
 }
 
+/* In a cluster a name is unique cluster-wide: taken in Redis first (unless
+ * a live local actor holds it), then locally. */
+static int cluster_register(za_system *sys, const char *name, za_ref ref) {
+    za_ref cur;
+    struct za_registry *r = sys->registry;
+    pthread_mutex_lock(&r->mu);
+    rent *e = find(r, name);
+    cur = e ? e->ref : ZA_REF_NONE;
+    pthread_mutex_unlock(&r->mu);
+    if (cur && za_is_alive(sys, cur))
+        return za__fail(ZA_EEXIST, "name '%s' is already registered", name);
+    int rc = za__cluster_name_put(sys, name, ref);
+    if (rc != ZA_OK) return rc;
+    rc = local_register(sys, name, ref);
+    if (rc != ZA_OK) za__cluster_name_drop(sys, name, ref);
+    return rc;
+}
+
 int za_unregister(za_system *sys, const char *name) {
     if (!sys || !name) return za__fail(ZA_EINVAL, "system or name is NULL");
+    za_ref held = ZA_REF_NONE;
+    if (sys->cluster) za_lookup(sys, name, &held);
     int rc = drop(sys->registry, name, 0, true);
+    if (rc == ZA_OK && held && sys->cluster) za__cluster_name_drop(sys, name, held);
     if (rc) za__fail(rc, "name '%s' is not registered", name);
     return rc;
 }
 
 void za__registry_drop(za_system *s, const char *name, za_ref ref) {
-    drop(s->registry, name, ref, false);
+    if (drop(s->registry, name, ref, false) == ZA_OK && s->cluster)
+        za__cluster_name_drop(s, name, ref);
 }
 
 int za_lookup(za_system *sys, const char *name, za_ref *out) {
@@ -151,8 +182,17 @@ int za_lookup(za_system *sys, const char *name, za_ref *out) {
     pthread_mutex_unlock(&r->mu);
     if (!ref || !za_is_alive(sys, ref)) {
         *out = ZA_REF_NONE;
+        if (sys->cluster) return za__cluster_name_get(sys, name, out);
         return za__fail(ZA_ENOTFOUND, "no actor named '%s'", name);
     }
     *out = ref;
     return ZA_OK;
+}
+
+void za__registry_each(za_system *s, void (*fn)(const char *name, za_ref ref, void *ud), void *ud) {
+    struct za_registry *r = s->registry;
+    pthread_mutex_lock(&r->mu);
+    for (size_t i = 0; i < r->cap; i++)
+        if (r->t[i].name && r->t[i].name != TOMB) fn(r->t[i].name, r->t[i].ref, ud);
+    pthread_mutex_unlock(&r->mu);
 }

@@ -15,5 +15,8 @@ void za__registry_free(za_system *s);
 int za__name_check(const char *name);
 /* Remove name only if it still maps to ref. */
 void za__registry_drop(za_system *s, const char *name, za_ref ref);
+/* Call fn(name, ref) for every registered name, under the registry's lock
+ * (fn must not call back into the registry). */
+void za__registry_each(za_system *s, void (*fn)(const char *name, za_ref ref, void *ud), void *ud);
 
 #endif

@@ -36,6 +36,19 @@ static void futex_wait(_Atomic uint32_t *w, uint32_t val) {
 #endif
 }
 
+/* The same, for at most ns nanoseconds. */
+static void futex_wait_for(_Atomic uint32_t *w, uint32_t val, uint64_t ns) {
+#if defined(__linux__)
+    struct timespec ts = {(time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull)};
+    syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT_PRIVATE, val, &ts, NULL, 0);
+#else
+    (void)w;
+    (void)val;
+    (void)ns;
+    usleep(100);
+#endif
+}
+
 static void futex_wake(_Atomic uint32_t *w) {
 #if defined(__linux__)
     syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
@@ -114,6 +127,9 @@ static za_hostq *hostq_for(za_system *s, const za_host *h) {
         /* relaxed: published by the release store of nhosts */
         za__mpsc_init(&q->tail, &q->head, &q->stub);
         atomic_store_explicit(&q->token, false, memory_order_relaxed);
+        atomic_store_explicit(&q->turn, 0, memory_order_relaxed);
+        atomic_store_explicit(&q->last_hold, 0, memory_order_relaxed);
+        atomic_store_explicit(&q->watching, 0, memory_order_relaxed);
         /* release: pairs with the acquire loads of nhosts (here, serve_hosts,
          * any_work): a counted queue is initialised */
         atomic_store_explicit(&s->nhosts, n + 1, memory_order_release);
@@ -160,6 +176,45 @@ static const za_host *host_of(za_system *s, za_actor *a) {
     return i ? s->hostqs[i - 1].host : NULL;
 }
 
+/* ------------------------------------------------------ host takeover
+ * (za_host.takeover_us; see za_hostq.turn). The coarse clock is enough for
+ * thresholds of milliseconds and costs a few ns. */
+static uint64_t coarse_now_ns(void) {
+#if defined(CLOCK_MONOTONIC_COARSE)
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+#else
+    return za__now_ns();
+#endif
+}
+
+/* ns until the holder's current turn may be taken over (0: now), or
+ * UINT64_MAX if it may not (no takeover, or no turn running). */
+static uint64_t takeover_in(za_hostq *q) {
+    uint32_t us = q->host->takeover_us;
+    if (!us) return UINT64_MAX;
+    uint64_t t = atomic_load_explicit(&q->turn, memory_order_relaxed);
+    if (!t) return UINT64_MAX;
+    uint64_t now = coarse_now_ns(), lim = (uint64_t)us * 1000ull;
+    uint64_t age = now > t ? now - t : 0;
+    return age >= lim ? 0 : lim - age;
+}
+
+/* Take the queue over from a long turn: true if this worker now holds it
+ * (the token stays set). */
+static bool try_takeover(za_hostq *q) {
+    uint32_t us = q->host->takeover_us;
+    if (!us) return false;
+    uint64_t t = atomic_load_explicit(&q->turn, memory_order_relaxed);
+    uint64_t now = coarse_now_ns();
+    if (!t || now <= t || now - t < (uint64_t)us * 1000ull) return false;
+    /* acq_rel: the holder's pops (before its release store of t) happen
+     * before ours */
+    return atomic_compare_exchange_strong_explicit(&q->turn, &t, 0, memory_order_acq_rel,
+                                                   memory_order_relaxed);
+}
+
 void za__schedule(za_system *s, za_actor *a) {
     uint8_t hi = atomic_load_explicit(&a->host_idx, memory_order_relaxed);
     if (ZA_UNLIKELY(hi) && s->hostqs[hi - 1].host->exclusive) {
@@ -170,8 +225,15 @@ void za__schedule(za_system *s, za_actor *a) {
          * have it find the host taken (a futex wake per send). The fence
          * pairs with serve_host's release-then-recheck. */
         za__fence();
-        /* relaxed: ordered by the fence before it */
-        if (!atomic_load_explicit(&q->token, memory_order_relaxed)) notify(s);
+        /* relaxed: ordered by the fence before it. A holder in a turn that
+         * may run long notifies nobody: make sure a worker watches it (see
+         * park_limit), and wake one to take over a turn already long. */
+        if (!atomic_load_explicit(&q->token, memory_order_relaxed)) {
+            notify(s);
+        } else if (q->host->takeover_us && atomic_load_explicit(&q->turn, memory_order_relaxed)) {
+            if (!atomic_load_explicit(&q->watching, memory_order_relaxed) || takeover_in(q) == 0)
+                notify(s);
+        }
         return;
     }
     za_worker *w = za__tl_worker;
@@ -229,23 +291,33 @@ static void run_actor(za_worker *w, za_actor *a) {
     }
 }
 
+static void found_work(za_worker *w, bool *searching);
+
 /* Serve an exclusive host's queue for up to its budget. */
-static bool serve_host(za_worker *w, za_hostq *q) {
+static bool serve_host(za_worker *w, za_hostq *q, bool *searching) {
     if (!za__mpsc_maybe_nonempty(&q->tail, &q->head, &q->stub)) return false;
     /* a plain load first: a held token is not worth a write to its line */
     /* acquire: pairs with the previous holder's release of the token, so
      * its pops (the queue's consumer side) happen before ours */
-    if (atomic_load_explicit(&q->token, memory_order_relaxed) ||
-        atomic_exchange_explicit(&q->token, true, memory_order_acquire))
+    if ((atomic_load_explicit(&q->token, memory_order_relaxed) ||
+         atomic_exchange_explicit(&q->token, true, memory_order_acquire)) &&
+        !try_takeover(q))
         return false;
     bool ran = false;
+    bool marks = q->host->takeover_us != 0;
+    if (marks) atomic_store_explicit(&q->last_hold, coarse_now_ns(), memory_order_relaxed);
     uint64_t budget_ns = (uint64_t)(q->host->budget_us ? q->host->budget_us : 2000) * 1000ull;
     uint64_t start = 0;
     for (;;) {
         bool busy = false; /* a producer mid-push: the next look finds it */
         za_link *l = za__mpsc_pop(&q->tail, &q->head, &q->stub, &busy);
         if (!l) break;
-        if (!ran) start = za__now_ns();
+        if (!ran) {
+            start = za__now_ns();
+            /* not searching any more: a long turn counted in nsearching
+             * would make notify() skip every wake-up (see work_once) */
+            found_work(w, searching);
+        }
         ran = true;
         za_actor *a = actor_of_link(l);
         if (w->cur_host != q->host) {
@@ -253,7 +325,21 @@ static bool serve_host(za_worker *w, za_hostq *q) {
             if (q->host->enter) q->host->enter(q->host->host_ud, w->id);
             w->cur_host = q->host;
         }
+        uint64_t mark = 0;
+        if (marks) {
+            mark = coarse_now_ns() | 1;
+            /* release: our pops so far happen before a taker's */
+            atomic_store_explicit(&q->turn, mark, memory_order_release);
+        }
         if (za__turn(w, a)) za__mpsc_push(&q->tail, &a->runlink);
+        if (marks && !atomic_compare_exchange_strong_explicit(&q->turn, &mark, 0,
+                                                              memory_order_acq_rel,
+                                                              memory_order_relaxed)) {
+            /* taken over during the turn: the taker holds the queue and the
+             * token now */
+            leave_host(w);
+            return true;
+        }
         if (za__now_ns() - start > budget_ns) break;
     }
     leave_host(w);
@@ -295,15 +381,23 @@ static za_actor *steal(za_worker *w) {
     return NULL;
 }
 
-static bool serve_hosts(za_worker *w) {
+static bool serve_hosts(za_worker *w, bool *searching) {
     za_system *s = w->sys;
     int n = atomic_load_explicit(&s->nhosts, memory_order_acquire);
     bool ran = false;
-    for (int i = 0; i < n; i++) ran |= serve_host(w, &s->hostqs[i]);
+    for (int i = 0; i < n; i++) ran |= serve_host(w, &s->hostqs[i], searching);
     return ran;
 }
 
 static bool any_work(za_system *s);
+
+/* A searching worker has found an actor to run. */
+static void found_work(za_worker *w, bool *searching) {
+    if (!*searching) return;
+    *searching = false;
+    /* the last searcher found work: let another look for more */
+    if (atomic_fetch_sub(&w->sys->nsearching, 1) == 1 && any_work(w->sys)) notify(w->sys);
+}
 
 /* One unit of work: true if something ran. A searching worker stops being
  * counted as searching once it has found an actor, before running it: a
@@ -314,7 +408,7 @@ static bool work_once(za_worker *w, bool *searching) {
     za_actor *a = find_local(w);
     if (!a && atomic_load_explicit(&w->sys->nhosts, memory_order_relaxed)) {
         atomic_store_explicit(&w->running, true, memory_order_relaxed);
-        bool ran = serve_hosts(w);
+        bool ran = serve_hosts(w, searching);
         /* release: pairs with za__sched_idle's acquire: the turn's effects
          * (its counters) are visible once it reads not running */
         atomic_store_explicit(&w->running, false, memory_order_release);
@@ -325,11 +419,7 @@ static bool work_once(za_worker *w, bool *searching) {
     /* a per-worker flag, not a shared counter: no contended line per turn.
      * relaxed (set) / release (clear): as above */
     atomic_store_explicit(&w->running, true, memory_order_relaxed);
-    if (*searching) {
-        *searching = false;
-        /* the last searcher found work: let another look for more */
-        if (atomic_fetch_sub(&w->sys->nsearching, 1) == 1 && any_work(w->sys)) notify(w->sys);
-    }
+    found_work(w, searching);
     run_actor(w, a);
     atomic_store_explicit(&w->running, false, memory_order_release);
     return true;
@@ -346,10 +436,60 @@ static bool any_work(za_system *s) {
     for (int i = 0; i < n; i++) {
         za_hostq *q = &s->hostqs[i];
         if (za__mpsc_maybe_nonempty(&q->tail, &q->head, &q->stub) &&
-            !atomic_load_explicit(&q->token, memory_order_relaxed))
+            (!atomic_load_explicit(&q->token, memory_order_relaxed) || takeover_in(q) == 0))
             return true;
     }
     return false;
+}
+
+/* How long a parking worker may sleep (UINT64_MAX: until woken): while a
+ * host that can be taken over is in a turn, until that turn may be taken
+ * over, then every takeover_us. (A message queued behind a turn that is
+ * not long yet wakes nobody: za__schedule wakes a worker only for a turn
+ * already long. These timed sleeps close that gap: at most a wake-up per
+ * takeover_us per idle worker while Python actors run.) */
+static uint64_t park_limit(za_system *s, za_hostq **watch) {
+    uint64_t best = UINT64_MAX;
+    int n = atomic_load_explicit(&s->nhosts, memory_order_acquire);
+    for (int i = 0; i < n; i++) {
+        za_hostq *q = &s->hostqs[i];
+        uint64_t period = (uint64_t)q->host->takeover_us * 1000ull, t;
+        if (!period) continue;
+        if (atomic_load_explicit(&q->token, memory_order_relaxed)) {
+            t = takeover_in(q);
+            if (t == 0) t = period;
+        } else {
+            /* served recently: keep watching (no wake-up per send) */
+            uint64_t last = atomic_load_explicit(&q->last_hold, memory_order_relaxed);
+            if (!last || coarse_now_ns() - last > 10 * period) continue;
+            t = period;
+        }
+        if (t < best) {
+            best = t;
+            *watch = q;
+        }
+    }
+    return best;
+}
+
+/* Take w off the idle stack unless a waker already did (it then owes w a
+ * token on w->wake); back to searching. True if w was still on the stack. */
+static bool leave_idle_stack(za_system *s, za_worker *w) {
+    pthread_mutex_lock(&s->idle_mu);
+    bool still = w->in_idle;
+    if (still) {
+        for (int i = 0; i < s->nidle; i++) {
+            if (s->idle_stack[i] == w->id) {
+                s->idle_stack[i] = s->idle_stack[--s->nidle];
+                break;
+            }
+        }
+        w->in_idle = false;
+        atomic_fetch_sub(&s->nsleeping, 1);
+        atomic_fetch_add(&s->nsearching, 1);
+    }
+    pthread_mutex_unlock(&s->idle_mu);
+    return still;
 }
 
 static void park(za_worker *w) {
@@ -362,22 +502,19 @@ static void park(za_worker *w) {
     pthread_mutex_unlock(&s->idle_mu);
     atomic_fetch_sub(&s->nsearching, 1);
     if (any_work(s) || atomic_load(&s->quit)) {
-        pthread_mutex_lock(&s->idle_mu);
-        bool still = w->in_idle;
-        if (still) {
-            for (int i = 0; i < s->nidle; i++) {
-                if (s->idle_stack[i] == w->id) {
-                    s->idle_stack[i] = s->idle_stack[--s->nidle];
-                    break;
-                }
-            }
-            w->in_idle = false;
-            atomic_fetch_sub(&s->nsleeping, 1);
-            atomic_fetch_add(&s->nsearching, 1);
-        }
-        pthread_mutex_unlock(&s->idle_mu);
-        if (still) return;
+        if (leave_idle_stack(s, w)) return;
         /* a waker already took us off the idle stack: consume its token */
+    }
+    za_hostq *watch = NULL;
+    uint64_t limit = park_limit(s, &watch);
+    if (limit != UINT64_MAX) {
+        /* a host that may be taken over is busy: look again when its turn
+         * may be taken over, as if woken (off the idle stack, searching) */
+        atomic_fetch_add_explicit(&watch->watching, 1, memory_order_relaxed);
+        futex_wait_for(&w->wake, 0, limit + 1000000ull);
+        atomic_fetch_sub_explicit(&watch->watching, 1, memory_order_relaxed);
+        if (leave_idle_stack(s, w)) return;
+        /* a waker took us off the idle stack: consume its token below */
     }
     /* acquire: pairs with wake_one's release store */
     while (atomic_load_explicit(&w->wake, memory_order_acquire) == 0) futex_wait(&w->wake, 0);
@@ -469,7 +606,9 @@ int za__run_manual(za_system *s, uint32_t max_turns) {
     while (max_turns == 0 || (uint32_t)turns < max_turns) {
         za_actor *a = find_local(w);
         if (!a) {
-            if (atomic_load_explicit(&s->nhosts, memory_order_relaxed) && serve_hosts(w)) {
+            bool searching = false; /* (manual: nobody counts searchers) */
+            if (atomic_load_explicit(&s->nhosts, memory_order_relaxed) &&
+                serve_hosts(w, &searching)) {
                 turns++;
                 continue;
             }

@@ -48,6 +48,15 @@ typedef struct za_hostq {
     /* held by the one worker serving this host. Its own line: idle workers
      * read it, and must not pull the producers' and consumer's line away. */
     _Atomic bool token __attribute__((aligned(ZA_CACHELINE)));
+    /* host->takeover_us: the start (coarse clock, ns, | 1) of the holder's
+     * current turn, 0 between turns. A worker takes the queue over from a
+     * turn older than takeover_us by swapping it to 0 (CAS); the holder
+     * ends its turn with CAS(start -> 0), and failing that knows it was
+     * taken over: one consumer of the queue at a time either way. Its own
+     * line: the holder writes it per turn. */
+    _Atomic uint64_t turn __attribute__((aligned(ZA_CACHELINE)));
+    _Atomic uint64_t last_hold; /* when a worker last took the token (coarse ns) */
+    _Atomic int watching;       /* idle workers in a timed park for this host */
 } za_hostq;
 
 /* Index+1 of the host's queue (registering it), 0 for none, -1 if full. */

@@ -5,16 +5,18 @@
  */
 #include <stdlib.h>
 
+#include "cluster/hook.h"
 #include "deadletter.h"
 #include "mailbox.h"
 #include "send.h"
 #include "slots.h"
 #include "system.h"
+#include "trace.h"
 
 static _Thread_local uint32_t tl_sample;
 
 za_actor *za__resolve(za_system *s, za_ref r) {
-    if (!s || r == ZA_REF_NONE || za_ref_node(r) != 0) return NULL;
+    if (!s || r == ZA_REF_NONE || za_ref_node(r) != s->node_id) return NULL;
     za_actor *a = za__slot(s, za_ref_slot(r));
     if (!a) return NULL;
     /* acquire: pairs with the release stores of the life word (spawn,
@@ -79,8 +81,12 @@ static int reserve_blocking(za_system *s, za_actor *a, za_ref to, uint32_t cap) 
 
 int za__send_node(za_system *s, za_msgnode *m, bool from_outside) {
     za_ref to = m->target;
-    if (to == ZA_REF_NONE || za_ref_node(to) != 0)
+    if (ZA_UNLIKELY(to == ZA_REF_NONE || za_ref_node(to) != s->node_id)) {
+        /* another node's actor: the cluster takes the message (ZA_OK: it
+         * owns it now, even when it turned it into a dead letter) */
+        if (to != ZA_REF_NONE && s->cluster) return za__cluster_send(s, m, from_outside);
         return za__fail(ZA_EDEAD, "no such actor %#llx", (unsigned long long)to);
+    }
     za_actor *a = za__slot(s, za_ref_slot(to));
     if (!a) return za__fail(ZA_EDEAD, "no such actor %#llx", (unsigned long long)to);
     /* acquire: pairs with nothing that needs it (phase is written with
@@ -126,6 +132,7 @@ int za__send_node(za_system *s, za_msgnode *m, bool from_outside) {
         return ZA_OK;
     }
 
+    za__trace_on_send(m); /* a branch unless this thread has a trace context */
     if (ZA_UNLIKELY(cap)) {
         /* acq_rel: as in reserve_blocking */
         int64_t d = atomic_fetch_add_explicit(&a->depth, 1, memory_order_acq_rel);

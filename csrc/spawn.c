@@ -166,7 +166,7 @@ static int spawn_common(za_system *s, za_ctx *parent, const za_behaviour *beh, c
     uint32_t old = atomic_load_explicit(&a->life, memory_order_acquire);
     uint32_t gen = (ZA_LIFE_GEN(old) + 1) & ZA_GEN_MASK;
     if (gen == 0) gen = 1;
-    ref = za__make_ref(slot, gen);
+    ref = za__make_ref(s->node_id, slot, gen);
 
     /* relaxed: published by the release store of ALIVE just below, which
      * pairs with the senders' acquire load of the life word */

@@ -33,6 +33,7 @@ typedef struct za_hist {
 } za_hist;
 void za__hist_add(za_hist *h, uint64_t ns);        /* single writer */
 void za__hist_add_atomic(za_hist *h, uint64_t ns); /* any thread */
+uint64_t za__hist_bucket_upper(uint32_t idx);      /* upper edge of bucket idx, ns */
 
 typedef struct za_stats {
     _Atomic uint64_t c[ZA_NCOUNTERS];

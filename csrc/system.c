@@ -11,11 +11,14 @@
 #include "actor.h"
 #include "ask.h"
 #include "deadletter.h"
+#include "http/http.h"
+#include "introspect.h"
 #include "mailbox.h"
 #include "registry.h"
 #include "scheduler.h"
 #include "slots.h"
 #include "system.h"
+#include "cluster/hook.h"
 #include "timer.h"
 
 void za_config_init(za_config *cfg) {
@@ -53,6 +56,9 @@ static int normalize(const za_config *in, za_config *out) {
 }
 
 static void free_system(za_system *s) {
+    za__http_free(s);
+    za__introspect_free(s);
+    za__cluster_release(s->cluster);
     za__slots_free(s);
     za__timers_free(s);
     za__registry_free(s);
@@ -127,7 +133,7 @@ int za_system_create(const za_config *cfg, za_system **out) {
     s->workers = aligned_alloc(ZA_CACHELINE, sizeof(za_worker) * (size_t)s->nworkers);
     s->idle_stack = calloc((size_t)s->nworkers, sizeof *s->idle_stack);
     if (!s->workers || !s->idle_stack || za__slots_new(s) != ZA_OK ||
-        za__registry_new(s) != ZA_OK) {
+        za__registry_new(s) != ZA_OK || za__introspect_new(s) != ZA_OK) {
         free_system(s);
         return za__fail(ZA_ENOMEM, "out of memory");
     }
@@ -137,6 +143,10 @@ int za_system_create(const za_config *cfg, za_system **out) {
         s->workers[i].id = i;
         s->workers[i].rng = 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1);
     }
+    if (c.cluster && (rc = za__cluster_attach(s, c.cluster)) != ZA_OK) {
+        free_system(s);
+        return rc;
+    }
     if ((rc = za__timers_start(s)) != ZA_OK) {
         free_system(s);
         return rc;
@@ -145,8 +155,17 @@ int za_system_create(const za_config *cfg, za_system **out) {
         free_system(s);
         return rc;
     }
+    /* the endpoint last: it reads the running system (http/server.c) */
+    if ((rc = za__http_start(s, &c)) != ZA_OK) {
+        za_system_destroy(s);
+        return rc;
+    }
     *out = s;
     return ZA_OK;
+}
+
+int za_system_ready(za_system *sys) {
+    return sys && atomic_load(&sys->phase) == ZA_PHASE_RUNNING;
 }
 
 int za_system_workers(const za_system *sys) {
@@ -323,7 +342,9 @@ int za_system_shutdown_ex(za_system *sys, uint32_t timeout_ms, int (*interrupted
     atomic_store(&sys->phase, ZA_PHASE_STOPPED);
     za__timers_stop(sys);
     za__sched_stop(sys);
+    za__cluster_detach(sys);
     teardown_remaining(sys);
+    za__http_stop(sys); /* the system is gone: so is its endpoint */
     if (rc == ZA_ETIMEDOUT)
         za__fail(rc, "shutdown did not finish draining within %u ms", timeout_ms);
     else if (rc == ZA_ECANCELLED)

@@ -74,6 +74,16 @@ struct za_system {
     _Atomic uint64_t next_corr;
 
     za_startfails startfails; /* why recent actors died at start (startfail.c) */
+
+    struct za_introspect *intro; /* introspect.c: the dead-letter ring */
+    struct za_http *http;        /* http/server.c: the endpoint, or NULL */
+
+    /* cluster (csrc/cluster/): this node's id in every local reference (0
+     * outside a cluster), and the cluster a reference to another node goes
+     * through (NULL: such a reference is dead). Set at creation, before any
+     * actor exists, and never changed: plain reads. */
+    uint32_t node_id;
+    struct za_cluster *cluster;
 };
 
 /* Count n events: into this worker's block, else this outside thread's,

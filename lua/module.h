@@ -30,6 +30,7 @@ __attribute__((visibility("default"))) int luaopen_zactor(lua_State *L);
 typedef struct za__lmod_system {
     za_system *sys; /* NULL once closed */
     za_pack *pack;  /* scratch writer (the main state is single-threaded) */
+    void *cluster_events; /* cluster.c: node events queued for node_events() */
 } za__lmod_system;
 
 /* The open system at idx, or a Lua error. */
@@ -64,6 +65,15 @@ const void *za__lmod_encode(lua_State *L, za__lmod_system *s, int idx, size_t *l
 void za__lmod_push_bytes(lua_State *L, int sysidx, const void *data, size_t len);
 /* With the module table on top: add zactor.pack, unpack, ref_from_id. */
 void za__lmod_open_values(lua_State *L);
+
+/* ----------------------------------------------------------- cluster.c */
+
+/* Create the cluster described by the table at t (zactor.system{cluster =
+ * {...}}) or raise a Lua error; *events gets the node event queue. */
+za_cluster *za__lmod_cluster_create(lua_State *L, int t, void **events);
+void za__lmod_cluster_events_free(void *events);
+/* Add system:node, nodes, node_events (after za__lmod_open_system). */
+void za__lmod_open_cluster(lua_State *L);
 
 /* ------------------------------------------------------------- store.c */
 

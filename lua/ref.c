@@ -139,9 +139,17 @@ static int ref_id(lua_State *L) {
     return 1;
 }
 
+/* ref:node(): the cluster node the actor lives on (0 outside a cluster) */
+static int ref_node(lua_State *L) {
+    za_lua_ref *u = luaL_checkudata(L, 1, ZA_LUA_REF_MT);
+    lua_pushinteger(L, (lua_Integer)za_ref_node(u->ref));
+    return 1;
+}
+
 static const luaL_Reg ref_meth[] = {
     {"tell", ref_tell},   {"ask", ref_ask},   {"stop", ref_stop}, {"join", ref_join},
-    {"alive", ref_alive}, {"info", ref_info}, {"id", ref_id},     {NULL, NULL},
+    {"alive", ref_alive}, {"info", ref_info}, {"id", ref_id},     {"node", ref_node},
+    {NULL, NULL},
 };
 
 void za__lmod_open_ref(lua_State *L) {

@@ -32,15 +32,15 @@ static lstore *check_open(lua_State *L) {
 static void check_key(lua_State *L, int idx, za_store_req *q) {
     if (lua_type(L, idx) == LUA_TSTRING) {
         q->type = "";
-        q->id = lua_tostring(L, idx);
+        q->id = za_lua_check_cstring(L, idx, "zactor.store", "the key");
         return;
     }
     if (lua_type(L, idx) == LUA_TTABLE) {
         lua_rawgeti(L, idx, 1);
         lua_rawgeti(L, idx, 2);
         if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
-            q->type = lua_tostring(L, -2);
-            q->id = lua_tostring(L, -1);
+            q->type = za_lua_check_cstring(L, -2, "zactor.store", "the key's type");
+            q->id = za_lua_check_cstring(L, -1, "zactor.store", "the key's id");
             /* the two strings are anchored by the key table itself */
             lua_pop(L, 2);
             return;

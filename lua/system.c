@@ -30,12 +30,14 @@ int za__lmod_collect_args(lua_State *L, za__lmod_system *s, int first, const cha
     return 0;
 }
 
-/* zactor.system{workers=, batch=, max_restarts=, within_ms=} */
+/* zactor.system{workers=, batch=, max_restarts=, within_ms=, http=, http_token=,
+ * cluster={...}} */
 static int sys_new(lua_State *L) {
     za_config cfg;
     za_config_init(&cfg);
     if (lua_istable(L, 1)) {
-        static const char *const keys[] = {"workers", "batch", "max_restarts", "within_ms", NULL};
+        static const char *const keys[] = {"workers",   "batch", "max_restarts", "within_ms",
+                                           "http",      "http_token", "cluster", NULL};
         lua_pushnil(L);
         while (lua_next(L, 1)) {
             lua_pop(L, 1);
@@ -43,8 +45,10 @@ static int sys_new(lua_State *L) {
             int i = 0;
             while (k && keys[i] && strcmp(keys[i], k) != 0) i++;
             if (!k || !keys[i])
-                return luaL_error(L, "zactor: system: unknown option '%s' (valid options: "
-                                     "workers, batch, max_restarts, within_ms)",
+                return luaL_error(L,
+                                  "zactor: system: unknown option '%s' (valid options: "
+                                  "workers, batch, max_restarts, within_ms, http, http_token, "
+                                  "cluster)",
                                   k ? k : luaL_typename(L, -1));
         }
         lua_getfield(L, 1, "workers");
@@ -62,7 +66,16 @@ static int sys_new(lua_State *L) {
         if (!lua_isnil(L, -1))
             cfg.root_within_ms = (uint32_t)za_lua_check_count(L, -1, "system",
                                                               "option 'within_ms'", 0, UINT32_MAX);
-        lua_pop(L, 4);
+        /* the strings stay alive in the options table (argument 1) */
+        lua_getfield(L, 1, "http");
+        if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
+            return luaL_error(L, "zactor: option 'http' must be a string like '127.0.0.1:9100'");
+        cfg.http_addr = lua_tostring(L, -1);
+        lua_getfield(L, 1, "http_token");
+        if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
+            return luaL_error(L, "zactor: option 'http_token' must be a string");
+        cfg.http_token = lua_tostring(L, -1);
+        lua_pop(L, 6);
     } else if (!lua_isnoneornil(L, 1)) {
         return luaL_typeerror(L, 1, "table or nil");
     }
@@ -70,10 +83,17 @@ static int sys_new(lua_State *L) {
     za__lmod_system *s = lua_newuserdatauv(L, sizeof *s, 0);
     s->sys = NULL;
     s->pack = NULL;
+    s->cluster_events = NULL;
     luaL_setmetatable(L, ZA_LMOD_SYSTEM_MT);
     s->pack = za_pack_new();
     if (!s->pack) return luaL_error(L, "zactor: out of memory");
+    if (lua_istable(L, 1)) {
+        if (lua_getfield(L, 1, "cluster") != LUA_TNIL)
+            cfg.cluster = za__lmod_cluster_create(L, -1, &s->cluster_events);
+        lua_pop(L, 1); /* the system userdata is on top again */
+    }
     int rc = za_system_create(&cfg, &s->sys);
+    za_cluster_destroy(cfg.cluster); /* the system holds it now (or it leaves: failed) */
     if (rc != ZA_OK) {
         s->sys = NULL;
         return za_lua_raise(L, "system", rc);
@@ -88,6 +108,8 @@ static int sys_close(lua_State *L) {
         s->sys = NULL;
         za_system_destroy(sys); /* drains, stops actors, joins workers */
     }
+    za__lmod_cluster_events_free(s->cluster_events); /* no event after the destroy */
+    s->cluster_events = NULL;
     if (s->pack) {
         za_pack_free(s->pack);
         s->pack = NULL;
@@ -119,7 +141,7 @@ static const char *package_path(lua_State *L) {
 
 static int sys_spawn(lua_State *L) {
     za__lmod_system *s = za__lmod_check_system(L, 1);
-    const char *spec = luaL_checkstring(L, 2);
+    const char *spec = za_lua_check_cstring(L, 2, "spawn", "the behaviour");
     za_spawn_opts o;
     za_spawn_opts_init(&o);
     za_lua_opts lo = {0};
@@ -138,7 +160,7 @@ static int sys_spawn(lua_State *L) {
 static int sys_lookup(lua_State *L) {
     za__lmod_system *s = za__lmod_check_system(L, 1);
     za_ref r;
-    if (za_lookup(s->sys, luaL_checkstring(L, 2), &r) != ZA_OK) {
+    if (za_lookup(s->sys, za_lua_check_cstring(L, 2, "lookup", "the name"), &r) != ZA_OK) {
         lua_pushnil(L);
         return 1;
     }
@@ -203,16 +225,50 @@ static int sys_tostring(lua_State *L) {
     return 1;
 }
 
+/* system:http_url() -> "http://127.0.0.1:9100" or nil (no endpoint) */
+static int sys_http_url(lua_State *L) {
+    za__lmod_system *s = za__lmod_check_system(L, 1);
+    const char *u = za_system_http_url(s->sys);
+    if (u)
+        lua_pushstring(L, u);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+/* zactor.trace() -> the traceparent sends from this thread carry, or nil;
+ * zactor.trace(traceparent) sets it; zactor.trace(false) clears it. */
+static int mod_trace(lua_State *L) {
+    if (lua_gettop(L) >= 1) {
+        if (lua_isboolean(L, 1) && !lua_toboolean(L, 1)) {
+            za_trace_set_current(NULL);
+            return 0;
+        }
+        za_trace t;
+        if (za_trace_parse(luaL_checkstring(L, 1), &t) != ZA_OK)
+            return luaL_error(L, "zactor: trace: %s", za_last_error());
+        za_trace_set_current(&t);
+        return 0;
+    }
+    za_trace t;
+    char buf[56];
+    if (za_trace_current(&t) != ZA_OK || za_trace_format(&t, buf, sizeof buf) != ZA_OK)
+        lua_pushnil(L);
+    else
+        lua_pushstring(L, buf);
+    return 1;
+}
+
 static const luaL_Reg sys_funcs[] = {
     {"system", sys_new},
+    {"trace", mod_trace},
     {NULL, NULL},
 };
 
 static const luaL_Reg sys_meth[] = {
-    {"spawn", sys_spawn},         {"lookup", sys_lookup},
-    {"shutdown", sys_shutdown},   {"close", sys_close},
-    {"wait_idle", sys_wait_idle}, {"metrics", sys_metrics},
-    {"workers", sys_workers},     {NULL, NULL},
+    {"spawn", sys_spawn},     {"lookup", sys_lookup},       {"shutdown", sys_shutdown},
+    {"close", sys_close},     {"wait_idle", sys_wait_idle}, {"metrics", sys_metrics},
+    {"workers", sys_workers}, {"http_url", sys_http_url},   {NULL, NULL},
 };
 
 static const luaL_Reg sys_metameth[] = {

@@ -3,7 +3,10 @@
 -- Needs the Lua 5.4 headers and msgpack-c (Debian: liblua5.4-dev,
 -- libmsgpack-dev), and for the storage layer SQLite and hiredis
 -- (libsqlite3-dev, libhiredis-dev) and libpq's headers (libpq-dev; libpq
--- itself is loaded at run time); `make deps` installs them. Like `make lua`, the module
+-- itself is loaded at run time), for the HTTP endpoint libmicrohttpd's
+-- headers (libmicrohttpd-dev; loaded at run time too), for the cluster
+-- ZeroMQ (libzmq3-dev); `make deps` installs
+-- them. Like `make lua`, the module
 -- compiles the runtime (csrc/), the Lua host and the glue, and links no
 -- liblua: the Lua API comes from the interpreter that loads it.
 rockspec_format = "3.0"
@@ -30,29 +33,40 @@ external_dependencies = {
    SQLITE = { header = "sqlite3.h", library = "sqlite3" },
    HIREDIS = { header = "hiredis/hiredis.h", library = "hiredis" },
    PQ = { header = "libpq-fe.h" }, -- headers only: libpq is loaded at run time
+   -- the HTTP endpoint (csrc/http/): headers only, libmicrohttpd is loaded
+   -- when a system serves HTTP (csrc/http/mhd.c)
+   MICROHTTPD = { header = "microhttpd.h" },
+   -- the cluster (csrc/cluster/): libzmq3-dev (hiredis as above)
+   ZMQ = { header = "zmq.h", library = "zmq" },
 }
 build = {
    type = "builtin",
    modules = {
       zactor = {
          sources = {
-            "csrc/actor.c", "csrc/ask.c", "csrc/behaviour.c", "csrc/deadletter.c", "csrc/err.c", "csrc/metrics.c",
-            "csrc/msgpool.c", "csrc/refseq.c", "csrc/registry.c", "csrc/scheduler.c",
-            "csrc/send.c", "csrc/slots.c", "csrc/spawn.c", "csrc/startfail.c", "csrc/supervise.c", "csrc/system.c",
-            "csrc/timer.c", "csrc/value.c", "csrc/store/memory.c", "csrc/store/postgres.c",
+            "csrc/actor.c", "csrc/ask.c", "csrc/behaviour.c", "csrc/deadletter.c", "csrc/err.c",
+            "csrc/introspect.c", "csrc/metrics.c",
+            "csrc/msgpool.c", "csrc/outbox.c", "csrc/refseq.c", "csrc/registry.c", "csrc/scheduler.c",
+            "csrc/send.c", "csrc/slots.c", "csrc/spawn.c", "csrc/startfail.c", "csrc/supervise.c",
+            "csrc/system.c", "csrc/timer.c", "csrc/trace.c", "csrc/value.c",
+            "csrc/cluster/cluster.c", "csrc/cluster/envelope.c", "csrc/cluster/membership.c",
+            "csrc/cluster/names.c", "csrc/cluster/remote.c", "csrc/cluster/transport.c",
+            "csrc/http/dashboard_html.c", "csrc/http/json.c", "csrc/http/mhd.c", "csrc/http/prom.c",
+            "csrc/http/routes.c", "csrc/http/server.c", "csrc/store/memory.c", "csrc/store/postgres.c",
             "csrc/store/redis.c", "csrc/store/sqlite.c", "csrc/store/store.c",
             "csrc/hosts/lua/actor.c", "csrc/hosts/lua/alloc.c",
             "csrc/hosts/lua/api_ctx.c", "csrc/hosts/lua/api_ref.c", "csrc/hosts/lua/codec.c",
             "csrc/hosts/lua/numbers.c", "csrc/hosts/lua/opts.c", "csrc/hosts/lua/patterns.c",
             "csrc/hosts/lua/proto.c", "csrc/hosts/lua/run.c", "csrc/hosts/lua/sandbox.c",
-            "csrc/hosts/lua/watchdog.c", "lua/module.c", "lua/native.c", "lua/ref.c", "lua/store.c",
+            "csrc/hosts/lua/watchdog.c", "lua/cluster.c", "lua/module.c", "lua/native.c", "lua/ref.c", "lua/store.c",
             "lua/system.c", "lua/values.c",
          },
          defines = { "_GNU_SOURCE" },
          incdirs = { "csrc/include", "csrc", "$(MSGPACK_INCDIR)", "$(SQLITE_INCDIR)",
-                     "$(HIREDIS_INCDIR)", "$(PQ_INCDIR)", "/usr/include/postgresql" },
-         libdirs = { "$(MSGPACK_LIBDIR)", "$(SQLITE_LIBDIR)", "$(HIREDIS_LIBDIR)" },
-         libraries = { "msgpackc", "sqlite3", "hiredis", "pthread", "m" },
+                     "$(HIREDIS_INCDIR)", "$(PQ_INCDIR)", "/usr/include/postgresql",
+                     "$(MICROHTTPD_INCDIR)", "$(ZMQ_INCDIR)" },
+         libdirs = { "$(MSGPACK_LIBDIR)", "$(SQLITE_LIBDIR)", "$(HIREDIS_LIBDIR)", "$(ZMQ_LIBDIR)" },
+         libraries = { "msgpackc", "sqlite3", "hiredis", "zmq", "pthread", "m" },
       },
    },
 }

@@ -121,6 +121,12 @@ int za_lua_parse_opts(lua_State *L, int idx, const char *fn, za_spawn_opts *o, z
  * Callers use it to tell a trailing options table from an init argument. */
 int za_lua_is_opts(lua_State *L, int idx);
 
+/* The string argument at idx, for the C API, which takes NUL-terminated
+ * strings: a Lua string with a NUL byte inside would reach it cut short (a
+ * name registered as its prefix, a different source), so that is an error
+ * naming fn and what ("zactor: spawn: name contains a NUL byte"). */
+const char *za_lua_check_cstring(lua_State *L, int idx, const char *fn, const char *what);
+
 /* Numbers from Lua, one rule (csrc/hosts/lua/numbers.c): NaN, negative and
  * out-of-range values raise an error naming fn and param (and the range);
  * never a silent wrap. Durations are seconds, returned in ms. */

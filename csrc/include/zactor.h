@@ -45,6 +45,7 @@ typedef enum za_err {
     ZA_ESTORE = -19,     /* storage: the database reported an error (za_last_error has its text) */
     ZA_ECONNECT = -20,   /* storage: the server cannot be reached (refused, unknown host, lost) */
     ZA_EAUTH = -21,      /* storage: the server refused the credentials */
+    ZA_ENODEDOWN = -22,  /* the target's node was declared dead, left, or is unknown */
 } za_err;
 
 /* Static text for a code, e.g. "actor is dead". Never NULL. */
@@ -55,21 +56,36 @@ const char *za_last_error(void);
 /* -------------------------------------------------------------- references */
 
 /*
- * An actor reference: 64 bits = node id (8) | generation (24) | slot (32).
- * Copy it freely across threads and languages. A reference to a dead actor
- * is detected through the generation and never touches freed memory.
+ * An actor reference: 64 bits = node id (12) | generation (24) | slot (28).
+ * Copy it freely across threads, languages and nodes. A reference to a dead
+ * actor is detected through the generation and never touches freed memory.
+ * Node 0 is "this process, not in a cluster"; a cluster member's actors
+ * carry its node id (1..ZA_NODE_MAX), so references stay valid when they
+ * travel inside messages. 12 node bits leave room for 4,095 live nodes; 24
+ * generation bits let a slot be reused 16.7 M times before a stale
+ * reference could alias a new actor; 28 slot bits cover the slot table's
+ * 2^26 actors. (Before clusters the split was 8 | 24 | 32; the accessors
+ * below are the stable interface.)
  */
 typedef uint64_t za_ref;
 #define ZA_REF_NONE ((za_ref)0)
-#define za_ref_slot(r) ((uint32_t)((r)&0xffffffffu))
-#define za_ref_gen(r) ((uint32_t)(((r) >> 32) & 0xffffffu))
-#define za_ref_node(r) ((uint32_t)((r) >> 56))
+#define ZA_REF_SLOT_BITS 28
+#define ZA_REF_GEN_BITS 24
+#define ZA_REF_NODE_BITS 12
+#define ZA_NODE_MAX 4095u
+#define za_ref_slot(r) ((uint32_t)((r)&0x0fffffffu))
+#define za_ref_gen(r) ((uint32_t)(((r) >> 28) & 0xffffffu))
+#define za_ref_node(r) ((uint32_t)((r) >> 52))
+#define za_ref_make(node, gen, slot)                                                          \
+    ((za_ref)(((uint64_t)((node)&0xfffu) << 52) | ((uint64_t)((gen)&0xffffffu) << 28) |      \
+              ((uint64_t)(slot)&0x0fffffffu)))
 
 /* ----------------------------------------------------------------- opaques */
 
 typedef struct za_system za_system;
 typedef struct za_ctx za_ctx;               /* valid only during a callback */
 typedef struct za_reply_slot za_reply_slot; /* a one-shot reply slot (ask) */
+typedef struct za_cluster za_cluster;       /* membership in a cluster (see below) */
 
 /* ---------------------------------------------------------------- messages */
 
@@ -162,7 +178,11 @@ int za_behaviour_load(const char *path, const char *symbol, const za_behaviour *
  * enter/leave bracket a worker's consecutive turns of actors of this host
  * (e.g. take the GIL once per batch). With exclusive set, at most one
  * worker at a time runs actors of this host, for at most budget_us per
- * hold, so other workers stay free for other hosts.
+ * hold, so other workers stay free for other hosts. With takeover_us set
+ * too, a turn that has run longer than that (a handler blocked in I/O, say)
+ * no longer keeps the host: another worker takes the host's other actors
+ * over meanwhile (it calls enter; the worker of the long turn calls leave
+ * when the turn ends, and serves nothing more of this hold).
  */
 struct za_host {
     const char *name;
@@ -171,6 +191,7 @@ struct za_host {
     void (*enter)(void *host_ud, int worker_id);
     void (*leave)(void *host_ud, int worker_id);
     void *host_ud;
+    uint32_t takeover_us; /* exclusive hosts: 0 = never taken over */
 };
 
 /* ------------------------------------------------------------------ system */
@@ -185,6 +206,16 @@ typedef struct za_config {
     uint32_t root_within_ms;    /* (0: 5000) */
     int manual;                 /* 1: no worker threads; the caller drives the
                                    system with za_system_run (deterministic mode) */
+    /* The HTTP endpoint (csrc/http): "host:port" to serve /metrics, /health,
+     * /actors, /tree, /deadletters and the dashboard on; port 0 picks a free
+     * port (za_system_http_url tells which). NULL: no endpoint. Copied. */
+    const char *http_addr;
+    /* Bearer token the endpoint requires (NULL: none). Required when
+     * http_addr is not a loopback address. Copied. */
+    const char *http_token;
+    uint32_t dead_letter_keep; /* recent dead letters kept for inspection (0: 100) */
+    za_cluster *cluster;        /* NULL: a single process; else this system is the
+                                   cluster member (za_cluster_create) */
 } za_config;
 
 /* Fill defaults (all zero means defaults). */
@@ -449,6 +480,7 @@ typedef enum za_dl_reason {
     ZA_DL_FAILED = 2,      /* the message whose handling failed */
     ZA_DL_LATE_REPLY = 3,  /* reply to an asker that timed out or left */
     ZA_DL_SHUTDOWN = 4,    /* still queued when the system stopped */
+    ZA_DL_NODE_DOWN = 5,   /* the target's node is dead, gone or not a member */
 } za_dl_reason;
 
 typedef struct za_dead_letter {
@@ -499,6 +531,112 @@ typedef struct za_actor_info {
     uint32_t restarts;
 } za_actor_info;
 int za_actor_info_get(za_system *sys, za_ref ref, za_actor_info *out);
+
+/* ------------------------------------------------------------ introspection */
+
+/*
+ * A view of a running system from any thread, without stopping it and
+ * without a lock on any worker's path (csrc/introspect.c). Counters and
+ * mailbox depths are read racily: each number is one a worker wrote, but a
+ * view is not a snapshot of one instant. A slot reused while it is read is
+ * detected through its generation and skipped.
+ */
+typedef enum za_actor_state {
+    ZA_ACTOR_ALIVE = 0,     /* running or waiting for messages */
+    ZA_ACTOR_STOPPING = 1,  /* stopping (children first) */
+    ZA_ACTOR_SUSPENDED = 2, /* failed, waiting for its supervisor's decision */
+} za_actor_state;
+
+typedef struct za_actor_view {
+    za_ref ref;
+    za_ref parent;          /* ZA_REF_NONE for a top-level actor */
+    char name[64];          /* registered name ("" if none; cut at 63 bytes) */
+    char behaviour[64];     /* the behaviour's name */
+    char language[16];      /* "c", "python", "lua" or the host's name */
+    uint64_t mailbox_depth; /* user messages queued */
+    uint64_t processed;     /* messages handled (this slot, wraps at 2^32) */
+    uint32_t restarts;
+    za_actor_state state;
+} za_actor_view;
+
+/* One live actor (ZA_EDEAD if it is not alive, or not started yet: an
+ * actor is visible once its start ran on a worker). */
+int za_actor_view_get(za_system *sys, za_ref ref, za_actor_view *out);
+/* Call fn for every live actor, in slot order; fn returning non-zero stops
+ * the walk. Returns the number of actors visited or a negative error. */
+typedef int (*za_actor_visit_fn)(const za_actor_view *v, void *ud);
+int za_actors_visit(za_system *sys, za_actor_visit_fn fn, void *ud);
+/* "alive", "stopping", "suspended". */
+const char *za_actor_state_name(int state);
+
+/* A dead letter kept in the system's bounded ring (za_config.dead_letter_keep). */
+typedef struct za_dl_record {
+    uint64_t seq;     /* 1, 2, ... in the order they happened */
+    uint64_t unix_ms; /* wall-clock time */
+    za_ref target;
+    za_ref sender;
+    int32_t tag;
+    za_dl_reason reason;
+    /* printable preview of the value: MessagePack as JSON-like text, other
+     * bytes in hex, an object payload as <TypeName> (za_ptr_describer_add),
+     * or <taken by the receiver> when the failing handler had taken it;
+     * cut with "..." */
+    char preview[128];
+} za_dl_record;
+
+/* Copy the most recent dead letters, oldest first, into out[0..cap):
+ * returns how many. *total (may be NULL) gets the count ever recorded. A
+ * record being written at that instant is skipped. */
+int za_dead_letters_recent(za_system *sys, za_dl_record *out, size_t cap, uint64_t *total);
+/* "dead_target", "dropped", "failed", "late_reply", "shutdown". */
+const char *za_dl_reason_name(int reason);
+
+/* Teach previews about a kind of pointer payload: messages whose PTR dtor
+ * is dtor are described by fn (writes a short NUL-terminated text such as a
+ * type name into buf; runs on the thread producing the dead letter, must
+ * not block). Process-wide; up to 8. */
+typedef void (*za_ptr_describe_fn)(void *ptr, char *buf, size_t cap);
+int za_ptr_describer_add(za_ptr_dtor dtor, za_ptr_describe_fn fn);
+
+/* Write a printable JSON-like preview of a MessagePack value (or hex for
+ * bytes that are not one value) into buf (always NUL-terminated). Returns
+ * the length written. */
+size_t za_preview_msgpack(const void *data, size_t len, char *buf, size_t cap);
+
+/* The URL the HTTP endpoint serves on ("http://127.0.0.1:9100"), or NULL
+ * when the system has none (za_config.http_addr). Valid while sys lives. */
+const char *za_system_http_url(za_system *sys);
+/* Whether the system is ready to work: workers running, not shutting down. */
+int za_system_ready(za_system *sys);
+
+/* ------------------------------------------------------------------ tracing */
+
+/*
+ * A W3C trace context (https://www.w3.org/TR/trace-context/): messages sent
+ * while one is current carry it, and while an actor handles such a message
+ * it is current on that worker, so a chain of tells and asks through C,
+ * Python and Lua actors stays in one trace. Nothing is carried, and nothing
+ * costs more than a branch, while no context is set (csrc/trace.c).
+ */
+typedef struct za_trace {
+    uint8_t trace_id[16];
+    uint8_t span_id[8]; /* the span the message was sent from: its receiver's parent */
+    uint8_t flags;      /* trace-flags (1: sampled) */
+} za_trace;
+
+/* Parse a traceparent header ("00-<32 hex>-<16 hex>-<2 hex>"): ZA_OK or
+ * ZA_EINVAL (bad syntax, all-zero ids, version ff). */
+int za_trace_parse(const char *traceparent, za_trace *out);
+/* Write the traceparent text (55 chars + NUL) into buf; ZA_EINVAL if cap < 56. */
+int za_trace_format(const za_trace *t, char *buf, size_t cap);
+/* The context sends from this thread carry from now on (NULL: none). In a
+ * handler it starts as the handled message's and is restored after it. */
+void za_trace_set_current(const za_trace *t);
+/* The current context of this thread: ZA_OK, or ZA_ENOTFOUND if none. */
+int za_trace_current(za_trace *out);
+/* The context the message being handled arrived with: ZA_OK, or
+ * ZA_ENOTFOUND (sent with none, or outside receive). */
+int za_ctx_trace(za_ctx *ctx, za_trace *out);
 
 /* -------------------------------------------------------- MessagePack values */
 
@@ -720,6 +858,95 @@ int za_store_tell(za_system *sys, za_store *st, const za_store_req *req, za_ref 
 /* The same, to the calling actor itself. */
 int za_ctx_store(za_ctx *ctx, za_store *st, const za_store_req *req, int32_t tag,
                  uint64_t *corr_out);
+
+/* ----------------------------------------------------------------- cluster */
+
+/*
+ * A cluster: zactor processes that share a Redis membership table and talk
+ * over ZeroMQ links (csrc/cluster/README.md). Create the cluster first (it
+ * joins: this node gets its id), then a system with za_config.cluster set;
+ * from then on za_tell/za_ask/za_watch/za_stop work on references of any
+ * member, and za_register/za_lookup names are cluster-wide. Delivery between
+ * nodes is at-most-once, FIFO per sender->receiver pair.
+ *
+ * Failure detection (Orleans' protocol): every node sends a heartbeat to
+ * every member each heartbeat_ms over the same links as messages; a member
+ * silent for suspect_ms gets this node's suspicion vote, written to Redis by
+ * a Lua script; min(votes, live members - 1) votes within vote_window_ms
+ * declare it dead (the table's version is bumped, every node applies it on
+ * its next read, at most poll_ms later). Defaults: 300 ms, 3000 ms, 2, 10 s,
+ * 500 ms: a kill -9 is seen everywhere in about 3.5-4 s; a pause shorter than
+ * suspect_ms - heartbeat_ms (2.7 s) is never a verdict.
+ */
+typedef struct za_cluster_config {
+    const char *redis;     /* "redis://[:password@]host[:port][/db]" (required) */
+    const char *name;      /* cluster name: nodes with the same name form a cluster (required) */
+    const char *listen;    /* "tcp://host:port", port 0 = any free one (NULL: tcp://127.0.0.1:0) */
+    const char *advertise; /* endpoint other nodes dial (NULL: the bound one) */
+    const char *node_name; /* unique among live members (NULL: "node-<id>") */
+    const char *secret;    /* NULL, or the cluster key (za_cluster_secret_new): links use
+                              ZeroMQ CURVE, only holders of the key can connect */
+    int insecure;          /* 1: allow a non-loopback listen without a secret */
+    uint32_t heartbeat_ms;     /* 0: 300 */
+    uint32_t suspect_ms;       /* 0: 3000 */
+    uint32_t votes;            /* 0: 2 */
+    uint32_t vote_window_ms;   /* 0: 10000 */
+    uint32_t poll_ms;          /* 0: 500 (table reads) */
+    uint32_t redis_timeout_ms; /* 0: 1000 (connect and command timeout) */
+} za_cluster_config;
+
+void za_cluster_config_init(za_cluster_config *cfg);
+/* A new random cluster key: 40 printable characters (Z85 of 32 bytes) and
+ * a NUL into out. Give the same key to every node (keep it out of logs). */
+int za_cluster_secret_new(char out[41]);
+/* Bind, connect to Redis and join. ZA_EINVAL (bad setting), ZA_ECONNECT
+ * (Redis unreachable), ZA_EEXIST (node_name taken by a live member). */
+int za_cluster_create(const za_cluster_config *cfg, za_cluster **out);
+/* Leave (if no system uses it any more) and free. NULL is a no-op. A system
+ * created with the cluster keeps it alive until za_system_destroy. */
+void za_cluster_destroy(za_cluster *c);
+
+typedef struct za_node_info {
+    uint32_t id;
+    uint64_t epoch; /* incarnation: start time in microseconds */
+    char name[64];
+    char endpoint[128];
+} za_node_info;
+
+/* This node. */
+int za_cluster_self(za_cluster *c, za_node_info *out);
+/* Live members (this one included) into out[0..cap); *n = how many there
+ * are (may exceed cap). A member appears once this node read it from the
+ * table (within poll_ms of its join), which is also when ZA_NODE_UP fires. */
+int za_cluster_nodes(za_cluster *c, za_node_info *out, size_t cap, size_t *n);
+/* The cluster of a system (NULL if none). */
+za_cluster *za_system_cluster(za_system *sys);
+/* The node id in this system's references (0 outside a cluster). */
+uint32_t za_system_node(const za_system *sys);
+
+typedef enum za_node_event_kind {
+    ZA_NODE_UP = 1,       /* a member joined (or was first seen) */
+    ZA_NODE_DOWN = 2,     /* a member was declared dead or left */
+    ZA_NODE_EXPELLED = 3, /* THIS node was declared dead: it stays out */
+} za_node_event_kind;
+/* Runs on the cluster's membership thread; keep it short. NULL removes. */
+typedef void (*za_node_event_fn)(za_node_event_kind kind, const za_node_info *node, void *ud);
+void za_cluster_on_event(za_cluster *c, za_node_event_fn fn, void *ud);
+
+typedef struct za_cluster_stats {
+    uint64_t sent;          /* envelopes handed to the network */
+    uint64_t received;      /* envelopes received and accepted */
+    uint64_t batches_out;   /* network messages sent (each holds 1+ envelopes) */
+    uint64_t malformed;     /* frames or envelopes dropped as malformed */
+    uint64_t fenced;        /* dropped: from a node declared dead / old incarnation */
+    uint64_t dropped;       /* outbound dropped (peer queue full or no route) */
+    uint64_t votes;         /* suspicion votes this node cast */
+    uint64_t nodes_down;    /* verdicts this node applied */
+    uint64_t redis_errors;  /* failed Redis round trips (outage) */
+    uint64_t table_version; /* the membership table version last read */
+    uint64_t auth_failed;   /* connections refused: no or wrong key, not CURVE */
+} za_cluster_stats;
+int za_cluster_stats_read(za_cluster *c, za_cluster_stats *out);
 
 #ifdef __cplusplus
 }

@@ -47,6 +47,14 @@ from ._zactor import (  # noqa: F401  (re-exported)
     MailboxFull,
     Timer,
 )
+from .cluster import (  # noqa: F401  (re-exported: the cluster)
+    Cluster,
+    Expelled,
+    Node,
+    NodeDown,
+    NodeDownError,
+    NodeUp,
+)
 from ._zactor import (  # noqa: F401  (re-exported: the storage layer)
     Store,
     StoreAuthError,
@@ -64,10 +72,16 @@ __all__ = [
     "ActorRef",
     "AskTimeout",
     "CancelledError",
+    "Cluster",
     "Context",
     "DeadLetter",
     "Future",
     "MailboxFull",
+    "Node",
+    "NodeDown",
+    "NodeDownError",
+    "NodeUp",
+    "Expelled",
     "Store",
     "StoreAuthError",
     "StoreError",
@@ -263,6 +277,12 @@ def _at_exit() -> None:
             system.shutdown(timeout=2.0)
         except Exception:  # pragma: no cover
             _log.exception("zactor: shutdown at exit failed")
+    # systems a shutdown abandoned (a handler that would not return): their
+    # threads must not touch Python once finalization begins
+    _zactor._exiting()
+    from .cluster import _close_all
+
+    _close_all()  # clusters no system uses: their threads stop before finalization
     _zactor._dispatch_stop()
     d = _dispatcher
     if d is not None and d.is_alive():
@@ -302,7 +322,24 @@ class System(_zactor.System):
     def __init__(self, workers: Optional[int] = None, **kwargs: Any) -> None:
         _ensure_dispatcher()
         super().__init__(workers, **kwargs)
+        self._cluster: Optional[Cluster] = kwargs.get("cluster")
         _live.add(self)
+
+    @property
+    def node(self) -> Optional[Node]:
+        """This node (``System(cluster=...)``), or None outside a cluster."""
+        return self._cluster.node if self._cluster is not None else None
+
+    def nodes(self) -> "list[Node]":
+        """The live members of the cluster, this one included ([] outside one)."""
+        return self._cluster.nodes() if self._cluster is not None else []
+
+    def on_node_event(self, callback) -> None:
+        """``callback(event)`` for each ``NodeUp``, ``NodeDown`` or ``Expelled``
+        of this system's cluster (see ``Cluster.on_node_event``)."""
+        if self._cluster is None:
+            raise RuntimeError("on_node_event needs System(cluster=...)")
+        self._cluster.on_node_event(callback)
 
     def spawn(self, actor, *args, **kwargs) -> ActorRef:
         """spawn(cls, *args, name=None, restart="permanent", max_restarts=None,
@@ -329,3 +366,5 @@ class System(_zactor.System):
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"workers={self.workers}"
         return f"<zactor.System {state}>"
+
+from . import tracing  # noqa: E402,F401  (zactor.tracing: trace context, OpenTelemetry)

@@ -4,6 +4,14 @@
  */
 #include "glue.h"
 
+/* AskTimeout for a wait of timeout seconds. (PyErr_Format has no %g: the
+ * text is formatted here.) */
+void zpy_raise_ask_timeout(SystemObject *s, double timeout) {
+    char buf[64];
+    snprintf(buf, sizeof buf, "no reply within %.3g s", timeout);
+    PyErr_SetString(s->st->AskTimeout, buf);
+}
+
 /* Raise an exception object, keeping its traceback. */
 void zpy_raise_exc_obj(PyObject *exc) {
     PyObject *tb = PyException_GetTraceback(exc);
@@ -42,6 +50,9 @@ void zpy_answer_to_py(SystemObject *s, za_answer *a, double timeout, PyObject **
             type = st->AskTimeout;
             snprintf(buf, sizeof buf, "no reply within %.3g s", timeout);
             text = buf;
+            break;
+        case ZA_ENODEDOWN:
+            type = st->NodeDownError;
             break;
         case ZA_EDEAD:
         case ZA_ESHUTDOWN:

@@ -260,6 +260,11 @@ PyType_Spec zpy_FutureIter_spec = {"zactor._FutureIter", sizeof(FutureIterObject
                                    FutureIter_slots};
 
 PyObject *zpy_future_await(FutureObject *f) {
+    /* An event loop run inside receive (asyncio.run) would park there while
+     * this worker holds the Python host the answer needs: refused like
+     * Future.result() (whether or not the answer is already there, so that
+     * the outcome does not depend on timing). */
+    if (zpy_refuse_in_actor("awaiting a zactor Future") < 0) return NULL;
     FutureIterObject *it = PyObject_GC_New(FutureIterObject, f->sys->st->FutureIter_Type);
     if (!it) return NULL;
     it->fut = (FutureObject *)Py_NewRef((PyObject *)f);

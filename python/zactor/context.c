@@ -29,7 +29,7 @@ static int Context_traverse(ContextObject *c, visitproc visit, void *arg) {
 
 static int Context_clear(ContextObject *c) {
     /* a live actor's worker still reads its cell: only a closed system's cells are cleared */
-    if (c->sys && c->sys->sys && !c->sys->closed) return 0;
+    if (c->sys && ((c->sys->sys && !c->sys->closed) || c->sys->reap_sys)) return 0;
     Py_CLEAR(c->cls);
     Py_CLEAR(c->args);
     Py_CLEAR(c->kwargs);

@@ -56,7 +56,13 @@ void zpy_deliver_dead_letter(defer_item *it) {
         it->obj = NULL;
     } else if (it->len) {
         msg = zpy_bytes_to_py(s, it->data, it->len);
-        if (!msg) PyErr_Clear();
+        if (!msg) {
+            /* MessagePack that makes no Python value (e.g. an unhashable
+             * key): the dead letter carries the raw bytes */
+            PyErr_Clear();
+            msg = PyBytes_FromStringAndSize((const char *)it->data, (Py_ssize_t)it->len);
+            if (!msg) PyErr_Clear();
+        }
     }
     PyObject *cb = s->dl_callback;
     if (!cb || !s->st->dead_letter_cls || !msg) {

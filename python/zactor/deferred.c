@@ -1,8 +1,9 @@
 /*
  * deferred.c - the deferred queue: work that runtime threads without the
- * GIL hand to Python (decrefs, future callbacks, dead letters), drained
- * under the GIL by the dispatcher thread, by workers entering the host, and
- * after blocking waits.
+ * GIL hand to Python (decrefs, future callbacks, dead letters, closing a
+ * System dropped on a worker), drained under the GIL by the dispatcher
+ * thread and after blocking waits: never on a worker, so user callbacks
+ * run where the blocking API (ask, join, shutdown) is legal.
  */
 #include "glue.h"
 
@@ -42,9 +43,9 @@ void zpy_py_obj_dtor(void *p) {
         zpy_defer_obj(DF_DECREF, (PyObject *)p);
 }
 
-/* Run deferred work. GIL held. */
+/* Run deferred work. GIL held; not on a worker, not inside an actor. */
 void zpy_drain_deferred(void) {
-    if (!atomic_load(&dq_pending)) return;
+    if (!atomic_load(&dq_pending) || tl_in_host || tl_in_actor) return;
     pthread_mutex_lock(&dq_mu);
     defer_item *list = dq_head;
     dq_head = dq_tail = NULL;
@@ -70,6 +71,14 @@ void zpy_drain_deferred(void) {
         case DF_DL:
             zpy_deliver_dead_letter(it);
             Py_DECREF(it->sys);
+            break;
+        case DF_REAP: /* an abandoned System's closer is done (shutdown.c) */
+            zpy_system_reap((SystemObject *)it->obj);
+            Py_DECREF(it->obj);
+            break;
+        case DF_CLOSE: /* a System dropped on a worker (System_finalize) */
+            zpy_system_close_dropped((SystemObject *)it->obj);
+            Py_DECREF(it->obj);
             break;
         }
         free(it);

@@ -5,6 +5,8 @@
  */
 #include "glue.h"
 
+#include <math.h>
+
 static void core_release(futcore *c) {
     if (atomic_fetch_sub(&c->refs, 1) != 1) return;
     za_answer_free(&c->ans); /* a PTR answer's dtor defers if needed */
@@ -38,9 +40,17 @@ static void ask_cb(za_answer *a, void *ud) {
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
     if (keep) {
-        if (tl_gil) {
+        if (zpy_user_callbacks_ok()) {
             zpy_future_run_callbacks((FutureObject *)keep);
             Py_DECREF(keep);
+        } else if (tl_gil) {
+            /* a worker (or an actor): wake awaiting tasks now (glue code,
+             * no user code), leave the user's callbacks to the dispatcher */
+            zpy_future_wake_waiters((FutureObject *)keep);
+            if (((FutureObject *)keep)->callbacks)
+                zpy_defer_obj(DF_FUTCB, keep);
+            else
+                Py_DECREF(keep);
         } else {
             zpy_defer_obj(DF_FUTCB, keep);
         }
@@ -50,7 +60,7 @@ static void ask_cb(za_answer *a, void *ud) {
 
 /*
  * Wait until the core is done: 1 done, 0 timed out, -1 exception (a signal
- * handler raised). timeout < 0: no limit. GIL held on entry and exit.
+ * handler raised). timeout inf: no limit. GIL held on entry and exit.
  */
 static int core_wait(SystemObject *s, futcore *c, double timeout) {
     if (atomic_load_explicit(&c->done, memory_order_acquire)) return 1;
@@ -115,7 +125,7 @@ static void fut_convert(FutureObject *f) {
     zpy_answer_to_py(f->sys, &f->core->ans, f->timeout, &f->result, &f->exc);
 }
 
-void zpy_future_run_callbacks(FutureObject *f) {
+void zpy_future_wake_waiters(FutureObject *f) {
     PyObject *ws = f->aw_waiters;
     f->aw_waiters = NULL;
     if (ws) {
@@ -133,6 +143,12 @@ void zpy_future_run_callbacks(FutureObject *f) {
         }
         Py_DECREF(ws);
     }
+}
+
+/* Done: wake awaiting tasks and run add_done_callback's callbacks (on a
+ * thread where zpy_user_callbacks_ok(), see ask_cb). */
+void zpy_future_run_callbacks(FutureObject *f) {
+    zpy_future_wake_waiters(f);
     PyObject *cbs = f->callbacks;
     f->callbacks = NULL;
     if (!cbs) return;
@@ -200,7 +216,7 @@ static void Future_dealloc(FutureObject *f) {
     Py_DECREF(tp);
 }
 
-/* Issue an ask; returns a Future. timeout <= 0: none in the runtime. */
+/* Issue an ask; returns a Future. timeout inf: none in the runtime. */
 FutureObject *zpy_future_ask(RefObject *r, PyObject *msg, double timeout) {
     SystemObject *s = r->sys;
     if (zpy_check_sys(s) < 0) return NULL;
@@ -208,8 +224,9 @@ FutureObject *zpy_future_ask(RefObject *r, PyObject *msg, double timeout) {
     if (!f) return NULL;
     f->target = r->ref;
     f->timeout = timeout;
-    uint32_t tms = timeout > 0 ? (uint32_t)(timeout * 1000.0 + 0.999) : 0;
-    if (timeout > 0 && tms == 0) tms = 1;
+    /* (0 in the runtime means "no timeout": ask_async(timeout=0) times out
+     * at once, in 1 ms) */
+    uint32_t tms = isinf(timeout) ? 0 : timeout > 0 ? zpy_seconds_to_ms(timeout) : 1;
     atomic_fetch_add(&f->core->refs, 1); /* the callback's */
     int kind = r->kind ? r->kind : zpy_ref_kind(r);
     int rc;
@@ -260,14 +277,14 @@ static PyObject *Future_result(FutureObject *f, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"timeout", NULL};
     PyObject *to = NULL;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:result", kwlist, &to)) return NULL;
-    double timeout = zpy_parse_timeout(to, -1);
-    if (timeout == -2) return NULL;
+    double timeout;
+    if (zpy_duration_opt(to, "timeout", ZPY_DUR_INF_OK, INFINITY, &timeout) < 0) return NULL;
     if (!atomic_load_explicit(&f->core->done, memory_order_acquire)) {
         if (zpy_refuse_in_actor("Future.result()") < 0) return NULL;
         int w = core_wait(f->sys, f->core, timeout);
         if (w < 0) return NULL;
         if (w == 0) {
-            PyErr_Format(f->sys->st->AskTimeout, "no reply within %.3g s", timeout);
+            zpy_raise_ask_timeout(f->sys, timeout);
             return NULL;
         }
     }
@@ -353,8 +370,9 @@ static PyMethodDef Future_methods[] = {
     {"cancel", (PyCFunction)Future_cancel, METH_NOARGS,
      "Cancel the ask if it has no answer yet; a later reply becomes a dead letter."},
     {"add_done_callback", (PyCFunction)Future_add_done_callback, METH_O,
-     "add_done_callback(fn): call fn(future) once done (at once if already done). It may run "
-     "on a runtime thread holding the GIL."},
+     "add_done_callback(fn): call fn(future) once done (at once if already done). It runs on "
+     "a thread where blocking calls are legal (the caller's, or zactor's dispatcher thread), "
+     "never on a runtime worker."},
     {NULL, NULL, 0, NULL},
 };
 

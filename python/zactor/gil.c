@@ -40,6 +40,7 @@ void zpy_handoff_promise(void) {
 _Thread_local int tl_gil;
 _Thread_local PyThreadState *tl_saved;
 _Thread_local int tl_in_actor;
+_Thread_local int tl_in_host;
 
 /* Release the GIL for a glue wait (and fulfil a hand-off promise). */
 void zpy_gil_release(void) {

@@ -91,6 +91,9 @@ typedef struct {
     PyObject *last_loop, *last_waker; /* one-entry cache of waker_for */
     PyObject *str_receive, *str_on_start, *str_on_stop, *str_on_failure, *str_context, *str_init,
         *str_new, *str_strategy, *str_add_note, *str_create_future, *str_add, *str_blocking;
+    /* the cluster (cluster.c) */
+    PyTypeObject *Cluster_Type;
+    PyObject *NodeDownError;
 } modstate;
 
 static inline modstate *zpy_state(PyObject *module) {
@@ -120,6 +123,16 @@ extern _Thread_local PyThreadState *tl_saved;
 /* Depth of actor callbacks (start/receive/stop) on this thread: blocking
  * calls there would stall the worker that other Python actors need. */
 extern _Thread_local int tl_in_actor;
+/* 1 on a runtime worker between host_enter and host_leave (it holds the
+ * Python host and the GIL): user callbacks (future callbacks, dead
+ * letters) never run there, see deferred.c. */
+extern _Thread_local int tl_in_host;
+/* May user callbacks run on this thread now? (Holding the GIL, not on a
+ * worker serving the Python host, not inside an actor: where the blocking
+ * API is legal.) */
+static inline int zpy_user_callbacks_ok(void) {
+    return tl_gil && !tl_in_host && !tl_in_actor;
+}
 
 #define HOLDING(expr)                                                                              \
     do {                                                                                           \
@@ -200,6 +213,9 @@ typedef struct SystemObject {
     unsigned aw_tries, aw_hits; /* recent awaits that polled, and saw the answer (decaying) */
     unsigned aw_count;
     PyObject *weakreflist;
+    int abandoned_flag;  /* shutdown returned before the runtime finished (shutdown.c) */
+    PyObject *abandoned; /* tuple of ActorRefs still in a handler then, or NULL */
+    za_system *reap_sys; /* an abandoned system's runtime, freed at DF_REAP */
 } SystemObject;
 
 typedef struct RefObject {
@@ -250,7 +266,7 @@ typedef struct FutureObject {
 
 /* ---------------------------------------------------- deferred work (deferred.c) */
 
-enum { DF_DECREF = 1, DF_FUTCB = 2, DF_DL = 3 };
+enum { DF_DECREF = 1, DF_FUTCB = 2, DF_DL = 3, DF_CLOSE = 4, DF_REAP = 5 };
 
 typedef struct defer_item {
     struct defer_item *next;
@@ -269,6 +285,12 @@ void zpy_defer_push(defer_item *it);
 void zpy_defer_obj(int kind, PyObject *obj);
 /* PTR payload destructor: runs exactly once, on whatever thread. */
 void zpy_py_obj_dtor(void *p);
+/* introspect.c */
+int zpy_introspect_init(void);
+PyObject *zpy_system_http_url(SystemObject *s, void *x);
+/* tracing.c */
+PyObject *zpy_trace_get(PyObject *mod, PyObject *x);
+PyObject *zpy_trace_set(PyObject *mod, PyObject *arg);
 /* Run deferred work. GIL held. */
 void zpy_drain_deferred(void);
 /* The child of a fork: a fresh, empty queue. */
@@ -278,29 +300,58 @@ PyObject *zpy_dispatch_stop(PyObject *mod, PyObject *ignored);
 
 /* --------------------------------------------------------- errors (errors.c) */
 
-/* -1 with an exception if the system is unusable (shut down, or forked). */
+/* -1 with RuntimeError if System.__init__ never ran (a subclass that does
+ * not call super().__init__(), or System.__new__ alone). */
+int zpy_check_init(SystemObject *s);
+/* The UTF-8 text of str o for the C API, which takes NUL-terminated strings:
+ * a str with a NUL inside would reach it cut short (a name registered as its
+ * prefix), so that is a ValueError naming what. NULL with an exception set. */
+const char *zpy_cstring(PyObject *o, const char *what);
+/* -1 with an exception if the system is unusable (never initialised, shut
+ * down, or forked). */
 int zpy_check_sys(SystemObject *s);
 /* Raise the Python exception for runtime error rc; returns NULL. */
 PyObject *zpy_raise_za(SystemObject *s, int rc, const char *what);
 
 /* ---------------------------------------------------- blocking waits (wait.c) */
 
-/* A timeout argument: dflt for None/absent, -2 with an exception. */
-double zpy_parse_timeout(PyObject *o, double dflt);
+/* The deadline of a timeout in seconds (inf: none, UINT64_MAX). */
 uint64_t zpy_deadline_after(double timeout);
 uint32_t zpy_slice_ms(uint64_t deadline);
 /* -1 with RuntimeError when called inside an actor (it would block). */
 int zpy_refuse_in_actor(const char *what);
+
+/* ------------------------------------------- durations and counts (durations.c) */
+
+#define ZPY_MAX_SECONDS 4294967.0 /* the runtime counts ms in 32 bits */
+#define ZPY_FOREVER_MS UINT32_MAX /* what inf becomes in ms */
+enum {
+    ZPY_DUR_INF_OK = 1,   /* inf means "no limit" (timeouts) */
+    ZPY_DUR_POSITIVE = 2, /* 0 is an error too (intervals) */
+};
+/* A duration in seconds under the one rule (see durations.c); -1 with an
+ * exception naming the parameter. *out is INFINITY for inf. */
+int zpy_duration(PyObject *o, const char *name, int flags, double *out);
+/* The same, dflt for NULL/None. */
+int zpy_duration_opt(PyObject *o, const char *name, int flags, double dflt, double *out);
+/* A checked duration in ms for the runtime (inf: ZPY_FOREVER_MS). */
+uint32_t zpy_seconds_to_ms(double t);
+/* An int in lo..hi; -1 with ValueError/OverflowError naming the parameter. */
+int zpy_count(PyObject *o, const char *name, unsigned long long lo, unsigned long long hi,
+              unsigned long long *out);
 
 /* ----------------------------------------------------- MessagePack (values.c) */
 
 int zpy_pack_obj(modstate *st, za_pack *p, PyObject *o, int depth);
 PyObject *zpy_value_to_py(SystemObject *s, const za_value *v);
 PyObject *zpy_bytes_to_py(SystemObject *s, const void *data, size_t len);
+/* One MessagePack value, strictly: ValueError (the runtime's text) if not. */
+PyObject *zpy_unpack_strict(SystemObject *s, const void *data, size_t len);
 
 /* ----------------------------------------------------- ask answers (answer.c) */
 
 void zpy_raise_exc_obj(PyObject *exc);
+void zpy_raise_ask_timeout(SystemObject *s, double timeout);
 void zpy_answer_to_py(SystemObject *s, za_answer *a, double timeout, PyObject **res,
                       PyObject **exc);
 
@@ -317,6 +368,7 @@ int zpy_as_ref(SystemObject *s, PyObject *o, RefObject **out);
 extern PyType_Spec zpy_Future_spec;
 FutureObject *zpy_future_ask(RefObject *r, PyObject *msg, double timeout);
 void zpy_future_run_callbacks(FutureObject *f);
+void zpy_future_wake_waiters(FutureObject *f);
 PyObject *zpy_future_outcome(FutureObject *f);
 int zpy_future_cancel(FutureObject *f);
 
@@ -356,6 +408,30 @@ PyObject *zpy_spawn(SystemObject *s, za_ctx *ctx, PyObject *args, PyObject *kw);
 /* ------------------------------------------------------------------ System (system.c) */
 
 extern PyType_Spec zpy_System_spec;
+/* Shut down a System nobody references any more (deferred from a worker). */
+void zpy_system_close_dropped(SystemObject *s);
+
+/* ------------------------------------------------------- shutdown (shutdown.c) */
+
+/* Set by the exit hook before finalization: threads of abandoned systems
+ * never touch Python from then on. */
+extern _Atomic int g_exiting;
+/* Shut down, join workers (or abandon a stuck one), free thread states.
+ * GIL held on entry/exit. interruptible: shutdown()/__exit__, where a
+ * KeyboardInterrupt may surface (returns ZA_ECANCELLED with the exception
+ * set; the system is closed). Returns ZA_OK, ZA_ETIMEDOUT (drain not done,
+ * or abandoned: s->abandoned) or ZA_ECANCELLED. */
+int zpy_system_close(SystemObject *s, double timeout, int interruptible);
+/* DF_REAP: free an abandoned system once its closer thread is done. */
+void zpy_system_reap(SystemObject *s);
+PyObject *zpy_exiting(PyObject *mod, PyObject *ignored);
+
+/* ----------------------------------------------------------- Cluster (cluster.c) */
+
+/* Add zactor.Cluster and zactor.NodeDownError to the module. */
+int zpy_cluster_exec(PyObject *m, modstate *st);
+/* The za_cluster behind a zactor.Cluster (TypeError / ValueError if not one, or closed). */
+int zpy_cluster_get(modstate *st, PyObject *o, za_cluster **out);
 
 /* ------------------------------------------------------------------ Store (store.c) */
 

@@ -5,7 +5,13 @@
  */
 #include "glue.h"
 
+#include <unistd.h>
+
 static const char PY_BEH_NAME[] = "zactor.python";
+
+/* A turn longer than this lets another worker take the Python host over
+ * (za_host.takeover_us): measured in issue 10 (finding 12). */
+#define PY_TAKEOVER_US 10000u
 
 /* State of a Python actor inside the runtime (za_behaviour.state_size). */
 typedef struct {
@@ -160,7 +166,40 @@ static PyObject *make_terminated(SystemObject *s, const za_down *d) {
     return t;
 }
 
-int zpy_py_receive(za_ctx *ctx, const za_msg *m) {
+/* A message that cannot become a Python value (e.g. a Lua table with a
+ * table as a key: unhashable): the handling of that message fails, like a
+ * receive that raised. The runtime then turns it into a dead letter
+ * ("failed"), answers an asker with the cause, and supervision sees the
+ * failure. */
+static int fail_unbuildable(za_ctx *ctx, ContextObject *cell, pyactor *pa) {
+    PyObject *exc = fetch_exc();
+    char buf[400];
+    fail_text(exc, buf, sizeof buf);
+    if (exc) {
+        PyObject *note =
+            PyUnicode_FromString("raised while building the Python value of a message from a "
+                                 "non-Python actor (before receive() ran)");
+        PyObject *r = note ? PyObject_CallMethodOneArg(exc, cell->sys->st->str_add_note, note)
+                           : NULL;
+        Py_XDECREF(r);
+        Py_XDECREF(note);
+        PyErr_Clear();
+        Py_XSETREF(cell->last_exc, Py_NewRef(exc));
+        if (pa->inst) {
+            pa->failed = 1; /* on_failure replaces on_stop for this incarnation */
+            r = PyObject_CallMethodOneArg(pa->inst, cell->sys->st->str_on_failure, exc);
+            if (!r)
+                PyErr_WriteUnraisable(cell->sys->st->str_on_failure);
+            else
+                Py_DECREF(r);
+        }
+        Py_DECREF(exc);
+    }
+    za_ctx_fail(ctx, ZA_EVALUE, "message not convertible to a Python value: %s", buf);
+    return -1;
+}
+
+static int py_receive(za_ctx *ctx, const za_msg *m) {
     ContextObject *cell = za_ctx_user(ctx);
     pyactor *pa = za_ctx_state(ctx);
     SystemObject *s = cell->sys;
@@ -192,10 +231,7 @@ int zpy_py_receive(za_ctx *ctx, const za_msg *m) {
     } else {
         obj = zpy_bytes_to_py(s, m->data, m->len);
     }
-    if (!obj) {
-        PyErr_WriteUnraisable((PyObject *)cell);
-        return 0;
-    }
+    if (!obj) return fail_unbuildable(ctx, cell, pa);
     if (!pa->inst) {
         Py_DECREF(obj);
         return 0;
@@ -272,11 +308,24 @@ int zpy_py_receive(za_ctx *ctx, const za_msg *m) {
     return rc;
 }
 
+/* The receive of Python actors (the whole turn counts as "inside an actor":
+ * building the message's value too, where a GC may finalize a dropped
+ * System, see System_finalize). */
+int zpy_py_receive(za_ctx *ctx, const za_msg *m) {
+    tl_in_actor++;
+    int rc = py_receive(ctx, m);
+    tl_in_actor--;
+    return rc;
+}
+
 /* Stop hook: on a worker inside the host (GIL held), or on the thread that
  * runs shutdown's teardown (it released the GIL through zpy_gil_release). */
 static void py_stop(za_ctx *ctx) {
     pyactor *pa = za_ctx_state(ctx);
     if (!pa || !pa->inst) return;
+    /* an abandoned system's closer after the interpreter began to exit:
+     * no Python (the instance is leaked) */
+    if (!tl_gil && atomic_load(&g_exiting)) return;
     int restore = 0;
     PyGILState_STATE gs = PyGILState_UNLOCKED;
     int ensured = 0;
@@ -329,6 +378,11 @@ static void py_stop(za_ctx *ctx) {
 static void host_enter(void *ud, int wid) {
     SystemObject *s = ud;
     if (s->manual) return; /* the caller runs actors and already holds the GIL */
+    if (atomic_load_explicit(&g_exiting, memory_order_acquire)) {
+        /* the interpreter is exiting and this system was abandoned by its
+         * shutdown (shutdown.c): never touch Python again */
+        for (;;) pause();
+    }
     PyThreadState *ts = s->tstates[wid];
     if (!ts) {
         /* created on the worker itself (allowed without the GIL), once */
@@ -351,7 +405,9 @@ static void host_enter(void *ud, int wid) {
     PyEval_RestoreThread(ts);
     atomic_fetch_add_explicit(&g_in_host, 1, memory_order_relaxed);
     tl_gil = 1;
-    zpy_drain_deferred();
+    tl_in_host = 1;
+    /* (no drain of the deferred queue here: it holds user callbacks, which
+     * must not run on a worker; the dispatcher thread runs them) */
 }
 
 static void host_leave(void *ud, int wid) {
@@ -359,6 +415,7 @@ static void host_leave(void *ud, int wid) {
     (void)wid;
     if (s->manual) return;
     tl_gil = 0;
+    tl_in_host = 0;
     PyEval_SaveThread();
     atomic_fetch_sub_explicit(&g_in_host, 1, memory_order_release);
 }
@@ -367,6 +424,11 @@ void zpy_host_init(SystemObject *s, double budget_ms) {
     s->host.name = "python";
     s->host.exclusive = 1;
     s->host.budget_us = budget_ms > 0 ? (uint32_t)(budget_ms * 1000.0) : 2000;
+    /* A handler that runs long (blocked in I/O with the GIL released, say)
+     * no longer keeps the other Python actors waiting: after this long
+     * another worker takes the host over (if the handler holds the GIL, the
+     * taker waits for it like any Python thread: a switch interval). */
+    s->host.takeover_us = PY_TAKEOVER_US;
     s->host.enter = host_enter;
     s->host.leave = host_leave;
     s->host.host_ud = s;

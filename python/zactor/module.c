@@ -56,10 +56,13 @@ static PyObject *mod_pack(PyObject *mod, PyObject *obj) {
 
 static PyMethodDef mod_methods[] = {
     {"_pack", (PyCFunction)mod_pack, METH_O, NULL},
+    {"_trace_get", (PyCFunction)zpy_trace_get, METH_NOARGS, NULL},
+    {"_trace_set", (PyCFunction)zpy_trace_set, METH_O, NULL},
     {"_set_hooks", (PyCFunction)(void (*)(void))mod_set_hooks, METH_VARARGS | METH_KEYWORDS, NULL},
     {"_dispatch_loop", (PyCFunction)zpy_dispatch_loop, METH_NOARGS, NULL},
     {"_dispatch_stop", (PyCFunction)zpy_dispatch_stop, METH_NOARGS, NULL},
     {"_drain", (PyCFunction)mod_drain, METH_NOARGS, NULL},
+    {"_exiting", (PyCFunction)zpy_exiting, METH_NOARGS, NULL},
     {"_after_fork_child", (PyCFunction)mod_after_fork_child, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
@@ -81,6 +84,7 @@ static int add_exc(PyObject *m, const char *name, PyObject *base, PyObject **out
 
 static int mod_exec(PyObject *m) {
     modstate *st = zpy_state(m);
+    if (zpy_introspect_init() < 0) return -1;
     if (add_type(m, &zpy_System_spec, NULL, &st->System_Type, "System") < 0 ||
         add_type(m, &zpy_Ref_spec, NULL, &st->Ref_Type, "ActorRef") < 0 ||
         add_type(m, &zpy_Future_spec, NULL, &st->Future_Type, "Future") < 0 ||
@@ -132,6 +136,7 @@ static int mod_exec(PyObject *m) {
 #undef INTERN
     if (PyModule_AddIntConstant(m, "TAG_PY", TAG_PY) < 0) return -1;
     if (zpy_store_init(m) < 0) return -1;
+    if (zpy_cluster_exec(m, st) < 0) return -1; /* after ActorDeadError: its base */
     return 0;
 }
 
@@ -158,12 +163,16 @@ static int mod_traverse(PyObject *m, visitproc visit, void *arg) {
     Py_VISIT(st->last_waker);
     Py_VISIT(st->FutureIter_Type);
     Py_VISIT(st->report_failure);
+    Py_VISIT(st->Cluster_Type);
+    Py_VISIT(st->NodeDownError);
     return 0;
 }
 
 static int mod_clear(PyObject *m) {
     modstate *st = zpy_state(m);
     if (!st) return 0;
+    Py_CLEAR(st->Cluster_Type);
+    Py_CLEAR(st->NodeDownError);
     Py_CLEAR(st->System_Type);
     Py_CLEAR(st->Ref_Type);
     Py_CLEAR(st->Future_Type);

@@ -4,6 +4,8 @@
  */
 #include "glue.h"
 
+#include <math.h>
+
 PyObject *zpy_new_ref(SystemObject *s, za_ref r, int kind) {
     RefObject *o = PyObject_New(RefObject, s->st->Ref_Type);
     if (!o) return NULL;
@@ -27,6 +29,7 @@ static void Ref_dealloc(RefObject *o) {
 int zpy_ref_kind(RefObject *r) {
     if (r->kind) return r->kind;
     SystemObject *s = r->sys;
+    if (za_ref_node(r->ref) != za_system_node(s->sys)) return r->kind = 2; /* another node: values */
     const za_behaviour *b = za_ref_behaviour(s->sys, r->ref);
     if (!b) return 0; /* dead (the send reports it), or not started yet */
     if (b->receive == zpy_py_receive) {
@@ -184,8 +187,8 @@ static PyObject *Ref_ask_async(RefObject *r, PyObject *const *args, Py_ssize_t n
     } else if (parse_args("ask_async", args, nargs, kwnames, names, 2, 2, 1, a) < 0) {
         return NULL;
     }
-    double timeout = zpy_parse_timeout(a[1], 0);
-    if (timeout == -2) return NULL;
+    double timeout;
+    if (zpy_duration_opt(a[1], "timeout", ZPY_DUR_INF_OK, INFINITY, &timeout) < 0) return NULL;
     return (PyObject *)zpy_future_ask(r, a[0], timeout);
 }
 
@@ -206,8 +209,8 @@ static PyObject *Ref_ask(RefObject *r, PyObject *const *args, Py_ssize_t nargs, 
         return NULL;
     }
     PyObject *msg = a[0];
-    double timeout = zpy_parse_timeout(a[1], 5.0);
-    if (timeout == -2) return NULL;
+    double timeout;
+    if (zpy_duration_opt(a[1], "timeout", ZPY_DUR_INF_OK, 5.0, &timeout) < 0) return NULL;
     SystemObject *s = r->sys;
     if (zpy_check_sys(s) < 0 || zpy_refuse_in_actor("ask()") < 0) return NULL;
     int kind = r->kind ? r->kind : zpy_ref_kind(r);
@@ -286,7 +289,7 @@ static PyObject *Ref_ask(RefObject *r, PyObject *const *args, Py_ssize_t nargs, 
         if (got == 0) HOLDING(w = za_ask_wait(h, 0, &ans));
         if (w == ZA_EAGAIN) {
             HOLDING(za_ask_abandon(h));
-            if (got == 0) PyErr_Format(s->st->AskTimeout, "no reply within %.3g s", timeout);
+            if (got == 0) zpy_raise_ask_timeout(s, timeout);
             return NULL;
         }
     }
@@ -312,8 +315,8 @@ static PyObject *Ref_join(RefObject *r, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"timeout", NULL};
     PyObject *to = NULL;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:join", kwlist, &to)) return NULL;
-    double timeout = zpy_parse_timeout(to, -1);
-    if (timeout == -2) return NULL;
+    double timeout;
+    if (zpy_duration_opt(to, "timeout", ZPY_DUR_INF_OK, INFINITY, &timeout) < 0) return NULL;
     SystemObject *s = r->sys;
     if (zpy_check_sys(s) < 0) return NULL;
     if (!za_is_alive(s->sys, r->ref)) Py_RETURN_TRUE;
@@ -391,7 +394,13 @@ static PyMethodDef Ref_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static PyObject *Ref_get_node(RefObject *r, void *Py_UNUSED(x)) {
+    return PyLong_FromUnsignedLong(za_ref_node(r->ref));
+}
+
 static PyGetSetDef Ref_getset[] = {
+    {"node", (getter)Ref_get_node, NULL, "Id of the cluster node the actor lives on (0: no cluster).",
+     NULL},
     {"id", (getter)Ref_get_id, NULL, "The 64-bit runtime reference.", NULL},
     {"system", (getter)Ref_get_system, NULL, "The System this actor lives in.", NULL},
     {NULL, NULL, NULL, NULL, NULL},

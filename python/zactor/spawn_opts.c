@@ -44,7 +44,7 @@ int zpy_parse_spawn_opts(SystemObject *s, PyObject *strat, PyObject *kw, za_spaw
             return -1;
         }
         *name_keep = Py_NewRef(v);
-        o->name = PyUnicode_AsUTF8(v);
+        o->name = zpy_cstring(v, "name");
         if (!o->name) return -1;
     }
     if (OPT("restart")) {
@@ -62,38 +62,39 @@ int zpy_parse_spawn_opts(SystemObject *s, PyObject *strat, PyObject *kw, za_spaw
         }
     }
     if (OPT("max_restarts")) {
-        long n = PyLong_AsLong(v);
-        if (n < 0) {
-            if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "max_restarts must be >= 0");
-            return -1;
-        }
+        unsigned long long n;
+        if (zpy_count(v, "max_restarts", 0, UINT32_MAX, &n) < 0) return -1;
         /* 0 means "default" to the runtime; the smallest budget it offers is 1 */
         o->max_restarts = n ? (uint32_t)n : 1;
         if (n == 0) o->restart = ZA_RESTART_TEMPORARY;
     }
     if (OPT("within")) {
-        double w = PyFloat_AsDouble(v);
-        if (w == -1.0 && PyErr_Occurred()) return -1;
-        o->within_ms = w > 0 ? (uint32_t)(w * 1000.0) : 1;
+        double w;
+        if (zpy_duration(v, "within", 0, &w) < 0) return -1;
+        o->within_ms = w > 0 ? zpy_seconds_to_ms(w) : 1;
     }
     if (OPT("backoff")) {
         double lo = 0, hi = 0;
         if (PyTuple_Check(v)) {
-            if (!PyArg_ParseTuple(v, "dd", &lo, &hi)) return -1;
+            PyObject *lo_o, *hi_o;
+            if (!PyArg_ParseTuple(v, "OO:backoff", &lo_o, &hi_o) ||
+                zpy_duration(lo_o, "backoff", 0, &lo) < 0 ||
+                zpy_duration(hi_o, "backoff", 0, &hi) < 0)
+                return -1;
+            if (hi < lo) {
+                PyErr_SetString(PyExc_ValueError, "backoff (min, max) needs min <= max");
+                return -1;
+            }
         } else {
-            lo = PyFloat_AsDouble(v);
-            if (lo == -1.0 && PyErr_Occurred()) return -1;
-            hi = lo * 32;
+            if (zpy_duration(v, "backoff", 0, &lo) < 0) return -1;
+            hi = lo * 32 > ZPY_MAX_SECONDS ? ZPY_MAX_SECONDS : lo * 32;
         }
-        o->backoff_min_ms = (uint32_t)(lo * 1000.0);
-        o->backoff_max_ms = (uint32_t)(hi * 1000.0);
+        o->backoff_min_ms = zpy_seconds_to_ms(lo);
+        o->backoff_max_ms = zpy_seconds_to_ms(hi);
     }
     if (OPT("capacity")) {
-        long n = PyLong_AsLong(v);
-        if (n < 0) {
-            if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "capacity must be >= 0");
-            return -1;
-        }
+        unsigned long long n;
+        if (zpy_count(v, "capacity", 0, UINT32_MAX, &n) < 0) return -1;
         o->capacity = (uint32_t)n;
     }
     if (OPT("on_full")) {
@@ -115,9 +116,9 @@ int zpy_parse_spawn_opts(SystemObject *s, PyObject *strat, PyObject *kw, za_spaw
     }
     o->block_timeout_ms = 1000;
     if (OPT("block_timeout")) {
-        double w = PyFloat_AsDouble(v);
-        if (w == -1.0 && PyErr_Occurred()) return -1;
-        o->block_timeout_ms = w > 0 ? (uint32_t)(w * 1000.0) : 0;
+        double w;
+        if (zpy_duration(v, "block_timeout", ZPY_DUR_INF_OK, &w) < 0) return -1;
+        o->block_timeout_ms = w > 0 ? zpy_seconds_to_ms(w) : 0;
     }
 #undef OPT
     static const char *known[] = {"name",     "restart", "max_restarts",  "within", "backoff",

@@ -17,14 +17,32 @@ static PyObject *System_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
 }
 
 static int System_init(SystemObject *s, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"workers", "batch", "budget_ms", "max_restarts", "within", NULL};
-    PyObject *workers_o = Py_None;
-    unsigned int batch = 0;
-    double budget_ms = 2.0, within = 0;
-    int max_restarts = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O$Idid:System", kwlist, &workers_o, &batch,
-                                     &budget_ms, &max_restarts, &within))
+    static char *kwlist[] = {"workers", "batch", "budget_ms",  "max_restarts",
+                             "within",  "http",  "http_token", "cluster", NULL};
+    const char *http = NULL, *http_token = NULL;
+    PyObject *workers_o = Py_None, *batch_o = NULL, *budget_o = NULL, *max_restarts_o = NULL,
+             *within_o = NULL, *cluster_o = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O$OOOOzzO:System", kwlist, &workers_o, &batch_o,
+                                     &budget_o, &max_restarts_o, &within_o, &http, &http_token,
+                                     &cluster_o))
         return -1;
+    unsigned long long batch = 0, max_restarts = 0;
+    double budget_s = 0.002, within = 0;
+    if ((batch_o && zpy_count(batch_o, "batch", 0, UINT32_MAX, &batch) < 0) ||
+        (max_restarts_o && zpy_count(max_restarts_o, "max_restarts", 0, UINT32_MAX, &max_restarts) < 0) ||
+        zpy_duration_opt(within_o, "within", 0, 0, &within) < 0)
+        return -1;
+    if (budget_o) {
+        /* (in ms: its own range, the runtime's budget_us is 32 bits) */
+        double b;
+        if (zpy_duration(budget_o, "budget_ms", ZPY_DUR_POSITIVE, &b) < 0) return -1;
+        if (b > ZPY_MAX_SECONDS) {
+            PyErr_Format(PyExc_OverflowError, "budget_ms must be at most %d ms",
+                         (int)ZPY_MAX_SECONDS);
+            return -1;
+        }
+        budget_s = b / 1000.0;
+    }
     if (s->sys) {
         PyErr_SetString(PyExc_RuntimeError, "System already initialised");
         return -1;
@@ -38,18 +56,18 @@ static int System_init(SystemObject *s, PyObject *args, PyObject *kw) {
     if (workers_o == Py_None) {
         cfg.workers = 0;
     } else {
-        long w = PyLong_AsLong(workers_o);
-        if (w == -1 && PyErr_Occurred()) return -1;
-        if (w < 0 || w > 1024) {
-            PyErr_SetString(PyExc_ValueError, "workers must be None, 0 (manual) or 1..1024");
+        unsigned long long w;
+        if (zpy_count(workers_o, "workers (None, 0 for manual, or 1..1024)", 0, 1024, &w) < 0)
             return -1;
-        }
         if (w == 0) cfg.manual = 1;
         cfg.workers = (int)w;
     }
-    cfg.batch = batch;
+    cfg.batch = (uint32_t)batch;
+    cfg.http_addr = http; /* copied by za_system_create */
+    cfg.http_token = http_token;
+    if (cluster_o != Py_None && zpy_cluster_get(s->st, cluster_o, &cfg.cluster) < 0) return -1;
     if (max_restarts > 0) cfg.root_max_restarts = (uint32_t)max_restarts;
-    if (within > 0) cfg.root_within_ms = (uint32_t)(within * 1000.0);
+    if (within > 0) cfg.root_within_ms = zpy_seconds_to_ms(within);
     s->manual = cfg.manual;
     s->fork_gen = g_fork_gen;
     s->interp = PyThreadState_Get()->interp;
@@ -57,7 +75,7 @@ static int System_init(SystemObject *s, PyObject *args, PyObject *kw) {
     s->timers = PyDict_New();
     if (!s->cells || !s->timers) return -1;
     s->sweep_at = 1024;
-    zpy_host_init(s, budget_ms);
+    zpy_host_init(s, budget_s * 1000.0);
     int rc = za_system_create(&cfg, &s->sys);
     if (rc != ZA_OK) {
         s->sys = NULL;
@@ -76,91 +94,64 @@ static int System_init(SystemObject *s, PyObject *args, PyObject *kw) {
     return 0;
 }
 
-/* Polled by za_system_shutdown_ex (GIL released) about every 50 ms: a
- * pending Ctrl-C cuts the drain short. The exception stays set on this
- * thread's state for system_close to raise. */
-static int shutdown_interrupted(void *ud) {
-    (void)ud;
-    zpy_gil_acquire();
-    int r = PyErr_CheckSignals() < 0;
-    zpy_gil_release();
-    return r;
-}
-
-/* Shut down, join workers, free thread states. GIL held on entry/exit.
- * interruptible: shutdown()/__exit__, where a KeyboardInterrupt may surface
- * (returns ZA_ECANCELLED with the exception set; the system is closed). */
-static int system_close(SystemObject *s, double timeout, int interruptible) {
-    if (!s->sys || s->closed) return ZA_OK;
-    if (s->fork_gen != g_fork_gen) {
-        /* the child of a fork: the workers do not exist here; leak, never join */
-        s->closed = 1;
-        return ZA_OK;
-    }
-    if (s->closing) return ZA_OK;
-    /* Not "closed" yet: while mailboxes drain, actors keep talking to each
-     * other (the runtime itself refuses sends from outside). */
-    s->closing = 1;
-    uint32_t ms = (uint32_t)(timeout * 1000.0);
-    int rc;
-    if (s->manual) {
-        HOLDING(rc = za_system_shutdown(s->sys, ms));
-    } else {
-        zpy_gil_release();
-        rc = za_system_shutdown_ex(s->sys, ms, interruptible ? shutdown_interrupted : NULL, NULL);
-        zpy_gil_acquire();
-    }
-    /* the clean-up below runs Python callbacks: not with an exception set */
-    PyObject *et = NULL, *ev = NULL, *etb = NULL;
-    if (rc == ZA_ECANCELLED) PyErr_Fetch(&et, &ev, &etb);
-    s->closed = 1;
-    zpy_drain_deferred(); /* dead letters of this system, while it still exists */
-    atomic_store(&s->dl_on, 0);
-    HOLDING(za_system_destroy(s->sys));
-    s->sys = NULL;
-    zpy_drain_deferred();
-    for (int i = 0; i < s->nworkers; i++) {
-        if (s->tstates[i]) {
-            PyThreadState_Clear(s->tstates[i]);
-            PyThreadState_Delete(s->tstates[i]);
-            s->tstates[i] = NULL;
-        }
-    }
-    /* break the system <-> cell cycles */
-    if (s->cells) PyDict_Clear(s->cells);
-    if (s->timers) PyDict_Clear(s->timers);
-    if (rc == ZA_ECANCELLED) {
-        if (et)
-            PyErr_Restore(et, ev, etb);
-        else
-            PyErr_SetString(PyExc_KeyboardInterrupt, "shutdown interrupted");
-    }
-    return rc;
-}
-
 static PyObject *System_shutdown(SystemObject *s, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"timeout", NULL};
-    double timeout = 5.0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|d:shutdown", kwlist, &timeout)) return NULL;
+    PyObject *to = NULL;
+    double timeout;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:shutdown", kwlist, &to) ||
+        zpy_duration_opt(to, "timeout", ZPY_DUR_INF_OK, 5.0, &timeout) < 0)
+        return NULL;
+    if (zpy_check_init(s) < 0) return NULL;
     if (tl_in_actor) {
         PyErr_SetString(PyExc_RuntimeError, "shutdown() cannot run inside an actor");
         return NULL;
     }
-    if (s->closed || !s->sys) Py_RETURN_TRUE;
-    int rc = system_close(s, timeout, 1);
+    if (s->closed || !s->sys) return PyBool_FromLong(!s->abandoned_flag);
+    int rc = zpy_system_close(s, timeout, 1);
     if (rc == ZA_ECANCELLED) return NULL; /* Ctrl-C: closed without the drain */
     return PyBool_FromLong(rc == ZA_OK);
 }
 
+/*
+ * A live System nobody references (a forgotten shutdown(), or the cycle
+ * System <-> its actors' cells found by the cyclic GC): shut it down here,
+ * before anything is cleared, so that no worker ever runs an actor whose
+ * cell is gone. On a worker (the GC may run inside an actor) it cannot be
+ * shut down: it is kept alive (resurrected) and the dispatcher thread shuts
+ * it down.
+ */
+static void System_finalize(SystemObject *s) {
+    if (!s->sys || s->closed || s->closing) return;
+    if (s->fork_gen != g_fork_gen) return;
+    PyObject *et, *ev, *etb;
+    PyErr_Fetch(&et, &ev, &etb);
+    if (tl_in_host || tl_in_actor) {
+        zpy_defer_obj(DF_CLOSE, Py_NewRef((PyObject *)s));
+    } else {
+        zpy_system_close(s, 5.0, 0);
+    }
+    PyErr_Restore(et, ev, etb);
+}
+
+void zpy_system_close_dropped(SystemObject *s) {
+    if (s->sys && !s->closed) zpy_system_close(s, 5.0, 0);
+}
+
+static PyObject *System_get_abandoned(SystemObject *s, void *Py_UNUSED(x)) {
+    return s->abandoned ? Py_NewRef(s->abandoned) : PyTuple_New(0);
+}
+
 static void System_dealloc(SystemObject *s) {
     PyTypeObject *tp = Py_TYPE(s);
+    if (PyObject_CallFinalizerFromDealloc((PyObject *)s) < 0) return; /* resurrected */
     PyObject_GC_UnTrack(s);
     if (s->weakreflist) PyObject_ClearWeakRefs((PyObject *)s);
-    if (s->sys && !s->closed && !tl_in_actor) system_close(s, 5.0, 0);
+    if (s->sys && !s->closed && !tl_in_actor) zpy_system_close(s, 5.0, 0);
     free(s->tstates);
     Py_CLEAR(s->cells);
     Py_CLEAR(s->timers);
     Py_CLEAR(s->dl_callback);
+    Py_CLEAR(s->abandoned);
     Py_CLEAR(s->module);
     tp->tp_free((PyObject *)s);
     Py_DECREF(tp);
@@ -171,15 +162,17 @@ static int System_traverse(SystemObject *s, visitproc visit, void *arg) {
     Py_VISIT(s->cells);
     Py_VISIT(s->timers);
     Py_VISIT(s->dl_callback);
+    Py_VISIT(s->abandoned);
     return 0;
 }
 
 static int System_clear(SystemObject *s) {
     /* a live system is never collected: its cells are reachable from workers */
-    if (s->sys && !s->closed) return 0;
+    if ((s->sys && !s->closed) || s->reap_sys) return 0; /* (abandoned: the closer's) */
     Py_CLEAR(s->cells);
     Py_CLEAR(s->timers);
     Py_CLEAR(s->dl_callback);
+    Py_CLEAR(s->abandoned);
     return 0;
 }
 
@@ -194,7 +187,9 @@ static PyObject *System_lookup(SystemObject *s, PyObject *name) {
         return NULL;
     }
     za_ref r;
-    int rc = za_lookup(s->sys, PyUnicode_AsUTF8(name), &r);
+    const char *cname = zpy_cstring(name, "name");
+    if (!cname) return NULL;
+    int rc = za_lookup(s->sys, cname, &r);
     if (rc == ZA_ENOTFOUND) Py_RETURN_NONE;
     if (rc != ZA_OK) return zpy_raise_za(s, rc, "lookup");
     return zpy_new_ref(s, r, 0);
@@ -202,15 +197,18 @@ static PyObject *System_lookup(SystemObject *s, PyObject *name) {
 
 static PyObject *System_run(SystemObject *s, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"max_turns", NULL};
-    unsigned int max_turns = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|I:run", kwlist, &max_turns)) return NULL;
+    PyObject *mt = NULL;
+    unsigned long long max_turns = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:run", kwlist, &mt) ||
+        (mt && zpy_count(mt, "max_turns", 0, UINT32_MAX, &max_turns) < 0))
+        return NULL;
     if (zpy_check_sys(s) < 0) return NULL;
     if (!s->manual) {
         PyErr_SetString(PyExc_RuntimeError, "run() is for System(workers=0) only");
         return NULL;
     }
     int rc;
-    HOLDING(rc = za_system_run(s->sys, max_turns));
+    HOLDING(rc = za_system_run(s->sys, (uint32_t)max_turns));
     zpy_drain_deferred();
     if (PyErr_Occurred()) return NULL;
     if (rc < 0) return zpy_raise_za(s, rc, "run");
@@ -218,6 +216,7 @@ static PyObject *System_run(SystemObject *s, PyObject *args, PyObject *kw) {
 }
 
 static PyObject *System_on_dead_letter(SystemObject *s, PyObject *cb) {
+    if (zpy_check_init(s) < 0) return NULL;
     if (cb != Py_None && !PyCallable_Check(cb)) {
         PyErr_SetString(PyExc_TypeError, "callback must be callable or None");
         return NULL;
@@ -312,7 +311,8 @@ static PyObject *System_enter(SystemObject *s, PyObject *Py_UNUSED(ignored)) {
 
 static PyObject *System_exit(SystemObject *s, PyObject *args) {
     (void)args;
-    if (!s->closed && s->sys && system_close(s, 5.0, 1) == ZA_ECANCELLED) return NULL;
+    if (zpy_check_init(s) < 0) return NULL;
+    if (!s->closed && s->sys && zpy_system_close(s, 5.0, 1) == ZA_ECANCELLED) return NULL;
     Py_RETURN_FALSE;
 }
 
@@ -332,8 +332,8 @@ static PyObject *System_get_closed(SystemObject *s, void *Py_UNUSED(x)) {
 static PyObject *System_ref(SystemObject *s, PyObject *arg) {
     /* an ActorRef from its 64-bit id (e.g. from a native actor's message) */
     if (zpy_check_sys(s) < 0) return NULL;
-    unsigned long long r = PyLong_AsUnsignedLongLong(arg);
-    if (PyErr_Occurred()) return NULL;
+    unsigned long long r;
+    if (zpy_count(arg, "id", 0, UINT64_MAX, &r) < 0) return NULL;
     return zpy_new_ref(s, (za_ref)r, 0);
 }
 
@@ -365,19 +365,10 @@ static PyObject *System_spawn_behaviour(SystemObject *s, PyObject *args, PyObjec
 /* unpack(data): one MessagePack value, strictly (the same reader as messages
  * from other languages, but malformed input is an error, not raw bytes). */
 static PyObject *System_unpack(SystemObject *s, PyObject *arg) {
+    if (zpy_check_init(s) < 0) return NULL;
     Py_buffer b;
     if (PyObject_GetBuffer(arg, &b, PyBUF_SIMPLE) < 0) return NULL;
-    za_doc *d = NULL;
-    int rc = za_doc_decode(b.buf, (size_t)b.len, &d);
-    PyObject *r = NULL;
-    if (rc == ZA_OK) {
-        r = zpy_value_to_py(s, za_doc_root(d));
-        za_doc_free(d);
-    } else {
-        const char *detail = za_last_error();
-        PyErr_Format(PyExc_ValueError, "unpack: not one MessagePack value (%zd bytes): %s", b.len,
-                     detail && *detail ? detail : za_strerror(rc));
-    }
+    PyObject *r = zpy_unpack_strict(s, b.buf, (size_t)b.len);
     PyBuffer_Release(&b);
     return r;
 }
@@ -401,7 +392,7 @@ static PyObject *System_spawn_lua(SystemObject *s, PyObject *args, PyObject *kw)
                         "or Lua source text");
         return NULL;
     }
-    const char *spec = PyUnicode_AsUTF8(PyTuple_GET_ITEM(args, 0));
+    const char *spec = zpy_cstring(PyTuple_GET_ITEM(args, 0), "the Lua behaviour");
     if (!spec) return NULL;
     za_lua_opts lo = {0};
     PyObject *optkw = NULL, *name_keep = NULL, *strat = NULL, *packed = NULL, *v;
@@ -409,27 +400,23 @@ static PyObject *System_spawn_lua(SystemObject *s, PyObject *args, PyObject *kw)
     if (kw) {
         if (!(optkw = PyDict_Copy(kw))) return NULL;
         if ((v = PyDict_GetItemString(optkw, "memory_limit")) && v != Py_None) {
-            long long m = PyLong_AsLongLong(v);
-            if (m <= 0) {
-                if (!PyErr_Occurred())
-                    PyErr_SetString(PyExc_ValueError, "memory_limit must be > 0 bytes");
-                goto err;
-            }
+            unsigned long long m;
+            if (zpy_count(v, "memory_limit", 1, SIZE_MAX, &m) < 0) goto err;
             lo.memory_limit = (size_t)m;
         }
         if ((v = PyDict_GetItemString(optkw, "budget")) && v != Py_None) {
-            double b = PyFloat_AsDouble(v);
-            if (b == -1.0 && PyErr_Occurred()) goto err;
-            if (b <= 0) {
-                PyErr_SetString(PyExc_ValueError, "budget must be > 0 seconds");
-                goto err;
-            }
-            lo.budget_ms = b * 1000.0 < 1 ? 1u : (uint32_t)(b * 1000.0);
+            double b;
+            if (zpy_duration(v, "budget", ZPY_DUR_POSITIVE, &b) < 0) goto err;
+            lo.budget_ms = zpy_seconds_to_ms(b);
         }
         if ((v = PyDict_GetItemString(optkw, "open_io_os")) && v != Py_None) {
-            int t = PyObject_IsTrue(v);
-            if (t < 0) goto err;
-            lo.open_io_os = t;
+            /* a bool, as from Lua: "false" is a true value and would open io/os */
+            if (!PyBool_Check(v)) {
+                PyErr_Format(PyExc_TypeError, "open_io_os must be a bool, not %s",
+                             Py_TYPE(v)->tp_name);
+                goto err;
+            }
+            lo.open_io_os = v == Py_True;
         }
         strat = PyDict_GetItemString(optkw, "strategy");
         Py_XINCREF(strat); /* optkw loses it just below */
@@ -488,15 +475,19 @@ err:
 }
 
 static PyObject *System_wait_idle(SystemObject *s, PyObject *args) {
-    double timeout = 5.0;
-    if (!PyArg_ParseTuple(args, "|d:wait_idle", &timeout)) return NULL;
+    PyObject *to = NULL;
+    double timeout;
+    if (!PyArg_ParseTuple(args, "|O:wait_idle", &to) ||
+        zpy_duration_opt(to, "timeout", ZPY_DUR_INF_OK, 5.0, &timeout) < 0)
+        return NULL;
+    uint32_t ms = zpy_seconds_to_ms(timeout);
     if (zpy_check_sys(s) < 0 || zpy_refuse_in_actor("wait_idle()") < 0) return NULL;
     int rc;
     if (s->manual) {
-        HOLDING(rc = za_system_wait_idle(s->sys, (uint32_t)(timeout * 1000)));
+        HOLDING(rc = za_system_wait_idle(s->sys, ms));
     } else {
         zpy_gil_release();
-        rc = za_system_wait_idle(s->sys, (uint32_t)(timeout * 1000));
+        rc = za_system_wait_idle(s->sys, ms);
         zpy_gil_acquire();
     }
     zpy_drain_deferred();
@@ -511,7 +502,10 @@ static PyMethodDef System_methods[] = {
     {"lookup", (PyCFunction)System_lookup, METH_O, "lookup(name) -> ActorRef or None."},
     {"shutdown", (PyCFunction)(void (*)(void))System_shutdown, METH_VARARGS | METH_KEYWORDS,
      "shutdown(timeout=5.0) -> bool: let mailboxes drain, stop actors children-first, join "
-     "workers. False if draining did not finish in time. Idempotent."},
+     "workers, all within about timeout seconds (inf: no limit). False if draining did not "
+     "finish in time; if a handler is still running then, its worker is abandoned (a "
+     "RuntimeWarning, System.abandoned lists those actors) and shutdown returns anyway. "
+     "Idempotent."},
     {"run", (PyCFunction)(void (*)(void))System_run, METH_VARARGS | METH_KEYWORDS,
      "run(max_turns=0) -> int: System(workers=0) only: run actor turns on this thread (0: until "
      "idle)."},
@@ -546,6 +540,13 @@ static PyMethodDef System_methods[] = {
 static PyGetSetDef System_getset[] = {
     {"workers", (getter)System_get_workers, NULL, "Number of worker threads (0: manual).", NULL},
     {"closed", (getter)System_get_closed, NULL, "True once shut down.", NULL},
+    {"abandoned", (getter)System_get_abandoned, NULL,
+     "The actors whose handler was still running when shutdown(timeout) gave up waiting (their "
+     "worker is abandoned); () otherwise.",
+     NULL},
+    {"http_url", (getter)zpy_system_http_url, NULL,
+     "URL of the HTTP endpoint (System(http=...)), e.g. 'http://127.0.0.1:9100'; None if off.",
+     NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -558,14 +559,19 @@ static PyType_Slot System_slots[] = {
     {Py_tp_new, System_new},
     {Py_tp_init, System_init},
     {Py_tp_dealloc, System_dealloc},
+    {Py_tp_finalize, System_finalize},
     {Py_tp_traverse, System_traverse},
     {Py_tp_clear, System_clear},
     {Py_tp_methods, System_methods},
     {Py_tp_getset, System_getset},
     {Py_tp_members, System_members},
-    {Py_tp_doc, "System(workers=None, *, batch=0, budget_ms=2.0, max_restarts=0, within=0): an "
-                "actor system. workers=None: one worker per core; workers=0: deterministic "
-                "manual mode (actors run in the caller during ask/join/run)."},
+    {Py_tp_doc, "System(workers=None, *, batch=0, budget_ms=2.0, max_restarts=0, within=0, "
+                "http=None, http_token=None): an actor system. workers=None: one worker per "
+                "core; workers=0: deterministic manual mode (actors run in the caller during "
+                "ask/join/run). http='127.0.0.1:9100' serves /metrics, /health/live, "
+                "/health/ready, /actors, /tree, /deadletters and a dashboard at / (port 0: any "
+                "free port, see http_url); a non-loopback address needs http_token (a bearer "
+                "token requests must present)."},
     {0, NULL},
 };
 

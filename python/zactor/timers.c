@@ -15,13 +15,9 @@ typedef struct TimerObject {
 static PyObject *start_timer(SystemObject *s, double delay, double interval, RefObject *to,
                              PyObject *msg) {
     if (zpy_check_sys(s) < 0) return NULL;
-    if (delay < 0 || interval < 0) {
-        PyErr_SetString(PyExc_ValueError, "delay and interval must be >= 0");
-        return NULL;
-    }
-    uint32_t dms = (uint32_t)(delay * 1000.0 + 0.5);
-    uint32_t ims = (uint32_t)(interval * 1000.0 + 0.5);
-    if (interval > 0 && ims == 0) ims = 1;
+    /* (checked by zpy_timer_args under the one rule: finite, in range) */
+    uint32_t dms = delay > 0 ? zpy_seconds_to_ms(delay) : 0;
+    uint32_t ims = interval > 0 ? zpy_seconds_to_ms(interval) : 0;
     za_timer_id id = 0;
     uint64_t key = 0;
     int rc;
@@ -110,22 +106,21 @@ PyType_Spec zpy_Timer_spec = {
 PyObject *zpy_timer_args(SystemObject *s, PyObject *args, PyObject *kw, int periodic) {
     static char *kwlist1[] = {"delay", "ref", "msg", NULL};
     static char *kwlist2[] = {"interval", "ref", "msg", "delay", NULL};
-    double a, delay = -1;
-    PyObject *ref, *msg;
+    double a, delay;
+    PyObject *a_o, *delay_o = NULL, *ref, *msg;
+    if (zpy_check_sys(s) < 0) return NULL;
     if (periodic) {
-        if (!PyArg_ParseTupleAndKeywords(args, kw, "dOO|d:send_interval", kwlist2, &a, &ref, &msg,
-                                         &delay))
+        if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|O:send_interval", kwlist2, &a_o, &ref,
+                                         &msg, &delay_o) ||
+            zpy_duration(a_o, "interval", ZPY_DUR_POSITIVE, &a) < 0 ||
+            zpy_duration_opt(delay_o, "delay", 0, a, &delay) < 0)
             return NULL;
-        if (delay < 0) delay = a;
     } else {
-        if (!PyArg_ParseTupleAndKeywords(args, kw, "dOO:send_after", kwlist1, &a, &ref, &msg))
+        if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO:send_after", kwlist1, &a_o, &ref, &msg) ||
+            zpy_duration(a_o, "delay", 0, &a) < 0)
             return NULL;
     }
     RefObject *r;
     if (zpy_as_ref(s, ref, &r) < 0) return NULL;
-    if (periodic && a <= 0) {
-        PyErr_SetString(PyExc_ValueError, "interval must be > 0");
-        return NULL;
-    }
     return periodic ? start_timer(s, delay, a, r, msg) : start_timer(s, a, 0, r, msg);
 }

@@ -1,20 +1,13 @@
 /*
  * wait.c - blocking calls from Python (ask, join, result, wait_idle): their
  * timeouts, the deadline they wait in slices towards (Ctrl-C between
- * slices), and the refusal to block inside an actor.
+ * slices), and the refusal to block inside an actor. (Timeouts are parsed
+ * under the one rule of durations.c.)
  */
 #include "glue.h"
 
-double zpy_parse_timeout(PyObject *o, double dflt) {
-    if (!o || o == Py_None) return dflt;
-    double t = PyFloat_AsDouble(o);
-    if (t == -1.0 && PyErr_Occurred()) return -2;
-    if (t < 0) t = 0;
-    return t;
-}
-
 uint64_t zpy_deadline_after(double timeout) {
-    if (timeout < 0 || timeout > 1e9) return UINT64_MAX;
+    if (!(timeout <= ZPY_MAX_SECONDS)) return UINT64_MAX; /* inf: no limit */
     return zpy_now_ns() + (uint64_t)(timeout * 1e9);
 }
 

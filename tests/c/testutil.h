@@ -188,7 +188,7 @@ static inline void tu_gate_open(tu_gate *g) {
 /* -------------------------------------------------------- dead letters */
 
 #define TU_DL_MAX 4096
-#define TU_NREASONS 5
+#define TU_NREASONS 6
 
 /* Records dead letters (thread-safe). Install with za_set_dead_letter_hook(sys, tu_dl_hook, &rec).
  */

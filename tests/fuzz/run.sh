@@ -82,6 +82,8 @@ for t in "$@"; do
     total=$((total + end - start))
 done
 if [ "$mode" != repro ]; then
-    echo "$mode: $# targets, $failed crashed, ${total} s of fuzzing"
+    echo "$mode: $# targets, ${total} s of fuzzing"
+    # the plain closing line test runners print: targets that ran clean / crashed
+    echo "$mode: $(($# - failed)) passed, $failed failed"
 fi
 [ $failed -eq 0 ]

@@ -128,6 +128,8 @@ typedef struct za_behaviour {
 typedef struct za_config {
     int workers; uint32_t batch; uint32_t spin_us; uint32_t max_payload; uint32_t latency_sample;
     uint32_t root_max_restarts; uint32_t root_within_ms; int manual;
+    const char *http_addr; const char *http_token; uint32_t dead_letter_keep;
+    void *cluster;
 } za_config;
 typedef struct za_answer {
     int status; int32_t tag; uint8_t kind; void *data; size_t len; void *ptr; void *dtor; char *error;

@@ -9,7 +9,7 @@
 
 static int ctx_spawn(lua_State *L) {
     za__lua_actor *a = za__lua_actor_of(L);
-    const char *spec = luaL_checkstring(L, 2);
+    const char *spec = za_lua_check_cstring(L, 2, "ctx:spawn", "the behaviour");
     if (a->stopping)
         return luaL_error(L, "zactor: ctx:spawn: not allowed in stop (a child spawned by a "
                              "stopping actor would outlive it)");
@@ -88,7 +88,7 @@ static int ctx_tell(lua_State *L) {
 static int ctx_lookup(lua_State *L) {
     za__lua_actor *a = za__lua_actor_of(L);
     za_ref r;
-    if (za_lookup(a->sys, luaL_checkstring(L, 2), &r) != ZA_OK)
+    if (za_lookup(a->sys, za_lua_check_cstring(L, 2, "ctx:lookup", "the name"), &r) != ZA_OK)
         lua_pushnil(L);
     else
         za__lua_push_ref(L, r, NULL);
@@ -146,6 +146,32 @@ static int ctx_ask(lua_State *L) {
     return lua_yieldk(L, 0, 0, ask_cont);
 }
 
+/* ctx:trace() -> the W3C traceparent the handler's sends carry (the
+ * handled message's unless changed), or nil; ctx:trace(traceparent) sets it
+ * for the rest of this handler, ctx:trace(false) clears it. (After an ask
+ * resumes the handler, it is the reply's.) */
+static int ctx_trace(lua_State *L) {
+    if (lua_gettop(L) >= 2) {
+        if (lua_isboolean(L, 2) && !lua_toboolean(L, 2)) {
+            za_trace_set_current(NULL);
+            return 0;
+        }
+        za_trace t;
+        if (za_trace_parse(luaL_checkstring(L, 2), &t) != ZA_OK)
+            return luaL_error(L, "zactor: ctx:trace: %s", za_last_error());
+        za_trace_set_current(&t);
+        return 0;
+    }
+    za_trace t;
+    char buf[56];
+    if (za_trace_current(&t) != ZA_OK || za_trace_format(&t, buf, sizeof buf) != ZA_OK) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_pushstring(L, buf);
+    return 1;
+}
+
 static int ctx_index(lua_State *L) {
     za__lua_actor *a = za__lua_actor_of(L);
     const char *k = lua_tostring(L, 2);
@@ -186,6 +212,7 @@ static const luaL_Reg ctx_methods[] = {
     {"ask", ctx_ask},
     {"tell", ctx_tell},
     {"lookup", ctx_lookup},
+    {"trace", ctx_trace},
     {NULL, NULL},
 };
 

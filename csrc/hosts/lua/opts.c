@@ -118,7 +118,7 @@ int za_lua_parse_opts(lua_State *L, int idx, const char *fn, za_spawn_opts *o, z
             if (lua_type(L, -1) != LUA_TSTRING)
                 return luaL_error(L, "zactor: %s: option 'name' must be a string, not %s", fn,
                                   luaL_typename(L, -1));
-            o->name = lua_tostring(L, -1);
+            o->name = za_lua_check_cstring(L, -1, fn, "option 'name'");
             break;
         case O_COUNT32:
         case O_MS32:
@@ -189,4 +189,11 @@ int za_lua_is_opts(lua_State *L, int idx) {
         any = 1;
     }
     return any;
+}
+
+const char *za_lua_check_cstring(lua_State *L, int idx, const char *fn, const char *what) {
+    size_t len;
+    const char *s = luaL_checklstring(L, idx, &len);
+    if (strlen(s) != len) luaL_error(L, "zactor: %s: %s contains a NUL byte", fn, what);
+    return s;
 }

@@ -1,0 +1,206 @@
+/*
+ * bench_http.c - what the HTTP endpoint costs the workers.
+ *
+ * Two workloads, each run with the endpoint off and on, alternating in one
+ * process (off, on, off, on, ...) so both see the same machine state:
+ *
+ *  tell: the main thread tells N 8-byte messages to one C actor, then asks
+ *        it once (the clock stops at the answer: all N were handled);
+ *  ask:  the main thread asks one C actor M times, one at a time.
+ *
+ * "on": the system serves HTTP on 127.0.0.1 (port 0) and a scraper thread
+ * GETs /metrics every 100 ms (a Prometheus at 10x its usual rate), which
+ * walks every live actor; 1000 idle actors are alive in both modes so the
+ * walk has work to do. Prints medians and writes bench/results/http.json.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "benchutil.h"
+
+#ifndef N_TELL
+#define N_TELL 1000000u
+#endif
+#ifndef N_ASK
+#define N_ASK 20000u
+#endif
+#define ROUNDS 9
+#define IDLE_ACTORS 1000
+
+static int c_receive(za_ctx *ctx, const za_msg *m) {
+    uint64_t *n = za_ctx_state(ctx);
+    (*n)++;
+    if (za_ctx_can_reply(ctx)) return za_reply(ctx, 0, n, sizeof *n);
+    return 0;
+}
+static const za_behaviour counter = {ZA_BEHAVIOUR_INIT, .name = "bench-counter",
+                                     .state_size = sizeof(uint64_t), .receive = c_receive};
+static int idle_receive(za_ctx *ctx, const za_msg *m) {
+    return 0;
+}
+static const za_behaviour idle = {ZA_BEHAVIOUR_INIT, .name = "idle", .receive = idle_receive};
+
+typedef struct scraper {
+    const char *url;
+    atomic_int stop;
+    uint64_t scrapes, bytes, failures, ns;
+} scraper;
+
+/* One GET /metrics over a fresh connection; bytes received, 0 on failure. */
+static size_t scrape_once(unsigned port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return 0;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    size_t got = 0;
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0) {
+        static const char req[] = "GET /metrics HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n";
+        if (send(fd, req, sizeof req - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof req - 1)) {
+            char buf[65536];
+            ssize_t k;
+            while ((k = recv(fd, buf, sizeof buf, 0)) > 0) got += (size_t)k;
+        }
+    }
+    close(fd);
+    return got;
+}
+
+static void *scrape(void *ud) {
+    scraper *s = ud;
+    unsigned port = 0;
+    if (sscanf(s->url, "http://127.0.0.1:%u", &port) != 1) return NULL;
+    while (!atomic_load(&s->stop)) {
+        uint64_t t0 = bu_now_ns();
+        size_t n = scrape_once(port);
+        if (n) {
+            s->ns += bu_now_ns() - t0;
+            s->scrapes++;
+            s->bytes += n;
+        } else {
+            s->failures++;
+        }
+        bu_sleep_us(100000);
+    }
+    return NULL;
+}
+
+static double run(bool http, bool ask, scraper *sc) {
+    za_config cfg;
+    za_config_init(&cfg);
+    cfg.workers = 2;
+    if (http) cfg.http_addr = "127.0.0.1:0";
+    za_system *sys = NULL;
+    if (za_system_create(&cfg, &sys) != ZA_OK) {
+        fprintf(stderr, "za_system_create: %s\n", za_last_error());
+        exit(1);
+    }
+    for (int i = 0; i < IDLE_ACTORS; i++) {
+        za_ref r;
+        za_spawn(sys, &idle, NULL, 0, NULL, &r);
+    }
+    za_ref c;
+    if (za_spawn_sync(sys, &counter, NULL, 0, NULL, 5000, &c) != ZA_OK) exit(1);
+    pthread_t th;
+    memset(sc, 0, sizeof *sc);
+    if (http) {
+        sc->url = za_system_http_url(sys);
+        pthread_create(&th, NULL, scrape, sc);
+    }
+    za_answer a;
+    uint64_t t0 = bu_now_ns(), n;
+    if (ask) {
+        n = N_ASK;
+        for (uint64_t i = 0; i < n; i++) {
+            if (za_ask(sys, c, 1, NULL, 0, 5000, &a) != ZA_OK) exit(1);
+            za_answer_free(&a);
+        }
+    } else {
+        n = N_TELL;
+        uint64_t v = 0;
+        for (uint64_t i = 0; i < n; i++)
+            while (za_tell(sys, c, 1, &v, sizeof v) != ZA_OK) sched_yield();
+        if (za_ask(sys, c, 1, NULL, 0, 30000, &a) != ZA_OK) exit(1);
+        za_answer_free(&a);
+    }
+    double rate = (double)n / ((double)(bu_now_ns() - t0) * 1e-9);
+    if (http) {
+        atomic_store(&sc->stop, 1);
+        pthread_join(th, NULL);
+    }
+    za_system_destroy(sys);
+    return rate;
+}
+
+static int cmp(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+int main(void) {
+    const char *names[2] = {"tell", "ask"};
+    double res[2][2][ROUNDS]; /* [workload][http][round] */
+    uint64_t scrapes = 0, bytes = 0, failures = 0, scrape_ns = 0;
+    scraper sc;
+    for (int w = 0; w < 2; w++) {
+        run(false, w == 1, &sc); /* warm-up */
+        for (int r = 0; r < ROUNDS; r++)
+            for (int h = 0; h < 2; h++) {
+                int hh = (r % 2) ? 1 - h : h; /* alternate which goes first */
+                res[w][hh][r] = run(hh == 1, w == 1, &sc);
+                if (hh) {
+                    scrapes += sc.scrapes;
+                    bytes += sc.bytes;
+                    failures += sc.failures;
+                    scrape_ns += sc.ns;
+                }
+            }
+    }
+    double med[2][2], paired[2];
+    printf("bench_http: 2 workers, %d idle actors, /metrics every 100 ms when on, median of %d\n",
+           IDLE_ACTORS, ROUNDS);
+    for (int w = 0; w < 2; w++) {
+        /* the cost from each round's adjacent off/on pair, so load that drifts
+         * over the run (a shared machine) cancels out; then the median */
+        double d[ROUNDS];
+        printf("  %-4s  runs off/on:", names[w]);
+        for (int r = 0; r < ROUNDS; r++) {
+            printf(" %.0f/%.0f", res[w][0][r], res[w][1][r]);
+            d[r] = 100.0 * (res[w][0][r] - res[w][1][r]) / res[w][0][r];
+        }
+        paired[w] = median(d, ROUNDS);
+        med[w][0] = median(res[w][0], ROUNDS);
+        med[w][1] = median(res[w][1], ROUNDS);
+        printf(
+            "\n  %-4s  off %12.0f /s   on %12.0f /s   cost (median of paired rounds) %+5.1f %%\n",
+            names[w], med[w][0], med[w][1], paired[w]);
+    }
+    double per = scrapes ? (double)scrape_ns / (double)scrapes / 1e3 : 0.0;
+    printf("  scrapes %llu (%.0f bytes each, %.0f us per request incl. connect: %.2f %% of one "
+           "core at 10/s), failed %llu\n",
+           (unsigned long long)scrapes, scrapes ? (double)bytes / (double)scrapes : 0.0, per,
+           per / 1e3, (unsigned long long)failures);
+    mkdir("bench/results", 0755);
+    FILE *f = fopen("bench/results/http.json", "w");
+    if (f) {
+        fprintf(f, "{\"bench\": \"http\", \"workers\": 2, \"idle_actors\": %d, \"rounds\": %d,\n",
+                IDLE_ACTORS, ROUNDS);
+        fprintf(f,
+                " \"scrape_interval_ms\": 100, \"scrapes\": %llu, \"scrape_failures\": %llu,"
+                " \"scrape_us\": %.1f,\n",
+                (unsigned long long)scrapes, (unsigned long long)failures, per);
+        for (int w = 0; w < 2; w++)
+            fprintf(
+                f,
+                " \"%s\": {\"off_per_s\": %.0f, \"on_per_s\": %.0f, \"cost_pct_paired\": %.2f}%s\n",
+                names[w], med[w][0], med[w][1], paired[w], w ? "" : ",");
+        fprintf(f, "}\n");
+        fclose(f);
+    }
+    return failures ? 1 : 0;
+}

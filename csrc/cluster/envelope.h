@@ -1,0 +1,62 @@
+/*
+ * envelope.h - the wire form between nodes, MessagePack (msgpack-c).
+ *
+ * A network message (one ZeroMQ frame) is a batch: a header
+ *   [1, from_node, from_epoch, from_endpoint]
+ * followed by one or more envelopes, each
+ *   [kind, target, sender, tag, corr, status, payload]
+ * (payload: bin; for an error reply, the error text). Batches are per peer:
+ * the network thread appends every envelope bound for a peer that it finds
+ * queued, then sends them as one frame.
+ */
+#ifndef ZA_ENVELOPE_H
+#define ZA_ENVELOPE_H
+
+#include <msgpack.h>
+
+#include "common.h"
+
+enum {
+    ZA_ENV_PING = 1,  /* heartbeat: only proves the link works */
+    ZA_ENV_TELL = 2,  /* a user message (also DOWN notices: tag ZA_TAG_DOWN) */
+    ZA_ENV_ASK = 3,   /* a request; corr names it at the asker's node */
+    ZA_ENV_REPLY = 4, /* the answer to corr; status != 0: payload is error text */
+    ZA_ENV_SYS = 5,   /* watch / unwatch / stop: tag is the ZA_SYS_* kind */
+};
+#define ZA_ENV_VERSION 1
+
+typedef struct za_env {
+    int kind;
+    za_ref target, sender;
+    int32_t tag;
+    uint64_t corr;
+    int32_t status;
+    const void *data; /* points into the frame (decode) or the caller's bytes */
+    uint32_t len;
+} za_env;
+
+typedef struct za_env_header {
+    uint32_t node;
+    uint64_t epoch;
+    const char *endpoint; /* not NUL-terminated */
+    uint32_t endpoint_len;
+} za_env_header;
+
+/* Append to a buffer. */
+int za__env_pack_header(msgpack_sbuffer *sb, uint32_t node, uint64_t epoch, const char *endpoint);
+int za__env_pack(msgpack_sbuffer *sb, const za_env *e);
+
+/* Walk a received frame: header first, then envelopes. Returns 1 with *out
+ * filled, 0 at the clean end, ZA_EVALUE on malformed input (stop there).
+ * The za_env's data points into `un`'s zone: valid until the next call. */
+typedef struct za_env_reader {
+    const char *buf;
+    size_t len, off;
+    msgpack_unpacked un;
+} za_env_reader;
+void za__env_reader_init(za_env_reader *r, const void *buf, size_t len);
+void za__env_reader_done(za_env_reader *r);
+int za__env_read_header(za_env_reader *r, za_env_header *out);
+int za__env_read(za_env_reader *r, za_env *out);
+
+#endif

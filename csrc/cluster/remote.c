@@ -1,0 +1,434 @@
+/*
+ * Messages to and from other nodes.
+ *
+ * Out (any thread, from za__send_node): the target's node must be a live
+ * member, else the message is a dead letter (ZA_DL_NODE_DOWN) and an ask is
+ * answered ZA_ENODEDOWN at once. An ask's reply slot waits in the pending
+ * table under a cluster-wide correlation id; a watch of a remote actor is
+ * remembered, so a verdict on its node can deliver DOWN (reason node-down).
+ *
+ * In (the network thread): a tell is delivered like a local one; an ask
+ * gets a reply slot whose answer is posted back as a REPLY envelope; watch,
+ * unwatch and stop are turned into the local system messages.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "ask.h"
+#include "cluster.h"
+#include "deadletter.h"
+#include "envelope.h"
+#include "hook.h"
+#include "send.h"
+#include "system.h"
+
+typedef struct za_pending {
+    struct za_pending *next;
+    uint64_t corr;
+    uint32_t node;
+    za_reply_slot *slot; /* holds the message's reference */
+} za_pending;
+
+typedef struct za_rwatch {
+    struct za_rwatch *next;
+    za_ref watcher, target;
+} za_rwatch;
+
+#define PEND_BUCKETS 1024u
+
+int za__remote_init(za_cluster *c) {
+    c->npend_buckets = PEND_BUCKETS;
+    c->pend = calloc(PEND_BUCKETS, sizeof *c->pend);
+    if (!c->pend) return ZA_ENOMEM;
+    pthread_mutex_init(&c->pend_mu, NULL);
+    pthread_mutex_init(&c->watch_mu, NULL);
+    return ZA_OK;
+}
+
+void za__remote_free(za_cluster *c) {
+    if (!c->pend) return;
+    za__remote_node_down(c, 0, ZA_ESHUTDOWN, "cluster closed");
+    free(c->pend);
+    c->pend = NULL;
+    pthread_mutex_destroy(&c->pend_mu);
+    pthread_mutex_destroy(&c->watch_mu);
+}
+
+static bool node_alive(za_cluster *c, uint32_t id) {
+    if (atomic_load_explicit(&c->expelled, memory_order_acquire)) return false;
+    za_node_rec *r = za__node_rec(c, id);
+    /* acquire: pairs with the release stores of state in membership.c and
+     * transport.c (the record's info is written before) */
+    return r && atomic_load_explicit(&r->state, memory_order_acquire) == NODE_ALIVE;
+}
+
+int za__cluster_is_alive(za_system *s, za_ref ref) {
+    return s->cluster && za_ref_node(ref) && node_alive(s->cluster, za_ref_node(ref));
+}
+
+int za__remote_post(za_cluster *c, uint32_t node, const za_env *e) {
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    if (za__env_pack(&sb, e) != ZA_OK) {
+        msgpack_sbuffer_destroy(&sb);
+        return za__fail(ZA_ENOMEM, "out of memory");
+    }
+    za_outitem *it = malloc(sizeof *it + sb.size);
+    if (!it) {
+        msgpack_sbuffer_destroy(&sb);
+        return za__fail(ZA_ENOMEM, "out of memory");
+    }
+    it->node = node;
+    it->len = (uint32_t)sb.size;
+    memcpy(it->bytes, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    za__net_enqueue(c, it);
+    return ZA_OK;
+}
+
+static void node_down_text(za_cluster *c, uint32_t node, char *buf, size_t cap) {
+    za_node_rec *r = za__node_rec(c, node);
+    if (atomic_load(&c->expelled))
+        snprintf(buf, cap, "node-down: this node was expelled from the cluster");
+    else if (!r)
+        snprintf(buf, cap, "node-down: node %u is not a member of the cluster", node);
+    else
+        snprintf(buf, cap, "node-down: node %u is dead", node);
+}
+
+/* The target's node is gone: the message is a dead letter; an ask is
+ * answered now with ZA_ENODEDOWN rather than at its timeout. */
+static int to_dead_node(za_system *s, za_msgnode *m) {
+    char why[100];
+    node_down_text(s->cluster, za_ref_node(m->target), why, sizeof why);
+    if (m->reply) {
+        za_reply_slot *r = m->reply;
+        m->reply = NULL;
+        za__reply_complete(s, r, ZA_ENODEDOWN, 0, NULL, 0, NULL, NULL, why);
+        za__reply_release(r);
+    }
+    if (m->flags & ZA_MF_SYSTEM) {
+        /* a watch of an actor on a dead node: DOWN at once, as for a dead actor */
+        if (m->sys == ZA_SYS_WATCH && m->sender) {
+            za_down d;
+            memset(&d, 0, sizeof d);
+            d.ref = m->target;
+            d.code = ZA_ENODEDOWN;
+            snprintf(d.reason, sizeof d.reason, "%s", why);
+            za_msgnode *dm = za__msg_new_bytes(ZA_TAG_DOWN, &d, sizeof d);
+            if (dm) {
+                dm->target = m->sender;
+                dm->sender = m->target;
+                if (za__send_node(s, dm, false) != ZA_OK) za__msg_free(dm);
+            }
+        }
+        za__msg_free(m);
+        return ZA_OK;
+    }
+    za__dead_letter(s, m, ZA_DL_NODE_DOWN);
+    return ZA_OK;
+}
+
+static void watch_add(za_cluster *c, za_ref watcher, za_ref target) {
+    za_rwatch *w = malloc(sizeof *w);
+    if (!w) return;
+    w->watcher = watcher;
+    w->target = target;
+    pthread_mutex_lock(&c->watch_mu);
+    w->next = c->watches;
+    c->watches = w;
+    pthread_mutex_unlock(&c->watch_mu);
+}
+
+static void watch_remove(za_cluster *c, za_ref watcher, za_ref target) {
+    pthread_mutex_lock(&c->watch_mu);
+    for (za_rwatch **pp = &c->watches; *pp; pp = &(*pp)->next)
+        if ((*pp)->watcher == watcher && (*pp)->target == target) {
+            za_rwatch *w = *pp;
+            *pp = w->next;
+            free(w);
+            break;
+        }
+    pthread_mutex_unlock(&c->watch_mu);
+}
+
+int za__cluster_send(za_system *s, za_msgnode *m, bool from_outside) {
+    za_cluster *c = s->cluster;
+    uint32_t node = za_ref_node(m->target);
+    if (m->kind == ZA_PAYLOAD_PTR)
+        return za__fail(ZA_EINVAL,
+                        "a pointer payload cannot be sent to another node (actor "
+                        "%#llx is on node %u): send bytes or a value",
+                        (unsigned long long)m->target, node);
+    za_env e = {.kind = ZA_ENV_TELL,
+                .target = m->target,
+                .sender = m->sender,
+                .tag = m->tag,
+                .data = za__msg_data(m),
+                .len = m->len};
+    if (m->flags & ZA_MF_SYSTEM) {
+        if (m->sys != ZA_SYS_WATCH && m->sys != ZA_SYS_UNWATCH && m->sys != ZA_SYS_STOP)
+            return za__fail(ZA_EDEAD, "actor %#llx is on another node",
+                            (unsigned long long)m->target);
+        if (!node_alive(c, node)) return to_dead_node(s, m);
+        e.kind = ZA_ENV_SYS;
+        e.tag = m->sys;
+        e.len = 0;
+        e.data = NULL;
+        if (m->sys == ZA_SYS_WATCH) {
+            watch_add(c, m->sender, m->target);
+            /* a verdict between the check above and the add would miss
+             * this watch: look again now that it is visible */
+            if (!node_alive(c, node)) {
+                watch_remove(c, m->sender, m->target);
+                return to_dead_node(s, m);
+            }
+        } else if (m->sys == ZA_SYS_UNWATCH) {
+            watch_remove(c, m->sender, m->target);
+        }
+    } else if (m->reply) {
+        e.kind = ZA_ENV_ASK;
+        za_pending *p = malloc(sizeof *p);
+        if (!p) return za__fail(ZA_ENOMEM, "out of memory");
+        p->corr = atomic_fetch_add_explicit(&c->next_corr, 1, memory_order_relaxed) + 1;
+        p->node = node;
+        p->slot = m->reply;
+        e.corr = p->corr;
+        /* checked under pend_mu: za__remote_node_down marks the node dead
+         * before it sweeps the table under the same lock, so either we
+         * see the verdict here or the sweep sees our entry */
+        pthread_mutex_lock(&c->pend_mu);
+        if (!node_alive(c, node)) {
+            pthread_mutex_unlock(&c->pend_mu);
+            free(p);
+            return to_dead_node(s, m);
+        }
+        uint32_t b = (uint32_t)(p->corr & (c->npend_buckets - 1));
+        p->next = c->pend[b];
+        c->pend[b] = p;
+        pthread_mutex_unlock(&c->pend_mu);
+        m->reply = NULL; /* the pending entry holds the slot now */
+    } else if (!node_alive(c, node)) {
+        return to_dead_node(s, m);
+    }
+    (void)from_outside;
+    int rc = za__remote_post(c, node, &e);
+    if (rc != ZA_OK) {
+        if (e.kind == ZA_ENV_ASK) { /* take the slot back: the caller answers */
+            pthread_mutex_lock(&c->pend_mu);
+            uint32_t b = (uint32_t)(e.corr & (c->npend_buckets - 1));
+            for (za_pending **pp = &c->pend[b]; *pp; pp = &(*pp)->next)
+                if ((*pp)->corr == e.corr) {
+                    za_pending *p = *pp;
+                    *pp = p->next;
+                    m->reply = p->slot;
+                    free(p);
+                    break;
+                }
+            pthread_mutex_unlock(&c->pend_mu);
+        }
+        return rc;
+    }
+    za__msg_free(m);
+    return ZA_OK;
+}
+
+static za_pending *take_pending(za_cluster *c, uint64_t corr, uint32_t from) {
+    pthread_mutex_lock(&c->pend_mu);
+    uint32_t b = (uint32_t)(corr & (c->npend_buckets - 1));
+    za_pending *found = NULL;
+    for (za_pending **pp = &c->pend[b]; *pp; pp = &(*pp)->next)
+        if ((*pp)->corr == corr && (*pp)->node == from) {
+            found = *pp;
+            *pp = found->next;
+            break;
+        }
+    pthread_mutex_unlock(&c->pend_mu);
+    return found;
+}
+
+void za__remote_node_down(za_cluster *c, uint32_t id, int code, const char *why) {
+    za_system *s = atomic_load_explicit(&c->sys, memory_order_acquire);
+    /* asks waiting on the node */
+    za_pending *done = NULL;
+    pthread_mutex_lock(&c->pend_mu);
+    for (uint32_t b = 0; b < c->npend_buckets; b++)
+        for (za_pending **pp = &c->pend[b]; *pp;) {
+            if (id == 0 || (*pp)->node == id) {
+                za_pending *p = *pp;
+                *pp = p->next;
+                p->next = done;
+                done = p;
+            } else {
+                pp = &(*pp)->next;
+            }
+        }
+    pthread_mutex_unlock(&c->pend_mu);
+    for (za_pending *p = done, *n; p; p = n) {
+        n = p->next;
+        if (s) za__reply_complete(s, p->slot, code, 0, NULL, 0, NULL, NULL, why);
+        za__reply_release(p->slot);
+        free(p);
+    }
+    /* watches of actors on the node: DOWN with reason node-down */
+    za_rwatch *gone = NULL;
+    pthread_mutex_lock(&c->watch_mu);
+    for (za_rwatch **pp = &c->watches; *pp;) {
+        if (id == 0 || za_ref_node((*pp)->target) == id) {
+            za_rwatch *w = *pp;
+            *pp = w->next;
+            w->next = gone;
+            gone = w;
+        } else {
+            pp = &(*pp)->next;
+        }
+    }
+    pthread_mutex_unlock(&c->watch_mu);
+    for (za_rwatch *w = gone, *n; w; w = n) {
+        n = w->next;
+        if (s) {
+            za_down d;
+            memset(&d, 0, sizeof d);
+            d.ref = w->target;
+            d.code = code;
+            snprintf(d.reason, sizeof d.reason, "%s", why);
+            za_msgnode *m = za__msg_new_bytes(ZA_TAG_DOWN, &d, sizeof d);
+            if (m) {
+                m->target = w->watcher;
+                m->sender = w->target;
+                int rc = za__send_node(s, m, false);
+                if (rc != ZA_OK && rc != ZA_EDROPPED) za__msg_free(m);
+            }
+        }
+        free(w);
+    }
+}
+
+/* ----------------------------------------------------------------- inbound */
+
+typedef struct origin {
+    za_cluster *c;
+    uint32_t node;
+    uint64_t corr;
+    za_ref asker, target;
+} origin;
+
+/* The answer to a remote ask, on whichever thread answered: post it back. */
+static void answer_back(za_answer *a, void *ud) {
+    origin *o = ud;
+    za_env e = {.kind = ZA_ENV_REPLY,
+                .target = o->asker,
+                .sender = o->target,
+                .tag = a->tag,
+                .corr = o->corr,
+                .status = a->status};
+    if (a->status == ZA_OK && a->kind == ZA_PAYLOAD_PTR) {
+        e.status = ZA_EINVAL;
+        e.tag = 0;
+        static const char msg[] = "the reply was a pointer payload, which cannot cross nodes";
+        e.data = msg;
+        e.len = sizeof msg - 1;
+    } else if (a->status == ZA_OK) {
+        e.data = a->data;
+        e.len = (uint32_t)a->len;
+    } else {
+        const char *t = a->error ? a->error : za_strerror(a->status);
+        e.data = t;
+        e.len = (uint32_t)strlen(t);
+    }
+    if (node_alive(o->c, o->node)) za__remote_post(o->c, o->node, &e);
+    za_answer_free(a);
+    free(o);
+}
+
+static bool local_target(za_cluster *c, za_ref r) {
+    return r && za_ref_node(r) == c->self.id;
+}
+
+void za__remote_deliver(za_cluster *c, uint32_t from, const za_env *e) {
+    za_system *s = atomic_load_explicit(&c->sys, memory_order_acquire);
+    if (e->kind == ZA_ENV_REPLY) {
+        za_pending *p = take_pending(c, e->corr, from);
+        if (!p) return; /* already answered (node-down, shutdown) */
+        if (s) {
+            if (e->status == ZA_OK) {
+                za__reply_complete(s, p->slot, ZA_OK, e->tag, e->data, e->len, NULL, NULL, NULL);
+            } else {
+                char text[256];
+                size_t n = e->len < sizeof text - 1 ? e->len : sizeof text - 1;
+                memcpy(text, e->data ? e->data : "", n);
+                text[n] = 0;
+                int st = e->status < 0 && e->status >= ZA_ECONNECT ? e->status : ZA_EFAILED;
+                za__reply_complete(s, p->slot, st, 0, NULL, 0, NULL, NULL, text);
+            }
+        }
+        za__reply_release(p->slot);
+        free(p);
+        return;
+    }
+    /* the sender must be an actor of the node the frame came from */
+    if (!s || !local_target(c, e->target) || (e->sender && za_ref_node(e->sender) != from)) {
+        atomic_fetch_add_explicit(&c->st.malformed, 1, memory_order_relaxed);
+        return;
+    }
+    atomic_fetch_add_explicit(&c->st.received, 1, memory_order_relaxed);
+    if (e->kind == ZA_ENV_SYS) {
+        if (e->tag == ZA_SYS_STOP) {
+            za__send_sys(s, e->target, ZA_REF_NONE, ZA_SYS_STOP, NULL, 0);
+        } else if ((e->tag == ZA_SYS_WATCH || e->tag == ZA_SYS_UNWATCH) && e->sender) {
+            int rc = za__send_sys(s, e->target, e->sender, e->tag, NULL, 0);
+            if (rc == ZA_EDEAD && e->tag == ZA_SYS_WATCH) {
+                za_down d;
+                memset(&d, 0, sizeof d);
+                d.ref = e->target;
+                d.code = ZA_EDEAD;
+                snprintf(d.reason, sizeof d.reason, "no such actor");
+                za_env de = {.kind = ZA_ENV_TELL,
+                             .target = e->sender,
+                             .sender = e->target,
+                             .tag = ZA_TAG_DOWN,
+                             .data = &d,
+                             .len = sizeof d};
+                za__remote_post(c, from, &de);
+            }
+        } else {
+            atomic_fetch_add_explicit(&c->st.malformed, 1, memory_order_relaxed);
+        }
+        return;
+    }
+    if (e->len > s->cfg.max_payload) {
+        atomic_fetch_add_explicit(&c->st.malformed, 1, memory_order_relaxed);
+        return;
+    }
+    za_down d;
+    const void *data = e->data;
+    if (e->tag == ZA_TAG_DOWN) {
+        /* a DOWN notice from the watched actor's node: check its shape */
+        if (e->kind != ZA_ENV_TELL || e->len != sizeof d) {
+            atomic_fetch_add_explicit(&c->st.malformed, 1, memory_order_relaxed);
+            return;
+        }
+        memcpy(&d, e->data, sizeof d);
+        d.reason[sizeof d.reason - 1] = 0;
+        data = &d;
+        watch_remove(c, e->target, e->sender);
+    }
+    za_msgnode *m = za__msg_new_bytes(e->tag, data, e->len);
+    if (!m) return;
+    m->target = e->target;
+    m->sender = e->sender;
+    if (e->kind == ZA_ENV_ASK) {
+        origin *o = malloc(sizeof *o);
+        za_reply_slot *r = o ? za__reply_new_cb(s, answer_back, o) : NULL;
+        if (!r) {
+            free(o);
+            za__msg_free(m);
+            return;
+        }
+        *o = (origin){c, from, e->corr, e->sender, e->target};
+        m->reply = r;
+        za__reply_release(r); /* the message keeps its reference */
+    }
+    int rc = za__send_node(s, m, true);
+    if (rc != ZA_OK && rc != ZA_EDROPPED) za__dead_letter(s, m, ZA_DL_DEAD_TARGET);
+}

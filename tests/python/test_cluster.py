@@ -1,0 +1,200 @@
+"""The cluster from Python: several Python processes (subprocess) on
+127.0.0.1 and a redis-server this module starts on a free port in a
+temporary directory. Every child is killed at the end; every wait is bounded.
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+
+import pytest
+
+import zactor
+
+from conftest import wait_for
+
+NODE_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import zactor
+
+    class Inventory(zactor.Actor):
+        def __init__(self):
+            self.items = {}
+
+        def receive(self, msg):
+            op, *args = msg
+            if op == "get":
+                return {"item": args[0], "count": 7}
+            if op == "add":
+                self.items[args[0]] = self.items.get(args[0], 0) + args[1]
+            elif op == "count":
+                return sum(self.items.values())
+            elif op == "boom":
+                raise ValueError("boom " + str(args[0]))
+
+    url, cluster, name = sys.argv[1:4]
+    secret = sys.argv[4] if len(sys.argv) > 4 else None
+    with zactor.Cluster(url, name=cluster, node_name=name, secret=secret) as cl, \\
+            zactor.System(workers=2, cluster=cl) as system:
+        system.spawn(Inventory, name="inventory@" + name)
+        print("READY", system.node.id, flush=True)
+        sys.stdin.read()  # until the test closes our stdin (or kills us)
+    """
+)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def redis_url():
+    tmp = tempfile.mkdtemp(prefix="za-pycluster-")
+    port = free_port()
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", tmp,
+         "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def up():
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2) as c:
+                    c.sendall(b"PING\r\n")
+                    return c.recv(16).startswith(b"+PONG")
+            except OSError:
+                return False
+        assert wait_for(up, 15), "redis-server did not start"
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def nodes(tmp_path):
+    """Start node processes: start(url, cluster, name) -> (Popen, node id)."""
+    script = tmp_path / "node.py"
+    script.write_text(NODE_SCRIPT)
+    started = []
+
+    def start(url, cluster, name, secret=None):
+        p = subprocess.Popen([sys.executable, str(script), url, cluster, name]
+                             + ([secret] if secret else []),
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                             env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        started.append(p)
+        line = ""
+        deadline = time.monotonic() + 30
+        while not line.startswith("READY") and time.monotonic() < deadline:
+            line = p.stdout.readline()
+            if not line and p.poll() is not None:
+                break
+        assert line.startswith("READY"), f"node {name} did not start (rc={p.poll()})"
+        return p, int(line.split()[1])
+
+    yield start
+    for p in started:
+        if p.poll() is None:
+            try:
+                p.send_signal(signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+            p.kill()
+        p.wait(timeout=10)
+
+
+def test_tell_ask_lookup_across_python_nodes(redis_url, nodes):
+    events = []
+    with zactor.Cluster(redis_url, name="shop", node_name="api-1") as cluster, \
+            zactor.System(workers=2, cluster=cluster) as system:
+        system.on_node_event(events.append)
+        proc, b_id = nodes(redis_url, "shop", "api-2")  # joins after us: a NodeUp
+        me = system.node
+        assert isinstance(me, zactor.Node)
+        assert me.name == "api-1" and me.endpoint.startswith("tcp://127.0.0.1:")
+        assert wait_for(lambda: len(system.nodes()) == 2, 10)
+        assert {n.name for n in system.nodes()} == {"api-1", "api-2"}
+
+        inv = wait_for(lambda: system.lookup("inventory@api-2"), 10)
+        assert inv is not None and inv.node == b_id != me.id
+        assert inv.ask(("get", 3), timeout=5.0) == {"item": 3, "count": 7}
+        for i in range(200):  # FIFO per sender -> receiver
+            inv.tell(("add", "x", 1))
+        assert inv.ask(("count",), timeout=5.0) == 200
+        with pytest.raises(zactor.ActorError, match="boom 9"):
+            inv.ask(("boom", 9), timeout=5.0)
+        assert system.lookup("nobody") is None
+
+        # names are cluster-wide
+        local = system.spawn(lambda msg: msg, name="local-echo")
+        assert local.node == me.id
+        with pytest.raises(ValueError, match="already registered"):
+            system.spawn(lambda msg: msg, name="inventory@api-2")
+
+        # kill -9: the ask fails with NodeDownError when the node is declared
+        # dead, well before its own 30 s timeout
+        proc.kill()
+        proc.wait(timeout=10)
+        t0 = time.monotonic()
+        with pytest.raises(zactor.NodeDownError, match="node-down") as exc:
+            inv.ask(("get", 1), timeout=30.0)
+        assert isinstance(exc.value, zactor.ActorDeadError)
+        assert time.monotonic() - t0 < 15
+        assert wait_for(lambda: any(isinstance(e, zactor.NodeDown) for e in events), 5)
+        down = [e for e in events if isinstance(e, zactor.NodeDown)][0]
+        assert down.node.id == b_id and down.node.name == "api-2"
+        assert any(isinstance(e, zactor.NodeUp) and e.node.name == "api-2" for e in events)
+        assert [n.name for n in system.nodes()] == ["api-1"]
+        assert system.lookup("inventory@api-2") is None
+
+
+def test_bad_settings_are_clear_errors(redis_url):
+    with pytest.raises(ConnectionError, match="cannot connect to Redis"):
+        zactor.Cluster(f"redis://127.0.0.1:{free_port()}/0", name="x")
+    with pytest.raises(ValueError, match="non-loopback"):
+        zactor.Cluster(redis_url, name="x", listen="tcp://0.0.0.0:0")
+    with pytest.raises(ValueError, match="redis://"):
+        zactor.Cluster("http://127.0.0.1", name="x")
+    with pytest.raises(TypeError, match="name="):
+        zactor.Cluster(redis_url)
+    with pytest.raises(TypeError, match="zactor.Cluster"):
+        zactor.System(workers=1, cluster="redis://127.0.0.1")
+    with zactor.Cluster(redis_url, name="x", node_name="solo") as c:
+        with pytest.raises(ValueError, match="taken"):
+            zactor.Cluster(redis_url, name="x", node_name="solo")
+        assert [n.name for n in c.nodes()] == ["solo"]
+        assert c.stats()["malformed"] == 0
+    with pytest.raises(ValueError, match="closed"):
+        zactor.System(workers=1, cluster=c)
+    with zactor.System(workers=1) as s:
+        assert s.node is None and s.nodes() == []
+
+
+def test_secret_links(redis_url, nodes):
+    key = zactor.Cluster.new_secret()
+    assert isinstance(key, str) and len(key) == 40
+    with pytest.raises(ValueError, match="secret"):
+        zactor.Cluster(redis_url, name="vault", secret="short")
+    nodes(redis_url, "vault", "v-2", key)
+    with zactor.Cluster(redis_url, name="vault", node_name="v-1", secret=key) as cluster, \
+            zactor.System(workers=2, cluster=cluster) as system:
+        inv = wait_for(lambda: system.lookup("inventory@v-2"), 10)
+        assert inv is not None
+        assert inv.ask(("get", "k"), timeout=5.0) == {"item": "k", "count": 7}
+        # a process without the key: its connection is refused and counted
+        with socket.create_connection(("127.0.0.1", int(system.node.endpoint.rsplit(":", 1)[1]))) as s:
+            # a ZMTP 3.0 greeting offering the NULL mechanism (no key)
+            s.sendall(b"\xff" + b"\x00" * 8 + b"\x7f" + b"\x03\x00" + b"NULL".ljust(20, b"\x00")
+                      + b"\x00" + b"\x00" * 31)
+            assert wait_for(lambda: cluster.stats()["auth_failed"] >= 1, 10)
+        assert cluster.stats()["malformed"] == 0
+        assert inv.ask(("get", "k2"), timeout=5.0)["item"] == "k2"

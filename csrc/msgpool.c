@@ -64,14 +64,13 @@ static void register_thread(void) {
     tl.registered = true;
 }
 
-/* On a line boundary: with malloc's 16-byte alignment a node's first line
- * (all a small tell touches, msgnode.h) straddled two cache lines 3 times
- * in 4, and the consumer's load of m->ahead was a second miss (38% of a
- * fjthrput consumer's turn). aligned_alloc costs more than malloc, but a
- * node is allocated only when the depot is empty, and goes back with
- * free(). */
+/* Plain malloc. aligned_alloc(64) would keep a node's first line (all a
+ * small tell touches, msgnode.h) on one cache line instead of straddling
+ * two 3 times in 4, but glibc's memalign made every fresh node ~90 ns dearer:
+ * a 5M-message backlog (bench_stream, 1 worker) went from 110 to 215 ns per
+ * message. A slab allocator for nodes is the way to have both. */
 static za_msgnode *node_new(void) {
-    return aligned_alloc(ZA_CACHELINE, sizeof(za_msgnode));
+    return malloc(sizeof(za_msgnode));
 }
 
 static mag *mag_new(void) {

@@ -114,7 +114,9 @@ int za__send_node(za_system *s, za_msgnode *m, bool from_outside) {
      * waits in the outbox while we block below. */
     za_ctx *c = za__tl_ctx;
     za_worker *ow = (c && c->sys == s) ? c->w : NULL;
-    bool batch = ow && !cap && !m->reply && !(m->flags & ZA_MF_SYSTEM) &&
+    /* Not from actors of a host (Python): their handlers may block in I/O
+     * for long, and what they sent must not wait in the outbox meanwhile. */
+    bool batch = ow && !ow->cur_host && !cap && !m->reply && !(m->flags & ZA_MF_SYSTEM) &&
                  (ow->outbox.cb_sends > ZA_OB_DIRECT || ++ow->outbox.cb_sends > ZA_OB_DIRECT);
     if (ow && !batch && ow->outbox.used) za__outbox_flush(ow);
 

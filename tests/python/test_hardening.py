@@ -504,3 +504,34 @@ def test_open_io_os_must_be_a_bool():
         lua = s.spawn_lua("return { receive = function(ctx, m) return io ~= nil end }",
                           open_io_os=False)
         assert lua.ask(1, timeout=5.0) is False
+
+
+def test_sends_of_a_blocking_python_handler_are_not_held_back():
+    """Messages a Python handler sent reach their target while the handler is
+    still blocked (the runtime batches sends of C and Lua handlers until
+    they return, never those of a handler that may block in I/O)."""
+    got = threading.Event()
+    release = threading.Event()
+
+    class Sink(zactor.Actor):
+        def __init__(self):
+            self.n = 0
+
+        def receive(self, msg):
+            self.n += 1
+            if self.n == 20:
+                got.set()
+
+    class Sender(zactor.Actor):
+        def receive(self, sink):
+            for i in range(20):
+                sink.tell(i)
+            release.wait(10.0)  # blocks (GIL released) until the test saw all 20
+
+    with zactor.System(workers=2) as s:
+        sink = s.spawn(Sink)
+        s.spawn(Sender).tell(sink)
+        try:
+            assert got.wait(5.0), "the sends waited for the handler to return"
+        finally:
+            release.set()

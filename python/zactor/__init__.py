@@ -91,7 +91,11 @@ __all__ = [
     "Terminated",
     "Timer",
     "VersionConflict",
+    "first",
+    "gather",
     "pack",
+    "sleep",
+    "timeout",
 ]
 
 try:  # written into the build by setup.py from ZA_VERSION_* in zactor.h
@@ -129,6 +133,7 @@ class Actor:
     """
 
     strategy: str = "one_for_one"
+    concurrency: int = 1
     context: Context
 
     def on_start(self) -> None:
@@ -239,6 +244,27 @@ def _waker_for(loop):
     if waker is None:
         waker = _wakers[loop] = _LoopWaker(loop)
     return waker
+
+
+from . import _async  # noqa: E402  (async handlers: the driver)
+from ._async import first, gather, sleep, timeout  # noqa: E402,F401  (re-exported)
+
+_async._report_hook = _report_failure
+
+def _with_concurrency(cls, n):
+    # spawn(cls, concurrency=N): a subclass with that class attribute (cached)
+    _async._concurrency(type("_", (), {"concurrency": n})())  # checks n
+    if not isinstance(cls, type) or not issubclass(cls, Actor):
+        raise TypeError("concurrency= needs an Actor subclass")
+    key = (cls, n)
+    sub = _conc_classes.get(key)
+    if sub is None:
+        sub = _conc_classes[key] = type(cls.__name__, (cls,), {
+            "concurrency": n, "__module__": cls.__module__, "__qualname__": cls.__qualname__})
+    return sub
+
+
+_conc_classes: "dict[tuple[type, int], type]" = {}
 
 
 _zactor._set_hooks(
@@ -352,8 +378,12 @@ class System(_zactor.System):
         (then the actor stops); ``backoff``: first restart delay in seconds or
         ``(min, max)``. ``capacity`` bounds the mailbox; ``on_full``:
         ``"fail"`` (``MailboxFull``), ``"drop_newest"``, ``"drop_oldest"``,
-        ``"block"`` (waits up to ``block_timeout`` s).
+        ``"block"`` (waits up to ``block_timeout`` s). ``concurrency``: how
+        many async handlers of the actor may run interleaved (default: the
+        class's ``concurrency``, 1).
         """
+        if "concurrency" in kwargs:
+            actor = _with_concurrency(actor, kwargs.pop("concurrency"))
         return super().spawn(actor, *args, **kwargs)
 
     def spawn_native(self, path: str, symbol: str, *args: Any, name: Optional[str] = None) -> ActorRef:

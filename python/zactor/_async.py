@@ -18,6 +18,7 @@ Stopping or restarting the actor closes its suspended handlers (their
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import threading
@@ -32,6 +33,9 @@ _step = _api["_step"]
 _resume_on = _api["_resume_on"]
 _after = _api["_after"]
 _cancel_timer = _api["_cancel_timer"]
+_resume_now = _api["_resume_now"]
+_set_running_loop = asyncio.events._set_running_loop
+_get_running_loop = asyncio.events._get_running_loop
 
 _log = logging.getLogger("zactor")
 _keys = itertools.count(1)
@@ -44,6 +48,53 @@ _K_ANSWER, _K_SLEEP, _K_DEADLINE = 0, 1, 2
 _SUSPENDED = object()
 _AGAIN = object()
 _CORO = types.CoroutineType
+
+
+# ------------------------------------------------------ the asyncio loop
+#
+# Anything a handler awaits that is not a zactor awaitable (asyncio.sleep, an
+# asyncio.Queue, a library built on asyncio) runs on one asyncio event loop in
+# a daemon thread of its own, started on first use. A handler steps with that
+# loop set as the running loop, so asyncio code finds it; the futures it
+# yields resume the handler through a done callback (on the loop thread) that
+# sends the actor the resume message. Calls a step made on the loop from the
+# worker (call_soon, call_later) are picked up by waking the loop afterwards.
+
+_loop = None
+_loop_lock = threading.Lock()
+
+
+def _the_loop():
+    global _loop
+    if _loop is None:
+        with _loop_lock:
+            if _loop is None:
+                loop = asyncio.new_event_loop()
+                ready = threading.Event()
+
+                def run():
+                    asyncio.set_event_loop(loop)
+                    loop.call_soon(ready.set)
+                    loop.run_forever()
+
+                threading.Thread(target=run, name="zactor-asyncio", daemon=True).start()
+                ready.wait()
+                _loop = loop
+    return _loop
+
+
+def _aio_done(cell, key, gen, _fut):
+    _resume_now(cell, key, gen, _K_ANSWER)
+
+
+def _cancel_waiting(t):
+    """Cancel what t awaits (asks: a late reply becomes a dead letter)."""
+    for f in t.waiting:
+        if isinstance(f, _zactor.Future):
+            f.cancel()
+        elif _loop is not None:
+            _loop.call_soon_threadsafe(f.cancel)
+    t.waiting = ()
 
 
 def _current():
@@ -177,6 +228,8 @@ def _a_resume(st, key, gen, kind):
         return  # stale: answered meanwhile, or closed
     if kind == _K_DEADLINE:
         t.dtimer = None
+        if t.waiting and not isinstance(t.waiting[0], _zactor.Future):
+            _cancel_waiting(t)  # (asks are cancelled where they are awaited)
         exc = _Deadline(min(t.deadlines, key=lambda d: d[0])[1]) if t.deadlines else None
     else:
         if kind == _K_SLEEP:
@@ -197,6 +250,7 @@ def _a_stop(st):
     st.tasks.clear()
     st.chains.clear()
     for t in tasks:
+        _cancel_waiting(t)
         _unwait(t)
         prev = _current()
         _tl.task = t
@@ -297,6 +351,10 @@ def _run(t, exc):
             _unwait(t)
         prev = getattr(_tl, "task", None)
         _tl.task = t
+        loop = _loop if _loop is not None else _the_loop()
+        prev_loop = _get_running_loop()
+        _set_running_loop(loop)
+        nsched = len(loop._scheduled)
         try:
             done, v = _step(t.coro, t.chain, exc)
         except BaseException as e:
@@ -307,6 +365,9 @@ def _run(t, exc):
             raise
         finally:
             _tl.task = prev
+            _set_running_loop(prev_loop)
+            if loop._ready or len(loop._scheduled) != nsched:
+                loop._write_to_self()  # the step gave the loop work: wake it
         if done:
             _end(t)
             if t.reply is not None:
@@ -326,6 +387,16 @@ def _suspend(t, y):
     try:
         if type(y) is _Sleep:
             t.timer = _after(cell, y.sec, key, gen, _K_SLEEP)
+        elif y is None:
+            # a bare yield (asyncio.sleep(0)): let other messages in first
+            _resume_now(cell, key, gen, _K_ANSWER)
+        elif getattr(y, "_asyncio_future_blocking", None) is not None:
+            # an asyncio future: its loop's thread resumes us
+            y._asyncio_future_blocking = False
+            y.add_done_callback(functools.partial(_aio_done, cell, key, gen))
+            t.waiting = (y,)
+            if _loop is not None and y.done():
+                _loop._write_to_self()  # (its callback was scheduled from here: wake the loop)
         elif type(y) is _WaitAny:
             for f in y.futs:
                 if not _resume_on(f, cell, key, gen):

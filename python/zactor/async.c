@@ -261,7 +261,7 @@ static PyObject *a_resume_on(PyObject *mod, PyObject *const *args, Py_ssize_t n)
         PyErr_Format(PyExc_TypeError,
                      "an async handler of a zactor actor cannot await %R: await "
                      "ref.ask_async(...), zactor.sleep(), zactor.gather(), zactor.first(), or "
-                     "an asyncio awaitable through zactor.run_asyncio(...)",
+                     "an asyncio awaitable",
                      args[0]);
         return NULL;
     }
@@ -328,7 +328,30 @@ static PyObject *a_cancel_timer(PyObject *mod, PyObject *const *args, Py_ssize_t
     Py_RETURN_NONE;
 }
 
+/* _resume_now(cell, key, gen, kind): send the resume message now (an
+ * asyncio awaitable completed on the loop thread; a bare yield). Any thread. */
+static PyObject *a_resume_now(PyObject *mod, PyObject *const *args, Py_ssize_t n) {
+    (void)mod;
+    if (n != 4) {
+        PyErr_SetString(PyExc_TypeError, "_resume_now(cell, key, gen, kind)");
+        return NULL;
+    }
+    ContextObject *cell = as_cell(args[0]);
+    if (!cell) return NULL;
+    unsigned long long key = PyLong_AsUnsignedLongLong(args[1]);
+    unsigned long gen = PyLong_AsUnsignedLong(args[2]);
+    unsigned long kind = PyLong_AsUnsignedLong(args[3]);
+    if (PyErr_Occurred()) return NULL;
+    if (!cell->sys->sys || cell->sys->closed) Py_RETURN_FALSE;
+    unsigned char buf[16];
+    put_key(buf, key, (uint32_t)gen, (uint32_t)kind);
+    int rc;
+    HOLDING(rc = za_tell(cell->sys->sys, cell->ref, TAG_RESUME, buf, sizeof buf));
+    return PyBool_FromLong(rc == ZA_OK);
+}
+
 static PyMethodDef a_methods[] = {
+    {"_resume_now", (PyCFunction)(void (*)(void))a_resume_now, METH_FASTCALL, NULL},
     {"_set_async_hooks", (PyCFunction)a_set_hooks, METH_VARARGS, NULL},
     {"_step", (PyCFunction)(void (*)(void))a_step, METH_FASTCALL, NULL},
     {"_resume_on", (PyCFunction)(void (*)(void))a_resume_on, METH_FASTCALL, NULL},

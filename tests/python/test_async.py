@@ -354,12 +354,13 @@ def test_shutdown_with_suspended_handlers():
 
 
 def test_awaiting_something_else_is_a_clear_error(system):
-    import asyncio
+    class Odd:
+        def __await__(self):
+            yield 42  # neither zactor's nor asyncio's
 
     class Bad(zactor.Actor):
         async def receive(self, msg):
-            fut = asyncio.get_event_loop_policy().new_event_loop().create_future()
-            await fut
+            await Odd()
 
     b = system.spawn(Bad)
     with pytest.raises(TypeError, match="cannot await"):
@@ -413,3 +414,41 @@ def test_bad_arguments_are_clear_errors():
         zactor.timeout(-1)
     with pytest.raises(ValueError):
         zactor.first()
+
+
+def test_asyncio_awaitables_inside_a_handler(system):
+    import asyncio
+
+    class Aio(zactor.Actor):
+        concurrency = 2
+
+        def __init__(self):
+            self.q = None
+
+        async def receive(self, msg):
+            if msg == "sleep":
+                await asyncio.sleep(0.01)
+                await asyncio.sleep(0)  # a bare yield: other messages go first
+                return "slept"
+            if msg == "get":
+                self.q = self.q or asyncio.Queue()
+                return await self.q.get()  # resumed by a put from another handler
+            if msg[0] == "put":
+                self.q = self.q or asyncio.Queue()
+                self.q.put_nowait(msg[1])
+                return "put"
+            if msg == "timeout":
+                try:
+                    async with zactor.timeout(0.05):
+                        await asyncio.sleep(10)
+                except TimeoutError:
+                    return "timed out"
+
+    a = system.spawn(Aio)
+    assert a.ask("sleep", timeout=3.0) == "slept"
+    got = a.ask_async("get")
+    assert wait_for(lambda: _async.live_handlers() == 1)
+    assert a.ask(("put", "item"), timeout=3.0) == "put"
+    assert got.result(timeout=3.0) == "item"
+    assert a.ask("timeout", timeout=3.0) == "timed out"
+    assert wait_for(lambda: _async.live_handlers() == 0)

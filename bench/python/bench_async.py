@@ -6,6 +6,8 @@
              Python actor, N times in a row inside one handler: round trips/s
              and the median of the per-await latencies (perf_counter_ns).
   py->lua    the same, awaiting a Lua echo actor.
+  py->aio    a handler awaits an asyncio future that zactor's asyncio loop
+             thread completes (the cost of awaiting anything asyncio).
   asyncio    the same request/reply written without zactor: two asyncio tasks
              with an asyncio.Queue mailbox each (the request carries the
              asker's queue; the asker awaits its own queue).
@@ -56,6 +58,32 @@ class Driver(zactor.Actor):
             lat.append(clock() - a)
         total = clock() - t0
         return total, statistics.median(lat)
+
+
+class AioDriver(zactor.Actor):
+    """Awaits asyncio futures completed on zactor's asyncio loop thread."""
+
+    async def receive(self, n):
+        loop = asyncio.get_running_loop()
+        lat = []
+        clock = time.perf_counter_ns
+        t0 = clock()
+        for i in range(n):
+            a = clock()
+            f = loop.create_future()
+            loop.call_soon(f.set_result, i)
+            await f
+            lat.append(clock() - a)
+        total = clock() - t0
+        return total, statistics.median(lat)
+
+
+def bench_aio_future(s, n):
+    d = s.spawn(AioDriver)
+    d.ask(min(n, 1000), timeout=60)
+    total, med = d.ask(n, timeout=600)
+    d.stop()
+    return n / (total / 1e9), med / 1000.0
 
 
 def bench_zactor(s, target, n):
@@ -148,13 +176,14 @@ def main():
     ap.add_argument("--suspended", type=int, default=100000)
     ap.add_argument("--no-write", action="store_true")
     a = ap.parse_args()
-    res = {"py_py": [], "py_lua": [], "asyncio": []}
+    res = {"py_py": [], "py_lua": [], "py_aio": [], "asyncio": []}
     with zactor.System(workers=2) as s:
         echo = s.spawn(Echo)
         lecho = s.spawn_lua(ECHO_LUA)
         for _ in range(a.runs):
             res["py_py"].append(bench_zactor(s, echo, a.n))
             res["py_lua"].append(bench_zactor(s, lecho, a.n))
+            res["py_aio"].append(bench_aio_future(s, a.n // 4))
             res["asyncio"].append(bench_asyncio(a.n))
         susp = bench_suspended(s, a.suspended)
     out = {
@@ -167,6 +196,7 @@ def main():
     lines = ["| pattern | round trips/s | median await latency (µs) |", "|---|---|---|"]
     for key, label in (("py_py", "Python handler awaits Python actor"),
                        ("py_lua", "Python handler awaits Lua actor"),
+                       ("py_aio", "Python handler awaits an asyncio future (loop thread)"),
                        ("asyncio", "asyncio baseline (Queue mailbox per task)")):
         rates = [r for r, _ in res[key]]
         lats = [m for _, m in res[key]]

@@ -64,15 +64,35 @@ _loop = None
 _loop_lock = threading.Lock()
 
 
+class _Loop(asyncio.SelectorEventLoop):
+    """The handlers' loop: work scheduled on it from a worker (a handler's
+    step) wakes it, so asyncio code in handlers needs no *_threadsafe."""
+
+    _tid = None
+
+    def call_soon(self, callback, *args, context=None):
+        h = super().call_soon(callback, *args, context=context)
+        if threading.get_ident() != self._tid:
+            self._write_to_self()
+        return h
+
+    def call_at(self, when, callback, *args, context=None):
+        h = super().call_at(when, callback, *args, context=context)
+        if threading.get_ident() != self._tid:
+            self._write_to_self()
+        return h
+
+
 def _the_loop():
     global _loop
     if _loop is None:
         with _loop_lock:
             if _loop is None:
-                loop = asyncio.new_event_loop()
+                loop = _Loop()
                 ready = threading.Event()
 
                 def run():
+                    loop._tid = threading.get_ident()
                     asyncio.set_event_loop(loop)
                     loop.call_soon(ready.set)
                     loop.run_forever()
@@ -351,10 +371,8 @@ def _run(t, exc):
             _unwait(t)
         prev = getattr(_tl, "task", None)
         _tl.task = t
-        loop = _loop if _loop is not None else _the_loop()
         prev_loop = _get_running_loop()
-        _set_running_loop(loop)
-        nsched = len(loop._scheduled)
+        _set_running_loop(_loop if _loop is not None else _the_loop())
         try:
             done, v = _step(t.coro, t.chain, exc)
         except BaseException as e:
@@ -366,8 +384,6 @@ def _run(t, exc):
         finally:
             _tl.task = prev
             _set_running_loop(prev_loop)
-            if loop._ready or len(loop._scheduled) != nsched:
-                loop._write_to_self()  # the step gave the loop work: wake it
         if done:
             _end(t)
             if t.reply is not None:
@@ -395,8 +411,6 @@ def _suspend(t, y):
             y._asyncio_future_blocking = False
             y.add_done_callback(functools.partial(_aio_done, cell, key, gen))
             t.waiting = (y,)
-            if _loop is not None and y.done():
-                _loop._write_to_self()  # (its callback was scheduled from here: wake the loop)
         elif type(y) is _WaitAny:
             for f in y.futs:
                 if not _resume_on(f, cell, key, gen):

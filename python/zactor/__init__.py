@@ -386,6 +386,16 @@ class System(_zactor.System):
             actor = _with_concurrency(actor, kwargs.pop("concurrency"))
         return super().spawn(actor, *args, **kwargs)
 
+    def run(self, max_turns: int = 0) -> int:
+        """run(max_turns=0) -> int: System(workers=0) only: run actor turns on
+        this thread (0: until idle). When nothing can run but async handlers
+        wait in ``zactor.sleep`` or a ``zactor.timeout``, the system's virtual
+        clock jumps to the next of those timers (no real time passes)."""
+        n = super().run(max_turns)
+        while (max_turns <= 0 or n < max_turns) and _async._a_idle(self):
+            n += super().run(max_turns - n if max_turns > 0 else 0)
+        return n
+
     def spawn_native(self, path: str, symbol: str, *args: Any, name: Optional[str] = None) -> ActorRef:
         """Spawn a native C behaviour ``symbol`` (a ``za_behaviour``) from the
         shared object at ``path`` (loaded with cffi, see ``zactor.native``)."""

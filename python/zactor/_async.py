@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import heapq
 import itertools
 import logging
 import threading
 import time
 import types
+import weakref
 from collections import deque
 
 from . import _zactor
@@ -173,10 +175,74 @@ class _Task:
         _live += 1
 
 
+class _VClock:
+    """The virtual clock of a System(workers=0): zactor.sleep and
+    zactor.timeout count on it, and System.run() (or a wait for an answer)
+    moves it to the next timer once nothing else can run."""
+
+    __slots__ = ("now", "heap", "seq", "__weakref__")
+
+    def __init__(self):
+        self.now = 0.0
+        self.heap = []  # [when, seq, cell, key, gen, kind, alive]
+        self.seq = itertools.count()
+
+
+_vclocks: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # System -> _VClock
+
+
+def virtual_time(system) -> float:
+    """Seconds on the virtual clock of a System(workers=0) (0.0 at start)."""
+    vc = _vclocks.get(system)
+    return vc.now if vc is not None else 0.0
+
+
+def _a_idle(system) -> bool:
+    """Nothing can run: jump the virtual clock to the next timer and fire it."""
+    vc = _vclocks.get(system)
+    if vc is None:
+        return False
+    heap = vc.heap
+    while heap:
+        e = heapq.heappop(heap)
+        if e[6]:
+            if e[0] > vc.now:
+                vc.now = e[0]
+            _resume_now(e[2], e[3], e[4], e[5])
+            return True
+    return False
+
+
+def _timer(st, sec, key, gen, kind):
+    vc = st.vc
+    if vc is None:
+        return _after(st.cell, sec, key, gen, kind)
+    e = [vc.now + max(0.0, sec), next(vc.seq), st.cell, key, gen, kind, True]
+    heapq.heappush(vc.heap, e)
+    return e
+
+
+def _untimer(st, tid):
+    if type(tid) is list:
+        tid[6] = False
+    else:
+        _cancel_timer(st.cell, tid)
+
+
+def _now(st):
+    return st.vc.now if st.vc is not None else time.monotonic()
+
+
 class _State:
-    __slots__ = ("cell", "inst", "conc", "tasks", "stash", "chains", "closed")
+    __slots__ = ("cell", "inst", "conc", "tasks", "stash", "chains", "closed", "vc")
 
     def __init__(self, cell, inst, conc):
+        self.vc = None
+        system = cell.system
+        if system.workers == 0:
+            self.vc = _vclocks.get(system)
+            if self.vc is None:
+                self.vc = _vclocks[system] = _VClock()
         self.cell = cell
         self.inst = inst
         self.conc = conc
@@ -353,12 +419,11 @@ def _end(t):
 
 
 def _unwait(t):
-    cell = t.st.cell
     if t.timer is not None:
-        _cancel_timer(cell, t.timer)
+        _untimer(t.st, t.timer)
         t.timer = None
     if t.dtimer is not None:
-        _cancel_timer(cell, t.dtimer)
+        _untimer(t.st, t.dtimer)
         t.dtimer = None
     t.waiting = ()
 
@@ -398,11 +463,12 @@ def _run(t, exc):
 
 
 def _suspend(t, y):
-    cell = t.st.cell
+    st = t.st
+    cell = st.cell
     key, gen = t.key, t.gen
     try:
         if type(y) is _Sleep:
-            t.timer = _after(cell, y.sec, key, gen, _K_SLEEP)
+            t.timer = _timer(st, y.sec, key, gen, _K_SLEEP)
         elif y is None:
             # a bare yield (asyncio.sleep(0)): let other messages in first
             _resume_now(cell, key, gen, _K_ANSWER)
@@ -422,7 +488,7 @@ def _suspend(t, y):
             t.waiting = (y,)
         if t.deadlines:
             when = min(d[0] for d in t.deadlines)
-            t.dtimer = _after(cell, when - time.monotonic(), key, gen, _K_DEADLINE)
+            t.dtimer = _timer(st, when - _now(st), key, gen, _K_DEADLINE)
     except Exception as e:  # noqa: BLE001 (goes into the handler, where it awaited)
         return e
     return _SUSPENDED
@@ -533,7 +599,7 @@ class timeout:
             self.inner = asyncio.timeout(self.sec)
             return await self.inner.__aenter__()
         self.task = t
-        self.entry = (time.monotonic() + self.sec, object())
+        self.entry = (_now(t.st) + self.sec, object())
         if t.deadlines is None:
             t.deadlines = []
         t.deadlines.append(self.entry)
@@ -551,5 +617,5 @@ class timeout:
         return False
 
 
-_zactor._async_api()  # (checked above)
-_api["_set_async_hooks"](_a_new, _a_start, _a_message, _a_adopt, _a_resume, _a_stop, _a_finish, _MARK)
+_api["_set_async_hooks"](_a_new, _a_start, _a_message, _a_adopt, _a_resume, _a_stop, _a_finish, _MARK,
+                        _a_idle)

@@ -25,7 +25,7 @@ _Thread_local int tl_async_drive;
 _Thread_local uint64_t tl_chain;
 
 /* Python hooks (zactor/_async.py), set once at import by _set_async_hooks. */
-static PyObject *g_new, *g_start, *g_message, *g_adopt, *g_resume, *g_stop, *g_finish;
+static PyObject *g_new, *g_start, *g_message, *g_adopt, *g_resume, *g_stop, *g_finish, *g_idle;
 static PyObject *g_mark; /* first item of a chained ask's envelope */
 static PyTypeObject *g_Reply_Type;
 
@@ -156,9 +156,9 @@ static PyObject *take_reply(za_ctx *ctx, SystemObject *s, int py) {
 
 static PyObject *a_set_hooks(PyObject *mod, PyObject *args) {
     (void)mod;
-    PyObject *n, *st, *m, *ad, *rs, *sp, *fi, *mark;
-    if (!PyArg_ParseTuple(args, "OOOOOOOO:_set_async_hooks", &n, &st, &m, &ad, &rs, &sp, &fi,
-                          &mark))
+    PyObject *n, *st, *m, *ad, *rs, *sp, *fi, *mark, *idle;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOO:_set_async_hooks", &n, &st, &m, &ad, &rs, &sp, &fi,
+                          &mark, &idle))
         return NULL;
     if (!g_Reply_Type && !(g_Reply_Type = (PyTypeObject *)PyType_FromSpec(&Reply_spec)))
         return NULL;
@@ -170,6 +170,7 @@ static PyObject *a_set_hooks(PyObject *mod, PyObject *args) {
     Py_XSETREF(g_stop, Py_NewRef(sp));
     Py_XSETREF(g_finish, Py_NewRef(fi));
     Py_XSETREF(g_mark, Py_NewRef(mark));
+    Py_XSETREF(g_idle, Py_NewRef(idle));
     Py_RETURN_NONE;
 }
 
@@ -471,4 +472,18 @@ PyObject *zpy_async_wrap(PyObject *msg) {
     PyObject *t = PyTuple_Pack(3, g_mark, ch, msg);
     Py_DECREF(ch);
     return t;
+}
+
+/* System(workers=0) with nothing left to run: fire the next timer of the
+ * virtual clock (zactor.sleep, zactor.timeout). 1 if one fired. GIL held. */
+int zpy_async_idle(SystemObject *s) {
+    if (!g_idle || !s->manual) return 0;
+    PyObject *r = PyObject_CallOneArg(g_idle, (PyObject *)s);
+    if (!r) {
+        PyErr_WriteUnraisable(g_idle);
+        return 0;
+    }
+    int fired = r == Py_True;
+    Py_DECREF(r);
+    return fired;
 }

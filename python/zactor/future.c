@@ -82,6 +82,7 @@ static int core_wait(SystemObject *s, futcore *c, double timeout) {
             }
             if (PyErr_CheckSignals() < 0) return -1;
             if (zpy_now_ns() >= deadline) return 0;
+            if (turns <= 0 && zpy_async_idle(s)) continue; /* (the virtual clock moved) */
             if (turns <= 0) {
                 /* only timers can make progress now */
                 Py_BEGIN_ALLOW_THREADS;

@@ -460,5 +460,6 @@ void zpy_async_stop(PyObject *state);
 PyObject *zpy_async_finish(PyObject *coro);
 PyObject *zpy_async_unwrap(PyObject *obj, uint64_t *chain);
 PyObject *zpy_async_wrap(PyObject *msg);
+int zpy_async_idle(SystemObject *s);
 
 #endif /* ZACTOR_GLUE_H */

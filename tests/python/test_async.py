@@ -452,3 +452,34 @@ def test_asyncio_awaitables_inside_a_handler(system):
     assert got.result(timeout=3.0) == "item"
     assert a.ask("timeout", timeout=3.0) == "timed out"
     assert wait_for(lambda: _async.live_handlers() == 0)
+
+
+def test_workers0_runs_async_handlers_on_a_virtual_clock():
+    with zactor.System(workers=0) as s:
+        e = s.spawn(Echo)
+
+        class V(zactor.Actor):
+            async def receive(self, msg):
+                if msg == "sleep":
+                    await zactor.sleep(3600)
+                    return "woke"
+                if msg == "timeout":
+                    try:
+                        async with zactor.timeout(10):
+                            await zactor.sleep(3600)
+                    except TimeoutError:
+                        return "timed out"
+                return await e.ask_async(msg) * 2
+
+        v = s.spawn(V)
+        f = v.ask_async("sleep")
+        s.run()
+        assert f.done() and f.result() == "woke"
+        assert _async.virtual_time(s) == 3600.0  # an hour, in no real time
+        f = v.ask_async("timeout")
+        s.run()
+        assert f.result() == "timed out"
+        assert _async.virtual_time(s) == 3610.0
+        assert v.ask(21, timeout=2.0) == 42  # a blocking ask runs the actors too
+        assert v.ask("sleep", timeout=2.0) == "woke"  # ...and moves the clock
+        assert _async.virtual_time(s) == 7210.0

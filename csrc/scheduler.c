@@ -472,6 +472,26 @@ static uint64_t park_limit(za_system *s, za_hostq **watch) {
     return best;
 }
 
+/* Take w off the idle stack unless a waker already did (it then owes w a
+ * token on w->wake); back to searching. True if w was still on the stack. */
+static bool leave_idle_stack(za_system *s, za_worker *w) {
+    pthread_mutex_lock(&s->idle_mu);
+    bool still = w->in_idle;
+    if (still) {
+        for (int i = 0; i < s->nidle; i++) {
+            if (s->idle_stack[i] == w->id) {
+                s->idle_stack[i] = s->idle_stack[--s->nidle];
+                break;
+            }
+        }
+        w->in_idle = false;
+        atomic_fetch_sub(&s->nsleeping, 1);
+        atomic_fetch_add(&s->nsearching, 1);
+    }
+    pthread_mutex_unlock(&s->idle_mu);
+    return still;
+}
+
 static void park(za_worker *w) {
     za_system *s = w->sys;
     leave_host(w);
@@ -482,21 +502,7 @@ static void park(za_worker *w) {
     pthread_mutex_unlock(&s->idle_mu);
     atomic_fetch_sub(&s->nsearching, 1);
     if (any_work(s) || atomic_load(&s->quit)) {
-        pthread_mutex_lock(&s->idle_mu);
-        bool still = w->in_idle;
-        if (still) {
-            for (int i = 0; i < s->nidle; i++) {
-                if (s->idle_stack[i] == w->id) {
-                    s->idle_stack[i] = s->idle_stack[--s->nidle];
-                    break;
-                }
-            }
-            w->in_idle = false;
-            atomic_fetch_sub(&s->nsleeping, 1);
-            atomic_fetch_add(&s->nsearching, 1);
-        }
-        pthread_mutex_unlock(&s->idle_mu);
-        if (still) return;
+        if (leave_idle_stack(s, w)) return;
         /* a waker already took us off the idle stack: consume its token */
     }
     za_hostq *watch = NULL;
@@ -507,21 +513,7 @@ static void park(za_worker *w) {
         atomic_fetch_add_explicit(&watch->watching, 1, memory_order_relaxed);
         futex_wait_for(&w->wake, 0, limit + 1000000ull);
         atomic_fetch_sub_explicit(&watch->watching, 1, memory_order_relaxed);
-        pthread_mutex_lock(&s->idle_mu);
-        bool still = w->in_idle;
-        if (still) {
-            for (int i = 0; i < s->nidle; i++) {
-                if (s->idle_stack[i] == w->id) {
-                    s->idle_stack[i] = s->idle_stack[--s->nidle];
-                    break;
-                }
-            }
-            w->in_idle = false;
-            atomic_fetch_sub(&s->nsleeping, 1);
-            atomic_fetch_add(&s->nsearching, 1);
-        }
-        pthread_mutex_unlock(&s->idle_mu);
-        if (still) return;
+        if (leave_idle_stack(s, w)) return;
         /* a waker took us off the idle stack: consume its token below */
     }
     /* acquire: pairs with wake_one's release store */

@@ -72,3 +72,13 @@ PyObject *zpy_raise_za(SystemObject *s, int rc, const char *what) {
     PyErr_Format(exc, "%s: %s", what, detail);
     return NULL;
 }
+
+const char *zpy_cstring(PyObject *o, const char *what) {
+    Py_ssize_t n;
+    const char *s = PyUnicode_AsUTF8AndSize(o, &n);
+    if (s && (Py_ssize_t)strlen(s) != n) {
+        PyErr_Format(PyExc_ValueError, "%s must not contain a NUL character", what);
+        return NULL;
+    }
+    return s;
+}

@@ -310,6 +310,10 @@ PyObject *zpy_dispatch_stop(PyObject *mod, PyObject *ignored);
 /* -1 with RuntimeError if System.__init__ never ran (a subclass that does
  * not call super().__init__(), or System.__new__ alone). */
 int zpy_check_init(SystemObject *s);
+/* The UTF-8 text of str o for the C API, which takes NUL-terminated strings:
+ * a str with a NUL inside would reach it cut short (a name registered as its
+ * prefix), so that is a ValueError naming what. NULL with an exception set. */
+const char *zpy_cstring(PyObject *o, const char *what);
 /* -1 with an exception if the system is unusable (never initialised, shut
  * down, or forked). */
 int zpy_check_sys(SystemObject *s);

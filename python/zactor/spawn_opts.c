@@ -44,7 +44,7 @@ int zpy_parse_spawn_opts(SystemObject *s, PyObject *strat, PyObject *kw, za_spaw
             return -1;
         }
         *name_keep = Py_NewRef(v);
-        o->name = PyUnicode_AsUTF8(v);
+        o->name = zpy_cstring(v, "name");
         if (!o->name) return -1;
     }
     if (OPT("restart")) {

@@ -187,7 +187,9 @@ static PyObject *System_lookup(SystemObject *s, PyObject *name) {
         return NULL;
     }
     za_ref r;
-    int rc = za_lookup(s->sys, PyUnicode_AsUTF8(name), &r);
+    const char *cname = zpy_cstring(name, "name");
+    if (!cname) return NULL;
+    int rc = za_lookup(s->sys, cname, &r);
     if (rc == ZA_ENOTFOUND) Py_RETURN_NONE;
     if (rc != ZA_OK) return zpy_raise_za(s, rc, "lookup");
     return zpy_new_ref(s, r, 0);
@@ -390,7 +392,7 @@ static PyObject *System_spawn_lua(SystemObject *s, PyObject *args, PyObject *kw)
                         "or Lua source text");
         return NULL;
     }
-    const char *spec = PyUnicode_AsUTF8(PyTuple_GET_ITEM(args, 0));
+    const char *spec = zpy_cstring(PyTuple_GET_ITEM(args, 0), "the Lua behaviour");
     if (!spec) return NULL;
     za_lua_opts lo = {0};
     PyObject *optkw = NULL, *name_keep = NULL, *strat = NULL, *packed = NULL, *v;
@@ -408,9 +410,13 @@ static PyObject *System_spawn_lua(SystemObject *s, PyObject *args, PyObject *kw)
             lo.budget_ms = zpy_seconds_to_ms(b);
         }
         if ((v = PyDict_GetItemString(optkw, "open_io_os")) && v != Py_None) {
-            int t = PyObject_IsTrue(v);
-            if (t < 0) goto err;
-            lo.open_io_os = t;
+            /* a bool, as from Lua: "false" is a true value and would open io/os */
+            if (!PyBool_Check(v)) {
+                PyErr_Format(PyExc_TypeError, "open_io_os must be a bool, not %s",
+                             Py_TYPE(v)->tp_name);
+                goto err;
+            }
+            lo.open_io_os = v == Py_True;
         }
         strat = PyDict_GetItemString(optkw, "strategy");
         Py_XINCREF(strat); /* optkw loses it just below */

@@ -477,3 +477,30 @@ def test_cpu_bound_handler_shares_the_python_host():
         t0 = time.monotonic()
         assert echo.ask(1, timeout=5) == 1
         assert time.monotonic() - t0 < 0.5
+
+
+# ------------------------------------------------ strings for the C API (25)
+
+def test_names_and_sources_with_nul_are_refused():
+    """The C API takes NUL-terminated strings: a str with a NUL inside would
+    reach it cut short (a name registered as its prefix), so it is refused."""
+    with zactor.System(workers=1) as s:
+        with pytest.raises(ValueError, match="name must not contain a NUL"):
+            s.spawn(lambda m: m, name="svc\0evil")
+        assert s.lookup("svc") is None
+        ref = s.spawn(lambda m: m, name="svc")
+        with pytest.raises(ValueError, match="name must not contain a NUL"):
+            s.lookup("svc\0other")
+        assert s.lookup("svc") == ref
+        with pytest.raises(ValueError, match="Lua behaviour must not contain a NUL"):
+            s.spawn_lua("return { receive = function(ctx, m) return m end }\0junk")
+
+
+def test_open_io_os_must_be_a_bool():
+    with zactor.System(workers=1) as s:
+        with pytest.raises(TypeError, match="open_io_os must be a bool"):
+            s.spawn_lua("return { receive = function(ctx, m) return io ~= nil end }",
+                        open_io_os="false")
+        lua = s.spawn_lua("return { receive = function(ctx, m) return io ~= nil end }",
+                          open_io_os=False)
+        assert lua.ask(1, timeout=5.0) is False

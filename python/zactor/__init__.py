@@ -127,6 +127,17 @@ class Actor:
     restarts the actor (``__init__`` again with the same arguments; the ref
     and the queued messages are kept) or stops it, per the spawn options.
 
+    ``receive``, ``on_start`` and ``on_stop`` may be ``async def``: an async
+    handler may ``await ref.ask_async(...)``, ``zactor.sleep(s)``,
+    ``zactor.gather/first(...)``, ``async with zactor.timeout(s)`` or any
+    asyncio awaitable; it suspends without holding a worker and resumes when
+    what it awaits is done; its return value answers the ask. ``concurrency``
+    (class attribute, or ``spawn(..., concurrency=N)``): how many handlers may
+    be in progress at once (default 1: other messages wait, except those of a
+    call chain already running here, so A asks B, B asks A does not
+    deadlock). Stopping or restarting the actor closes suspended handlers
+    (their ``finally`` blocks run).
+
     ``strategy`` (class attribute) is how this actor supervises the children
     it spawns with ``self.context.spawn``: ``"one_for_one"`` (default),
     ``"one_for_all"``, ``"rest_for_one"``, ``"stop"`` or ``"escalate"``.

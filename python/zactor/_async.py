@@ -27,6 +27,7 @@ import time
 import types
 import weakref
 from collections import deque
+from typing import Any, Awaitable
 
 from . import _zactor
 
@@ -277,10 +278,20 @@ def _concurrency(inst) -> int:
 # ----------------------------------------------------------- hooks (host.c)
 
 
+# Messages stashed when the actor restarted: the new incarnation handles them
+# first (a restart keeps the queued messages). Keyed by the cell (one per actor).
+_carried: "dict" = {}
+
+
 def _a_new(cell, inst, force):
-    if not force and not _is_async(type(inst)):
+    carried = _carried.pop(cell, None)
+    if not force and not carried and not _is_async(type(inst)):
         return None
-    return _State(cell, inst, _concurrency(inst))
+    st = _State(cell, inst, _concurrency(inst))
+    if carried:
+        st.stash = carried
+        _resume_now(cell, 0, 0, _K_ANSWER)  # key 0: "drain the stash" (see _a_resume)
+    return st
 
 
 def _begin(st, coro, reply, chain):
@@ -309,6 +320,9 @@ def _a_adopt(st, coro, reply, chain):
 
 
 def _a_resume(st, key, gen, kind):
+    if key == 0:
+        _drain(st)
+        return
     t = st.tasks.get(key)
     if t is None or t.gen != gen:
         return  # stale: answered meanwhile, or closed
@@ -325,13 +339,18 @@ def _a_resume(st, key, gen, kind):
     _drain(st)
 
 
-def _a_stop(st):
-    """Close every suspended handler (finally blocks run) and tell askers."""
+def _a_stop(st, final=True):
+    """Close every suspended handler (finally blocks run) and tell askers.
+    Stashed messages go to the next incarnation (a restart), or their askers
+    learn that the actor stopped (final)."""
     st.closed = True
     stash, st.stash = st.stash, deque()
-    for _msg, reply, _chain in stash:
-        if reply is not None:
-            reply.fail(_zactor.ActorDeadError("the actor stopped before handling this message"))
+    if stash and not final:
+        _carried[st.cell] = stash
+    else:
+        for _msg, reply, _chain in stash:
+            if reply is not None:
+                reply.fail(_zactor.ActorDeadError("the actor stopped before handling this message"))
     tasks = list(st.tasks.values())
     st.tasks.clear()
     st.chains.clear()
@@ -349,7 +368,8 @@ def _a_stop(st):
         _gone(t)
         if t.reply is not None:
             reply, t.reply = t.reply, None
-            reply.fail(_zactor.ActorDeadError("the actor stopped while this ask's handler was suspended"))
+            reply.fail(_zactor.ActorDeadError(
+                "the actor stopped or restarted while this ask's handler was suspended"))
 
 
 def _a_finish(coro):
@@ -497,7 +517,7 @@ def _suspend(t, y):
 # ------------------------------------------------------------- public API
 
 
-def sleep(seconds: float):
+def sleep(seconds: float) -> "Awaitable[None]":
     """``await zactor.sleep(s)``: inside an async handler, a runtime timer
     resumes it (no worker is blocked); elsewhere ``asyncio.sleep``."""
     if _current() is None:
@@ -538,7 +558,7 @@ async def _gather(futs):
         raise
 
 
-def gather(*aws):
+def gather(*aws: "Awaitable[Any]") -> "Awaitable[list]":
     """``await zactor.gather(a, b, ...)``: all answers, in order, as a list.
     The first failure is raised and cancels the asks still pending. Outside
     an actor it is ``asyncio.gather``."""
@@ -569,7 +589,7 @@ async def _first_asyncio(aws):
             t.cancel()
 
 
-def first(*aws):
+def first(*aws: "Awaitable[Any]") -> "Awaitable[Any]":
     """``await zactor.first(a, b, ...)``: the outcome of the first to finish
     (its answer, or its exception); the others are cancelled (an abandoned
     ask's late reply becomes a dead letter)."""

@@ -430,9 +430,9 @@ PyObject *zpy_async_resume(PyObject *state, const void *data, size_t len) {
     return r;
 }
 
-void zpy_async_stop(PyObject *state) {
+void zpy_async_stop(PyObject *state, int final) {
     if (!g_stop) return;
-    PyObject *r = PyObject_CallOneArg(g_stop, state);
+    PyObject *r = PyObject_CallFunctionObjArgs(g_stop, state, final ? Py_True : Py_False, NULL);
     if (!r)
         PyErr_WriteUnraisable(g_stop);
     else

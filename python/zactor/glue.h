@@ -460,7 +460,7 @@ PyObject *zpy_async_message(za_ctx *ctx, SystemObject *s, PyObject *state, PyObj
 PyObject *zpy_async_adopt(za_ctx *ctx, SystemObject *s, PyObject *state, PyObject *coro,
                           uint64_t chain, int py);
 PyObject *zpy_async_resume(PyObject *state, const void *data, size_t len);
-void zpy_async_stop(PyObject *state);
+void zpy_async_stop(PyObject *state, int final);
 PyObject *zpy_async_finish(PyObject *coro);
 PyObject *zpy_async_unwrap(PyObject *obj, uint64_t *chain);
 PyObject *zpy_async_wrap(PyObject *msg);

@@ -147,7 +147,7 @@ fail : {
         Py_DECREF(exc);
     }
     if (pa->astate) {
-        zpy_async_stop(pa->astate); /* (closes a suspended async on_start) */
+        zpy_async_stop(pa->astate, 0); /* (closes a suspended async on_start) */
         Py_CLEAR(pa->astate);
     }
     Py_XDECREF(inst);
@@ -390,7 +390,7 @@ static void py_stop(za_ctx *ctx) {
         tl_in_actor++;
         za_ctx *prev = cell->cur;
         cell->cur = ctx;
-        zpy_async_stop(pa->astate);
+        zpy_async_stop(pa->astate, za_ctx_final_stop(ctx));
         Py_CLEAR(pa->astate);
         cell->cur = prev;
         tl_in_actor--;

@@ -112,7 +112,7 @@ def _run_interleave(system, conc):
         async def receive(self, msg):
             log.append(("start", msg))
             seen = self.balance
-            await zactor.sleep(0.1)
+            await zactor.sleep(0.3)
             self.balance = seen + 1  # read-await-write: safe only with concurrency 1
             log.append(("end", msg))
             return self.balance
@@ -483,3 +483,40 @@ def test_workers0_runs_async_handlers_on_a_virtual_clock():
         assert v.ask(21, timeout=2.0) == 42  # a blocking ask runs the actors too
         assert v.ask("sleep", timeout=2.0) == "woke"  # ...and moves the clock
         assert _async.virtual_time(s) == 7210.0
+
+
+def test_restart_keeps_the_stashed_messages(system):
+    class Crashy(zactor.Actor):
+        def __init__(self):
+            self.incarnation = self.context.restarts
+
+        async def receive(self, msg):
+            if msg == "crash":
+                await zactor.sleep(0.05)
+                raise RuntimeError("crash")
+            return (msg, self.incarnation)
+
+    c = system.spawn(Crashy)
+    crash = c.ask_async("crash")
+    queued = [c.ask_async(i) for i in range(3)]  # stashed behind the crashing handler
+    with pytest.raises(RuntimeError):
+        crash.result(timeout=3.0)
+    # a restart keeps queued messages: the new incarnation handles them, in order
+    assert [f.result(timeout=3.0) for f in queued] == [(0, 1), (1, 1), (2, 1)]
+
+
+def test_an_error_while_closing_a_handler_is_reported(system, caplog):
+    class Messy(zactor.Actor):
+        async def receive(self, msg):
+            try:
+                await zactor.sleep(30)
+            finally:
+                raise ValueError("cleanup failed")
+
+    m = system.spawn(Messy)
+    m.tell("x")
+    assert wait_for(lambda: _async.live_handlers() == 1)
+    with caplog.at_level("ERROR", logger="zactor"):
+        m.stop()
+        assert wait_for(lambda: "cleanup failed" in caplog.text)
+    assert _async.live_handlers() == 0

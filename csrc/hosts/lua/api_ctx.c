@@ -210,6 +210,7 @@ static const luaL_Reg ctx_methods[] = {
     {"unwatch", ctx_unwatch},
     {"stop", ctx_stop},
     {"ask", ctx_ask},
+    {"sleep", za__lua_ctx_sleep},
     {"tell", ctx_tell},
     {"lookup", ctx_lookup},
     {"trace", ctx_trace},

@@ -249,6 +249,12 @@ int za__lua_new_ctx(lua_State *L);
 
 /* The za_behaviour receive of Lua actors. */
 int za__lua_receive(za_ctx *ctx, const za_msg *m);
+
+/* ctx:sleep (sleep.c): its timer message's tag, and the token bit. */
+#define ZA__LUA_TAG_SLEEP 0x7A4C5301
+#define ZA__LUA_SLEEP_TOKEN_BIT (1ull << 63)
+int za__lua_ctx_sleep(lua_State *L);
+uint64_t za__lua_sleep_token(const za_msg *m);
 /* Free the actor's pooled and waiting runs (waiting asks get an error). */
 void za__lua_runs_free(za__lua_actor *a);
 /* The error value at idx as text (pushed, and returned): a string as is,

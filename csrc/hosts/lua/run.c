@@ -241,9 +241,11 @@ int za__lua_receive(za_ctx *ctx, const za_msg *m) {
     }
     a->ctx = ctx;
     int rc = 0;
-    if (m->corr) {
+    uint64_t token = za__lua_sleep_token(m); /* ctx:sleep's timer (sleep.c) */
+    if (token || m->corr) {
+        uint64_t want = token ? token : m->corr;
         za__lua_run **pp = &a->waiting;
-        while (*pp && (*pp)->wait_corr != m->corr) pp = &(*pp)->next;
+        while (*pp && (*pp)->wait_corr != want) pp = &(*pp)->next;
         za__lua_run *run = *pp;
         if (run) { /* else: a late reply for a coroutine lost in a restart */
             *pp = run->next;

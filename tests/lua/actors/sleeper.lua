@@ -1,0 +1,15 @@
+-- sleeper.lua: ctx:sleep suspends the handler on a timer (the actor keeps
+-- serving other messages meanwhile)
+local log = {}
+return {
+  receive = function(ctx, msg)
+    if msg[1] == "nap" then
+      ctx:sleep(msg[2])
+      log[#log + 1] = msg[3]
+      return msg[3]
+    end
+    if msg[1] == "log" then return log end
+    if msg[1] == "ping" then return "pong" end
+    if msg[1] == "bad" then return ctx:sleep(msg[2]) end
+  end,
+}

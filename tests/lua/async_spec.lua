@@ -1,0 +1,40 @@
+-- Async handlers in Lua (issue 11): ctx:sleep suspends a handler on a
+-- runtime timer, like ctx:ask suspends it on a reply.
+local zactor = require "zactor"
+local util = require "util"
+
+describe("ctx:sleep", function()
+  local system
+  before_each(function() system = zactor.system{ workers = 2 } end)
+  after_each(function() system:close() end)
+
+  it("suspends the handler and answers the ask when it resumes", function()
+    local s = system:spawn("sleeper")
+    assert.are.equal("a", s:ask({ "nap", 0.01, "a" }, 2))
+    assert.are.same({ "a" }, s:ask{ "log" })
+  end)
+
+  it("holds no worker: other messages are served while a handler sleeps", function()
+    local s = system:spawn("sleeper")
+    s:tell{ "nap", 0.3, "slow" }
+    assert.are.equal("pong", s:ask({ "ping" }, 2))
+    assert.are.same({}, s:ask{ "log" })            -- still asleep
+    assert.are.equal("fast", s:ask({ "nap", 0, "fast" }, 2))
+    local log = util.wait_until(function()
+      local l = s:ask{ "log" }
+      return #l == 2 and l
+    end, 5)
+    assert.are.same({ "fast", "slow" }, log)
+  end)
+
+  it("refuses a bad duration with a clear error, and only inside a handler", function()
+    local s = system:spawn("sleeper")
+    local ok, err = pcall(s.ask, s, { "bad", "soon" }, 2)
+    assert.is_false(ok)
+    assert.matches("sleep", tostring(err))
+    ok, err = pcall(s.ask, s, { "bad", -1 }, 2)
+    assert.is_false(ok)
+    assert.matches("sleep", tostring(err))
+    assert.are.equal("pong", s:ask({ "ping" }, 2))  -- restarted, serving again
+  end)
+end)

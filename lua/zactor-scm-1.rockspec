@@ -54,7 +54,7 @@ build = {
             "csrc/http/dashboard_html.c", "csrc/http/json.c", "csrc/http/mhd.c", "csrc/http/prom.c",
             "csrc/http/routes.c", "csrc/http/server.c", "csrc/store/memory.c", "csrc/store/postgres.c",
             "csrc/store/redis.c", "csrc/store/sqlite.c", "csrc/store/store.c",
-            "csrc/hosts/lua/actor.c", "csrc/hosts/lua/alloc.c",
+            "csrc/hosts/lua/actor.c", "csrc/hosts/lua/alloc.c", "csrc/hosts/lua/askall.c",
             "csrc/hosts/lua/api_ctx.c", "csrc/hosts/lua/api_ref.c", "csrc/hosts/lua/codec.c",
             "csrc/hosts/lua/numbers.c", "csrc/hosts/lua/opts.c", "csrc/hosts/lua/patterns.c",
             "csrc/hosts/lua/proto.c", "csrc/hosts/lua/run.c", "csrc/hosts/lua/sandbox.c", "csrc/hosts/lua/sleep.c",

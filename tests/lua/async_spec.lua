@@ -38,3 +38,34 @@ describe("ctx:sleep", function()
     assert.are.equal("pong", s:ask({ "ping" }, 2))  -- restarted, serving again
   end)
 end)
+
+describe("ctx:ask_all", function()
+  local system
+  before_each(function() system = zactor.system{ workers = 2 } end)
+  after_each(function() system:close() end)
+
+  it("waits for every answer and returns them in order", function()
+    local s = system:spawn("sleeper")
+    local a, b = system:spawn("sleeper"), system:spawn("echo")
+    local got = s:ask({ "all", { { a, { "nap", 0.05, "slow" } }, { b, "fast" }, { a, { "ping" } } } }, 3)
+    assert.are.same({ "slow", "fast", "pong" }, got)
+    assert.are.same({}, s:ask({ "all", {} }, 2))
+  end)
+
+  it("raises the first failure, and a timeout, as errors the handler can catch", function()
+    local s = system:spawn("sleeper")
+    local a, p = system:spawn("sleeper"), system:spawn("proxy")
+    -- proxy answers nothing to an unknown message: {"nothing"} -> nil is fine;
+    -- a failing target: sleeper's bad duration raises inside it
+    local r = s:ask({ "try_all", { { a, { "ping" } }, { a, { "bad", "soon" } } } }, 3)
+    assert.is_false(r[1])
+    assert.matches("failed", r[2])
+    r = s:ask({ "try_all", { { a, { "nap", 1, "late" } } }, 0.05 }, 3)
+    assert.is_false(r[1])
+    assert.matches("timed out", r[2])
+    r = s:ask({ "try_all", { { p, { "ping" } }, "not a pair" } }, 3)
+    assert.is_false(r[1])
+    assert.matches("pair", r[2])
+    assert.are.equal("pong", s:ask({ "ping" }, 2))  -- still serving
+  end)
+end)

@@ -100,6 +100,12 @@ static int ask_cont(lua_State *L, int status, lua_KContext k) {
     (void)k;
     const za_msg *m = lua_touserdata(L, -1);
     lua_pop(L, 1);
+    return za__lua_ask_result(L, m);
+}
+
+/* The reply message of a ctx:ask pushed as a value, or raised as an error
+ * (also for ctx:ask_all, askall.c). */
+int za__lua_ask_result(lua_State *L, const za_msg *m) {
     if (!m) return luaL_error(L, "zactor: ask resumed without a reply");
     if (m->tag == ZA_TAG_TIMEOUT || m->status == ZA_ETIMEDOUT)
         return luaL_error(L, "zactor: ask timed out");
@@ -211,6 +217,7 @@ static const luaL_Reg ctx_methods[] = {
     {"stop", ctx_stop},
     {"ask", ctx_ask},
     {"sleep", za__lua_ctx_sleep},
+    {"ask_all", za__lua_ctx_ask_all},
     {"tell", ctx_tell},
     {"lookup", ctx_lookup},
     {"trace", ctx_trace},

@@ -97,6 +97,8 @@ typedef struct za__lua_run {
     za_ref sender;
     uint64_t wait_corr; /* corr of the ctx:ask it waits on (0: none) */
     struct za__lua_run *next;
+    uint64_t *wait_set; /* ctx:ask_all: the corrs still awaited (0: answered), or NULL */
+    uint32_t wait_n;
 } za__lua_run;
 
 typedef struct za__lua_slab za__lua_slab; /* alloc.c */
@@ -255,6 +257,14 @@ int za__lua_receive(za_ctx *ctx, const za_msg *m);
 #define ZA__LUA_SLEEP_TOKEN_BIT (1ull << 63)
 int za__lua_ctx_sleep(lua_State *L);
 uint64_t za__lua_sleep_token(const za_msg *m);
+
+/* ctx:ask_all (askall.c): a run waiting on several asks has this wait_corr. */
+#define ZA__LUA_WAIT_SET UINT64_MAX
+int za__lua_ctx_ask_all(lua_State *L);
+/* Is corr one of the asks run waits on? */
+int za__lua_in_wait_set(const za__lua_run *run, uint64_t corr);
+void za__lua_wait_set_free(za__lua_run *run);
+int za__lua_ask_result(lua_State *L, const za_msg *m);
 /* Free the actor's pooled and waiting runs (waiting asks get an error). */
 void za__lua_runs_free(za__lua_actor *a);
 /* The error value at idx as text (pushed, and returned): a string as is,

@@ -123,6 +123,7 @@ static za__lua_run *get_run(za__lua_actor *a) {
 }
 
 static void drop_run(za__lua_actor *a, za__lua_run *r) {
+    za__lua_wait_set_free(r);
     if (r->slot) za_reply_error(a->sys, r->slot, ZA_EFAILED, "Lua actor stopped or failed");
     luaL_unref(a->L, LUA_REGISTRYINDEX, r->anchor); /* existing slot: no allocation */
     free(r);
@@ -245,11 +246,12 @@ int za__lua_receive(za_ctx *ctx, const za_msg *m) {
     if (token || m->corr) {
         uint64_t want = token ? token : m->corr;
         za__lua_run **pp = &a->waiting;
-        while (*pp && (*pp)->wait_corr != want) pp = &(*pp)->next;
+        while (*pp && (*pp)->wait_corr != want && !za__lua_in_wait_set(*pp, want))
+            pp = &(*pp)->next;
         za__lua_run *run = *pp;
         if (run) { /* else: a late reply for a coroutine lost in a restart */
             *pp = run->next;
-            run->wait_corr = 0;
+            if (!run->wait_set) run->wait_corr = 0; /* (ask_all: its continuation decides) */
             lua_pushlightuserdata(run->co, (void *)m);
             rc = resume_run(a, run, 1);
         }
@@ -276,6 +278,7 @@ void za__lua_runs_free(za__lua_actor *a) {
     for (za__lua_run *r = a->waiting, *n; r; r = n) {
         n = r->next;
         if (r->slot) za_reply_error(a->sys, r->slot, ZA_EFAILED, "Lua actor stopped");
+        za__lua_wait_set_free(r);
         free(r);
     }
     for (za__lua_run *r = a->pool, *n; r; r = n) {

@@ -1,5 +1,5 @@
--- sleeper.lua: ctx:sleep suspends the handler on a timer (the actor keeps
--- serving other messages meanwhile)
+-- sleeper.lua: ctx:sleep suspends the handler on a timer, ctx:ask_all on
+-- several asks (the actor keeps serving other messages meanwhile)
 local log = {}
 return {
   receive = function(ctx, msg)
@@ -11,5 +11,10 @@ return {
     if msg[1] == "log" then return log end
     if msg[1] == "ping" then return "pong" end
     if msg[1] == "bad" then return ctx:sleep(msg[2]) end
+    if msg[1] == "all" then return ctx:ask_all(msg[2], msg[3]) end
+    if msg[1] == "try_all" then
+      local ok, err = pcall(ctx.ask_all, ctx, msg[2], msg[3])
+      return { ok, tostring(err) }
+    end
   end,
 }

@@ -14,8 +14,15 @@ describe("ctx:sleep", function()
     assert.are.same({ "a" }, s:ask{ "log" })
   end)
 
-  it("holds no worker: other messages are served while a handler sleeps", function()
+  it("with concurrency 1 (the default) other messages wait, in order", function()
     local s = system:spawn("sleeper")
+    s:tell{ "nap", 0.2, "slow" }
+    assert.are.equal("fast", s:ask({ "nap", 0, "fast" }, 3))  -- after "slow"
+    assert.are.same({ "slow", "fast" }, s:ask{ "log" })
+  end)
+
+  it("with concurrency N handlers interleave: no worker is held", function()
+    local s = system:spawn("napper")
     s:tell{ "nap", 0.3, "slow" }
     assert.are.equal("pong", s:ask({ "ping" }, 2))
     assert.are.same({}, s:ask{ "log" })            -- still asleep
@@ -25,6 +32,11 @@ describe("ctx:sleep", function()
       return #l == 2 and l
     end, 5)
     assert.are.same({ "fast", "slow" }, log)
+  end)
+
+  it("re-enters for the actor a handler is asking (A asks B, B asks A)", function()
+    local a, b = system:spawn("sleeper"), system:spawn("sleeper")
+    assert.are.equal("pong", a:ask({ "via", b, { "via", a, { "ping" } } }, 3))
   end)
 
   it("refuses a bad duration with a clear error, and only inside a handler", function()

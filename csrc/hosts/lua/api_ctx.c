@@ -146,6 +146,7 @@ static int ctx_ask(lua_State *L) {
     za__lua_pack_after(a, len);
     if (rc != ZA_OK) za_lua_raise(L, "ask", rc);
     run->wait_corr = corr;
+    run->wait_to = r; /* (a message from r may re-enter, stash.c) */
     /* The message being answered is about to end its receive: keep its
      * reply slot to answer when the handler finally returns. */
     if (run->want_reply && !run->slot) run->slot = za_ctx_take_reply(a->ctx);

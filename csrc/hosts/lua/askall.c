@@ -101,6 +101,7 @@ int za__lua_ctx_ask_all(lua_State *L) {
         lua_pop(L, 3);
     }
     run->wait_corr = ZA__LUA_WAIT_SET;
+    run->wait_to = ZA_REF_NONE;
     /* the message being handled ends its receive now: keep its reply slot */
     if (run->want_reply && !run->slot) run->slot = za_ctx_take_reply(a->ctx);
     return lua_yieldk(L, 0, 4, ask_all_cont);

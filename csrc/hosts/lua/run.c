@@ -232,8 +232,38 @@ static int resume_run(za__lua_actor *a, za__lua_run *run, int nargs) {
     return -1;
 }
 
+/* Start a handler run for m; slot: its reply slot taken earlier (a stashed
+ * message), else the live message's own. */
+static int start_run(za__lua_actor *a, const za_msg *m, za_reply_slot *slot) {
+    za__lua_run *run = get_run(a);
+    if (!run) {
+        if (slot) za_reply_error(a->sys, slot, ZA_ENOMEM, "Lua actor out of memory");
+        za_ctx_fail(a->ctx, ZA_ENOMEM, "Lua actor out of memory (coroutine)");
+        return -1;
+    }
+    run->want_reply = slot ? 1 : za_ctx_can_reply(a->ctx);
+    run->slot = slot;
+    run->sender = m->sender;
+    run->wait_corr = 0;
+    lua_pushcfunction(run->co, run_entry);
+    lua_pushlightuserdata(run->co, (void *)m);
+    return resume_run(a, run, 1);
+}
+
+/* Handlers ended: start stashed messages while concurrency allows. */
+static int drain_stash(za__lua_actor *a) {
+    while (a->stash && !za__lua_busy(a)) {
+        za__lua_stashed *s = za__lua_stash_pop(a);
+        int rc = start_run(a, za__lua_stashed_msg(s), za__lua_stashed_slot(s));
+        free(s);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
 /* The za_behaviour receive: a reply (m->corr) resumes the run waiting on
- * it, any other message starts a run from the pool. */
+ * it, any other message starts a run from the pool (or waits in the stash
+ * while `concurrency` handlers are in progress, stash.c). */
 int za__lua_receive(za_ctx *ctx, const za_msg *m) {
     za__lua_actor *a = *(za__lua_actor **)za_ctx_state(ctx);
     if (!a) {
@@ -255,26 +285,16 @@ int za__lua_receive(za_ctx *ctx, const za_msg *m) {
             lua_pushlightuserdata(run->co, (void *)m);
             rc = resume_run(a, run, 1);
         }
-    } else {
-        za__lua_run *run = get_run(a);
-        if (!run) {
-            za_ctx_fail(ctx, ZA_ENOMEM, "Lua actor out of memory (coroutine)");
-            a->ctx = NULL;
-            return -1;
-        }
-        run->want_reply = za_ctx_can_reply(ctx);
-        run->slot = NULL;
-        run->sender = m->sender;
-        run->wait_corr = 0;
-        lua_pushcfunction(run->co, run_entry);
-        lua_pushlightuserdata(run->co, (void *)m);
-        rc = resume_run(a, run, 1);
+    } else if (!za__lua_stash_if_busy(a, ctx, m)) {
+        rc = start_run(a, m, NULL);
     }
+    if (rc == 0 && a->stash) rc = drain_stash(a);
     a->ctx = NULL;
     return rc;
 }
 
 void za__lua_runs_free(za__lua_actor *a) {
+    za__lua_stash_free(a);
     for (za__lua_run *r = a->waiting, *n; r; r = n) {
         n = r->next;
         if (r->slot) za_reply_error(a->sys, r->slot, ZA_EFAILED, "Lua actor stopped");

@@ -37,6 +37,7 @@ int za__lua_ctx_sleep(lua_State *L) {
                            &id);
     if (rc != ZA_OK) za_lua_raise(L, "sleep", rc);
     run->wait_corr = token;
+    run->wait_to = ZA_REF_NONE;
     /* the message being handled ends its receive now: keep its reply slot
      * to answer when the handler returns (as ctx:ask does) */
     if (run->want_reply && !run->slot) run->slot = za_ctx_take_reply(a->ctx);

@@ -1,5 +1,6 @@
 -- sleeper.lua: ctx:sleep suspends the handler on a timer, ctx:ask_all on
--- several asks (the actor keeps serving other messages meanwhile)
+-- several asks; concurrency 1 (the default): other messages wait meanwhile,
+-- except those of the actor a handler is asking (re-entry)
 local log = {}
 return {
   receive = function(ctx, msg)
@@ -10,6 +11,7 @@ return {
     end
     if msg[1] == "log" then return log end
     if msg[1] == "ping" then return "pong" end
+    if msg[1] == "via" then return ctx:ask(msg[2], msg[3], msg[4] or 2) end
     if msg[1] == "bad" then return ctx:sleep(msg[2]) end
     if msg[1] == "all" then return ctx:ask_all(msg[2], msg[3]) end
     if msg[1] == "try_all" then

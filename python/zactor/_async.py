@@ -37,6 +37,7 @@ _resume_on = _api["_resume_on"]
 _after = _api["_after"]
 _cancel_timer = _api["_cancel_timer"]
 _resume_now = _api["_resume_now"]
+_asks_sender = _api["_asks_sender"]
 _set_running_loop = asyncio.events._set_running_loop
 _get_running_loop = asyncio.events._get_running_loop
 
@@ -306,8 +307,21 @@ def _a_start(st, coro):
     _drain(st)
 
 
+def _reentrant(st, chain):
+    """A message of a call chain running here, or from an actor that a
+    suspended handler is asking (a Lua or C actor's ask carries no chain)."""
+    if chain and chain in st.chains:
+        return True
+    cell = st.cell
+    for t in st.tasks.values():
+        for f in t.waiting:
+            if _asks_sender(cell, f):
+                return True
+    return False
+
+
 def _a_message(st, msg, reply, chain):
-    if (st.stash or len(st.tasks) >= st.conc) and not (chain and chain in st.chains):
+    if (st.stash or len(st.tasks) >= st.conc) and not _reentrant(st, chain):
         st.stash.append((msg, reply, chain))
         return
     _handle(st, msg, reply, chain)

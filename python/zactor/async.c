@@ -351,7 +351,24 @@ static PyObject *a_resume_now(PyObject *mod, PyObject *const *args, Py_ssize_t n
     return PyBool_FromLong(rc == ZA_OK);
 }
 
+/* _asks_sender(cell, future) -> True if the future's ask went to the actor
+ * that sent the message being received (re-entry across languages: a Lua
+ * or C actor's ask carries no call chain, see _async.py). */
+static PyObject *a_asks_sender(PyObject *mod, PyObject *const *args, Py_ssize_t n) {
+    (void)mod;
+    if (n != 2) {
+        PyErr_SetString(PyExc_TypeError, "_asks_sender(cell, future)");
+        return NULL;
+    }
+    ContextObject *cell = as_cell(args[0]);
+    if (!cell) return NULL;
+    if (Py_TYPE(args[1]) != cell->sys->st->Future_Type) Py_RETURN_FALSE;
+    FutureObject *f = (FutureObject *)args[1];
+    return PyBool_FromLong(cell->sender != ZA_REF_NONE && f->target == cell->sender);
+}
+
 static PyMethodDef a_methods[] = {
+    {"_asks_sender", (PyCFunction)(void (*)(void))a_asks_sender, METH_FASTCALL, NULL},
     {"_resume_now", (PyCFunction)(void (*)(void))a_resume_now, METH_FASTCALL, NULL},
     {"_set_async_hooks", (PyCFunction)a_set_hooks, METH_VARARGS, NULL},
     {"_step", (PyCFunction)(void (*)(void))a_step, METH_FASTCALL, NULL},

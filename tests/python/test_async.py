@@ -520,3 +520,18 @@ def test_an_error_while_closing_a_handler_is_reported(system, caplog):
         m.stop()
         assert wait_for(lambda: "cleanup failed" in caplog.text)
     assert _async.live_handlers() == 0
+
+
+def test_reentry_through_a_lua_actor(system):
+    # Python (concurrency 1) awaits Lua, which asks the Python actor back:
+    # the Lua actor's ask carries no chain, it is let in as the actor asked
+    proxy = system.spawn_lua(os.path.join(ACTORS, "proxy.lua"))
+
+    class P(zactor.Actor):
+        async def receive(self, msg):
+            if msg == "inner":
+                return "inner!"
+            return await proxy.ask_async(("via", self.context.self_ref, "inner", 2.0), timeout=3.0)
+
+    p = system.spawn(P)
+    assert p.ask("go", timeout=5.0) == "inner!"

@@ -439,8 +439,8 @@ PyObject *zpy_async_resume(PyObject *state, const void *data, size_t len) {
     PyObject *k = PyLong_FromUnsignedLongLong(key);
     PyObject *g = PyLong_FromUnsignedLong(gen);
     PyObject *kd = PyLong_FromUnsignedLong(kind);
-    PyObject *r = k && g && kd ? PyObject_CallFunctionObjArgs(g_resume, state, k, g, kd, NULL)
-                               : NULL;
+    PyObject *r =
+        k && g && kd ? PyObject_CallFunctionObjArgs(g_resume, state, k, g, kd, NULL) : NULL;
     Py_XDECREF(k);
     Py_XDECREF(g);
     Py_XDECREF(kd);

@@ -45,7 +45,7 @@ static int ask_all_cont(lua_State *L, int status, lua_KContext k) {
     }
     int failed = !m || m->tag == ZA_TAG_TIMEOUT || m->status != ZA_OK;
     if (failed || !left) za__lua_wait_set_free(run); /* done waiting (also before raising) */
-    za__lua_ask_result(L, m);                         /* raises for a failure */
+    za__lua_ask_result(L, m);                        /* raises for a failure */
     lua_seti(L, res, (lua_Integer)i + 1);
     if (!left) {
         lua_pushvalue(L, res);

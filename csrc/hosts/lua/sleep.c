@@ -33,8 +33,8 @@ int za__lua_ctx_sleep(lua_State *L) {
     uint64_t token =
         ZA__LUA_SLEEP_TOKEN_BIT | atomic_fetch_add_explicit(&next_token, 1, memory_order_relaxed);
     za_timer_id id = 0;
-    int rc = za_send_after(a->sys, ms ? ms : 1, a->self, ZA__LUA_TAG_SLEEP, &token, sizeof token,
-                           &id);
+    int rc =
+        za_send_after(a->sys, ms ? ms : 1, a->self, ZA__LUA_TAG_SLEEP, &token, sizeof token, &id);
     if (rc != ZA_OK) za_lua_raise(L, "sleep", rc);
     run->wait_corr = token;
     run->wait_to = ZA_REF_NONE;

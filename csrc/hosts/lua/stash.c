@@ -30,8 +30,9 @@ int za__lua_read_concurrency(lua_State *L, int t, za__lua_actor *a) {
         int ok = 0;
         lua_Integer n = lua_tointegerx(L, -1, &ok);
         if (!ok || n < 1 || n > CONCURRENCY_MAX)
-            return luaL_error(L, "zactor: the behaviour's concurrency must be an integer from 1 "
-                                 "to %d",
+            return luaL_error(L,
+                              "zactor: the behaviour's concurrency must be an integer from 1 "
+                              "to %d",
                               CONCURRENCY_MAX);
         a->concurrency = (uint32_t)n;
     }

@@ -86,6 +86,12 @@ class _Loop(asyncio.SelectorEventLoop):
             self._write_to_self()
         return h
 
+    def _check_thread(self):
+        # (asyncio's debug mode refuses calls from other threads; handlers
+        # call from workers on purpose, under the GIL, and the calls above
+        # wake the loop)
+        pass
+
 
 def _the_loop():
     global _loop

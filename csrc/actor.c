@@ -79,6 +79,11 @@ static void ctx_init(za_ctx *c, za_system *s, za_worker *w, za_actor *a) {
         za__tl_ctx = (c);                                                                          \
         expr;                                                                                      \
         za__tl_ctx = saved_;                                                                       \
+        /* what the callback sent goes out now (outbox.c) */                                       \
+        if ((c)->w) {                                                                              \
+            if ((c)->w->outbox.used) za__outbox_flush((c)->w);                                     \
+            (c)->w->outbox.cb_sends = 0;                                                           \
+        }                                                                                          \
     } while (0)
 
 static void take_fail_reason(za_ctx *c, int rc, int *code, const char **text) {
@@ -405,7 +410,7 @@ static void deliver(za_ctx *c, za_msgnode *m) {
     const za_behaviour *beh = atomic_load_explicit(&a->beh, memory_order_relaxed);
     za__count(s, ZA_C_DELIVERED, 1);
     uint64_t t0 = 0;
-    if (ZA_UNLIKELY(m->enq_ns)) {
+    if (ZA_UNLIKELY(m->flags & ZA_MF_TIMED)) {
         t0 = za__now_ns();
         za__hist_add(&c->w->stats.queue_lat, t0 > m->enq_ns ? t0 - m->enq_ns : 0);
     }
@@ -422,7 +427,7 @@ static void deliver(za_ctx *c, za_msgnode *m) {
     c->view.data = za__msg_data(m);
     c->view.ptr = m->kind == ZA_PAYLOAD_PTR ? m->u.p.ptr : NULL;
     c->view.sender = m->sender;
-    c->view.corr = m->corr;
+    c->view.corr = (m->flags & ZA_MF_REPLY) ? m->corr : 0;
     int rc;
     za_tl_trace saved_trace; /* the message's trace context is current in its handler */
     bool traced = za__trace_enter(m, &saved_trace);

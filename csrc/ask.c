@@ -118,6 +118,7 @@ static void late_reply(za_system *s, za_reply_slot *r, int32_t tag, const void *
     m->target = r->mode == ZA_RP_ACTOR ? r->asker : ZA_REF_NONE;
     m->sender = za__tl_ctx ? za__tl_ctx->self : ZA_REF_NONE;
     m->flags |= ZA_MF_REPLY;
+    m->corr = 0; /* corr is read only with ZA_MF_REPLY (msgnode.h) */
     za__dead_letter(s, m, ZA_DL_LATE_REPLY);
 }
 

@@ -48,7 +48,7 @@ void za__dead_letter(za_system *s, za_msgnode *m, za_dl_reason why) {
                        .data = za__msg_data(m),
                        .ptr = m->kind == ZA_PAYLOAD_PTR ? m->u.p.ptr : NULL,
                        .sender = m->sender,
-                       .corr = m->corr};
+                       .corr = (m->flags & ZA_MF_REPLY) ? m->corr : 0};
         za_dead_letter dl = {
             .target = m->target, .sender = m->sender, .tag = m->tag, .reason = why, .msg = &view};
         fn(&dl, atomic_load_explicit(&s->dl_ud, memory_order_acquire));

@@ -41,6 +41,18 @@ static inline void za__mpsc_push(_Atomic(za_link *) *tail, za_link *n) {
     atomic_store_explicit(&prev->next, n, memory_order_release);
 }
 
+/* Push a chain first..last whose internal links the caller wrote (plain
+ * relaxed stores, before this call): one exchange for the whole chain. The
+ * orders are za__mpsc_push's: the seq_cst exchange is the first half of the
+ * send.c / outbox.c scheduling handshake; the release link store pairs with
+ * the consumer's acquire load of head->next, which then sees every node of
+ * the chain and every link inside it. */
+static inline void za__mpsc_push_chain(_Atomic(za_link *) *tail, za_link *first, za_link *last) {
+    atomic_store_explicit(&last->next, NULL, memory_order_relaxed);
+    za_link *prev = atomic_exchange_explicit(tail, last, memory_order_seq_cst);
+    atomic_store_explicit(&prev->next, first, memory_order_release);
+}
+
 /* Pop one node, or NULL. *busy is set when a producer is between its
  * exchange and its link (the queue is not empty: try again later). An empty
  * queue whose head is the stub returns NULL without reading the tail, which

@@ -9,13 +9,14 @@
 #include "mpsc.h"
 
 /* Payloads up to this size live inside the node (no second allocation). */
-#define ZA_INLINE 48
+#define ZA_INLINE 40
 
 enum {
     ZA_MF_SYSTEM = 1, /* runtime message in the system lane */
     ZA_MF_HEAP = 2,   /* payload in u.heap (malloc'd) */
     ZA_MF_REPLY = 4,  /* a reply delivered to an asking actor */
     ZA_MF_TRACED = 8, /* carries a za_trace after the payload (trace.c) */
+    ZA_MF_TIMED = 16, /* enq_ns is set: this message is sampled for latency */
 };
 
 /* System message kinds (sys field). */
@@ -30,6 +31,16 @@ enum {
     ZA_SYS_ESCALATED, /* to self: fail with the payload reason */
 };
 
+/*
+ * The layout is about cache lines: a message crosses cores, and every line
+ * it touches is one more transfer from the sender's core to the receiver's
+ * (and back, when the node is recycled). Everything a plain tell writes and
+ * a delivery reads sits in the first line, including a payload of up to
+ * ZA_LINE1_PAYLOAD bytes (a counter, a double, a ref): such a message moves
+ * one line, not two. corr, enq_ns and u are read only when flags/kind say
+ * so (ZA_MF_REPLY, ZA_MF_TIMED, ZA_MF_HEAP, ZA_PAYLOAD_PTR), so the second
+ * line stays where it is.
+ */
 typedef struct za_msgnode {
     za_link link; /* first: a node is its own queue link */
     za_ref target;
@@ -39,12 +50,18 @@ typedef struct za_msgnode {
     uint8_t kind;
     uint8_t flags;
     uint8_t sys;
+    uint32_t len;
     int16_t status;
     uint16_t _pad;
-    uint32_t len;
-    uint64_t enq_ns; /* 0 unless this message is sampled for latency */
-    uint64_t corr;
     za_reply_slot *reply;
+    /* A node further down the same queue, or NULL: set by the sender's
+     * outbox (outbox.c) before the batch is published, read by the consumer
+     * to prefetch several nodes ahead instead of one (the queue is a linked
+     * list: without a hint each pop waits for the previous node's line). */
+    struct za_msgnode *ahead;
+    uint8_t inl[ZA_INLINE]; /* line 1 holds its first ZA_LINE1_PAYLOAD bytes */
+    uint64_t corr;          /* valid only with ZA_MF_REPLY */
+    uint64_t enq_ns;        /* valid only with ZA_MF_TIMED */
     union {
         struct {
             void *ptr;
@@ -52,9 +69,11 @@ typedef struct za_msgnode {
         } p;
         uint8_t *heap;
     } u;
-    uint8_t inl[ZA_INLINE];
 } za_msgnode;
 _Static_assert(offsetof(za_msgnode, link) == 0, "a node is cast to and from its link");
+#define ZA_LINE1_PAYLOAD (64 - (int)offsetof(za_msgnode, inl))
+_Static_assert(ZA_LINE1_PAYLOAD >= 8, "an 8-byte payload fits the node's first line");
+_Static_assert(sizeof(za_msgnode) == 128, "a node is two cache lines");
 
 static inline const void *za__msg_data(const za_msgnode *m) {
     if (m->len == 0) return NULL;

@@ -9,6 +9,7 @@
 #include <pthread.h>
 
 #include "actor.h"
+#include "outbox.h"
 #include "slots.h"
 #include "stats.h"
 
@@ -32,6 +33,7 @@ struct za_worker {
     uint32_t tick;
     za_slot_cache slots;
     za_stats stats;
+    za_outbox outbox; /* messages the running callback sent, not yet published (outbox.c) */
 };
 
 extern _Thread_local za_worker *za__tl_worker;

@@ -107,6 +107,17 @@ int za__send_node(za_system *s, za_msgnode *m, bool from_outside) {
         return za__fail(ZA_EDEAD, "actor %#llx is dead", (unsigned long long)to);
     }
 
+    uint32_t cap = atomic_load_explicit(&a->capacity, memory_order_relaxed);
+    /* A callback running on a worker of this system batches its plain sends
+     * to unbounded mailboxes (outbox.c); anything else first publishes what
+     * is batched, so this worker's pushes keep their order and nothing
+     * waits in the outbox while we block below. */
+    za_ctx *c = za__tl_ctx;
+    za_worker *ow = (c && c->sys == s) ? c->w : NULL;
+    bool batch = ow && !cap && !m->reply && !(m->flags & ZA_MF_SYSTEM) &&
+                 (ow->outbox.cb_sends > ZA_OB_DIRECT || ++ow->outbox.cb_sends > ZA_OB_DIRECT);
+    if (ow && !batch && ow->outbox.used) za__outbox_flush(ow);
+
     if (m->flags & ZA_MF_SYSTEM) {
         /* push, then load sched: the scheduling handshake described below */
         za__mbox_push(a, ZA_LANE_SYS, m);
@@ -122,7 +133,6 @@ int za__send_node(za_system *s, za_msgnode *m, bool from_outside) {
     }
 
     za__trace_on_send(m); /* a branch unless this thread has a trace context */
-    uint32_t cap = atomic_load_explicit(&a->capacity, memory_order_relaxed);
     if (ZA_UNLIKELY(cap)) {
         /* acq_rel: as in reserve_blocking */
         int64_t d = atomic_fetch_add_explicit(&a->depth, 1, memory_order_acq_rel);
@@ -150,8 +160,17 @@ int za__send_node(za_system *s, za_msgnode *m, bool from_outside) {
     }
 
     uint32_t every = s->cfg.latency_sample;
-    if (ZA_UNLIKELY(every == 1 || (++tl_sample & (every - 1)) == 0)) m->enq_ns = za__now_ns();
-    za__mbox_push(a, ZA_LANE_HIGH + (m->prio > ZA_PRIO_LOW ? ZA_PRIO_NORMAL : m->prio), m);
+    if (ZA_UNLIKELY(every == 1 || (++tl_sample & (every - 1)) == 0)) {
+        m->enq_ns = za__now_ns();
+        m->flags |= ZA_MF_TIMED;
+    }
+    int lane = ZA_LANE_HIGH + (m->prio > ZA_PRIO_LOW ? ZA_PRIO_NORMAL : m->prio);
+    if (batch) {
+        za__outbox_add(ow, a, lane, m);
+        za__count(s, ZA_C_SENT, 1);
+        return ZA_OK;
+    }
+    za__mbox_push(a, lane, m);
     /* after the push the line is already ours: this second locked op is
      * cheap. relaxed: depth of an unbounded mailbox is only a gauge */
     if (!cap) atomic_fetch_add_explicit(&a->depth, 1, memory_order_relaxed);

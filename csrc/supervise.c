@@ -158,6 +158,10 @@ void za__do_restart(za_ctx *c) {
         beh->stop(c);
         c->in_stop = false;
         za__tl_ctx = saved;
+        if (c->w) { /* what stop sent (outbox.c) */
+            if (c->w->outbox.used) za__outbox_flush(c->w);
+            c->w->outbox.cb_sends = 0;
+        }
     }
     a->flags &= (uint8_t) ~(ZA_AF_STARTED | ZA_AF_SUSPENDED);
     if (!e->restart_ms) {

@@ -31,7 +31,7 @@ SAVINA_PROGS := $(if $(SAVINA_C_SRCS),$(SAVINA_B)/savina_zactor) \
 # Benchmark flags: release optimisation, warnings are errors for our own C.
 SAVINA_CFLAGS   := -std=c11 -O2 -Wall -Wextra -Werror -pthread -Icsrc/include
 SAVINA_CXXFLAGS := -std=c++17 -O2 -Wall -pthread
-SAVINA_LIBS     := $(or $(MSGPACK_LIBS),-lmsgpackc) -pthread -lm
+SAVINA_LIBS     := $(or $(MSGPACK_LIBS),-lmsgpackc) $(SUB_LIBS) -pthread -lm
 
 # Debian packages of the peers: CAF 0.17, Erlang/OTP (erlang-base holds erl,
 # erlc and the compiler), the two Lua threading libraries, a C++ compiler.

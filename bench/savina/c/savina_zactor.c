@@ -833,6 +833,10 @@ int main(int argc, char **argv) {
     za_config_init(&cfg);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     cfg.workers = ncpu > 0 ? (int)ncpu : 1;
+    /* SAVINA_WORKERS=n: another worker count, for scaling runs
+     * (bench/RESULTS.md); the harness never sets it */
+    const char *wenv = getenv("SAVINA_WORKERS");
+    if (wenv && atoi(wenv) > 0) cfg.workers = atoi(wenv);
     za_system *sys = NULL;
     if (za_system_create(&cfg, &sys) != ZA_OK) {
         fprintf(stderr, "za_system_create: %s\n", za_last_error());

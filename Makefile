@@ -295,6 +295,7 @@ bench-store: deps
 bench-python: deps $(VENV)/.installed
 	$(VENV)/bin/python -m pip install -q pykka
 	$(VENV)/bin/python bench/python/bench_python.py $(BENCH_PY_ARGS)
+	$(VENV)/bin/python bench/python/bench_async.py
 
 # The showcase (python/examples/wordcount_demo.py): a Python program fans a
 # text corpus out to Lua actors counting words on every core, a native C

@@ -91,7 +91,11 @@ __all__ = [
     "Terminated",
     "Timer",
     "VersionConflict",
+    "first",
+    "gather",
     "pack",
+    "sleep",
+    "timeout",
 ]
 
 try:  # written into the build by setup.py from ZA_VERSION_* in zactor.h
@@ -123,12 +127,24 @@ class Actor:
     restarts the actor (``__init__`` again with the same arguments; the ref
     and the queued messages are kept) or stops it, per the spawn options.
 
+    ``receive``, ``on_start`` and ``on_stop`` may be ``async def``: an async
+    handler may ``await ref.ask_async(...)``, ``zactor.sleep(s)``,
+    ``zactor.gather/first(...)``, ``async with zactor.timeout(s)`` or any
+    asyncio awaitable; it suspends without holding a worker and resumes when
+    what it awaits is done; its return value answers the ask. ``concurrency``
+    (class attribute, or ``spawn(..., concurrency=N)``): how many handlers may
+    be in progress at once (default 1: other messages wait, except those of a
+    call chain already running here, so A asks B, B asks A does not
+    deadlock). Stopping or restarting the actor closes suspended handlers
+    (their ``finally`` blocks run).
+
     ``strategy`` (class attribute) is how this actor supervises the children
     it spawns with ``self.context.spawn``: ``"one_for_one"`` (default),
     ``"one_for_all"``, ``"rest_for_one"``, ``"stop"`` or ``"escalate"``.
     """
 
     strategy: str = "one_for_one"
+    concurrency: int = 1
     context: Context
 
     def on_start(self) -> None:
@@ -239,6 +255,27 @@ def _waker_for(loop):
     if waker is None:
         waker = _wakers[loop] = _LoopWaker(loop)
     return waker
+
+
+from . import _async  # noqa: E402  (async handlers: the driver)
+from ._async import first, gather, sleep, timeout  # noqa: E402,F401  (re-exported)
+
+_async._report_hook = _report_failure
+
+def _with_concurrency(cls, n):
+    # spawn(cls, concurrency=N): a subclass with that class attribute (cached)
+    _async._concurrency(type("_", (), {"concurrency": n})())  # checks n
+    if not isinstance(cls, type) or not issubclass(cls, Actor):
+        raise TypeError("concurrency= needs an Actor subclass")
+    key = (cls, n)
+    sub = _conc_classes.get(key)
+    if sub is None:
+        sub = _conc_classes[key] = type(cls.__name__, (cls,), {
+            "concurrency": n, "__module__": cls.__module__, "__qualname__": cls.__qualname__})
+    return sub
+
+
+_conc_classes: "dict[tuple[type, int], type]" = {}
 
 
 _zactor._set_hooks(
@@ -352,9 +389,23 @@ class System(_zactor.System):
         (then the actor stops); ``backoff``: first restart delay in seconds or
         ``(min, max)``. ``capacity`` bounds the mailbox; ``on_full``:
         ``"fail"`` (``MailboxFull``), ``"drop_newest"``, ``"drop_oldest"``,
-        ``"block"`` (waits up to ``block_timeout`` s).
+        ``"block"`` (waits up to ``block_timeout`` s). ``concurrency``: how
+        many async handlers of the actor may run interleaved (default: the
+        class's ``concurrency``, 1).
         """
+        if "concurrency" in kwargs:
+            actor = _with_concurrency(actor, kwargs.pop("concurrency"))
         return super().spawn(actor, *args, **kwargs)
+
+    def run(self, max_turns: int = 0) -> int:
+        """run(max_turns=0) -> int: System(workers=0) only: run actor turns on
+        this thread (0: until idle). When nothing can run but async handlers
+        wait in ``zactor.sleep`` or a ``zactor.timeout``, the system's virtual
+        clock jumps to the next of those timers (no real time passes)."""
+        n = super().run(max_turns)
+        while (max_turns <= 0 or n < max_turns) and _async._a_idle(self):
+            n += super().run(max_turns - n if max_turns > 0 else 0)
+        return n
 
     def spawn_native(self, path: str, symbol: str, *args: Any, name: Optional[str] = None) -> ActorRef:
         """Spawn a native C behaviour ``symbol`` (a ``za_behaviour``) from the

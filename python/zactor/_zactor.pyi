@@ -115,6 +115,7 @@ class System:
         capacity: int = 0,
         on_full: OnFull = "fail",
         block_timeout: float = 1.0,
+        concurrency: Optional[int] = None,
     ) -> ActorRef: ...
     def spawn_lua(
         self,

@@ -23,6 +23,7 @@ typedef struct FutureIterObject {
     PyObject ob_base;
     FutureObject *fut;
     int parked; /* yielded an asyncio waiter */
+    int actor;  /* awaited by an async handler: yields the Future to its driver (async.c) */
 } FutureIterObject;
 
 /* Poll for the answer with the GIL released. 1 if done. GIL held. */
@@ -130,6 +131,12 @@ static PySendResult FutureIter_step(FutureIterObject *it, PyObject **result) {
         if (it->parked) {
             PyErr_SetString(PyExc_RuntimeError, "zactor.Future resumed before its answer");
             return PYGEN_ERROR;
+        }
+        if (it->actor) {
+            /* the handler suspends; its answer resumes it (async.c) */
+            it->parked = 1;
+            *result = Py_NewRef((PyObject *)f);
+            return PYGEN_NEXT;
         }
         if (!await_poll(f)) {
             PyObject *w = await_park(f);
@@ -264,11 +271,13 @@ PyObject *zpy_future_await(FutureObject *f) {
      * this worker holds the Python host the answer needs: refused like
      * Future.result() (whether or not the answer is already there, so that
      * the outcome does not depend on timing). */
-    if (zpy_refuse_in_actor("awaiting a zactor Future") < 0) return NULL;
+    int actor = tl_async_drive;
+    if (!actor && zpy_refuse_in_actor("awaiting a zactor Future") < 0) return NULL;
     FutureIterObject *it = PyObject_GC_New(FutureIterObject, f->sys->st->FutureIter_Type);
     if (!it) return NULL;
     it->fut = (FutureObject *)Py_NewRef((PyObject *)f);
     it->parked = 0;
+    it->actor = actor;
     PyObject_GC_Track(it);
     return (PyObject *)it;
 }

@@ -37,8 +37,14 @@ static void ask_cb(za_answer *a, void *ud) {
     atomic_store_explicit(&c->done, 1, memory_order_release);
     PyObject *keep = c->keep;
     c->keep = NULL;
+    za_system *rs_sys = c->rs_sys;
+    c->rs_sys = NULL;
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
+    /* an async handler awaits this answer: resume it (not for a cancel, which
+     * only the handler itself makes, see async.c) */
+    if (rs_sys && c->ans.status != ZA_ECANCELLED)
+        zpy_async_resume_send(rs_sys, c->rs_to, c->rs_key, c->rs_gen);
     if (keep) {
         if (zpy_user_callbacks_ok()) {
             zpy_future_run_callbacks((FutureObject *)keep);
@@ -76,6 +82,7 @@ static int core_wait(SystemObject *s, futcore *c, double timeout) {
             }
             if (PyErr_CheckSignals() < 0) return -1;
             if (zpy_now_ns() >= deadline) return 0;
+            if (turns <= 0 && zpy_async_idle(s)) continue; /* (the virtual clock moved) */
             if (turns <= 0) {
                 /* only timers can make progress now */
                 Py_BEGIN_ALLOW_THREADS;
@@ -231,7 +238,13 @@ FutureObject *zpy_future_ask(RefObject *r, PyObject *msg, double timeout) {
     int kind = r->kind ? r->kind : zpy_ref_kind(r);
     int rc;
     if (kind != 2) {
-        Py_INCREF(msg);
+        /* (an ask made by an async handler carries its call chain) */
+        msg = tl_chain ? zpy_async_wrap(msg) : Py_NewRef(msg);
+        if (!msg) {
+            core_release(f->core); /* the callback's: it will never run */
+            Py_DECREF(f);
+            return NULL;
+        }
         HOLDING(rc = za_ask_ptr_async(s->sys, r->ref, TAG_PY, msg, zpy_py_obj_dtor, tms, ask_cb,
                                       f->core, &f->handle));
         if (rc != ZA_OK && rc != ZA_EDROPPED) Py_DECREF(msg);

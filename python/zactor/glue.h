@@ -58,6 +58,7 @@
 #define TAG_PY 0x7A505900    /* PTR payload: a PyObject* (new reference) */
 #define TAG_PYEXC 0x7A505901 /* PTR reply: the exception raised by receive */
 #define TAG_TIMER 0x7A505902 /* bytes: uint64 key into System.timers */
+#define TAG_RESUME 0x7A505903 /* bytes: key, gen, kind: resume an async handler (async.c) */
 
 #define SLICE_MS 50u /* blocking waits wake this often for signals */
 #define SLICE_NS 50000000ull
@@ -247,6 +248,12 @@ typedef struct futcore {
     _Atomic int done;
     za_answer ans;
     PyObject *keep; /* the Future, kept alive while callbacks wait (owned) */
+    /* an async handler awaits it: the answer sends this actor a TAG_RESUME
+     * (async.c); set and read under mu */
+    za_system *rs_sys;
+    za_ref rs_to;
+    uint64_t rs_key;
+    uint32_t rs_gen;
 } futcore;
 
 typedef struct FutureObject {
@@ -437,5 +444,26 @@ int zpy_cluster_get(modstate *st, PyObject *o, za_cluster **out);
 
 /* Add zactor.Store and the store exceptions to the module. */
 int zpy_store_init(PyObject *m);
+
+/* ------------------------------------------------ async handlers (async.c) */
+
+/* 1 while a handler's coroutine steps (await future yields to the driver). */
+extern _Thread_local int tl_async_drive;
+/* The call chain of the stepping handler (0: none): asks carry it. */
+extern _Thread_local uint64_t tl_chain;
+PyObject *zpy_async_api(PyObject *mod, PyObject *ignored);
+void zpy_async_resume_send(za_system *sys, za_ref to, uint64_t key, uint32_t gen);
+PyObject *zpy_async_new(ContextObject *cell, PyObject *inst, int force);
+PyObject *zpy_async_start(PyObject *state, PyObject *coro);
+PyObject *zpy_async_message(za_ctx *ctx, SystemObject *s, PyObject *state, PyObject *obj,
+                            uint64_t chain, int py);
+PyObject *zpy_async_adopt(za_ctx *ctx, SystemObject *s, PyObject *state, PyObject *coro,
+                          uint64_t chain, int py);
+PyObject *zpy_async_resume(PyObject *state, const void *data, size_t len);
+void zpy_async_stop(PyObject *state, int final);
+PyObject *zpy_async_finish(PyObject *coro);
+PyObject *zpy_async_unwrap(PyObject *obj, uint64_t *chain);
+PyObject *zpy_async_wrap(PyObject *msg);
+int zpy_async_idle(SystemObject *s);
 
 #endif /* ZACTOR_GLUE_H */

@@ -20,6 +20,7 @@ typedef struct {
                        method, or its function when recv_fn (called as fn(inst, msg)) */
     int recv_fn;
     int failed;
+    PyObject *astate; /* async handlers of this incarnation (zactor/_async.py), or NULL */
 } pyactor;
 
 static void fail_text(PyObject *exc, char *buf, size_t cap) {
@@ -102,7 +103,21 @@ static int py_start(za_ctx *ctx, const void *args, size_t len) {
     Py_DECREF(r);
     pa->inst = inst;
     pa->failed = 0;
+    /* an actor with async handlers gets its driver state (async.c) */
+    pa->astate = zpy_async_new(cell, inst, 0);
+    if (pa->astate == Py_None) Py_CLEAR(pa->astate);
+    if (!pa->astate && PyErr_Occurred()) {
+        pa->inst = NULL;
+        goto fail;
+    }
     r = PyObject_CallMethodNoArgs(inst, st->str_on_start);
+    if (r && PyCoro_CheckExact(r)) {
+        /* async on_start: runs as the actor's first handler */
+        PyObject *coro = r;
+        if (!pa->astate) pa->astate = zpy_async_new(cell, inst, 1);
+        r = pa->astate && pa->astate != Py_None ? zpy_async_start(pa->astate, coro) : NULL;
+        Py_DECREF(coro);
+    }
     if (!r) {
         pa->inst = NULL;
         goto fail;
@@ -130,6 +145,10 @@ fail : {
         Py_XSETREF(cell->last_exc, Py_NewRef(exc));
         report(cell, exc, "start");
         Py_DECREF(exc);
+    }
+    if (pa->astate) {
+        zpy_async_stop(pa->astate, 0); /* (closes a suspended async on_start) */
+        Py_CLEAR(pa->astate);
     }
     Py_XDECREF(inst);
     rc = -1;
@@ -205,9 +224,12 @@ static int py_receive(za_ctx *ctx, const za_msg *m) {
     SystemObject *s = cell->sys;
     modstate *st = s->st;
     PyObject *obj = NULL;
+    int resume = 0;
+    uint64_t chain = 0;
     if (m->tag == TAG_PY && m->kind == ZA_PAYLOAD_PTR) {
         obj = za_msg_take_ptr(m);
         if (!obj) obj = Py_NewRef(Py_None);
+        obj = zpy_async_unwrap(obj, &chain); /* an ask from an async handler's call chain */
     } else if (m->tag == TAG_TIMER && m->len == sizeof(uint64_t)) {
         uint64_t key;
         memcpy(&key, m->data, sizeof key);
@@ -222,6 +244,11 @@ static int py_receive(za_ctx *ctx, const za_msg *m) {
         if (!PyObject_IsTrue(PyTuple_GET_ITEM(entry, 1)) && PyDict_DelItem(s->timers, k) < 0)
             PyErr_Clear();
         Py_DECREF(k);
+    } else if (m->tag == TAG_RESUME) {
+        /* an awaited answer or timer for an async handler (async.c) */
+        if (!pa->astate) return 0; /* (stale: the handler was closed) */
+        resume = 1;
+        obj = Py_NewRef(Py_None);
     } else if (m->tag == ZA_TAG_DOWN && m->len == sizeof(za_down)) {
         za_down d;
         memcpy(&d, m->data, sizeof d);
@@ -242,13 +269,26 @@ static int py_receive(za_ctx *ctx, const za_msg *m) {
     cell->sender = m->sender;
     int can_reply = za_ctx_can_reply(ctx);
     PyObject *r;
-    if (pa->recv_fn) {
+    if (pa->astate) {
+        /* async actors: the driver (zactor/_async.py) runs the handler */
+        r = resume ? zpy_async_resume(pa->astate, m->data, m->len)
+                   : zpy_async_message(ctx, s, pa->astate, obj, chain, m->tag == TAG_PY);
+    } else if (pa->recv_fn) {
         PyObject *argv[3] = {NULL, pa->inst, obj};
         r = PyObject_Vectorcall(pa->recv, argv + 1, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
     } else {
         r = PyObject_CallOneArg(pa->recv, obj);
     }
     Py_DECREF(obj);
+    if (r && PyCoro_CheckExact(r) && !pa->astate) {
+        /* a plain receive returned a coroutine: run it as an async handler
+         * (never send a coroutine object as a reply) */
+        PyObject *coro = r;
+        pa->astate = zpy_async_new(cell, pa->inst, 1);
+        if (pa->astate == Py_None) Py_CLEAR(pa->astate);
+        r = pa->astate ? zpy_async_adopt(ctx, s, pa->astate, coro, chain, m->tag == TAG_PY) : NULL;
+        Py_DECREF(coro);
+    }
     int rc = 0;
     if (r) {
         if (can_reply && za_ctx_can_reply(ctx)) {
@@ -344,11 +384,27 @@ static void py_stop(za_ctx *ctx) {
     PyObject *inst = pa->inst;
     pa->inst = NULL;
     Py_CLEAR(pa->recv);
+    if (pa->astate) {
+        /* close suspended handlers: their finally blocks run, their askers
+         * are told (zactor/_async.py) */
+        tl_in_actor++;
+        za_ctx *prev = cell->cur;
+        cell->cur = ctx;
+        zpy_async_stop(pa->astate, za_ctx_final_stop(ctx));
+        Py_CLEAR(pa->astate);
+        cell->cur = prev;
+        tl_in_actor--;
+    }
     if (!pa->failed) {
         tl_in_actor++;
         za_ctx *prev = cell->cur;
         cell->cur = ctx;
         PyObject *r = PyObject_CallMethodNoArgs(inst, cell->sys->st->str_on_stop);
+        if (r && PyCoro_CheckExact(r)) {
+            PyObject *coro = r; /* async on_stop: runs to its end now (async.c) */
+            r = zpy_async_finish(coro);
+            Py_DECREF(coro);
+        }
         if (!r) {
             PyObject *exc = fetch_exc();
             if (exc) {

@@ -246,6 +246,7 @@ static PyObject *Ref_ask(RefObject *r, PyObject *const *args, Py_ssize_t nargs, 
                     got = 1;
                     break;
                 }
+                zpy_async_idle(s); /* (nothing ran: the virtual clock moves) */
                 if (PyErr_CheckSignals() < 0) {
                     got = -1;
                     break;

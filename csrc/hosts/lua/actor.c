@@ -122,6 +122,7 @@ static int setup_cf(lua_State *L) {
     a->ref_init = handler_ref(L, t, "init", 0);
     a->ref_stop = handler_ref(L, t, "stop", 0);
     a->ref_down = handler_ref(L, t, "down", 0);
+    za__lua_read_concurrency(L, t, a);
     lua_getfield(L, t, "child_failed");
     if (lua_isfunction(L, -1))
         lua_setfield(L, LUA_REGISTRYINDEX, "zactor.child_failed");

@@ -100,6 +100,12 @@ static int ask_cont(lua_State *L, int status, lua_KContext k) {
     (void)k;
     const za_msg *m = lua_touserdata(L, -1);
     lua_pop(L, 1);
+    return za__lua_ask_result(L, m);
+}
+
+/* The reply message of a ctx:ask pushed as a value, or raised as an error
+ * (also for ctx:ask_all, askall.c). */
+int za__lua_ask_result(lua_State *L, const za_msg *m) {
     if (!m) return luaL_error(L, "zactor: ask resumed without a reply");
     if (m->tag == ZA_TAG_TIMEOUT || m->status == ZA_ETIMEDOUT)
         return luaL_error(L, "zactor: ask timed out");
@@ -140,6 +146,7 @@ static int ctx_ask(lua_State *L) {
     za__lua_pack_after(a, len);
     if (rc != ZA_OK) za_lua_raise(L, "ask", rc);
     run->wait_corr = corr;
+    run->wait_to = r; /* (a message from r may re-enter, stash.c) */
     /* The message being answered is about to end its receive: keep its
      * reply slot to answer when the handler finally returns. */
     if (run->want_reply && !run->slot) run->slot = za_ctx_take_reply(a->ctx);
@@ -210,6 +217,8 @@ static const luaL_Reg ctx_methods[] = {
     {"unwatch", ctx_unwatch},
     {"stop", ctx_stop},
     {"ask", ctx_ask},
+    {"sleep", za__lua_ctx_sleep},
+    {"ask_all", za__lua_ctx_ask_all},
     {"tell", ctx_tell},
     {"lookup", ctx_lookup},
     {"trace", ctx_trace},

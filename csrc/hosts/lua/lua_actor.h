@@ -97,7 +97,12 @@ typedef struct za__lua_run {
     za_ref sender;
     uint64_t wait_corr; /* corr of the ctx:ask it waits on (0: none) */
     struct za__lua_run *next;
+    uint64_t *wait_set; /* ctx:ask_all: the corrs still awaited (0: answered), or NULL */
+    uint32_t wait_n;
+    za_ref wait_to; /* the actor its ctx:ask waits on (re-entry, stash.c), or none */
 } za__lua_run;
+
+typedef struct za__lua_stashed za__lua_stashed; /* stash.c */
 
 typedef struct za__lua_slab za__lua_slab; /* alloc.c */
 
@@ -132,6 +137,8 @@ typedef struct za__lua_actor {
     _Atomic int over_budget;      /* polled by C loops the hook cannot stop (patterns.c) */
     uint32_t budget_ms;
     struct za__lua_actor *wprev, *wnext;
+    uint32_t concurrency;             /* handlers in progress at once (stash.c) */
+    za__lua_stashed *stash, *stash_tail; /* messages waiting for a free handler */
 } za__lua_actor;
 
 /* Every state and coroutine of an actor carries it in its extra space. */
@@ -249,6 +256,30 @@ int za__lua_new_ctx(lua_State *L);
 
 /* The za_behaviour receive of Lua actors. */
 int za__lua_receive(za_ctx *ctx, const za_msg *m);
+
+/* ctx:sleep (sleep.c): its timer message's tag, and the token bit. */
+#define ZA__LUA_TAG_SLEEP 0x7A4C5301
+#define ZA__LUA_SLEEP_TOKEN_BIT (1ull << 63)
+int za__lua_ctx_sleep(lua_State *L);
+uint64_t za__lua_sleep_token(const za_msg *m);
+
+/* ctx:ask_all (askall.c): a run waiting on several asks has this wait_corr. */
+#define ZA__LUA_WAIT_SET UINT64_MAX
+int za__lua_ctx_ask_all(lua_State *L);
+/* Is corr one of the asks run waits on? */
+int za__lua_in_wait_set(const za__lua_run *run, uint64_t corr);
+void za__lua_wait_set_free(za__lua_run *run);
+int za__lua_ask_result(lua_State *L, const za_msg *m);
+
+/* concurrency (stash.c) */
+int za__lua_read_concurrency(lua_State *L, int t, za__lua_actor *a);
+int za__lua_busy(const za__lua_actor *a);
+/* 1 if m was stashed (its reply slot taken): wait for a free handler. */
+int za__lua_stash_if_busy(za__lua_actor *a, za_ctx *ctx, const za_msg *m);
+za__lua_stashed *za__lua_stash_pop(za__lua_actor *a);
+const za_msg *za__lua_stashed_msg(za__lua_stashed *s);
+za_reply_slot *za__lua_stashed_slot(za__lua_stashed *s);
+void za__lua_stash_free(za__lua_actor *a);
 /* Free the actor's pooled and waiting runs (waiting asks get an error). */
 void za__lua_runs_free(za__lua_actor *a);
 /* The error value at idx as text (pushed, and returned): a string as is,

@@ -123,6 +123,7 @@ static za__lua_run *get_run(za__lua_actor *a) {
 }
 
 static void drop_run(za__lua_actor *a, za__lua_run *r) {
+    za__lua_wait_set_free(r);
     if (r->slot) za_reply_error(a->sys, r->slot, ZA_EFAILED, "Lua actor stopped or failed");
     luaL_unref(a->L, LUA_REGISTRYINDEX, r->anchor); /* existing slot: no allocation */
     free(r);
@@ -231,8 +232,38 @@ static int resume_run(za__lua_actor *a, za__lua_run *run, int nargs) {
     return -1;
 }
 
+/* Start a handler run for m; slot: its reply slot taken earlier (a stashed
+ * message), else the live message's own. */
+static int start_run(za__lua_actor *a, const za_msg *m, za_reply_slot *slot) {
+    za__lua_run *run = get_run(a);
+    if (!run) {
+        if (slot) za_reply_error(a->sys, slot, ZA_ENOMEM, "Lua actor out of memory");
+        za_ctx_fail(a->ctx, ZA_ENOMEM, "Lua actor out of memory (coroutine)");
+        return -1;
+    }
+    run->want_reply = slot ? 1 : za_ctx_can_reply(a->ctx);
+    run->slot = slot;
+    run->sender = m->sender;
+    run->wait_corr = 0;
+    lua_pushcfunction(run->co, run_entry);
+    lua_pushlightuserdata(run->co, (void *)m);
+    return resume_run(a, run, 1);
+}
+
+/* Handlers ended: start stashed messages while concurrency allows. */
+static int drain_stash(za__lua_actor *a) {
+    while (a->stash && !za__lua_busy(a)) {
+        za__lua_stashed *s = za__lua_stash_pop(a);
+        int rc = start_run(a, za__lua_stashed_msg(s), za__lua_stashed_slot(s));
+        free(s);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
 /* The za_behaviour receive: a reply (m->corr) resumes the run waiting on
- * it, any other message starts a run from the pool. */
+ * it, any other message starts a run from the pool (or waits in the stash
+ * while `concurrency` handlers are in progress, stash.c). */
 int za__lua_receive(za_ctx *ctx, const za_msg *m) {
     za__lua_actor *a = *(za__lua_actor **)za_ctx_state(ctx);
     if (!a) {
@@ -241,39 +272,33 @@ int za__lua_receive(za_ctx *ctx, const za_msg *m) {
     }
     a->ctx = ctx;
     int rc = 0;
-    if (m->corr) {
+    uint64_t token = za__lua_sleep_token(m); /* ctx:sleep's timer (sleep.c) */
+    if (token || m->corr) {
+        uint64_t want = token ? token : m->corr;
         za__lua_run **pp = &a->waiting;
-        while (*pp && (*pp)->wait_corr != m->corr) pp = &(*pp)->next;
+        while (*pp && (*pp)->wait_corr != want && !za__lua_in_wait_set(*pp, want))
+            pp = &(*pp)->next;
         za__lua_run *run = *pp;
         if (run) { /* else: a late reply for a coroutine lost in a restart */
             *pp = run->next;
-            run->wait_corr = 0;
+            if (!run->wait_set) run->wait_corr = 0; /* (ask_all: its continuation decides) */
             lua_pushlightuserdata(run->co, (void *)m);
             rc = resume_run(a, run, 1);
         }
-    } else {
-        za__lua_run *run = get_run(a);
-        if (!run) {
-            za_ctx_fail(ctx, ZA_ENOMEM, "Lua actor out of memory (coroutine)");
-            a->ctx = NULL;
-            return -1;
-        }
-        run->want_reply = za_ctx_can_reply(ctx);
-        run->slot = NULL;
-        run->sender = m->sender;
-        run->wait_corr = 0;
-        lua_pushcfunction(run->co, run_entry);
-        lua_pushlightuserdata(run->co, (void *)m);
-        rc = resume_run(a, run, 1);
+    } else if (!za__lua_stash_if_busy(a, ctx, m)) {
+        rc = start_run(a, m, NULL);
     }
+    if (rc == 0 && a->stash) rc = drain_stash(a);
     a->ctx = NULL;
     return rc;
 }
 
 void za__lua_runs_free(za__lua_actor *a) {
+    za__lua_stash_free(a);
     for (za__lua_run *r = a->waiting, *n; r; r = n) {
         n = r->next;
         if (r->slot) za_reply_error(a->sys, r->slot, ZA_EFAILED, "Lua actor stopped");
+        za__lua_wait_set_free(r);
         free(r);
     }
     for (za__lua_run *r = a->pool, *n; r; r = n) {

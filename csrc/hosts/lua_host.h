@@ -42,7 +42,13 @@ typedef struct za_lua_opts {
                             NULL: LUA_PATH_5_4, else LUA_PATH, else
                             "./?.lua;./?/init.lua" (ctx:spawn passes the
                             spawning actor's path instead) */
+    /* Handlers in progress at once (1..ZA_LUA_CONCURRENCY_MAX); overrides the
+     * behaviour table's `concurrency` field. 0: that field, else 1. */
+    uint32_t concurrency;
 } za_lua_opts;
+
+/* Largest `concurrency` spawn option (za_lua_opts.concurrency). */
+#define ZA_LUA_CONCURRENCY_MAX 65535
 
 /*
  * Spawn a Lua actor. spec is one of:

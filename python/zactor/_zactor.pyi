@@ -125,6 +125,7 @@ class System:
         memory_limit: Optional[int] = None,
         budget: Optional[float] = None,
         open_io_os: bool = False,
+        concurrency: Optional[int] = None,
         strategy: Optional[str] = None,
         restart: Restart = "permanent",
         max_restarts: Optional[int] = None,

@@ -374,7 +374,8 @@ static PyObject *System_unpack(SystemObject *s, PyObject *arg) {
 }
 
 /* spawn_lua(spec, *args, name=None, memory_limit=None, budget=None,
- * open_io_os=False, strategy=None, restart=..., ...): a Lua actor with its
+ * open_io_os=False, concurrency=None, strategy=None, restart=..., ...): a Lua
+ * actor (concurrency overrides the behaviour table's field) with its
  * own lua_State (the Lua host, csrc/hosts/lua/) on the same workers. Lua actors never
  * take the GIL; Python talks to them in MessagePack like to native actors. */
 static PyObject *System_spawn_lua(SystemObject *s, PyObject *args, PyObject *kw) {
@@ -418,9 +419,16 @@ static PyObject *System_spawn_lua(SystemObject *s, PyObject *args, PyObject *kw)
             }
             lo.open_io_os = v == Py_True;
         }
+        if ((v = PyDict_GetItemString(optkw, "concurrency")) && v != Py_None) {
+            /* overrides the behaviour table's `concurrency` field */
+            unsigned long long c;
+            if (zpy_count(v, "concurrency", 1, ZA_LUA_CONCURRENCY_MAX, &c) < 0) goto err;
+            lo.concurrency = (uint32_t)c;
+        }
         strat = PyDict_GetItemString(optkw, "strategy");
         Py_XINCREF(strat); /* optkw loses it just below */
-        static const char *lua_only[] = {"memory_limit", "budget", "open_io_os", "strategy", NULL};
+        static const char *lua_only[] = {"memory_limit", "budget",      "open_io_os",
+                                         "strategy",     "concurrency", NULL};
         for (int i = 0; lua_only[i]; i++)
             if (PyDict_DelItemString(optkw, lua_only[i]) < 0) PyErr_Clear();
     }
@@ -526,9 +534,10 @@ static PyMethodDef System_methods[] = {
      "are decoded (actor refs bind to this system). ValueError if malformed."},
     {"spawn_lua", (PyCFunction)(void (*)(void))System_spawn_lua, METH_VARARGS | METH_KEYWORDS,
      "spawn_lua(spec, *args, name=None, memory_limit=None, budget=None, open_io_os=False, "
-     "strategy=None, restart='permanent', max_restarts=None, within=None, backoff=None, "
-     "capacity=0, on_full='fail') -> ActorRef. spec: a path to a .lua file, a module name or "
-     "Lua source text returning {init=, receive=, stop=}; args go to init."},
+     "concurrency=None, strategy=None, restart='permanent', max_restarts=None, within=None, "
+     "backoff=None, capacity=0, on_full='fail') -> ActorRef. spec: a path to a .lua file, a module name or "
+     "Lua source text returning {init=, receive=, stop=}; args go to init. concurrency: how "
+     "many handlers may interleave (default: the behaviour's `concurrency`, 1)."},
     {"_spawn_behaviour", (PyCFunction)(void (*)(void))System_spawn_behaviour,
      METH_VARARGS | METH_KEYWORDS, NULL},
     {"_cells", (PyCFunction)System_cells, METH_NOARGS, NULL},

@@ -81,3 +81,60 @@ describe("ctx:ask_all", function()
     assert.are.equal("pong", s:ask({ "ping" }, 2))  -- still serving
   end)
 end)
+
+describe("the concurrency spawn option", function()
+  local system
+  before_each(function() system = zactor.system{ workers = 2 } end)
+  after_each(function() system:close() end)
+
+  -- "a" sleeps long, "b" arrives while it sleeps: the order of the events
+  -- the actor records says whether "b" waited for "a" to end
+  local function events(s)
+    s:tell{ "nap", 0.3, "a" }
+    assert.are.equal("b", s:ask({ "nap", 0, "b" }, 3))
+    return util.wait_until(function()
+      local l = s:ask{ "log" }
+      return #l == 4 and l
+    end, 5)
+  end
+  local serial = { "start a", "end a", "start b", "end b" }
+  local interleaved = { "start a", "start b", "end b", "end a" }
+
+  it("concurrency = 1: one handler at a time", function()
+    assert.are.same(serial, events(system:spawn("tracer", { concurrency = 1 })))
+  end)
+
+  it("concurrency = 2: the second starts while the first sleeps", function()
+    assert.are.same(interleaved, events(system:spawn("tracer", { concurrency = 2 })))
+  end)
+
+  it("defaults to 1 and overrides the behaviour's own field", function()
+    assert.are.same(serial, events(system:spawn("tracer")))
+    -- napper sets concurrency = 8; the option wins
+    local s = system:spawn("napper", { concurrency = 1 })
+    s:tell{ "nap", 0.3, "slow" }
+    assert.are.equal("fast", s:ask({ "nap", 0, "fast" }, 3))
+    assert.are.same({ "slow", "fast" }, s:ask{ "log" })
+  end)
+
+  it("works from ctx:spawn", function()
+    local parent = system:spawn("tracer")
+    local s = parent:ask({ "spawn", "tracer", { concurrency = 2 } }, 2)
+    assert.are.same(interleaved, events(s))
+    s = parent:ask({ "spawn", "tracer", { concurrency = 1 } }, 2)
+    assert.are.same(serial, events(s))
+  end)
+
+  it("refuses anything but an integer in 1..65535, naming the option", function()
+    for _, bad in ipairs{ 0, 65536, -1, 1.5, "x", true } do
+      local ok, err = pcall(system.spawn, system, "tracer", { concurrency = bad })
+      assert.is_false(ok)
+      assert.matches("spawn", tostring(err))
+      assert.matches("option 'concurrency'", tostring(err))
+    end
+    local parent = system:spawn("tracer")
+    local ok, err = pcall(parent.ask, parent, { "spawn", "tracer", { concurrency = 0 } }, 2)
+    assert.is_false(ok)
+    assert.matches("option 'concurrency'", tostring(err))
+  end)
+end)

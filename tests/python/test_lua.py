@@ -312,3 +312,30 @@ def test_python_lua_and_c_actors_together(system, tmp_path):
     assert sum(f.result(timeout=10) for f in futs) == 10_000
     assert wait_for(lambda: native.ask(["get"], timeout=2.0) == 10_000, timeout=10)
     assert relays[0].ask(["ask_through", ["get"]], timeout=3.0) == 10_000
+
+
+def test_spawn_lua_concurrency_option(system):
+    # tracer.lua records when each "nap" handler starts and ends; "a" sleeps
+    # long and "b" arrives meanwhile: the order says whether they interleaved
+    def events(ref):
+        ref.tell(("nap", 0.3, "a"))
+        assert ref.ask(("nap", 0, "b"), timeout=3.0) == "b"
+        def log4():
+            log = ref.ask(("log",), timeout=2.0)
+            return log if len(log) == 4 else None
+
+        got = wait_for(log4, 5.0)
+        assert got is not None
+        return got
+
+    serial = ["start a", "end a", "start b", "end b"]
+    assert events(system.spawn_lua(lua("tracer"), concurrency=1)) == serial
+    assert events(system.spawn_lua(lua("tracer"))) == serial  # default 1
+    assert events(system.spawn_lua(lua("tracer"), concurrency=2)) == [
+        "start a", "start b", "end b", "end a"]
+    for bad in (0, 65536, -1):  # zpy_count's rule, as for memory_limit
+        with pytest.raises((ValueError, OverflowError), match="concurrency"):
+            system.spawn_lua(lua("tracer"), concurrency=bad)
+    for bad in (1.5, "2"):
+        with pytest.raises(TypeError, match="concurrency"):
+            system.spawn_lua(lua("tracer"), concurrency=bad)

@@ -24,6 +24,7 @@ typedef struct spawn_hdr {
     const char *search; /* for the actor's own ctx:spawn */
     size_t memory_limit;
     int open_io_os;
+    uint32_t concurrency; /* 0: the behaviour's field, else 1 */
 } spawn_hdr;
 
 /* Opening a library costs ~2 us per state (all six: ~12 of a spawn's ~18
@@ -123,6 +124,7 @@ static int setup_cf(lua_State *L) {
     a->ref_stop = handler_ref(L, t, "stop", 0);
     a->ref_down = handler_ref(L, t, "down", 0);
     za__lua_read_concurrency(L, t, a);
+    if (h->concurrency) a->concurrency = h->concurrency; /* the spawn option wins */
     lua_getfield(L, t, "child_failed");
     if (lua_isfunction(L, -1))
         lua_setfield(L, LUA_REGISTRYINDEX, "zactor.child_failed");
@@ -318,6 +320,13 @@ int za_lua_spawn_ex(za_system *sys, const char *spec, const void *args_msgpack, 
         h.memory_limit = lopts->memory_limit;
         h.budget_ms = lopts->budget_ms;
         h.open_io_os = lopts->open_io_os;
+        if (lopts->concurrency > ZA_LUA_CONCURRENCY_MAX) {
+            za__lua_proto_release(p);
+            SPAWN_FAIL(ZA_EVALUE,
+                       "concurrency must be an integer in 1..%d (0: the behaviour's), not %u",
+                       ZA_LUA_CONCURRENCY_MAX, (unsigned)lopts->concurrency);
+        }
+        h.concurrency = lopts->concurrency;
     }
     char stackbuf[512];
     char *buf = sizeof h + len <= sizeof stackbuf ? stackbuf : malloc(sizeof h + len);

@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-enum { O_NAME, O_COUNT32, O_MS32, O_MEMORY, O_BOOL, O_ENUM };
+enum { O_NAME, O_COUNT32, O_MS32, O_MEMORY, O_BOOL, O_ENUM, O_CONCURRENCY };
 
 typedef struct optdef {
     const char *key;
@@ -31,6 +31,7 @@ static const optdef g_opts[] = {
     {"memory_limit", O_MEMORY, NULL},
     {"budget_ms", O_MS32, NULL},
     {"open_io_os", O_BOOL, NULL},
+    {"concurrency", O_CONCURRENCY, NULL},
     {"restart", O_ENUM, restarts},
     {"strategy", O_ENUM, strategies},
     {"full_policy", O_ENUM, policies},
@@ -127,6 +128,10 @@ int za_lua_parse_opts(lua_State *L, int idx, const char *fn, za_spawn_opts *o, z
             break;
         case O_MEMORY:
             n = za_lua_check_count(L, -1, fn, "option 'memory_limit'", 0, MEMORY_MAX);
+            break;
+        case O_CONCURRENCY: /* overrides the behaviour table's field */
+            lo->concurrency = (uint32_t)za_lua_check_count(L, -1, fn, "option 'concurrency'", 1,
+                                                           ZA_LUA_CONCURRENCY_MAX);
             break;
         case O_BOOL:
             if (!lua_isboolean(L, -1))

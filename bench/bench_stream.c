@@ -77,8 +77,8 @@ static double one_run(int workers, uint32_t len, uint64_t n) {
         if (got != n) bu_sleep_us(200);
     }
     double t = bu_now_s() - t0;
-    if (got != n) bu_die("stream: sink counted %llu of %llu", (unsigned long long)got,
-                         (unsigned long long)n);
+    if (got != n)
+        bu_die("stream: sink counted %llu of %llu", (unsigned long long)got, (unsigned long long)n);
     za_system_destroy(sys);
     return t;
 }

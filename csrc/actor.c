@@ -115,7 +115,8 @@ int za__start_incarnation(za_ctx *c) {
         /* before the supervisor hears of it, so a message that is dead-
          * lettered when the actor then dies already finds the reason */
         a->flags |= ZA_AF_START_FAILED;
-        za__startfail_note(c->sys, c->self, c->fail_text[0] ? c->fail_text : "start returned non-zero");
+        za__startfail_note(c->sys, c->self,
+                           c->fail_text[0] ? c->fail_text : "start returned non-zero");
     }
     return rc;
 }

@@ -28,11 +28,11 @@ enum { ZA_SCHED_IDLE = 0, ZA_SCHED_QUEUED = 1, ZA_SCHED_SUSPENDED = 2 };
 
 /* actor flags (consumer-private) */
 enum {
-    ZA_AF_STARTED = 1,      /* start ran successfully */
-    ZA_AF_SUSPENDED = 2,    /* failed: waiting for the supervisor's decision */
-    ZA_AF_STOP_REQ = 4,     /* za_ctx_stop called */
-    ZA_AF_STOPPING = 8,     /* waiting for children to stop */
-    ZA_AF_DROP_OLDEST = 16, /* consumer-side copy of the mailbox policy */
+    ZA_AF_STARTED = 1,       /* start ran successfully */
+    ZA_AF_SUSPENDED = 2,     /* failed: waiting for the supervisor's decision */
+    ZA_AF_STOP_REQ = 4,      /* za_ctx_stop called */
+    ZA_AF_STOPPING = 8,      /* waiting for children to stop */
+    ZA_AF_DROP_OLDEST = 16,  /* consumer-side copy of the mailbox policy */
     ZA_AF_START_FAILED = 32, /* its last start failed: remembered in startfails */
 };
 

@@ -20,9 +20,9 @@
 #include "ask.h"
 #include "msgnode.h"
 
-#define MAG 128u              /* nodes per magazine */
-#define DEPOT_MAX (1u << 10)  /* full magazines kept globally (128Ki nodes); beyond: free() */
-#define REFILL 32u            /* nodes malloc'd at once when the depot is empty */
+#define MAG 128u             /* nodes per magazine */
+#define DEPOT_MAX (1u << 10) /* full magazines kept globally (128Ki nodes); beyond: free() */
+#define REFILL 32u           /* nodes malloc'd at once when the depot is empty */
 
 typedef struct mag {
     struct mag *next; /* in the depot's full or empty list */
@@ -129,8 +129,10 @@ static void flush_thread(void *unused) {
         if (!g) continue;
         if (g->n == MAG) {
             mag *e = depot_put_full(g);
-            if (e == g) free(g); /* the depot was full: nodes already freed */
-            else free(e);
+            if (e == g)
+                free(g); /* the depot was full: nodes already freed */
+            else
+                free(e);
             continue;
         }
         for (uint32_t k = 0; k < g->n; k++) free(g->m[k]);

@@ -332,9 +332,8 @@ static bool serve_host(za_worker *w, za_hostq *q, bool *searching) {
             atomic_store_explicit(&q->turn, mark, memory_order_release);
         }
         if (za__turn(w, a)) za__mpsc_push(&q->tail, &a->runlink);
-        if (marks && !atomic_compare_exchange_strong_explicit(&q->turn, &mark, 0,
-                                                              memory_order_acq_rel,
-                                                              memory_order_relaxed)) {
+        if (marks && !atomic_compare_exchange_strong_explicit(
+                         &q->turn, &mark, 0, memory_order_acq_rel, memory_order_relaxed)) {
             /* taken over during the turn: the taker holds the queue and the
              * token now */
             leave_host(w);

@@ -45,12 +45,16 @@ static inline int za__utf8_valid(const void *data, size_t n) {
             k = 1;
         } else if (c >= 0xe0 && c <= 0xef) {
             k = 2;
-            if (c == 0xe0) lo = 0xa0;      /* overlong */
-            else if (c == 0xed) hi = 0x9f; /* surrogates */
+            if (c == 0xe0)
+                lo = 0xa0; /* overlong */
+            else if (c == 0xed)
+                hi = 0x9f; /* surrogates */
         } else if (c >= 0xf0 && c <= 0xf4) {
             k = 3;
-            if (c == 0xf0) lo = 0x90;      /* overlong */
-            else if (c == 0xf4) hi = 0x8f; /* above U+10FFFF */
+            if (c == 0xf0)
+                lo = 0x90; /* overlong */
+            else if (c == 0xf4)
+                hi = 0x8f; /* above U+10FFFF */
         } else {
             return 0; /* a continuation byte, c0/c1 (overlong), f5..ff */
         }

@@ -287,8 +287,9 @@ static int convert(msgpack_zone *z, uint64_t sysid, const msgpack_object *o, za_
          * surrogate escapes that zactor.pack refused. Refused here, a str
          * is always text in every language (bytes travel as bin). */
         if (!za__utf8_valid(o->via.str.ptr, o->via.str.size))
-            return za__fail(ZA_EVALUE, "bad MessagePack: str is not valid UTF-8 (%u bytes; send "
-                                       "bytes as bin)",
+            return za__fail(ZA_EVALUE,
+                            "bad MessagePack: str is not valid UTF-8 (%u bytes; send "
+                            "bytes as bin)",
                             (unsigned)o->via.str.size);
         out->type = ZA_V_STR;
         out->v.str.ptr = raw_ptr(o->via.str.ptr, o->via.str.size);

@@ -28,8 +28,8 @@ __attribute__((visibility("default"))) int luaopen_zactor(lua_State *L);
 
 /* The system object: userdata owning a za_system; __close/__gc shut it down. */
 typedef struct za__lmod_system {
-    za_system *sys; /* NULL once closed */
-    za_pack *pack;  /* scratch writer (the main state is single-threaded) */
+    za_system *sys;       /* NULL once closed */
+    za_pack *pack;        /* scratch writer (the main state is single-threaded) */
     void *cluster_events; /* cluster.c: node events queued for node_events() */
 } za__lmod_system;
 

@@ -147,9 +147,9 @@ static int ref_node(lua_State *L) {
 }
 
 static const luaL_Reg ref_meth[] = {
-    {"tell", ref_tell},   {"ask", ref_ask},   {"stop", ref_stop}, {"join", ref_join},
-    {"alive", ref_alive}, {"info", ref_info}, {"id", ref_id},     {"node", ref_node},
-    {NULL, NULL},
+    {"tell", ref_tell}, {"ask", ref_ask},     {"stop", ref_stop},
+    {"join", ref_join}, {"alive", ref_alive}, {"info", ref_info},
+    {"id", ref_id},     {"node", ref_node},   {NULL, NULL},
 };
 
 void za__lmod_open_ref(lua_State *L) {

@@ -36,8 +36,8 @@ static int sys_new(lua_State *L) {
     za_config cfg;
     za_config_init(&cfg);
     if (lua_istable(L, 1)) {
-        static const char *const keys[] = {"workers",   "batch", "max_restarts", "within_ms",
-                                           "http",      "http_token", "cluster", NULL};
+        static const char *const keys[] = {"workers", "batch",      "max_restarts", "within_ms",
+                                           "http",    "http_token", "cluster",      NULL};
         lua_pushnil(L);
         while (lua_next(L, 1)) {
             lua_pop(L, 1);
@@ -56,16 +56,16 @@ static int sys_new(lua_State *L) {
             cfg.workers = (int)za_lua_check_count(L, -1, "system", "option 'workers'", 0, 1024);
         lua_getfield(L, 1, "batch");
         if (!lua_isnil(L, -1))
-            cfg.batch = (uint32_t)za_lua_check_count(L, -1, "system", "option 'batch'", 0,
-                                                     UINT32_MAX);
+            cfg.batch =
+                (uint32_t)za_lua_check_count(L, -1, "system", "option 'batch'", 0, UINT32_MAX);
         lua_getfield(L, 1, "max_restarts");
         if (!lua_isnil(L, -1))
             cfg.root_max_restarts = (uint32_t)za_lua_check_count(
                 L, -1, "system", "option 'max_restarts'", 0, UINT32_MAX);
         lua_getfield(L, 1, "within_ms");
         if (!lua_isnil(L, -1))
-            cfg.root_within_ms = (uint32_t)za_lua_check_count(L, -1, "system",
-                                                              "option 'within_ms'", 0, UINT32_MAX);
+            cfg.root_within_ms =
+                (uint32_t)za_lua_check_count(L, -1, "system", "option 'within_ms'", 0, UINT32_MAX);
         /* the strings stay alive in the options table (argument 1) */
         lua_getfield(L, 1, "http");
         if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
@@ -145,8 +145,9 @@ static int sys_spawn(lua_State *L) {
     za_spawn_opts o;
     za_spawn_opts_init(&o);
     za_lua_opts lo = {0};
-    za__lmod_collect_args(L, s, 3, "spawn", &o, &lo); /* o.name stays anchored in the options table */
-    lo.path = package_path(L);               /* anchored on the stack until we return */
+    za__lmod_collect_args(L, s, 3, "spawn", &o,
+                          &lo); /* o.name stays anchored in the options table */
+    lo.path = package_path(L);  /* anchored on the stack until we return */
     char err[512];
     za_ref r;
     int rc = za_lua_spawn_ex(s->sys, spec, za_pack_data(s->pack), za_pack_size(s->pack), &o, &lo,

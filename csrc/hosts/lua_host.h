@@ -136,15 +136,15 @@ const char *za_lua_check_cstring(lua_State *L, int idx, const char *fn, const ch
 /* Numbers from Lua, one rule (csrc/hosts/lua/numbers.c): NaN, negative and
  * out-of-range values raise an error naming fn and param (and the range);
  * never a silent wrap. Durations are seconds, returned in ms. */
-#define ZA_LUA_FOREVER UINT32_MAX   /* math.huge with ZA_LUA_HUGE_IS_FOREVER */
-#define ZA_LUA_HUGE_IS_FOREVER 1    /* math.huge means no limit (else: error) */
-#define ZA_LUA_POSITIVE 2           /* 0 is an error too */
+#define ZA_LUA_FOREVER UINT32_MAX /* math.huge with ZA_LUA_HUGE_IS_FOREVER */
+#define ZA_LUA_HUGE_IS_FOREVER 1  /* math.huge means no limit (else: error) */
+#define ZA_LUA_POSITIVE 2         /* 0 is an error too */
 /* The duration at idx (nil/none: dflt_s seconds) in ms. */
 uint32_t za_lua_check_duration(lua_State *L, int idx, const char *fn, const char *param,
                                double dflt_s, int flags);
 /* The integer at idx, in min..max. */
-uint64_t za_lua_check_count(lua_State *L, int idx, const char *fn, const char *param,
-                            uint64_t min, uint64_t max);
+uint64_t za_lua_check_count(lua_State *L, int idx, const char *fn, const char *param, uint64_t min,
+                            uint64_t max);
 #endif
 
 #ifdef __cplusplus

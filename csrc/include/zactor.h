@@ -76,8 +76,8 @@ typedef uint64_t za_ref;
 #define za_ref_slot(r) ((uint32_t)((r)&0x0fffffffu))
 #define za_ref_gen(r) ((uint32_t)(((r) >> 28) & 0xffffffu))
 #define za_ref_node(r) ((uint32_t)((r) >> 52))
-#define za_ref_make(node, gen, slot)                                                          \
-    ((za_ref)(((uint64_t)((node)&0xfffu) << 52) | ((uint64_t)((gen)&0xffffffu) << 28) |      \
+#define za_ref_make(node, gen, slot)                                                               \
+    ((za_ref)(((uint64_t)((node)&0xfffu) << 52) | ((uint64_t)((gen)&0xffffffu) << 28) |            \
               ((uint64_t)(slot)&0x0fffffffu)))
 
 /* ----------------------------------------------------------------- opaques */
@@ -214,8 +214,8 @@ typedef struct za_config {
      * http_addr is not a loopback address. Copied. */
     const char *http_token;
     uint32_t dead_letter_keep; /* recent dead letters kept for inspection (0: 100) */
-    za_cluster *cluster;        /* NULL: a single process; else this system is the
-                                   cluster member (za_cluster_create) */
+    za_cluster *cluster;       /* NULL: a single process; else this system is the
+                                  cluster member (za_cluster_create) */
 } za_config;
 
 /* Fill defaults (all zero means defaults). */
@@ -887,9 +887,9 @@ typedef struct za_cluster_config {
     const char *secret;    /* NULL, or the cluster key (za_cluster_secret_new): links use
                               ZeroMQ CURVE, only holders of the key can connect */
     int insecure;          /* 1: allow a non-loopback listen without a secret */
-    uint32_t heartbeat_ms;     /* 0: 300 */
-    uint32_t suspect_ms;       /* 0: 3000 */
-    uint32_t votes;            /* 0: 2 */
+    uint32_t heartbeat_ms; /* 0: 300 */
+    uint32_t suspect_ms;   /* 0: 3000 */
+    uint32_t votes;        /* 0: 2 */
     uint32_t vote_window_ms;   /* 0: 10000 */
     uint32_t poll_ms;          /* 0: 500 (table reads) */
     uint32_t redis_timeout_ms; /* 0: 1000 (connect and command timeout) */

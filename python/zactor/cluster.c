@@ -12,7 +12,8 @@
 #include "glue.h"
 
 typedef struct ClusterObject {
-    PyObject_HEAD za_cluster *cl;
+    PyObject ob_base; /* PyObject_HEAD, spelled out (clang-format) */
+    za_cluster *cl;
     PyObject *callback; /* called (kind, id, name, endpoint, epoch); under the GIL */
 } ClusterObject;
 

@@ -99,7 +99,9 @@ int zpy_count(PyObject *o, const char *name, unsigned long long lo, unsigned lon
     int sign = 0;
     long long sv = PyLong_AsLongLongAndOverflow(i, &sign);
     int neg = sign < 0 || (sign == 0 && sv < 0);
-    unsigned long long v = neg ? 0 : sign == 0 ? (unsigned long long)sv : PyLong_AsUnsignedLongLong(i);
+    unsigned long long v = neg         ? 0
+                           : sign == 0 ? (unsigned long long)sv
+                                       : PyLong_AsUnsignedLongLong(i);
     int over = !neg && v == (unsigned long long)-1 && PyErr_Occurred();
     if (over) PyErr_Clear();
     if (neg || v < lo) {

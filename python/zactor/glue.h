@@ -55,9 +55,9 @@
 
 /* Message tags the glue uses on the wire (tags >= 0 are user space; these
  * are high enough not to collide with the small tags native behaviours use). */
-#define TAG_PY 0x7A505900    /* PTR payload: a PyObject* (new reference) */
-#define TAG_PYEXC 0x7A505901 /* PTR reply: the exception raised by receive */
-#define TAG_TIMER 0x7A505902 /* bytes: uint64 key into System.timers */
+#define TAG_PY 0x7A505900     /* PTR payload: a PyObject* (new reference) */
+#define TAG_PYEXC 0x7A505901  /* PTR reply: the exception raised by receive */
+#define TAG_TIMER 0x7A505902  /* bytes: uint64 key into System.timers */
 #define TAG_RESUME 0x7A505903 /* bytes: key, gen, kind: resume an async handler (async.c) */
 
 #define SLICE_MS 50u /* blocking waits wake this often for signals */

@@ -198,8 +198,8 @@ static int fail_unbuildable(za_ctx *ctx, ContextObject *cell, pyactor *pa) {
         PyObject *note =
             PyUnicode_FromString("raised while building the Python value of a message from a "
                                  "non-Python actor (before receive() ran)");
-        PyObject *r = note ? PyObject_CallMethodOneArg(exc, cell->sys->st->str_add_note, note)
-                           : NULL;
+        PyObject *r =
+            note ? PyObject_CallMethodOneArg(exc, cell->sys->st->str_add_note, note) : NULL;
         Py_XDECREF(r);
         Py_XDECREF(note);
         PyErr_Clear();

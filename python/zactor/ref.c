@@ -29,7 +29,8 @@ static void Ref_dealloc(RefObject *o) {
 int zpy_ref_kind(RefObject *r) {
     if (r->kind) return r->kind;
     SystemObject *s = r->sys;
-    if (za_ref_node(r->ref) != za_system_node(s->sys)) return r->kind = 2; /* another node: values */
+    if (za_ref_node(r->ref) != za_system_node(s->sys))
+        return r->kind = 2; /* another node: values */
     const za_behaviour *b = za_ref_behaviour(s->sys, r->ref);
     if (!b) return 0; /* dead (the send reports it), or not started yet */
     if (b->receive == zpy_py_receive) {
@@ -400,8 +401,8 @@ static PyObject *Ref_get_node(RefObject *r, void *Py_UNUSED(x)) {
 }
 
 static PyGetSetDef Ref_getset[] = {
-    {"node", (getter)Ref_get_node, NULL, "Id of the cluster node the actor lives on (0: no cluster).",
-     NULL},
+    {"node", (getter)Ref_get_node, NULL,
+     "Id of the cluster node the actor lives on (0: no cluster).", NULL},
     {"id", (getter)Ref_get_id, NULL, "The 64-bit runtime reference.", NULL},
     {"system", (getter)Ref_get_system, NULL, "The System this actor lives in.", NULL},
     {NULL, NULL, NULL, NULL, NULL},

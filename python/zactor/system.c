@@ -17,8 +17,8 @@ static PyObject *System_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
 }
 
 static int System_init(SystemObject *s, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"workers", "batch", "budget_ms",  "max_restarts",
-                             "within",  "http",  "http_token", "cluster", NULL};
+    static char *kwlist[] = {"workers",    "batch",   "budget_ms", "max_restarts", "within", "http",
+                             "http_token", "cluster", NULL};
     const char *http = NULL, *http_token = NULL;
     PyObject *workers_o = Py_None, *batch_o = NULL, *budget_o = NULL, *max_restarts_o = NULL,
              *within_o = NULL, *cluster_o = Py_None;
@@ -29,7 +29,8 @@ static int System_init(SystemObject *s, PyObject *args, PyObject *kw) {
     unsigned long long batch = 0, max_restarts = 0;
     double budget_s = 0.002, within = 0;
     if ((batch_o && zpy_count(batch_o, "batch", 0, UINT32_MAX, &batch) < 0) ||
-        (max_restarts_o && zpy_count(max_restarts_o, "max_restarts", 0, UINT32_MAX, &max_restarts) < 0) ||
+        (max_restarts_o &&
+         zpy_count(max_restarts_o, "max_restarts", 0, UINT32_MAX, &max_restarts) < 0) ||
         zpy_duration_opt(within_o, "within", 0, 0, &within) < 0)
         return -1;
     if (budget_o) {
@@ -535,7 +536,8 @@ static PyMethodDef System_methods[] = {
     {"spawn_lua", (PyCFunction)(void (*)(void))System_spawn_lua, METH_VARARGS | METH_KEYWORDS,
      "spawn_lua(spec, *args, name=None, memory_limit=None, budget=None, open_io_os=False, "
      "concurrency=None, strategy=None, restart='permanent', max_restarts=None, within=None, "
-     "backoff=None, capacity=0, on_full='fail') -> ActorRef. spec: a path to a .lua file, a module name or "
+     "backoff=None, capacity=0, on_full='fail') -> ActorRef. spec: a path to a .lua file, a module "
+     "name or "
      "Lua source text returning {init=, receive=, stop=}; args go to init. concurrency: how "
      "many handlers may interleave (default: the behaviour's `concurrency`, 1)."},
     {"_spawn_behaviour", (PyCFunction)(void (*)(void))System_spawn_behaviour,

@@ -110,8 +110,8 @@ PyObject *zpy_timer_args(SystemObject *s, PyObject *args, PyObject *kw, int peri
     PyObject *a_o, *delay_o = NULL, *ref, *msg;
     if (zpy_check_sys(s) < 0) return NULL;
     if (periodic) {
-        if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|O:send_interval", kwlist2, &a_o, &ref,
-                                         &msg, &delay_o) ||
+        if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|O:send_interval", kwlist2, &a_o, &ref, &msg,
+                                         &delay_o) ||
             zpy_duration(a_o, "interval", ZPY_DUR_POSITIVE, &a) < 0 ||
             zpy_duration_opt(delay_o, "delay", 0, a, &delay) < 0)
             return NULL;

@@ -74,7 +74,8 @@ int zpy_pack_obj(modstate *st, za_pack *p, PyObject *o, int depth) {
     } else if (PyObject_TypeCheck(o, st->Ref_Type)) {
         /* with its System's identity: a reader in another System refuses it */
         RefObject *r = (RefObject *)o;
-        rc = r->sys && r->sys->sys ? za_pack_ref_in(p, r->sys->sys, r->ref) : za_pack_ref(p, r->ref);
+        rc =
+            r->sys && r->sys->sys ? za_pack_ref_in(p, r->sys->sys, r->ref) : za_pack_ref(p, r->ref);
     } else if (PyList_Check(o) || PyTuple_Check(o)) {
         PyObject *seq = PySequence_Fast(o, "");
         if (!seq) return -1;
@@ -266,10 +267,10 @@ static PyObject *rd_value(reader *r, int depth) {
     if ((c & 0xf0) == 0x80) return rd_map(r, c & 0x0f, depth);
     if ((c & 0xf0) == 0x90) return rd_array(r, c & 0x0f, depth);
     if ((c & 0xe0) == 0xa0) return rd_raw(r, c & 0x1f, 1);
-    static const int width[] = {[0xc4] = 1, [0xc5] = 2, [0xc6] = 4, [0xca] = 4, [0xcb] = 8,
-                                [0xcc] = 1, [0xcd] = 2, [0xce] = 4, [0xcf] = 8, [0xd0] = 1,
-                                [0xd1] = 2, [0xd2] = 4, [0xd3] = 8, [0xd9] = 1, [0xda] = 2,
-                                [0xdb] = 4, [0xdc] = 2, [0xdd] = 4, [0xde] = 2, [0xdf] = 4};
+    static const int width[] = {
+        [0xc4] = 1, [0xc5] = 2, [0xc6] = 4, [0xca] = 4, [0xcb] = 8, [0xcc] = 1, [0xcd] = 2,
+        [0xce] = 4, [0xcf] = 8, [0xd0] = 1, [0xd1] = 2, [0xd2] = 4, [0xd3] = 8, [0xd9] = 1,
+        [0xda] = 2, [0xdb] = 4, [0xdc] = 2, [0xdd] = 4, [0xde] = 2, [0xdf] = 4};
     switch (c) {
     case 0xc0:
         Py_RETURN_NONE;
@@ -378,4 +379,3 @@ PyObject *zpy_bytes_to_py(SystemObject *s, const void *data, size_t len) {
     if (!len) Py_RETURN_NONE;
     return decode(s, data, len, 0);
 }
-

@@ -708,7 +708,8 @@ static int flaky_start(za_ctx *ctx, const void *args, size_t len) {
     if (atomic_fetch_add(&g_flaky_starts, 1) == 0) return failing_start(ctx, args, len);
     return 0;
 }
-static const za_behaviour flaky_beh = {ZA_BEHAVIOUR_INIT, .name = "flaky", .state_size = sizeof(probe), .start = flaky_start,
+static const za_behaviour flaky_beh = {ZA_BEHAVIOUR_INIT, .name = "flaky",
+                                       .state_size = sizeof(probe), .start = flaky_start,
                                        .receive = probe_receive};
 
 static void test_start_failures_are_bounded_and_forgotten(void **st) {

@@ -69,14 +69,24 @@ static char *jstring(jin *in) {
         in->p++;
         char c = *in->p++;
         switch (c) {
-        case 'n': *o++ = '\n'; break;
-        case 't': *o++ = '\t'; break;
-        case 'r': *o++ = '\r'; break;
-        case 'b': *o++ = '\b'; break;
-        case 'f': *o++ = '\f'; break;
+        case 'n':
+            *o++ = '\n';
+            break;
+        case 't':
+            *o++ = '\t';
+            break;
+        case 'r':
+            *o++ = '\r';
+            break;
+        case 'b':
+            *o++ = '\b';
+            break;
+        case 'f':
+            *o++ = '\f';
+            break;
         case 'u': {
-            unsigned cp = (unsigned)strtoul((char[5]){in->p[0], in->p[1], in->p[2], in->p[3], 0},
-                                            NULL, 16);
+            unsigned cp =
+                (unsigned)strtoul((char[5]){in->p[0], in->p[1], in->p[2], in->p[3], 0}, NULL, 16);
             in->p += 4;
             if (cp >= 0xd800 && cp < 0xdc00 && in->p[0] == '\\' && in->p[1] == 'u') {
                 unsigned lo = (unsigned)strtoul(
@@ -87,7 +97,8 @@ static char *jstring(jin *in) {
             put_utf8(&o, cp);
             break;
         }
-        default: *o++ = c;
+        default:
+            *o++ = c;
         }
     }
     in->p++;
@@ -336,7 +347,8 @@ static void test_vectors(void **state) {
         unsigned char bytes[256];
         size_t n = unhex(hex, bytes);
         za_doc *d = NULL;
-        if (za_doc_decode(bytes, n, &d) != ZA_OK) fail_msg("%s: decode failed: %s", name, za_last_error());
+        if (za_doc_decode(bytes, n, &d) != ZA_OK)
+            fail_msg("%s: decode failed: %s", name, za_last_error());
         if (!matches(za_doc_root(d), value)) fail_msg("%s: decoded value differs (%s)", name, hex);
         za_doc_free(d);
         if (dec_only && dec_only->b) continue;

@@ -131,8 +131,8 @@ static void test_dead_letter_ring(void **st) {
     /* the count moves before the entry is written (a worker never waits on
      * a reader): wait until the last one is readable too */
     int n = 0;
-    ASSERT_EVENTUALLY((n = za_dead_letters_recent(sys, recs, 8, &total), total == 7 && n == 4 &&
-                                                                          recs[3].seq == 7));
+    ASSERT_EVENTUALLY((n = za_dead_letters_recent(sys, recs, 8, &total),
+                       total == 7 && n == 4 && recs[3].seq == 7));
     assert_int_equal(n, 4); /* the ring keeps 4 */
     for (int i = 1; i < n; i++) assert_true(recs[i - 1].seq < recs[i].seq);
     assert_int_equal(recs[3].seq, 7);

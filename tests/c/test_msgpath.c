@@ -46,8 +46,7 @@ static int check_receive(za_ctx *ctx, const za_msg *m) {
     return 0;
 }
 static const za_behaviour check_beh = {ZA_BEHAVIOUR_INIT, .name = "check",
-                                       .state_size = sizeof(check_state),
-                                       .receive = check_receive};
+                                       .state_size = sizeof(check_state), .receive = check_receive};
 
 static void ask_sum(za_system *sys, za_ref a, int64_t *seen, int64_t *bad) {
     za_answer ans;
@@ -119,8 +118,10 @@ static int fifo_receive(za_ctx *ctx, const za_msg *m) {
             return 0;
         }
         memcpy(v, m->data, sizeof v);
-        if (v[0] >= NSEND || v[1] != st->next[v[0]]) st->bad++;
-        else st->next[v[0]]++;
+        if (v[0] >= NSEND || v[1] != st->next[v[0]])
+            st->bad++;
+        else
+            st->next[v[0]]++;
         st->seen++;
         return 0;
     }
@@ -131,8 +132,7 @@ static int fifo_receive(za_ctx *ctx, const za_msg *m) {
     return 0;
 }
 static const za_behaviour fifo_beh = {ZA_BEHAVIOUR_INIT, .name = "fifo",
-                                      .state_size = sizeof(fifo_state),
-                                      .receive = fifo_receive};
+                                      .state_size = sizeof(fifo_state), .receive = fifo_receive};
 
 typedef struct sender_arg {
     za_system *sys;
@@ -202,8 +202,7 @@ static int producer_start(za_ctx *ctx, const void *args, size_t len) {
 }
 static const za_behaviour producer_beh = {ZA_BEHAVIOUR_INIT, .name = "producer",
                                           .state_size = sizeof(producer_state),
-                                          .start = producer_start,
-                                          .receive = producer_receive};
+                                          .start = producer_start, .receive = producer_receive};
 
 static void test_actor_stream_in_order(void **state) {
     (void)state;

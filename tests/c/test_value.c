@@ -642,24 +642,24 @@ static void test_str_must_be_utf8(void **st) {
         size_t n;
         int ok;
     } cases[] = {
-        {"\xa2\xff\xfe", 3, 0},              /* the fuzz finding */
-        {"\xa1\x80", 2, 0},                  /* lone continuation byte */
-        {"\xa2\xc0\x80", 3, 0},              /* overlong NUL */
-        {"\xa2\xc1\xbf", 3, 0},              /* overlong */
-        {"\xa3\xe0\x9f\xbf", 4, 0},          /* overlong 3-byte */
-        {"\xa3\xed\xa0\x80", 4, 0},          /* surrogate U+D800 */
-        {"\xa4\xf0\x8f\xbf\xbf", 5, 0},      /* overlong 4-byte */
-        {"\xa4\xf4\x90\x80\x80", 5, 0},      /* above U+10FFFF */
-        {"\xa1\xf5", 2, 0},                  /* never a lead byte */
-        {"\xa2\xe2\x82", 3, 0},              /* truncated */
-        {"\xa3\xe2\x82\x41", 4, 0},          /* bad continuation */
-        {"\x81\xa1\xff\x01", 4, 0},          /* as a map key */
-        {"\xa3\xe2\x82\xac", 4, 1},          /* U+20AC */
-        {"\xa3\xed\x9f\xbf", 4, 1},          /* U+D7FF, below the surrogates */
-        {"\xa3\xee\x80\x80", 4, 1},          /* U+E000, above them */
-        {"\xa4\xf4\x8f\xbf\xbf", 5, 1},      /* U+10FFFF */
-        {"\xa2\xc2\x80", 3, 1},              /* U+0080 */
-        {"\xa1\x00", 2, 1},                  /* NUL is text */
+        {"\xa2\xff\xfe", 3, 0},         /* the fuzz finding */
+        {"\xa1\x80", 2, 0},             /* lone continuation byte */
+        {"\xa2\xc0\x80", 3, 0},         /* overlong NUL */
+        {"\xa2\xc1\xbf", 3, 0},         /* overlong */
+        {"\xa3\xe0\x9f\xbf", 4, 0},     /* overlong 3-byte */
+        {"\xa3\xed\xa0\x80", 4, 0},     /* surrogate U+D800 */
+        {"\xa4\xf0\x8f\xbf\xbf", 5, 0}, /* overlong 4-byte */
+        {"\xa4\xf4\x90\x80\x80", 5, 0}, /* above U+10FFFF */
+        {"\xa1\xf5", 2, 0},             /* never a lead byte */
+        {"\xa2\xe2\x82", 3, 0},         /* truncated */
+        {"\xa3\xe2\x82\x41", 4, 0},     /* bad continuation */
+        {"\x81\xa1\xff\x01", 4, 0},     /* as a map key */
+        {"\xa3\xe2\x82\xac", 4, 1},     /* U+20AC */
+        {"\xa3\xed\x9f\xbf", 4, 1},     /* U+D7FF, below the surrogates */
+        {"\xa3\xee\x80\x80", 4, 1},     /* U+E000, above them */
+        {"\xa4\xf4\x8f\xbf\xbf", 5, 1}, /* U+10FFFF */
+        {"\xa2\xc2\x80", 3, 1},         /* U+0080 */
+        {"\xa1\x00", 2, 1},             /* NUL is text */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         za_doc *d = (za_doc *)1;
@@ -668,7 +668,8 @@ static void test_str_must_be_utf8(void **st) {
             if (rc != ZA_OK) fail_msg("case %zu: refused: %s", i, za_last_error());
             za_doc_free(d);
         } else {
-            if (rc != ZA_EVALUE || d || !strstr(za_last_error(), "bad MessagePack: str is not valid UTF-8"))
+            if (rc != ZA_EVALUE || d ||
+                !strstr(za_last_error(), "bad MessagePack: str is not valid UTF-8"))
                 fail_msg("case %zu: rc %d, '%s'", i, rc, za_last_error());
         }
     }

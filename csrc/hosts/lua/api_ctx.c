@@ -54,7 +54,9 @@ static int ctx_send_after(lua_State *L) {
 
 static int ctx_cancel_timer(lua_State *L) {
     za__lua_actor *a = za__lua_actor_of(L);
-    lua_pushboolean(L, za_timer_cancel(a->sys, (za_timer_id)za_lua_check_count(L, 2, "ctx:cancel_timer", "timer id", 0, INT64_MAX)) == ZA_OK);
+    lua_pushboolean(L, za_timer_cancel(a->sys, (za_timer_id)za_lua_check_count(
+                                                   L, 2, "ctx:cancel_timer", "timer id", 0,
+                                                   INT64_MAX)) == ZA_OK);
     return 1;
 }
 
@@ -210,18 +212,10 @@ static int ctx_index(lua_State *L) {
 }
 
 static const luaL_Reg ctx_methods[] = {
-    {"spawn", ctx_spawn},
-    {"send_after", ctx_send_after},
-    {"cancel_timer", ctx_cancel_timer},
-    {"watch", ctx_watch},
-    {"unwatch", ctx_unwatch},
-    {"stop", ctx_stop},
-    {"ask", ctx_ask},
-    {"sleep", za__lua_ctx_sleep},
-    {"ask_all", za__lua_ctx_ask_all},
-    {"tell", ctx_tell},
-    {"lookup", ctx_lookup},
-    {"trace", ctx_trace},
+    {"spawn", ctx_spawn}, {"send_after", ctx_send_after}, {"cancel_timer", ctx_cancel_timer},
+    {"watch", ctx_watch}, {"unwatch", ctx_unwatch},       {"stop", ctx_stop},
+    {"ask", ctx_ask},     {"sleep", za__lua_ctx_sleep},   {"ask_all", za__lua_ctx_ask_all},
+    {"tell", ctx_tell},   {"lookup", ctx_lookup},         {"trace", ctx_trace},
     {NULL, NULL},
 };
 

@@ -43,7 +43,8 @@ void za__lua_push_ref_or_nil(lua_State *L, za_ref r) {
  * that reason: a spawn does not wait for init, so this is where a caller
  * learns why (issue 10, finding 23). text: the error of the failed call. */
 int za__lua_raise_dead(lua_State *L, const char *op, const char *text) {
-    if (text && strstr(text, " failed to start: ")) return luaL_error(L, "zactor: %s: %s", op, text);
+    if (text && strstr(text, " failed to start: "))
+        return luaL_error(L, "zactor: %s: %s", op, text);
     return luaL_error(L, "zactor: %s: actor is dead", op);
 }
 

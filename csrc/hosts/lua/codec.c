@@ -214,9 +214,11 @@ static void push_mt(lua_State *L, const char *key) {
         lua_setfield(L, -2, "__index");
         lua_pushliteral(L, "zactor.bytes");
     } else {
-        static const luaL_Reg meta[] = {
-            {"__tostring", uint_tostring}, {"__eq", uint_eq}, {"__lt", uint_lt}, {"__le", uint_le},
-            {NULL, NULL}};
+        static const luaL_Reg meta[] = {{"__tostring", uint_tostring},
+                                        {"__eq", uint_eq},
+                                        {"__lt", uint_lt},
+                                        {"__le", uint_le},
+                                        {NULL, NULL}};
         luaL_setfuncs(L, meta, 0);
         lua_pushliteral(L, "zactor.uint64");
     }
@@ -445,8 +447,7 @@ static int enc_value(enc *e, int idx) {
     case LUA_TSTRING: {
         size_t n;
         const char *s = lua_tolstring(L, idx, &n);
-        r = za__utf8_valid(s, n) ? za_pack_str(e->p, s, n)
-                                                    : za_pack_bin(e->p, s, n);
+        r = za__utf8_valid(s, n) ? za_pack_str(e->p, s, n) : za_pack_bin(e->p, s, n);
         break;
     }
     case LUA_TTABLE:
@@ -480,7 +481,8 @@ static int enc_value(enc *e, int idx) {
                 break;
             }
         }
-        return enc_fail(e, "a userdata value (only actor refs, zactor.bytes and uint64 can be sent)");
+        return enc_fail(e,
+                        "a userdata value (only actor refs, zactor.bytes and uint64 can be sent)");
     case LUA_TFUNCTION:
         return enc_fail(e, "a function value");
     case LUA_TTHREAD:
@@ -546,10 +548,10 @@ int za_lua_encode(lua_State *L, int idx, za_pack *p, char *err, size_t errlen) {
 
 typedef struct dec {
     const unsigned char *p, *end, *start;
-    int base;       /* stack top + 1 when the decode started */
-    int mt;         /* 0, or base once 3 slots there hold array_mt, map_mt, bytes_mt */
-    unsigned have;  /* which of them are filled (bit 0 array, 1 map, 2 bytes) */
-    za_system *sys; /* refs of another System are refused; NULL: all accepted */
+    int base;                    /* stack top + 1 when the decode started */
+    int mt;                      /* 0, or base once 3 slots there hold array_mt, map_mt, bytes_mt */
+    unsigned have;               /* which of them are filled (bit 0 array, 1 map, 2 bytes) */
+    za_system *sys;              /* refs of another System are refused; NULL: all accepted */
     za_lua_push_ref_fn push_ref; /* NULL: za__lua_push_ref */
     void *ud;
     const char *prefix; /* of error messages */
@@ -814,8 +816,7 @@ void za__lua_push_payload(lua_State *L, const void *data, size_t len) {
         lua_pushnil(L);
         return;
     }
-    decode_with(L, za__lua_actor_of(L)->sys, data, len, NULL, NULL,
-                "zactor: bad message payload");
+    decode_with(L, za__lua_actor_of(L)->sys, data, len, NULL, NULL, "zactor: bad message payload");
 }
 
 /* ------------------------------------------------------ actor shortcuts */

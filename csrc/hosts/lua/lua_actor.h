@@ -118,7 +118,7 @@ typedef struct za__lua_actor {
     za_ctx *ctx; /* valid during the current callback only */
     za_ref self;
     uint32_t restarts;
-    const char *search; /* interned module search path for ctx:spawn */
+    const char *search;         /* interned module search path for ctx:spawn */
     const za__lua_proto *proto; /* its reference is given back at the final stop */
     int ref_receive, ref_stop, ref_init, ref_down, ref_ctx;
     za__lua_run *cur, *pool, *waiting;
@@ -137,7 +137,7 @@ typedef struct za__lua_actor {
     _Atomic int over_budget;      /* polled by C loops the hook cannot stop (patterns.c) */
     uint32_t budget_ms;
     struct za__lua_actor *wprev, *wnext;
-    uint32_t concurrency;             /* handlers in progress at once (stash.c) */
+    uint32_t concurrency;                /* handlers in progress at once (stash.c) */
     za__lua_stashed *stash, *stash_tail; /* messages waiting for a free handler */
 } za__lua_actor;
 

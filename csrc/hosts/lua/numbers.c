@@ -44,8 +44,8 @@ uint32_t za_lua_check_duration(lua_State *L, int idx, const char *fn, const char
     return r;
 }
 
-uint64_t za_lua_check_count(lua_State *L, int idx, const char *fn, const char *param,
-                            uint64_t min, uint64_t max) {
+uint64_t za_lua_check_count(lua_State *L, int idx, const char *fn, const char *param, uint64_t min,
+                            uint64_t max) {
     int isint = 0;
     lua_Integer i = lua_tointegerx(L, idx, &isint);
     if (!isint) {

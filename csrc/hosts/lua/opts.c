@@ -151,24 +151,35 @@ int za_lua_parse_opts(lua_State *L, int idx, const char *fn, za_spawn_opts *o, z
                     luaL_addstring(&b, d->choices[j]);
                 }
                 luaL_pushresult(&b);
-                return luaL_error(L, "zactor: %s: option '%s' must be one of %s, not %s%s%s", fn,
-                                  k, lua_tostring(L, -1), v ? "'" : "",
-                                  v ? v : luaL_typename(L, -2), v ? "'" : "");
+                return luaL_error(L, "zactor: %s: option '%s' must be one of %s, not %s%s%s", fn, k,
+                                  lua_tostring(L, -1), v ? "'" : "", v ? v : luaL_typename(L, -2),
+                                  v ? "'" : "");
             }
-            if (d->choices == restarts) o->restart = (za_restart)i;
-            else if (d->choices == strategies) o->strategy = (za_strategy)i;
-            else o->full_policy = (za_full_policy)i;
+            if (d->choices == restarts)
+                o->restart = (za_restart)i;
+            else if (d->choices == strategies)
+                o->strategy = (za_strategy)i;
+            else
+                o->full_policy = (za_full_policy)i;
             break;
         }
         }
-        if (strcmp(k, "capacity") == 0) o->capacity = (uint32_t)n;
-        else if (strcmp(k, "max_restarts") == 0) o->max_restarts = (uint32_t)n;
-        else if (strcmp(k, "within_ms") == 0) o->within_ms = (uint32_t)n;
-        else if (strcmp(k, "backoff_min_ms") == 0) o->backoff_min_ms = (uint32_t)n;
-        else if (strcmp(k, "backoff_max_ms") == 0) o->backoff_max_ms = (uint32_t)n;
-        else if (strcmp(k, "block_timeout_ms") == 0) o->block_timeout_ms = (uint32_t)n;
-        else if (strcmp(k, "budget_ms") == 0) lo->budget_ms = (uint32_t)n;
-        else if (strcmp(k, "memory_limit") == 0) lo->memory_limit = (size_t)n;
+        if (strcmp(k, "capacity") == 0)
+            o->capacity = (uint32_t)n;
+        else if (strcmp(k, "max_restarts") == 0)
+            o->max_restarts = (uint32_t)n;
+        else if (strcmp(k, "within_ms") == 0)
+            o->within_ms = (uint32_t)n;
+        else if (strcmp(k, "backoff_min_ms") == 0)
+            o->backoff_min_ms = (uint32_t)n;
+        else if (strcmp(k, "backoff_max_ms") == 0)
+            o->backoff_max_ms = (uint32_t)n;
+        else if (strcmp(k, "block_timeout_ms") == 0)
+            o->block_timeout_ms = (uint32_t)n;
+        else if (strcmp(k, "budget_ms") == 0)
+            lo->budget_ms = (uint32_t)n;
+        else if (strcmp(k, "memory_limit") == 0)
+            lo->memory_limit = (size_t)n;
         lua_pop(L, 1);
     }
     return 0;

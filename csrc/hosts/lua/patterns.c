@@ -54,17 +54,38 @@ static inline void tick(pm *ms) {
 static int class_matches(int c, int cl) {
     int r;
     switch (tolower(cl)) {
-    case 'a': r = isalpha(c); break;
-    case 'c': r = iscntrl(c); break;
-    case 'd': r = isdigit(c); break;
-    case 'g': r = isgraph(c); break;
-    case 'l': r = islower(c); break;
-    case 'p': r = ispunct(c); break;
-    case 's': r = isspace(c); break;
-    case 'u': r = isupper(c); break;
-    case 'w': r = isalnum(c); break;
-    case 'x': r = isxdigit(c); break;
-    default: return cl == c;
+    case 'a':
+        r = isalpha(c);
+        break;
+    case 'c':
+        r = iscntrl(c);
+        break;
+    case 'd':
+        r = isdigit(c);
+        break;
+    case 'g':
+        r = isgraph(c);
+        break;
+    case 'l':
+        r = islower(c);
+        break;
+    case 'p':
+        r = ispunct(c);
+        break;
+    case 's':
+        r = isspace(c);
+        break;
+    case 'u':
+        r = isupper(c);
+        break;
+    case 'w':
+        r = isalnum(c);
+        break;
+    case 'x':
+        r = isxdigit(c);
+        break;
+    default:
+        return cl == c;
     }
     r = r != 0;
     return isupper(cl) ? !r : r;
@@ -119,10 +140,14 @@ static int one_matches(pm *ms, const char *s, const char *p, const char *ep) {
     if (s >= ms->src_end) return 0;
     int c = (unsigned char)*s;
     switch (*p) {
-    case '.': return 1;
-    case '%': return class_matches(c, (unsigned char)p[1]);
-    case '[': return set_matches(c, p, ep - 1);
-    default: return (unsigned char)*p == c;
+    case '.':
+        return 1;
+    case '%':
+        return class_matches(c, (unsigned char)p[1]);
+    case '[':
+        return set_matches(c, p, ep - 1);
+    default:
+        return (unsigned char)*p == c;
     }
 }
 
@@ -260,7 +285,8 @@ static const char *do_match(pm *ms, const char *s, const char *p) {
             s = lazy(ms, s, p, ep);
             break;
         }
-        if (!m) s = NULL;
+        if (!m)
+            s = NULL;
         else {
             s++;
             p = ep;
@@ -456,10 +482,9 @@ static int pat_gsub(lua_State *L) {
     const char *p = luaL_checklstring(L, 2, &lp);
     int tr = lua_type(L, 3);
     lua_Integer max_n = luaL_optinteger(L, 4, (lua_Integer)ls + 1);
-    luaL_argexpected(L,
-                     tr == LUA_TNUMBER || tr == LUA_TSTRING || tr == LUA_TFUNCTION ||
-                         tr == LUA_TTABLE,
-                     3, "string/function/table");
+    luaL_argexpected(
+        L, tr == LUA_TNUMBER || tr == LUA_TSTRING || tr == LUA_TFUNCTION || tr == LUA_TTABLE, 3,
+        "string/function/table");
     lua_settop(L, 3);
     int anchor = *p == '^';
     if (anchor) {
@@ -500,8 +525,8 @@ static int pat_gsub(lua_State *L) {
 
 void za__lua_bound_patterns(lua_State *L, int strlib) {
     static const luaL_Reg fns[] = {
-        {"find", pat_find}, {"match", pat_match}, {"gmatch", pat_gmatch}, {"gsub", pat_gsub},
-        {NULL, NULL},
+        {"find", pat_find}, {"match", pat_match}, {"gmatch", pat_gmatch},
+        {"gsub", pat_gsub}, {NULL, NULL},
     };
     strlib = lua_absindex(L, strlib);
     for (int i = 0; fns[i].name; i++) {

@@ -168,6 +168,7 @@ test-c: deps
 	$(MAKE) --no-print-directory VARIANT=tsan test-c-variant
 
 test: deps
+	@$(MAKE) --no-print-directory check-format
 	@$(MAKE) --no-print-directory test-c
 	@$(MAKE) --no-print-directory test-install
 	@$(MAKE) --no-print-directory test-lua

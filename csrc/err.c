@@ -54,6 +54,8 @@ const char *za_strerror(int code) {
         return "storage server refused the credentials";
     case ZA_ENODEDOWN:
         return "the actor's node is down or unknown";
+    case ZA_EFENCED:
+        return "a newer activation holds the grain's lease (write fenced off)";
     default:
         return "unknown error";
     }

@@ -46,6 +46,7 @@ typedef enum za_err {
     ZA_ECONNECT = -20,   /* storage: the server cannot be reached (refused, unknown host, lost) */
     ZA_EAUTH = -21,      /* storage: the server refused the credentials */
     ZA_ENODEDOWN = -22,  /* the target's node was declared dead, left, or is unknown */
+    ZA_EFENCED = -23,    /* storage: a newer activation holds the grain's lease; nothing written */
 } za_err;
 
 /* Static text for a code, e.g. "actor is dead". Never NULL. */
@@ -72,7 +73,12 @@ typedef uint64_t za_ref;
 #define ZA_REF_SLOT_BITS 28
 #define ZA_REF_GEN_BITS 24
 #define ZA_REF_NODE_BITS 12
-#define ZA_NODE_MAX 4095u
+#define ZA_NODE_MAX 4094u
+/* Node field 4095 marks a grain reference (a virtual actor, see "grains"
+ * below): it names (type, key), not an actor; the other 52 bits index the
+ * identity table of the system that made it. */
+#define ZA_REF_GRAIN_NODE 4095u
+#define za_ref_is_grain(r) (za_ref_node(r) == ZA_REF_GRAIN_NODE)
 #define za_ref_slot(r) ((uint32_t)((r)&0x0fffffffu))
 #define za_ref_gen(r) ((uint32_t)(((r) >> 28) & 0xffffffu))
 #define za_ref_node(r) ((uint32_t)((r) >> 52))
@@ -96,6 +102,11 @@ enum {
     ZA_TAG_CHILD_FAILED = -2, /* a child failed; payload: za_down (informational) */
     ZA_TAG_TIMEOUT = -3,      /* an actor-side ask timed out; za_msg.corr set */
     ZA_TAG_REPLY = -4,        /* unused as a tag: replies keep the replier's tag */
+    ZA_TAG_REMINDER = -5,     /* a grain reminder fired; payload: MessagePack
+                                 [name, missed, period_s, due_unix_s] */
+    ZA_TAG_DEACTIVATE = -6,   /* a grain activation is asked to deactivate (idle,
+                                 shutdown, moved home, stale lease); payload: the
+                                 reason as UTF-8 text */
 };
 
 typedef enum za_prio { ZA_PRIO_HIGH = 0, ZA_PRIO_NORMAL = 1, ZA_PRIO_LOW = 2 } za_prio;
@@ -216,6 +227,12 @@ typedef struct za_config {
     uint32_t dead_letter_keep; /* recent dead letters kept for inspection (0: 100) */
     za_cluster *cluster;       /* NULL: a single process; else this system is the
                                   cluster member (za_cluster_create) */
+    /* Where grains and persistent actors keep their state: a za_store_open
+     * URL ("sqlite:///path.db", "redis://...", "postgresql://...",
+     * "memory://"). NULL: "memory://" (state lives as long as the system).
+     * Opened by za_system_create (its errors are za_store_open's), closed
+     * by za_system_destroy after the last activation ended. Copied. */
+    const char *storage;
 } za_config;
 
 /* Fill defaults (all zero means defaults). */
@@ -787,6 +804,11 @@ typedef struct za_store_req {
     size_t len;
     uint64_t version; /* WRITE/CLEAR: expected version; APPEND: seq; REPLAY: from; DELETE_TO: to */
     uint32_t max;     /* REPLAY: at most this many events (0: all) */
+    /* WRITE/CLEAR/APPEND/DELETE_TO: a fencing token (a grain lease's token;
+     * 0: none). Refused with ZA_EFENCED, nothing written, when the key's
+     * stored token is greater; on success the stored token becomes
+     * max(stored, fence). */
+    uint64_t fence;
 } za_store_req;
 
 typedef struct za_store_event {
@@ -858,6 +880,154 @@ int za_store_tell(za_system *sys, za_store *st, const za_store_req *req, za_ref 
 /* The same, to the calling actor itself. */
 int za_ctx_store(za_ctx *ctx, za_store *st, const za_store_req *req, int32_t tag,
                  uint64_t *corr_out);
+
+/* ------------------------------------------------------------------ grains */
+
+/*
+ * Virtual actors (csrc/grain/README.md), Orleans' model. A grain is named by
+ * (type, key) and is never spawned: a message to its reference activates it
+ * (its state is read from the system's store first, on a storage thread),
+ * it is deactivated after idle_ms without a message, and the next message
+ * activates it again from its stored state. At most one activation of a
+ * grain exists in a system (in a cluster: in the cluster, see below).
+ *
+ * A grain reference (za_grain_ref) is a za_ref whose node field is
+ * ZA_REF_GRAIN_NODE: za_tell, za_ask, za_ask_async, za_ctx_ask, timers...
+ * take it like any reference and the directory routes each message to the
+ * current activation (activating it when needed, holding messages while it
+ * activates or deactivates; FIFO per sender is kept across reactivations).
+ * Messages an activation sends carry the grain reference as sender, and
+ * za_ctx_self returns it, so a reply to them reaches the grain even after it
+ * was deactivated. za_stop on a grain reference deactivates it; za_is_alive
+ * says whether it is active now.
+ *
+ * An activation is an actor of the class's behaviour, spawned with the
+ * class's args, restart ZA_RESTART_NEVER: a failure (in start or receive)
+ * ends the activation, and the next message activates it again from the
+ * stored state. Its start may read the loaded state (za_ctx_grain_state,
+ * za_ctx_grain_events). To deactivate, the runtime sends the activation a
+ * ZA_TAG_DEACTIVATE message (after every message routed to it before); the
+ * actor stops when that receive returns, unless the receive called
+ * za_ctx_grain_defer (a binding finishing an async on_deactivate), in which
+ * case it must call za_ctx_stop when done.
+ *
+ * State writes carry the activation's expected version (write-if-version):
+ * a stale activation cannot overwrite a newer state. A save that fails with
+ * ZA_ECONFLICT or ZA_EFENCED also deactivates the activation.
+ *
+ * In a cluster, a grain's home is chosen by rendezvous hashing of
+ * (type, key) over the live members; messages to it go to its home node.
+ * Before activating, the home takes a lease in Redis; the lease's token is
+ * written with every state write and journal append as a fencing token, so
+ * writes from an activation whose lease was taken over fail (ZA_EFENCED).
+ */
+typedef struct za_grain_class {
+    const char *type;              /* 1..255 bytes of UTF-8, unique in the system; also
+                                      the type part of the grain's storage keys */
+    const za_behaviour *behaviour; /* the activations' behaviour */
+    const void *args;              /* handed to start (copied at registration) */
+    size_t args_len;
+    uint32_t idle_ms;        /* deactivate after this long without a message (0: 600000) */
+    int journaled;           /* 1: event sourced (za_ctx_grain_persist); 0: state snapshots */
+    uint32_t snapshot_every; /* journaled: the binding snapshots every N events (0: never);
+                                kept here so every language reads the same setting */
+    uint32_t capacity;       /* activation mailbox bound (0: unbounded) */
+} za_grain_class;
+
+/* Register a grain class. ZA_EINVAL (bad type name, NULL behaviour),
+ * ZA_EEXIST (the type is registered with another behaviour or args;
+ * registering the same class again is ZA_OK). Reminders of this type that
+ * fell due before it was registered fire once it is. */
+int za_grain_register(za_system *sys, const za_grain_class *cls);
+/* The reference of grain (type, key); nothing is activated. key: 1..1024
+ * bytes of UTF-8 without NUL (ZA_EINVAL otherwise); ZA_ENOTFOUND when the
+ * type is not registered. The same (type, key) always gives the same ref. */
+int za_grain_ref(za_system *sys, const char *type, const char *key, za_ref *out);
+/* The identity of a grain reference: pointers valid while sys lives.
+ * ZA_EINVAL if ref is not a grain reference of this system. */
+int za_grain_identity(za_system *sys, za_ref grain, const char **type, const char **key);
+
+typedef enum za_grain_status {
+    ZA_GRAIN_ACTIVATING = 1, /* reading state / waiting for the lease */
+    ZA_GRAIN_ACTIVE = 2,
+    ZA_GRAIN_DEACTIVATING = 3,
+} za_grain_status;
+
+typedef struct za_grain_info {
+    const char *type, *key; /* valid during the callback */
+    za_ref grain;           /* the grain reference */
+    za_ref activation;      /* the actor now serving it (ZA_REF_NONE while activating) */
+    za_grain_status status;
+    uint64_t since_us;      /* when this activation began (unix microseconds) */
+    uint64_t idle_us;       /* time since its last message */
+    uint64_t messages;      /* messages routed to this activation */
+    uint64_t version;       /* stored state version it last read or wrote (journaled: seq) */
+} za_grain_info;
+
+/* Visit this node's activations (a snapshot: fn runs outside the
+ * directory's locks; a non-zero return stops the walk). *count = how many
+ * were visited. */
+int za_grain_list(za_system *sys, int (*fn)(const za_grain_info *g, void *ud), void *ud,
+                  size_t *count);
+
+/* --- inside an activation (ZA_ESTATE from an actor that is not one) --- */
+
+/* 1 if the calling actor is a grain activation (then *grain is its ref). */
+int za_ctx_grain(za_ctx *ctx, za_ref *grain);
+/* The state read at activation: bytes (MessagePack in the value model),
+ * NULL/0 when nothing was stored; *version the stored version (0: none).
+ * Journaled grains: the latest snapshot's state (NULL: none) and *version
+ * its sequence number. Valid until the activation ends. */
+int za_ctx_grain_state(za_ctx *ctx, const void **data, size_t *len, uint64_t *version);
+/* Journaled grains: the events after the snapshot, in order; *seq the
+ * journal's highest sequence number. Valid until the activation ends. */
+int za_ctx_grain_events(za_ctx *ctx, const za_store_event **events, size_t *n, uint64_t *seq);
+/* Write the state (bytes: the binding's encoding of it, MessagePack) if
+ * the stored version is still the one this activation holds; pipelined
+ * (several saves in flight keep their order). Completion: a message with
+ * `tag` (like za_ctx_store): za_msg.corr == *corr_out, za_msg.status ZA_OK
+ * (the store's new version in the result) or ZA_ECONFLICT / ZA_EFENCED /
+ * a store error. The bytes are copied. */
+int za_ctx_grain_save(za_ctx *ctx, const void *data, size_t len, int32_t tag, uint64_t *corr_out);
+/* Delete the stored state (write-if-version as above). */
+int za_ctx_grain_clear(za_ctx *ctx, int32_t tag, uint64_t *corr_out);
+/* Journaled: append an event at the next sequence number; completion as
+ * for save (the result's version is the event's sequence number). */
+int za_ctx_grain_persist(za_ctx *ctx, const void *data, size_t len, int32_t tag,
+                         uint64_t *corr_out);
+/* Journaled: store `state` as the snapshot at sequence `seq` (<= the
+ * highest appended), so the next activation replays only what follows.
+ * Completion as for save. */
+int za_ctx_grain_snapshot(za_ctx *ctx, const void *state, size_t len, uint64_t seq, int32_t tag,
+                          uint64_t *corr_out);
+/* In the receive of ZA_TAG_DEACTIVATE: do not stop when this receive
+ * returns; the actor calls za_ctx_stop itself once its on_deactivate ends. */
+int za_ctx_grain_defer(za_ctx *ctx);
+/* Ask the runtime to deactivate this activation once it is idle (as if its
+ * idle time ran out now). */
+int za_ctx_grain_deactivate(za_ctx *ctx);
+
+/*
+ * Reminders: persistent timers of a grain, one store row each with the time
+ * they last fired. A reminder sends the grain a ZA_TAG_REMINDER message
+ * (activating it if needed) due_ms from now and then every period_ms (>=
+ * 1000). They survive restarts of the process: on start, a reminder that
+ * fell due while the process was down fires once at once, its payload
+ * saying how many ticks were missed, unless created with catch_up = 0 (then
+ * the missed ticks are skipped). Setting a name again replaces it.
+ * Completion as for za_ctx_grain_save (status only).
+ */
+int za_ctx_grain_remind(za_ctx *ctx, const char *name, uint64_t due_ms, uint64_t period_ms,
+                        int catch_up, int32_t tag, uint64_t *corr_out);
+int za_ctx_grain_forget(za_ctx *ctx, const char *name, int32_t tag, uint64_t *corr_out);
+/* The same from outside an activation (blocking, not on a worker:
+ * ZA_ESTATE). forget: ZA_ENOTFOUND when there was no such reminder. */
+int za_grain_remind(za_system *sys, za_ref grain, const char *name, uint64_t due_ms,
+                    uint64_t period_ms, int catch_up, uint32_t timeout_ms);
+int za_grain_forget(za_system *sys, za_ref grain, const char *name, uint32_t timeout_ms);
+
+/* The system's store (za_config.storage), for persistence beyond grains. */
+za_store *za_system_store(za_system *sys);
 
 /* ----------------------------------------------------------------- cluster */
 

@@ -177,6 +177,7 @@ int za_lua_grain_register(za_system *sys, const char *spec, const za_lua_opts *l
     c.journaled = pr.journaled;
     c.snapshot_every = h.snapshot_every;
     c.capacity = gopts ? gopts->capacity : 0;
+    za__clear_error(); /* its error text, never an older one */
     rc = za_grain_register(sys, &c);
     if (rc != ZA_OK) {
         char text[400];

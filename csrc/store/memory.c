@@ -353,8 +353,7 @@ static void one(mem *m, za__sop *op) {
                           (unsigned long long)q->version, (unsigned long long)hi);
             return;
         }
-        if (!e &&
-            !(e = create(m, pp, op->req.type, op->type_len + 1 + op->id_len, K_JOURNAL, h)))
+        if (!e && !(e = create(m, pp, op->req.type, op->type_len + 1 + op->id_len, K_JOURNAL, h)))
             goto oom;
         if (e->n == e->cap) {
             size_t cap = e->cap ? e->cap * 2 : 8;

@@ -304,8 +304,7 @@ static bool is_remind_op(za_store_op op) {
 
 static int check_req(const za_store_req *r, size_t *tl, size_t *il, bool internal) {
     if (!r) return za__fail(ZA_EINVAL, "request is NULL");
-    if ((r->op < ZA_STORE_READ || r->op > ZA_STORE_DELETE_TO) &&
-        !(internal && is_remind_op(r->op)))
+    if ((r->op < ZA_STORE_READ || r->op > ZA_STORE_DELETE_TO) && !(internal && is_remind_op(r->op)))
         return za__fail(ZA_EINVAL, "unknown store operation %d", (int)r->op);
     /* the SQL providers keep tokens in signed 64-bit columns */
     if (r->fence > (uint64_t)INT64_MAX)

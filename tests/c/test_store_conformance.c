@@ -7,6 +7,8 @@
  * of the crash-safety test: it writes and prints each acknowledged version
  * until it is killed.)
  */
+#include <sqlite3.h>
+
 #include "store/provider.h"
 #include "testservers.h"
 #include "testutil.h"
@@ -930,7 +932,7 @@ static void test_fence_journal(void **state) {
     assert_int_equal(f_op(st, ZA_STORE_APPEND, "fj", 2, 0), ZA_OK);
     assert_int_equal(f_op(st, ZA_STORE_APPEND, "fj", 3, 8), ZA_OK);
     assert_int_equal(f_op(st, ZA_STORE_APPEND, "fj", 3, 9), ZA_ECONFLICT); /* duplicate */
-    assert_int_equal(f_op(st, ZA_STORE_APPEND, "fj", 9, 2), ZA_EFENCED);  /* gap + fenced */
+    assert_int_equal(f_op(st, ZA_STORE_APPEND, "fj", 9, 2), ZA_EFENCED);   /* gap + fenced */
     assert_int_equal(f_op(st, ZA_STORE_DELETE_TO, "fj", 2, 7), ZA_EFENCED);
     assert_fenced_msg(7, 8);
     assert_replay(st, "fj", 1, 0, (uint64_t[]){1, 2, 3}, 3, 3);
@@ -1076,18 +1078,16 @@ static void test_reminder_rows(void **state) {
     za_store *st = ((prov *)*state)->st;
     rm_seen seen = {0};
     assert_int_equal(rm_list(st, 0, rm_collect, &seen), 0);
-    assert_int_equal(rm_call(st, ZA__STORE_REMIND_PUT, "acct", "alice", "settle", 60000, 1000, 0, 1,
-                             0),
-                     ZA_OK);
-    assert_int_equal(rm_call(st, ZA__STORE_REMIND_PUT, "acct", "alice", "audit", 5000, 2000, 0, 0,
-                             0),
-                     ZA_OK);
+    assert_int_equal(
+        rm_call(st, ZA__STORE_REMIND_PUT, "acct", "alice", "settle", 60000, 1000, 0, 1, 0), ZA_OK);
+    assert_int_equal(
+        rm_call(st, ZA__STORE_REMIND_PUT, "acct", "alice", "audit", 5000, 2000, 0, 0, 0), ZA_OK);
     assert_int_equal(rm_call(st, ZA__STORE_REMIND_PUT, "a:b", "c", "x", 1000, 3, 0, 1, 0), ZA_OK);
     assert_int_equal(rm_call(st, ZA__STORE_REMIND_PUT, "a", "b:c", "x", 1000, 4, 0, 1, 0), ZA_OK);
     /* the same name replaces */
-    assert_int_equal(rm_call(st, ZA__STORE_REMIND_PUT, "acct", "alice", "settle", 120000, 7777,
-                             1500, 0, 0),
-                     ZA_OK);
+    assert_int_equal(
+        rm_call(st, ZA__STORE_REMIND_PUT, "acct", "alice", "settle", 120000, 7777, 1500, 0, 0),
+        ZA_OK);
     assert_int_equal(rm_list(st, 0, rm_collect, &seen), 4);
     /* ordered by (type, key, name), bytewise */
     assert_string_equal(seen.rows[0].type, "a");
@@ -1102,9 +1102,8 @@ static void test_reminder_rows(void **state) {
     assert_int_equal(seen.rows[3].last_fired, 1500);
     assert_int_equal(seen.rows[3].catch_up, 0);
     /* touch moves the times only */
-    assert_int_equal(rm_call(st, ZA__STORE_REMIND_TOUCH, "acct", "alice", "settle", 1, 9999, 8888,
-                             1, 0),
-                     ZA_OK);
+    assert_int_equal(
+        rm_call(st, ZA__STORE_REMIND_TOUCH, "acct", "alice", "settle", 1, 9999, 8888, 1, 0), ZA_OK);
     assert_int_equal(rm_call(st, ZA__STORE_REMIND_TOUCH, "acct", "alice", "nope", 1, 9, 8, 1, 0),
                      ZA_ENOTFOUND);
     seen.n = 0;
@@ -1220,6 +1219,46 @@ static void test_reminder_rows_paged(void **state) {
     assert_int_equal(pg.out_of_order, 0);
 }
 
+/* A database made by the schema before fencing tokens (no fence columns,
+ * no reminder table) opens, keeps its data, and takes fenced writes. */
+static void test_sqlite_old_schema(void **state) {
+    (void)state;
+    char dir[] = "/tmp/za-oldschema-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256], url[300];
+    snprintf(path, sizeof path, "%s/old.db", dir);
+    snprintf(url, sizeof url, "sqlite://%s", path);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "CREATE TABLE za_state (type TEXT NOT NULL, id TEXT NOT NULL, "
+                     "  version INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (type, id));"
+                     "CREATE TABLE za_journal (type TEXT NOT NULL, id TEXT NOT NULL, "
+                     "  seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (type, id, seq));"
+                     "CREATE TABLE za_journal_hi (type TEXT NOT NULL, id TEXT NOT NULL, "
+                     "  hi INTEGER NOT NULL, PRIMARY KEY (type, id));"
+                     "INSERT INTO za_state VALUES ('fence', 'old', 3, x'6f6c64');"
+                     "INSERT INTO za_journal_hi VALUES ('t', 'oldj', 2);",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    for (int round = 0; round < 2; round++) { /* the second open finds the columns there */
+        za_store *st;
+        assert_int_equal(za_store_open(url, NULL, &st), ZA_OK);
+        za_store_result r;
+        assert_int_equal(st_read(st, "fence", "old", &r), ZA_OK);
+        assert_int_equal(r.version, 3 + (uint64_t)round);
+        za_store_result_free(&r);
+        assert_int_equal(f_write(st, "old", 3 + (uint64_t)round, 4, NULL), ZA_OK);
+        assert_int_equal(f_write(st, "old", 4 + (uint64_t)round, 3, NULL), ZA_EFENCED);
+        assert_int_equal(f_op(st, ZA_STORE_APPEND, "oldj", 3 + (uint64_t)round, 2), ZA_OK);
+        assert_int_equal(rm_call(st, ZA__STORE_REMIND_PUT, "g", "k", "n", 1000, 1, 0, 1, 0), ZA_OK);
+        za_store_close(st);
+    }
+    ts_rm_rf(dir);
+}
+
 /* ------------------------------------------------------------------ main */
 
 #define PROVIDER_TESTS(st)                                                                         \
@@ -1250,7 +1289,8 @@ int main(int argc, char **argv) {
     if (argc == 3 && !strcmp(argv[1], "--crash-writer")) return crash_child(argv[2]);
     static prov mem = {.name = "memory"}, sq = {.name = "sqlite"}, rd = {.name = "redis"},
                 pg = {.name = "postgresql"};
-    const struct CMUnitTest misc[] = {cmocka_unit_test(test_bad_urls)};
+    const struct CMUnitTest misc[] = {cmocka_unit_test(test_bad_urls),
+                                      cmocka_unit_test(test_sqlite_old_schema)};
     const struct CMUnitTest t_mem[] = {PROVIDER_TESTS(&mem)};
     const struct CMUnitTest t_sq[] = {PROVIDER_TESTS(&sq)};
     const struct CMUnitTest t_rd[] = {PROVIDER_TESTS(&rd)};

@@ -411,7 +411,13 @@ class System(_zactor.System):
         ``"fail"`` (``MailboxFull``), ``"drop_newest"``, ``"drop_oldest"``,
         ``"block"`` (waits up to ``block_timeout`` s). ``concurrency``: how
         many async handlers of the actor may run interleaved (default: the
-        class's ``concurrency``, 1).
+        class's ``concurrency``, 1). ``persistence_id``: a persistent actor:
+        ``self.state`` is loaded from the system's storage (key
+        ``(persistence_type, persistence_id)``, ``persistence_type`` a class
+        attribute defaulting to ``f"{module}.{qualname}"``) before
+        ``on_start`` (on every start and restart; ``initial_state()`` or
+        ``{}`` when nothing is stored), and ``await self.save()`` writes it
+        (write-if-version).
         """
         if "concurrency" in kwargs:
             actor = _with_concurrency(actor, kwargs.pop("concurrency"))
@@ -444,6 +450,10 @@ class System(_zactor.System):
         """The reference of a grain run by a native C behaviour (see
         ``zactor.grains.grain_native``)."""
         return grains.grain_native(self, path, symbol, key, *args, **kwargs)
+
+    def grain_lua(self, spec: str, key: "str | int", **kwargs: Any) -> ActorRef:
+        """The reference of a grain written in Lua (see ``zactor.grains.grain_lua``)."""
+        return grains.grain_lua(self, spec, key, **kwargs)
 
     def grain_identity(self, ref: ActorRef) -> "Optional[tuple[str, str]]":
         """``(type, key)`` of a grain reference, else None."""

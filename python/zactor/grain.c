@@ -23,6 +23,10 @@
  */
 #include "glue.h"
 
+#ifdef ZA_WITH_LUA
+#include "hosts/lua_host.h"
+#endif
+
 /* Python hooks (zactor/grains.py), set once at import by _set_grain_hooks. */
 static PyObject *g_event;        /* _g_event(st, inst, kind, corr, status, version, value, text) */
 static PyObject *g_reminder;     /* zactor.Reminder */
@@ -540,6 +544,62 @@ static PyObject *g_register_native(PyObject *mod, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* _g_register_lua(system, spec, type, idle_ms, capacity, snapshot_every, memory_limit,
+ * budget_ms, concurrency, path) -> the type: a Lua grain class (the Lua host's
+ * za_lua_grain_register, the same class Lua's system:grain registers). */
+static PyObject *g_register_lua(PyObject *mod, PyObject *args) {
+    (void)mod;
+#if defined(ZA_WITH_LUA) && defined(ZA_LUA_PERSIST_TYPE)
+    PyObject *so;
+    const char *spec, *type, *path;
+    unsigned int idle_ms, capacity, snapshot_every, budget_ms, concurrency;
+    unsigned long long memory_limit;
+    if (!PyArg_ParseTuple(args, "OszIIIKIIz:_g_register_lua", &so, &spec, &type, &idle_ms,
+                          &capacity, &snapshot_every, &memory_limit, &budget_ms, &concurrency,
+                          &path))
+        return NULL;
+    SystemObject *s = as_system(so);
+    if (!s || ensure_grains(s) < 0) return NULL;
+    za_lua_opts lo = {0};
+    lo.memory_limit = (size_t)memory_limit;
+    lo.budget_ms = budget_ms;
+    lo.concurrency = concurrency;
+    lo.path = path;
+    za_lua_grain_opts go = {0};
+    go.type = type;
+    go.idle_ms = idle_ms;
+    go.capacity = capacity;
+    go.snapshot_every = snapshot_every;
+    char err[512] = "";
+    int rc;
+    /* compiling the chunk may take a while: let other Python threads run */
+    Py_BEGIN_ALLOW_THREADS;
+    rc = za_lua_grain_register(s->sys, spec, &lo, &go, err, sizeof err);
+    Py_END_ALLOW_THREADS;
+    const char *t = type ? type : spec;
+    if (rc == ZA_EEXIST) return register_error(s, rc, t);
+    if (rc != ZA_OK) {
+        if (err[0]) {
+            PyErr_Format(rc == ZA_EINVAL || rc == ZA_EVALUE ? PyExc_ValueError : PyExc_RuntimeError,
+                         "grain_lua(%s): %s", spec, err);
+            return NULL;
+        }
+        return zpy_raise_za(s, rc, "grain_lua");
+    }
+    /* a Lua type: its refs carry values (kind 2) */
+    if (!PyDict_GetItemString(s->grain_classes, t) &&
+        PyDict_SetItemString(s->grain_classes, t, Py_None) < 0)
+        return NULL;
+    return PyUnicode_FromString(t);
+#else
+    (void)args;
+    PyErr_SetString(PyExc_RuntimeError,
+                    "grain_lua: this zactor was built without Lua grains (install the Lua 5.4 "
+                    "headers, e.g. Debian's liblua5.4-dev, then reinstall zactor)");
+    return NULL;
+#endif
+}
+
 /* _g_ref(system, type, key) -> ActorRef */
 static PyObject *g_ref(PyObject *mod, PyObject *args) {
     (void)mod;
@@ -713,6 +773,7 @@ static PyMethodDef g_methods[] = {
     {"_p_store", (PyCFunction)p_store, METH_VARARGS, NULL},
     {"_g_register", (PyCFunction)g_register, METH_VARARGS, NULL},
     {"_g_register_native", (PyCFunction)g_register_native, METH_VARARGS, NULL},
+    {"_g_register_lua", (PyCFunction)g_register_lua, METH_VARARGS, NULL},
     {"_g_ref", (PyCFunction)g_ref, METH_VARARGS, NULL},
     {"_g_identity", (PyCFunction)g_identity, METH_VARARGS, NULL},
     {"_g_list", (PyCFunction)g_list, METH_O, NULL},

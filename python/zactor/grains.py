@@ -64,6 +64,7 @@ _g_self = _api["_g_self"]
 _p_store = _api["_p_store"]
 _g_register = _api["_g_register"]
 _g_register_native = _api["_g_register_native"]
+_g_register_lua = _api["_g_register_lua"]
 _g_ref = _api["_g_ref"]
 _g_identity = _api["_g_identity"]
 _g_list = _api["_g_list"]
@@ -495,6 +496,34 @@ def grain_native(system, path: str, symbol: str, key: Union[str, int], *args: An
     addr = native.behaviour_address(path, symbol)
     _g_register_native(system, t, addr, native.pack_args(args), max(1, int(idle * 1000)),
                        bool(journaled), int(snapshot_every), int(capacity))
+    return _g_ref(system, t, k)
+
+
+def grain_lua(system, spec: str, key: Union[str, int], *, grain_type: Optional[str] = None,
+              idle_timeout: Optional[float] = None, capacity: int = 0, snapshot_every: int = 0,
+              memory_limit: Optional[int] = None, budget: Optional[float] = None,
+              concurrency: Optional[int] = None, path: Optional[str] = None) -> ActorRef:
+    """The reference of a grain written in Lua: ``spec`` is a path to a .lua
+    file, a module name or Lua source returning the behaviour table
+    (``on_activate``, ``receive``, ``on_deactivate``; ``apply`` for a
+    journaled one; ``idle_timeout``, ``journaled``, ``snapshot_every``
+    fields), the same class Lua's ``system:grain(spec, key)`` registers.
+    ``grain_type`` defaults to ``spec``. Messages to it are MessagePack."""
+    k = _key(key)
+    if not isinstance(spec, str) or not spec:
+        raise TypeError(f"grain_lua() needs a Lua behaviour (a path, a module name or source), "
+                        f"not {spec!r}")
+    idle = 0 if idle_timeout is None else max(1, int(_seconds(idle_timeout, "idle_timeout",
+                                                               0.001) * 1000))
+    mem = 0 if memory_limit is None else int(memory_limit)
+    bud = 0 if budget is None else max(1, int(_seconds(budget, "budget", 0.001) * 1000))
+    conc = 0 if concurrency is None else int(concurrency)
+    for name, v in (("capacity", capacity), ("snapshot_every", snapshot_every), ("memory_limit",
+                    mem), ("concurrency", conc)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ValueError(f"{name} must be an int >= 0, not {v!r}")
+    t = _g_register_lua(system, spec, grain_type, idle, capacity, snapshot_every, mem, bud, conc,
+                        path)
     return _g_ref(system, t, k)
 
 

@@ -87,8 +87,10 @@ PyObject *zpy_raise_store(SystemObject *s, int rc, const char *text) {
 
 /* ------------------------------------------------------------ the host */
 
+/* The activation's own actor (resume messages must reach it while the
+ * grain deactivates, when messages to the grain are held). */
 za_ref zpy_ctx_actor(za_ctx *ctx) {
-    return za_ctx_self(ctx);
+    return za_ctx_actor(ctx);
 }
 
 /* start of a Python grain activation: a new cell, then the usual start. */

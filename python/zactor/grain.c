@@ -125,7 +125,31 @@ static int grain_start(za_ctx *ctx, const void *args, size_t len) {
     }
     Py_DECREF(key);
     Py_DECREF(cell); /* (s->cells holds it) */
-    return zpy_start_cell(ctx, cell);
+    int rc = zpy_start_cell(ctx, cell);
+    if (rc < 0 && cell->last_exc) {
+        /* the messages that waited for this activation fail with this
+         * text: the exception and its traceback (on_activate's) */
+        PyObject *tb = PyImport_ImportModule("traceback");
+        PyObject *lines =
+            tb ? PyObject_CallMethod(tb, "format_exception", "O", cell->last_exc) : NULL;
+        PyObject *sep = lines ? PyUnicode_FromString("") : NULL;
+        PyObject *text = sep ? PyUnicode_Join(sep, lines) : NULL;
+        const char *t = text ? PyUnicode_AsUTF8(text) : NULL;
+        if (t) {
+            /* (the exception's line first: texts are cut at ~1000 bytes) */
+            PyObject *head = PyObject_Str(cell->last_exc);
+            const char *h = head ? PyUnicode_AsUTF8(head) : NULL;
+            za_ctx_fail(ctx, ZA_EFAILED, "%s: %s\n%s", Py_TYPE(cell->last_exc)->tp_name, h ? h : "",
+                        t);
+            Py_XDECREF(head);
+        }
+        PyErr_Clear();
+        Py_XDECREF(text);
+        Py_XDECREF(sep);
+        Py_XDECREF(lines);
+        Py_XDECREF(tb);
+    }
+    return rc;
 }
 
 static int ensure_grains(SystemObject *s) {

@@ -175,8 +175,8 @@ def test_default_grain_type_is_module_and_qualname():
             return self.context.system.grain_identity(self.ref)
 
     with zactor.System(workers=1) as system:
-        assert system.grain(Plain, "k").ask(None) == [
-            f"{__name__}.test_default_grain_type_is_module_and_qualname.<locals>.Plain", "k"]
+        assert system.grain(Plain, "k").ask(None) == (
+            f"{__name__}.test_default_grain_type_is_module_and_qualname.<locals>.Plain", "k")
 
 
 def test_save_of_a_state_outside_the_value_model_writes_nothing(sqlite_url):
@@ -236,8 +236,8 @@ class Gate(zactor.Grain):
     concurrency = 2
 
     async def receive(self, msg):
-        if msg == "hold":
-            for _ in range(500):  # bounded: 5 s
+        if msg[0] == "hold":
+            for _ in range(msg[1]):  # bounded: msg[1] * 10 ms
                 if self.state.get("open"):
                     return "passed"
                 await zactor.sleep(0.01)
@@ -256,11 +256,11 @@ class SerialGate(Gate):
 def test_concurrency_with_awaits(url):
     with zactor.System(workers=2, storage=url) as system:
         g = system.grain(Gate, "g")
-        held = g.ask_async("hold", timeout=10)
+        held = g.ask_async(("hold", 500), timeout=10)
         assert g.ask("open") == "opened"  # runs while "hold" is suspended
         assert held.result(10) == "passed"
         s = system.grain(SerialGate, "s")
-        held = s.ask_async("hold", timeout=10)
+        held = s.ask_async(("hold", 30), timeout=10)
         opened = s.ask_async("open", timeout=10)
         assert held.result(10) == "stuck"  # one at a time: "open" waited
         assert opened.result(10) == "opened"
@@ -500,3 +500,33 @@ def test_demo_survives_a_restart(tmp_path):
     assert "balance 20" in second, second
     assert "reminder 'interest'" in second and "reminder received" in second, second
     assert "active: demo.Account alice" in second
+
+
+LUA_ACCOUNT = os.path.join(ROOT, "tests", "lua", "actors", "g_account.lua")
+
+
+def test_lua_and_python_grains_call_each_other(url):
+    if not os.path.exists(LUA_ACCOUNT):
+        pytest.skip("the Lua grain behaviours are not in this tree")
+    with zactor.System(workers=2, storage=url) as system:
+        try:
+            lua = system.grain_lua(LUA_ACCOUNT, "lucy", grain_type="test.LuaAccount")
+        except RuntimeError as e:
+            pytest.skip(str(e))
+        assert lua.ask(["deposit", 5]) == 5
+        assert system.grain("test.LuaAccount", "lucy") == lua
+        # Python -> Lua: a Python grain asks the Lua grain
+        assert system.grain(Bank, "b").ask(["x", 1]) == 1  # (warms test.Account)
+        py = system.grain(Account, "paul")
+        # Lua -> Python: the Lua grain asks a Python grain by its type name
+        assert lua.ask(["ask_grain", "test.Account", "paul", ["deposit", 3]]) == 3
+        assert py.ask(("deposit", 1)) == 4
+        # a state written in Lua is read by Python (the value model)
+        lua.ask(["deactivate"])
+        assert wait_for(lambda: all(g.key != "lucy" for g in system.grains()), timeout=5.0)
+        if url.startswith("sqlite"):
+            with zactor.Store(url) as st:
+                state, _ = st.read(("test.LuaAccount", "lucy"))
+                assert state["balance"] == 5 and state["deactivated"] is True
+        with pytest.raises(ValueError):
+            system.grain_lua("return 1 +", "k", grain_type="test.BadLua")

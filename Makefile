@@ -38,13 +38,16 @@ endif
 PKGS_cluster := libzmq hiredis
 PKGS_store   := sqlite3 hiredis
 PKGS_http    :=
+# csrc/grain/ (virtual actors) is core: send.c routes grain refs into it. It
+# keeps state through the store subsystem and needs no library of its own.
+PKGS_grain   :=
 # Headers only: the store loads libpq at run time (dlopen, csrc/store/postgres.c),
 # so it is neither linked nor in zactor.pc (a -static link keeps working).
 HDRS_store   := libpq
 # So does the HTTP endpoint with GNU libmicrohttpd (csrc/http/mhd.c): programs
 # that leave it off (and -static ones) never pull in its GnuTLS chain.
 HDRS_http    := libmicrohttpd
-SUBSYS       := $(foreach s,cluster store http,$(if $(wildcard csrc/$(s)/*.c),$(s)))
+SUBSYS       := $(foreach s,cluster store http grain,$(if $(wildcard csrc/$(s)/*.c),$(s)))
 SUB_PKGS     := $(sort $(foreach s,$(SUBSYS),$(PKGS_$(s))))
 SUB_HDR_PKGS := $(sort $(foreach s,$(SUBSYS),$(HDRS_$(s))))
 # pkg-config runs when make reads this file; `make deps` may install the
@@ -392,7 +395,7 @@ rockspec: $(ROCKSPEC)
 
 # Every C file of the repository: the runtime, the Lua host and module, the
 # CPython glue, the examples, the tests and the benchmarks.
-FORMAT_SRCS = $(wildcard csrc/*.c csrc/*.h csrc/include/*.h csrc/hosts/*.c csrc/hosts/*.h csrc/cluster/*.[ch] csrc/store/*.[ch] csrc/http/*.[ch] \
+FORMAT_SRCS = $(wildcard csrc/*.c csrc/*.h csrc/include/*.h csrc/hosts/*.c csrc/hosts/*.h csrc/cluster/*.[ch] csrc/store/*.[ch] csrc/http/*.[ch] csrc/grain/*.[ch] \
               csrc/hosts/lua/*.c csrc/hosts/lua/*.h csrc/examples/*.c lua/*.c lua/*.h \
               python/zactor/*.c python/zactor/*.h tests/c/*.c tests/c/*.h tests/native/*.c \
               bench/*.c bench/*.h)

@@ -394,7 +394,7 @@ class Orders(zactor.Actor):
         return {"orders": []}
 
     def on_start(self):
-        EVENTS.append(("start", dict(self.state), self.version))
+        EVENTS.append(("start", {"orders": list(self.state["orders"])}, self.version))
 
     async def receive(self, msg):
         if msg == "get":

@@ -42,6 +42,7 @@ int za__lua_read_concurrency(lua_State *L, int t, za__lua_actor *a) {
 
 /* As many handlers wait as concurrency allows. */
 int za__lua_busy(const za__lua_actor *a) {
+    if (a->gate) return 1; /* loading state / on_activate (persist.c) */
     uint32_t n = 0;
     for (const za__lua_run *r = a->waiting; r; r = r->next)
         if (++n >= a->concurrency) return 1;
@@ -49,7 +50,7 @@ int za__lua_busy(const za__lua_actor *a) {
 }
 
 static int reentrant(const za__lua_actor *a, za_ref sender) {
-    if (sender == ZA_REF_NONE) return 0;
+    if (sender == ZA_REF_NONE || a->gate) return 0;
     for (const za__lua_run *r = a->waiting; r; r = r->next)
         if (r->wait_corr && r->wait_to == sender) return 1;
     return 0;

@@ -41,21 +41,6 @@ typedef struct grain_args {
 
 enum { EV_STORE = 0, EV_DEACTIVATE = 1 };
 
-/* Reminders (csrc/grain/reminders.c) come with the storage layer's
- * reminder rows: referenced weakly, so a build without them still loads
- * and remind()/forget() say what is missing. */
-#pragma weak za_ctx_grain_remind
-#pragma weak za_ctx_grain_forget
-#pragma weak za_grain_remind
-#pragma weak za_grain_forget
-
-static int no_reminders(void) {
-    if (za_ctx_grain_remind && za_ctx_grain_forget && za_grain_remind && za_grain_forget) return 0;
-    PyErr_SetString(PyExc_NotImplementedError,
-                    "reminders are not in this build of zactor (csrc/grain/reminders.c)");
-    return -1;
-}
-
 /* --------------------------------------------------------------- errors */
 
 /* A storage error as the zactor exception a user catches. */
@@ -403,8 +388,7 @@ static PyObject *g_remind(PyObject *mod, PyObject *args) {
     const char *name;
     unsigned long long due, period;
     int catch_up;
-    if (!PyArg_ParseTuple(args, "OsKKp:_g_remind", &o, &name, &due, &period, &catch_up) ||
-        no_reminders() < 0)
+    if (!PyArg_ParseTuple(args, "OsKKp:_g_remind", &o, &name, &due, &period, &catch_up))
         return NULL;
     za_ctx *ctx;
     ContextObject *c = cell_of(o, &ctx, "remind()");
@@ -419,7 +403,7 @@ static PyObject *g_forget(PyObject *mod, PyObject *args) {
     (void)mod;
     PyObject *o;
     const char *name;
-    if (!PyArg_ParseTuple(args, "Os:_g_forget", &o, &name) || no_reminders() < 0) return NULL;
+    if (!PyArg_ParseTuple(args, "Os:_g_forget", &o, &name)) return NULL;
     za_ctx *ctx;
     ContextObject *c = cell_of(o, &ctx, "forget()");
     if (!c) return NULL;
@@ -737,8 +721,7 @@ static PyObject *g_remind_out(PyObject *mod, PyObject *args) {
     int catch_up;
     unsigned int timeout_ms;
     if (!PyArg_ParseTuple(args, "OOsKKpI:_g_remind_out", &so, &ro, &name, &due, &period, &catch_up,
-                          &timeout_ms) ||
-        no_reminders() < 0)
+                          &timeout_ms))
         return NULL;
     SystemObject *s = as_system(so);
     RefObject *r;

@@ -29,6 +29,7 @@ static void Ref_dealloc(RefObject *o) {
 int zpy_ref_kind(RefObject *r) {
     if (r->kind) return r->kind;
     SystemObject *s = r->sys;
+    if (za_ref_is_grain(r->ref)) return r->kind = zpy_grain_ref_kind(s, r->ref); /* (grain.c) */
     if (za_ref_node(r->ref) != za_system_node(s->sys))
         return r->kind = 2; /* another node: values */
     const za_behaviour *b = za_ref_behaviour(s->sys, r->ref);

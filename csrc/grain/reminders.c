@@ -59,7 +59,7 @@
 #define MIN_PERIOD_MS 1000u     /* the documented floor */
 #define MAX_NAME 255u           /* bytes of UTF-8 */
 #define MAX_MS 3155760000000ull /* 100 years: due and period bounds */
-#define CALL_MS 30000u          /* blocking remind/forget and loading pages */
+
 #define NOT_IN_HEAP ((size_t)-1)
 
 typedef struct rem {
@@ -293,6 +293,46 @@ static void schedule(za__reminders *R, rem *r, uint64_t now) {
 
 /* ------------------------------------------------------------- loading */
 
+/* A blocking store call that works on any thread (za_store_call refuses
+ * worker threads; a system may be created from inside an actor). */
+typedef struct waiter {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+    za_store_result res;
+} waiter;
+
+static void wait_cb(za_store_result *res, void *ud) {
+    waiter *w = ud;
+    pthread_mutex_lock(&w->mu);
+    w->res = *res;
+    memset(res, 0, sizeof *res);
+    w->done = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Waits for the completion without a time limit: the store's own command
+ * and connect timeouts bound it (a request always completes). */
+static int call_anywhere(za_store *st, const za_store_req *q, za_store_result *out) {
+    waiter w = {.done = false};
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    int rc = za__store_submit_op(st, q, wait_cb, &w);
+    if (rc == ZA_OK) {
+        pthread_mutex_lock(&w.mu);
+        while (!w.done) pthread_cond_wait(&w.cv, &w.mu);
+        pthread_mutex_unlock(&w.mu);
+        *out = w.res;
+        rc = out->status;
+        if (rc != ZA_OK) za__fail(rc, "%s", out->error ? out->error : za_strerror(rc));
+    } else
+        memset(out, 0, sizeof *out);
+    pthread_mutex_destroy(&w.mu);
+    pthread_cond_destroy(&w.cv);
+    return rc;
+}
+
 /* Read every row (pages of ZA__REMIND_PAGE) and schedule those whose home
  * is this node; rows already in memory (a remind raced the load) win. */
 static int load_all(za__reminders *R) {
@@ -310,7 +350,7 @@ static int load_all(za__reminders *R) {
                           .len = clen,
                           .max = ZA__REMIND_PAGE};
         za_store_result res;
-        rc = za__store_call_op(st, &q, CALL_MS, &res);
+        rc = call_anywhere(st, &q, &res);
         if (rc != ZA_OK) {
             za_store_result_free(&res);
             break;

@@ -582,6 +582,14 @@ static void *reminder_thread(void *arg) {
             flush_dirty(R);
             clear_all(R);
             pthread_mutex_unlock(&R->mu);
+            /* the write-backs land before the rows are read again (they may
+             * run on other storage threads than the listing); bounded */
+            for (int i = 0;
+                 i < 5000 && atomic_load_explicit(&R->touch_inflight, memory_order_relaxed) > 0;
+                 i++) {
+                struct timespec ts = {0, 1000000};
+                nanosleep(&ts, NULL);
+            }
             (void)load_all(R); /* an error keeps what loaded; the next change retries */
             pthread_mutex_lock(&R->mu);
             continue;

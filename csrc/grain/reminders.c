@@ -583,7 +583,9 @@ static void *reminder_thread(void *arg) {
             clear_all(R);
             pthread_mutex_unlock(&R->mu);
             /* the write-backs land before the rows are read again (they may
-             * run on other storage threads than the listing); bounded */
+             * run on other storage threads than the listing); bounded.
+             * relaxed: what must come first is the commit in the database,
+             * which precedes the callback's decrement; no memory is handed over */
             for (int i = 0;
                  i < 5000 && atomic_load_explicit(&R->touch_inflight, memory_order_relaxed) > 0;
                  i++) {

@@ -53,6 +53,7 @@
 
 #define FLUSH_MS 5000u          /* dirty rows are written back this often */
 #define FIRE_BATCH 512u         /* firings delivered per release of the lock */
+#define RELOAD_MS 60000u        /* in a cluster: rows are read again this often */
 #define FLUSH_STEP 256u         /* write-backs submitted per step of a pass */
 #define FLUSH_INFLIGHT 512      /* at most this many write-backs queued */
 #define FLUSH_STEP_MS 5u        /* between steps of a pass */
@@ -86,8 +87,9 @@ struct za__reminders {
     size_t nheap, capheap;
     rem **htab;
     size_t hcap, count;
-    uint64_t next_flush; /* unix ms: the next write-back pass starts */
-    bool flushing;       /* a pass is under way, at bucket flush_pos */
+    uint64_t next_flush;  /* unix ms: the next write-back pass starts */
+    uint64_t next_reload; /* unix ms (in a cluster) */
+    bool flushing;        /* a pass is under way, at bucket flush_pos */
     size_t flush_pos;
     _Atomic int64_t touch_inflight;
     uint64_t gen;
@@ -575,8 +577,15 @@ static void *reminder_thread(void *arg) {
     pthread_mutex_lock(&R->mu);
     /* deliveries activate grains: wait until the system runs */
     while (!R->stop && !za_system_ready(R->sys)) wait_until(R, unix_ms() + 5);
+    R->next_reload = unix_ms() + RELOAD_MS;
     while (!R->stop) {
         uint64_t now = unix_ms();
+        /* in a cluster, a reminder set on another node for a grain whose
+         * home is here reaches this node's schedule at the next reload */
+        if (R->sys->cluster && now >= R->next_reload) {
+            R->reload = true;
+            R->next_reload = now + RELOAD_MS;
+        }
         if (R->reload) { /* membership changed: write back, then read the rows again */
             R->reload = false;
             flush_dirty(R);

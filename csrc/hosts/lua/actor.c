@@ -211,6 +211,9 @@ static int actor_start(za_ctx *ctx, const void *args, size_t len) {
         za_ctx_fail(ctx, ZA_ENOMEM, "out of memory");
         return -1;
     }
+    /* a restart keeps the messages the last incarnation had stashed: they
+     * go first (a failed start turns them into dead letters) */
+    int adopted = za__lua_stash_adopt(a);
     a->L = lua_newstate(za__lua_alloc, a);
     if (!a->L) {
         za_ctx_fail(ctx, ZA_ENOMEM, "cannot create a Lua state within memory_limit=%zu bytes",
@@ -242,6 +245,8 @@ static int actor_start(za_ctx *ctx, const void *args, size_t len) {
     a->grace = 0;
     a->ctx = NULL;
     *slot = a;
+    if (adopted && za_tell(a->sys, a->self, ZA__LUA_TAG_DRAIN, NULL, 0) != ZA_OK)
+        za__lua_stash_free(a); /* cannot be served: dead letters, askers told */
     return 0;
 }
 
@@ -259,7 +264,8 @@ static void actor_stop(za_ctx *ctx) {
     if (!a) return;
     *slot = NULL;
     a->ctx = ctx;
-    a->stopping = 1; /* ctx:spawn refuses: a child would outlive its parent */
+    a->stopping = 1;                       /* ctx:spawn refuses: a child would outlive its parent */
+    if (a->waiting) za__lua_runs_close(a); /* suspended handlers' <close> run first */
     if (a->ref_stop != LUA_NOREF) {
         lua_State *L = a->L;
         lua_settop(L, 0);
@@ -271,7 +277,10 @@ static void actor_stop(za_ctx *ctx) {
         za__lua_mark_idle(a, L);
     }
     a->ctx = NULL;
-    if (za_ctx_final_stop(ctx)) za__lua_proto_release(a->proto);
+    if (za_ctx_final_stop(ctx))
+        za__lua_proto_release(a->proto);
+    else
+        za__lua_stash_carry(a); /* a restart: the next incarnation serves them */
     free_actor(a);
 }
 

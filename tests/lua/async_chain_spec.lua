@@ -136,4 +136,22 @@ describe("stop and restart close suspended handlers", function()
       end, 3))
     assert.are.equal(1, s:ask({ "log" }, 2).restarts)
   end)
+
+  it("shutdown with suspended handlers completes and closes them", function()
+    local path = os.tmpname()
+    os.remove(path)
+    local sys2 = zactor.system{ workers = 2 }
+    local s = sys2:spawn("cycler", { open_io_os = true })
+    local m0 = sys2:metrics()
+    s:tell{ "guard_file", path, 30 }
+    assert.is_truthy(util.wait_until(function()
+      return sys2:metrics().delivered >= m0.delivered + 1
+    end, 3))
+    assert.is_true(sys2:shutdown(5))
+    sys2:close()
+    local f = assert(io.open(path))
+    assert.are.equal("closed", f:read("a"))
+    f:close()
+    os.remove(path)
+  end)
 end)

@@ -17,6 +17,16 @@ return {
       ctx:sleep(msg[3])
       return "woke"
     end
+    if op == "guard_file" then -- (spawned with open_io_os) the same, reported in a file
+      local path = msg[2]
+      local g <close> = setmetatable({}, { __close = function()
+        local f = assert(io.open(path, "w"))
+        f:write("closed")
+        f:close()
+      end })
+      ctx:sleep(msg[3])
+      return "woke"
+    end
     if op == "fail" then error("boom") end
     if op == "nap_fail" then
       ctx:sleep(msg[2])

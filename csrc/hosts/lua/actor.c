@@ -25,7 +25,11 @@ typedef struct spawn_hdr {
     size_t memory_limit;
     int open_io_os;
     uint32_t concurrency; /* 0: the behaviour's field, else 1 */
+    uint64_t spawn_id;    /* unique per spawn, the same for every incarnation (stash.c) */
 } spawn_hdr;
+
+/* relaxed: only uniqueness matters, no data is published with it */
+static _Atomic uint64_t next_spawn_id = 1;
 
 /* Opening a library costs ~2 us per state (all six: ~12 of a spawn's ~18
  * us), so base and string (string methods need their metatable) are always
@@ -202,6 +206,7 @@ static int actor_start(za_ctx *ctx, const void *args, size_t len) {
     a->restarts = za_ctx_restarts(ctx);
     a->search = h.search;
     a->proto = h.proto;
+    a->spawn_id = h.spawn_id;
     a->ctx = ctx;
     a->ref_receive = a->ref_init = a->ref_stop = a->ref_down = a->ref_ctx = LUA_NOREF;
     a->pack = za_pack_new();
@@ -323,6 +328,7 @@ int za_lua_spawn_ex(za_system *sys, const char *spec, const void *args_msgpack, 
     spawn_hdr h;
     memset(&h, 0, sizeof h);
     h.magic = ZA_LUA_MAGIC;
+    h.spawn_id = atomic_fetch_add_explicit(&next_spawn_id, 1, memory_order_relaxed);
     h.proto = p;
     h.search = search;
     if (lopts) {

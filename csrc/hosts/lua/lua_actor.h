@@ -149,6 +149,7 @@ typedef struct za__lua_actor {
     struct za__lua_actor *wprev, *wnext;
     uint32_t concurrency;                /* handlers in progress at once (stash.c) */
     za__lua_stashed *stash, *stash_tail; /* messages waiting for a free handler */
+    uint64_t spawn_id; /* unique per spawn, kept by restarts: keys a carried stash */
 } za__lua_actor;
 
 /* Every state and coroutine of an actor carries it in its extra space. */

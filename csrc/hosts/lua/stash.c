@@ -121,14 +121,16 @@ void za__lua_stash_free(za__lua_actor *a) {
     }
 }
 
-/* Stashes between a restart's stop and its start, by actor. The two run on
- * the actor's turn, one after the other, but possibly on two workers: a
- * lock, as restarts are rare. A system shut down while an actor waits for
- * its restart leaves its entry here (freed at exit by the OS). */
+/* Stashes between a restart's stop and its start, by the actor's spawn id
+ * (process-wide unique, the same for all its incarnations: a ref or a
+ * system address may be reused by a later system, a spawn id never is).
+ * Stop and start run on the actor's turn, one after the other, but possibly
+ * on two workers: a lock, as restarts are rare. A system shut down while
+ * an actor waits for its restart leaves its entry here, never matched
+ * again. */
 typedef struct carried {
     struct carried *next;
-    za_system *sys;
-    za_ref self;
+    uint64_t spawn_id;
     za__lua_stashed *head, *tail;
 } carried;
 
@@ -136,11 +138,10 @@ static pthread_mutex_t carry_mu = PTHREAD_MUTEX_INITIALIZER;
 static carried *carry_list;
 
 void za__lua_stash_carry(za__lua_actor *a) {
-    if (!a->stash) return;
+    if (!a->stash || !a->spawn_id) return;
     carried *c = malloc(sizeof *c);
     if (!c) return; /* the final-stop path then makes them dead letters */
-    c->sys = a->sys;
-    c->self = a->self;
+    c->spawn_id = a->spawn_id;
     c->head = a->stash;
     c->tail = a->stash_tail;
     a->stash = a->stash_tail = NULL;
@@ -151,9 +152,10 @@ void za__lua_stash_carry(za__lua_actor *a) {
 }
 
 int za__lua_stash_adopt(za__lua_actor *a) {
+    if (!a->spawn_id || !a->restarts) return 0; /* a first start never has one: no lock */
     pthread_mutex_lock(&carry_mu);
     carried **pp = &carry_list;
-    while (*pp && ((*pp)->sys != a->sys || (*pp)->self != a->self)) pp = &(*pp)->next;
+    while (*pp && (*pp)->spawn_id != a->spawn_id) pp = &(*pp)->next;
     carried *c = *pp;
     if (c) *pp = c->next;
     pthread_mutex_unlock(&carry_mu);

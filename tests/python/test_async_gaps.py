@@ -302,3 +302,29 @@ def test_async_on_stop_in_workers0_cannot_wait_for_actors():
         w.stop()
         s.run()
     assert len(log) == 1 and "workers=0" in log[0]
+
+
+def test_shutdown_with_an_async_on_stop_that_awaits():
+    log = []
+
+    class Saver(zactor.Actor):
+        stop_timeout = 0.5
+
+        async def on_stop(self):
+            try:
+                await zactor.sleep(0.01)
+                log.append("slept")
+                await zactor.sleep(30)  # more than stop_timeout: closed
+            finally:
+                log.append("finally")
+
+        def receive(self, msg):
+            return msg
+
+    s = zactor.System(workers=2)
+    try:
+        ref = s.spawn(Saver)
+        assert ref.ask("x", timeout=2.0) == "x"
+    finally:
+        assert s.shutdown(timeout=5.0)
+    assert log == ["slept", "finally"]

@@ -92,6 +92,18 @@ describe("ctx:ask_all cancellation", function()
     assert.are.same({ "late" }, slow:ask{ "log" })  -- it did answer
     assert.are.equal("pong", s:ask({ "ping" }, 2))
   end)
+
+  it("so is the late answer of an ask it timed out", function()
+    local s, slow1, slow2 = system:spawn("sleeper"), system:spawn("sleeper"), system:spawn("sleeper")
+    local d0 = dead_letters(system)
+    local asks = { { slow1, { "nap", 0.3, "late" } }, { slow2, { "nap", 0.3, "late" } } }
+    local r = s:ask({ "try_all", asks, 0.05 }, 3)
+    assert.is_false(r[1])
+    assert.matches("timed out", r[2])
+    -- both asks timed out: two late answers
+    assert.are.equal(d0 + 2, settles_at(function() return dead_letters(system) end, d0 + 2))
+    assert.are.equal("pong", s:ask({ "ping" }, 2))
+  end)
 end)
 
 describe("stop and restart close suspended handlers", function()

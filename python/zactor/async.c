@@ -350,8 +350,8 @@ static PyObject *a_resume_now(PyObject *mod, PyObject *const *args, Py_ssize_t n
 }
 
 /* _asks_sender(cell, future) -> True if the future's ask went to the actor
- * that sent the message being received (re-entry across languages: a Lua
- * or C actor's ask carries no call chain, see _async.py). */
+ * that sent the message being received (re-entry for a C actor's ask,
+ * which carries no call chain, see _async.py). */
 static PyObject *a_asks_sender(PyObject *mod, PyObject *const *args, Py_ssize_t n) {
     (void)mod;
     if (n != 2) {

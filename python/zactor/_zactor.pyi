@@ -71,6 +71,7 @@ class Context:
         on_full: OnFull = "fail",
         block_timeout: float = 1.0,
         persistence_id: Union[None, str, int] = None,
+        concurrency: Optional[int] = None,
     ) -> ActorRef: ...
     def grain(self, cls: Any, key: Union[str, int]) -> ActorRef:
         """The reference of grain (cls, key), as System.grain."""

@@ -437,10 +437,20 @@ static PyObject *System_spawn_lua(SystemObject *s, PyObject *args, PyObject *kw)
             if (zpy_count(v, "concurrency", 1, ZA_LUA_CONCURRENCY_MAX, &c) < 0) goto err;
             lo.concurrency = (uint32_t)c;
         }
+        if ((v = PyDict_GetItemString(optkw, "persistence_id")) && v != Py_None) {
+            /* a persistent Lua actor (csrc/hosts/lua/persist.c); the string
+             * stays alive in the caller's kw */
+            if (!PyUnicode_Check(v)) {
+                PyErr_Format(PyExc_TypeError, "persistence_id must be a str, not %s",
+                             Py_TYPE(v)->tp_name);
+                goto err;
+            }
+            if (!(lo.persistence_id = zpy_cstring(v, "persistence_id"))) goto err;
+        }
         strat = PyDict_GetItemString(optkw, "strategy");
         Py_XINCREF(strat); /* optkw loses it just below */
-        static const char *lua_only[] = {"memory_limit", "budget",      "open_io_os",
-                                         "strategy",     "concurrency", NULL};
+        static const char *lua_only[] = {"memory_limit", "budget",         "open_io_os", "strategy",
+                                         "concurrency",  "persistence_id", NULL};
         for (int i = 0; lua_only[i]; i++)
             if (PyDict_DelItemString(optkw, lua_only[i]) < 0) PyErr_Clear();
     }

@@ -40,3 +40,21 @@ def test_python_and_lua_grain_call_each_other(tmp_path):
         # a bad key is a clear error in the Lua actor that asked for it
         with pytest.raises(zactor.ActorFailed, match="bad key"):
             system.spawn_lua(GRAINS).ask([ACCOUNT, ""], timeout=5.0)
+
+
+COUNTER = os.path.join(ROOT, "tests", "lua", "actors", "p_counter.lua")
+
+
+def test_persistent_lua_actor_from_python(tmp_path):
+    url = f"sqlite://{tmp_path}/p.db"
+    with zactor.System(workers=2, storage=url) as system:
+        c = system.spawn_lua(COUNTER, 5, persistence_id="pc")
+        assert c.ask("inc", timeout=5.0) == 1  # the stored version
+        assert c.ask("get", timeout=5.0) == {"n": 6, "inits": 1}
+        with pytest.raises(TypeError, match="persistence_id must be a str"):
+            system.spawn_lua(COUNTER, persistence_id=3)
+        with pytest.raises(ValueError, match="persistence_id must be 1..1024 bytes"):
+            system.spawn_lua(COUNTER, persistence_id="")
+    with zactor.System(workers=2, storage=url) as system:  # the program runs again
+        c = system.spawn_lua(COUNTER, 5, persistence_id="pc")
+        assert c.ask("get", timeout=5.0) == {"n": 6, "inits": 2}

@@ -166,6 +166,20 @@ describe("Lua grains", function()
     assert.is_number(t.last.due)
     assert.is_true(clock:ask{ "forget", "tick" })
     assert.is_false(clock:ask{ "forget", "tick" })
+    -- without on_reminder, a reminder comes through receive(ctx, r, tag)
+    local src = [[
+      local got
+      return { receive = function(ctx, m, tag)
+        if type(m) == "table" and m.reminder then got = { m.reminder, tag } return end
+        if m == "set" then return ctx:remind("r", { period = 1, due = 0.01 }) end
+        if m == "forget" then return ctx:forget("r") end
+        return got
+      end }]]
+    local plain = system:grain(src, "k2", { type = "g_plain_reminded" })
+    assert.is_true(plain:ask("set"))
+    local got = util.wait_until(function() return plain:ask("got") end, 10)
+    assert.are.same({ "r", -5 }, got) -- ZA_TAG_REMINDER
+    assert.is_true(plain:ask("forget"))
     -- bad reminder options
     local res = clock:ask{ "bad", "x", { period = 0.5 } }
     assert.matches("period must be at least 1 second", res[2], 1, true)

@@ -47,7 +47,7 @@ static void reply_i64(za_ctx *ctx, int64_t v) {
 
 /* what the tests observe (activations of one grain never overlap) */
 static atomic_int g_starts, g_deacts, g_save_ok, g_save_conflict, g_pongs, g_fifo_bad, g_seen;
-static atomic_int g_fail_start, g_nevents, g_deact_save;
+static atomic_int g_fail_start, g_nevents, g_deact_save, g_stale_refused;
 static _Atomic int64_t g_snap_seq, g_ask_result;
 static _Atomic za_ref g_pong_sender, g_self_seen;
 #define NSENDERS 4
@@ -64,6 +64,7 @@ static void reset_globals(void) {
     atomic_store(&g_fail_start, 0);
     atomic_store(&g_nevents, 0);
     atomic_store(&g_deact_save, 0);
+    atomic_store(&g_stale_refused, 0);
     atomic_store(&g_snap_seq, -1);
     atomic_store(&g_ask_result, -1);
     atomic_store(&g_pong_sender, ZA_REF_NONE);
@@ -143,8 +144,11 @@ static int counter_receive(za_ctx *ctx, const za_msg *m) {
     case T_SAVED:
         if (m->status == ZA_OK)
             atomic_fetch_add(&g_save_ok, 1);
-        else if (m->status == ZA_ECONFLICT)
+        else if (m->status == ZA_ECONFLICT) {
             atomic_fetch_add(&g_save_conflict, 1);
+            /* the activation's state is stale: a later write is refused */
+            if (save_count(ctx, c) == ZA_ECONFLICT) atomic_fetch_add(&g_stale_refused, 1);
+        }
         break;
     case ZA_TAG_DEACTIVATE:
         atomic_fetch_add(&g_deacts, 1);
@@ -594,6 +598,7 @@ static void test_version_conflict(void **st) {
     assert_int_equal(za_tell(sys, g, T_ADD, NULL, 0), ZA_OK);
     ASSERT_EVENTUALLY(atomic_load(&g_save_conflict) == 1);
     ASSERT_EVENTUALLY(!za_is_alive(sys, g));
+    assert_int_equal(atomic_load(&g_stale_refused), 1);
     assert_int_equal(atomic_load(&g_deacts), 1);
     /* the next activation reads what is stored */
     assert_int_equal(tu_ask_i64(sys, g, T_GET), 100);

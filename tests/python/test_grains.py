@@ -530,3 +530,26 @@ def test_lua_and_python_grains_call_each_other(url):
                 assert state["balance"] == 5 and state["deactivated"] is True
         with pytest.raises(ValueError):
             system.grain_lua("return 1 +", "k", grain_type="test.BadLua")
+
+
+class Forwarder(zactor.Actor):
+    async def receive(self, msg):
+        grain, amount = msg  # a grain reference inside a message
+        return await grain.ask_async(("deposit", amount))
+
+
+def test_grain_refs_travel_and_await_from_asyncio():
+    import asyncio
+
+    with zactor.System(workers=2) as system:
+        g = system.grain(Account, "lena")
+        assert repr(g) == "<ActorRef grain test.Account/lena>"
+        assert system.spawn(Forwarder).ask((g, 4)) == 4
+
+        async def main():
+            return await g.ask_async(("deposit", 1), timeout=5)
+
+        assert asyncio.run(main()) == 5
+        g.send(("deposit", 1))  # one-way
+        assert g.ask(("deposit", 0)) == 6
+        assert system.grain_identity(system.spawn(Forwarder)) is None

@@ -69,7 +69,7 @@ TEST_BINS  := $(TEST_SRCS:tests/c/%.c=$(B)/tests/%)
 BENCH_SRCS := $(wildcard bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 
-.PHONY: dashboard all lib deps demo-run test test-c test-c-variant test-python test-lua test-install lua bench-lua bench-lua-deps bench bench-store bench-python bench-cluster demo demo-c demo-cluster demo-cluster-run install lua-install clean format check-format wheel sdist rockspec version FORCE
+.PHONY: dashboard all lib deps demo-run test test-c test-c-variant test-python test-lua test-install lua bench-lua bench-lua-deps bench bench-store bench-grains bench-python bench-cluster demo demo-c demo-cluster demo-cluster-run install lua-install clean format check-format wheel sdist rockspec version FORCE
 
 # What a C or Lua user needs: the library (static and shared), its zactor.pc
 # and the Lua module.
@@ -291,6 +291,15 @@ bench: deps
 bench-store: deps
 	$(MAKE) --no-print-directory VARIANT=release build/release/bench/bench_store
 	./build/release/bench/bench_store $(BENCH_STORE_ARGS)
+
+# Grains (bench/bench_grains.c): activation latency warm and cold per
+# provider, warm grain calls/s, state writes/s and journal appends/s with
+# 1,000 grains writing at once, a 100k-grain activation storm; starts its own
+# redis-server and PostgreSQL. Writes bench/results/grains.json (table in
+# bench/RESULTS_grains.md). BENCH_GRAINS_ARGS="--runs 1 --only memory,sqlite".
+bench-grains: deps
+	$(MAKE) --no-print-directory VARIANT=release build/release/bench/bench_grains
+	./build/release/bench/bench_grains $(BENCH_GRAINS_ARGS)
 
 # Python binding against Pykka, side by side (bench/python/bench_python.py):
 # Pykka goes into build/venv for the benchmark only (not a dependency of the

@@ -99,7 +99,7 @@ static void spawn_activation(za_gact *ad) {
         e->act = ref;
         e->status = ZA_GRAIN_ACTIVE;
         e->since_us = unix_us();
-        e->last_ns = za__now_ns();
+        e->last_ns = za__gnow_ns();
         e->version = ad->version;
         if (cls->journaled) e->version = ad->highest;
         while (e->held_head) {

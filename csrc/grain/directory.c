@@ -126,7 +126,7 @@ static int route(za_system *s, za_grains *g, za_gentry *e, za_msgnode *m) {
         return za__fail(ZA_ESHUTDOWN, "system is shutting down: grain %s/%s is not reachable",
                         e->cls->type, e->key);
     }
-    e->last_ns = za__now_ns();
+    e->last_ns = za__gnow_ns();
     if (e->status == ZA_GRAIN_ACTIVE) {
         int rc = za__gdir_push(s, e, m);
         if (rc != ZA_EDEAD) {

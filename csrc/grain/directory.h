@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "actor.h"
 #include "common.h"
@@ -100,6 +101,9 @@ struct za_gact {
     uint64_t next_version; /* state row version after the last submitted write */
     uint64_t next_seq;     /* journal: seq of the last submitted append */
     uint64_t next_snap;    /* journaled: snapshot row version after the last snapshot */
+    /* writes submitted and not completed: the idle sweep leaves such an
+     * activation alone (its completions are still to come) */
+    _Atomic int inflight;
 };
 
 typedef struct za_grains {
@@ -131,6 +135,15 @@ typedef struct za_grains {
 
     za__reminders *reminders; /* reminders.c */
 } za_grains;
+
+/* The directory's clock for idle times: the coarse monotonic clock (a few
+ * ms of resolution, which idle timeouts do not need) costs a memory read,
+ * not a timer read, on every routed message. */
+static inline uint64_t za__gnow_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 static inline za_gshard *za__gshard(za_grains *g, const za_gentry *e) {
     return &g->shards[e->idx & (ZA_GSHARDS - 1)];

@@ -245,7 +245,7 @@ int za_grain_list(za_system *sys, int (*fn)(const za_grain_info *g, void *ud), v
     if (count) *count = 0;
     if (!sys || !fn) return za__fail(ZA_EINVAL, "system or fn is NULL");
     za_grains *g = sys->grains;
-    uint64_t now = za__now_ns();
+    uint64_t now = za__gnow_ns();
     size_t visited = 0;
     gview *v = NULL;
     size_t cap = 0;

@@ -22,12 +22,14 @@ static uint32_t tick_ms(za_grains *g) {
 }
 
 static void sweep(za_system *s, za_grains *g) {
-    uint64_t now = za__now_ns();
+    uint64_t now = za__gnow_ns();
     for (uint32_t i = 0; i < ZA_GSHARDS; i++) {
         za_gshard *sh = &g->shards[i];
         pthread_mutex_lock(&sh->mu);
         for (za_gentry *e = sh->live; e; e = e->lnext) {
             if (e->status != ZA_GRAIN_ACTIVE) continue;
+            /* relaxed: a stale count only delays the deactivation a sweep */
+            if (e->ad && atomic_load_explicit(&e->ad->inflight, memory_order_relaxed)) continue;
             uint64_t idle = (uint64_t)e->cls->idle_ms * 1000000ull;
             if (now > e->last_ns && now - e->last_ns >= idle) za__gdir_deactivate(s, e, "idle");
         }

@@ -130,6 +130,7 @@ int za_ctx_grain_deactivate(za_ctx *ctx) {
 typedef struct gwrite {
     za_system *sys;
     za_gentry *e;
+    za_gact *ad; /* a reference: the completion may outlive the activation */
     za_ref act;
     int32_t tag;
     uint64_t corr;
@@ -166,9 +167,11 @@ static void write_cb(za_store_result *res, void *ud) {
     } else {
         free(r); /* out of memory: nothing can carry the result */
     }
+    atomic_fetch_sub_explicit(&w->ad->inflight, 1, memory_order_relaxed);
     za_gshard *sh = za__gshard(s->grains, e);
     pthread_mutex_lock(&sh->mu);
     if (e->act == w->act) {
+        e->last_ns = za__gnow_ns(); /* a completion is activity: idle counts from here */
         if (status == ZA_OK) {
             /* journaled grains report their journal's seq, not the snapshot row's */
             if (op == ZA_STORE_APPEND || (op == ZA_STORE_WRITE && !e->cls->journaled))
@@ -182,6 +185,7 @@ static void write_cb(za_store_result *res, void *ud) {
         }
     }
     pthread_mutex_unlock(&sh->mu);
+    za__gact_release(w->ad);
     free(w);
 }
 
@@ -192,13 +196,18 @@ static int submit(za_ctx *ctx, za_gact *ad, const za_store_req *q, int32_t tag,
     if (!w) return za__fail(ZA_ENOMEM, "out of memory");
     w->sys = s;
     w->e = ad->e;
+    w->ad = ad;
     w->act = ctx->self;
     w->tag = tag;
     /* relaxed: the counter only has to hand out distinct numbers */
     w->corr = atomic_fetch_add_explicit(&s->next_corr, 1, memory_order_relaxed) + 1;
     uint64_t corr = w->corr;
+    atomic_fetch_add_explicit(&ad->refs, 1, memory_order_relaxed); /* w's */
+    atomic_fetch_add_explicit(&ad->inflight, 1, memory_order_relaxed);
     int rc = za_store_submit(s->grains->store, q, write_cb, w);
     if (rc != ZA_OK) {
+        atomic_fetch_sub_explicit(&ad->inflight, 1, memory_order_relaxed);
+        za__gact_release(ad);
         free(w);
         return rc;
     }

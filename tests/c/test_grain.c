@@ -21,6 +21,7 @@ enum {
     T_SNAP = 8,    /* journaled: snapshot now */
     T_SEQ = 9,     /* payload int64 sender id | seq: FIFO check */
     T_BUMP = 10,   /* lazy grain: count++ without saving */
+    T_FAIL = 12,   /* the receive fails */
     T_SAVED = 100, /* save completions */
 };
 
@@ -147,6 +148,9 @@ static int counter_receive(za_ctx *ctx, const za_msg *m) {
     case ZA_TAG_DEACTIVATE:
         atomic_fetch_add(&g_deacts, 1);
         break;
+    case T_FAIL:
+        za_ctx_fail(ctx, ZA_EFAILED, "boom (test)");
+        return -1;
     default:
         break;
     }
@@ -170,6 +174,29 @@ static int lazy_receive(za_ctx *ctx, const za_msg *m) {
 static const za_behaviour lazy_beh = {ZA_BEHAVIOUR_INIT, .name = "lazy",
                                       .state_size = sizeof(counter), .start = counter_start,
                                       .receive = lazy_receive};
+
+/* The deferred counter: its deactivation saves and waits for the save to
+ * complete before it stops (what a binding's async on_deactivate does). */
+static int deferred_receive(za_ctx *ctx, const za_msg *m) {
+    counter *c = za_ctx_state(ctx);
+    if (m->tag == ZA_TAG_DEACTIVATE) {
+        atomic_fetch_add(&g_deacts, 1);
+        if (za_ctx_grain_defer(ctx) != ZA_OK || save_count(ctx, c) != ZA_OK) return -1;
+        return 0;
+    }
+    if (m->tag == T_SAVED) {
+        if (m->status == ZA_OK) atomic_fetch_add(&g_deact_save, 1);
+        za_ctx_stop(ctx);
+        return 0;
+    }
+    if (m->tag == T_GET && za_ctx_grain_defer(ctx) != ZA_ESTATE)
+        return -1; /* only in deactivation */
+    return counter_receive(ctx, m);
+}
+
+static const za_behaviour deferred_beh = {ZA_BEHAVIOUR_INIT, .name = "deferred",
+                                          .state_size = sizeof(counter), .start = counter_start,
+                                          .receive = deferred_receive};
 
 static za_grain_class counter_class(const char *type, const za_behaviour *b, uint32_t idle_ms) {
     za_grain_class k;
@@ -435,6 +462,44 @@ static void test_failing_start(void **st) {
     /* the next message tries again */
     atomic_store(&g_fail_start, 0);
     assert_int_equal(tu_ask_i64(sys, g, T_GET), 0);
+    assert_int_equal(atomic_load(&g_starts), 2);
+    za_system_destroy(sys);
+}
+
+static void test_failing_receive_reactivates(void **st) {
+    (void)st;
+    reset_globals();
+    za_system *sys = grain_system(NULL);
+    za_grain_class k = counter_class("counter", &counter_beh, 0);
+    assert_int_equal(za_grain_register(sys, &k), ZA_OK);
+    za_ref g = grain(sys, "counter", "frank");
+    assert_int_equal(ask_add(sys, g, 3), 3);
+    za_answer a;
+    assert_int_equal(za_ask(sys, g, T_FAIL, NULL, 0, TU_WAIT_MS, &a), ZA_EFAILED);
+    assert_non_null(a.error);
+    assert_non_null(strstr(a.error, "boom (test)"));
+    za_answer_free(&a);
+    /* the failure ended that activation; the next message starts another
+     * from the stored state */
+    assert_int_equal(tu_ask_i64(sys, g, T_GET), 3);
+    assert_int_equal(atomic_load(&g_starts), 2);
+    za_system_destroy(sys);
+}
+
+static void test_deferred_deactivation(void **st) {
+    (void)st;
+    reset_globals();
+    za_system *sys = grain_system(NULL);
+    za_grain_class k = counter_class("deferred", &deferred_beh, 0);
+    assert_int_equal(za_grain_register(sys, &k), ZA_OK);
+    za_ref g = grain(sys, "deferred", "gina");
+    for (int i = 1; i <= 3; i++) assert_int_equal(tu_ask_i64(sys, g, T_BUMP), i);
+    assert_int_equal(za_stop(sys, g), ZA_OK);
+    /* held while it deactivates; answered by the next activation, which
+     * reads what the deferred deactivation saved */
+    assert_int_equal(tu_ask_i64(sys, g, T_GET), 3);
+    assert_int_equal(atomic_load(&g_deacts), 1);
+    assert_int_equal(atomic_load(&g_deact_save), 1);
     assert_int_equal(atomic_load(&g_starts), 2);
     za_system_destroy(sys);
 }
@@ -749,6 +814,8 @@ int main(void) {
         cmocka_unit_test(test_fifo_across_deactivations),
         cmocka_unit_test(test_asks_and_replies_across_activations),
         cmocka_unit_test(test_failing_start),
+        cmocka_unit_test(test_failing_receive_reactivates),
+        cmocka_unit_test(test_deferred_deactivation),
         cmocka_unit_test(test_version_conflict),
         cmocka_unit_test(test_journaled_memory),
         cmocka_unit_test(test_journaled_sqlite),

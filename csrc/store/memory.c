@@ -198,7 +198,7 @@ static void remind(mem *m, za__sop *op) {
     }
     if (q->op == ZA__STORE_REMIND_LIST) {
         if (!m->rem_sorted) {
-            qsort(m->rem, m->nrem, sizeof *m->rem, rem_cmp);
+            if (m->nrem) qsort(m->rem, m->nrem, sizeof *m->rem, rem_cmp);
             for (size_t i = 0; i < m->nrem; i++) m->rem[i]->ridx = i;
             m->rem_sorted = true;
         }

@@ -150,6 +150,7 @@ typedef struct za__lua_actor {
     int gate;                /* the startup run (load, init, on_activate) is in progress:
                                 every other message waits in the stash */
     int deactivating;        /* 1: ZA_TAG_DEACTIVATE came (stop once idle); 2: stopping */
+    int stale;               /* a write conflicted or was fenced: no more writes */
     void *init_args;         /* init's MessagePack arguments until the startup run */
     size_t init_len;
     int ref_apply, ref_activate, ref_deactivate, ref_reminder;

@@ -133,6 +133,23 @@ static void check_persistent(lua_State *L, za__lua_actor *a, const char *fn) {
                    fn);
 }
 
+/* After a conflict or a fence this activation's state is stale: a later
+ * write would expect the version its failed write was to produce, which
+ * may well be the stored one (written by someone else), and overwrite it
+ * with stale data. So every later write fails the same way, as the ones
+ * already in flight did. Returns the 3 results, or 0 to go on. */
+static int refuse_if_stale(lua_State *L, za__lua_actor *a) {
+    if (!a->stale) return 0;
+    lua_pushnil(L);
+    lua_pushstring(L, a->stale == ZA_ECONFLICT ? "conflict" : "fenced");
+    lua_pushstring(L, a->stale == ZA_ECONFLICT
+                          ? "an earlier write of this activation conflicted: its state is stale "
+                            "(the next activation reads the stored one)"
+                          : "an earlier write of this activation was fenced: another activation "
+                            "holds the grain");
+    return 3;
+}
+
 /* ------------------------------------------------------------- startup */
 
 enum { S_BEGIN, S_LOADED, S_INIT_DONE, S_ACTIVATED };
@@ -379,6 +396,7 @@ static int store_cont(lua_State *L, int status, lua_KContext k) {
     if (op == OP_SAVE && a->pid && a->pversion) a->pversion--; /* not written */
     const char *text = r && r->error ? r->error : za_strerror(st);
     if (st == ZA_ECONFLICT || st == ZA_EFENCED) {
+        a->stale = st;
         lua_pushnil(L);
         lua_pushstring(L, st == ZA_ECONFLICT ? "conflict" : "fenced");
         lua_pushstring(L, text);
@@ -420,6 +438,7 @@ int za__lua_ctx_save(lua_State *L) {
     if (a->journaled)
         return luaL_error(L, "zactor: ctx:save: a journaled grain stores events: use "
                              "ctx:persist(event)");
+    if (refuse_if_stale(L, a)) return 3;
     size_t len;
     const void *data = encode_state(L, a, "ctx:save", &len);
     uint64_t corr = 0;
@@ -447,6 +466,7 @@ int za__lua_ctx_save(lua_State *L) {
 int za__lua_ctx_clear(lua_State *L) {
     za__lua_actor *a = check_handler(L, "ctx:clear");
     check_persistent(L, a, "ctx:clear");
+    if (refuse_if_stale(L, a)) return 3;
     uint64_t corr = 0;
     int rc;
     if (a->grain) {
@@ -473,6 +493,7 @@ int za__lua_ctx_persist(lua_State *L) {
                              "keeps events; use ctx:save()");
     luaL_checkany(L, 2);
     lua_settop(L, 2);
+    if (refuse_if_stale(L, a)) return 3;
     char err[300];
     za_pack_reset(a->pack);
     za_pack_bind(a->pack, a->sys);

@@ -83,7 +83,6 @@ __all__ = [
     "NodeDownError",
     "NodeUp",
     "Expelled",
-    "Fenced",
     "Grain",
     "GrainInfo",
     "JournaledGrain",

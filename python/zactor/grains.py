@@ -173,9 +173,25 @@ def _track(inst, corr: int, what: str) -> _Op:
     return op
 
 
+_ECONFLICT, _EFENCED = _codes["ECONFLICT"], _codes["EFENCED"]
+
+
 def _check(inst, op: _Op, ok=(_OK,)) -> None:
     if op.status not in ok:
+        if op.status in (_ECONFLICT, _EFENCED) and isinstance(inst, Grain):
+            # this activation's view is stale: it is being deactivated, and
+            # no later write of it may land (a save in on_deactivate would
+            # otherwise overwrite the newer state)
+            inst.__dict__["_zactor_stale"] = (op.status, op.text)
         _raise_store(inst.context.system, op.status, f"{op.what}: {op.text}")
+
+
+def _refuse_if_stale(inst, what: str) -> None:
+    stale = inst.__dict__.get("_zactor_stale")
+    if stale is not None:
+        _raise_store(inst.context.system, stale[0],
+                     f"{what}: refused: an earlier write of this activation failed ({stale[1]}); "
+                     f"the next activation reads the stored state")
 
 
 def _g_event(st, inst, kind, corr, status, version, value, text):
@@ -333,6 +349,7 @@ class Grain(Actor):
         if self._journaled:
             raise RuntimeError(f"{type(self).__name__} is a JournaledGrain: it stores events "
                                f"with persist(event)")
+        _refuse_if_stale(self, "save()")
         op = _track(self, _g_write(self.context, _W_SAVE, self.state, 0), "save()")
         await op
         _check(self, op)
@@ -342,6 +359,7 @@ class Grain(Actor):
     async def clear(self) -> None:
         """Delete the stored state (write-if-version, as ``save``);
         ``self.state`` becomes ``initial_state()``, ``self.version`` 0."""
+        _refuse_if_stale(self, "clear()")
         op = _track(self, _g_clear(self.context), "clear()")
         await op
         _check(self, op, (_OK, _ENOTFOUND))
@@ -412,13 +430,14 @@ class JournaledGrain(Grain):
         new state. An event not in the value model raises TypeError/
         ValueError here (nothing appended). ``VersionConflict``/``Fenced``:
         nothing appended and the activation is deactivated."""
+        _refuse_if_stale(self, "persist()")
         op = _track(self, _g_write(self.context, _W_PERSIST, event, 0), "persist()")
         await op
         _check(self, op)
         self.state = self.apply(self.state, event)
         self.version = op.version
         n = self.snapshot_every
-        if n and self.version % n == 0:
+        if n and self.version % n == 0 and "_zactor_stale" not in self.__dict__:
             # (not awaited: a failed snapshot only means a longer replay)
             _track(self, _g_write(self.context, _W_SNAPSHOT, self.state, self.version),
                    "snapshot")
@@ -426,6 +445,7 @@ class JournaledGrain(Grain):
 
     async def snapshot(self) -> None:
         """Store the current state as the snapshot at ``self.version`` now."""
+        _refuse_if_stale(self, "snapshot()")
         op = _track(self, _g_write(self.context, _W_SNAPSHOT, self.state, self.version),
                     "snapshot()")
         await op

@@ -360,6 +360,10 @@ static Py_hash_t Ref_hash(RefObject *r) {
 }
 
 static PyObject *Ref_repr(RefObject *r) {
+    const char *type, *key;
+    if (za_ref_is_grain(r->ref) && r->sys->sys && !r->sys->closed &&
+        za_grain_identity(r->sys->sys, r->ref, &type, &key) == ZA_OK)
+        return PyUnicode_FromFormat("<ActorRef grain %s/%s>", type, key);
     return PyUnicode_FromFormat("<ActorRef %u.%u>", (unsigned)za_ref_slot(r->ref),
                                 (unsigned)za_ref_gen(r->ref));
 }

@@ -22,6 +22,8 @@
  */
 #include "lua_actor.h"
 
+#include "err.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -140,6 +142,7 @@ static void check_persistent(lua_State *L, za__lua_actor *a, const char *fn) {
  * already in flight did. Returns the 3 results, or 0 to go on. */
 static int refuse_if_stale(lua_State *L, za__lua_actor *a) {
     if (!a->stale) return 0;
+    za__clear_error();
     lua_pushnil(L);
     lua_pushstring(L, a->stale == ZA_ECONFLICT ? "conflict" : "fenced");
     lua_pushstring(L, a->stale == ZA_ECONFLICT
@@ -148,6 +151,20 @@ static int refuse_if_stale(lua_State *L, za__lua_actor *a) {
                           : "an earlier write of this activation was fenced: another activation "
                             "holds the grain");
     return 3;
+}
+
+/* A write the runtime refused at once: stale (its completion of an earlier
+ * write was not received yet) is a result like a completion's, anything
+ * else raises. */
+static int write_refused(lua_State *L, za__lua_actor *a, const char *fn, int rc) {
+    if (rc == ZA_ECONFLICT || rc == ZA_EFENCED) {
+        a->stale = rc;
+        lua_pushnil(L);
+        lua_pushstring(L, rc == ZA_ECONFLICT ? "conflict" : "fenced");
+        lua_pushstring(L, za__lua_err_text(rc));
+        return 3;
+    }
+    return za_lua_raise(L, fn, rc);
 }
 
 /* ------------------------------------------------------------- startup */
@@ -458,7 +475,7 @@ int za__lua_ctx_save(lua_State *L) {
         if (rc == ZA_OK) a->pversion++; /* pipelined saves expect the ones before to land */
     }
     za__lua_pack_after(a, len);
-    if (rc != ZA_OK) za_lua_raise(L, "ctx:save", rc);
+    if (rc != ZA_OK) return write_refused(L, a, "ctx:save", rc);
     return suspend(L, a, corr, OP_SAVE, store_cont);
 }
 
@@ -480,7 +497,7 @@ int za__lua_ctx_clear(lua_State *L) {
         q.version = a->pversion ? a->pversion : ZA_STORE_ANY;
         rc = za_ctx_store(a->ctx, za_system_store(a->sys), &q, ZA__LUA_TAG_STORE, &corr);
     }
-    if (rc != ZA_OK) za_lua_raise(L, "ctx:clear", rc);
+    if (rc != ZA_OK) return write_refused(L, a, "ctx:clear", rc);
     return suspend(L, a, corr, OP_CLEAR, store_cont);
 }
 
@@ -507,7 +524,7 @@ int za__lua_ctx_persist(lua_State *L) {
     uint64_t corr = 0;
     int rc = za_ctx_grain_persist(a->ctx, za_pack_data(a->pack), len, ZA__LUA_TAG_STORE, &corr);
     za__lua_pack_after(a, len);
-    if (rc != ZA_OK) za_lua_raise(L, "ctx:persist", rc);
+    if (rc != ZA_OK) return write_refused(L, a, "ctx:persist", rc);
     return suspend(L, a, corr, OP_PERSIST, store_cont);
 }
 

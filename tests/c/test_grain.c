@@ -572,6 +572,29 @@ static void test_manual_system(void **st) {
     za_system_destroy(sys);
 }
 
+static void test_registered_name(void **st) {
+    (void)st;
+    reset_globals();
+    za_system *sys = grain_system(NULL);
+    za_grain_class k = counter_class("counter", &counter_beh, 0);
+    assert_int_equal(za_grain_register(sys, &k), ZA_OK);
+    za_ref g = grain(sys, "counter", "jane");
+    /* a grain is always there to be named, active or not */
+    assert_int_equal(za_register(sys, "the-bank", g), ZA_OK);
+    ASSERT_ERR(za_register(sys, "the-bank", g), ZA_EEXIST);
+    za_ref found = ZA_REF_NONE;
+    assert_int_equal(za_lookup(sys, "the-bank", &found), ZA_OK);
+    assert_int_equal(found, g);
+    assert_int_equal(ask_add(sys, found, 9), 9);
+    assert_int_equal(za_stop(sys, g), ZA_OK);
+    ASSERT_EVENTUALLY(!za_is_alive(sys, g));
+    assert_int_equal(za_lookup(sys, "the-bank", &found), ZA_OK);
+    assert_int_equal(tu_ask_i64(sys, found, T_GET), 9);
+    assert_int_equal(za_unregister(sys, "the-bank"), ZA_OK);
+    ASSERT_ERR(za_lookup(sys, "the-bank", &found), ZA_ENOTFOUND);
+    za_system_destroy(sys);
+}
+
 static void test_version_conflict(void **st) {
     (void)st;
     reset_globals();
@@ -887,6 +910,7 @@ int main(void) {
         cmocka_unit_test(test_deferred_deactivation),
         cmocka_unit_test(test_clear_and_versions),
         cmocka_unit_test(test_manual_system),
+        cmocka_unit_test(test_registered_name),
         cmocka_unit_test(test_version_conflict),
         cmocka_unit_test(test_journaled_memory),
         cmocka_unit_test(test_journaled_sqlite),

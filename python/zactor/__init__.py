@@ -423,7 +423,7 @@ class System(_zactor.System):
         class's ``concurrency``, 1). ``persistence_id``: a persistent actor:
         ``self.state`` is loaded from the system's storage (key
         ``(persistence_type, persistence_id)``, ``persistence_type`` a class
-        attribute defaulting to ``f"{module}.{qualname}"``) before
+        attribute defaulting to ``"zactor.actor"``, as for Lua actors) before
         ``on_start`` (on every start and restart; ``initial_state()`` or
         ``{}`` when nothing is stored), and ``await self.save()`` writes it
         (write-if-version).

@@ -605,7 +605,12 @@ def _persistent_class(cls: type) -> type:
     sub = _pclasses.get(cls)
     if sub is not None:
         return sub
-    ptype = _type_name(cls, "persistence_type")
+    # Akka's rule: the persistence id alone names the state, whatever the
+    # class, and Lua actors use the same type, so one id is one state in
+    # every language. A class may set persistence_type to keep its own space.
+    ptype = getattr(cls, "persistence_type", None) or "zactor.actor"
+    if not isinstance(ptype, str):
+        raise TypeError(f"{cls.__qualname__}.persistence_type must be a str, not {ptype!r}")
     user_start = cls.on_start
 
     def __init__(self, *args, _zactor_pid, **kwargs):

@@ -22,6 +22,7 @@
 #include "slots.h"
 #include "supervise.h"
 #include "system.h"
+#include "label.h"
 #include "trace.h"
 
 _Thread_local za_ctx *za__tl_ctx;
@@ -143,6 +144,7 @@ static void handle_start(za_ctx *c, za_msgnode *m) {
     atomic_store_explicit(&a->restarts, 0, memory_order_relaxed);
     a->ext = si.ext;
     a->user = si.user;
+    za__actor_label_set(a, si.label);
     a->flags = atomic_load_explicit(&a->policy, memory_order_relaxed) == ZA_FULL_DROP_OLDEST
                    ? ZA_AF_DROP_OLDEST
                    : 0;
@@ -246,6 +248,7 @@ static void finalize(za_ctx *c, int code, const char *text) {
     /* until the next START, the slot has no behaviour: za_ref_behaviour must
      * not report this one for a ref of the next incarnation */
     atomic_store_explicit(&a->beh, NULL, memory_order_relaxed);
+    za__actor_label_set(a, NULL);
     za_actor_ext *e = a->ext;
     if (e && e->name) za__registry_drop(s, e->name, c->self);
     if (e) {

@@ -316,6 +316,13 @@ typedef struct za_spawn_opts {
     za_full_policy full_policy;
     uint32_t block_timeout_ms; /* for ZA_FULL_BLOCK */
     void *user;                /* free for bindings: za_ctx_user() */
+    /* What the actor reports as its behaviour in introspection, the HTTP
+     * endpoint's /actors and /metrics, and trace spans, instead of the
+     * behaviour table's name (NULL: that name). Bindings set it: a Python
+     * actor reports its class (module.qualname), a Lua actor its module or
+     * file. 1..255 bytes; copied (equal labels share one copy for the life
+     * of the process; past 65536 distinct labels new ones are ignored). */
+    const char *label;
 } za_spawn_opts;
 
 void za_spawn_opts_init(za_spawn_opts *o);
@@ -958,10 +965,10 @@ typedef struct za_grain_info {
     za_ref grain;           /* the grain reference */
     za_ref activation;      /* the actor now serving it (ZA_REF_NONE while activating) */
     za_grain_status status;
-    uint64_t since_us;      /* when this activation began (unix microseconds) */
-    uint64_t idle_us;       /* time since its last message */
-    uint64_t messages;      /* messages routed to this activation */
-    uint64_t version;       /* stored state version it last read or wrote (journaled: seq) */
+    uint64_t since_us; /* when this activation began (unix microseconds) */
+    uint64_t idle_us;  /* time since its last message */
+    uint64_t messages; /* messages routed to this activation */
+    uint64_t version;  /* stored state version it last read or wrote (journaled: seq) */
 } za_grain_info;
 
 /* Visit this node's activations (a snapshot: fn runs outside the

@@ -103,6 +103,52 @@ static void test_actor_views(void **st) {
     za_system_destroy(sys);
 }
 
+/* za_spawn_opts.label: what the actor reports as its behaviour (the bindings
+ * name their classes and scripts with it); kept across a restart, gone
+ * with the actor, and checked at spawn. */
+static void test_label(void **st) {
+    za_system *sys = tu_system(2);
+    za_spawn_opts o;
+    za_spawn_opts_init(&o);
+    char label[64];
+    snprintf(label, sizeof label, "shop.Cart");
+    o.label = label;
+    za_ref a = tu_spawn(sys, &parent_beh, NULL, 0, &o);
+    za_ref b = tu_spawn(sys, &parent_beh, NULL, 0, &o);
+    label[0] = 'X'; /* copied at spawn */
+    za_ref plain = tu_spawn(sys, &child_beh, NULL, 0, NULL);
+    za_actor_view v;
+    ASSERT_EVENTUALLY(za_actor_view_get(sys, a, &v) == ZA_OK);
+    assert_string_equal(v.behaviour, "shop.Cart");
+    assert_string_equal(v.language, "c");
+    ASSERT_EVENTUALLY(za_actor_view_get(sys, b, &v) == ZA_OK);
+    assert_string_equal(v.behaviour, "shop.Cart");
+    ASSERT_EVENTUALLY(za_actor_view_get(sys, plain, &v) == ZA_OK);
+    assert_string_equal(v.behaviour, "child");
+    assert_int_equal(za_tell(sys, a, T_CRASH, NULL, 0), ZA_OK); /* restarted: same label */
+    ASSERT_EVENTUALLY(za_actor_view_get(sys, a, &v) == ZA_OK && v.restarts == 1);
+    assert_string_equal(v.behaviour, "shop.Cart");
+    /* the slot's next actor does not inherit it */
+    assert_int_equal(za_stop(sys, b), ZA_OK);
+    assert_int_equal(za_join(sys, b, TU_WAIT_MS), ZA_OK);
+    for (int i = 0; i < 8; i++) {
+        za_ref r = tu_spawn(sys, &child_beh, NULL, 0, NULL);
+        ASSERT_EVENTUALLY(za_actor_view_get(sys, r, &v) == ZA_OK);
+        assert_string_equal(v.behaviour, "child");
+    }
+    /* bad labels */
+    za_ref r;
+    o.label = "";
+    ASSERT_ERR(za_spawn(sys, &parent_beh, NULL, 0, &o, &r), ZA_EINVAL);
+    char big[300];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    o.label = big;
+    ASSERT_ERR(za_spawn(sys, &parent_beh, NULL, 0, &o, &r), ZA_EINVAL);
+    assert_non_null(strstr(za_last_error(), "label must be 1..255 bytes"));
+    za_system_destroy(sys);
+}
+
 static void test_dead_letter_ring(void **st) {
     za_config cfg;
     za_config_init(&cfg);
@@ -383,7 +429,7 @@ int main(void) {
         cmocka_unit_test(test_actor_views),      cmocka_unit_test(test_dead_letter_ring),
         cmocka_unit_test(test_preview_cut),      cmocka_unit_test(test_ptr_describer),
         cmocka_unit_test(test_http_endpoint),    cmocka_unit_test(test_http_token),
-        cmocka_unit_test(test_concurrent_reads),
+        cmocka_unit_test(test_concurrent_reads), cmocka_unit_test(test_label),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

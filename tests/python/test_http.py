@@ -150,7 +150,9 @@ def test_actors_of_three_languages(mixed):
         assert a["processed"] >= 1
     # filters and paging
     assert [a["name"] for a in get_json(url, "/actors?language=lua")["actors"]] == ["lua-counter"]
-    assert get_json(url, "/actors?behaviour=zactor.python")["total"] == 2
+    assert get_json(url, "/actors?language=python")["total"] == 2
+    assert [a["name"] for a in get_json(url, "/actors?behaviour=test_http.Parent")["actors"]] == \
+        ["py-parent"]
     assert [a["name"] for a in get_json(url, "/actors?name=child")["actors"]] == ["py-child"]
     page = get_json(url, "/actors?offset=1&limit=2")
     assert page["total"] == 4 and len(page["actors"]) == 2 and page["offset"] == 1
@@ -160,6 +162,36 @@ def test_actors_of_three_languages(mixed):
     one = get_json(url, "/actors/" + ref_text(refs["parent"]))
     assert one["name"] == "py-parent" and one["children"] == [ref_text(refs["child"])]
     assert get_json(url, "/actors/" + by_name["lua-counter"]["id"])["name"] == "lua-counter"
+
+
+def echo(msg):
+    return msg
+
+
+def test_actors_are_named_after_their_class_or_script(mixed):
+    """Python actors report module.qualname, a plain callable its own name, a
+    Lua actor its file or module (source text stays "lua"), in /actors and in
+    the /metrics labels."""
+    s, refs = mixed
+    url = s.http_url
+    path = os.path.join(ROOT, "tests", "lua", "actors", "counter.lua")
+    by_file = s.spawn_lua(path, 1)
+    fn = s.spawn(echo)
+    assert by_file.ask(["get"], timeout=5) == 1 and fn.ask(7, timeout=5) == 7
+    behaviours = {a["ref"]: (a["behaviour"], a["language"]) for a in get_json(url, "/actors")["actors"]}
+    assert behaviours[ref_text(refs["parent"])] == ("test_http.Parent", "python")
+    assert behaviours[ref_text(refs["child"])] == ("conftest.Counter", "python")
+    assert behaviours[ref_text(fn)] == ("test_http.echo", "python")
+    assert behaviours[ref_text(by_file)] == (path, "lua")
+    assert behaviours[ref_text(refs["lua"])] == ("lua", "lua")
+    # a restart keeps the label
+    refs["parent"].tell("boom")
+    assert wait_for(lambda: get_json(url, "/actors/" + ref_text(refs["parent"]))["restarts"] == 1)
+    assert get_json(url, "/actors/" + ref_text(refs["parent"]))["behaviour"] == "test_http.Parent"
+    families = {f.name: f for f in text_string_to_metric_families(get(url, "/metrics")[2].decode())}
+    handled = {x.labels["behaviour"]: x.value
+               for x in families["zactor_behaviour_messages_handled"].samples}
+    assert handled["test_http.echo"] >= 1 and handled[path] >= 1
 
 
 def test_tree(mixed):
@@ -249,13 +281,14 @@ def test_metrics_parse_with_prometheus_client(mixed):
         assert [x.value for x in h.samples if x.name == name + "_sum"][0] > 0
     actors = {(x.labels["behaviour"], x.labels["language"]): x.value
               for x in families["zactor_behaviour_actors"].samples}
-    assert actors == {("zactor.python", "python"): 2, ("lua", "lua"): 1,
+    assert actors == {("test_http.Parent", "python"): 1, ("conftest.Counter", "python"): 1,
+                      ("lua", "lua"): 1,
                       ('we"ird\\c\nname', "c"): 1}  # the escaped label came back intact
     handled = {x.labels["behaviour"]: x.value
                for x in families["zactor_behaviour_messages_handled"].samples}
     assert handled["lua"] >= 201
     assert {x.labels["behaviour"] for x in families["zactor_behaviour_mailbox_depth"].samples} == \
-        {"zactor.python", "lua", 'we"ird\\c\nname'}
+        {"test_http.Parent", "conftest.Counter", "lua", 'we"ird\\c\nname'}
 
 
 def test_health_and_readiness_during_shutdown():

@@ -23,6 +23,7 @@
 #include "supervise.h"
 #include "system.h"
 #include "label.h"
+#include "spans.h"
 #include "trace.h"
 
 _Thread_local za_ctx *za__tl_ctx;
@@ -435,7 +436,11 @@ static void deliver(za_ctx *c, za_msgnode *m) {
     int rc;
     za_tl_trace saved_trace; /* the message's trace context is current in its handler */
     bool traced = za__trace_enter(m, &saved_trace);
+    za_span_open span;
+    span.on = false;
+    if (ZA_UNLIKELY(traced) && za__tl_trace.on) za__span_recv_begin(c, m, beh, &span);
     WITH_CTX(c, rc = beh->receive(c, &c->view));
+    if (ZA_UNLIKELY(span.on)) za__span_recv_end(c, beh, &span, rc);
     if (ZA_UNLIKELY(traced)) za__trace_leave(&saved_trace);
     if (ZA_UNLIKELY(t0)) za__hist_add(&c->w->stats.proc_lat, za__now_ns() - t0);
     atomic_store_explicit(&a->processed,

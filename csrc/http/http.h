@@ -27,6 +27,7 @@ int za__http_deadletters(za_system *s, const za_http_query *q, char **body, size
 int za__http_status(za_system *s, char **body, size_t *len);
 int za__http_health(za_system *s, bool ready, char **body, size_t *len);
 int za__http_metrics(za_system *s, char **body, size_t *len);
+int za__http_cluster(za_system *s, char **body, size_t *len); /* route_cluster.c */
 /* A JSON error body {"error": text}. */
 char *za__http_error_body(const char *text, const char *detail, size_t *len);
 

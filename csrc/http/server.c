@@ -182,6 +182,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         code = za__http_tree(s, &body, &len);
     } else if (strcmp(url, "/deadletters") == 0) {
         code = za__http_deadletters(s, &q, &body, &len);
+    } else if (strcmp(url, "/cluster") == 0) {
+        code = za__http_cluster(s, &body, &len);
     } else {
         return send_error(c, MHD_HTTP_NOT_FOUND, "not found", url);
     }

@@ -17,6 +17,7 @@ void za__http_free(za_system *s); /* stop and free (the system is being freed) *
 /* Response bodies (routes.c, prom.c): malloc'd text, NULL on OOM. */
 typedef struct za_http_query {
     const char *offset, *limit, *name, *behaviour, *language; /* NULL: absent */
+    const char *type, *key;                                   /* /grains filters */
 } za_http_query;
 
 /* HTTP status, and *body (malloc'd) set. */
@@ -28,6 +29,8 @@ int za__http_status(za_system *s, char **body, size_t *len);
 int za__http_health(za_system *s, bool ready, char **body, size_t *len);
 int za__http_metrics(za_system *s, char **body, size_t *len);
 int za__http_cluster(za_system *s, char **body, size_t *len); /* route_cluster.c */
+int za__http_grains(za_system *s, const za_http_query *q, char **body,
+                    size_t *len); /* route_grains.c */
 /* A JSON error body {"error": text}. */
 char *za__http_error_body(const char *text, const char *detail, size_t *len);
 

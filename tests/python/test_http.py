@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import zactor
 from conftest import Counter, wait_for
+from test_cluster import nodes, redis_url  # noqa: F401  (fixtures: a redis-server, node processes)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -468,3 +469,36 @@ def test_dashboard_in_headless_chromium(mixed, tmp_path):
     finally:
         stop.set()
         t.join(70)
+
+
+def test_cluster_view(redis_url, nodes):  # noqa: F811
+    """GET /cluster: this node and the members as the membership table has
+    them, with the cluster's counters; {"cluster": null} without a cluster."""
+    with zactor.System(workers=1, http="127.0.0.1:0") as s:
+        assert get_json(s.http_url, "/cluster") == {"cluster": None}
+    with zactor.Cluster(redis_url, name="ops", node_name="web-1") as cluster, \
+            zactor.System(workers=2, cluster=cluster, http="127.0.0.1:0") as system:
+        url = system.http_url
+        doc = get_json(url, "/cluster")["cluster"]
+        assert doc["name"] == "ops"
+        me = doc["self"]
+        assert me["name"] == "web-1" and me["id"] == system.node.id and me["self"] is True
+        assert me["state"] == "alive" and me["endpoint"] == system.node.endpoint
+        assert me["epoch"] > 0
+        assert doc["count"] == 1 and [m["name"] for m in doc["members"]] == ["web-1"]
+        proc, other_id = nodes(redis_url, "ops", "web-2")
+        doc = wait_for(lambda: (d := get_json(url, "/cluster")["cluster"])["count"] == 2 and d,
+                       timeout=15)
+        assert doc, "the second node never showed up in /cluster"
+        members = {m["name"]: m for m in doc["members"]}
+        assert set(members) == {"web-1", "web-2"}
+        assert members["web-2"]["id"] == other_id and members["web-2"]["self"] is False
+        assert members["web-2"]["endpoint"].startswith("tcp://127.0.0.1:")
+        assert members["web-2"]["state"] == "alive"
+        # traffic shows in the counters
+        inv = wait_for(lambda: system.lookup("inventory@web-2"), 10)
+        assert inv.ask(("get", 1), timeout=5) == {"item": 1, "count": 7}
+        stats = get_json(url, "/cluster")["cluster"]["stats"]
+        assert stats["sent"] >= 1 and stats["malformed"] == 0 and stats["table_version"] >= 2
+        assert set(stats) >= {"fenced", "dropped", "votes", "nodes_down", "redis_errors",
+                              "table_version", "auth_failed", "batches_out"}

@@ -457,6 +457,8 @@ def test_dashboard_in_headless_chromium(mixed, tmp_path):
         assert '<span id="ready" class="pill ok">ready</span>' in dom
         assert "dead letter (failed) to " + ref_text(refs["c"]) in dom
         assert '<span id="tree-count" class="ref">(4)</span>' in dom
+        assert '<b id="s-grains">0</b>' in dom  # no grain classes: none active
+        assert '<section id="cluster" class="wide" hidden="">' in dom  # not in a cluster
         shot = os.path.join(ROOT, os.environ.get("ZACTOR_DASHBOARD_SHOT",
                                                  os.path.join("build", "dashboard.png")))
         os.makedirs(os.path.dirname(shot), exist_ok=True)
@@ -471,7 +473,7 @@ def test_dashboard_in_headless_chromium(mixed, tmp_path):
         t.join(70)
 
 
-def test_cluster_view(redis_url, nodes):  # noqa: F811
+def test_cluster_view(redis_url, nodes, tmp_path):  # noqa: F811
     """GET /cluster: this node and the members as the membership table has
     them, with the cluster's counters; {"cluster": null} without a cluster."""
     with zactor.System(workers=1, http="127.0.0.1:0") as s:
@@ -502,3 +504,10 @@ def test_cluster_view(redis_url, nodes):  # noqa: F811
         assert stats["sent"] >= 1 and stats["malformed"] == 0 and stats["table_version"] >= 2
         assert set(stats) >= {"fenced", "dropped", "votes", "nodes_down", "redis_errors",
                               "table_version", "auth_failed", "batches_out"}
+        # the dashboard shows the cluster's nodes (a section only a cluster has)
+        out = _chromium(["--virtual-time-budget=3000", "--dump-dom", url + "/?interval=200"], tmp_path)
+        assert out.returncode == 0, out.stderr[-2000:]
+        dom = out.stdout.decode()
+        assert '<section id="cluster" class="wide">' in dom
+        assert "<td>web-2</td>" in dom and '<td>web-1 <span class="pill ok">this node</span></td>' in dom
+        assert '<b id="s-node">web-1</b>' in dom

@@ -46,7 +46,7 @@ static const za_behaviour idle = {ZA_BEHAVIOUR_INIT, .name = "idle", .receive = 
 
 typedef struct scraper {
     const char *url;
-    uint64_t every_us;   /* between scrapes */
+    uint64_t every_us;    /* between scrapes */
     const char *paths[2]; /* GET each per scrape (NULL: none) */
     atomic_int stop;
     uint64_t scrapes, bytes, failures, ns;
@@ -61,8 +61,8 @@ static size_t scrape_once(unsigned port, const char *path) {
     size_t got = 0;
     if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0) {
         char req[256];
-        int len = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n",
-                           path);
+        int len = snprintf(req, sizeof req,
+                           "GET %s HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n", path);
         if (send(fd, req, (size_t)len, MSG_NOSIGNAL) == (ssize_t)len) {
             char buf[65536];
             ssize_t k;

@@ -29,6 +29,12 @@ int za__http_status(za_system *s, char **body, size_t *len);
 int za__http_health(za_system *s, bool ready, char **body, size_t *len);
 int za__http_metrics(za_system *s, char **body, size_t *len);
 int za__http_cluster(za_system *s, char **body, size_t *len); /* route_cluster.c */
+/* In a cluster: this node is not expelled and its last Redis round trip
+ * worked (*why says what is wrong). Outside one: true. (route_cluster.c) */
+bool za__http_cluster_ready(za_system *s, const char **why);
+bool za__http_cluster_redis_ok(za_cluster *c);
+/* What /health/ready, /status and zactor_ready say (routes.c). */
+bool za__http_ready(za_system *s, const char **why);
 int za__http_grains(za_system *s, const za_http_query *q, char **body,
                     size_t *len); /* route_grains.c */
 /* A JSON error body {"error": text}. */

@@ -29,6 +29,24 @@ static void put_node(za_jw *w, const za_node_info *n, bool self, const char *sta
     za__jw_obj_end(w);
 }
 
+bool za__http_cluster_redis_ok(za_cluster *c) {
+    return !atomic_load_explicit(&c->redis_down, memory_order_relaxed);
+}
+
+bool za__http_cluster_ready(za_system *s, const char **why) {
+    za_cluster *c = za_system_cluster(s);
+    if (!c) return true;
+    if (atomic_load_explicit(&c->expelled, memory_order_relaxed)) {
+        *why = "this node was declared dead by the cluster";
+        return false;
+    }
+    if (!za__http_cluster_redis_ok(c)) {
+        *why = "Redis (cluster membership) is unreachable";
+        return false;
+    }
+    return true;
+}
+
 #define STAT(field)                                                                                \
     do {                                                                                           \
         za__jw_key(&w, #field);                                                                    \
@@ -73,6 +91,8 @@ int za__http_cluster(za_system *s, char **body, size_t *len) {
     za__jw_str(&w, c->name);
     za__jw_key(&w, "self");
     put_node(&w, &self, true, expelled ? "expelled" : "alive");
+    za__jw_key(&w, "redis");
+    za__jw_str(&w, za__http_cluster_redis_ok(c) ? "ok" : "unreachable");
     za__jw_key(&w, "members");
     za__jw_arr(&w);
     for (size_t i = 0; i < n; i++) put_node(&w, &nodes[i], nodes[i].id == self.id, "alive");

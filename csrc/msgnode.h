@@ -22,6 +22,9 @@ enum {
      * deactivation marker pushed later under the same lock orders after it.
      * Tested in the same mask as ZA_MF_SYSTEM (send.c): no extra instruction. */
     ZA_MF_DIRECT = 32,
+    /* enq_ns is set for a receive span's mailbox wait (spans.c), without
+     * sampling the message for the latency histograms (ZA_MF_TIMED) */
+    ZA_MF_ENQ = 64,
 };
 
 /* System message kinds (sys field). */
@@ -66,7 +69,7 @@ typedef struct za_msgnode {
     struct za_msgnode *ahead;
     uint8_t inl[ZA_INLINE]; /* line 1 holds its first ZA_LINE1_PAYLOAD bytes */
     uint64_t corr;          /* valid only with ZA_MF_REPLY */
-    uint64_t enq_ns;        /* valid only with ZA_MF_TIMED */
+    uint64_t enq_ns;        /* valid only with ZA_MF_TIMED or ZA_MF_ENQ */
     union {
         struct {
             void *ptr;

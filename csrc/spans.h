@@ -31,7 +31,7 @@ void za__span_recv_end(za_ctx *c, const za_behaviour *b, za_span_open *o, int rc
 static inline void za__span_on_attach(za_msgnode *m) {
     if (ZA_UNLIKELY(atomic_load_explicit(&za__spans_langs, memory_order_relaxed))) {
         m->enq_ns = za__now_ns();
-        m->flags |= ZA_MF_TIMED;
+        m->flags |= ZA_MF_ENQ;
     }
 }
 

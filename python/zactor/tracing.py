@@ -28,7 +28,8 @@ the context on (and can read or set it, Lua's ``ctx:trace()``, C's
 
 How: the runtime records spans in C (csrc/spans.c: two clock reads and a
 copy per span, no Python code on the message path) into a bounded buffer; a
-thread of this module hands them to OpenTelemetry in batches, as span
+thread of this module hands them to OpenTelemetry in batches (when a
+quarter of the buffer is filled, or every 0.5 s), as span
 objects (ReadableSpan) that build their fields only when an exporter reads
 them. ``provider.force_flush()`` (or :func:`flush`) delivers what is
 buffered. A span that finds the buffer full is dropped and counted
@@ -193,12 +194,14 @@ def _drain_all() -> None:
         _deliver(spans)
 
 
-def _pump(stop: threading.Event) -> None:
-    # Hands spans over in batches: waits (without the GIL) until a batch is
-    # buffered or 0.2 s passed, so a busy system pays one Python call per
-    # batch and an idle one shows its spans within a fraction of a second.
+def _pump(stop: threading.Event, batch: int) -> None:
+    # Hands spans over in batches: waits (without the GIL) until a quarter
+    # of the buffer is filled or 0.5 s passed, so a busy system pays one
+    # wake-up and one Python call per few thousand spans (each wake-up takes
+    # the GIL and a core from the actors), and an idle one shows its spans
+    # within half a second.
     while not stop.is_set():
-        _zactor._spans_wait(_BATCH, 0.2)
+        _zactor._spans_wait(batch, 0.5)
         if _state["cls"] is None:
             return
         try:
@@ -301,7 +304,8 @@ def enable(tracer_provider: Any = None, *, exporter: Any = None,
             provider.add_span_processor(proc)
             _state["processor"] = proc
     stop = threading.Event()
-    t = threading.Thread(target=_pump, args=(stop,), name="zactor-spans", daemon=True)
+    t = threading.Thread(target=_pump, args=(stop, max(_BATCH, capacity // 4)), name="zactor-spans",
+                         daemon=True)
     _state["pump"] = (t, stop)
     t.start()
 

@@ -22,9 +22,12 @@ enum {
      * deactivation marker pushed later under the same lock orders after it.
      * Tested in the same mask as ZA_MF_SYSTEM (send.c): no extra instruction. */
     ZA_MF_DIRECT = 32,
+    /* the grain directory's deactivation marker (ZA_TAG_DEACTIVATE): tested
+     * in the same mask as ZA_MF_TIMED on delivery (actor.c) */
+    ZA_MF_DEACT = 64,
     /* enq_ns is set for a receive span's mailbox wait (spans.c), without
      * sampling the message for the latency histograms (ZA_MF_TIMED) */
-    ZA_MF_ENQ = 64,
+    ZA_MF_ENQ = 128,
 };
 
 /* System message kinds (sys field). */

@@ -271,6 +271,9 @@ PyObject *zpy_spans_drain(PyObject *mod, PyObject *arg) {
             break;
         }
         memcpy(SR(o), &buf[i], sizeof buf[i]);
+        /* a span refers to no object that could refer back to it: the
+         * collector need not traverse thousands of them per batch */
+        if (PyObject_IS_GC(o)) PyObject_GC_UnTrack(o);
         PyList_SET_ITEM(list, (Py_ssize_t)i, o);
     }
     PyMem_Free(buf);
@@ -340,16 +343,22 @@ PyObject *zpy_traced(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
     }
     long kind = PyLong_AsLong(args[0]);
     if (kind == -1 && PyErr_Occurred()) return NULL;
+    if (!g_span_cls || !za_spans_enabled()) { /* tracing.enable() not in force: a plain call */
+        if (kind == ZA_SPAN_ASK) {
+            PyObject *argv[4] = {NULL, args[1], args[2], args[3]};
+            return PyObject_VectorcallMethod(g_str_ask, argv + 1,
+                                             2 | PY_VECTORCALL_ARGUMENTS_OFFSET, g_kw_timeout);
+        }
+        return PyObject_CallMethod(args[1], "tell", "O", args[2]);
+    }
     za_trace parent;
     int have = otel_current(&parent);
     if (have < 0) return NULL;
-    za_ref target = 0;
-    PyObject *id = PyObject_GetAttrString(args[1], "id");
-    if (id) {
-        target = PyLong_AsUnsignedLongLong(id);
-        Py_DECREF(id);
-    }
-    PyErr_Clear(); /* (not a ref: the call below says so) */
+    modstate *st = zpy_state(mod);
+    /* (not an ActorRef: the call below says so) */
+    za_ref target = st && PyObject_TypeCheck(args[1], (PyTypeObject *)st->Ref_Type)
+                        ? ((RefObject *)args[1])->ref
+                        : 0;
     za_trace saved;
     int had = za_trace_current(&saved) == ZA_OK;
     if (have) za_trace_set_current(&parent);

@@ -341,17 +341,16 @@ def otel_context() -> Any:
     return trace.set_span_in_context(NonRecordingSpan(sc))
 
 
+_traced = _zactor._traced
+
+
 def ask(ref, msg, timeout: Optional[float] = 5.0):
     """``ref.ask(msg, timeout)`` in an "ask" span (when enabled) whose context
     the request carries, so the handler's span is its child."""
-    if _state["provider"] is None:
-        return ref.ask(msg, timeout=timeout)
-    return _zactor._traced(2, ref, msg, timeout)
+    return _traced(2, ref, msg, timeout)
 
 
 def tell(ref, msg) -> None:
     """``ref.tell(msg)`` in a "tell" span (when enabled) whose context the
     message carries."""
-    if _state["provider"] is None:
-        return ref.tell(msg)
-    return _zactor._traced(3, ref, msg, None)
+    return _traced(3, ref, msg, None)

@@ -248,8 +248,11 @@ static int busy_main(double seconds) {
         printf(" %.0f/%.0f", res[0][r], res[1][r]);
         d[r] = 100.0 * (res[0][r] - res[1][r]) / res[0][r];
     }
-    double paired = median(d, BUSY_ROUNDS), off = median(res[0], BUSY_ROUNDS),
-           on = median(res[1], BUSY_ROUNDS);
+    double c0[BUSY_ROUNDS], c1[BUSY_ROUNDS]; /* median() sorts: keep the runs' order */
+    memcpy(c0, res[0], sizeof c0);
+    memcpy(c1, res[1], sizeof c1);
+    double paired = median(d, BUSY_ROUNDS), off = median(c0, BUSY_ROUNDS),
+           on = median(c1, BUSY_ROUNDS);
     double per = scrapes ? (double)scrape_ns / (double)scrapes / 1e3 : 0.0;
     printf("\n  off %.0f msg/s   on %.0f msg/s   cost (median of paired rounds) %+.2f %%\n"
            "  scrapes %llu (%.0f bytes each, /metrics + /actors: %.0f us per scrape incl. "

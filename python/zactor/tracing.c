@@ -55,7 +55,7 @@ static PyObject *g_otel_key;  /* the key of the current span in that Context */
 static PyObject *g_otel_last; /* the span seen last, and what it parsed to */
 static za_trace g_otel_last_t;
 static int g_otel_last_ok;
-static PyObject *g_str_ask, *g_kw_timeout;
+static PyObject *g_str_ask, *g_str_tell, *g_kw_timeout;
 
 static PyObject *id_to_int(const uint8_t *b, size_t n) {
     uint64_t hi = 0, lo = 0;
@@ -183,6 +183,7 @@ int zpy_tracing_exec(PyObject *m) {
     Py_DECREF(t);
     if (rc < 0) return -1;
     if (!g_str_ask && !(g_str_ask = PyUnicode_InternFromString("ask"))) return -1;
+    if (!g_str_tell && !(g_str_tell = PyUnicode_InternFromString("tell"))) return -1;
     if (!g_kw_timeout && !(g_kw_timeout = Py_BuildValue("(s)", "timeout"))) return -1;
     return 0;
 }
@@ -349,7 +350,7 @@ PyObject *zpy_traced(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
             return PyObject_VectorcallMethod(g_str_ask, argv + 1,
                                              2 | PY_VECTORCALL_ARGUMENTS_OFFSET, g_kw_timeout);
         }
-        return PyObject_CallMethod(args[1], "tell", "O", args[2]);
+        return PyObject_VectorcallMethod(g_str_tell, (PyObject *[]){args[1], args[2]}, 2, NULL);
     }
     za_trace parent;
     int have = otel_current(&parent);
@@ -370,7 +371,7 @@ PyObject *zpy_traced(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
         r = PyObject_VectorcallMethod(g_str_ask, argv + 1, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET,
                                       g_kw_timeout);
     } else {
-        r = PyObject_CallMethod(args[1], "tell", "O", args[2]);
+        r = PyObject_VectorcallMethod(g_str_tell, (PyObject *[]){args[1], args[2]}, 2, NULL);
     }
     za_span_end(&sc, r == NULL);
     za_trace_set_current(had ? &saved : NULL);

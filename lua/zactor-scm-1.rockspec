@@ -44,7 +44,7 @@ build = {
    modules = {
       zactor = {
          sources = {
-            "csrc/actor.c", "csrc/ask.c", "csrc/behaviour.c", "csrc/deadletter.c", "csrc/err.c",
+            "csrc/actor.c", "csrc/ask.c", "csrc/behaviour.c", "csrc/chain.c", "csrc/deadletter.c", "csrc/err.c",
             "csrc/introspect.c", "csrc/metrics.c",
             "csrc/label.c", "csrc/spans.c", "csrc/http/route_cluster.c",
             "csrc/http/route_grains.c",

@@ -794,3 +794,8 @@ int za_actor_info_get(za_system *sys, za_ref ref, za_actor_info *out) {
     out->restarts = atomic_load_explicit(&a->restarts, memory_order_relaxed);
     return ZA_OK;
 }
+
+/* (za_ctx_self may name the grain this actor serves: see zactor.h) */
+za_ref za_ctx_actor(za_ctx *ctx) {
+    return ctx ? ctx->self : ZA_REF_NONE;
+}

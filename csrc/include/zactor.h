@@ -1092,6 +1092,12 @@ int za_ctx_grain_defer(za_ctx *ctx);
 /* Ask the runtime to deactivate this activation once it is idle (as if its
  * idle time ran out now). */
 int za_ctx_grain_deactivate(za_ctx *ctx);
+/* The calling actor's own reference. For a grain activation it is the
+ * activation's actor, where za_ctx_self gives the grain reference: a
+ * message to it skips the grain directory, so it reaches the activation
+ * even while the grain is deactivating (bindings resume the suspended
+ * handlers of an async on_deactivate with it). Otherwise za_ctx_self. */
+za_ref za_ctx_actor(za_ctx *ctx);
 
 /*
  * Reminders: persistent timers of a grain, one store row each with the time

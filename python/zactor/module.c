@@ -57,6 +57,7 @@ static PyObject *mod_pack(PyObject *mod, PyObject *obj) {
 static PyMethodDef mod_methods[] = {
     {"_pack", (PyCFunction)mod_pack, METH_O, NULL},
     {"_async_api", (PyCFunction)zpy_async_api, METH_NOARGS, NULL},
+    {"_grain_api", (PyCFunction)zpy_grain_api, METH_NOARGS, NULL},
     {"_trace_get", (PyCFunction)zpy_trace_get, METH_NOARGS, NULL},
     {"_trace_set", (PyCFunction)zpy_trace_set, METH_O, NULL},
     {"_spans_configure", (PyCFunction)zpy_spans_configure, METH_VARARGS, NULL},

@@ -5,7 +5,8 @@
  *   [1, from_node, from_epoch, from_endpoint]
  * followed by one or more envelopes, each
  *   [kind, target, sender, tag, corr, status, payload]
- * (payload: bin; for an error reply, the error text). Batches are per peer:
+ * (payload: bin; for an error reply, the error text), or for a grain
+ * message the same with the grain's type and key (str) appended. Batches are per peer:
  * the network thread appends every envelope bound for a peer that it finds
  * queued, then sends them as one frame.
  */
@@ -22,6 +23,9 @@ enum {
     ZA_ENV_ASK = 3,   /* a request; corr names it at the asker's node */
     ZA_ENV_REPLY = 4, /* the answer to corr; status != 0: payload is error text */
     ZA_ENV_SYS = 5,   /* watch / unwatch / stop: tag is the ZA_SYS_* kind */
+    ZA_ENV_GRAIN = 6, /* a message for grain (type, key), two more fields:
+                         [6, 0, sender, tag, corr, hops, payload, type, key];
+                         corr != 0: an ask (answered by a REPLY to corr) */
 };
 #define ZA_ENV_VERSION 1
 
@@ -33,6 +37,9 @@ typedef struct za_env {
     int32_t status;
     const void *data; /* points into the frame (decode) or the caller's bytes */
     uint32_t len;
+    /* ZA_ENV_GRAIN: the grain's identity (not NUL-terminated on decode) */
+    const char *gtype, *gkey;
+    uint32_t gtype_len, gkey_len;
 } za_env;
 
 typedef struct za_env_header {

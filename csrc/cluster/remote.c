@@ -18,6 +18,8 @@
 #include "cluster.h"
 #include "deadletter.h"
 #include "envelope.h"
+#include "gplace.h"
+#include "grain/grain.h"
 #include "hook.h"
 #include "send.h"
 #include "system.h"
@@ -98,9 +100,9 @@ static void node_down_text(za_cluster *c, uint32_t node, char *buf, size_t cap) 
 
 /* The target's node is gone: the message is a dead letter; an ask is
  * answered now with ZA_ENODEDOWN rather than at its timeout. */
-static int to_dead_node(za_system *s, za_msgnode *m) {
+static int to_dead_node_at(za_system *s, za_msgnode *m, uint32_t node) {
     char why[100];
-    node_down_text(s->cluster, za_ref_node(m->target), why, sizeof why);
+    node_down_text(s->cluster, node, why, sizeof why);
     if (m->reply) {
         za_reply_slot *r = m->reply;
         m->reply = NULL;
@@ -129,6 +131,10 @@ static int to_dead_node(za_system *s, za_msgnode *m) {
     return ZA_OK;
 }
 
+static int to_dead_node(za_system *s, za_msgnode *m) {
+    return to_dead_node_at(s, m, za_ref_node(m->target));
+}
+
 static void watch_add(za_cluster *c, za_ref watcher, za_ref target) {
     za_rwatch *w = malloc(sizeof *w);
     if (!w) return;
@@ -151,6 +157,8 @@ static void watch_remove(za_cluster *c, za_ref watcher, za_ref target) {
         }
     pthread_mutex_unlock(&c->watch_mu);
 }
+
+static za_pending *take_pending(za_cluster *c, uint64_t corr, uint32_t from);
 
 int za__cluster_send(za_system *s, za_msgnode *m, bool from_outside) {
     za_cluster *c = s->cluster;
@@ -226,6 +234,72 @@ int za__cluster_send(za_system *s, za_msgnode *m, bool from_outside) {
                     break;
                 }
             pthread_mutex_unlock(&c->pend_mu);
+        }
+        return rc;
+    }
+    za__msg_free(m);
+    return ZA_OK;
+}
+
+/* A message for grain (type, key) whose home (or lease holder) is `node`:
+ * a ZA_ENV_GRAIN envelope. An ask keeps its reply slot here under a
+ * correlation id like any remote ask, so the answer reaches the asker
+ * however many nodes the message crossed. */
+int za__cluster_send_grain(za_system *s, uint32_t node, const char *type, const char *key,
+                           za_msgnode *m, int hops) {
+    za_cluster *c = s->cluster;
+    if (m->flags & ZA_MF_SYSTEM)
+        return za__fail(ZA_EINVAL, "grain %s/%s: system messages do not cross nodes", type, key);
+    if (m->kind == ZA_PAYLOAD_PTR)
+        return za__fail(ZA_EINVAL,
+                        "a pointer payload cannot be sent to grain %s/%s, whose home is node %u: "
+                        "send bytes or a value",
+                        type, key, node);
+    za_env e = {.kind = ZA_ENV_GRAIN,
+                /* a grain sender is an index into this node's identity
+                 * table, meaningless elsewhere: it travels as "no sender"
+                 * (asks still reach it through their reply slot) */
+                .sender = za_ref_is_grain(m->sender) ? ZA_REF_NONE : m->sender,
+                .tag = m->tag,
+                .status = hops,
+                .data = za__msg_data(m),
+                .len = m->len,
+                .gtype = type,
+                .gtype_len = (uint32_t)strlen(type),
+                .gkey = key,
+                .gkey_len = (uint32_t)strlen(key)};
+    za_pending *p = NULL;
+    if (m->reply) {
+        p = malloc(sizeof *p);
+        if (!p) return za__fail(ZA_ENOMEM, "out of memory");
+        p->corr = atomic_fetch_add_explicit(&c->next_corr, 1, memory_order_relaxed) + 1;
+        p->node = node;
+        p->slot = m->reply;
+        e.corr = p->corr;
+        /* under pend_mu, as in za__cluster_send: a verdict either is seen
+         * here or its sweep sees the entry */
+        pthread_mutex_lock(&c->pend_mu);
+        if (!node_alive(c, node)) {
+            pthread_mutex_unlock(&c->pend_mu);
+            free(p);
+            return to_dead_node_at(s, m, node);
+        }
+        uint32_t b = (uint32_t)(p->corr & (c->npend_buckets - 1));
+        p->next = c->pend[b];
+        c->pend[b] = p;
+        pthread_mutex_unlock(&c->pend_mu);
+        m->reply = NULL;
+    } else if (!node_alive(c, node)) {
+        return to_dead_node_at(s, m, node);
+    }
+    int rc = za__remote_post(c, node, &e);
+    if (rc != ZA_OK) {
+        if (p) { /* take the slot back: the caller answers */
+            za_pending *q = take_pending(c, e.corr, node);
+            if (q) {
+                m->reply = q->slot;
+                free(q);
+            }
         }
         return rc;
     }
@@ -341,6 +415,8 @@ static void answer_back(za_answer *a, void *ud) {
     free(o);
 }
 
+static void grain_in(za_cluster *c, za_system *s, uint32_t from, const za_env *e);
+
 static bool local_target(za_cluster *c, za_ref r) {
     return r && za_ref_node(r) == c->self.id;
 }
@@ -364,6 +440,10 @@ void za__remote_deliver(za_cluster *c, uint32_t from, const za_env *e) {
         }
         za__reply_release(p->slot);
         free(p);
+        return;
+    }
+    if (e->kind == ZA_ENV_GRAIN) {
+        if (s) grain_in(c, s, from, e);
         return;
     }
     /* the sender must be an actor of the node the frame came from */
@@ -430,5 +510,60 @@ void za__remote_deliver(za_cluster *c, uint32_t from, const za_env *e) {
         za__reply_release(r); /* the message keeps its reference */
     }
     int rc = za__send_node(s, m, true);
+    if (rc != ZA_OK && rc != ZA_EDROPPED) za__dead_letter(s, m, ZA_DL_DEAD_TARGET);
+}
+
+/* A grain message from node `from`: into this node's directory, which
+ * pushes it to the activation here, activates the grain (taking the
+ * lease), or forwards it on when its view names another home (at most
+ * ZA_GRAIN_MAX_HOPS times, then this node acts as home). */
+static void grain_in(za_cluster *c, za_system *s, uint32_t from, const za_env *e) {
+    char type[256], key[1025];
+    if ((e->sender && za_ref_node(e->sender) != from) || e->len > s->cfg.max_payload ||
+        (e->tag < 0 && e->tag != ZA_TAG_REMINDER) || e->status < 0 ||
+        memchr(e->gtype, 0, e->gtype_len) || memchr(e->gkey, 0, e->gkey_len)) {
+        atomic_fetch_add_explicit(&c->st.malformed, 1, memory_order_relaxed);
+        return;
+    }
+    memcpy(type, e->gtype, e->gtype_len);
+    type[e->gtype_len] = 0;
+    memcpy(key, e->gkey, e->gkey_len);
+    key[e->gkey_len] = 0;
+    atomic_fetch_add_explicit(&c->st.received, 1, memory_order_relaxed);
+    za_msgnode *m = za__msg_new_bytes(e->tag, e->data, e->len);
+    if (!m) return;
+    m->sender = e->sender;
+    if (e->corr) {
+        origin *o = malloc(sizeof *o);
+        za_reply_slot *r = o ? za__reply_new_cb(s, answer_back, o) : NULL;
+        if (!r) {
+            free(o);
+            za__msg_free(m);
+            return;
+        }
+        *o = (origin){c, from, e->corr, e->sender, ZA_REF_NONE};
+        m->reply = r;
+        za__reply_release(r); /* the message keeps its reference */
+    }
+    za_ref g;
+    int rc = za_grain_ref(s, type, key, &g);
+    if (rc != ZA_OK) {
+        char why[160];
+        snprintf(why, sizeof why, "grain %s/%s: %s on node %u", type, key,
+                 rc == ZA_ENOTFOUND ? "type not registered" : za_strerror(rc), c->self.id);
+        if (m->reply) {
+            za_reply_slot *r = m->reply;
+            m->reply = NULL;
+            za__reply_complete(s, r, rc, 0, NULL, 0, NULL, NULL, why);
+            za__reply_release(r);
+        }
+        za__dead_letter(s, m, ZA_DL_DEAD_TARGET);
+        return;
+    }
+    m->target = g;
+    int saved = za__grain_hops;
+    za__grain_hops = e->status + 1;
+    rc = za__grain_send(s, m, true);
+    za__grain_hops = saved;
     if (rc != ZA_OK && rc != ZA_EDROPPED) za__dead_letter(s, m, ZA_DL_DEAD_TARGET);
 }

@@ -38,8 +38,13 @@ void za__cluster_grains_view_changed(za_cluster *c, bool joined, bool expelled);
  * this many hops after the first: past it the receiver treats itself as
  * home (the lease still makes the activation single). */
 #define ZA_GRAIN_MAX_HOPS 2
+/* Forwarded more often than this (a lease holder and a home sending a
+ * message to each other while a lease drop is in flight), a message fails
+ * (ZA_ENODEDOWN) rather than loop. */
+#define ZA_GRAIN_GIVE_UP_HOPS 8
 /* The hop count of the grain message being delivered on this thread (set
- * around the directory call by remote.c; read by za__grain_home/forward). */
+ * around the directory call by remote.c; read by za__grain_home/forward;
+ * the message itself keeps it in za_msgnode.hops for later forwards). */
 extern _Thread_local int za__grain_hops;
 
 /* lease.c: the Redis lease, on the lease thread (started on first use). */

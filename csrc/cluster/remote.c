@@ -561,8 +561,12 @@ static void grain_in(za_cluster *c, za_system *s, uint32_t from, const za_env *e
         return;
     }
     m->target = g;
+    /* kept with the message: if it waits in the directory (a lease taken
+     * elsewhere, a deactivation) and is forwarded later from another
+     * thread, it still counts the nodes it crossed */
+    m->hops = (uint16_t)(e->status < UINT16_MAX ? e->status + 1 : UINT16_MAX);
     int saved = za__grain_hops;
-    za__grain_hops = e->status + 1;
+    za__grain_hops = m->hops;
     rc = za__grain_send(s, m, true);
     za__grain_hops = saved;
     if (rc != ZA_OK && rc != ZA_EDROPPED) za__dead_letter(s, m, ZA_DL_DEAD_TARGET);

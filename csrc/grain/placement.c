@@ -33,8 +33,15 @@ void za__grain_lease_drop(za_system *s, const char *type, const char *key, uint6
 int za__grain_forward(za_system *s, uint32_t node, const char *type, const char *key,
                       za_msgnode *m, bool from_outside) {
     (void)from_outside;
-    if (s->cluster && node != za_system_node(s))
-        return za__cluster_send_grain(s, node, type, key, m, za__grain_hops);
+    if (s->cluster && node != za_system_node(s)) {
+        int hops = m->hops > za__grain_hops ? m->hops : za__grain_hops;
+        if (hops > ZA_GRAIN_GIVE_UP_HOPS)
+            return za__fail(ZA_ENODEDOWN,
+                            "grain %s/%s: crossed %d nodes without finding one that could "
+                            "activate it (membership changing?)",
+                            type, key, hops);
+        return za__cluster_send_grain(s, node, type, key, m, hops);
+    }
     return za__fail(ZA_EINVAL, "grain %s/%s: home is node %u but this system is %s", type, key,
                     node, s->cluster ? "that node" : "not in a cluster");
 }

@@ -569,5 +569,13 @@ static void grain_in(za_cluster *c, za_system *s, uint32_t from, const za_env *e
     za__grain_hops = m->hops;
     rc = za__grain_send(s, m, true);
     za__grain_hops = saved;
-    if (rc != ZA_OK && rc != ZA_EDROPPED) za__dead_letter(s, m, ZA_DL_DEAD_TARGET);
+    if (rc != ZA_OK && rc != ZA_EDROPPED) {
+        if (m->reply) { /* the asker learns why (forwarded too often, shutting down...) */
+            za_reply_slot *r = m->reply;
+            m->reply = NULL;
+            za__reply_complete(s, r, rc, 0, NULL, 0, NULL, NULL, za_last_error());
+            za__reply_release(r);
+        }
+        za__dead_letter(s, m, ZA_DL_DEAD_TARGET);
+    }
 }

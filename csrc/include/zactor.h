@@ -958,10 +958,10 @@ typedef struct za_grain_info {
     za_ref grain;           /* the grain reference */
     za_ref activation;      /* the actor now serving it (ZA_REF_NONE while activating) */
     za_grain_status status;
-    uint64_t since_us;      /* when this activation began (unix microseconds) */
-    uint64_t idle_us;       /* time since its last message */
-    uint64_t messages;      /* messages routed to this activation */
-    uint64_t version;       /* stored state version it last read or wrote (journaled: seq) */
+    uint64_t since_us; /* when this activation began (unix microseconds) */
+    uint64_t idle_us;  /* time since its last message */
+    uint64_t messages; /* messages routed to this activation */
+    uint64_t version;  /* stored state version it last read or wrote (journaled: seq) */
 } za_grain_info;
 
 /* Visit this node's activations (a snapshot: fn runs outside the

@@ -17,6 +17,7 @@
 #include "cluster.h"
 #include "gplace.h"
 #include "grain/grain.h"
+#include "grain/relocate.h"
 #include "system.h"
 
 _Thread_local int za__grain_hops;
@@ -58,40 +59,19 @@ uint32_t za__cluster_grain_home(za_cluster *c, const char *type, const char *key
     return home;
 }
 
-typedef struct moving {
-    za_ref *refs;
-    size_t n, cap;
-    za_cluster *c;
-    bool all;
-} moving;
-
-static int collect(const za_grain_info *g, void *ud) {
-    moving *mv = ud;
-    if (g->status == ZA_GRAIN_DEACTIVATING) return 0;
-    if (!mv->all && za__cluster_grain_home(mv->c, g->type, g->key) == mv->c->self.id) return 0;
-    if (mv->n == mv->cap) {
-        size_t cap = mv->cap ? 2 * mv->cap : 64;
-        za_ref *nr = realloc(mv->refs, cap * sizeof *nr);
-        if (!nr) return 1;
-        mv->refs = nr;
-        mv->cap = cap;
-    }
-    mv->refs[mv->n++] = g->grain;
-    return 0;
-}
-
 void za__cluster_grains_view_changed(za_cluster *c, bool joined, bool expelled) {
     /* acquire: pairs with the release store of sys in za__cluster_attach's
      * CAS; a detached system (NULL) has no grains to move */
     za_system *s = atomic_load_explicit(&c->sys, memory_order_acquire);
     if (!s) return;
-    if (joined || expelled) {
-        moving mv = {.c = c, .all = expelled};
-        size_t count = 0;
-        za_grain_list(s, collect, &mv, &count);
-        for (size_t i = 0; i < mv.n; i++)
-            za__grain_stop(s, mv.refs[i]); /* TODO(g-core): a reason ("moved" / "expelled") */
-        free(mv.refs);
-    }
-    za__reminders_members_changed(s);
+    /* a death moves nothing active here (the dead node's grains activate
+     * at their new homes on their next message); a join moves the grains
+     * the newcomer now wins; an expulsion everything */
+    if (expelled)
+        za__grains_relocate(s, true, "expelled");
+    else if (joined)
+        za__grains_relocate(s, false, "moved");
+    /* TODO(g-store merge): reminder ownership moves with homes; wire when
+     * csrc/grain/reminders.c lands:
+     * za__reminders_members_changed(s); */
 }

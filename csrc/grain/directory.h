@@ -42,7 +42,8 @@ typedef struct za_gclass {
     uint32_t capacity;
 } za_gclass;
 
-typedef struct za_gact za_gact; /* one activation's record (activation.c) */
+typedef struct za_gact za_gact;             /* one activation's record (activation.c) */
+typedef struct za__reminders za__reminders; /* the reminder thread's state (reminders.c) */
 
 /* entry status: 0 = no activation (ZA_GRAIN_* otherwise) */
 enum { ZA_GS_NONE = 0 };
@@ -131,6 +132,8 @@ typedef struct za_grains {
     pthread_t sw_thread;
     bool sw_started, sw_stop;
     _Atomic uint32_t min_idle_ms; /* smallest idle_ms of the classes */
+
+    za__reminders *reminders; /* reminders.c */
 } za_grains;
 
 /* The directory's clock for idle times: the coarse monotonic clock (a few

@@ -54,5 +54,11 @@ int za__reminders_start(za_system *s);
 void za__reminders_stop(za_system *s);
 void za__reminders_type_registered(za_system *s, const char *type);
 void za__reminders_members_changed(za_system *s);
+/* Free what za__reminders_start made (after the store closed: completions
+ * of remind/forget may still touch it until then). */
+void za__reminders_free(za_system *s);
+/* Figures for tests and benchmarks: reminders scheduled here, firings so
+ * far, how long the start's load took. */
+int za__reminders_figures(za_system *s, uint64_t *count, uint64_t *fired, uint64_t *load_ms);
 
 #endif

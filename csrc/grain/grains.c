@@ -37,8 +37,7 @@ int za__grains_init(za_system *s) {
     const char *url = s->cfg.storage ? s->cfg.storage : "memory://";
     rc = za_store_open(url, NULL, &g->store);
     if (rc != ZA_OK) return rc; /* za_store_open said why */
-    /* TODO(g-store merge): za__reminders_start(s) here once csrc/grain/reminders.c lands */
-    return ZA_OK;
+    return za__reminders_start(s);
 }
 
 /* Deactivate every activation and wait (bounded) until they ended, so the
@@ -46,7 +45,7 @@ int za__grains_init(za_system *s) {
 void za__grains_shutdown(za_system *s, uint32_t timeout_ms) {
     za_grains *g = s->grains;
     if (!g) return;
-    /* TODO(g-store merge): za__reminders_stop(s) here */
+    za__reminders_stop(s); /* no firing activates a grain from here on */
     za__gidle_stop(s);
     for (uint32_t i = 0; i < ZA_GSHARDS; i++) {
         za_gshard *sh = &g->shards[i];
@@ -87,6 +86,7 @@ void za__grains_free(za_system *s) {
      * touch entries and (for spawns) find the system stopped */
     za_store_close(g->store);
     g->store = NULL;
+    za__reminders_free(s);
     if (g->htab) za__gid_each(g, free_entry, s);
     za__gid_free(g);
     for (size_t i = 0; i < g->nclasses; i++) {
@@ -195,7 +195,7 @@ int za_grain_register(za_system *sys, const za_grain_class *cls) {
     pthread_cond_broadcast(&g->sw_cv);
     pthread_mutex_unlock(&g->sw_mu);
     rc = za__gidle_start(sys);
-    /* TODO(g-store merge): za__reminders_type_registered(sys, cls->type) here */
+    za__reminders_type_registered(sys, cls->type); /* its parked reminders may fire */
     return rc;
 }
 

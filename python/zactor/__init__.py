@@ -62,6 +62,7 @@ from ._zactor import (  # noqa: F401  (re-exported: the storage layer)
     StoreTimeout,
     StoreUnavailable,
     VersionConflict,
+    Fenced,
 )
 
 __all__ = [
@@ -91,6 +92,7 @@ __all__ = [
     "Terminated",
     "Timer",
     "VersionConflict",
+    "Fenced",
     "first",
     "gather",
     "pack",

@@ -71,7 +71,5 @@ void za__cluster_grains_view_changed(za_cluster *c, bool joined, bool expelled) 
         za__grains_relocate(s, true, "expelled");
     else if (joined)
         za__grains_relocate(s, false, "moved");
-    /* TODO(g-store merge): reminder ownership moves with homes; wire when
-     * csrc/grain/reminders.c lands:
-     * za__reminders_members_changed(s); */
+    za__reminders_members_changed(s); /* reminder ownership moves with homes */
 }

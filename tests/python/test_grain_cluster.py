@@ -334,12 +334,12 @@ def test_paused_node_is_taken_over_and_its_writes_are_fenced(cluster):
         t0 = time.monotonic()
         v, attempts, errors = inc_until_ok(others[0], "f")
         print(f"\ntakeover after SIGSTOP: {time.monotonic() - t0:.2f} s ({attempts} attempts)")
-        assert v == 6, v
+        assert v == 6, (v, errors)
         # the other survivor may still send to the paused node until it reads
         # the verdict: such an ask fails (node-down) and, if the paused node
         # ever handles it, its write is fenced
         v, _, errors = inc_until_ok(others[1], "f")
-        assert v == 7, v
+        assert v == 7, (v, errors)
         assert all("node" in e for e in errors), errors
         assert host_of(others, "f") is not host
     finally:

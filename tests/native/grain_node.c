@@ -57,6 +57,9 @@ static int start(za_ctx *ctx, const void *args, size_t len) {
     size_t n = 0;
     uint64_t version = 0;
     if (za_ctx_grain_state(ctx, &data, &n, &version) == ZA_OK) c->n = decode_int(data, n);
+    if (getenv("GN_TRACE"))
+        fprintf(stderr, "[node %u] activated at %lld (version %llu)\n",
+                za_system_node(za_ctx_system(ctx)), (long long)c->n, (unsigned long long)version);
     atomic_fetch_add(&n_activations, 1);
     return 0;
 }
@@ -87,6 +90,9 @@ static int receive(za_ctx *ctx, const za_msg *m) {
         int64_t v = c->value[c->head];
         c->head = (c->head + 1) % FIFO;
         c->count--;
+        if (getenv("GN_TRACE"))
+            fprintf(stderr, "[node %u] saved %lld status %d reply %p\n", za_system_node(sys),
+                    (long long)v, m->status, (void *)r);
         if (r && m->status == ZA_OK)
             za_reply_send(sys, r, 0, &v, sizeof v);
         else if (r)

@@ -222,6 +222,19 @@ def cluster(tmp_path, redis_port, binaries):
         p.wait(timeout=10)
 
 
+def stopped(pid):
+    """True once every thread of pid is stopped (SIGSTOP is delivered
+    asynchronously: a thread may still finish what it was doing)."""
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] not in ("T", "t"):
+                    return False
+        return True
+    except OSError:
+        return False
+
+
 def start_nodes(start, names):
     nodes = [start(n) for n in names]
     assert wait_for(lambda: all(n.nodes() == len(nodes) for n in nodes), 15, 0.05), \
@@ -331,6 +344,9 @@ def test_paused_node_is_taken_over_and_its_writes_are_fenced(cluster):
     # next message activates the grain on one of them (the lease is free)
     host.proc.send_signal(signal.SIGSTOP)
     try:
+        # what it was doing when stopped must not finish during the pause
+        # (an ask in flight could otherwise be applied, its answer lost)
+        assert wait_for(lambda: stopped(host.proc.pid), 10, 0.001)
         t0 = time.monotonic()
         v, attempts, errors = inc_until_ok(others[0], "f")
         print(f"\ntakeover after SIGSTOP: {time.monotonic() - t0:.2f} s ({attempts} attempts)")

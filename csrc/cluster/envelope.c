@@ -26,10 +26,10 @@ int za__env_pack(msgpack_sbuffer *sb, const za_env *e) {
         msgpack_pack_int32(&pk, e->status) || msgpack_pack_bin(&pk, e->len) ||
         msgpack_pack_bin_body(&pk, e->data, e->len))
         return ZA_ENOMEM;
-    if (grain && (msgpack_pack_str(&pk, e->gtype_len) ||
-                  msgpack_pack_str_body(&pk, e->gtype, e->gtype_len) ||
-                  msgpack_pack_str(&pk, e->gkey_len) ||
-                  msgpack_pack_str_body(&pk, e->gkey, e->gkey_len)))
+    if (grain &&
+        (msgpack_pack_str(&pk, e->gtype_len) ||
+         msgpack_pack_str_body(&pk, e->gtype, e->gtype_len) || msgpack_pack_str(&pk, e->gkey_len) ||
+         msgpack_pack_str_body(&pk, e->gkey, e->gkey_len)))
         return ZA_ENOMEM;
     return ZA_OK;
 }
@@ -99,10 +99,10 @@ int za__env_read(za_env_reader *r, za_env *out) {
     int64_t kind, tag, status;
     uint64_t target, sender, corr;
     if (!get_i64(&a[0], &kind) || kind < ZA_ENV_PING || kind > ZA_ENV_GRAIN ||
-        (kind == ZA_ENV_GRAIN) != (o->via.array.size == 9) ||
-        !get_u64(&a[1], &target) || !get_u64(&a[2], &sender) || !get_i64(&a[3], &tag) ||
-        tag < INT32_MIN || tag > INT32_MAX || !get_u64(&a[4], &corr) || !get_i64(&a[5], &status) ||
-        status < INT16_MIN || status > INT16_MAX || a[6].type != MSGPACK_OBJECT_BIN)
+        (kind == ZA_ENV_GRAIN) != (o->via.array.size == 9) || !get_u64(&a[1], &target) ||
+        !get_u64(&a[2], &sender) || !get_i64(&a[3], &tag) || tag < INT32_MIN || tag > INT32_MAX ||
+        !get_u64(&a[4], &corr) || !get_i64(&a[5], &status) || status < INT16_MIN ||
+        status > INT16_MAX || a[6].type != MSGPACK_OBJECT_BIN)
         return ZA_EVALUE;
     out->kind = (int)kind;
     out->target = target;
@@ -117,8 +117,7 @@ int za__env_read(za_env_reader *r, za_env *out) {
     if (kind == ZA_ENV_GRAIN) {
         /* type 0..255 bytes, key 1..1024 (the grain API's limits) */
         if (a[7].type != MSGPACK_OBJECT_STR || a[7].via.str.size > 255 ||
-            a[8].type != MSGPACK_OBJECT_STR || a[8].via.str.size == 0 ||
-            a[8].via.str.size > 1024)
+            a[8].type != MSGPACK_OBJECT_STR || a[8].via.str.size == 0 || a[8].via.str.size > 1024)
             return ZA_EVALUE;
         out->gtype = a[7].via.str.ptr;
         out->gtype_len = a[7].via.str.size;

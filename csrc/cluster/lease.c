@@ -83,8 +83,8 @@ static void run_batch(za_cluster *c, za_lease *l, lreq *batch) {
     for (lreq *q = batch; q && l->rc; q = q->next, sent++) {
         int rc;
         if (q->take) {
-            rc = redisAppendCommand(l->rc, "EVAL %s 4 %b %s %s %s %s %s", TAKE_LUA, q->key,
-                                    q->klen, ks, kn, kt, me, ep);
+            rc = redisAppendCommand(l->rc, "EVAL %s 4 %b %s %s %s %s %s", TAKE_LUA, q->key, q->klen,
+                                    ks, kn, kt, me, ep);
         } else {
             char val[80];
             snprintf(val, sizeof val, "%s|%s|%llu", me, ep, (unsigned long long)q->token);

@@ -30,8 +30,8 @@ void za__grain_lease_drop(za_system *s, const char *type, const char *key, uint6
     if (s->cluster) za__lease_drop(s->cluster, type, key, token);
 }
 
-int za__grain_forward(za_system *s, uint32_t node, const char *type, const char *key,
-                      za_msgnode *m, bool from_outside) {
+int za__grain_forward(za_system *s, uint32_t node, const char *type, const char *key, za_msgnode *m,
+                      bool from_outside) {
     (void)from_outside;
     if (s->cluster && node != za_system_node(s)) {
         int hops = m->hops > za__grain_hops ? m->hops : za__grain_hops;

@@ -46,7 +46,8 @@ static void test_stable(void **st) {
     /* a new incarnation of a node (same id, new epoch) is a new member */
     za_hrw_node a = {3, 100}, b = {3, 101};
     int differ = 0;
-    for (int i = 0; i < 1000; i++) differ += za__hrw_score(grain(i), a) != za__hrw_score(grain(i), b);
+    for (int i = 0; i < 1000; i++)
+        differ += za__hrw_score(grain(i), a) != za__hrw_score(grain(i), b);
     assert_int_equal(differ, 1000);
 }
 

@@ -128,9 +128,9 @@ static void stop(za_ctx *ctx) {
                            "the activation ended before its save completed");
 }
 
-static const za_behaviour counter_beh = {ZA_BEHAVIOUR_INIT, .name = "grain-counter",
-                                         .state_size = sizeof(counter), .start = start,
-                                         .receive = receive, .stop = stop};
+static const za_behaviour counter_beh = {
+    ZA_BEHAVIOUR_INIT, .name = "grain-counter", .state_size = sizeof(counter),
+    .start = start,    .receive = receive,      .stop = stop};
 
 /* ------------------------------------------------------------- the node */
 

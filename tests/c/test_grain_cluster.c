@@ -1,0 +1,300 @@
+/*
+ * Grains across cluster nodes inside one process (so the sanitizer builds
+ * see every thread): two, then three members of one cluster, each a system
+ * with its own cluster object, sharing a redis-server this program starts
+ * (testservers.h) for membership, leases and state. A message sent on any
+ * node reaches the grain's one activation, asks are answered across the
+ * hop, a member that leaves hands its grains (with their state) to the
+ * others, and a join moves only the grains the newcomer wins. Prints the
+ * ask round trip to a grain whose home is the other node next to a local
+ * one (figures, not checks). Every wait is bounded.
+ */
+#include "testutil.h"
+
+#include "testservers.h"
+
+/* libzmq is not built with ThreadSanitizer (see test_cluster.c) */
+const char *__tsan_default_suppressions(void);
+const char *__tsan_default_suppressions(void) {
+    return "race_top:libzmq.so\ncalled_from_lib:libzmq.so\n";
+}
+
+static ts_redis redis;
+static char store_url[200];
+
+enum { T_INC = 1, T_GET = 2, T_SAVED = 10, T_FINAL = 11 };
+static _Atomic int moved_deactivations;
+
+/* A counter grain: T_INC replies with the new count once it is stored. */
+typedef struct counter {
+    int64_t n;
+    za_reply_slot *pending[64];
+    int64_t value[64];
+    uint32_t head, count;
+} counter;
+
+static int c_start(za_ctx *ctx, const void *args, size_t len) {
+    (void)args;
+    (void)len;
+    counter *c = za_ctx_state(ctx);
+    const void *d = NULL;
+    size_t n = 0;
+    uint64_t v = 0;
+    za_ctx_grain_state(ctx, &d, &n, &v);
+    za_doc *doc;
+    if (n && za_doc_decode(d, n, &doc) == ZA_OK) {
+        if (za_doc_root(doc)->type == ZA_V_INT) c->n = za_doc_root(doc)->v.i;
+        za_doc_free(doc);
+    }
+    return 0;
+}
+
+/* the state is a MessagePack int (the value model every language reads) */
+static int save(za_ctx *ctx, int64_t n, int32_t tag) {
+    uint8_t b[9] = {0xd3};
+    for (int i = 0; i < 8; i++) b[1 + i] = (uint8_t)((uint64_t)n >> (56 - 8 * i));
+    uint64_t corr;
+    return za_ctx_grain_save(ctx, b, sizeof b, tag, &corr);
+}
+
+static int c_receive(za_ctx *ctx, const za_msg *m) {
+    counter *c = za_ctx_state(ctx);
+    if (m->tag == ZA_TAG_DEACTIVATE) {
+        if (m->len == 5 && !memcmp(m->data, "moved", 5)) atomic_fetch_add(&moved_deactivations, 1);
+        if (save(ctx, c->n, T_FINAL) == ZA_OK)
+            za_ctx_grain_defer(ctx);
+        return 0;
+    }
+    if (m->tag == T_FINAL) return za_ctx_stop(ctx), 0;
+    if (m->tag == T_SAVED && c->count) {
+        za_reply_slot *r = c->pending[c->head];
+        int64_t v = c->value[c->head];
+        c->head = (c->head + 1) % 64;
+        c->count--;
+        if (m->status == ZA_OK)
+            za_reply_send(za_ctx_system(ctx), r, 0, &v, sizeof v);
+        else
+            za_reply_error(za_ctx_system(ctx), r, m->status, "save failed");
+        return 0;
+    }
+    if (m->tag == T_GET) return za_reply(ctx, 0, &c->n, sizeof c->n);
+    if (m->tag == T_INC && za_ctx_can_reply(ctx) && c->count < 64) {
+        c->n++;
+        if (save(ctx, c->n, T_SAVED) != ZA_OK) {
+            c->n--;
+            return za_reply_error(za_ctx_system(ctx), za_ctx_take_reply(ctx), ZA_ESTORE, "save");
+        }
+        uint32_t t = (c->head + c->count) % 64;
+        c->pending[t] = za_ctx_take_reply(ctx);
+        c->value[t] = c->n;
+        c->count++;
+    }
+    return 0;
+}
+
+static void c_stop(za_ctx *ctx) {
+    counter *c = za_ctx_state(ctx);
+    for (; c->count; c->count--, c->head = (c->head + 1) % 64)
+        za_reply_error(za_ctx_system(ctx), c->pending[c->head], ZA_ESHUTDOWN, "ended");
+}
+
+static const za_behaviour counter_beh = {ZA_BEHAVIOUR_INIT, .name = "cluster-counter",
+                                         .state_size = sizeof(counter), .start = c_start,
+                                         .receive = c_receive, .stop = c_stop};
+
+typedef struct node {
+    za_cluster *cl;
+    za_system *sys;
+} node;
+
+static node up(const char *name) {
+    za_cluster_config cc;
+    za_cluster_config_init(&cc);
+    cc.redis = redis.url;
+    cc.name = "grains";
+    cc.node_name = name;
+    node n = {0};
+    if (za_cluster_create(&cc, &n.cl) != ZA_OK) fail_msg("join %s: %s", name, za_last_error());
+    za_config cfg;
+    za_config_init(&cfg);
+    cfg.workers = 2;
+    cfg.cluster = n.cl;
+    cfg.storage = store_url;
+    if (za_system_create(&cfg, &n.sys) != ZA_OK) fail_msg("system: %s", za_last_error());
+    za_cluster_destroy(n.cl); /* the system holds it */
+    za_grain_class cls = {.type = "Counter", .behaviour = &counter_beh};
+    assert_int_equal(za_grain_register(n.sys, &cls), ZA_OK);
+    return n;
+}
+
+static size_t members(node n) {
+    size_t k = 0;
+    za_cluster_nodes(za_system_cluster(n.sys), NULL, 0, &k);
+    return k;
+}
+
+static void wait_members(node *v, int nv, size_t want) {
+    uint64_t end = tu_now_ns() + 15000000000ull;
+    for (;;) {
+        bool all = true;
+        for (int i = 0; i < nv; i++) all &= members(v[i]) == want;
+        if (all) return;
+        if (tu_now_ns() > end) fail_msg("the nodes did not see %zu members", want);
+        ts_sleep_ms(20);
+    }
+}
+
+/* ask tag on grain key from node n: the int64 answer (fails the test otherwise) */
+static int64_t ask(node n, const char *key, int32_t tag) {
+    za_ref g;
+    assert_int_equal(za_grain_ref(n.sys, "Counter", key, &g), ZA_OK);
+    za_answer a;
+    int rc = za_ask(n.sys, g, tag, NULL, 0, 10000, &a);
+    if (rc != ZA_OK || a.status != ZA_OK || a.len != 8)
+        fail_msg("ask %s: %s (%s)", key, za_strerror(rc ? rc : a.status),
+                 a.error ? a.error : za_last_error());
+    int64_t v;
+    memcpy(&v, a.data, 8);
+    za_answer_free(&a);
+    return v;
+}
+
+static int count_active(const za_grain_info *g, void *ud) {
+    if (g->status == ZA_GRAIN_ACTIVE) (*(int *)ud)++;
+    return 0;
+}
+
+static int active(node n) {
+    int k = 0;
+    size_t seen;
+    za_grain_list(n.sys, count_active, &k, &seen);
+    return k;
+}
+
+#define KEYS 40
+
+static void test_grains_across_nodes(void **st) {
+    (void)st;
+    node v[3];
+    v[0] = up("a");
+    v[1] = up("b");
+    wait_members(v, 2, 2);
+    char key[32];
+    for (int i = 0; i < KEYS; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        assert_int_equal(ask(v[0], key, T_INC), 1);
+    }
+    int on_a = active(v[0]), on_b = active(v[1]);
+    assert_int_equal(on_a + on_b, KEYS); /* one activation each */
+    assert_true(on_a > 0 && on_b > 0);    /* homes on both nodes: asks crossed */
+    for (int i = 0; i < KEYS; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        assert_int_equal(ask(v[1], key, T_INC), 2); /* the same activation, from b */
+    }
+    assert_int_equal(active(v[0]) + active(v[1]), KEYS);
+
+    /* figures: ask round trip from a to a grain homed on a and on b */
+    const char *local = NULL, *remote = NULL;
+    static char lk[32], rk[32];
+    for (int i = 0; i < KEYS && (!local || !remote); i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        za_ref g;
+        za_grain_ref(v[0].sys, "Counter", key, &g);
+        if (za_is_alive(v[0].sys, g) == 1 && !local) local = strcpy(lk, key);
+        if (za_is_alive(v[0].sys, g) != 1 && !remote) remote = strcpy(rk, key);
+    }
+    if (local && remote) {
+        for (int which = 0; which < 2; which++) {
+            const char *k = which ? remote : local;
+            uint64_t t0 = tu_now_ns();
+            for (int i = 0; i < 1000; i++) ask(v[0], k, T_GET);
+            printf("# ask round trip to a grain homed %s: %.1f us\n",
+                   which ? "on the other node" : "here", (tu_now_ns() - t0) / 1000.0 / 1000.0);
+        }
+    }
+
+    /* b leaves: its grains activate on a from their stored state */
+    za_system_destroy(v[1].sys);
+    wait_members(v, 1, 1);
+    for (int i = 0; i < KEYS; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        assert_int_equal(ask(v[0], key, T_INC), 3);
+    }
+    assert_int_equal(active(v[0]), KEYS);
+
+    /* c joins: a deactivates (saving) the grains c now wins, and only those */
+    atomic_store(&moved_deactivations, 0);
+    v[1] = up("c");
+    wait_members(v, 2, 2);
+    uint64_t end = tu_now_ns() + 10000000000ull;
+    while (active(v[0]) + atomic_load(&moved_deactivations) != KEYS && tu_now_ns() < end)
+        ts_sleep_ms(10);
+    int moved = atomic_load(&moved_deactivations);
+    assert_true(moved > 0 && moved < KEYS);
+    for (int i = 0; i < KEYS; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        assert_int_equal(ask(v[1], key, T_INC), 4); /* nothing lost in the move */
+    }
+    assert_int_equal(active(v[1]), moved); /* the moved ones live on c now */
+    assert_int_equal(active(v[0]), KEYS - moved);
+    za_cluster_stats cs;
+    za_cluster_stats_read(za_system_cluster(v[0].sys), &cs);
+    assert_int_equal(cs.malformed, 0);
+    za_system_destroy(v[1].sys);
+    za_system_destroy(v[0].sys);
+}
+
+/* A grain envelope from a member that does not fit is dropped and counted,
+ * an ask for a type the receiving node does not know fails with a clear
+ * error rather than waiting for its timeout. */
+static void test_unknown_type_on_the_home_node(void **st) {
+    (void)st;
+    node v[2];
+    v[0] = up("d");
+    v[1] = up("e");
+    wait_members(v, 2, 2);
+    /* "Other" is registered on d only: asks homed on e fail there */
+    za_grain_class other = {.type = "Other", .behaviour = &counter_beh};
+    assert_int_equal(za_grain_register(v[0].sys, &other), ZA_OK);
+    int failed = 0, ok = 0;
+    char key[32];
+    for (int i = 0; i < 20; i++) {
+        snprintf(key, sizeof key, "o%d", i);
+        za_ref g;
+        assert_int_equal(za_grain_ref(v[0].sys, "Other", key, &g), ZA_OK);
+        za_answer a;
+        int rc = za_ask(v[0].sys, g, T_INC, NULL, 0, 10000, &a);
+        if (rc == ZA_OK && a.status == ZA_OK) {
+            ok++;
+        } else {
+            failed++;
+            assert_int_not_equal(rc ? rc : a.status, ZA_ETIMEDOUT);
+            assert_non_null(strstr(a.error ? a.error : za_last_error(), "not registered"));
+        }
+        za_answer_free(&a);
+    }
+    assert_true(ok > 0 && failed > 0);
+    za_system_destroy(v[1].sys);
+    za_system_destroy(v[0].sys);
+}
+
+static int setup(void **st) {
+    (void)st;
+    if (!ts_redis_start(&redis)) return -1;
+    snprintf(store_url, sizeof store_url, "redis://127.0.0.1:%d/1", redis.port);
+    return 0;
+}
+
+static int teardown(void **st) {
+    (void)st;
+    ts_redis_stop(&redis);
+    return 0;
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_grains_across_nodes),
+        cmocka_unit_test(test_unknown_type_on_the_home_node),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -115,8 +115,9 @@ struct za_cluster {
     struct za_hrw_node *place_nodes;
     size_t place_n, place_cap;
     struct za_lease *_Atomic lease;
-    pthread_mutex_t lease_mu; /* creating / stopping the lease thread */
-    bool lease_closed;        /* under lease_mu: the cluster is leaving, no new thread */
+    pthread_mutex_t lease_mu;  /* creating / stopping the lease thread */
+    bool lease_closed;         /* under lease_mu: the cluster is leaving, no new thread */
+    _Atomic bool grains_ready; /* the attached system's directory exists (placement.c) */
 
     _Atomic(za_node_event_fn) ev_fn;
     _Atomic(void *) ev_ud;

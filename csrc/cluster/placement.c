@@ -16,6 +16,7 @@
 
 #include "cluster.h"
 #include "gplace.h"
+#include "hook.h"
 #include "grain/grain.h"
 #include "grain/relocate.h"
 #include "system.h"
@@ -59,11 +60,17 @@ uint32_t za__cluster_grain_home(za_cluster *c, const char *type, const char *key
     return home;
 }
 
+void za__cluster_grains_ready(za_system *s) {
+    /* release: pairs with the acquire loads below and in remote.c's
+     * grain_in: the directory (s->grains) is complete when seen ready */
+    atomic_store_explicit(&s->cluster->grains_ready, true, memory_order_release);
+}
+
 void za__cluster_grains_view_changed(za_cluster *c, bool joined, bool expelled) {
     /* acquire: pairs with the release store of sys in za__cluster_attach's
      * CAS; a detached system (NULL) has no grains to move */
     za_system *s = atomic_load_explicit(&c->sys, memory_order_acquire);
-    if (!s) return;
+    if (!s || !atomic_load_explicit(&c->grains_ready, memory_order_acquire)) return;
     /* a death moves nothing active here (the dead node's grains activate
      * at their new homes on their next message); a join moves the grains
      * the newcomer now wins; an expulsion everything */

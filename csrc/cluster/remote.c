@@ -443,7 +443,13 @@ void za__remote_deliver(za_cluster *c, uint32_t from, const za_env *e) {
         return;
     }
     if (e->kind == ZA_ENV_GRAIN) {
-        if (s) grain_in(c, s, from, e);
+        /* acquire: pairs with za__cluster_grains_ready's release; a node
+         * still starting drops it (the asker's pending ask fails at its
+         * timeout or when this node is declared dead) */
+        if (s && atomic_load_explicit(&c->grains_ready, memory_order_acquire))
+            grain_in(c, s, from, e);
+        else
+            atomic_fetch_add_explicit(&c->st.dropped, 1, memory_order_relaxed);
         return;
     }
     /* the sender must be an actor of the node the frame came from */

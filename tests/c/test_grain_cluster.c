@@ -61,8 +61,7 @@ static int c_receive(za_ctx *ctx, const za_msg *m) {
     counter *c = za_ctx_state(ctx);
     if (m->tag == ZA_TAG_DEACTIVATE) {
         if (m->len == 5 && !memcmp(m->data, "moved", 5)) atomic_fetch_add(&moved_deactivations, 1);
-        if (save(ctx, c->n, T_FINAL) == ZA_OK)
-            za_ctx_grain_defer(ctx);
+        if (save(ctx, c->n, T_FINAL) == ZA_OK) za_ctx_grain_defer(ctx);
         return 0;
     }
     if (m->tag == T_FINAL) return za_ctx_stop(ctx), 0;
@@ -98,9 +97,9 @@ static void c_stop(za_ctx *ctx) {
         za_reply_error(za_ctx_system(ctx), c->pending[c->head], ZA_ESHUTDOWN, "ended");
 }
 
-static const za_behaviour counter_beh = {ZA_BEHAVIOUR_INIT, .name = "cluster-counter",
-                                         .state_size = sizeof(counter), .start = c_start,
-                                         .receive = c_receive, .stop = c_stop};
+static const za_behaviour counter_beh = {
+    ZA_BEHAVIOUR_INIT, .name = "cluster-counter", .state_size = sizeof(counter),
+    .start = c_start,  .receive = c_receive,      .stop = c_stop};
 
 typedef struct node {
     za_cluster *cl;
@@ -186,7 +185,7 @@ static void test_grains_across_nodes(void **st) {
     }
     int on_a = active(v[0]), on_b = active(v[1]);
     assert_int_equal(on_a + on_b, KEYS); /* one activation each */
-    assert_true(on_a > 0 && on_b > 0);    /* homes on both nodes: asks crossed */
+    assert_true(on_a > 0 && on_b > 0);   /* homes on both nodes: asks crossed */
     for (int i = 0; i < KEYS; i++) {
         snprintf(key, sizeof key, "k%d", i);
         assert_int_equal(ask(v[1], key, T_INC), 2); /* the same activation, from b */

@@ -419,9 +419,14 @@ static void deliver(za_ctx *c, za_msgnode *m) {
     const za_behaviour *beh = atomic_load_explicit(&a->beh, memory_order_relaxed);
     za__count(s, ZA_C_DELIVERED, 1);
     uint64_t t0 = 0;
-    if (ZA_UNLIKELY(m->flags & ZA_MF_TIMED)) {
-        t0 = za__now_ns();
-        za__hist_add(&c->w->stats.queue_lat, t0 > m->enq_ns ? t0 - m->enq_ns : 0);
+    if (ZA_UNLIKELY(m->flags & (ZA_MF_TIMED | ZA_MF_DEACT))) {
+        /* a grain activation stops once it handled its deactivation (unless
+         * the receive defers it: za_ctx_grain_defer clears the request) */
+        if ((m->flags & ZA_MF_DEACT) && (a->flags & ZA_AF_GRAIN)) a->flags |= ZA_AF_STOP_REQ;
+        if (m->flags & ZA_MF_TIMED) {
+            t0 = za__now_ns();
+            za__hist_add(&c->w->stats.queue_lat, t0 > m->enq_ns ? t0 - m->enq_ns : 0);
+        }
     }
     c->cur = m;
     c->reply = m->reply;
@@ -437,10 +442,6 @@ static void deliver(za_ctx *c, za_msgnode *m) {
     c->view.ptr = m->kind == ZA_PAYLOAD_PTR ? m->u.p.ptr : NULL;
     c->view.sender = m->sender;
     c->view.corr = (m->flags & ZA_MF_REPLY) ? m->corr : 0;
-    /* a grain activation stops once it handled its deactivation (unless
-     * the receive defers it: za_ctx_grain_defer clears the request) */
-    if (ZA_UNLIKELY(m->tag == ZA_TAG_DEACTIVATE) && (a->flags & ZA_AF_GRAIN))
-        a->flags |= ZA_AF_STOP_REQ;
     int rc;
     za_tl_trace saved_trace; /* the message's trace context is current in its handler */
     bool traced = za__trace_enter(m, &saved_trace);

@@ -22,6 +22,9 @@ enum {
      * deactivation marker pushed later under the same lock orders after it.
      * Tested in the same mask as ZA_MF_SYSTEM (send.c): no extra instruction. */
     ZA_MF_DIRECT = 32,
+    /* the grain directory's deactivation marker (ZA_TAG_DEACTIVATE): tested
+     * in the same mask as ZA_MF_TIMED on delivery (actor.c) */
+    ZA_MF_DEACT = 64,
 };
 
 /* System message kinds (sys field). */

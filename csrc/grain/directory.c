@@ -88,6 +88,7 @@ void za__gdir_deactivate(za_system *s, za_gentry *e, const char *reason) {
     za_msgnode *m = za__msg_new_bytes(ZA_TAG_DEACTIVATE, reason, n);
     if (!m) return; /* out of memory: the activation stays until the next sweep */
     m->sender = ZA_REF_NONE;
+    m->flags |= ZA_MF_DEACT;
     int rc = za__gdir_push(s, e, m);
     if (rc == ZA_OK || rc == ZA_EDROPPED) {
         e->messages--; /* the marker is not a message of the user's */
@@ -241,6 +242,10 @@ static za_msgnode *salvage(za_system *s, za_actor *a, za_msgnode **tail, uint32_
             atomic_fetch_sub_explicit(&a->depth, 1,
                                       bounded ? memory_order_release : memory_order_relaxed);
             za__count(s, ZA_C_CONSUMED, 1);
+            if (m->flags & ZA_MF_DEACT) { /* meant for this activation only */
+                za__msg_free(m);
+                continue;
+            }
             atomic_store_explicit(&m->link.next, NULL, memory_order_relaxed);
             if (last)
                 atomic_store_explicit(&last->link.next, &m->link, memory_order_relaxed);

@@ -108,7 +108,7 @@ int za_ctx_grain_events(za_ctx *ctx, const za_store_event **events, size_t *n, u
 int za_ctx_grain_defer(za_ctx *ctx) {
     za_gact *ad = act_of(ctx);
     if (!ad) return not_grain(ctx);
-    if (!ctx->cur || ctx->cur->tag != ZA_TAG_DEACTIVATE)
+    if (!ctx->cur || !(ctx->cur->flags & ZA_MF_DEACT))
         return za__fail(ZA_ESTATE, "za_ctx_grain_defer is for the receive of ZA_TAG_DEACTIVATE");
     ctx->a->flags &= (uint8_t)~ZA_AF_STOP_REQ;
     return ZA_OK;

@@ -22,6 +22,7 @@ enum {
     T_SEQ = 9,     /* payload int64 sender id | seq: FIFO check */
     T_BUMP = 10,   /* lazy grain: count++ without saving */
     T_FAIL = 12,   /* the receive fails */
+    T_CLEAR = 13,  /* clear the stored state */
     T_SAVED = 100, /* save completions */
 };
 
@@ -147,6 +148,11 @@ static int counter_receive(za_ctx *ctx, const za_msg *m) {
         break;
     case ZA_TAG_DEACTIVATE:
         atomic_fetch_add(&g_deacts, 1);
+        break;
+    case T_CLEAR:
+        if (za_ctx_grain_clear(ctx, T_SAVED, NULL) != ZA_OK) return -1;
+        c->count = 0;
+        reply_i64(ctx, 0);
         break;
     case T_FAIL:
         za_ctx_fail(ctx, ZA_EFAILED, "boom (test)");
@@ -504,6 +510,64 @@ static void test_deferred_deactivation(void **st) {
     za_system_destroy(sys);
 }
 
+static int version_cb(const za_grain_info *g, void *ud) {
+    *(uint64_t *)ud = g->version;
+    return 0;
+}
+
+static void test_clear_and_versions(void **st) {
+    (void)st;
+    reset_globals();
+    za_system *sys = grain_system(NULL);
+    za_grain_class k = counter_class("counter", &counter_beh, 0);
+    assert_int_equal(za_grain_register(sys, &k), ZA_OK);
+    za_ref g = grain(sys, "counter", "hank");
+    assert_int_equal(ask_add(sys, g, 2), 2);
+    assert_int_equal(ask_add(sys, g, 2), 4);
+    ASSERT_EVENTUALLY(atomic_load(&g_save_ok) == 2);
+    uint64_t v = 0;
+    ASSERT_EVENTUALLY((za_grain_list(sys, version_cb, &v, NULL) == ZA_OK && v == 2));
+    assert_int_equal(tu_ask_i64(sys, g, T_CLEAR), 0);
+    ASSERT_EVENTUALLY(atomic_load(&g_save_ok) == 3);
+    assert_int_equal(ask_add(sys, g, 1), 1); /* writes again from version 0 */
+    ASSERT_EVENTUALLY(atomic_load(&g_save_ok) == 4);
+    assert_int_equal(za_stop(sys, g), ZA_OK);
+    ASSERT_EVENTUALLY(!za_is_alive(sys, g));
+    assert_int_equal(tu_ask_i64(sys, g, T_GET), 1);
+    za_system_destroy(sys);
+}
+
+static bool run_until(za_system *sys, atomic_int *c, int want) {
+    for (uint64_t end = tu_now_ms() + TU_WAIT_MS; tu_now_ms() < end;) {
+        za_system_run(sys, 0);
+        if (atomic_load(c) >= want) return true;
+        tu_sleep_us(200);
+    }
+    return false;
+}
+
+static void test_manual_system(void **st) {
+    (void)st;
+    reset_globals();
+    za_config cfg;
+    za_config_init(&cfg);
+    cfg.manual = 1;
+    za_system *sys = tu_system_cfg(&cfg);
+    za_grain_class k = counter_class("counter", &counter_beh, 0);
+    assert_int_equal(za_grain_register(sys, &k), ZA_OK);
+    za_ref g = grain(sys, "counter", "ida");
+    int64_t one = 1;
+    assert_int_equal(za_tell(sys, g, T_ADD, &one, sizeof one), ZA_OK);
+    assert_true(run_until(sys, &g_save_ok, 1));
+    assert_int_equal(atomic_load(&g_starts), 1);
+    assert_int_equal(za_stop(sys, g), ZA_OK);
+    assert_true(run_until(sys, &g_deacts, 1));
+    assert_int_equal(za_tell(sys, g, T_ADD, &one, sizeof one), ZA_OK);
+    assert_true(run_until(sys, &g_save_ok, 2));
+    assert_int_equal(atomic_load(&g_starts), 2); /* reactivated from the stored 1, saved 2 */
+    za_system_destroy(sys);
+}
+
 static void test_version_conflict(void **st) {
     (void)st;
     reset_globals();
@@ -816,6 +880,8 @@ int main(void) {
         cmocka_unit_test(test_failing_start),
         cmocka_unit_test(test_failing_receive_reactivates),
         cmocka_unit_test(test_deferred_deactivation),
+        cmocka_unit_test(test_clear_and_versions),
+        cmocka_unit_test(test_manual_system),
         cmocka_unit_test(test_version_conflict),
         cmocka_unit_test(test_journaled_memory),
         cmocka_unit_test(test_journaled_sqlite),

@@ -20,17 +20,18 @@ int za__env_pack(msgpack_sbuffer *sb, const za_env *e) {
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
     bool grain = e->kind == ZA_ENV_GRAIN;
-    if (msgpack_pack_array(&pk, grain ? 9 : 7) || msgpack_pack_int(&pk, e->kind) ||
-        msgpack_pack_uint64(&pk, e->target) || msgpack_pack_uint64(&pk, e->sender) ||
-        msgpack_pack_int32(&pk, e->tag) || msgpack_pack_uint64(&pk, e->corr) ||
-        msgpack_pack_int32(&pk, e->status) || msgpack_pack_bin(&pk, e->len) ||
-        msgpack_pack_bin_body(&pk, e->data, e->len))
+    if (msgpack_pack_array(&pk, (grain ? 9 : 7) + (e->flags ? 1 : 0)) ||
+        msgpack_pack_int(&pk, e->kind) || msgpack_pack_uint64(&pk, e->target) ||
+        msgpack_pack_uint64(&pk, e->sender) || msgpack_pack_int32(&pk, e->tag) ||
+        msgpack_pack_uint64(&pk, e->corr) || msgpack_pack_int32(&pk, e->status) ||
+        msgpack_pack_bin(&pk, e->len) || msgpack_pack_bin_body(&pk, e->data, e->len))
         return ZA_ENOMEM;
     if (grain &&
         (msgpack_pack_str(&pk, e->gtype_len) ||
          msgpack_pack_str_body(&pk, e->gtype, e->gtype_len) || msgpack_pack_str(&pk, e->gkey_len) ||
          msgpack_pack_str_body(&pk, e->gkey, e->gkey_len)))
         return ZA_ENOMEM;
+    if (e->flags && msgpack_pack_uint32(&pk, e->flags)) return ZA_ENOMEM;
     return ZA_OK;
 }
 
@@ -93,13 +94,14 @@ int za__env_read(za_env_reader *r, za_env *out) {
     int rc = next_obj(r);
     if (rc != 1) return rc;
     const msgpack_object *o = &r->un.data;
-    if (o->type != MSGPACK_OBJECT_ARRAY || (o->via.array.size != 7 && o->via.array.size != 9))
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size < 7 || o->via.array.size > 10)
         return ZA_EVALUE;
+    uint32_t size = o->via.array.size;
     const msgpack_object *a = o->via.array.ptr;
     int64_t kind, tag, status;
     uint64_t target, sender, corr;
     if (!get_i64(&a[0], &kind) || kind < ZA_ENV_PING || kind > ZA_ENV_GRAIN ||
-        (kind == ZA_ENV_GRAIN) != (o->via.array.size == 9) || !get_u64(&a[1], &target) ||
+        (kind == ZA_ENV_GRAIN) != (size >= 9) || !get_u64(&a[1], &target) ||
         !get_u64(&a[2], &sender) || !get_i64(&a[3], &tag) || tag < INT32_MIN || tag > INT32_MAX ||
         !get_u64(&a[4], &corr) || !get_i64(&a[5], &status) || status < INT16_MIN ||
         status > INT16_MAX || a[6].type != MSGPACK_OBJECT_BIN)
@@ -114,6 +116,12 @@ int za__env_read(za_env_reader *r, za_env *out) {
     out->len = a[6].via.bin.size;
     out->gtype = out->gkey = NULL;
     out->gtype_len = out->gkey_len = 0;
+    out->flags = 0;
+    if (size == 8 || size == 10) { /* the flags field */
+        uint64_t f;
+        if (!get_u64(&a[size - 1], &f) || f > ZA_ENV_F_GRAINREFS) return ZA_EVALUE;
+        out->flags = (uint32_t)f;
+    }
     if (kind == ZA_ENV_GRAIN) {
         /* type 0..255 bytes, key 1..1024 (the grain API's limits) */
         if (a[7].type != MSGPACK_OBJECT_STR || a[7].via.str.size > 255 ||

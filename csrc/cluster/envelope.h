@@ -28,6 +28,8 @@ enum {
                          corr != 0: an ask (answered by a REPLY to corr) */
 };
 #define ZA_ENV_VERSION 1
+/* za_env.flags, sent as one more trailing field when not 0 */
+#define ZA_ENV_F_GRAINREFS 1u /* the payload holds grain identities (grainref.c) */
 
 typedef struct za_env {
     int kind;
@@ -40,6 +42,7 @@ typedef struct za_env {
     /* ZA_ENV_GRAIN: the grain's identity (not NUL-terminated on decode) */
     const char *gtype, *gkey;
     uint32_t gtype_len, gkey_len;
+    uint32_t flags; /* ZA_ENV_F_* */
 } za_env;
 
 typedef struct za_env_header {

@@ -53,6 +53,16 @@ void za__lease_drop(za_cluster *c, const char *type, const char *key, uint64_t t
 void za__lease_stop(za_cluster *c); /* flush what is queued, refuse more, join */
 void za__lease_free(za_cluster *c); /* at cluster free */
 
+/* grainref.c: grain references inside payloads crossing nodes travel as
+ * ext ZA_MP_EXT_GRAIN (type NUL key), never seen by a binding. out: 1 with
+ * a rewritten copy in *out (malloc'd), 0 nothing to rewrite (or not one
+ * MessagePack value: raw bytes travel as they are), ZA_ENOMEM. in (for an
+ * envelope flagged ZA_ENV_F_GRAINREFS): 1 / 0 likewise, or an error with
+ * its text (malformed, a type not registered here). */
+#define ZA_MP_EXT_GRAIN 2
+int za__grainref_out(za_system *s, const void *data, size_t len, void **out, size_t *out_len);
+int za__grainref_in(za_system *s, const void *data, size_t len, void **out, size_t *out_len);
+
 /* remote.c: a grain message to node `node` (ZA_ENV_GRAIN); same ownership
  * rule as za__cluster_send. */
 int za__cluster_send_grain(za_system *s, uint32_t node, const char *type, const char *key,

@@ -160,6 +160,55 @@ static void watch_remove(za_cluster *c, za_ref watcher, za_ref target) {
 
 static za_pending *take_pending(za_cluster *c, uint64_t corr, uint32_t from);
 
+/* An outbound payload holding grain refs of this system: they travel as
+ * grain identities (grainref.c); *conv is the rewritten copy to free. */
+static int grainrefs_out(za_system *s, za_env *e, void **conv) {
+    size_t n = 0;
+    int gr = za__grainref_out(s, e->data, e->len, conv, &n);
+    if (gr < 0) return za__fail(gr, "out of memory");
+    if (gr == 1) {
+        if (n > UINT32_MAX) {
+            free(*conv);
+            *conv = NULL;
+            return za__fail(ZA_ETOOBIG, "payload too large");
+        }
+        e->data = *conv;
+        e->len = (uint32_t)n;
+        e->flags |= ZA_ENV_F_GRAINREFS;
+    }
+    return ZA_OK;
+}
+
+/* An inbound payload: grain identities become refs of this system.
+ * ZA_OK with *data, *len (and *conv to free), or an error with its text. */
+static int grainrefs_in(za_system *s, const za_env *e, const void **data, size_t *len,
+                        void **conv) {
+    *data = e->data;
+    *len = e->len;
+    *conv = NULL;
+    if (!(e->flags & ZA_ENV_F_GRAINREFS)) return ZA_OK;
+    size_t n = 0;
+    int gr = za__grainref_in(s, e->data, e->len, conv, &n);
+    if (gr < 0) return gr;
+    if (gr == 1) {
+        *data = *conv;
+        *len = n;
+    }
+    return ZA_OK;
+}
+
+/* An inbound ask that cannot be delivered: the asker gets the error now. */
+static void refuse_ask(za_cluster *c, uint32_t from, const za_env *e, int rc) {
+    const char *t = za_last_error();
+    za_env r = {.kind = ZA_ENV_REPLY,
+                .target = e->sender,
+                .corr = e->corr,
+                .status = rc,
+                .data = t,
+                .len = (uint32_t)strlen(t)};
+    za__remote_post(c, from, &r);
+}
+
 int za__cluster_send(za_system *s, za_msgnode *m, bool from_outside) {
     za_cluster *c = s->cluster;
     uint32_t node = za_ref_node(m->target);
@@ -174,6 +223,11 @@ int za__cluster_send(za_system *s, za_msgnode *m, bool from_outside) {
                 .tag = m->tag,
                 .data = za__msg_data(m),
                 .len = m->len};
+    void *conv = NULL; /* the payload with its grain refs as identities */
+    if (!(m->flags & ZA_MF_SYSTEM)) {
+        int gr = grainrefs_out(s, &e, &conv);
+        if (gr < 0) return gr;
+    }
     if (m->flags & ZA_MF_SYSTEM) {
         if (m->sys != ZA_SYS_WATCH && m->sys != ZA_SYS_UNWATCH && m->sys != ZA_SYS_STOP)
             return za__fail(ZA_EDEAD, "actor %#llx is on another node",
@@ -197,7 +251,10 @@ int za__cluster_send(za_system *s, za_msgnode *m, bool from_outside) {
     } else if (m->reply) {
         e.kind = ZA_ENV_ASK;
         za_pending *p = malloc(sizeof *p);
-        if (!p) return za__fail(ZA_ENOMEM, "out of memory");
+        if (!p) {
+            free(conv);
+            return za__fail(ZA_ENOMEM, "out of memory");
+        }
         p->corr = atomic_fetch_add_explicit(&c->next_corr, 1, memory_order_relaxed) + 1;
         p->node = node;
         p->slot = m->reply;
@@ -209,6 +266,7 @@ int za__cluster_send(za_system *s, za_msgnode *m, bool from_outside) {
         if (!node_alive(c, node)) {
             pthread_mutex_unlock(&c->pend_mu);
             free(p);
+            free(conv);
             return to_dead_node(s, m);
         }
         uint32_t b = (uint32_t)(p->corr & (c->npend_buckets - 1));
@@ -217,10 +275,12 @@ int za__cluster_send(za_system *s, za_msgnode *m, bool from_outside) {
         pthread_mutex_unlock(&c->pend_mu);
         m->reply = NULL; /* the pending entry holds the slot now */
     } else if (!node_alive(c, node)) {
+        free(conv);
         return to_dead_node(s, m);
     }
     (void)from_outside;
     int rc = za__remote_post(c, node, &e);
+    free(conv);
     if (rc != ZA_OK) {
         if (e.kind == ZA_ENV_ASK) { /* take the slot back: the caller answers */
             pthread_mutex_lock(&c->pend_mu);
@@ -268,10 +328,16 @@ int za__cluster_send_grain(za_system *s, uint32_t node, const char *type, const 
                 .gtype_len = (uint32_t)strlen(type),
                 .gkey = key,
                 .gkey_len = (uint32_t)strlen(key)};
+    void *conv = NULL;
+    int gr = grainrefs_out(s, &e, &conv);
+    if (gr < 0) return gr;
     za_pending *p = NULL;
     if (m->reply) {
         p = malloc(sizeof *p);
-        if (!p) return za__fail(ZA_ENOMEM, "out of memory");
+        if (!p) {
+            free(conv);
+            return za__fail(ZA_ENOMEM, "out of memory");
+        }
         p->corr = atomic_fetch_add_explicit(&c->next_corr, 1, memory_order_relaxed) + 1;
         p->node = node;
         p->slot = m->reply;
@@ -282,6 +348,7 @@ int za__cluster_send_grain(za_system *s, uint32_t node, const char *type, const 
         if (!node_alive(c, node)) {
             pthread_mutex_unlock(&c->pend_mu);
             free(p);
+            free(conv);
             return to_dead_node_at(s, m, node);
         }
         uint32_t b = (uint32_t)(p->corr & (c->npend_buckets - 1));
@@ -290,9 +357,11 @@ int za__cluster_send_grain(za_system *s, uint32_t node, const char *type, const 
         pthread_mutex_unlock(&c->pend_mu);
         m->reply = NULL;
     } else if (!node_alive(c, node)) {
+        free(conv);
         return to_dead_node_at(s, m, node);
     }
     int rc = za__remote_post(c, node, &e);
+    free(conv);
     if (rc != ZA_OK) {
         if (p) { /* take the slot back: the caller answers */
             za_pending *q = take_pending(c, e.corr, node);
@@ -410,7 +479,17 @@ static void answer_back(za_answer *a, void *ud) {
         e.data = t;
         e.len = (uint32_t)strlen(t);
     }
+    void *conv = NULL;
+    /* acquire: pairs with za__cluster_attach's publication of sys */
+    za_system *s = atomic_load_explicit(&o->c->sys, memory_order_acquire);
+    if (s && e.status == ZA_OK && grainrefs_out(s, &e, &conv) != ZA_OK) {
+        e.status = ZA_ENOMEM;
+        e.tag = 0;
+        e.data = "out of memory";
+        e.len = 13;
+    }
     if (node_alive(o->c, o->node)) za__remote_post(o->c, o->node, &e);
+    free(conv);
     za_answer_free(a);
     free(o);
 }
@@ -426,9 +505,15 @@ void za__remote_deliver(za_cluster *c, uint32_t from, const za_env *e) {
     if (e->kind == ZA_ENV_REPLY) {
         za_pending *p = take_pending(c, e->corr, from);
         if (!p) return; /* already answered (node-down, shutdown) */
-        if (s) {
+        const void *data;
+        size_t len;
+        void *conv = NULL;
+        int gr = s && e->status == ZA_OK ? grainrefs_in(s, e, &data, &len, &conv) : ZA_OK;
+        if (s && gr != ZA_OK) {
+            za__reply_complete(s, p->slot, gr, 0, NULL, 0, NULL, NULL, za_last_error());
+        } else if (s) {
             if (e->status == ZA_OK) {
-                za__reply_complete(s, p->slot, ZA_OK, e->tag, e->data, e->len, NULL, NULL, NULL);
+                za__reply_complete(s, p->slot, ZA_OK, e->tag, data, len, NULL, NULL, NULL);
             } else {
                 char text[256];
                 size_t n = e->len < sizeof text - 1 ? e->len : sizeof text - 1;
@@ -438,6 +523,7 @@ void za__remote_deliver(za_cluster *c, uint32_t from, const za_env *e) {
                 za__reply_complete(s, p->slot, st, 0, NULL, 0, NULL, NULL, text);
             }
         }
+        free(conv);
         za__reply_release(p->slot);
         free(p);
         return;
@@ -499,7 +585,18 @@ void za__remote_deliver(za_cluster *c, uint32_t from, const za_env *e) {
         data = &d;
         watch_remove(c, e->target, e->sender);
     }
-    za_msgnode *m = za__msg_new_bytes(e->tag, data, e->len);
+    size_t len = e->len;
+    void *conv = NULL;
+    if (e->tag != ZA_TAG_DOWN) {
+        int gr = grainrefs_in(s, e, &data, &len, &conv);
+        if (gr != ZA_OK) {
+            if (e->kind == ZA_ENV_ASK) refuse_ask(c, from, e, gr);
+            atomic_fetch_add_explicit(&c->st.dropped, 1, memory_order_relaxed);
+            return;
+        }
+    }
+    za_msgnode *m = za__msg_new_bytes(e->tag, data, len);
+    free(conv);
     if (!m) return;
     m->target = e->target;
     m->sender = e->sender;
@@ -536,7 +633,17 @@ static void grain_in(za_cluster *c, za_system *s, uint32_t from, const za_env *e
     memcpy(key, e->gkey, e->gkey_len);
     key[e->gkey_len] = 0;
     atomic_fetch_add_explicit(&c->st.received, 1, memory_order_relaxed);
-    za_msgnode *m = za__msg_new_bytes(e->tag, e->data, e->len);
+    const void *data;
+    size_t len;
+    void *conv = NULL;
+    int gr = grainrefs_in(s, e, &data, &len, &conv);
+    if (gr != ZA_OK) {
+        if (e->corr) refuse_ask(c, from, e, gr);
+        atomic_fetch_add_explicit(&c->st.dropped, 1, memory_order_relaxed);
+        return;
+    }
+    za_msgnode *m = za__msg_new_bytes(e->tag, data, len);
+    free(conv);
     if (!m) return;
     m->sender = e->sender;
     if (e->corr) {

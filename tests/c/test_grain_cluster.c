@@ -13,6 +13,8 @@
 
 #include "testservers.h"
 
+#include "grain/placement.h"
+
 /* libzmq is not built with ThreadSanitizer (see test_cluster.c) */
 const char *__tsan_default_suppressions(void);
 const char *__tsan_default_suppressions(void) {
@@ -22,7 +24,7 @@ const char *__tsan_default_suppressions(void) {
 static ts_redis redis;
 static char store_url[200];
 
-enum { T_INC = 1, T_GET = 2, T_SAVED = 10, T_FINAL = 11 };
+enum { T_INC = 1, T_GET = 2, T_REF = 3, T_SAVED = 10, T_FINAL = 11 };
 static _Atomic int moved_deactivations;
 
 /* A counter grain: T_INC replies with the new count once it is stored. */
@@ -77,6 +79,27 @@ static int c_receive(za_ctx *ctx, const za_msg *m) {
         return 0;
     }
     if (m->tag == T_GET) return za_reply(ctx, 0, &c->n, sizeof c->n);
+    if (m->tag == T_REF) { /* [ref] -> [key of the grain it names, the ref] */
+        za_system *sys = za_ctx_system(ctx);
+        za_doc *d;
+        if (za_doc_decode_in(sys, m->data, m->len, &d) != ZA_OK)
+            return za_reply_error(sys, za_ctx_take_reply(ctx), ZA_EVALUE, za_last_error());
+        const za_value *v = za_doc_root(d);
+        const char *type = "", *key = "";
+        za_ref r = ZA_REF_NONE;
+        if (v->type == ZA_V_ARRAY && v->v.array.n == 1 && v->v.array.items[0].type == ZA_V_REF) {
+            r = v->v.array.items[0].v.ref;
+            za_grain_identity(sys, r, &type, &key);
+        }
+        za_pack *p = za_pack_new();
+        za_pack_array(p, 2);
+        za_pack_str(p, key, strlen(key));
+        za_pack_ref_in(p, sys, r);
+        za_reply(ctx, 0, za_pack_data(p), za_pack_size(p));
+        za_pack_free(p);
+        za_doc_free(d);
+        return 0;
+    }
     if (m->tag == T_INC && za_ctx_can_reply(ctx) && c->count < 64) {
         c->n++;
         if (save(ctx, c->n, T_SAVED) != ZA_OK) {
@@ -212,6 +235,34 @@ static void test_grains_across_nodes(void **st) {
         }
     }
 
+    /* a grain ref inside a message crosses as the grain's identity: the
+     * grain on b reads a ref of its own system to the grain on a, and its
+     * answer carries it back as a's ref */
+    if (local && remote) {
+        za_ref gl, gr;
+        za_grain_ref(v[0].sys, "Counter", local, &gl);
+        za_grain_ref(v[0].sys, "Counter", remote, &gr);
+        za_pack *p = za_pack_new();
+        za_pack_array(p, 1);
+        za_pack_ref_in(p, v[0].sys, gl);
+        za_answer a;
+        assert_int_equal(za_ask(v[0].sys, gr, T_REF, za_pack_data(p), za_pack_size(p), 10000, &a),
+                         ZA_OK);
+        za_pack_free(p);
+        if (a.status != ZA_OK) fail_msg("T_REF: %s", a.error ? a.error : "?");
+        za_doc *d;
+        assert_int_equal(za_doc_decode_in(v[0].sys, a.data, a.len, &d), ZA_OK);
+        const za_value *r = za_doc_root(d);
+        assert_int_equal(r->type, ZA_V_ARRAY);
+        assert_int_equal(r->v.array.items[0].type, ZA_V_STR);
+        assert_int_equal(r->v.array.items[0].v.str.len, strlen(local));
+        assert_memory_equal(r->v.array.items[0].v.str.ptr, local, strlen(local));
+        assert_int_equal(r->v.array.items[1].type, ZA_V_REF);
+        assert_true(r->v.array.items[1].v.ref == gl);
+        za_doc_free(d);
+        za_answer_free(&a);
+    }
+
     /* b leaves: its grains activate on a from their stored state */
     za_system_destroy(v[1].sys);
     wait_members(v, 1, 1);
@@ -273,6 +324,25 @@ static void test_unknown_type_on_the_home_node(void **st) {
         za_answer_free(&a);
     }
     assert_true(ok > 0 && failed > 0);
+    /* a ref to an "Other" grain sent to a Counter grain homed on e: e cannot
+     * name that grain (type not registered there): a clear error */
+    for (int i = 0; i < 20; i++) {
+        snprintf(key, sizeof key, "c%d", i);
+        za_ref target, oref;
+        za_grain_ref(v[0].sys, "Counter", key, &target);
+        if (za__grain_home(v[0].sys, "Counter", key) == za_system_node(v[0].sys)) continue;
+        za_grain_ref(v[0].sys, "Other", "x", &oref);
+        za_pack *p = za_pack_new();
+        za_pack_array(p, 1);
+        za_pack_ref_in(p, v[0].sys, oref);
+        za_answer a;
+        int rc = za_ask(v[0].sys, target, T_REF, za_pack_data(p), za_pack_size(p), 10000, &a);
+        za_pack_free(p);
+        assert_true(rc != ZA_OK || a.status != ZA_OK);
+        assert_non_null(strstr(a.error ? a.error : za_last_error(), "Other/x"));
+        za_answer_free(&a);
+        break;
+    }
     za_system_destroy(v[1].sys);
     za_system_destroy(v[0].sys);
 }

@@ -219,7 +219,10 @@ int za__cluster_send(za_system *s, za_msgnode *m, bool from_outside) {
                         (unsigned long long)m->target, node);
     za_env e = {.kind = ZA_ENV_TELL,
                 .target = m->target,
-                .sender = m->sender,
+                /* a grain activation sends as its grain ref, an index into
+                 * this node's table: the receiver would drop it as a forged
+                 * sender, so it travels as "no sender" (asks still work) */
+                .sender = za_ref_is_grain(m->sender) ? ZA_REF_NONE : m->sender,
                 .tag = m->tag,
                 .data = za__msg_data(m),
                 .len = m->len};

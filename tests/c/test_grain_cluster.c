@@ -24,7 +24,7 @@ const char *__tsan_default_suppressions(void) {
 static ts_redis redis;
 static char store_url[200];
 
-enum { T_INC = 1, T_GET = 2, T_REF = 3, T_SAVED = 10, T_FINAL = 11 };
+enum { T_INC = 1, T_GET = 2, T_REF = 3, T_RELAY = 4, T_SINK = 5, T_SAVED = 10, T_FINAL = 11 };
 static _Atomic int moved_deactivations;
 
 /* A counter grain: T_INC replies with the new count once it is stored. */
@@ -79,6 +79,12 @@ static int c_receive(za_ctx *ctx, const za_msg *m) {
         return 0;
     }
     if (m->tag == T_GET) return za_reply(ctx, 0, &c->n, sizeof c->n);
+    if (m->tag == T_RELAY && m->len == sizeof(za_ref)) { /* tell the actor named in the payload */
+        za_ref to;
+        memcpy(&to, m->data, sizeof to);
+        int rc = za_tell(za_ctx_system(ctx), to, T_SINK, "hi", 2);
+        return za_reply(ctx, 0, &(int64_t){rc}, sizeof(int64_t));
+    }
     if (m->tag == T_REF) { /* [ref] -> [key of the grain it names, the ref] */
         za_system *sys = za_ctx_system(ctx);
         za_doc *d;
@@ -123,6 +129,16 @@ static void c_stop(za_ctx *ctx) {
 static const za_behaviour counter_beh = {
     ZA_BEHAVIOUR_INIT, .name = "cluster-counter", .state_size = sizeof(counter),
     .start = c_start,  .receive = c_receive,      .stop = c_stop};
+
+/* A plain actor: counts T_SINK tells, answers T_GET with the count. */
+static int sink_receive(za_ctx *ctx, const za_msg *m) {
+    int64_t *n = za_ctx_state(ctx);
+    if (m->tag == T_SINK) ++*n;
+    if (m->tag == T_GET) return za_reply(ctx, 0, n, sizeof *n);
+    return 0;
+}
+static const za_behaviour sink_beh = {ZA_BEHAVIOUR_INIT, .name = "sink",
+                                      .state_size = sizeof(int64_t), .receive = sink_receive};
 
 typedef struct node {
     za_cluster *cl;
@@ -261,6 +277,27 @@ static void test_grains_across_nodes(void **st) {
         assert_true(r->v.array.items[1].v.ref == gl);
         za_doc_free(d);
         za_answer_free(&a);
+    }
+
+    /* an activation on a tells a plain actor on b: it arrives (as a
+     * message without a sender: a grain ref means nothing on b) */
+    if (local) {
+        za_ref sink, gl;
+        assert_int_equal(za_spawn(v[1].sys, &sink_beh, NULL, 0, NULL, &sink), ZA_OK);
+        za_grain_ref(v[0].sys, "Counter", local, &gl);
+        za_answer a;
+        assert_int_equal(za_ask(v[0].sys, gl, T_RELAY, &sink, sizeof sink, 10000, &a), ZA_OK);
+        assert_int_equal(a.status, ZA_OK);
+        za_answer_free(&a);
+        int64_t got = 0;
+        uint64_t end = tu_now_ns() + 10000000000ull;
+        while (got != 1 && tu_now_ns() < end) {
+            assert_int_equal(za_ask(v[1].sys, sink, T_GET, NULL, 0, 10000, &a), ZA_OK);
+            memcpy(&got, a.data, sizeof got);
+            za_answer_free(&a);
+            if (got != 1) ts_sleep_ms(5);
+        }
+        assert_int_equal(got, 1);
     }
 
     /* b leaves: its grains activate on a from their stored state */

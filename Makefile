@@ -69,7 +69,7 @@ TEST_BINS  := $(TEST_SRCS:tests/c/%.c=$(B)/tests/%)
 BENCH_SRCS := $(wildcard bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 
-.PHONY: dashboard all lib deps demo-run test test-c test-c-variant test-python test-lua test-install lua bench-lua bench-lua-deps bench bench-store bench-grains bench-python bench-cluster demo demo-c demo-cluster demo-cluster-run install lua-install clean format check-format wheel sdist rockspec version FORCE
+.PHONY: dashboard all lib deps demo-run test test-c test-c-variant test-python test-lua test-install lua bench-lua bench-lua-deps bench bench-store bench-grains bench-reminders bench-python bench-cluster demo demo-c demo-cluster demo-cluster-run install lua-install clean format check-format wheel sdist rockspec version FORCE
 
 # What a C or Lua user needs: the library (static and shared), its zactor.pc
 # and the Lua module.
@@ -300,6 +300,13 @@ bench-store: deps
 bench-grains: deps
 	$(MAKE) --no-print-directory VARIANT=release build/release/bench/bench_grains
 	./build/release/bench/bench_grains $(BENCH_GRAINS_ARGS)
+
+# Grain reminders (bench/bench_reminders.c): 100k reminders on one node,
+# memory:// and sqlite://, firing jitter p50/p99/max and the load time at
+# start. Writes bench/results/reminders.json. BENCH_REMINDERS_ARGS="--n 10000".
+bench-reminders: deps
+	$(MAKE) --no-print-directory VARIANT=release build/release/bench/bench_reminders
+	./build/release/bench/bench_reminders $(BENCH_REMINDERS_ARGS)
 
 # Python binding against Pykka, side by side (bench/python/bench_python.py):
 # Pykka goes into build/venv for the benchmark only (not a dependency of the

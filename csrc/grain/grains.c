@@ -84,6 +84,7 @@ void za__grains_free(za_system *s) {
     atomic_store(&g->closing, true);
     /* completes every request already submitted; their callbacks may still
      * touch entries and (for spawns) find the system stopped */
+    za__reminders_stop(s); /* (a failed create never ran the shutdown) its last write-back first */
     za_store_close(g->store);
     g->store = NULL;
     za__reminders_free(s);

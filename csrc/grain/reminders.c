@@ -53,10 +53,14 @@
 
 #define FLUSH_MS 5000u          /* dirty rows are written back this often */
 #define FIRE_BATCH 512u         /* firings delivered per release of the lock */
+#define RELOAD_MS 60000u        /* in a cluster: rows are read again this often */
+#define FLUSH_STEP 256u         /* write-backs submitted per step of a pass */
+#define FLUSH_INFLIGHT 512      /* at most this many write-backs queued */
+#define FLUSH_STEP_MS 5u        /* between steps of a pass */
 #define MIN_PERIOD_MS 1000u     /* the documented floor */
 #define MAX_NAME 255u           /* bytes of UTF-8 */
 #define MAX_MS 3155760000000ull /* 100 years: due and period bounds */
-#define CALL_MS 30000u          /* blocking remind/forget and loading pages */
+
 #define NOT_IN_HEAP ((size_t)-1)
 
 typedef struct rem {
@@ -83,7 +87,11 @@ struct za__reminders {
     size_t nheap, capheap;
     rem **htab;
     size_t hcap, count;
-    uint64_t next_flush; /* unix ms */
+    uint64_t next_flush;  /* unix ms: the next write-back pass starts */
+    uint64_t next_reload; /* unix ms (in a cluster) */
+    bool flushing;        /* a pass is under way, at bucket flush_pos */
+    size_t flush_pos;
+    _Atomic int64_t touch_inflight;
     uint64_t gen;
     /* figures (under mu) */
     uint64_t fired, loaded, load_ms;
@@ -287,6 +295,46 @@ static void schedule(za__reminders *R, rem *r, uint64_t now) {
 
 /* ------------------------------------------------------------- loading */
 
+/* A blocking store call that works on any thread (za_store_call refuses
+ * worker threads; a system may be created from inside an actor). */
+typedef struct waiter {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+    za_store_result res;
+} waiter;
+
+static void wait_cb(za_store_result *res, void *ud) {
+    waiter *w = ud;
+    pthread_mutex_lock(&w->mu);
+    w->res = *res;
+    memset(res, 0, sizeof *res);
+    w->done = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Waits for the completion without a time limit: the store's own command
+ * and connect timeouts bound it (a request always completes). */
+static int call_anywhere(za_store *st, const za_store_req *q, za_store_result *out) {
+    waiter w = {.done = false};
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    int rc = za__store_submit_op(st, q, wait_cb, &w);
+    if (rc == ZA_OK) {
+        pthread_mutex_lock(&w.mu);
+        while (!w.done) pthread_cond_wait(&w.cv, &w.mu);
+        pthread_mutex_unlock(&w.mu);
+        *out = w.res;
+        rc = out->status;
+        if (rc != ZA_OK) za__fail(rc, "%s", out->error ? out->error : za_strerror(rc));
+    } else
+        memset(out, 0, sizeof *out);
+    pthread_mutex_destroy(&w.mu);
+    pthread_cond_destroy(&w.cv);
+    return rc;
+}
+
 /* Read every row (pages of ZA__REMIND_PAGE) and schedule those whose home
  * is this node; rows already in memory (a remind raced the load) win. */
 static int load_all(za__reminders *R) {
@@ -304,7 +352,7 @@ static int load_all(za__reminders *R) {
                           .len = clen,
                           .max = ZA__REMIND_PAGE};
         za_store_result res;
-        rc = za__store_call_op(st, &q, CALL_MS, &res);
+        rc = call_anywhere(st, &q, &res);
         if (rc != ZA_OK) {
             za_store_result_free(&res);
             break;
@@ -360,9 +408,13 @@ static int load_all(za__reminders *R) {
 
 /* ------------------------------------------------------------- writing */
 
-static void ignore_cb(za_store_result *res, void *ud) {
+/* A write-back completed: one less in flight. (R outlives the store's
+ * callbacks: it is freed after the store closed.) */
+static void touch_cb(za_store_result *res, void *ud) {
     (void)res;
-    (void)ud;
+    za__reminders *R = ud;
+    /* relaxed: a count that only paces the next flush step */
+    atomic_fetch_sub_explicit(&R->touch_inflight, 1, memory_order_relaxed);
 }
 
 static size_t pack_rem(const rem *r, char *buf, size_t cap) {
@@ -377,14 +429,19 @@ static size_t pack_rem(const rem *r, char *buf, size_t cap) {
     return za__remind_pack(&row, buf, cap);
 }
 
-/* Write back every dirty reminder (locked: the TOUCHes queue in the order
- * memory changed). A failed touch (the row was forgotten elsewhere or is
- * fenced by another node) is left alone: the next load settles it. */
-static void flush_dirty(za__reminders *R) {
+/* Write back dirty reminders (locked: the TOUCHes queue in the order memory
+ * changed), from bucket flush_pos on, until `budget` were submitted; true
+ * when the walk reached the end. The write-back trickles (budget per pass,
+ * few in flight) so that state reads of activating grains never queue
+ * behind a whole table of touches on the storage thread. A failed touch
+ * (the row was forgotten elsewhere, or another node fenced it) is left
+ * alone: the next load settles it. */
+static bool flush_some(za__reminders *R, size_t budget) {
     za_store *st = R->sys->grains->store;
     char buf[1600];
-    for (size_t i = 0; i < R->hcap; i++)
-        for (rem *r = R->htab[i]; r; r = r->hnext) {
+    size_t sent = 0;
+    for (; R->flush_pos < R->hcap; R->flush_pos++) {
+        for (rem *r = R->htab[R->flush_pos]; r; r = r->hnext) {
             if (!r->dirty) continue;
             size_t n = pack_rem(r, buf, sizeof buf);
             za_store_req q = {.op = ZA__STORE_REMIND_TOUCH,
@@ -393,9 +450,26 @@ static void flush_dirty(za__reminders *R) {
                               .data = buf,
                               .len = n,
                               .fence = r->fence};
-            if (n <= sizeof buf && za__store_submit_op(st, &q, ignore_cb, NULL) == ZA_OK)
+            atomic_fetch_add_explicit(&R->touch_inflight, 1, memory_order_relaxed);
+            if (n <= sizeof buf && za__store_submit_op(st, &q, touch_cb, R) == ZA_OK) {
                 r->dirty = false;
+                sent++;
+            } else
+                atomic_fetch_sub_explicit(&R->touch_inflight, 1, memory_order_relaxed);
         }
+        /* whole buckets only: a bucket's rows are few */
+        if (sent >= budget) {
+            R->flush_pos++;
+            return R->flush_pos >= R->hcap;
+        }
+    }
+    return true;
+}
+
+static void flush_dirty(za__reminders *R) {
+    R->flush_pos = 0;
+    flush_some(R, SIZE_MAX);
+    R->flushing = false;
 }
 
 /* ------------------------------------------------------------- firing */
@@ -503,20 +577,43 @@ static void *reminder_thread(void *arg) {
     pthread_mutex_lock(&R->mu);
     /* deliveries activate grains: wait until the system runs */
     while (!R->stop && !za_system_ready(R->sys)) wait_until(R, unix_ms() + 5);
+    R->next_reload = unix_ms() + RELOAD_MS;
     while (!R->stop) {
         uint64_t now = unix_ms();
+        /* in a cluster, a reminder set on another node for a grain whose
+         * home is here reaches this node's schedule at the next reload */
+        if (R->sys->cluster && now >= R->next_reload) {
+            R->reload = true;
+            R->next_reload = now + RELOAD_MS;
+        }
         if (R->reload) { /* membership changed: write back, then read the rows again */
             R->reload = false;
             flush_dirty(R);
             clear_all(R);
             pthread_mutex_unlock(&R->mu);
+            /* the write-backs land before the rows are read again (they may
+             * run on other storage threads than the listing); bounded.
+             * relaxed: what must come first is the commit in the database,
+             * which precedes the callback's decrement; no memory is handed over */
+            for (int i = 0;
+                 i < 5000 && atomic_load_explicit(&R->touch_inflight, memory_order_relaxed) > 0;
+                 i++) {
+                struct timespec ts = {0, 1000000};
+                nanosleep(&ts, NULL);
+            }
             (void)load_all(R); /* an error keeps what loaded; the next change retries */
             pthread_mutex_lock(&R->mu);
             continue;
         }
-        if (now >= R->next_flush) {
-            flush_dirty(R);
+        if (now >= R->next_flush && !R->flushing) {
+            R->flushing = true;
+            R->flush_pos = 0;
             R->next_flush = now + FLUSH_MS;
+        }
+        if (R->flushing) {
+            int64_t room =
+                FLUSH_INFLIGHT - atomic_load_explicit(&R->touch_inflight, memory_order_relaxed);
+            if (room >= (int64_t)FLUSH_STEP && flush_some(R, FLUSH_STEP)) R->flushing = false;
         }
         size_t n = f ? take_due(R, now, f) : 0;
         if (n) {
@@ -525,7 +622,7 @@ static void *reminder_thread(void *arg) {
             pthread_mutex_lock(&R->mu);
             continue;
         }
-        uint64_t wake = R->next_flush;
+        uint64_t wake = R->flushing ? now + FLUSH_STEP_MS : R->next_flush;
         if (R->nheap && R->heap[0]->next_due < wake) wake = R->heap[0]->next_due;
         wait_until(R, wake);
     }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "ask.h"
+#include "chain.h"
 #include "deadletter.h"
 #include "msgnode.h"
 #include "send.h"
@@ -33,6 +34,7 @@ struct za_reply_slot {
     /* ACTOR */
     za_ref asker;
     uint64_t corr;
+    uint64_t chain; /* call chain of the asker's handler (chain.c), 0: none */
 };
 
 za_reply_slot *za__reply_new(za_system *s, int mode) {
@@ -42,6 +44,7 @@ za_reply_slot *za__reply_new(za_system *s, int mode) {
     atomic_init(&r->refs, 2);
     r->mode = mode;
     r->sys = s;
+    r->chain = za__chain_cur; /* an ask carries its asker's call chain (chain.c) */
     if (mode == ZA_RP_WAIT) {
         pthread_mutex_init(&r->mu, NULL);
         pthread_condattr_t ca;
@@ -526,6 +529,14 @@ int za_reply_ptr(za_ctx *ctx, int32_t tag, void *ptr, za_ptr_dtor dtor) {
     za__reply_complete(ctx->sys, r, ZA_OK, tag, NULL, 0, ptr, dtor, NULL);
     za__reply_release(r);
     return ZA_OK;
+}
+
+uint64_t za_ctx_chain(const za_ctx *ctx) {
+    return ctx && ctx->reply ? ctx->reply->chain : 0;
+}
+
+uint64_t za_reply_chain(const za_reply_slot *r) {
+    return r ? r->chain : 0;
 }
 
 za_reply_slot *za_ctx_take_reply(za_ctx *ctx) {

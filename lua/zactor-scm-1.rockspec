@@ -44,7 +44,7 @@ build = {
    modules = {
       zactor = {
          sources = {
-            "csrc/actor.c", "csrc/ask.c", "csrc/behaviour.c", "csrc/deadletter.c", "csrc/err.c",
+            "csrc/actor.c", "csrc/ask.c", "csrc/behaviour.c", "csrc/chain.c", "csrc/deadletter.c", "csrc/err.c",
             "csrc/introspect.c", "csrc/metrics.c",
             "csrc/msgpool.c", "csrc/outbox.c", "csrc/refseq.c", "csrc/registry.c", "csrc/scheduler.c",
             "csrc/send.c", "csrc/slots.c", "csrc/spawn.c", "csrc/startfail.c", "csrc/supervise.c",

@@ -136,9 +136,15 @@ class Actor:
     what it awaits is done; its return value answers the ask. ``concurrency``
     (class attribute, or ``spawn(..., concurrency=N)``): how many handlers may
     be in progress at once (default 1: other messages wait, except those of a
-    call chain already running here, so A asks B, B asks A does not
-    deadlock). Stopping or restarting the actor closes suspended handlers
-    (their ``finally`` blocks run).
+    call chain already running here, so a cycle of asks (A asks B, B asks C,
+    C asks A, whatever their languages) does not deadlock). Stopping or
+    restarting the actor closes suspended handlers (their ``finally`` blocks
+    run); messages still waiting for a free handler go to the next
+    incarnation on a restart and become dead letters at the final stop. An
+    ``async def on_stop`` may await (an ask, a sleep, a combinator, an
+    asyncio awaitable): its worker waits for it, at most ``stop_timeout``
+    seconds (class attribute, default 1.0), then it is closed (its
+    ``finally`` blocks run) and a ``TimeoutError`` is reported.
 
     ``strategy`` (class attribute) is how this actor supervises the children
     it spawns with ``self.context.spawn``: ``"one_for_one"`` (default),
@@ -147,13 +153,15 @@ class Actor:
 
     strategy: str = "one_for_one"
     concurrency: int = 1
+    stop_timeout: float = 1.0
     context: Context
 
     def on_start(self) -> None:
         """Called after ``__init__``, on the actor's worker."""
 
     def on_stop(self) -> None:
-        """Called when the actor stops (or before a restart, unless it failed)."""
+        """Called when the actor stops (or before a restart, unless it failed).
+        May be ``async def``: bounded by ``stop_timeout`` seconds."""
 
     def on_failure(self, exc: BaseException) -> None:
         """Called when ``receive`` raised; instead of ``on_stop`` for this instance.
@@ -395,8 +403,6 @@ class System(_zactor.System):
         many async handlers of the actor may run interleaved (default: the
         class's ``concurrency``, 1).
         """
-        if "concurrency" in kwargs:
-            actor = _with_concurrency(actor, kwargs.pop("concurrency"))
         return super().spawn(actor, *args, **kwargs)
 
     def run(self, max_turns: int = 0) -> int:

@@ -93,6 +93,36 @@ PyObject *zpy_spawn(SystemObject *s, za_ctx *ctx, PyObject *args, PyObject *kw) 
             }
         }
     }
+    PyObject *conc = optkw ? PyDict_GetItemString(optkw, "concurrency") : NULL;
+    if (conc) {
+        /* concurrency=N: a cached subclass with that class attribute, the
+         * same for System.spawn and Context.spawn (zactor._with_concurrency) */
+        Py_INCREF(conc);
+        PyDict_DelItemString(optkw, "concurrency");
+        if (conc != Py_None) {
+            PyObject *mod = PyImport_ImportModule("zactor");
+            PyObject *sub =
+                mod ? PyObject_CallMethod(mod, "_with_concurrency", "OO", cls, conc) : NULL;
+            Py_XDECREF(mod);
+            Py_DECREF(conc);
+            if (!sub) goto err;
+            PyObject *nargs = PyTuple_New(n);
+            if (!nargs) {
+                Py_DECREF(sub);
+                goto err;
+            }
+            PyTuple_SET_ITEM(nargs, 0, sub);
+            for (Py_ssize_t i = 1; i < n; i++)
+                PyTuple_SET_ITEM(nargs, i, Py_NewRef(PyTuple_GET_ITEM(args, i)));
+            PyDict_SetItemString(optkw, "kwargs", akw ? akw : Py_None);
+            PyObject *r = zpy_spawn(s, ctx, nargs, optkw);
+            Py_DECREF(nargs);
+            Py_XDECREF(akw);
+            Py_DECREF(optkw);
+            return r;
+        }
+        Py_DECREF(conc);
+    }
     za_spawn_opts o;
     int blocking = 0;
     PyObject *strat = PyObject_GetAttr(cls, s->st->str_strategy);
@@ -238,8 +268,10 @@ static PyObject *Context_send_interval(ContextObject *c, PyObject *args, PyObjec
 static PyMethodDef Context_methods[] = {
     {"spawn", (PyCFunction)(void (*)(void))Context_spawn, METH_VARARGS | METH_KEYWORDS,
      "spawn(cls, *args, kwargs=None, name=None, restart='permanent', max_restarts=None, "
-     "within=None, backoff=None, capacity=0, on_full='fail', block_timeout=1.0): spawn a child "
-     "supervised by this actor (with this class's `strategy`)."},
+     "within=None, backoff=None, capacity=0, on_full='fail', block_timeout=1.0, "
+     "concurrency=None): spawn a child supervised by this actor (with this class's "
+     "`strategy`). concurrency: how many async handlers of the child may interleave "
+     "(default: the class's `concurrency`, 1)."},
     {"stop", (PyCFunction)Context_stop, METH_NOARGS, "Stop this actor after the current message."},
     {"watch", (PyCFunction)Context_watch, METH_O,
      "watch(ref): a zactor.Terminated(ref, exc) message arrives when ref dies."},

@@ -377,6 +377,7 @@ FutureObject *zpy_future_ask(RefObject *r, PyObject *msg, double timeout);
 void zpy_future_run_callbacks(FutureObject *f);
 void zpy_future_wake_waiters(FutureObject *f);
 PyObject *zpy_future_outcome(FutureObject *f);
+int zpy_future_wait(FutureObject *f, double timeout);
 int zpy_future_cancel(FutureObject *f);
 
 /* ---------------------------------------------------- await future (awaitable.c) */
@@ -450,7 +451,6 @@ int zpy_store_init(PyObject *m);
 /* 1 while a handler's coroutine steps (await future yields to the driver). */
 extern _Thread_local int tl_async_drive;
 /* The call chain of the stepping handler (0: none): asks carry it. */
-extern _Thread_local uint64_t tl_chain;
 PyObject *zpy_async_api(PyObject *mod, PyObject *ignored);
 void zpy_async_resume_send(za_system *sys, za_ref to, uint64_t key, uint32_t gen);
 PyObject *zpy_async_new(ContextObject *cell, PyObject *inst, int force);
@@ -461,9 +461,7 @@ PyObject *zpy_async_adopt(za_ctx *ctx, SystemObject *s, PyObject *state, PyObjec
                           uint64_t chain, int py);
 PyObject *zpy_async_resume(PyObject *state, const void *data, size_t len);
 void zpy_async_stop(PyObject *state, int final);
-PyObject *zpy_async_finish(PyObject *coro);
-PyObject *zpy_async_unwrap(PyObject *obj, uint64_t *chain);
-PyObject *zpy_async_wrap(PyObject *msg);
+PyObject *zpy_async_finish(PyObject *coro, PyObject *inst, ContextObject *cell);
 int zpy_async_idle(SystemObject *s);
 
 #endif /* ZACTOR_GLUE_H */

@@ -225,11 +225,12 @@ static int py_receive(za_ctx *ctx, const za_msg *m) {
     modstate *st = s->st;
     PyObject *obj = NULL;
     int resume = 0;
-    uint64_t chain = 0;
+    /* an ask from a suspended handler's call chain (any language): read
+     * before the async driver takes the reply slot */
+    uint64_t chain = za_ctx_chain(ctx);
     if (m->tag == TAG_PY && m->kind == ZA_PAYLOAD_PTR) {
         obj = za_msg_take_ptr(m);
         if (!obj) obj = Py_NewRef(Py_None);
-        obj = zpy_async_unwrap(obj, &chain); /* an ask from an async handler's call chain */
     } else if (m->tag == TAG_TIMER && m->len == sizeof(uint64_t)) {
         uint64_t key;
         memcpy(&key, m->data, sizeof key);
@@ -401,8 +402,8 @@ static void py_stop(za_ctx *ctx) {
         cell->cur = ctx;
         PyObject *r = PyObject_CallMethodNoArgs(inst, cell->sys->st->str_on_stop);
         if (r && PyCoro_CheckExact(r)) {
-            PyObject *coro = r; /* async on_stop: runs to its end now (async.c) */
-            r = zpy_async_finish(coro);
+            PyObject *coro = r; /* async on_stop: runs to its end here, bounded (_async.py) */
+            r = zpy_async_finish(coro, inst, cell);
             Py_DECREF(coro);
         }
         if (!r) {

@@ -25,7 +25,11 @@ typedef struct spawn_hdr {
     size_t memory_limit;
     int open_io_os;
     uint32_t concurrency; /* 0: the behaviour's field, else 1 */
+    uint64_t spawn_id;    /* unique per spawn, the same for every incarnation (stash.c) */
 } spawn_hdr;
+
+/* relaxed: only uniqueness matters, no data is published with it */
+static _Atomic uint64_t next_spawn_id = 1;
 
 /* Opening a library costs ~2 us per state (all six: ~12 of a spawn's ~18
  * us), so base and string (string methods need their metatable) are always
@@ -202,6 +206,7 @@ static int actor_start(za_ctx *ctx, const void *args, size_t len) {
     a->restarts = za_ctx_restarts(ctx);
     a->search = h.search;
     a->proto = h.proto;
+    a->spawn_id = h.spawn_id;
     a->ctx = ctx;
     a->ref_receive = a->ref_init = a->ref_stop = a->ref_down = a->ref_ctx = LUA_NOREF;
     a->pack = za_pack_new();
@@ -211,6 +216,9 @@ static int actor_start(za_ctx *ctx, const void *args, size_t len) {
         za_ctx_fail(ctx, ZA_ENOMEM, "out of memory");
         return -1;
     }
+    /* a restart keeps the messages the last incarnation had stashed: they
+     * go first (a failed start turns them into dead letters) */
+    int adopted = za__lua_stash_adopt(a);
     a->L = lua_newstate(za__lua_alloc, a);
     if (!a->L) {
         za_ctx_fail(ctx, ZA_ENOMEM, "cannot create a Lua state within memory_limit=%zu bytes",
@@ -242,6 +250,8 @@ static int actor_start(za_ctx *ctx, const void *args, size_t len) {
     a->grace = 0;
     a->ctx = NULL;
     *slot = a;
+    if (adopted && za_tell(a->sys, a->self, ZA__LUA_TAG_DRAIN, NULL, 0) != ZA_OK)
+        za__lua_stash_free(a); /* cannot be served: dead letters, askers told */
     return 0;
 }
 
@@ -259,7 +269,8 @@ static void actor_stop(za_ctx *ctx) {
     if (!a) return;
     *slot = NULL;
     a->ctx = ctx;
-    a->stopping = 1; /* ctx:spawn refuses: a child would outlive its parent */
+    a->stopping = 1;                       /* ctx:spawn refuses: a child would outlive its parent */
+    if (a->waiting) za__lua_runs_close(a); /* suspended handlers' <close> run first */
     if (a->ref_stop != LUA_NOREF) {
         lua_State *L = a->L;
         lua_settop(L, 0);
@@ -271,7 +282,10 @@ static void actor_stop(za_ctx *ctx) {
         za__lua_mark_idle(a, L);
     }
     a->ctx = NULL;
-    if (za_ctx_final_stop(ctx)) za__lua_proto_release(a->proto);
+    if (za_ctx_final_stop(ctx))
+        za__lua_proto_release(a->proto);
+    else
+        za__lua_stash_carry(a); /* a restart: the next incarnation serves them */
     free_actor(a);
 }
 
@@ -314,6 +328,7 @@ int za_lua_spawn_ex(za_system *sys, const char *spec, const void *args_msgpack, 
     spawn_hdr h;
     memset(&h, 0, sizeof h);
     h.magic = ZA_LUA_MAGIC;
+    h.spawn_id = atomic_fetch_add_explicit(&next_spawn_id, 1, memory_order_relaxed);
     h.proto = p;
     h.search = search;
     if (lopts) {

@@ -144,7 +144,9 @@ static int ctx_ask(lua_State *L) {
     size_t len;
     const void *d = za__lua_encode_or_raise(L, a, 3, &len);
     uint64_t corr = 0;
+    uint64_t prev = za__lua_chain_enter(run); /* the ask carries the handler's chain */
     int rc = za_ctx_ask(a->ctx, r, 0, d, len, ms, &corr);
+    za_chain_enter(prev);
     za__lua_pack_after(a, len);
     if (rc != ZA_OK) za_lua_raise(L, "ask", rc);
     run->wait_corr = corr;

@@ -100,7 +100,17 @@ typedef struct za__lua_run {
     uint64_t *wait_set; /* ctx:ask_all: the corrs still awaited (0: answered), or NULL */
     uint32_t wait_n;
     za_ref wait_to; /* the actor its ctx:ask waits on (re-entry, stash.c), or none */
+    uint64_t chain; /* call chain (za_chain_new): its message's, else made at its first ask */
 } za__lua_run;
+
+/* Asks a handler makes carry its call chain, so any cycle of asks that
+ * comes back here re-enters (stash.c). A handler whose message carried no
+ * chain gets one at its first ask (not per message: most never ask).
+ * Returns the previous chain, for za_chain_enter after the ask. */
+static inline uint64_t za__lua_chain_enter(za__lua_run *run) {
+    if (!run->chain) run->chain = za_chain_new();
+    return za_chain_enter(run->chain);
+}
 
 typedef struct za__lua_stashed za__lua_stashed; /* stash.c */
 
@@ -139,6 +149,7 @@ typedef struct za__lua_actor {
     struct za__lua_actor *wprev, *wnext;
     uint32_t concurrency;                /* handlers in progress at once (stash.c) */
     za__lua_stashed *stash, *stash_tail; /* messages waiting for a free handler */
+    uint64_t spawn_id; /* unique per spawn, kept by restarts: keys a carried stash */
 } za__lua_actor;
 
 /* Every state and coroutine of an actor carries it in its extra space. */
@@ -274,12 +285,26 @@ int za__lua_ask_result(lua_State *L, const za_msg *m);
 /* concurrency (stash.c) */
 int za__lua_read_concurrency(lua_State *L, int t, za__lua_actor *a);
 int za__lua_busy(const za__lua_actor *a);
-/* 1 if m was stashed (its reply slot taken): wait for a free handler. */
-int za__lua_stash_if_busy(za__lua_actor *a, za_ctx *ctx, const za_msg *m);
+/* 1 if m was stashed (its reply slot taken): wait for a free handler.
+ * chain: the message's call chain (za_ctx_chain). */
+int za__lua_stash_if_busy(za__lua_actor *a, za_ctx *ctx, const za_msg *m, uint64_t chain);
 za__lua_stashed *za__lua_stash_pop(za__lua_actor *a);
 const za_msg *za__lua_stashed_msg(za__lua_stashed *s);
 za_reply_slot *za__lua_stashed_slot(za__lua_stashed *s);
+uint64_t za__lua_stashed_chain(za__lua_stashed *s);
+/* The final stop: stashed messages become dead letters, their askers are
+ * told the actor stopped. */
 void za__lua_stash_free(za__lua_actor *a);
+/* A restart keeps stashed messages: the stopping incarnation leaves them
+ * (carry), the next one takes them back first (adopt; 1 if it did). */
+void za__lua_stash_carry(za__lua_actor *a);
+int za__lua_stash_adopt(za__lua_actor *a);
+/* The message an incarnation that adopted a stash sends itself, so the
+ * stash is served even if nothing else arrives. */
+#define ZA__LUA_TAG_DRAIN 0x7A4C5302
+/* Close the suspended handlers (their to-be-closed variables run, their
+ * askers are told), at stop and restart, before the stop handler. */
+void za__lua_runs_close(za__lua_actor *a);
 /* Free the actor's pooled and waiting runs (waiting asks get an error). */
 void za__lua_runs_free(za__lua_actor *a);
 /* The error value at idx as text (pushed, and returned): a string as is,

@@ -233,8 +233,8 @@ static int resume_run(za__lua_actor *a, za__lua_run *run, int nargs) {
 }
 
 /* Start a handler run for m; slot: its reply slot taken earlier (a stashed
- * message), else the live message's own. */
-static int start_run(za__lua_actor *a, const za_msg *m, za_reply_slot *slot) {
+ * message), else the live message's own; chain: its call chain (0: none). */
+static int start_run(za__lua_actor *a, const za_msg *m, za_reply_slot *slot, uint64_t chain) {
     za__lua_run *run = get_run(a);
     if (!run) {
         if (slot) za_reply_error(a->sys, slot, ZA_ENOMEM, "Lua actor out of memory");
@@ -245,6 +245,7 @@ static int start_run(za__lua_actor *a, const za_msg *m, za_reply_slot *slot) {
     run->slot = slot;
     run->sender = m->sender;
     run->wait_corr = 0;
+    run->chain = chain;
     lua_pushcfunction(run->co, run_entry);
     lua_pushlightuserdata(run->co, (void *)m);
     return resume_run(a, run, 1);
@@ -254,7 +255,8 @@ static int start_run(za__lua_actor *a, const za_msg *m, za_reply_slot *slot) {
 static int drain_stash(za__lua_actor *a) {
     while (a->stash && !za__lua_busy(a)) {
         za__lua_stashed *s = za__lua_stash_pop(a);
-        int rc = start_run(a, za__lua_stashed_msg(s), za__lua_stashed_slot(s));
+        int rc =
+            start_run(a, za__lua_stashed_msg(s), za__lua_stashed_slot(s), za__lua_stashed_chain(s));
         free(s);
         if (rc) return rc;
     }
@@ -279,18 +281,64 @@ int za__lua_receive(za_ctx *ctx, const za_msg *m) {
         while (*pp && (*pp)->wait_corr != want && !za__lua_in_wait_set(*pp, want))
             pp = &(*pp)->next;
         za__lua_run *run = *pp;
-        if (run) { /* else: a late reply for a coroutine lost in a restart */
+        if (run) {
             *pp = run->next;
             if (!run->wait_set) run->wait_corr = 0; /* (ask_all: its continuation decides) */
             lua_pushlightuserdata(run->co, (void *)m);
             rc = resume_run(a, run, 1);
+        } else if (!token && m->status == ZA_OK && m->tag != ZA_TAG_TIMEOUT) {
+            /* an answer nobody waits for any more: an ask ctx:ask_all gave
+             * up at its first failure, or one of a handler closed by a
+             * restart. Counted as a dead letter, as a cancelled ask's late
+             * reply is (error answers and timeouts carry no message). */
+            za_dead_letter_report(a->sys, a->self, m, ZA_DL_LATE_REPLY);
         }
-    } else if (!za__lua_stash_if_busy(a, ctx, m)) {
-        rc = start_run(a, m, NULL);
+    } else if (m->tag == ZA__LUA_TAG_DRAIN && m->len == 0) {
+        /* a restarted incarnation's nudge: the stash it adopted goes first */
+    } else {
+        uint64_t chain = za_ctx_chain(ctx); /* (before the stash takes the reply slot) */
+        if (!za__lua_stash_if_busy(a, ctx, m, chain)) rc = start_run(a, m, NULL, chain);
     }
     if (rc == 0 && a->stash) rc = drain_stash(a);
     a->ctx = NULL;
     return rc;
+}
+
+static int close_run_cf(lua_State *L) {
+    lua_State *co = lua_touserdata(L, 1);
+    int st = lua_resetthread(co); /* runs its pending to-be-closed variables */
+    if (st != LUA_OK) {
+        lua_xmove(co, L, 1);
+        return lua_error(L);
+    }
+    return 0;
+}
+
+void za__lua_runs_close(za__lua_actor *a) {
+    lua_State *L = a->L;
+    for (za__lua_run *r = a->waiting; r; r = r->next) {
+        if (r->slot) {
+            za_reply_error(a->sys, r->slot, ZA_EDEAD,
+                           "the Lua actor stopped or restarted while this ask's handler was "
+                           "suspended");
+            r->slot = NULL;
+        }
+        za__lua_wait_set_free(r);
+        /* a __close that fails is reported, never lost; the others still run */
+        a->grace = 1;
+        lua_pushcfunction(L, close_run_cf);
+        lua_pushlightuserdata(L, r->co);
+        za__lua_mark_running(a, r->co);
+        int st = lua_pcall(L, 1, 0, 0);
+        za__lua_mark_idle(a, r->co);
+        if (st != LUA_OK) {
+            fprintf(stderr, "zactor: actor %u.%u: a suspended handler failed while closing: %s\n",
+                    (unsigned)za_ref_slot(a->self), (unsigned)za_ref_gen(a->self),
+                    za__lua_error_text(L, -1));
+            lua_pop(L, 2); /* the error and its text */
+        }
+        a->grace = 0;
+    }
 }
 
 void za__lua_runs_free(za__lua_actor *a) {

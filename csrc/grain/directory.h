@@ -104,6 +104,9 @@ struct za_gact {
     /* writes submitted and not completed: the idle sweep leaves such an
      * activation alone (its completions are still to come) */
     _Atomic int inflight;
+    /* ZA_ECONFLICT / ZA_EFENCED once a write of this activation failed so:
+     * its view of the state is stale and later writes are refused */
+    _Atomic int stale;
 };
 
 typedef struct za_grains {

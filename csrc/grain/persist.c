@@ -167,6 +167,13 @@ static void write_cb(za_store_result *res, void *ud) {
     } else {
         free(r); /* out of memory: nothing can carry the result */
     }
+    if (status == ZA_ECONFLICT || status == ZA_EFENCED) {
+        int none = 0;
+        /* relaxed: the activation reads it on its next write; a write it
+         * submits before seeing it fails in the store all the same */
+        atomic_compare_exchange_strong_explicit(&w->ad->stale, &none, status, memory_order_relaxed,
+                                                memory_order_relaxed);
+    }
     atomic_fetch_sub_explicit(&w->ad->inflight, 1, memory_order_relaxed);
     za_gshard *sh = za__gshard(s->grains, e);
     pthread_mutex_lock(&sh->mu);
@@ -192,6 +199,12 @@ static void write_cb(za_store_result *res, void *ud) {
 static int submit(za_ctx *ctx, za_gact *ad, const za_store_req *q, int32_t tag,
                   uint64_t *corr_out) {
     za_system *s = ctx->sys;
+    int stale = atomic_load_explicit(&ad->stale, memory_order_relaxed);
+    if (stale)
+        return za__fail(stale,
+                        "grain %s/%s: an earlier write of this activation failed (%s): its state "
+                        "is stale and it is being deactivated; nothing written",
+                        ad->e->cls->type, ad->e->key, za_strerror(stale));
     gwrite *w = malloc(sizeof *w);
     if (!w) return za__fail(ZA_ENOMEM, "out of memory");
     w->sys = s;

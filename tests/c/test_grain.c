@@ -47,7 +47,7 @@ static void reply_i64(za_ctx *ctx, int64_t v) {
 
 /* what the tests observe (activations of one grain never overlap) */
 static atomic_int g_starts, g_deacts, g_save_ok, g_save_conflict, g_pongs, g_fifo_bad, g_seen;
-static atomic_int g_fail_start, g_nevents, g_deact_save;
+static atomic_int g_fail_start, g_nevents, g_deact_save, g_stale_refused;
 static _Atomic int64_t g_snap_seq, g_ask_result;
 static _Atomic za_ref g_pong_sender, g_self_seen;
 #define NSENDERS 4
@@ -64,6 +64,7 @@ static void reset_globals(void) {
     atomic_store(&g_fail_start, 0);
     atomic_store(&g_nevents, 0);
     atomic_store(&g_deact_save, 0);
+    atomic_store(&g_stale_refused, 0);
     atomic_store(&g_snap_seq, -1);
     atomic_store(&g_ask_result, -1);
     atomic_store(&g_pong_sender, ZA_REF_NONE);
@@ -143,8 +144,11 @@ static int counter_receive(za_ctx *ctx, const za_msg *m) {
     case T_SAVED:
         if (m->status == ZA_OK)
             atomic_fetch_add(&g_save_ok, 1);
-        else if (m->status == ZA_ECONFLICT)
+        else if (m->status == ZA_ECONFLICT) {
             atomic_fetch_add(&g_save_conflict, 1);
+            /* the activation's state is stale: a later write is refused */
+            if (save_count(ctx, c) == ZA_ECONFLICT) atomic_fetch_add(&g_stale_refused, 1);
+        }
         break;
     case ZA_TAG_DEACTIVATE:
         atomic_fetch_add(&g_deacts, 1);
@@ -568,6 +572,29 @@ static void test_manual_system(void **st) {
     za_system_destroy(sys);
 }
 
+static void test_registered_name(void **st) {
+    (void)st;
+    reset_globals();
+    za_system *sys = grain_system(NULL);
+    za_grain_class k = counter_class("counter", &counter_beh, 0);
+    assert_int_equal(za_grain_register(sys, &k), ZA_OK);
+    za_ref g = grain(sys, "counter", "jane");
+    /* a grain is always there to be named, active or not */
+    assert_int_equal(za_register(sys, "the-bank", g), ZA_OK);
+    ASSERT_ERR(za_register(sys, "the-bank", g), ZA_EEXIST);
+    za_ref found = ZA_REF_NONE;
+    assert_int_equal(za_lookup(sys, "the-bank", &found), ZA_OK);
+    assert_int_equal(found, g);
+    assert_int_equal(ask_add(sys, found, 9), 9);
+    assert_int_equal(za_stop(sys, g), ZA_OK);
+    ASSERT_EVENTUALLY(!za_is_alive(sys, g));
+    assert_int_equal(za_lookup(sys, "the-bank", &found), ZA_OK);
+    assert_int_equal(tu_ask_i64(sys, found, T_GET), 9);
+    assert_int_equal(za_unregister(sys, "the-bank"), ZA_OK);
+    ASSERT_ERR(za_lookup(sys, "the-bank", &found), ZA_ENOTFOUND);
+    za_system_destroy(sys);
+}
+
 static void test_version_conflict(void **st) {
     (void)st;
     reset_globals();
@@ -594,6 +621,7 @@ static void test_version_conflict(void **st) {
     assert_int_equal(za_tell(sys, g, T_ADD, NULL, 0), ZA_OK);
     ASSERT_EVENTUALLY(atomic_load(&g_save_conflict) == 1);
     ASSERT_EVENTUALLY(!za_is_alive(sys, g));
+    assert_int_equal(atomic_load(&g_stale_refused), 1);
     assert_int_equal(atomic_load(&g_deacts), 1);
     /* the next activation reads what is stored */
     assert_int_equal(tu_ask_i64(sys, g, T_GET), 100);
@@ -882,6 +910,7 @@ int main(void) {
         cmocka_unit_test(test_deferred_deactivation),
         cmocka_unit_test(test_clear_and_versions),
         cmocka_unit_test(test_manual_system),
+        cmocka_unit_test(test_registered_name),
         cmocka_unit_test(test_version_conflict),
         cmocka_unit_test(test_journaled_memory),
         cmocka_unit_test(test_journaled_sqlite),

@@ -54,9 +54,9 @@
 #define FLUSH_MS 5000u          /* dirty rows are written back this often */
 #define FIRE_BATCH 512u         /* firings delivered per release of the lock */
 #define RELOAD_MS 60000u        /* in a cluster: rows are read again this often */
-#define FLUSH_STEP 256u         /* write-backs submitted per step of a pass */
-#define FLUSH_INFLIGHT 512      /* at most this many write-backs queued */
-#define FLUSH_STEP_MS 5u        /* between steps of a pass */
+#define FLUSH_STEP 64u          /* write-backs submitted per step of a pass */
+#define FLUSH_INFLIGHT 128      /* at most this many write-backs queued */
+#define FLUSH_STEP_MS 2u        /* between steps of a pass */
 #define MIN_PERIOD_MS 1000u     /* the documented floor */
 #define MAX_NAME 255u           /* bytes of UTF-8 */
 #define MAX_MS 3155760000000ull /* 100 years: due and period bounds */

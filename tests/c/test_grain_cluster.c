@@ -413,6 +413,35 @@ static void test_lease_held_elsewhere_forwards(void **st) {
     za_system_destroy(v[0].sys);
 }
 
+/* A grain registered under a cluster-wide name is found from every node
+ * (as that node's reference to the same grain), and the name stays taken
+ * while the grain exists: grains always do. */
+static void test_grain_names_across_nodes(void **st) {
+    (void)st;
+    node v[2];
+    v[0] = up("h");
+    v[1] = up("i");
+    wait_members(v, 2, 2);
+    za_ref g0, g1, found, other;
+    assert_int_equal(za_grain_ref(v[0].sys, "Counter", "named", &g0), ZA_OK);
+    assert_int_equal(za_register(v[0].sys, "the-account", g0), ZA_OK);
+    assert_int_equal(za_lookup(v[1].sys, "the-account", &found), ZA_OK);
+    assert_int_equal(za_grain_ref(v[1].sys, "Counter", "named", &g1), ZA_OK);
+    assert_true(found == g1); /* i's own ref to the grain */
+    za_answer a;
+    assert_int_equal(za_ask(v[1].sys, found, T_INC, NULL, 0, 10000, &a), ZA_OK);
+    assert_int_equal(a.status, ZA_OK);
+    za_answer_free(&a);
+    assert_int_equal(ask(v[0], "named", T_GET), 1);
+    assert_int_equal(za_grain_ref(v[1].sys, "Counter", "other", &other), ZA_OK);
+    assert_int_equal(za_register(v[1].sys, "the-account", other), ZA_EEXIST);
+    za_system_destroy(v[0].sys); /* h leaves: the name of a grain stays */
+    wait_members(&v[1], 1, 1);
+    assert_int_equal(za_lookup(v[1].sys, "the-account", &found), ZA_OK);
+    assert_true(found == g1);
+    za_system_destroy(v[1].sys);
+}
+
 static int setup(void **st) {
     (void)st;
     if (!ts_redis_start(&redis)) return -1;
@@ -431,6 +460,7 @@ int main(void) {
         cmocka_unit_test(test_grains_across_nodes),
         cmocka_unit_test(test_unknown_type_on_the_home_node),
         cmocka_unit_test(test_lease_held_elsewhere_forwards),
+        cmocka_unit_test(test_grain_names_across_nodes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

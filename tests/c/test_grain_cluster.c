@@ -141,6 +141,21 @@ static int sink_receive(za_ctx *ctx, const za_msg *m) {
 static const za_behaviour sink_beh = {ZA_BEHAVIOUR_INIT, .name = "sink",
                                       .state_size = sizeof(int64_t), .receive = sink_receive};
 
+/* A grain that takes its time to deactivate when moved: it defers and
+ * stops only when told (za_stop on the activation); T_GET answers the
+ * serving node. */
+static _Atomic int slow_deacts;
+static int slow_receive(za_ctx *ctx, const za_msg *m) {
+    if (m->tag == ZA_TAG_DEACTIVATE) {
+        if (m->len != 5 || memcmp(m->data, "moved", 5)) return 0; /* shutdown: at once */
+        atomic_fetch_add(&slow_deacts, 1);
+        return za_ctx_grain_defer(ctx);
+    }
+    int64_t me = za_system_node(za_ctx_system(ctx));
+    return za_ctx_can_reply(ctx) ? za_reply(ctx, 0, &me, sizeof me) : 0;
+}
+static const za_behaviour slow_beh = {ZA_BEHAVIOUR_INIT, .name = "slow", .receive = slow_receive};
+
 typedef struct node {
     za_cluster *cl;
     za_system *sys;
@@ -442,6 +457,66 @@ static void test_grain_names_across_nodes(void **st) {
     za_system_destroy(v[1].sys);
 }
 
+static int stop_deactivating(const za_grain_info *g, void *ud) {
+    if (g->status == ZA_GRAIN_DEACTIVATING) za_stop((za_system *)ud, g->activation);
+    return 0;
+}
+
+/* Messages that arrive while a moved grain deactivates wait for it, then
+ * go to its new home (they do not activate it here again). */
+static void test_held_messages_follow_a_move(void **st) {
+    (void)st;
+    node v[2];
+    v[0] = up("j");
+    za_grain_class slow = {.type = "Slow", .behaviour = &slow_beh};
+    assert_int_equal(za_grain_register(v[0].sys, &slow), ZA_OK);
+    wait_members(v, 1, 1);
+    enum { N = 30 };
+    char key[32];
+    za_ref g[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof key, "s%d", i);
+        assert_int_equal(za_grain_ref(v[0].sys, "Slow", key, &g[i]), ZA_OK);
+        za_answer a;
+        assert_int_equal(za_ask(v[0].sys, g[i], T_GET, NULL, 0, 10000, &a), ZA_OK);
+        za_answer_free(&a);
+    }
+    atomic_store(&slow_deacts, 0);
+    v[1] = up("k");
+    assert_int_equal(za_grain_register(v[1].sys, &slow), ZA_OK);
+    wait_members(v, 2, 2);
+    /* the moved ones were told to deactivate and hang in DEACTIVATING */
+    int moved = 0;
+    for (int i = 0; i < 500; i++) {
+        ts_sleep_ms(10);
+        int now = atomic_load(&slow_deacts);
+        if (now && now == moved) break;
+        moved = now;
+    }
+    assert_true(moved > 0 && moved < N);
+    za_ask_wait_handle *h[N];
+    for (int i = 0; i < N; i++)
+        assert_int_equal(za_ask_start(v[0].sys, g[i], T_GET, NULL, 0, &h[i]), ZA_OK);
+    size_t seen;
+    za_grain_list(v[0].sys, stop_deactivating, v[0].sys, &seen); /* now they end */
+    int on_k = 0;
+    for (int i = 0; i < N; i++) {
+        za_answer a;
+        int rc = ZA_EAGAIN;
+        for (int t = 0; t < 100 && rc == ZA_EAGAIN; t++) rc = za_ask_wait(h[i], 100, &a);
+        assert_int_equal(rc, ZA_OK);
+        int64_t served;
+        memcpy(&served, a.data, sizeof served);
+        za_answer_free(&a);
+        za_ask_wait_release(h[i]);
+        on_k += served == (int64_t)za_system_node(v[1].sys);
+    }
+    assert_int_equal(on_k, moved); /* every moved grain answered from its new home */
+    assert_int_equal(active(v[1]), moved);
+    za_system_destroy(v[1].sys);
+    za_system_destroy(v[0].sys);
+}
+
 static int setup(void **st) {
     (void)st;
     if (!ts_redis_start(&redis)) return -1;
@@ -461,6 +536,7 @@ int main(void) {
         cmocka_unit_test(test_unknown_type_on_the_home_node),
         cmocka_unit_test(test_lease_held_elsewhere_forwards),
         cmocka_unit_test(test_grain_names_across_nodes),
+        cmocka_unit_test(test_held_messages_follow_a_move),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

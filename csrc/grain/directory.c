@@ -224,8 +224,9 @@ int za__grain_stop(za_system *s, za_ref grain) {
     return ZA_OK;
 }
 
-/* The user messages still queued in an ended activation's mailbox, in lane
- * order (the caller owns the turn: it is the lanes' consumer). */
+/* The messages the directory routed that are still queued in an ended
+ * activation's mailbox, in lane order (the caller owns the turn: it is the
+ * lanes' consumer). */
 static za_msgnode *salvage(za_system *s, za_actor *a, za_msgnode **tail, uint32_t *n) {
     za_msgnode *head = NULL, *last = NULL;
     bool bounded = atomic_load_explicit(&a->capacity, memory_order_relaxed) != 0;
@@ -244,6 +245,13 @@ static za_msgnode *salvage(za_system *s, za_actor *a, za_msgnode **tail, uint32_
             za__count(s, ZA_C_CONSUMED, 1);
             if (m->flags & ZA_MF_DEACT) { /* meant for this activation only */
                 za__msg_free(m);
+                continue;
+            }
+            if (!(m->flags & ZA_MF_DIRECT)) {
+                /* not routed by the directory (a store completion, a DOWN
+                 * notice, a send to the activation's own ref): it was for
+                 * this activation, which is gone */
+                za__dead_letter(s, m, ZA_DL_DEAD_TARGET);
                 continue;
             }
             atomic_store_explicit(&m->link.next, NULL, memory_order_relaxed);

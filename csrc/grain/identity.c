@@ -5,7 +5,7 @@
  * Identities are interned forever: a reference must name the same grain for
  * as long as the system lives, wherever it was copied to, so its index is
  * never reused. The cost is one record per distinct key ever named (about
- * 150 bytes plus the key: the record, a hash slot and a chunk slot), freed
+ * 200 bytes plus the key: a 144-byte record, a hash slot, a chunk slot), freed
  * with the system. The hash table (looked up by za_grain_ref) is under a
  * mutex; index -> record, which every message to a grain does, is two
  * acquire loads through a chunk table whose chunks are never moved.

@@ -300,11 +300,14 @@ static void state_survives_idle(const char *storage) {
     /* idle_ms 30: the sweep deactivates it; wait for it, bounded */
     assert_true(WAIT_UNTIL(!za_is_alive(sys, g), TU_WAIT_MS));
     assert_true(WAIT_UNTIL(active_count(sys) == 0, TU_WAIT_MS));
-    assert_int_equal(atomic_load(&g_deacts), 1);
+    /* (on a slow machine it may also have idled out between two asks) */
+    int deacts = atomic_load(&g_deacts);
+    assert_true(deacts >= 1);
+    assert_int_equal(atomic_load(&g_starts), deacts);
     assert_int_equal(atomic_load(&g_save_ok), 3);
     /* the next message activates it again, from the stored state */
     assert_int_equal(tu_ask_i64(sys, g, T_GET), 7);
-    assert_int_equal(atomic_load(&g_starts), 2);
+    assert_int_equal(atomic_load(&g_starts), deacts + 1);
     za_system_destroy(sys);
 }
 
@@ -572,6 +575,19 @@ static void test_manual_system(void **st) {
     za_system_destroy(sys);
 }
 
+static int dbg_cb(const za_grain_info *g, void *ud) {
+    za_actor_info ai;
+    int rc = za_actor_info_get(ud, g->activation, &ai);
+    fprintf(stderr,
+            "DBG %s/%s status %d act %llx alive %d info rc %d depth %llu processed %llu deacts %d "
+            "saves %d\n",
+            g->type, g->key, g->status, (unsigned long long)g->activation,
+            za_is_alive(ud, g->activation), rc, rc ? 0ull : (unsigned long long)ai.mailbox_depth,
+            rc ? 0ull : (unsigned long long)ai.processed, atomic_load(&g_deacts),
+            atomic_load(&g_save_ok));
+    return 0;
+}
+
 static void test_registered_name(void **st) {
     (void)st;
     reset_globals();
@@ -587,7 +603,10 @@ static void test_registered_name(void **st) {
     assert_int_equal(found, g);
     assert_int_equal(ask_add(sys, found, 9), 9);
     assert_int_equal(za_stop(sys, g), ZA_OK);
-    ASSERT_EVENTUALLY(!za_is_alive(sys, g));
+    if (!WAIT_UNTIL(!za_is_alive(sys, g), TU_WAIT_MS)) {
+        za_grain_list(sys, dbg_cb, sys, NULL);
+        fail();
+    }
     assert_int_equal(za_lookup(sys, "the-bank", &found), ZA_OK);
     assert_int_equal(tu_ask_i64(sys, found, T_GET), 9);
     assert_int_equal(za_unregister(sys, "the-bank"), ZA_OK);

@@ -682,9 +682,13 @@ static void grain_in(za_cluster *c, za_system *s, uint32_t from, const za_env *e
     za_ref g;
     int rc = za_grain_ref(s, type, key, &g);
     if (rc != ZA_OK) {
-        char why[160];
+        char why[1600];
         snprintf(why, sizeof why, "grain %s/%s: %s on node %u", type, key,
-                 rc == ZA_ENOTFOUND ? "type not registered" : za_strerror(rc), c->self.id);
+                 rc == ZA_ENOTFOUND
+                     ? "type not registered (every node must register the grain types it "
+                       "may host)"
+                     : za_strerror(rc),
+                 c->self.id);
         if (m->reply) {
             za_reply_slot *r = m->reply;
             m->reply = NULL;

@@ -8,11 +8,12 @@
  * Python ask (~2 us), and the time it held the GIL pushed the asker past
  * its spin into a futex sleep (an ask with one SDK span per receive took
  * ~84 us, bench/RESULTS_http.md). Recorded here a span costs two clock
- * reads, a random id and a copy under an uncontended lock; the Python side
+ * reads, a random id and a copy into its thread's own ring; the Python side
  * turns records into SDK span objects lazily, off the message path.
  *
- * The ring is process-wide, like the trace context it records: trace ids
- * cross systems and nodes. A full ring drops new spans and counts them
+ * Recording is process-wide, like the trace context it records: trace ids
+ * cross systems and nodes. Each recording thread has its own ring; a full
+ * ring drops new spans and counts them
  * (an exporter that falls behind must not slow the actors down).
  */
 #include <pthread.h>
@@ -26,21 +27,121 @@
 
 _Atomic unsigned za__spans_langs;
 
-/* Held for a 184-byte copy. The sender of a traced ask and the worker that
- * handles it push at nearly the same moment (the caller span ends as the
- * receive span does): an adaptive mutex spins briefly instead of putting
- * the loser to sleep in the kernel, which would cost more than the copy. */
-#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
-static pthread_mutex_t g_mu = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
-#else
+/* One ring per recording thread (the caller of a traced ask and the worker
+ * that handles it push at nearly the same moment: one shared ring made them
+ * contend for its lock and cache line on every ask). A ring is
+ * single-producer (its thread) / single-consumer (the drainer, under g_mu):
+ * the producer publishes a span with a release store of tail, the drainer
+ * frees slots with a release store of head. g_mu guards the list of rings,
+ * draining and waiting, never a push. */
+typedef struct tring {
+    _Alignas(64) _Atomic size_t tail; /* producer: spans pushed */
+    _Atomic size_t mark;              /* wake the waiter at this fill (0: none waits) */
+    _Atomic int64_t open;             /* recorded handler spans running on the owner */
+    _Alignas(64) _Atomic size_t head; /* consumer: spans drained */
+    _Atomic bool dead;                /* the owner ended or left it: free once empty */
+    size_t cap;
+    struct tring *next;
+    za_span *buf;
+} tring;
+
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
-#endif
 static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
-static za_span *g_ring;
-static size_t g_cap, g_head, g_n; /* oldest at g_head */
-static size_t g_want;             /* a waiter wants this many (0: none waits) */
+static tring *g_rings;          /* under g_mu */
+static _Atomic size_t g_cap;    /* capacity of each thread's ring (0: never enabled) */
 static _Atomic uint64_t g_dropped;
-static _Atomic int64_t g_open; /* recorded handler spans running now */
+static _Thread_local tring *tl_ring;
+static pthread_key_t g_key; /* its destructor retires a thread's ring */
+static pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
+
+static void ring_retire(void *p) {
+    /* release: pairs with the drainer's acquire load of dead (what the
+     * owner pushed is visible before the ring may be freed) */
+    if (p) atomic_store_explicit(&((tring *)p)->dead, true, memory_order_release);
+}
+
+static void key_init(void) {
+    if (pthread_key_create(&g_key, ring_retire) != 0) g_key = (pthread_key_t)-1;
+}
+
+/* This thread's ring, made (or remade after a capacity change) on first
+ * use: NULL when out of memory or never enabled. */
+static tring *my_ring(void) {
+    tring *r = tl_ring;
+    size_t cap = atomic_load_explicit(&g_cap, memory_order_relaxed);
+    if (ZA_LIKELY(r && r->cap == cap)) return r;
+    if (!cap) return NULL;
+    pthread_once(&g_key_once, key_init);
+    tring *n = calloc(1, sizeof *n);
+    za_span *buf = n ? malloc(cap * sizeof *buf) : NULL;
+    if (!buf) {
+        free(n);
+        return NULL;
+    }
+    n->buf = buf;
+    n->cap = cap;
+    pthread_mutex_lock(&g_mu);
+    n->next = g_rings;
+    g_rings = n;
+    pthread_mutex_unlock(&g_mu);
+    if (r) ring_retire(r);
+    tl_ring = n;
+    if (g_key != (pthread_key_t)-1) pthread_setspecific(g_key, n);
+    return n;
+}
+
+static size_t ring_fill(tring *r) {
+    /* acquire on tail: pairs with push's release (the slots are written) */
+    return atomic_load_explicit(&r->tail, memory_order_acquire) -
+           atomic_load_explicit(&r->head, memory_order_relaxed);
+}
+
+/* Under g_mu: free rings whose owner is gone once they are empty. */
+static void reap(void) {
+    for (tring **pp = &g_rings; *pp;) {
+        tring *r = *pp;
+        /* acquire: pairs with ring_retire's and span end's releases */
+        if (atomic_load_explicit(&r->dead, memory_order_acquire) && !ring_fill(r) &&
+            atomic_load_explicit(&r->open, memory_order_acquire) == 0) {
+            *pp = r->next;
+            free(r->buf);
+            free(r);
+        } else {
+            pp = &r->next;
+        }
+    }
+}
+
+static void drop(void) {
+    atomic_fetch_add_explicit(&g_dropped, 1, memory_order_relaxed);
+}
+
+static void push_to(tring *r, const za_span *sp) {
+    if (!r) {
+        drop();
+        return;
+    }
+    size_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    /* acquire: pairs with the drainer's release of head (the slot is free) */
+    if (t - atomic_load_explicit(&r->head, memory_order_acquire) >= r->cap) {
+        drop();
+        return;
+    }
+    r->buf[t % r->cap] = *sp;
+    /* release: pairs with the drainer's acquire of tail */
+    atomic_store_explicit(&r->tail, t + 1, memory_order_release);
+    size_t m = atomic_load_explicit(&r->mark, memory_order_relaxed);
+    if (ZA_UNLIKELY(m) && t + 1 - atomic_load_explicit(&r->head, memory_order_relaxed) >= m) {
+        atomic_store_explicit(&r->mark, 0, memory_order_relaxed);
+        pthread_mutex_lock(&g_mu); /* the waiter is in its wait or has not counted yet */
+        pthread_cond_broadcast(&g_cv);
+        pthread_mutex_unlock(&g_mu);
+    }
+}
+
+static void push(const za_span *sp) {
+    push_to(my_ring(), sp);
+}
 
 static uint64_t real_ns(void) {
     struct timespec ts;
@@ -88,41 +189,25 @@ static void new_id(uint8_t *out, size_t n) {
     }
 }
 
-static void push(const za_span *sp) {
-    pthread_mutex_lock(&g_mu);
-    if (!g_ring || g_n == g_cap) {
-        pthread_mutex_unlock(&g_mu);
-        atomic_fetch_add_explicit(&g_dropped, 1, memory_order_relaxed);
-        return;
-    }
-    g_ring[(g_head + g_n) % g_cap] = *sp;
-    g_n++;
-    if (g_want && g_n >= g_want) {
-        g_want = 0;
-        pthread_cond_broadcast(&g_cv);
-    }
-    pthread_mutex_unlock(&g_mu);
+/* Under g_mu: spans buffered in all rings. */
+static size_t total(void) {
+    size_t n = 0;
+    for (tring *r = g_rings; r; r = r->next) n += ring_fill(r);
+    return n;
 }
 
 int za_spans_enable(unsigned langs, uint32_t capacity) {
     size_t cap = capacity ? capacity : 16384;
     int rc = ZA_OK;
     pthread_mutex_lock(&g_mu);
-    if (langs && cap != g_cap) {
-        if (g_n) {
+    reap();
+    size_t n;
+    if (langs && cap != atomic_load_explicit(&g_cap, memory_order_relaxed)) {
+        if ((n = total()))
             rc = za__fail(ZA_EINVAL, "the span buffer holds %zu spans: drain it before resizing",
-                          g_n);
-        } else {
-            za_span *r = malloc(cap * sizeof *r);
-            if (!r) {
-                rc = za__fail(ZA_ENOMEM, "out of memory for %zu spans", cap);
-            } else {
-                free(g_ring);
-                g_ring = r;
-                g_cap = cap;
-                g_head = 0;
-            }
-        }
+                          n);
+        else /* each thread makes a ring of the new size at its next span */
+            atomic_store_explicit(&g_cap, cap, memory_order_relaxed);
     }
     if (rc == ZA_OK && langs)
         atomic_store_explicit(&g_real_off, real_ns() - za__now_ns(), memory_order_relaxed);
@@ -137,15 +222,20 @@ unsigned za_spans_enabled(void) {
 
 size_t za_spans_drain(za_span *out, size_t max) {
     if (!out) return 0;
+    size_t got = 0;
     pthread_mutex_lock(&g_mu);
-    size_t n = g_n < max ? g_n : max;
-    for (size_t i = 0; i < n; i++) out[i] = g_ring[(g_head + i) % g_cap];
-    if (n) {
-        g_head = (g_head + n) % g_cap;
-        g_n -= n;
+    for (tring *r = g_rings; r && got < max; r = r->next) {
+        size_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+        size_t n = ring_fill(r);
+        if (n > max - got) n = max - got;
+        for (size_t i = 0; i < n; i++) out[got + i] = r->buf[(h + i) % r->cap];
+        got += n;
+        /* release: pairs with push's acquire of head (the slots were read) */
+        if (n) atomic_store_explicit(&r->head, h + n, memory_order_release);
     }
+    reap();
     pthread_mutex_unlock(&g_mu);
-    return n;
+    return got;
 }
 
 size_t za_spans_wait(size_t min, uint32_t timeout_ms) {
@@ -155,11 +245,21 @@ size_t za_spans_wait(size_t min, uint32_t timeout_ms) {
     dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
     if (dl.tv_nsec >= 1000000000L) dl.tv_sec++, dl.tv_nsec -= 1000000000L;
     pthread_mutex_lock(&g_mu);
-    while (g_n < min) {
-        g_want = min;
-        if (pthread_cond_timedwait(&g_cv, &g_mu, &dl) != 0) break;
+    size_t n;
+    while ((n = total()) < min) {
+        /* each ring wakes us once it holds its share of what is missing
+         * more than now: a ring that reaches it means progress */
+        size_t rings = 0;
+        for (tring *r = g_rings; r; r = r->next) rings++;
+        size_t share = rings ? (min - n + rings - 1) / rings : 1;
+        for (tring *r = g_rings; r; r = r->next)
+            atomic_store_explicit(&r->mark, ring_fill(r) + share, memory_order_relaxed);
+        int w = pthread_cond_timedwait(&g_cv, &g_mu, &dl);
+        for (tring *r = g_rings; r; r = r->next)
+            atomic_store_explicit(&r->mark, 0, memory_order_relaxed);
+        if (w != 0) break;
     }
-    size_t n = g_n;
+    n = total();
     pthread_mutex_unlock(&g_mu);
     return n;
 }
@@ -168,11 +268,19 @@ uint64_t za_spans_dropped(void) {
     return atomic_load_explicit(&g_dropped, memory_order_relaxed);
 }
 
+static int64_t open_spans(void) {
+    int64_t n = 0;
+    pthread_mutex_lock(&g_mu);
+    /* acquire: pairs with the release decrement in za__span_recv_end, so a
+     * span whose handler is seen finished is in its ring */
+    for (tring *r = g_rings; r; r = r->next) n += atomic_load_explicit(&r->open, memory_order_acquire);
+    pthread_mutex_unlock(&g_mu);
+    return n;
+}
+
 int za_spans_quiesce(uint32_t timeout_ms) {
     uint64_t end = za__now_ns() + (uint64_t)timeout_ms * 1000000ull;
-    /* acquire: pairs with the release decrement in za__span_recv_end, so a
-     * span whose handler is seen finished is in the ring */
-    while (atomic_load_explicit(&g_open, memory_order_acquire) > 0) {
+    while (open_spans() > 0) {
         if (za__now_ns() >= end) return ZA_ETIMEDOUT;
         struct timespec ts = {0, 200000};
         nanosleep(&ts, NULL);
@@ -214,7 +322,10 @@ void za__span_recv_begin(za_ctx *c, const za_msgnode *m, const za_behaviour *b, 
     uint64_t now = za__now_ns();
     o->wait_ns = (m->flags & (ZA_MF_TIMED | ZA_MF_ENQ)) && now > m->enq_ns ? now - m->enq_ns : 0;
     o->start_ns = wall(now);
-    atomic_fetch_add_explicit(&g_open, 1, memory_order_relaxed);
+    tring *r = my_ring();
+    o->ring = r;
+    /* (only this thread writes its ring's count: no contention) */
+    if (r) atomic_fetch_add_explicit(&r->open, 1, memory_order_relaxed);
     (void)c;
 }
 
@@ -234,8 +345,8 @@ void za__span_recv_end(za_ctx *c, const za_behaviour *b, za_span_open *o, int rc
     copy_str(sp.behaviour, sizeof sp.behaviour, label ? label : b->name ? b->name : "?");
     copy_str(sp.language, sizeof sp.language, lang);
     push(&sp);
-    /* release: pairs with za_spans_quiesce's acquire (the span is pushed) */
-    atomic_fetch_sub_explicit(&g_open, 1, memory_order_release);
+    /* release: pairs with open_spans's acquire (the span is pushed) */
+    if (o->ring) atomic_fetch_sub_explicit(&((tring *)o->ring)->open, 1, memory_order_release);
 }
 
 void za_span_begin(za_span_scope *sc, int kind, za_ref target) {

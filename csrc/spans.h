@@ -17,6 +17,7 @@ typedef struct za_span_open {
     uint8_t parent[8];
     int32_t tag;
     uint64_t start_ns, wait_ns;
+    void *ring; /* the thread's span ring counting this span as open */
 } za_span_open;
 
 /* A traced message is about to be handled (its context is current): if

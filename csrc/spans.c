@@ -41,14 +41,15 @@ typedef struct tring {
     _Alignas(64) _Atomic size_t head; /* consumer: spans drained */
     _Atomic bool dead;                /* the owner ended or left it: free once empty */
     size_t cap;
+    size_t avail, taken; /* the drainer's, under g_mu */
     struct tring *next;
     za_span *buf;
 } tring;
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
-static tring *g_rings;          /* under g_mu */
-static _Atomic size_t g_cap;    /* capacity of each thread's ring (0: never enabled) */
+static tring *g_rings;       /* under g_mu */
+static _Atomic size_t g_cap; /* capacity of each thread's ring (0: never enabled) */
 static _Atomic uint64_t g_dropped;
 static _Thread_local tring *tl_ring;
 static pthread_key_t g_key; /* its destructor retires a thread's ring */
@@ -204,8 +205,8 @@ int za_spans_enable(unsigned langs, uint32_t capacity) {
     size_t n;
     if (langs && cap != atomic_load_explicit(&g_cap, memory_order_relaxed)) {
         if ((n = total()))
-            rc = za__fail(ZA_EINVAL, "the span buffer holds %zu spans: drain it before resizing",
-                          n);
+            rc =
+                za__fail(ZA_EINVAL, "the span buffer holds %zu spans: drain it before resizing", n);
         else /* each thread makes a ring of the new size at its next span */
             atomic_store_explicit(&g_cap, cap, memory_order_relaxed);
     }
@@ -220,18 +221,29 @@ unsigned za_spans_enabled(void) {
     return atomic_load_explicit(&za__spans_langs, memory_order_relaxed);
 }
 
+/* Oldest first across threads: each ring is in the order its spans ended,
+ * so a merge on the end time (a few rings: a linear pick is enough). */
 size_t za_spans_drain(za_span *out, size_t max) {
     if (!out) return 0;
     size_t got = 0;
     pthread_mutex_lock(&g_mu);
-    for (tring *r = g_rings; r && got < max; r = r->next) {
-        size_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
-        size_t n = ring_fill(r);
-        if (n > max - got) n = max - got;
-        for (size_t i = 0; i < n; i++) out[got + i] = r->buf[(h + i) % r->cap];
-        got += n;
+    for (tring *r = g_rings; r; r = r->next) r->taken = 0, r->avail = ring_fill(r);
+    while (got < max) {
+        tring *best = NULL;
+        const za_span *bs = NULL;
+        for (tring *r = g_rings; r; r = r->next) {
+            if (r->taken == r->avail) continue;
+            size_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+            const za_span *sp = &r->buf[(h + r->taken) % r->cap];
+            if (!best || sp->end_ns < bs->end_ns) best = r, bs = sp;
+        }
+        if (!best) break;
+        out[got++] = *bs;
+        best->taken++;
+    }
+    for (tring *r = g_rings; r; r = r->next) {
         /* release: pairs with push's acquire of head (the slots were read) */
-        if (n) atomic_store_explicit(&r->head, h + n, memory_order_release);
+        if (r->taken) atomic_fetch_add_explicit(&r->head, r->taken, memory_order_release);
     }
     reap();
     pthread_mutex_unlock(&g_mu);
@@ -273,7 +285,8 @@ static int64_t open_spans(void) {
     pthread_mutex_lock(&g_mu);
     /* acquire: pairs with the release decrement in za__span_recv_end, so a
      * span whose handler is seen finished is in its ring */
-    for (tring *r = g_rings; r; r = r->next) n += atomic_load_explicit(&r->open, memory_order_acquire);
+    for (tring *r = g_rings; r; r = r->next)
+        n += atomic_load_explicit(&r->open, memory_order_acquire);
     pthread_mutex_unlock(&g_mu);
     return n;
 }

@@ -312,6 +312,11 @@ PyObject *zpy_spans_quiesce(PyObject *mod, PyObject *arg);
 PyObject *zpy_spans_drain(PyObject *mod, PyObject *arg);
 PyObject *zpy_spans_dropped(PyObject *mod, PyObject *x);
 PyObject *zpy_traced(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
+PyObject *zpy_traced_ask(PyObject *mod, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
+PyObject *zpy_traced_tell(PyObject *mod, PyObject *const *args, Py_ssize_t nargs,
+                          PyObject *kwnames);
+PyObject *zpy_ref_ask(PyObject *r, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
+PyObject *zpy_ref_tell(PyObject *r, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
 /* Run deferred work. GIL held. */
 void zpy_drain_deferred(void);
 /* The child of a fork: a fresh, empty queue. */

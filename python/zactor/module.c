@@ -67,6 +67,14 @@ static PyMethodDef mod_methods[] = {
     {"_spans_drain", (PyCFunction)zpy_spans_drain, METH_O, NULL},
     {"_spans_dropped", (PyCFunction)zpy_spans_dropped, METH_NOARGS, NULL},
     {"_traced", (PyCFunction)(void (*)(void))zpy_traced, METH_FASTCALL, NULL},
+    {"_traced_ask", (PyCFunction)(void (*)(void))zpy_traced_ask, METH_FASTCALL | METH_KEYWORDS,
+     "_traced_ask(ref, msg, timeout=5.0)\n--\n\n"
+     "ref.ask(msg, timeout) in an \"ask\" span (when zactor.tracing.enable() is in force) "
+     "whose context the request carries, so the handler's span is its child."},
+    {"_traced_tell", (PyCFunction)(void (*)(void))zpy_traced_tell, METH_FASTCALL | METH_KEYWORDS,
+     "_traced_tell(ref, msg)\n--\n\n"
+     "ref.tell(msg) in a \"tell\" span (when zactor.tracing.enable() is in force) whose "
+     "context the message carries."},
     {"_set_hooks", (PyCFunction)(void (*)(void))mod_set_hooks, METH_VARARGS | METH_KEYWORDS, NULL},
     {"_dispatch_loop", (PyCFunction)zpy_dispatch_loop, METH_NOARGS, NULL},
     {"_dispatch_stop", (PyCFunction)zpy_dispatch_stop, METH_NOARGS, NULL},

@@ -170,6 +170,17 @@ static PyObject *Ref_tell_fast(RefObject *r, PyObject *msg) {
     Py_RETURN_NONE;
 }
 
+static PyObject *Ref_ask(RefObject *r, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
+
+/* ref.ask / ref.tell without the method lookup, for zactor.tracing's
+ * traced ask and tell (tracing.c): r is an ActorRef (exact type). */
+PyObject *zpy_ref_ask(PyObject *r, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+    return Ref_ask((RefObject *)r, args, nargs, kwnames);
+}
+PyObject *zpy_ref_tell(PyObject *r, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+    return Ref_tell((RefObject *)r, args, nargs, kwnames);
+}
+
 int zpy_as_ref(SystemObject *s, PyObject *o, RefObject **out) {
     if (!PyObject_TypeCheck(o, s->st->Ref_Type) || ((RefObject *)o)->sys != s) {
         PyErr_SetString(PyExc_TypeError, "expected an ActorRef of this system");

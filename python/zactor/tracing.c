@@ -56,6 +56,7 @@ static PyObject *g_otel_last; /* the span seen last, and what it parsed to */
 static za_trace g_otel_last_t;
 static int g_otel_last_ok;
 static PyObject *g_str_ask, *g_str_tell, *g_kw_timeout;
+static PyObject *g_state_mod; /* the module (its ActorRef type), borrowed: lives while loaded */
 
 static PyObject *id_to_int(const uint8_t *b, size_t n) {
     uint64_t hi = 0, lo = 0;
@@ -185,6 +186,7 @@ int zpy_tracing_exec(PyObject *m) {
     if (!g_str_ask && !(g_str_ask = PyUnicode_InternFromString("ask"))) return -1;
     if (!g_str_tell && !(g_str_tell = PyUnicode_InternFromString("tell"))) return -1;
     if (!g_kw_timeout && !(g_kw_timeout = Py_BuildValue("(s)", "timeout"))) return -1;
+    g_state_mod = m;
     return 0;
 }
 
@@ -333,10 +335,67 @@ static int otel_current(za_trace *out) {
     return ok;
 }
 
-/* _traced(kind, ref, msg, timeout): ref.ask(msg, timeout=timeout) (kind 2)
- * or ref.tell(msg) (kind 3) inside a span recorded by the runtime: a child
+/* ref.ask(...) / ref.tell(...) with args = (ref, method args...): an
+ * ActorRef's method is called directly (no lookup, no bound method). */
+static PyObject *call(int kind, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+    modstate *st = g_state_mod ? zpy_state(g_state_mod) : NULL;
+    if (st && Py_IS_TYPE(args[0], (PyTypeObject *)st->Ref_Type))
+        return (kind == ZA_SPAN_ASK ? zpy_ref_ask : zpy_ref_tell)(args[0], args + 1, nargs - 1,
+                                                                  kwnames);
+    return PyObject_VectorcallMethod(kind == ZA_SPAN_ASK ? g_str_ask : g_str_tell,
+                                     (PyObject **)args, (size_t)nargs, kwnames);
+}
+
+/* The traced call: args[0] the ref, then the method's arguments. A child
  * of the current OpenTelemetry span, else of this thread's trace context,
- * else the root of a new trace. The message carries the span's context. */
+ * else the root of a new trace; the message carries the span's context.
+ * Nothing is allocated on the way (the span lives on this stack until it
+ * is copied into this thread's ring). */
+static PyObject *traced(int kind, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+    if (!g_span_cls || !za_spans_enabled()) /* tracing.enable() not in force: a plain call */
+        return call(kind, args, nargs, kwnames);
+    za_trace parent;
+    int have = otel_current(&parent);
+    if (have < 0) return NULL;
+    modstate *st = g_state_mod ? zpy_state(g_state_mod) : NULL;
+    /* (not an ActorRef: the call below says so) */
+    za_ref target = st && PyObject_TypeCheck(args[0], (PyTypeObject *)st->Ref_Type)
+                        ? ((RefObject *)args[0])->ref
+                        : 0;
+    za_trace saved;
+    int had = have && za_trace_current(&saved) == ZA_OK;
+    if (have) za_trace_set_current(&parent);
+    za_span_scope sc;
+    za_span_begin(&sc, kind, target);
+    PyObject *r = call(kind, args, nargs, kwnames);
+    za_span_end(&sc, r == NULL);
+    if (have) za_trace_set_current(had ? &saved : NULL);
+    return r;
+}
+
+static int need_ref(const char *fn, Py_ssize_t nargs) {
+    if (nargs >= 1) return 0;
+    PyErr_Format(PyExc_TypeError, "%s() missing the ref argument", fn);
+    return -1;
+}
+
+/* _traced_ask(ref, msg, timeout=5.0): zactor.tracing.ask */
+PyObject *zpy_traced_ask(PyObject *mod, PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *kwnames) {
+    nargs = PyVectorcall_NARGS(nargs);
+    if (need_ref("ask", nargs) < 0) return NULL;
+    return traced(ZA_SPAN_ASK, args, nargs, kwnames);
+}
+
+/* _traced_tell(ref, msg): zactor.tracing.tell */
+PyObject *zpy_traced_tell(PyObject *mod, PyObject *const *args, Py_ssize_t nargs,
+                          PyObject *kwnames) {
+    nargs = PyVectorcall_NARGS(nargs);
+    if (need_ref("tell", nargs) < 0) return NULL;
+    return traced(ZA_SPAN_TELL, args, nargs, kwnames);
+}
+
+/* _traced(kind, ref, msg, timeout): the same, kind 2 (ask) or 3 (tell). */
 PyObject *zpy_traced(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 4) {
         PyErr_SetString(PyExc_TypeError, "_traced(kind, ref, msg, timeout)");
@@ -344,36 +403,9 @@ PyObject *zpy_traced(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
     }
     long kind = PyLong_AsLong(args[0]);
     if (kind == -1 && PyErr_Occurred()) return NULL;
-    if (!g_span_cls || !za_spans_enabled()) { /* tracing.enable() not in force: a plain call */
-        if (kind == ZA_SPAN_ASK) {
-            PyObject *argv[4] = {NULL, args[1], args[2], args[3]};
-            return PyObject_VectorcallMethod(g_str_ask, argv + 1,
-                                             2 | PY_VECTORCALL_ARGUMENTS_OFFSET, g_kw_timeout);
-        }
-        return PyObject_VectorcallMethod(g_str_tell, (PyObject *[]){args[1], args[2]}, 2, NULL);
-    }
-    za_trace parent;
-    int have = otel_current(&parent);
-    if (have < 0) return NULL;
-    modstate *st = zpy_state(mod);
-    /* (not an ActorRef: the call below says so) */
-    za_ref target = st && PyObject_TypeCheck(args[1], (PyTypeObject *)st->Ref_Type)
-                        ? ((RefObject *)args[1])->ref
-                        : 0;
-    za_trace saved;
-    int had = za_trace_current(&saved) == ZA_OK;
-    if (have) za_trace_set_current(&parent);
-    za_span_scope sc;
-    za_span_begin(&sc, (int)kind, target);
-    PyObject *r;
     if (kind == ZA_SPAN_ASK) {
-        PyObject *argv[4] = {NULL, args[1], args[2], args[3]};
-        r = PyObject_VectorcallMethod(g_str_ask, argv + 1, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET,
-                                      g_kw_timeout);
-    } else {
-        r = PyObject_VectorcallMethod(g_str_tell, (PyObject *[]){args[1], args[2]}, 2, NULL);
+        PyObject *a[3] = {args[1], args[2], args[3]};
+        return traced(ZA_SPAN_ASK, a, 2, g_kw_timeout);
     }
-    za_span_end(&sc, r == NULL);
-    za_trace_set_current(had ? &saved : NULL);
-    return r;
+    return traced(ZA_SPAN_TELL, args + 1, 2, NULL);
 }

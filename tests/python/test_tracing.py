@@ -207,3 +207,49 @@ def test_otel_context_parents_user_spans(system):
     spans = {s.name: s for s in exporter.get_finished_spans()}
     assert spans["inner"].parent.span_id == spans["receive test_tracing." + Worker.__qualname__].context.span_id
     assert tracing.otel_context() is None  # no context on this thread now
+
+
+def test_spans_from_threads_that_ended_and_traced_calls_bad_arguments(system):
+    """Each thread records into its own buffer: the spans of threads that
+    ended before the flush are still delivered, and a traced
+    ask or tell with a bad ref or bad arguments raises like ref.ask does."""
+    class Same(zactor.Actor):
+        def receive(self, msg):
+            return msg
+
+    exporter = InMemorySpanExporter()
+    tracing.enable(TracerProvider(), exporter=exporter)
+    ref = system.spawn(Same)
+
+    answers = []
+
+    def asker(k):
+        answers.extend(tracing.ask(ref, k * 100 + i, timeout=5) for i in range(20))
+
+    threads = [threading.Thread(target=asker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not any(t.is_alive() for t in threads)
+    assert sorted(answers) == [k * 100 + i for k in range(4) for i in range(20)]
+    tracing.tell(ref, "last")
+    assert ref.ask("after", timeout=5) == "after"  # untraced: the tell was handled
+    tracing.flush()
+    spans = exporter.get_finished_spans()
+    asks = [s for s in spans if s.name == "ask"]
+    receives = [s for s in spans if s.name.startswith("receive ")]
+    assert len(asks) == 80 and len(receives) == 81
+    assert [s.name for s in spans].count("tell") == 1
+    assert {r.parent.span_id for r in receives} == {s.context.span_id for s in spans
+                                                   if s.name in ("ask", "tell")}
+    assert tracing.dropped() == 0
+    with pytest.raises(AttributeError, match="ask"):  # anything with .ask is called
+        tracing.ask("not a ref", 1)
+    with pytest.raises(TypeError):
+        tracing.ask()
+    with pytest.raises(TypeError):
+        tracing.ask(ref, 1, 5, 6)
+    with pytest.raises(TypeError):
+        tracing.tell(ref, 1, bogus=2)
+    assert tracing.ask(ref, msg="kw", timeout=5) == "kw"

@@ -711,13 +711,15 @@ typedef struct za_span {
 } za_span;
 
 /* Record spans of the languages in langs (ZA_SPANS_* bits; 0: stop
- * recording). capacity: finished spans kept until drained (0: 16384; a
- * span that finds the buffer full is dropped and counted). Recorded spans
- * stay in the buffer when turned off. ZA_OK, ZA_EINVAL (capacity changed
- * while spans are buffered), ZA_ENOMEM. */
+ * recording). capacity: finished spans kept until drained, per recording
+ * thread (each thread records into its own buffer, made at its first span;
+ * 0: 16384; a span that finds its buffer full is dropped and counted).
+ * Recorded spans stay in the buffers when turned off. ZA_OK, ZA_EINVAL
+ * (capacity changed while spans are buffered), ZA_ENOMEM. */
 int za_spans_enable(unsigned langs, uint32_t capacity);
 unsigned za_spans_enabled(void);
-/* Move up to max finished spans (oldest first) into out: how many. */
+/* Move up to max finished spans (oldest first by end time, across
+ * threads) into out: how many. */
 size_t za_spans_drain(za_span *out, size_t max);
 /* Wait until at least min spans are buffered or timeout_ms passed: the
  * count buffered. */

@@ -27,9 +27,9 @@ the context on (and can read or set it, Lua's ``ctx:trace()``, C's
 (``languages=("python", "lua", "c")`` records their handler runs too).
 
 How: the runtime records spans in C (csrc/spans.c: two clock reads and a
-copy per span, no Python code on the message path) into a bounded buffer; a
-thread of this module hands them to OpenTelemetry in batches (when a
-quarter of the buffer is filled, or every 0.5 s), as span
+copy per span, no Python code on the message path) into a bounded buffer
+per recording thread; a thread of this module hands them to OpenTelemetry
+in batches (when a quarter of a buffer is filled, or every 0.5 s), as span
 objects (ReadableSpan) that build their fields only when an exporter reads
 them. ``provider.force_flush()`` (or :func:`flush`) delivers what is
 buffered. A span that finds the buffer full is dropped and counted
@@ -268,7 +268,8 @@ def enable(tracer_provider: Any = None, *, exporter: Any = None,
     to OpenTelemetry: to ``tracer_provider``'s span processors (default: the
     global provider), or, with ``exporter`` (a SpanExporter), straight to
     its ``export`` in batches (the cheapest path: no per-span processor
-    call). ``capacity``: spans buffered until handed over. Needs
+    call). ``capacity``: spans buffered until handed over, per recording
+    thread (each worker and each thread calling :func:`ask`/:func:`tell`). Needs
     ``opentelemetry-sdk`` (``pip install zactor[otel]``)."""
     try:
         from opentelemetry import context as otel_context_mod

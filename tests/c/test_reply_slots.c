@@ -143,9 +143,9 @@ static void test_async_asks_cancelled(void **st) {
     enum { N = 100 };
     za_ask_handle *hs[N];
     for (int i = 0; i < N; i++)
-        assert_int_equal(za_ask_async(sys, a, i % 2 ? T_HOLD : T_ECHO, NULL, 0, 0, count_cb, NULL,
-                                      &hs[i]),
-                         ZA_OK);
+        assert_int_equal(
+            za_ask_async(sys, a, i % 2 ? T_HOLD : T_ECHO, NULL, 0, 0, count_cb, NULL, &hs[i]),
+            ZA_OK);
     for (int i = 0; i < N; i++) {
         za_ask_cancel(hs[i]);
         za_ask_handle_release(hs[i]);

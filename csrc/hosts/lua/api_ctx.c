@@ -150,7 +150,7 @@ static int ctx_ask(lua_State *L) {
     za__lua_pack_after(a, len);
     if (rc != ZA_OK) za_lua_raise(L, "ask", rc);
     run->wait_corr = corr;
-    run->wait_h = h; /* given up if the handler is closed (asks.c) */
+    run->wait_h = h;  /* given up if the handler is closed (asks.c) */
     run->wait_to = r; /* (a message from r may re-enter, stash.c) */
     /* The message being answered is about to end its receive: keep its
      * reply slot to answer when the handler finally returns. */
@@ -215,11 +215,20 @@ static int ctx_index(lua_State *L) {
 }
 
 static const luaL_Reg ctx_methods[] = {
-    {"spawn", ctx_spawn}, {"send_after", ctx_send_after}, {"cancel_timer", ctx_cancel_timer},
-    {"watch", ctx_watch}, {"unwatch", ctx_unwatch},       {"stop", ctx_stop},
-    {"ask", ctx_ask},     {"sleep", za__lua_ctx_sleep},   {"ask_all", za__lua_ctx_ask_all},
-    {"tell", ctx_tell},   {"lookup", ctx_lookup},         {"trace", ctx_trace},
-    {"first", za__lua_ctx_first}, {NULL, NULL},
+    {"spawn", ctx_spawn},
+    {"send_after", ctx_send_after},
+    {"cancel_timer", ctx_cancel_timer},
+    {"watch", ctx_watch},
+    {"unwatch", ctx_unwatch},
+    {"stop", ctx_stop},
+    {"ask", ctx_ask},
+    {"sleep", za__lua_ctx_sleep},
+    {"ask_all", za__lua_ctx_ask_all},
+    {"tell", ctx_tell},
+    {"lookup", ctx_lookup},
+    {"trace", ctx_trace},
+    {"first", za__lua_ctx_first},
+    {NULL, NULL},
 };
 
 /* ctx: one userdata per actor; its fields are computed by __index. */

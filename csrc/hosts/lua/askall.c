@@ -100,8 +100,8 @@ static int ask_many(lua_State *L, const char *fn, int at_least, lua_KFunction co
     luaL_checktype(L, 2, LUA_TTABLE);
     char what[32];
     snprintf(what, sizeof what, "ctx:%s", fn);
-    uint32_t ms = za_lua_check_duration(L, 3, what, "timeout", 5.0,
-                                        ZA_LUA_HUGE_IS_FOREVER | ZA_LUA_POSITIVE);
+    uint32_t ms =
+        za_lua_check_duration(L, 3, what, "timeout", 5.0, ZA_LUA_HUGE_IS_FOREVER | ZA_LUA_POSITIVE);
     if (ms == ZA_LUA_FOREVER) ms = 0; /* za_ctx_ask: 0 = no timeout */
     lua_Integer n = luaL_len(L, 2);
     if (n < at_least || n > ASK_ALL_MAX)

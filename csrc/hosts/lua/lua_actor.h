@@ -107,8 +107,8 @@ typedef struct za__lua_run {
     struct za__lua_run *next;
     za__lua_wait *wait_set; /* ctx:ask_all/first: the asks still awaited, or NULL */
     uint32_t wait_n;
-    int in_stop;  /* the run of a stop handler (stopwait.c) */
-    void *wait_h; /* the handle of the ctx:ask it waits on (asks.c), or NULL */
+    int in_stop;    /* the run of a stop handler (stopwait.c) */
+    void *wait_h;   /* the handle of the ctx:ask it waits on (asks.c), or NULL */
     za_ref wait_to; /* the actor its ctx:ask waits on (re-entry, stash.c), or none */
     uint64_t chain; /* call chain (za_chain_new): its message's, else made at its first ask */
 } za__lua_run;
@@ -159,10 +159,10 @@ typedef struct za__lua_actor {
     struct za__lua_actor *wprev, *wnext;
     uint32_t concurrency;                /* handlers in progress at once (stash.c) */
     za__lua_stashed *stash, *stash_tail; /* messages waiting for a free handler */
-    uint64_t spawn_id; /* unique per spawn, kept by restarts: keys a carried stash */
-    uint32_t stop_timeout_ms;          /* the behaviour's stop_timeout (stopwait.c) */
-    uint64_t stop_wake_ns;             /* a stop handler's ctx:sleep ends then (0: none) */
-    struct za__lua_stopbox *stopbox;   /* answers to a waiting stop handler's asks */
+    uint64_t spawn_id;               /* unique per spawn, kept by restarts: keys a carried stash */
+    uint32_t stop_timeout_ms;        /* the behaviour's stop_timeout (stopwait.c) */
+    uint64_t stop_wake_ns;           /* a stop handler's ctx:sleep ends then (0: none) */
+    struct za__lua_stopbox *stopbox; /* answers to a waiting stop handler's asks */
 } za__lua_actor;
 
 /* Every state and coroutine of an actor carries it in its extra space. */

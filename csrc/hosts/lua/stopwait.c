@@ -22,6 +22,7 @@
 #include "lua_actor.h"
 
 #include "err.h"
+#include "scheduler.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -45,8 +46,8 @@ typedef struct box_item {
 
 typedef struct za__lua_stopbox {
     pthread_mutex_t mu;
-    pthread_cond_t cv;    /* CLOCK_MONOTONIC */
-    _Atomic int refs;     /* the driver's + one per callback still to run */
+    pthread_cond_t cv;     /* CLOCK_MONOTONIC */
+    _Atomic int refs;      /* the driver's + one per callback still to run */
     box_item *head, *tail; /* under mu */
 } za__lua_stopbox;
 
@@ -126,9 +127,8 @@ int za__lua_stop_ask(za__lua_actor *a, za_ref to, const void *d, size_t len, uin
                      uint64_t *corr, void **h) {
     *h = NULL;
     if (za_system_workers(a->sys) == 0)
-        return za__fail(ZA_ESTATE,
-                                "a stop handler cannot wait for another actor in a system with "
-                                "workers = 0 (their turns run on this thread)");
+        return za__fail(ZA_ESTATE, "a stop handler cannot wait for another actor in a system with "
+                                   "workers = 0 (their turns run on this thread)");
     za__lua_stopbox *b = a->stopbox;
     ask_ud *u = malloc(sizeof *u);
     if (!b || !u) {
@@ -215,13 +215,20 @@ static int wait_event(za__lua_actor *a, za__lua_run *run, za__lua_stopbox *b, ui
     }
 }
 
-/* Coroutine body: call stop(ctx). */
+static int stop_done(lua_State *L, int status, lua_KContext k) {
+    (void)L;
+    (void)status;
+    (void)k;
+    return 0;
+}
+
+/* Coroutine body: call stop(ctx) (with a continuation: it may yield). */
 static int stop_entry(lua_State *L) {
     za__lua_actor *a = za__lua_actor_of(L);
     lua_settop(L, 0);
     lua_rawgeti(L, LUA_REGISTRYINDEX, a->ref_stop);
     lua_rawgeti(L, LUA_REGISTRYINDEX, a->ref_ctx);
-    lua_callk(L, 1, 0, 0, NULL);
+    lua_callk(L, 1, 0, 0, stop_done);
     return 0;
 }
 
@@ -282,6 +289,7 @@ int za__lua_stop_call(za__lua_actor *a) {
             break;
         }
         za__lua_live_add(1);
+        za__sched_before_block(); /* what it asks must not wait behind it */
         int got = wait_event(a, run, b, deadline, &it);
         za__lua_live_add(-1);
         if (!got) {

@@ -99,3 +99,27 @@ def test_a_held_ask_is_counted_until_answered(system):
     with pytest.raises(TimeoutError):
         slow.ask(("nap", 0.3), timeout=0.01)
     assert wait_for(lambda: counts(system) == (0, 0, 0)), counts(system)
+
+
+STOPPER = os.path.join(os.path.dirname(HERE), "lua", "actors", "stopper.lua")
+COLLECTOR = os.path.join(os.path.dirname(HERE), "lua", "actors", "collector.lua")
+
+
+def test_lua_stop_handler_in_workers0_cannot_wait_for_actors():
+    # a Lua stop handler in a system without workers: ctx:sleep ends at once,
+    # ctx:ask raises (the answer would have to run on this very thread)
+    with zactor.System(workers=0) as s:
+        obs = s.spawn_lua(COLLECTOR)
+        target = s.spawn_lua(SLEEPER)
+        a = s.spawn_lua(STOPPER, {"mode": "ask_fail", "obs": obs, "target": target,
+                                  "msg": ["ping"]})
+        b = s.spawn_lua(STOPPER, {"mode": "sleep", "obs": obs, "sec": 30})
+        s.run()
+        a.stop()
+        b.stop()
+        s.run()
+        got = obs.ask(["get"], timeout=2.0)
+    assert len(got) == 2, got
+    assert "slept" in got
+    fail = [g for g in got if g != "slept"][0]
+    assert fail.startswith("false") and "workers = 0" in fail, fail

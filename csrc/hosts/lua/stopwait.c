@@ -23,6 +23,7 @@
 
 #include "err.h"
 #include "scheduler.h"
+#include "system.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -126,7 +127,7 @@ static void on_answer(za_answer *ans, void *ud) {
 int za__lua_stop_ask(za__lua_actor *a, za_ref to, const void *d, size_t len, uint32_t timeout_ms,
                      uint64_t *corr, void **h) {
     *h = NULL;
-    if (za_system_workers(a->sys) == 0)
+    if (a->sys->manual)
         return za__fail(ZA_ESTATE, "a stop handler cannot wait for another actor in a system with "
                                    "workers = 0 (their turns run on this thread)");
     za__lua_stopbox *b = a->stopbox;
@@ -159,7 +160,7 @@ static uint64_t now_ns(void) {
 void za__lua_stop_sleep(za__lua_actor *a, uint32_t ms) {
     /* a system without workers has no real time to wait for (its timers
      * run on the caller's turns): the sleep ends at once */
-    a->stop_wake_ns = now_ns() + (za_system_workers(a->sys) ? (uint64_t)ms * 1000000ull : 0);
+    a->stop_wake_ns = now_ns() + (a->sys->manual ? 0 : (uint64_t)ms * 1000000ull);
 }
 
 /* The answer an item carries, as the message a receive handler would get. */

@@ -132,7 +132,7 @@ static void late_reply(za_system *s, za_reply_slot *r, int32_t tag, const void *
         m->u.p.dtor = dtor;
     }
     m->target = r->mode == ZA_RP_ACTOR ? r->asker : ZA_REF_NONE;
-    m->sender = za__tl_ctx ? za__tl_ctx->self : ZA_REF_NONE;
+    m->sender = za__tl_ctx ? za__tl_ctx->as : ZA_REF_NONE;
     m->flags |= ZA_MF_REPLY;
     m->corr = 0; /* corr is read only with ZA_MF_REPLY (msgnode.h) */
     za__dead_letter(s, m, ZA_DL_LATE_REPLY);
@@ -195,7 +195,7 @@ int za__reply_complete(za_system *s, za_reply_slot *r, int status, int32_t tag, 
         m->status = (int16_t)status;
         m->corr = r->corr;
         m->target = r->asker;
-        m->sender = za__tl_ctx ? za__tl_ctx->self : ZA_REF_NONE;
+        m->sender = za__tl_ctx ? za__tl_ctx->as : ZA_REF_NONE;
         int rc = za__send_node(s, m, false);
         if (rc != ZA_OK && rc != ZA_EDROPPED) za__dead_letter(s, m, ZA_DL_LATE_REPLY);
         break;
@@ -304,7 +304,7 @@ static int ask_send(za_system *s, za_ref to, int32_t tag, const void *data, size
         m->u.p.dtor = dtor;
     }
     m->target = to;
-    m->sender = (za__tl_ctx && za__tl_ctx->sys == s) ? za__tl_ctx->self : ZA_REF_NONE;
+    m->sender = (za__tl_ctx && za__tl_ctx->sys == s) ? za__tl_ctx->as : ZA_REF_NONE;
     m->reply = r;
     za_worker *w = za__tl_worker;
     int rc = za__send_node(s, m, !w || w->sys != s);
@@ -510,7 +510,8 @@ int za__ctx_ask_held(za_ctx *ctx, za_ref to, int32_t tag, const void *data, size
     za_system *s = ctx->sys;
     za_reply_slot *r = za__reply_new(s, ZA_RP_ACTOR);
     if (!r) return za__fail(ZA_ENOMEM, "out of memory");
-    r->asker = ctx->self;
+    /* a grain activation is asked back through its grain reference */
+    r->asker = ctx->as;
     r->corr = atomic_fetch_add(&s->next_corr, 1) + 1;
     if (corr_out) *corr_out = r->corr;
     if (timeout_ms) {

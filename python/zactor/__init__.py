@@ -62,6 +62,7 @@ from ._zactor import (  # noqa: F401  (re-exported: the storage layer)
     StoreTimeout,
     StoreUnavailable,
     VersionConflict,
+    Fenced,
 )
 
 __all__ = [
@@ -82,6 +83,10 @@ __all__ = [
     "NodeDownError",
     "NodeUp",
     "Expelled",
+    "Grain",
+    "GrainInfo",
+    "JournaledGrain",
+    "Reminder",
     "Store",
     "StoreAuthError",
     "StoreError",
@@ -91,6 +96,7 @@ __all__ = [
     "Terminated",
     "Timer",
     "VersionConflict",
+    "Fenced",
     "first",
     "gather",
     "live_handlers",
@@ -173,6 +179,15 @@ class Actor:
     def receive(self, msg: Any) -> Any:
         """Handle one message; the return value answers an ask."""
         raise NotImplementedError(f"{type(self).__name__}.receive")
+
+    async def save(self) -> int:
+        """``await self.save()``: store ``self.state`` (write-if-version) for an
+        actor spawned with ``persistence_id=...`` (its state was loaded
+        before ``on_start``); returns the new version. RuntimeError for an
+        actor without a persistence id. See ``zactor.grains``."""
+        from .grains import actor_save
+
+        return await actor_save(self)
 
 
 class _FunctionActor(Actor):
@@ -369,6 +384,12 @@ class System(_zactor.System):
     ``workers=0``: deterministic manual mode, every actor runs in the calling
     thread (during ``ask``, ``join``, ``run``), for users' unit tests.
 
+    ``storage``: where grains and persistent actors keep their state, a URL:
+    ``"sqlite:///path.db"`` (embedded, one file), ``"redis://host:port/db"``,
+    ``"postgresql://..."`` or ``"memory://"`` (the default: state lives as
+    long as the system). A bad URL raises ValueError, an unreachable server
+    ``zactor.StoreUnavailable``.
+
     Use it as a context manager (``with zactor.System() as s:``); leaving the
     block shuts it down (drains mailboxes, stops actors children-first, joins
     the workers). Systems still running at interpreter exit are shut down
@@ -410,7 +431,13 @@ class System(_zactor.System):
         ``"fail"`` (``MailboxFull``), ``"drop_newest"``, ``"drop_oldest"``,
         ``"block"`` (waits up to ``block_timeout`` s). ``concurrency``: how
         many async handlers of the actor may run interleaved (default: the
-        class's ``concurrency``, 1).
+        class's ``concurrency``, 1). ``persistence_id``: a persistent actor:
+        ``self.state`` is loaded from the system's storage (key
+        ``(persistence_type, persistence_id)``, ``persistence_type`` a class
+        attribute defaulting to ``"zactor.actor"``, as for Lua actors) before
+        ``on_start`` (on every start and restart; ``initial_state()`` or
+        ``{}`` when nothing is stored), and ``await self.save()`` writes it
+        (write-if-version).
         """
         return super().spawn(actor, *args, **kwargs)
 
@@ -424,6 +451,41 @@ class System(_zactor.System):
             n += super().run(max_turns - n if max_turns > 0 else 0)
         return n
 
+    def grain(self, cls: Any, key: "str | int") -> ActorRef:
+        """grain(cls, key) -> ActorRef: the reference of grain ``(cls, key)``
+        (a ``zactor.Grain`` subclass, registered on first use, or a type name
+        registered by ``grain_lua``/``grain_native``). Nothing activates until
+        a message arrives. See ``zactor.grains``."""
+        return grains.grain(self, cls, key)
+
+    def grains(self) -> "list[GrainInfo]":
+        """The grains active on this node: ``zactor.GrainInfo(type, key, ref,
+        activation, status, since, idle, messages, version)``."""
+        return grains.grains(self)
+
+    def grain_native(self, path: str, symbol: str, key: "str | int", *args: Any,
+                     **kwargs: Any) -> ActorRef:
+        """The reference of a grain run by a native C behaviour (see
+        ``zactor.grains.grain_native``)."""
+        return grains.grain_native(self, path, symbol, key, *args, **kwargs)
+
+    def grain_lua(self, spec: str, key: "str | int", **kwargs: Any) -> ActorRef:
+        """The reference of a grain written in Lua (see ``zactor.grains.grain_lua``)."""
+        return grains.grain_lua(self, spec, key, **kwargs)
+
+    def grain_identity(self, ref: ActorRef) -> "Optional[tuple[str, str]]":
+        """``(type, key)`` of a grain reference, else None."""
+        return grains.grain_identity(self, ref)
+
+    def remind(self, ref: ActorRef, name: str, period: float = 60.0, due: float = 5.0,
+               catch_up: bool = True, timeout: float = 5.0) -> None:
+        """Set up reminder ``name`` of grain ``ref`` from outside it (blocking)."""
+        grains.remind(self, ref, name, period, due, catch_up, timeout)
+
+    def forget(self, ref: ActorRef, name: str, timeout: float = 5.0) -> bool:
+        """Remove reminder ``name`` of grain ``ref`` (blocking): True if it existed."""
+        return grains.forget(self, ref, name, timeout)
+
     def spawn_native(self, path: str, symbol: str, *args: Any, name: Optional[str] = None) -> ActorRef:
         """Spawn a native C behaviour ``symbol`` (a ``za_behaviour``) from the
         shared object at ``path`` (loaded with cffi, see ``zactor.native``)."""
@@ -436,3 +498,5 @@ class System(_zactor.System):
         return f"<zactor.System {state}>"
 
 from . import tracing  # noqa: E402,F401  (zactor.tracing: trace context, OpenTelemetry)
+from . import grains  # noqa: E402  (virtual actors, persistence, reminders)
+from .grains import Fenced, Grain, GrainInfo, JournaledGrain, Reminder  # noqa: E402,F401

@@ -125,6 +125,8 @@ def _cancel_waiting(t):
     for f in t.waiting:
         if isinstance(f, _zactor.Future):
             f.cancel()
+        elif hasattr(f, "_zactor_park"):
+            f._zactor_unpark()
         elif _loop is not None:
             _loop.call_soon_threadsafe(f.cancel)
     t.waiting = ()
@@ -329,7 +331,24 @@ def _reentrant(st, chain):
     return False
 
 
+class _Exclusive:
+    """A message whose handler is ``fn()`` (a coroutine) and runs alone: once
+    every handler in progress ended and before any message after it (a
+    grain's deactivation, zactor/grains.py)."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn):
+        self.fn = fn
+
+
 def _a_message(st, msg, reply, chain):
+    if type(msg) is _Exclusive:
+        if st.stash or st.tasks:
+            st.stash.append((msg, reply, chain))
+        else:
+            _handle(st, msg, reply, chain)
+        return
     if (st.stash or len(st.tasks) >= st.conc) and not _reentrant(st, chain):
         st.stash.append((msg, reply, chain))
         return
@@ -526,7 +545,7 @@ def _report(st, exc):
 
 def _handle(st, msg, reply, chain):
     try:
-        r = st.inst.receive(msg)
+        r = msg.fn() if type(msg) is _Exclusive else st.inst.receive(msg)
     except BaseException as e:
         if reply is not None:
             reply.fail(e)
@@ -541,6 +560,8 @@ def _drain(st):
     """Handle stashed messages while there is room (FIFO)."""
     stash = st.stash
     while stash and len(st.tasks) < st.conc and not st.closed:
+        if st.tasks and type(stash[0][0]) is _Exclusive:
+            break  # (it waits for the handlers in progress)
         msg, reply, chain = stash.popleft()
         _handle(st, msg, reply, chain)
 
@@ -618,6 +639,12 @@ def _suspend(t, y):
         elif y is None:
             # a bare yield (asyncio.sleep(0)): let other messages in first
             _resume_now(cell, key, gen, _K_ANSWER)
+        elif hasattr(type(y), "_zactor_park"):
+            # an awaitable that a message to this actor completes (a storage
+            # request, zactor/grains.py): it calls _a_resume(st, key, gen, 0)
+            if not y._zactor_park(st, key, gen):
+                return _AGAIN
+            t.waiting = (y,)
         elif getattr(y, "_asyncio_future_blocking", None) is not None:
             # an asyncio future: its loop's thread resumes us
             y._asyncio_future_blocking = False

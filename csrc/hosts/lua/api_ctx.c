@@ -228,6 +228,16 @@ static const luaL_Reg ctx_methods[] = {
     {"lookup", ctx_lookup},
     {"trace", ctx_trace},
     {"first", za__lua_ctx_first},
+    /* grains and persistent actors (persist.c, grain.c) */
+    {"state", za__lua_ctx_state},
+    {"save", za__lua_ctx_save},
+    {"clear", za__lua_ctx_clear},
+    {"persist", za__lua_ctx_persist},
+    {"remind", za__lua_ctx_remind},
+    {"forget", za__lua_ctx_forget},
+    {"key", za__lua_ctx_key},
+    {"deactivate", za__lua_ctx_deactivate},
+    {"grain", za__lua_ctx_grain},
     {NULL, NULL},
 };
 

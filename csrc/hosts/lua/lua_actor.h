@@ -110,6 +110,7 @@ typedef struct za__lua_run {
     int in_stop;    /* the run of a stop handler (stopwait.c) */
     void *wait_h;   /* the handle of the ctx:ask it waits on (asks.c), or NULL */
     za_ref wait_to; /* the actor its ctx:ask waits on (re-entry, stash.c), or none */
+    int role;       /* ZA__LUA_ROLE_*: what its end means (persist.c), 0: a plain handler */
     uint64_t chain; /* call chain (za_chain_new): its message's, else made at its first ask */
 } za__lua_run;
 
@@ -159,7 +160,22 @@ typedef struct za__lua_actor {
     struct za__lua_actor *wprev, *wnext;
     uint32_t concurrency;                /* handlers in progress at once (stash.c) */
     za__lua_stashed *stash, *stash_tail; /* messages waiting for a free handler */
-    uint64_t spawn_id;               /* unique per spawn, kept by restarts: keys a carried stash */
+    uint64_t spawn_id;                   /* unique per spawn, kept by restarts: keys a carried stash
+                                            (0: grain activations, never restarted) */
+
+    /* Grains and persistent actors (grain.c, persist.c). */
+    int grain;               /* a grain activation */
+    int journaled;           /* event sourced: ctx:persist, apply */
+    uint32_t snapshot_every; /* journaled: snapshot every N events (0: never) */
+    char *pid;               /* persistent actor: its persistence_id (malloc'd) */
+    uint64_t pversion;       /* persistent actor: the version the next save expects */
+    int gate;                /* the startup run (load, init, on_activate) is in progress:
+                                every other message waits in the stash */
+    int deactivating;        /* 1: ZA_TAG_DEACTIVATE came (stop once idle); 2: stopping */
+    int stale;               /* a write conflicted or was fenced: no more writes */
+    void *init_args;         /* init's MessagePack arguments until the startup run */
+    size_t init_len;
+    int ref_apply, ref_activate, ref_deactivate, ref_reminder;
     uint32_t stop_timeout_ms;        /* the behaviour's stop_timeout (stopwait.c) */
     uint64_t stop_wake_ns;           /* a stop handler's ctx:sleep ends then (0: none) */
     struct za__lua_stopbox *stopbox; /* answers to a waiting stop handler's asks */
@@ -192,6 +208,31 @@ void za__lua_pack_trim(za__lua_actor *a); /* run.c */
 static inline void za__lua_pack_after(za__lua_actor *a, size_t used) {
     if (used > ZA_LUA_PACK_KEEP) za__lua_pack_trim(a);
 }
+
+/* The spawn header every Lua actor's start reads (actor.c), ahead of the
+ * persistence id (pid_len bytes) and the MessagePack init arguments. */
+#define ZA__LUA_GRAIN 1u     /* the class of a grain */
+#define ZA__LUA_JOURNALED 2u /* ...of a journaled grain */
+typedef struct za__lua_spawn_hdr {
+    uint32_t magic;
+    uint32_t budget_ms;
+    const za__lua_proto *proto;
+    const char *search; /* for the actor's own ctx:spawn */
+    size_t memory_limit;
+    int open_io_os;
+    uint32_t concurrency; /* 0: the behaviour's field, else 1 */
+    uint32_t flags;       /* ZA__LUA_GRAIN, ZA__LUA_JOURNALED */
+    uint32_t snapshot_every;
+    uint32_t pid_len;  /* bytes of persistence id after the header */
+    uint64_t spawn_id; /* unique per spawn, the same for every incarnation (stash.c);
+                          0 for grain classes (compared byte for byte) */
+} za__lua_spawn_hdr;
+#define ZA_LUA_MAGIC 0x7a4c7561u /* "zLua": guards the spawn args header */
+
+/* Open the libraries and the sandbox of an actor state (actor.c): base,
+ * string, the lazy ones the bytecode names (libs), io/os when asked, refs
+ * and the global zactor table. */
+void za__lua_open_env(lua_State *L, int open_io_os, unsigned libs);
 
 /* ------------------------------------------------------------- alloc.c */
 
@@ -361,5 +402,45 @@ void za__lua_describe_failure(za__lua_actor *a, lua_State *co, int st);
  * nil as "nil", a table by its __tostring or a short rendering of its
  * fields, anything else by tostring. */
 const char *za__lua_error_text(lua_State *L, int idx);
+
+/* ------------------------------------------------ persist.c, grain.c */
+
+/* What a run's end means. */
+#define ZA__LUA_ROLE_STARTUP 1    /* load the state, init, on_activate */
+#define ZA__LUA_ROLE_DEACTIVATE 2 /* on_deactivate; the actor stops after it */
+/* The synthetic message of the startup run, and the tag of store
+ * completions (matched by corr, like ask replies). */
+#define ZA__LUA_TAG_STARTUP 0x7A4C5302
+#define ZA__LUA_TAG_STORE 0x7A4C5303
+/* Start a run for a synthetic message in role (run.c). */
+int za__lua_start_role(za__lua_actor *a, const za_msg *m, int role);
+/* A run of role ended (ok: 1, else it failed). */
+void za__lua_role_done(za__lua_actor *a, int role, int ok);
+/* Actor start, after the behaviour loaded (setup ran): for grains and
+ * persistent actors, start the startup run. 0 or -1 (failed, reported). */
+int za__lua_persist_start(za__lua_actor *a, const za__lua_spawn_hdr *h, const void *args,
+                          size_t len);
+/* Read the grain handlers (on_activate, ...) of the behaviour table at t. */
+void za__lua_grain_handlers(lua_State *L, int t, za__lua_actor *a);
+/* In run_entry, for the special tags (startup, reminder, deactivate):
+ * push the function to call and its arguments; the count, or -1: nothing
+ * to call. */
+int za__lua_special_push(lua_State *L, const za_msg *m);
+/* za__lua_receive: ZA_TAG_DEACTIVATE for a grain (never stashed). */
+void za__lua_grain_deactivate(za__lua_actor *a, za_ctx *ctx);
+/* After a receive: a deactivating grain with nothing in progress runs its
+ * on_deactivate, then stops. */
+int za__lua_grain_maybe_stop(za__lua_actor *a);
+/* ctx methods (persist.c, grain.c) */
+int za__lua_ctx_state(lua_State *L);
+int za__lua_ctx_save(lua_State *L);
+int za__lua_ctx_clear(lua_State *L);
+int za__lua_ctx_persist(lua_State *L);
+int za__lua_ctx_remind(lua_State *L);
+int za__lua_ctx_forget(lua_State *L);
+int za__lua_ctx_key(lua_State *L);
+int za__lua_ctx_deactivate(lua_State *L);
+int za__lua_ctx_grain(lua_State *L);
+void za__lua_persist_free(za__lua_actor *a);
 
 #endif /* ZA_LUA_ACTOR_H */

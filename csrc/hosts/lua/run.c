@@ -53,6 +53,13 @@ static int run_entry(lua_State *L) {
     za__lua_actor *a = za__lua_actor_of(L);
     const za_msg *m = lua_touserdata(L, 1);
     lua_settop(L, 0);
+    if (m->tag == ZA__LUA_TAG_STARTUP || m->tag == ZA_TAG_REMINDER ||
+        m->tag == ZA_TAG_DEACTIVATE) { /* grains and persistent actors (persist.c) */
+        int n = za__lua_special_push(L, m);
+        if (n < 0) return 0;
+        lua_callk(L, n, 1, 0, run_finish);
+        return run_finish(L, LUA_OK, 0);
+    }
     if (m->tag == ZA_TAG_DOWN || m->tag == ZA_TAG_CHILD_FAILED) {
         za_down dn;
         memset(&dn, 0, sizeof dn);
@@ -200,8 +207,10 @@ static int resume_run(za__lua_actor *a, za__lua_run *run, int nargs) {
     za__lua_mark_idle(a, run->co);
     a->cur = NULL;
     za__lua_pack_after(a, za_pack_size(a->pack)); /* e.g. a large encode that failed */
+    int role = run->role;
     if (st == LUA_OK) {
         lua_settop(run->co, 0);
+        run->role = 0;
         if (a->npool < ZA_LUA_POOL_MAX) {
             run->next = a->pool;
             a->pool = run;
@@ -209,6 +218,7 @@ static int resume_run(za__lua_actor *a, za__lua_run *run, int nargs) {
         } else {
             drop_run(a, run);
         }
+        if (role) za__lua_role_done(a, role, 1);
         return 0;
     }
     if (st == LUA_YIELD && run->wait_corr) {
@@ -229,6 +239,7 @@ static int resume_run(za__lua_actor *a, za__lua_run *run, int nargs) {
         run->slot = NULL;
     }
     drop_run(a, run);
+    if (role) za__lua_role_done(a, role, 0);
     za_ctx_fail(a->ctx, 1, "%s", a->fail);
     return -1;
 }
@@ -244,10 +255,30 @@ static int start_run(za__lua_actor *a, const za_msg *m, za_reply_slot *slot, uin
     }
     run->want_reply = slot ? 1 : za_ctx_can_reply(a->ctx);
     run->slot = slot;
+    run->role = 0;
     run->sender = m->sender;
     run->wait_corr = 0;
     run->in_stop = 0;
     run->chain = chain;
+    lua_pushcfunction(run->co, run_entry);
+    lua_pushlightuserdata(run->co, (void *)m);
+    return resume_run(a, run, 1);
+}
+
+int za__lua_start_role(za__lua_actor *a, const za_msg *m, int role) {
+    za__lua_run *run = za__lua_get_run(a);
+    if (!run) {
+        snprintf(a->fail, sizeof a->fail, "Lua actor out of memory (coroutine)");
+        za_ctx_fail(a->ctx, ZA_ENOMEM, "%s", a->fail);
+        return -1;
+    }
+    run->want_reply = 0;
+    run->slot = NULL;
+    run->sender = ZA_REF_NONE;
+    run->wait_corr = 0;
+    run->in_stop = 0;
+    run->role = role;
+    run->chain = 0; /* made at its first ask, if any */
     lua_pushcfunction(run->co, run_entry);
     lua_pushlightuserdata(run->co, (void *)m);
     return resume_run(a, run, 1);
@@ -300,6 +331,8 @@ int za__lua_receive(za_ctx *ctx, const za_msg *m) {
              * reply is (error answers and timeouts carry no message). */
             za_dead_letter_report(a->sys, a->self, m, ZA_DL_LATE_REPLY);
         }
+    } else if (m->tag == ZA_TAG_DEACTIVATE && a->grain) {
+        za__lua_grain_deactivate(a, ctx); /* never stashed: it must defer now */
     } else if (m->tag == ZA__LUA_TAG_DRAIN && m->len == 0) {
         /* a restarted incarnation's nudge: the stash it adopted goes first */
     } else {
@@ -307,6 +340,7 @@ int za__lua_receive(za_ctx *ctx, const za_msg *m) {
         if (!za__lua_stash_if_busy(a, ctx, m, chain)) rc = start_run(a, m, NULL, chain);
     }
     if (rc == 0 && a->stash) rc = drain_stash(a);
+    if (rc == 0 && a->deactivating == 1) rc = za__lua_grain_maybe_stop(a);
     a->ctx = NULL;
     return rc;
 }

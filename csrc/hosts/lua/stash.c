@@ -52,6 +52,7 @@ int za__lua_read_concurrency(lua_State *L, int t, za__lua_actor *a) {
 
 /* As many handlers wait as concurrency allows. */
 int za__lua_busy(const za__lua_actor *a) {
+    if (a->gate) return 1; /* loading state / on_activate (persist.c) */
     uint32_t n = 0;
     for (const za__lua_run *r = a->waiting; r; r = r->next)
         if (++n >= a->concurrency) return 1;
@@ -59,6 +60,7 @@ int za__lua_busy(const za__lua_actor *a) {
 }
 
 static int reentrant(const za__lua_actor *a, za_ref sender, uint64_t chain) {
+    if (a->gate) return 0; /* the state is not loaded yet (persist.c) */
     for (const za__lua_run *r = a->waiting; r; r = r->next) {
         if (chain && r->chain == chain) return 1;
         if (sender != ZA_REF_NONE && r->wait_corr && r->wait_to == sender) return 1;

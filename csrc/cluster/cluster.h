@@ -109,6 +109,17 @@ struct za_cluster {
     pthread_mutex_t watch_mu;
     struct za_rwatch *watches; /* local watcher -> remote target */
 
+    /* grains (placement.c, lease.c): the live members as rendezvous sees
+     * them, rebuilt when view_gen moved; the lease thread (made on first use) */
+    pthread_mutex_t place_mu;
+    uint64_t place_gen; /* view_gen + 1 of the snapshot (0: none yet) */
+    struct za_hrw_node *place_nodes;
+    size_t place_n, place_cap;
+    struct za_lease *_Atomic lease;
+    pthread_mutex_t lease_mu;  /* creating / stopping the lease thread */
+    bool lease_closed;         /* under lease_mu: the cluster is leaving, no new thread */
+    _Atomic bool grains_ready; /* the attached system's directory exists (placement.c) */
+
     _Atomic(za_node_event_fn) ev_fn;
     _Atomic(void *) ev_ud;
     pthread_mutex_t ev_mu; /* serialises event calls with on_event changes */

@@ -217,6 +217,7 @@ static int sys_metrics(lua_State *L) {
     F(stopped);
     F(actors_alive);
     F(timers_fired);
+    F(reply_slots);
 #undef F
     set_lat(L, "queue_latency", &m.queue_latency);
     set_lat(L, "process_latency", &m.process_latency);

@@ -77,6 +77,12 @@ int za_lua_spawn_ex(za_system *sys, const char *spec, const void *args_msgpack, 
                     const za_spawn_opts *opts, const za_lua_opts *lopts, za_ref *out, char *err,
                     size_t errlen);
 
+/* Lua handlers suspended right now, in every system of the process: in
+ * ctx:ask, ctx:sleep, ctx:ask_all or ctx:first, or a stop handler waiting.
+ * A leak check: 0 once nothing waits (stop, restart and shutdown close
+ * suspended handlers). Lua's zactor.live_handlers(). */
+int64_t za_lua_live_handlers(void);
+
 /*
  * Grains (virtual actors) written in Lua: register the grain class of the
  * Lua behaviour spec (as for za_lua_spawn; lopts->path resolves a module

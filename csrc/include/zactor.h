@@ -562,6 +562,12 @@ typedef struct za_metrics {
     uint64_t timers_fired;
     za_latency queue_latency;   /* enqueue -> start of processing (sampled) */
     za_latency process_latency; /* processing time per message (sampled) */
+    /* Asks awaiting an answer right now (gauge): reply slots made by an ask
+     * (any language, blocking or not), a za_spawn_sync, or a message whose
+     * taken reply slot is not answered yet, that are neither answered,
+     * timed out nor given up. A leak check: 0 once a system is quiet. Read
+     * racily like the counters (may lag a moment behind). */
+    uint64_t reply_slots;
 } za_metrics;
 
 int za_metrics_read(za_system *sys, za_metrics *out);

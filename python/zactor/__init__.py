@@ -99,6 +99,8 @@ __all__ = [
     "Fenced",
     "first",
     "gather",
+    "live_handlers",
+    "live_lua_handlers",
     "pack",
     "sleep",
     "timeout",
@@ -281,7 +283,16 @@ def _waker_for(loop):
 
 
 from . import _async  # noqa: E402  (async handlers: the driver)
-from ._async import first, gather, sleep, timeout  # noqa: E402,F401  (re-exported)
+from ._async import first, gather, live_handlers, sleep, timeout  # noqa: E402,F401  (re-exported)
+
+
+def live_lua_handlers() -> int:
+    """How many Lua handlers are suspended right now (in ``ctx:ask``,
+    ``ctx:sleep``, ``ctx:ask_all``, ``ctx:first`` or a waiting ``stop``), all
+    systems of the process: Lua's ``zactor.live_handlers()``. With
+    :func:`live_handlers` and ``System.metrics()["reply_slots"]`` a leak
+    check: 0 once nothing waits."""
+    return _zactor._live_lua_handlers()
 
 _async._report_hook = _report_failure
 

@@ -325,6 +325,13 @@ int main(int argc, char **argv) {
     printf("raw ZeroMQ REQ/REP round trip (64 B): %.1f us\n", raw_rtt_us);
     emit("cluster_remote_ask_c", "us", &rtt, "zactor remote ask C->C (64 B)", 1);
     printf("  ratio to raw ZeroMQ REQ/REP: %.2fx\n", rtt.median / raw_rtt_us);
+    if (getenv("ZA_BENCH_ASK_ONLY")) { /* iterating on the ask path: skip the rest */
+        kill_node(&b);
+        za_system_destroy(sys);
+        za_cluster_destroy(cl);
+        stop_redis();
+        return 0;
+    }
 
     bu_stats one;
     bu_stats_init(&one);

@@ -265,6 +265,7 @@ void za__cluster_detach(za_system *s) {
     /* leave and stop the links: nothing arrives for this system any more;
      * asks still waiting on other nodes are answered "shut down" */
     za__mem_stop(c);
+    za__rspawn_stop(c); /* its handlers use the system; their replies still go out */
     za__net_stop(c);
     za__remote_node_down(c, 0, ZA_ESHUTDOWN, "system shut down");
     atomic_store_explicit(&c->expelled, true, memory_order_release);

@@ -49,6 +49,7 @@ enum { MREQ_SUSPECT = 1, MREQ_NAME_DROP = 2, MREQ_REFRESH = 3 };
 
 struct za_pending; /* remote.c */
 struct za_rwatch;  /* remote.c */
+struct za_rspawn;  /* remote_spawn.c */
 
 struct za_cluster {
     _Atomic int refs; /* the user's handle + an attached system */
@@ -108,6 +109,10 @@ struct za_cluster {
     pthread_mutex_t watch_mu;
     struct za_rwatch *watches; /* local watcher -> remote target */
 
+    /* remote_spawn.c: remote spawn (allow-list, handlers, the spawn thread) */
+    struct za_rspawn *rspawn;
+    _Atomic bool pickle; /* ZA_TAG_PICKLE messages accepted (secret only) */
+
     _Atomic(za_node_event_fn) ev_fn;
     _Atomic(void *) ev_ud;
     pthread_mutex_t ev_mu; /* serialises event calls with on_event changes */
@@ -149,5 +154,21 @@ void za__remote_deliver(za_cluster *c, uint32_t from, const struct za_env *e);
 void za__remote_node_down(za_cluster *c, uint32_t id, int code, const char *why);
 /* Encode and queue a heartbeat or any envelope (any thread). */
 int za__remote_post(za_cluster *c, uint32_t node, const struct za_env *e);
+
+/* remote_spawn.c */
+int za__rspawn_init(za_cluster *c);
+void za__rspawn_stop(za_cluster *c); /* joins the spawn thread (detach) */
+void za__rspawn_free(za_cluster *c);
+/* Is this target the node's spawn service (slot 0, generation 0)? */
+#define ZA__SPAWNER_REF(node) za_ref_make((node), 0, 0)
+static inline bool za__is_spawner(za_ref r) {
+    return za_ref_slot(r) == 0 && za_ref_gen(r) == 0;
+}
+/* An envelope for the spawn service (net thread). */
+void za__rspawn_request(za_cluster *c, uint32_t from, const struct za_env *e);
+/* pickle.c */
+/* A ZA_TAG_PICKLE message for target: ZA_OK to deliver, else a refusal
+ * code with why filled (net thread). */
+int za__pickle_check(za_cluster *c, za_system *s, za_ref target, char *why, size_t cap);
 
 #endif

@@ -42,12 +42,13 @@ int za__remote_init(za_cluster *c) {
     if (!c->pend) return ZA_ENOMEM;
     pthread_mutex_init(&c->pend_mu, NULL);
     pthread_mutex_init(&c->watch_mu, NULL);
-    return ZA_OK;
+    return za__rspawn_init(c);
 }
 
 void za__remote_free(za_cluster *c) {
     if (!c->pend) return;
     za__remote_node_down(c, 0, ZA_ESHUTDOWN, "cluster closed");
+    za__rspawn_free(c);
     free(c->pend);
     c->pend = NULL;
     pthread_mutex_destroy(&c->pend_mu);
@@ -358,7 +359,7 @@ void za__remote_deliver(za_cluster *c, uint32_t from, const za_env *e) {
                 size_t n = e->len < sizeof text - 1 ? e->len : sizeof text - 1;
                 memcpy(text, e->data ? e->data : "", n);
                 text[n] = 0;
-                int st = e->status < 0 && e->status >= ZA_ECONNECT ? e->status : ZA_EFAILED;
+                int st = e->status < 0 && e->status >= ZA_EFENCED ? e->status : ZA_EFAILED;
                 za__reply_complete(s, p->slot, st, 0, NULL, 0, NULL, NULL, text);
             }
         }
@@ -372,6 +373,10 @@ void za__remote_deliver(za_cluster *c, uint32_t from, const za_env *e) {
         return;
     }
     atomic_fetch_add_explicit(&c->st.received, 1, memory_order_relaxed);
+    if (za__is_spawner(e->target)) { /* the spawn service (spawn.c) */
+        za__rspawn_request(c, from, e);
+        return;
+    }
     if (e->kind == ZA_ENV_SYS) {
         if (e->tag == ZA_SYS_STOP) {
             za__send_sys(s, e->target, ZA_REF_NONE, ZA_SYS_STOP, NULL, 0);
@@ -412,6 +417,32 @@ void za__remote_deliver(za_cluster *c, uint32_t from, const za_env *e) {
         d.reason[sizeof d.reason - 1] = 0;
         data = &d;
         watch_remove(c, e->target, e->sender);
+    }
+    if (ZA_UNLIKELY(e->tag == ZA_TAG_PICKLE)) {
+        /* a pickled Python object: only for a Python actor, on a node that
+         * said yes (spawn.c) */
+        char why[160];
+        int prc = za__pickle_check(c, s, e->target, why, sizeof why);
+        if (prc != ZA_OK) {
+            if (e->kind == ZA_ENV_ASK) {
+                za_env re = {.kind = ZA_ENV_REPLY,
+                             .target = e->sender,
+                             .sender = e->target,
+                             .corr = e->corr,
+                             .status = prc,
+                             .data = why,
+                             .len = (uint32_t)strlen(why)};
+                za__remote_post(c, from, &re);
+            }
+            za_msgnode *dm = za__msg_new_bytes(e->tag, e->data, e->len);
+            if (dm) {
+                dm->target = e->target;
+                dm->sender = e->sender;
+                za__fail(prc, "%s", why);
+                za__dead_letter(s, dm, ZA_DL_DEAD_TARGET);
+            }
+            return;
+        }
     }
     za_msgnode *m = za__msg_new_bytes(e->tag, data, e->len);
     if (!m) return;

@@ -152,6 +152,7 @@ static void cluster_free(za_cluster *c) {
     za__mem_stop(c);
     za__net_stop(c);
     za__remote_free(c);
+    za__net_free(c);
     if (c->sredis) redisFree(c->sredis);
     for (uint32_t i = 0; i < ZA_NODES; i++) free(atomic_load(&c->nodes[i]));
     pthread_mutex_destroy(&c->view_mu);
@@ -204,7 +205,6 @@ int za_cluster_create(const za_cluster_config *cfg, za_cluster **out) {
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&c->mem_cv, &ca);
     pthread_condattr_destroy(&ca);
-    za__mpsc_init(&c->out_tail, &c->out_head, &c->out_stub);
     c->name = strdup(cfg->name);
     c->node_name = cfg->node_name ? strdup(cfg->node_name) : NULL;
     c->listen = strdup(cfg->listen ? cfg->listen : "tcp://127.0.0.1:0");

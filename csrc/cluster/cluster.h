@@ -11,6 +11,7 @@
 #include <pthread.h>
 
 #include <hiredis/hiredis.h>
+#include <msgpack.h>
 
 #include "common.h"
 #include "mpsc.h"
@@ -29,13 +30,17 @@ typedef struct za_node_rec {
     za_node_info info; /* under view_mu */
 } za_node_rec;
 
-/* An envelope queued for the network thread (workers -> net thread). */
-typedef struct za_outitem {
-    za_link link; /* first: queued by its link */
-    uint32_t node;
-    uint32_t len;
-    uint8_t bytes[]; /* one encoded envelope */
-} za_outitem;
+/* The link to one member (transport.c). Any thread sends on it under mu:
+ * the envelope goes out from the sender's own thread, with no hand-off to
+ * the network thread (see transport.c). */
+typedef struct za_peer {
+    pthread_mutex_t mu;
+    void *sock;            /* DEALER connected to the member, or NULL */
+    uint64_t epoch;        /* the incarnation sock was opened for */
+    uint64_t gen;          /* view_gen when the link was last checked */
+    msgpack_sbuffer batch; /* header + envelopes not yet sent */
+    _Atomic int waiters;   /* senders queued on mu: the last one flushes */
+} za_peer;
 
 /* Work for the membership thread, from other threads. */
 typedef struct za_mreq {
@@ -81,11 +86,11 @@ struct za_cluster {
     pthread_t net_thread;
     bool net_started;
     _Atomic bool net_stop;
-    int wake_fd;                 /* eventfd the net thread polls */
-    _Atomic int wake_pending;    /* 1 while a wake-up is written, not yet consumed */
-    _Atomic(za_link *) out_tail; /* MPSC: envelopes for the net thread */
-    za_link *out_head;
-    za_link out_stub;
+    int wake_fd;               /* eventfd the net thread polls (stop) */
+    za_peer *peers;            /* by node id (ZA_NODES) */
+    _Atomic bool links_closed; /* after za__net_stop: nothing is sent any more */
+    char header[200];          /* this node's packed batch header (constant after join) */
+    size_t header_len;
 
     /* the membership thread */
     redisContext *mredis; /* membership thread only */
@@ -136,7 +141,13 @@ int za__net_curve_keys(za_cluster *c, const char *secret); /* check the key, der
 int za__net_bind(za_cluster *c);                           /* at create: bind, learn the endpoint */
 int za__net_start(za_cluster *c);
 void za__net_stop(za_cluster *c);
-void za__net_enqueue(za_cluster *c, za_outitem *it); /* any thread */
+void za__net_free(za_cluster *c); /* after za__net_stop */
+/* Send one envelope to a member now, from the calling thread (any): under
+ * the peer's lock, batched with the envelopes of senders queued on the same
+ * lock. ZA_OK also when the link is down (the envelope is dropped and
+ * counted: at-most-once). */
+struct za_env;
+int za__net_send(za_cluster *c, uint32_t node, const struct za_env *e);
 
 /* membership.c */
 int za__mem_join(za_cluster *c); /* at create, on the sync connection */

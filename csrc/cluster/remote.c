@@ -68,23 +68,7 @@ int za__cluster_is_alive(za_system *s, za_ref ref) {
 }
 
 int za__remote_post(za_cluster *c, uint32_t node, const za_env *e) {
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    if (za__env_pack(&sb, e) != ZA_OK) {
-        msgpack_sbuffer_destroy(&sb);
-        return za__fail(ZA_ENOMEM, "out of memory");
-    }
-    za_outitem *it = malloc(sizeof *it + sb.size);
-    if (!it) {
-        msgpack_sbuffer_destroy(&sb);
-        return za__fail(ZA_ENOMEM, "out of memory");
-    }
-    it->node = node;
-    it->len = (uint32_t)sb.size;
-    memcpy(it->bytes, sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
-    za__net_enqueue(c, it);
-    return ZA_OK;
+    return za__net_send(c, node, e);
 }
 
 static void node_down_text(za_cluster *c, uint32_t node, char *buf, size_t cap) {
@@ -194,6 +178,7 @@ int za__cluster_send(za_system *s, za_msgnode *m, bool from_outside) {
         p->corr = atomic_fetch_add_explicit(&c->next_corr, 1, memory_order_relaxed) + 1;
         p->node = node;
         p->slot = m->reply;
+        za__reply_mark_far(p->slot);
         e.corr = p->corr;
         /* checked under pend_mu: za__remote_node_down marks the node dead
          * before it sweeps the table under the same lock, so either we

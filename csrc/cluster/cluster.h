@@ -178,6 +178,10 @@ static inline bool za__is_spawner(za_ref r) {
 /* An envelope for the spawn service (net thread). */
 void za__rspawn_request(za_cluster *c, uint32_t from, const struct za_env *e);
 /* pickle.c */
+/* May sender (ZA_REF_NONE: a thread outside actors) send a ZA_TAG_PICKLE
+ * message to another node? Only Python actors and plain threads: a
+ * sandboxed Lua actor must not make pickles another node will load. */
+int za__pickle_send_check(za_system *s, za_ref sender);
 /* A ZA_TAG_PICKLE message for target: ZA_OK to deliver, else a refusal
  * code with why filled (net thread). */
 int za__pickle_check(za_cluster *c, za_system *s, za_ref target, char *why, size_t cap);

@@ -7,9 +7,11 @@
  * else (a Lua or C actor, a node without pickle) is a dead letter, and an
  * ask gets an error reply that says why.
  */
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "cluster.h"
+#include "system.h"
 
 int za_cluster_allow_pickle(za_cluster *c, int on) {
     if (!c) return za__fail(ZA_EINVAL, "cluster is NULL");
@@ -24,6 +26,16 @@ int za_cluster_pickle_allowed(za_cluster *c) {
     return c && atomic_load_explicit(&c->pickle, memory_order_relaxed);
 }
 
+static bool is_python(const za_behaviour *b) {
+    return b->host && b->host->name && strcmp(b->host->name, "python") == 0;
+}
+
+/* "lua" (the Lua host's behaviour has no za_host), "native C" */
+static const char *kind_of(const za_behaviour *b) {
+    if (b->host && b->host->name) return b->host->name;
+    return b->name && strcmp(b->name, "lua") == 0 ? "lua" : "native C";
+}
+
 int za__pickle_check(za_cluster *c, za_system *s, za_ref target, char *why, size_t cap) {
     if (!atomic_load_explicit(&c->pickle, memory_order_relaxed)) {
         snprintf(why, cap,
@@ -33,10 +45,21 @@ int za__pickle_check(za_cluster *c, za_system *s, za_ref target, char *why, size
         return ZA_EINVAL;
     }
     const za_behaviour *b = za_ref_behaviour(s, target);
-    if (b && (!b->host || !b->host->name || strcmp(b->host->name, "python") != 0)) {
-        snprintf(why, cap, "a pickled Python object cannot go to a %s actor",
-                 b->host && b->host->name ? b->host->name : "native C");
+    if (b && !is_python(b)) {
+        snprintf(why, cap, "a pickled Python object cannot go to a %s actor", kind_of(b));
         return ZA_EINVAL;
     }
     return ZA_OK; /* (a dead target: the send reports it) */
+}
+
+int za__pickle_send_check(za_system *s, za_ref sender) {
+    /* a thread outside actors (trusted: the process's own code) or a
+     * Python actor; nothing else makes pickles */
+    if (!sender || za_ref_node(sender) != s->node_id) return ZA_OK;
+    const za_behaviour *b = za_ref_behaviour(s, sender);
+    if (!b || is_python(b)) return ZA_OK;
+    return za__fail(ZA_EINVAL,
+                    "tag %d (ZA_TAG_PICKLE) is reserved for pickled Python objects: "
+                    "a %s actor cannot send it",
+                    (int)ZA_TAG_PICKLE, kind_of(b));
 }

@@ -145,6 +145,8 @@ int za__cluster_send(za_system *s, za_msgnode *m, bool from_outside) {
                         "a pointer payload cannot be sent to another node (actor "
                         "%#llx is on node %u): send bytes or a value",
                         (unsigned long long)m->target, node);
+    if (ZA_UNLIKELY(m->tag == ZA_TAG_PICKLE) && za__pickle_send_check(s, m->sender) != ZA_OK)
+        return ZA_EINVAL; /* (text set) */
     za_env e = {.kind = ZA_ENV_TELL,
                 .target = m->target,
                 .sender = m->sender,
@@ -337,7 +339,13 @@ void za__remote_deliver(za_cluster *c, uint32_t from, const za_env *e) {
         za_pending *p = take_pending(c, e->corr, from);
         if (!p) return; /* already answered (node-down, shutdown) */
         if (s) {
-            if (e->status == ZA_OK) {
+            if (e->status == ZA_OK && e->tag == ZA_TAG_PICKLE &&
+                !atomic_load_explicit(&c->pickle, memory_order_relaxed)) {
+                /* a pickled Python answer for a node that does not take them */
+                za__reply_complete(s, p->slot, ZA_EINVAL, 0, NULL, 0, NULL, NULL,
+                                   "the answer is a pickled Python object and this node does "
+                                   "not accept pickle");
+            } else if (e->status == ZA_OK) {
                 za__reply_complete(s, p->slot, ZA_OK, e->tag, e->data, e->len, NULL, NULL, NULL);
             } else {
                 char text[256];

@@ -45,6 +45,11 @@ typedef struct za_lua_opts {
     /* Handlers in progress at once (1..ZA_LUA_CONCURRENCY_MAX); overrides the
      * behaviour table's `concurrency` field. 0: that field, else 1. */
     uint32_t concurrency;
+    /* system:spawn(..., { node = ... }): spawn on that cluster node (its
+     * name, or its id in decimal); "" for here. timeout_ms bounds the wait
+     * for its answer (0: 10 s). Not for ctx:spawn (it would block). */
+    char node[72];
+    uint32_t timeout_ms;
 } za_lua_opts;
 
 /* Largest `concurrency` spawn option (za_lua_opts.concurrency). */

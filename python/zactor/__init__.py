@@ -33,7 +33,7 @@ import os
 import threading
 import weakref
 from concurrent.futures import CancelledError
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple, Optional, Union
 
 from . import _zactor
 from ._zactor import (  # noqa: F401  (re-exported)
@@ -54,6 +54,7 @@ from .cluster import (  # noqa: F401  (re-exported: the cluster)
     NodeDown,
     NodeDownError,
     NodeUp,
+    SpawnError,
 )
 from ._zactor import (  # noqa: F401  (re-exported: the storage layer)
     Store,
@@ -82,6 +83,7 @@ __all__ = [
     "NodeDownError",
     "NodeUp",
     "Expelled",
+    "SpawnError",
     "Store",
     "StoreAuthError",
     "StoreError",
@@ -360,6 +362,10 @@ class System(_zactor.System):
         _ensure_dispatcher()
         super().__init__(workers, **kwargs)
         self._cluster: Optional[Cluster] = kwargs.get("cluster")
+        if self._cluster is not None:
+            from .cluster import _serve
+
+            _serve(self, self._cluster)  # what other nodes may spawn here
         _live.add(self)
 
     @property
@@ -393,9 +399,51 @@ class System(_zactor.System):
         many async handlers of the actor may run interleaved (default: the
         class's ``concurrency``, 1).
         """
+        node = kwargs.pop("node", None)
+        timeout = kwargs.pop("timeout", 10.0)
+        if node is not None:
+            # on another node: by import path (a class is named by its own)
+            if kwargs.keys() - {"name"}:
+                raise TypeError("spawn(node=...) takes only name= and timeout= besides the "
+                                "arguments (the other node uses its defaults)")
+            if not isinstance(actor, str):
+                mod, qual = getattr(actor, "__module__", None), getattr(actor, "__qualname__", "")
+                if not mod or mod == "__main__" or "<" in qual:
+                    raise TypeError("spawn(node=...) needs a class importable on the other node: "
+                                    "'package.module:Class' or a class defined in a module")
+                actor = f"{mod}:{qual}"
+            from .cluster import _spawn_on
+
+            return _spawn_on(self, node, "python", actor,
+                             _zactor._pack(list(args)) if args else None,
+                             kwargs.get("name"), timeout)
         if "concurrency" in kwargs:
             actor = _with_concurrency(actor, kwargs.pop("concurrency"))
         return super().spawn(actor, *args, **kwargs)
+
+    def spawn_lua(self, spec: str, *args: Any, **kwargs: Any) -> ActorRef:
+        """spawn_lua(spec, *args, name=None, memory_limit=None, budget=None,
+        open_io_os=False, concurrency=None, strategy=None, restart=..., node=None,
+        timeout=10.0) -> ActorRef
+
+        A Lua actor (its own ``lua_State``) on the same workers. With ``node``
+        (a node name or id), on that node of the cluster, which must allow
+        ``spec`` (``Cluster(spawnable=...)``); only ``name`` applies there.
+        """
+        node = kwargs.pop("node", None)
+        timeout = kwargs.pop("timeout", 10.0)
+        if node is None:
+            return super().spawn_lua(spec, *args, **kwargs)
+        if kwargs.keys() - {"name"}:
+            raise TypeError("spawn_lua(node=...) takes only name= and timeout= besides the "
+                            "arguments (the other node uses its defaults)")
+        if not isinstance(spec, str):
+            raise TypeError("spawn_lua() needs a Lua behaviour: a path to a .lua file, a module "
+                            "name or Lua source text")
+        from .cluster import _spawn_on
+
+        return _spawn_on(self, node, "lua", spec, _zactor._pack(list(args)) if args else None,
+                         kwargs.get("name"), timeout)
 
     def run(self, max_turns: int = 0) -> int:
         """run(max_turns=0) -> int: System(workers=0) only: run actor turns on
@@ -407,10 +455,19 @@ class System(_zactor.System):
             n += super().run(max_turns - n if max_turns > 0 else 0)
         return n
 
-    def spawn_native(self, path: str, symbol: str, *args: Any, name: Optional[str] = None) -> ActorRef:
+    def spawn_native(self, path: str, symbol: str, *args: Any, name: Optional[str] = None,
+                     node: Optional[Union[str, int]] = None, timeout: float = 10.0) -> ActorRef:
         """Spawn a native C behaviour ``symbol`` (a ``za_behaviour``) from the
-        shared object at ``path`` (loaded with cffi, see ``zactor.native``)."""
+        shared object at ``path`` (loaded with cffi, see ``zactor.native``).
+        With ``node``, on that node of the cluster (``path`` is a path there;
+        the node must allow ``"path:symbol"``)."""
         from . import native
+
+        if node is not None:
+            from .cluster import _spawn_on
+
+            return _spawn_on(self, node, "c", f"{path}:{symbol}",
+                             native.pack_args(args) or None, name, timeout)
 
         return native.spawn(self, path, symbol, *args, name=name)
 

@@ -320,6 +320,23 @@ int zpy_check_sys(SystemObject *s);
 /* Raise the Python exception for runtime error rc; returns NULL. */
 PyObject *zpy_raise_za(SystemObject *s, int rc, const char *what);
 
+/* ------------------------------------- the cluster (remote_spawn.c, pickle.c) */
+
+PyObject *zpy_cluster_spawn(PyObject *mod, PyObject *args);
+PyObject *zpy_cluster_serve_spawns(PyObject *mod, PyObject *args);
+/* After zpy_pack_obj failed (TypeError) for a message to `to` on another
+ * node: its pickle bytes when this node allows pickle (error cleared), else
+ * NULL with the error kept (a hint added). */
+PyObject *zpy_pickle_for(SystemObject *s, za_ref to, PyObject *msg);
+/* The object of a ZA_TAG_PICKLE message, or NULL with ValueError. */
+PyObject *zpy_unpickle_msg(SystemObject *s, za_ref sender, const void *data, size_t len);
+/* After zpy_pack_obj failed (TypeError) for the reply r to m: its pickle
+ * bytes when the asker is on another node and pickle is on (error
+ * cleared), else NULL with the error kept. */
+PyObject *zpy_pickle_reply(SystemObject *s, const za_msg *m, PyObject *r);
+/* A ZA_TAG_PICKLE answer. */
+PyObject *zpy_unpickle_answer(SystemObject *s, const void *data, size_t len);
+
 /* ---------------------------------------------------- blocking waits (wait.c) */
 
 /* The deadline of a timeout in seconds (inf: none, UINT64_MAX). */

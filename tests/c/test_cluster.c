@@ -464,6 +464,18 @@ static void test_remote_spawn(void **state) {
     assert_int_equal(za_ref_node(r2), self.id);
     assert_true(za_is_alive(me.sys, r2));
 
+    /* pickled Python objects: refused by a node that did not allow them
+     * (a C node never does), with the reason; allowing needs a secret */
+    za_ref echo = lookup_eventually(me.sys, "echo@b9");
+    assert_int_equal(za_ask(me.sys, echo, ZA_TAG_PICKLE, "\x80\x04N.", 4, 5000, &a), ZA_EINVAL);
+    assert_non_null(strstr(a.error, "does not accept pickled Python objects"));
+    za_answer_free(&a);
+    assert_int_equal(za_tell(me.sys, echo, ZA_TAG_PICKLE, "\x80\x04N.", 4), ZA_OK);
+    assert_int_equal(za_ask(me.sys, echo, T_ECHO, "ok", 2, 5000, &a), ZA_OK); /* still there */
+    za_answer_free(&a);
+    ASSERT_ERR(za_cluster_allow_pickle(me.cl, 1), ZA_EINVAL);
+    assert_int_equal(za_cluster_pickle_allowed(me.cl), 0);
+
     /* a node that dies while we wait: the spawn fails with node-down */
     za_ref silent = lookup_eventually(me.sys, "silent@b9");
     assert_true(silent != ZA_REF_NONE);

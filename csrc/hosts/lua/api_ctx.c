@@ -22,6 +22,9 @@ static int ctx_spawn(lua_State *L) {
         za_lua_parse_opts(L, last, "ctx:spawn", &o, &lo);
         last--;
     }
+    if (lo.node[0])
+        return luaL_error(L, "zactor: ctx:spawn: option 'node' is for system:spawn (waiting "
+                             "for another node would block this worker); ask an actor there");
     za_pack_reset(a->pack);
     za_pack_array(a->pack, (uint32_t)(last - 2));
     char err[300];
@@ -212,11 +215,11 @@ static int ctx_index(lua_State *L) {
 }
 
 static const luaL_Reg ctx_methods[] = {
-    {"spawn", ctx_spawn}, {"send_after", ctx_send_after}, {"cancel_timer", ctx_cancel_timer},
-    {"watch", ctx_watch}, {"unwatch", ctx_unwatch},       {"stop", ctx_stop},
-    {"ask", ctx_ask},     {"sleep", za__lua_ctx_sleep},   {"ask_all", za__lua_ctx_ask_all},
-    {"tell", ctx_tell},   {"lookup", ctx_lookup},         {"trace", ctx_trace},
-    {NULL, NULL},
+    {"spawn", ctx_spawn},       {"send_after", ctx_send_after}, {"cancel_timer", ctx_cancel_timer},
+    {"watch", ctx_watch},       {"unwatch", ctx_unwatch},       {"stop", ctx_stop},
+    {"ask", ctx_ask},           {"sleep", za__lua_ctx_sleep},   {"ask_all", za__lua_ctx_ask_all},
+    {"tell", ctx_tell},         {"lookup", ctx_lookup},         {"trace", ctx_trace},
+    {"node", za__lua_ctx_node}, {"nodes", za__lua_ctx_nodes},   {NULL, NULL},
 };
 
 /* ctx: one userdata per actor; its fields are computed by __index. */

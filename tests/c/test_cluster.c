@@ -111,7 +111,7 @@ typedef struct args_state {
 static int args_start(za_ctx *ctx, const void *args, size_t len) {
     args_state *st = za_ctx_state(ctx);
     st->len = len < sizeof st->args ? len : sizeof st->args;
-    memcpy(st->args, args, st->len);
+    if (st->len) memcpy(st->args, args, st->len);
     return 0;
 }
 static int args_receive(za_ctx *ctx, const za_msg *m) {
@@ -399,13 +399,13 @@ static za_ref lookup_eventually(za_system *sys, const char *name) {
 /* --------------------------------------------------------------- tests */
 
 static void test_remote_spawn(void **state) {
-    child b = start_node("c9", "b9");
-    member me = join("c9", "main9");
+    child b = start_node("c10", "b10");
+    member me = join("c10", "main10");
     za_node_info self;
     za_cluster_self(me.cl, &self);
-    ASSERT_EVENTUALLY(za_cluster_node_id(me.cl, "b9", &(uint32_t){0}) == ZA_OK);
+    ASSERT_EVENTUALLY(za_cluster_node_id(me.cl, "b10", &(uint32_t){0}) == ZA_OK);
     uint32_t bid = 0;
-    assert_int_equal(za_cluster_node_id(me.cl, "b9", &bid), ZA_OK);
+    assert_int_equal(za_cluster_node_id(me.cl, "b10", &bid), ZA_OK);
     assert_int_equal(bid, b.id);
     char idtext[16];
     snprintf(idtext, sizeof idtext, "%u", b.id);
@@ -413,8 +413,8 @@ static void test_remote_spawn(void **state) {
     /* a registered behaviour, by node name and by id: a live actor there,
      * started with our args, registered under the name we gave */
     za_ref r = ZA_REF_NONE, r2 = ZA_REF_NONE;
-    assert_int_equal(za_cluster_spawn(me.sys, "b9", "c", "args", "hi!", 3, "spawned@b9", 5000, &r),
-                     ZA_OK);
+    assert_int_equal(
+        za_cluster_spawn(me.sys, "b10", "c", "args", "hi!", 3, "spawned@b10", 5000, &r), ZA_OK);
     assert_int_equal(za_ref_node(r), b.id);
     za_answer a;
     assert_int_equal(za_ask(me.sys, r, 1, NULL, 0, 5000, &a), ZA_OK);
@@ -422,14 +422,14 @@ static void test_remote_spawn(void **state) {
     assert_memory_equal(a.data, "hi!", 3);
     za_answer_free(&a);
     za_ref looked = ZA_REF_NONE;
-    assert_int_equal(za_lookup(me.sys, "spawned@b9", &looked), ZA_OK);
+    assert_int_equal(za_lookup(me.sys, "spawned@b10", &looked), ZA_OK);
     assert_true(looked == r);
     assert_int_equal(za_cluster_spawn(me.sys, idtext, "c", "args", NULL, 0, NULL, 5000, &r2),
                      ZA_OK);
     assert_true(r2 != r && za_ref_node(r2) == b.id);
 
     /* bad paths, each with a clear error */
-    ASSERT_ERR(za_cluster_spawn(me.sys, "b9", "c", "args", NULL, 0, "spawned@b9", 5000, &r2),
+    ASSERT_ERR(za_cluster_spawn(me.sys, "b10", "c", "args", NULL, 0, "spawned@b10", 5000, &r2),
                ZA_EEXIST);
     ASSERT_ERR(za_cluster_spawn(me.sys, "nosuch", "c", "args", NULL, 0, NULL, 5000, &r2),
                ZA_ENODEDOWN);
@@ -437,36 +437,36 @@ static void test_remote_spawn(void **state) {
     ASSERT_ERR(za_cluster_spawn(me.sys, "4000", "c", "args", NULL, 0, NULL, 5000, &r2),
                ZA_ENODEDOWN);
     /* not allowed there: refused, and nothing was loaded */
-    ASSERT_ERR(za_cluster_spawn(me.sys, "b9", "c", "/tmp/evil.so:beh", NULL, 0, NULL, 5000, &r2),
+    ASSERT_ERR(za_cluster_spawn(me.sys, "b10", "c", "/tmp/evil.so:beh", NULL, 0, NULL, 5000, &r2),
                ZA_EAUTH);
     assert_non_null(strstr(za_last_error(), "does not allow spawning '/tmp/evil.so:beh'"));
-    ASSERT_ERR(za_cluster_spawn(me.sys, "b9", "lua", "worker.lua", NULL, 0, NULL, 5000, &r2),
+    ASSERT_ERR(za_cluster_spawn(me.sys, "b10", "lua", "worker.lua", NULL, 0, NULL, 5000, &r2),
                ZA_EAUTH);
     assert_non_null(strstr(za_last_error(), "cannot spawn lua actors"));
     /* allowed by pattern, but not there: the loader's text comes back */
     ASSERT_ERR(
-        za_cluster_spawn(me.sys, "b9", "c", "/nonexistent/lib.so:beh", NULL, 0, NULL, 5000, &r2),
+        za_cluster_spawn(me.sys, "b10", "c", "/nonexistent/lib.so:beh", NULL, 0, NULL, 5000, &r2),
         ZA_ENOTFOUND);
     assert_non_null(strstr(za_last_error(), "cannot load /nonexistent/lib.so"));
-    ASSERT_ERR(za_cluster_spawn(me.sys, "b9", "c", "failstart", "xy", 2, NULL, 5000, &r2),
+    ASSERT_ERR(za_cluster_spawn(me.sys, "b10", "c", "failstart", "xy", 2, NULL, 5000, &r2),
                ZA_ESTART);
     assert_non_null(strstr(za_last_error(), "no start for you (2 bytes of args)"));
-    ASSERT_ERR(za_cluster_spawn(me.sys, "b9", "c", "", NULL, 0, NULL, 5000, &r2), ZA_EINVAL);
-    ASSERT_ERR(za_cluster_spawn(me.sys, "b9", "C!", "args", NULL, 0, NULL, 5000, &r2), ZA_EINVAL);
+    ASSERT_ERR(za_cluster_spawn(me.sys, "b10", "c", "", NULL, 0, NULL, 5000, &r2), ZA_EINVAL);
+    ASSERT_ERR(za_cluster_spawn(me.sys, "b10", "C!", "args", NULL, 0, NULL, 5000, &r2), ZA_EINVAL);
     /* "*" (anything) only with a secret */
     ASSERT_ERR(za_cluster_spawnable(me.cl, "*"), ZA_EINVAL);
     assert_non_null(strstr(za_last_error(), "secret"));
 
     /* on this node: our own handler, no allow-list */
     assert_int_equal(za_cluster_spawn_behaviour(me.cl, "echo", &echo_beh), ZA_OK);
-    assert_int_equal(za_cluster_spawn(me.sys, "main9", "c", "echo", NULL, 0, NULL, 5000, &r2),
+    assert_int_equal(za_cluster_spawn(me.sys, "main10", "c", "echo", NULL, 0, NULL, 5000, &r2),
                      ZA_OK);
     assert_int_equal(za_ref_node(r2), self.id);
     assert_true(za_is_alive(me.sys, r2));
 
     /* pickled Python objects: refused by a node that did not allow them
      * (a C node never does), with the reason; allowing needs a secret */
-    za_ref echo = lookup_eventually(me.sys, "echo@b9");
+    za_ref echo = lookup_eventually(me.sys, "echo@b10");
     assert_int_equal(za_ask(me.sys, echo, ZA_TAG_PICKLE, "\x80\x04N.", 4, 5000, &a), ZA_EINVAL);
     assert_non_null(strstr(a.error, "does not accept pickled Python objects"));
     za_answer_free(&a);
@@ -477,11 +477,12 @@ static void test_remote_spawn(void **state) {
     assert_int_equal(za_cluster_pickle_allowed(me.cl), 0);
 
     /* a node that dies while we wait: the spawn fails with node-down */
-    za_ref silent = lookup_eventually(me.sys, "silent@b9");
+    za_ref silent = lookup_eventually(me.sys, "silent@b10");
     assert_true(silent != ZA_REF_NONE);
     stop_node(&b, false);
-    ASSERT_EVENTUALLY(za_cluster_node_id(me.cl, "b9", &bid) == ZA_ENODEDOWN);
-    ASSERT_ERR(za_cluster_spawn(me.sys, "b9", "c", "args", NULL, 0, NULL, 5000, &r2), ZA_ENODEDOWN);
+    ASSERT_EVENTUALLY(za_cluster_node_id(me.cl, "b10", &bid) == ZA_ENODEDOWN);
+    ASSERT_ERR(za_cluster_spawn(me.sys, "b10", "c", "args", NULL, 0, NULL, 5000, &r2),
+               ZA_ENODEDOWN);
     za_cluster_stats cs;
     za_cluster_stats_read(me.cl, &cs);
     assert_int_equal(cs.malformed, 0);

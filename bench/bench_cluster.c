@@ -3,12 +3,17 @@
  *
  *   remote ask round trip: za_ask from node A's main thread to an echo actor
  *     on node B (another process), 64-byte payload, sequential;
- *   raw ZeroMQ REQ/REP between the same two processes: the floor;
+ *   raw ZeroMQ REQ/REP between the same two processes: the floor, measured
+ *     in rounds alternating with the zactor rounds (the ratio is per round:
+ *     on a shared machine the load moves within a run);
  *   one-way throughput: za_tell of 64-byte messages from A's main thread to a
  *     counting actor on B, until B counted them all; raw PUSH/PULL beside it;
  *   failure detection: time from kill -9 of a node to A's NodeDown, over
  *     ZA_BENCH_KILLS kills (default 5), and verdicts after SIGSTOP pauses of
  *     1, 2 and 4 s (defaults: suspect 3 s, so 4 s is expected to be one).
+ *
+ * ZA_BENCH_ASK_ONLY=1: the round trips only. ZA_BENCH_SPIN_US=n: the
+ * workers' idle spin (za_config.spin_us) of both nodes.
  *
  * Starts its own redis-server on a free port in a temporary directory; every
  * child dies with this process (PR_SET_PDEATHSIG) and is killed at the end.

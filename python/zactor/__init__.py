@@ -398,6 +398,15 @@ class System(_zactor.System):
         ``"block"`` (waits up to ``block_timeout`` s). ``concurrency``: how
         many async handlers of the actor may run interleaved (default: the
         class's ``concurrency``, 1).
+
+        ``node`` (a node name or id, ``System(cluster=...)``): spawn on that
+        node instead; ``cls`` is then ``"package.module:Class"`` (or a class,
+        named by its import path), imported there, and the node must allow it
+        (``Cluster(spawnable=...)``); only ``name`` applies there. Waits up to
+        ``timeout`` seconds (default 10) for the reference. Raises
+        ``PermissionError`` (not allowed there), ``SpawnError`` (the import
+        failed there), ``ValueError`` (no such live node, name taken),
+        ``TimeoutError``.
         """
         node = kwargs.pop("node", None)
         timeout = kwargs.pop("timeout", 10.0)

@@ -376,8 +376,10 @@ int main(int argc, char **argv) {
     emit("cluster_one_way_c", "msg/s", &one, "zactor remote one-way C->C (64 B)", 0);
     za_cluster_stats cs;
     za_cluster_stats_read(cl, &cs);
-    printf("  envelopes per network message: %.1f\n",
-           cs.batches_out ? (double)cs.sent / (double)cs.batches_out : 0.0);
+    printf("  envelopes per network message: %.1f (sent %llu, frames %llu, dropped %llu)\n",
+           cs.batches_out ? (double)cs.sent / (double)cs.batches_out : 0.0,
+           (unsigned long long)cs.sent, (unsigned long long)cs.batches_out,
+           (unsigned long long)cs.dropped);
     kill_node(&b);
 
     /* --- failure detection */

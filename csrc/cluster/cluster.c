@@ -160,6 +160,7 @@ static void cluster_free(za_cluster *c) {
     pthread_cond_destroy(&c->mem_cv);
     pthread_mutex_destroy(&c->sync_mu);
     pthread_mutex_destroy(&c->ev_mu);
+    pthread_mutex_destroy(&c->due_mu);
     free(c->redis_host);
     free(c->redis_pass);
     free(c->name);
@@ -200,6 +201,7 @@ int za_cluster_create(const za_cluster_config *cfg, za_cluster **out) {
     pthread_mutex_init(&c->mem_mu, NULL);
     pthread_mutex_init(&c->sync_mu, NULL);
     pthread_mutex_init(&c->ev_mu, NULL);
+    pthread_mutex_init(&c->due_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -35,11 +35,15 @@ typedef struct za_node_rec {
  * the network thread (see transport.c). */
 typedef struct za_peer {
     pthread_mutex_t mu;
-    void *sock;            /* DEALER connected to the member, or NULL */
-    uint64_t epoch;        /* the incarnation sock was opened for */
-    uint64_t gen;          /* view_gen when the link was last checked */
-    msgpack_sbuffer batch; /* header + envelopes not yet sent */
-    _Atomic int waiters;   /* senders queued on mu: the last one flushes */
+    void *sock;             /* DEALER connected to the member, or NULL */
+    uint64_t epoch;         /* the incarnation sock was opened for */
+    uint64_t gen;           /* view_gen when the link was last checked */
+    msgpack_sbuffer batch;  /* header + envelopes not yet sent */
+    _Atomic int waiters;    /* senders queued on mu: the last one flushes */
+    bool stalled;           /* the batch waits for room in the peer's queue */
+    bool urgent;            /* the batch holds an ask, a reply...: send it now */
+    bool due;               /* on the network thread's list: it sends the batch */
+    uint64_t last_flush_ns; /* when a frame last left (stream detection) */
 } za_peer;
 
 /* Work for the membership thread, from other threads. */
@@ -89,7 +93,11 @@ struct za_cluster {
     int wake_fd;               /* eventfd the net thread polls (stop) */
     za_peer *peers;            /* by node id (ZA_NODES) */
     _Atomic bool links_closed; /* after za__net_stop: nothing is sent any more */
-    char header[200];          /* this node's packed batch header (constant after join) */
+    _Atomic int nstalled;      /* peers with a stalled batch (transport.c) */
+    pthread_mutex_t due_mu;    /* the ids whose batch of tells the net thread sends */
+    uint32_t *due, ndue;
+    _Atomic int wake_pending; /* 1 while a wake-up is written, not yet consumed */
+    char header[200];         /* this node's packed batch header (constant after join) */
     size_t header_len;
 
     /* the membership thread */

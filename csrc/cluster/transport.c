@@ -1,11 +1,12 @@
 /*
- * The transport: one network thread per node owns every ZeroMQ socket (they
- * are single-threaded): a ROUTER bound to this node's endpoint receives from
- * all members, one DEALER per member sends to it. Workers hand envelopes
- * over through an MPSC queue plus an eventfd wake-up; the thread batches
- * what it finds per peer into one frame. The same links carry heartbeats,
- * and silence on them is what the failure detector judges (Orleans: the
- * probe must share the data path).
+ * The transport: a ROUTER bound to this node's endpoint receives from all
+ * members (the network thread owns it), one DEALER per member sends to it
+ * (any thread, under the peer's lock: ZeroMQ sockets are single-threaded,
+ * a lock hands one between threads). Asks and replies leave from the
+ * sender's own thread; tells gather in the peer's batch and leave in
+ * frames of many envelopes (see "sending" below). The same links carry
+ * heartbeats, and silence on them is what the failure detector judges
+ * (Orleans: the probe must share the data path).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,17 +19,21 @@
 #include "cluster.h"
 #include "envelope.h"
 
-#define BATCH_MAX (1u << 20)   /* flush a peer's batch beyond this many bytes */
-#define RECV_PER_ROUND 512     /* frames read before serving the rest again */
-#define FRAME_MAX (96ll << 20) /* larger frames are refused by ZeroMQ itself */
+#define BATCH_MAX (32u << 20)    /* a stalled batch grows to this many bytes, then drops */
+#define COALESCE_NS 50000ull     /* tells to a peer sent a frame this recently wait this long */
+#define COALESCE_MAX (64u << 10) /* ... unless their batch is this large already */
+#define RECV_PER_ROUND 512       /* frames read before serving the rest again */
+#define FRAME_MAX (96ll << 20)   /* larger frames are refused by ZeroMQ itself */
 
 /* The network thread's own view of the links (by node id). */
 typedef struct net {
     za_cluster *c;
-    uint64_t *last_seen; /* last frame from the member (ns) */
-    uint64_t *last_vote; /* last suspicion vote this node cast for it */
-    bool *linked;        /* a link is open: heartbeats go there */
-    uint64_t *acc_epoch; /* incarnation whose frames were accepted at acc_gen */
+    uint64_t *last_seen;    /* last frame from the member (ns) */
+    uint64_t *last_vote;    /* last suspicion vote this node cast for it */
+    bool *linked;           /* a link is open: heartbeats go there */
+    uint64_t *linked_epoch; /* the incarnation that link is for */
+    uint32_t *due;          /* a copy of the due list */
+    uint64_t *acc_epoch;    /* incarnation whose frames were accepted at acc_gen */
     uint64_t acc_gen;
     uint64_t seen_gen;
 } net;
@@ -125,8 +130,9 @@ int za__net_bind(za_cluster *c) {
     snprintf(c->self.endpoint, sizeof c->self.endpoint, "%s", adv);
     c->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (c->wake_fd < 0) return za__fail(ZA_ENOMEM, "eventfd failed");
+    c->due = calloc(ZA_NODES, sizeof *c->due);
     c->peers = calloc(ZA_NODES, sizeof *c->peers);
-    if (!c->peers) return za__fail(ZA_ENOMEM, "out of memory");
+    if (!c->peers || !c->due) return za__fail(ZA_ENOMEM, "out of memory");
     for (uint32_t id = 0; id < ZA_NODES; id++) {
         pthread_mutex_init(&c->peers[id].mu, NULL);
         msgpack_sbuffer_init(&c->peers[id].batch);
@@ -136,26 +142,35 @@ int za__net_bind(za_cluster *c) {
 
 /* ------------------------------------------------------------ sending
  *
- * Every thread sends on its own: the sender takes the peer's lock, appends
- * its envelope to the peer's batch and hands the batch to ZeroMQ, which
- * moves it to its I/O thread and onto TCP. A remote round trip then makes
- * the hand-offs ZeroMQ itself makes (sender -> I/O thread -> wire -> I/O
- * thread -> receiver), plus one per side for the network thread that reads
- * the ROUTER. Before, envelopes went through an MPSC queue and an eventfd
- * to the network thread first: two more wake-ups of a parked thread per
- * round trip, ~4.5 us each on this machine, and more under load.
+ * Every thread sends on its own: the sender takes the peer's lock and
+ * appends its envelope to the peer's batch. An ask, a reply, a watch or a
+ * heartbeat then hands the batch to ZeroMQ at once, which moves it to its
+ * I/O thread and onto TCP: a remote round trip makes the hand-offs ZeroMQ
+ * itself makes (sender -> I/O thread -> wire -> I/O thread -> receiver),
+ * plus one per side for the network thread that reads the ROUTER. (Before,
+ * every envelope went through an MPSC queue and an eventfd to the network
+ * thread first: two more wake-ups of a parked thread per round trip, ~4.5
+ * us each on this machine, more under load.)
  *
- * Batching survives where it pays: a sender that finds others queued on
- * the lock (waiters) leaves its envelope in the batch, and the last sender
- * of the queue sends them all in one frame. FIFO per sender -> receiver
- * holds because one peer's envelopes enter its batch, and its batches enter
- * its DEALER, in lock order. */
+ * Tells are the throughput path: they wait in the batch, and the network
+ * thread (woken once per batch) sends it; a peer that got a frame within
+ * COALESCE_NS waits out the rest of it, and a batch past COALESCE_MAX goes
+ * from the sender at once. A stream of tells leaves in frames of ~100
+ * envelopes (the receiving side pays per frame); a lone tell leaves within
+ * a wake-up, as before. A sender that finds others queued on the lock
+ * (waiters) leaves even an ask in the batch for the last of them to send.
+ * FIFO per sender -> receiver holds: one peer's envelopes enter its batch,
+ * and its batches its DEALER, in lock order (an ask behind tells takes
+ * them along). */
 
-static void close_peer(za_peer *p) {
+static void set_stalled(za_cluster *c, za_peer *p, bool on);
+
+static void close_peer(za_cluster *c, za_peer *p) {
     if (p->sock) zmq_close(p->sock);
     p->sock = NULL;
     p->batch.size = 0;
     p->epoch = 0;
+    set_stalled(c, p, false);
 }
 
 static void *open_socket(za_cluster *c, const char *endpoint) {
@@ -196,23 +211,55 @@ static bool peer_ready(za_cluster *c, uint32_t id, za_peer *p) {
     pthread_mutex_unlock(&c->view_mu);
     p->gen = g;
     if (st != NODE_ALIVE) {
-        close_peer(p);
+        close_peer(c, p);
         return false;
     }
     if (p->sock && p->epoch == epoch) return true;
-    close_peer(p);
+    close_peer(c, p);
     p->sock = open_socket(c, endpoint);
     if (p->sock) p->epoch = epoch;
     return p->sock != NULL;
 }
 
+static void set_stalled(za_cluster *c, za_peer *p, bool on) {
+    if (p->stalled == on) return;
+    p->stalled = on;
+    /* relaxed: a hint for the network thread's poll timeout; the flag
+     * itself is read under p->mu */
+    atomic_fetch_add_explicit(&c->nstalled, on ? 1 : -1, memory_order_relaxed);
+}
+
+/* p->mu held. Hand the batch to ZeroMQ. When the peer's queue is full (its
+ * high-water mark: the I/O thread is behind), the batch stays and grows
+ * (up to BATCH_MAX): the next send, or the network thread within a
+ * millisecond, tries again with everything queued meanwhile in one frame.
+ * That is the batching under backlog; without one, every envelope leaves
+ * at once. */
 static void flush_one(za_cluster *c, za_peer *p) {
     if (!p->batch.size) return;
-    if (zmq_send(p->sock, p->batch.data, p->batch.size, ZMQ_DONTWAIT) < 0)
-        atomic_fetch_add_explicit(&c->st.dropped, 1, memory_order_relaxed);
-    else
+    if (zmq_send(p->sock, p->batch.data, p->batch.size, ZMQ_DONTWAIT) >= 0) {
         atomic_fetch_add_explicit(&c->st.batches_out, 1, memory_order_relaxed);
+        p->last_flush_ns = za__now_ns();
+    } else if (errno == EAGAIN) {
+        set_stalled(c, p, true);
+        return;
+    } else {
+        atomic_fetch_add_explicit(&c->st.dropped, 1, memory_order_relaxed);
+    }
     p->batch.size = 0;
+    p->urgent = false;
+    set_stalled(c, p, false);
+}
+
+static void wake_net(za_cluster *c) {
+    /* seq_cst: after our add to the due list, before the net thread's store
+     * of 0 and its swap of the list (net_main): either it takes our entry,
+     * or we see 0 here and write the eventfd that wakes its poll */
+    if (atomic_exchange_explicit(&c->wake_pending, 1, memory_order_seq_cst) == 0) {
+        uint64_t one = 1;
+        ssize_t w = write(c->wake_fd, &one, sizeof one);
+        (void)w; /* EAGAIN: the counter is already non-zero, the thread wakes anyway */
+    }
 }
 
 int za__net_send(za_cluster *c, uint32_t node, const za_env *e) {
@@ -229,6 +276,11 @@ int za__net_send(za_cluster *c, uint32_t node, const za_env *e) {
         return ZA_OK;
     }
     size_t mark = p->batch.size;
+    if (mark >= BATCH_MAX) { /* a backlog as large as we keep: at-most-once */
+        pthread_mutex_unlock(&p->mu);
+        atomic_fetch_add_explicit(&c->st.dropped, 1, memory_order_relaxed);
+        return ZA_OK;
+    }
     if (!mark) msgpack_sbuffer_write(&p->batch, c->header, c->header_len);
     if (za__env_pack(&p->batch, e) != ZA_OK) {
         p->batch.size = mark;
@@ -236,10 +288,62 @@ int za__net_send(za_cluster *c, uint32_t node, const za_env *e) {
         return za__fail(ZA_ENOMEM, "out of memory");
     }
     atomic_fetch_add_explicit(&c->st.sent, 1, memory_order_relaxed);
-    /* a sender queued behind us sends our envelope with its own */
-    if (behind <= 0 || p->batch.size >= BATCH_MAX) flush_one(c, p);
+    /* Asks, replies, watches and heartbeats leave now (a sender queued
+     * behind us sends ours with its own). Tells wait in the batch for the
+     * network thread, woken once per batch: a stream of tells goes out in
+     * large frames (the throughput path), and an ask behind them takes
+     * them along, in order. */
+    if (e->kind != ZA_ENV_TELL) p->urgent = true;
+    bool wake = false;
+    /* (a batch of tells this large goes now too: the network thread may be
+     * slow to come, the stream is long enough to pay for the frame) */
+    if ((p->urgent || p->batch.size >= COALESCE_MAX) && behind <= 0) {
+        flush_one(c, p);
+    } else if (!p->due) {
+        p->due = true;
+        pthread_mutex_lock(&c->due_mu);
+        c->due[c->ndue++] = node;
+        pthread_mutex_unlock(&c->due_mu);
+        wake = true;
+    }
     pthread_mutex_unlock(&p->mu);
+    if (wake) wake_net(c);
     return ZA_OK;
+}
+
+/* The batches of tells (network thread, woken by wake_net). A peer that
+ * got a frame less than COALESCE_NS ago is in a stream: wait out the rest
+ * of that time first, so a stream of tells leaves in frames of many
+ * envelopes (the receiving side's cost is per frame) while a lone tell,
+ * or one every round trip, leaves at once. */
+static void send_due(net *n) {
+    za_cluster *c = n->c;
+    pthread_mutex_lock(&c->due_mu);
+    uint32_t k = c->ndue;
+    memcpy(n->due, c->due, k * sizeof *n->due);
+    c->ndue = 0;
+    pthread_mutex_unlock(&c->due_mu);
+    if (!k) return;
+    uint64_t now = za__now_ns(), wait = 0;
+    for (uint32_t i = 0; i < k; i++) {
+        za_peer *p = &c->peers[n->due[i]];
+        pthread_mutex_lock(&p->mu);
+        uint64_t since = now - p->last_flush_ns;
+        if (since < COALESCE_NS && COALESCE_NS - since > wait && p->batch.size < COALESCE_MAX)
+            wait = COALESCE_NS - since;
+        pthread_mutex_unlock(&p->mu);
+    }
+    if (wait) {
+        struct timespec ts = {0, (long)wait};
+        nanosleep(&ts, NULL);
+    }
+    for (uint32_t i = 0; i < k; i++) {
+        za_peer *p = &c->peers[n->due[i]];
+        pthread_mutex_lock(&p->mu);
+        p->due = false;
+        if (p->sock) flush_one(c, p);
+        pthread_mutex_unlock(&p->mu);
+    }
 }
 
 /* Open links to live members, close links to dead ones (network thread,
@@ -255,9 +359,12 @@ static void sync_peers(net *n) {
         pthread_mutex_lock(&p->mu);
         uint64_t was = p->epoch;
         bool up = peer_ready(c, id, p);
-        if (up && p->epoch != was) {
-            n->last_seen[id] = za__now_ns(); /* silence is counted from now */
+        /* a new link (opened here, or by a sender since our last look):
+         * its silence is counted from now */
+        if (up && (!n->linked[id] || p->epoch != was || n->linked_epoch[id] != p->epoch)) {
+            n->last_seen[id] = za__now_ns();
             n->last_vote[id] = 0;
+            n->linked_epoch[id] = p->epoch;
         }
         n->linked[id] = up;
         pthread_mutex_unlock(&p->mu);
@@ -437,6 +544,19 @@ static void read_monitor(net *n) {
     }
 }
 
+/* Batches left behind by a full peer queue: try them again (a sender that
+ * comes along does too). */
+static void retry_stalled(net *n) {
+    za_cluster *c = n->c;
+    for (uint32_t id = 1; id < ZA_NODES; id++) {
+        if (!n->linked[id]) continue;
+        za_peer *p = &c->peers[id];
+        pthread_mutex_lock(&p->mu);
+        if (p->stalled && p->sock) flush_one(c, p);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
 static void heartbeat(net *n, uint64_t now, bool paused) {
     za_cluster *c = n->c;
     za_env ping = {.kind = ZA_ENV_PING};
@@ -467,7 +587,10 @@ static void *net_main(void *arg) {
     n.last_vote = calloc(ZA_NODES, sizeof *n.last_vote);
     n.linked = calloc(ZA_NODES, sizeof *n.linked);
     n.acc_epoch = calloc(ZA_NODES, sizeof *n.acc_epoch);
-    if (!n.last_seen || !n.last_vote || !n.linked || !n.acc_epoch) goto out;
+    n.linked_epoch = calloc(ZA_NODES, sizeof *n.linked_epoch);
+    n.due = calloc(ZA_NODES, sizeof *n.due);
+    if (!n.last_seen || !n.last_vote || !n.linked || !n.acc_epoch || !n.linked_epoch || !n.due)
+        goto out;
     uint64_t hb_ns = (uint64_t)c->cfg.heartbeat_ms * 1000000ull;
     uint64_t next_hb = za__now_ns(), last_round = za__now_ns();
     zmq_pollitem_t items[4] = {{c->router, 0, ZMQ_POLLIN, 0},
@@ -479,6 +602,8 @@ static void *net_main(void *arg) {
         uint64_t now = za__now_ns();
         long tmo = next_hb > now ? (long)((next_hb - now) / 1000000ull) + 1 : 0;
         if (tmo > 100) tmo = 100;
+        /* relaxed: a hint (see set_stalled) */
+        if (tmo > 1 && atomic_load_explicit(&c->nstalled, memory_order_relaxed)) tmo = 1;
         zmq_poll(items, nitems, tmo);
         if (c->curve) {
             if (items[2].revents & ZMQ_POLLIN) serve_zap(&n);
@@ -489,8 +614,12 @@ static void *net_main(void *arg) {
             ssize_t r = read(c->wake_fd, &v, sizeof v);
             (void)r;
         }
+        /* seq_cst: pairs with wake_net's exchange (see there) */
+        atomic_store_explicit(&c->wake_pending, 0, memory_order_seq_cst);
+        send_due(&n);
         if (atomic_load_explicit(&c->view_gen, memory_order_acquire) != n.seen_gen) sync_peers(&n);
         recv_all(&n);
+        if (atomic_load_explicit(&c->nstalled, memory_order_relaxed)) retry_stalled(&n);
         now = za__now_ns();
         /* a round normally ends within ~100 ms; half the suspicion time
          * without one means this process was stopped */
@@ -506,6 +635,8 @@ out:
     free(n.last_vote);
     free(n.linked);
     free(n.acc_epoch);
+    free(n.linked_epoch);
+    free(n.due);
     return NULL;
 }
 
@@ -543,7 +674,7 @@ void za__net_stop(za_cluster *c) {
         for (uint32_t id = 1; id < ZA_NODES; id++) {
             za_peer *p = &c->peers[id];
             pthread_mutex_lock(&p->mu);
-            close_peer(p);
+            close_peer(c, p);
             pthread_mutex_unlock(&p->mu);
         }
     if (c->router && c->monitor) zmq_socket_monitor(c->router, NULL, 0);
@@ -560,6 +691,8 @@ void za__net_stop(za_cluster *c) {
 }
 
 void za__net_free(za_cluster *c) {
+    free(c->due);
+    c->due = NULL;
     if (!c->peers) return;
     for (uint32_t id = 0; id < ZA_NODES; id++) {
         pthread_mutex_destroy(&c->peers[id].mu);

@@ -45,11 +45,18 @@ int za__pickle_check(za_cluster *c, za_system *s, za_ref target, char *why, size
         return ZA_EINVAL;
     }
     const za_behaviour *b = za_ref_behaviour(s, target);
-    if (b && !is_python(b)) {
+    if (!b) { /* dead, or not known as a Python actor: never deliver it blind */
+        snprintf(why, cap,
+                 "a pickled Python object for actor %#llx, which is not a live "
+                 "Python actor",
+                 (unsigned long long)target);
+        return ZA_EDEAD;
+    }
+    if (!is_python(b)) {
         snprintf(why, cap, "a pickled Python object cannot go to a %s actor", kind_of(b));
         return ZA_EINVAL;
     }
-    return ZA_OK; /* (a dead target: the send reports it) */
+    return ZA_OK;
 }
 
 int za__pickle_send_check(za_system *s, za_ref sender) {

@@ -294,6 +294,11 @@ def test_spawn_on_another_node(redis_url, nodes, tmp_path, monkeypatch):
 
         # a node that does not answer: TimeoutError, then it answers again
         proc.send_signal(signal.SIGSTOP)
+
+        def stopped():
+            with open(f"/proc/{proc.pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] == "T"
+        assert wait_for(stopped, 5)
         try:
             with pytest.raises(TimeoutError, match="no answer within"):
                 system.spawn("myapp.actors:Counter", node="api-2", timeout=0.5)

@@ -9,23 +9,18 @@
 #include <lualib.h>
 
 #include "err.h"
+#include "utf8.h"
 #include <stdlib.h>
 #include <string.h>
 
-#define ZA_LUA_MAGIC 0x7a4c7561u /* "zLua": guards the spawn args header */
+/* What za_lua_spawn_ex hands actor_start, ahead of the persistence id and
+ * the MessagePack init arguments (za__lua_spawn_hdr, lua_actor.h); the
+ * runtime keeps the copy for restarts. Pointers are to process-lifetime
+ * data (the proto cache, interned search paths). */
+typedef za__lua_spawn_hdr spawn_hdr;
 
-/* What za_lua_spawn_ex hands actor_start, ahead of the MessagePack init
- * arguments; the runtime keeps the copy for restarts. Pointers are to
- * process-lifetime data (the proto cache, interned search paths). */
-typedef struct spawn_hdr {
-    uint32_t magic;
-    uint32_t budget_ms;
-    const za__lua_proto *proto;
-    const char *search; /* for the actor's own ctx:spawn */
-    size_t memory_limit;
-    int open_io_os;
-    uint32_t concurrency; /* 0: the behaviour's field, else 1 */
-} spawn_hdr;
+/* relaxed: only uniqueness matters, no data is published with it */
+static _Atomic uint64_t next_spawn_id = 1;
 
 /* Opening a library costs ~2 us per state (all six: ~12 of a spawn's ~18
  * us), so base and string (string methods need their metatable) are always
@@ -73,20 +68,14 @@ static int handler_ref(lua_State *L, int tbl, const char *name, int required) {
     return luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
-/* Runs protected: build the state, load the behaviour, call init. */
-static int setup_cf(lua_State *L) {
-    za__lua_actor *a = za__lua_actor_of(L);
-    const spawn_hdr *h = lua_touserdata(L, 1);
-    const char *args = lua_touserdata(L, 2);
-    size_t alen = (size_t)lua_tointeger(L, 3);
-    lua_settop(L, 0);
+void za__lua_open_env(lua_State *L, int open_io_os, unsigned libs) {
     luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
     luaL_requiref(L, LUA_STRLIBNAME, za__lua_open_string, 1);
     lua_pop(L, 2);
-    za__lua_sandbox_base(L, h->open_io_os);
+    za__lua_sandbox_base(L, open_io_os);
     unsigned lazy = 0;
     for (int i = 0; za__lua_lazy_libs[i].name; i++) {
-        if (h->proto->libs & (1u << i)) {
+        if (libs & (1u << i)) {
             luaL_requiref(L, za__lua_lazy_libs[i].name, za__lua_lazy_libs[i].func, 1);
             lua_pop(L, 1);
         } else {
@@ -101,7 +90,7 @@ static int setup_cf(lua_State *L) {
         lua_setmetatable(L, -2);
         lua_pop(L, 1);
     }
-    if (h->open_io_os) {
+    if (open_io_os) {
         luaL_requiref(L, LUA_IOLIBNAME, luaopen_io, 1);
         luaL_requiref(L, LUA_OSLIBNAME, luaopen_os, 1);
         lua_pop(L, 2);
@@ -110,6 +99,17 @@ static int setup_cf(lua_State *L) {
     lua_createtable(L, 0, 12); /* global zactor: the value model (codec.c) */
     za_lua_values_api(L);
     lua_setglobal(L, "zactor");
+}
+
+/* Runs protected: build the state, load the behaviour, call init (grains
+ * and persistent actors: the startup run calls it, persist.c). */
+static int setup_cf(lua_State *L) {
+    za__lua_actor *a = za__lua_actor_of(L);
+    const spawn_hdr *h = lua_touserdata(L, 1);
+    const char *args = lua_touserdata(L, 2);
+    size_t alen = (size_t)lua_tointeger(L, 3);
+    lua_settop(L, 0);
+    za__lua_open_env(L, h->open_io_os, h->proto->libs);
     a->ref_ctx = za__lua_new_ctx(L);
     /* The behaviour. */
     if (luaL_loadbufferx(L, h->proto->code, h->proto->len, h->proto->chunkname, "b") != LUA_OK)
@@ -125,12 +125,14 @@ static int setup_cf(lua_State *L) {
     a->ref_down = handler_ref(L, t, "down", 0);
     za__lua_read_concurrency(L, t, a);
     if (h->concurrency) a->concurrency = h->concurrency; /* the spawn option wins */
+    if (h->flags & ZA__LUA_GRAIN) za__lua_grain_handlers(L, t, a);
     lua_getfield(L, t, "child_failed");
     if (lua_isfunction(L, -1))
         lua_setfield(L, LUA_REGISTRYINDEX, "zactor.child_failed");
     else
         lua_pop(L, 1);
     lua_settop(L, 0);
+    if ((h->flags & ZA__LUA_GRAIN) || h->pid_len) return 0; /* persist.c calls init */
     if (a->ref_init != LUA_NOREF) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, a->ref_init);
         lua_rawgeti(L, LUA_REGISTRYINDEX, a->ref_ctx);
@@ -165,6 +167,7 @@ static void log_start_failure(za_ctx *ctx, const za__lua_proto *p, const char *w
 
 static void free_actor(za__lua_actor *a) {
     za__lua_runs_free(a);
+    za__lua_persist_free(a);
     if (a->L) {
         za__lua_mark_running(a, a->L); /* a runaway __gc is stopped too */
         lua_close(a->L);
@@ -202,8 +205,15 @@ static int actor_start(za_ctx *ctx, const void *args, size_t len) {
     a->restarts = za_ctx_restarts(ctx);
     a->search = h.search;
     a->proto = h.proto;
+    a->spawn_id = h.spawn_id;
     a->ctx = ctx;
     a->ref_receive = a->ref_init = a->ref_stop = a->ref_down = a->ref_ctx = LUA_NOREF;
+    a->ref_apply = a->ref_activate = a->ref_deactivate = a->ref_reminder = LUA_NOREF;
+    if (len - sizeof h < h.pid_len) {
+        za_ctx_fail(ctx, ZA_EINVAL, "Lua actor spawned with a bad header (use za_lua_spawn)");
+        free(a);
+        return -1;
+    }
     a->pack = za_pack_new();
     if (!a->pack || za__lua_wd_add(a) != 0) {
         za_pack_free(a->pack);
@@ -211,6 +221,9 @@ static int actor_start(za_ctx *ctx, const void *args, size_t len) {
         za_ctx_fail(ctx, ZA_ENOMEM, "out of memory");
         return -1;
     }
+    /* a restart keeps the messages the last incarnation had stashed: they
+     * go first (a failed start turns them into dead letters) */
+    int adopted = za__lua_stash_adopt(a);
     a->L = lua_newstate(za__lua_alloc, a);
     if (!a->L) {
         za_ctx_fail(ctx, ZA_ENOMEM, "cannot create a Lua state within memory_limit=%zu bytes",
@@ -224,8 +237,8 @@ static int actor_start(za_ctx *ctx, const void *args, size_t len) {
     lua_pushcfunction(L, msgh);
     lua_pushcfunction(L, setup_cf);
     lua_pushlightuserdata(L, &h);
-    lua_pushlightuserdata(L, (void *)((const char *)args + sizeof h));
-    lua_pushinteger(L, (lua_Integer)(len - sizeof h));
+    lua_pushlightuserdata(L, (void *)((const char *)args + sizeof h + h.pid_len));
+    lua_pushinteger(L, (lua_Integer)(len - sizeof h - h.pid_len));
     za__lua_mark_running(a, L);
     int st = lua_pcall(L, 3, 0, 1);
     za__lua_mark_idle(a, L);
@@ -240,8 +253,16 @@ static int actor_start(za_ctx *ctx, const void *args, size_t len) {
     }
     lua_settop(L, 0);
     a->grace = 0;
+    if (((h.flags & ZA__LUA_GRAIN) || h.pid_len) &&
+        za__lua_persist_start(a, &h, (const char *)args + sizeof h, len - sizeof h) != 0) {
+        log_start_failure(ctx, h.proto, a->fail[0] ? a->fail : "startup failed");
+        free_actor(a);
+        return -1;
+    }
     a->ctx = NULL;
     *slot = a;
+    if (adopted && za_tell(a->sys, a->self, ZA__LUA_TAG_DRAIN, NULL, 0) != ZA_OK)
+        za__lua_stash_free(a); /* cannot be served: dead letters, askers told */
     return 0;
 }
 
@@ -259,7 +280,8 @@ static void actor_stop(za_ctx *ctx) {
     if (!a) return;
     *slot = NULL;
     a->ctx = ctx;
-    a->stopping = 1; /* ctx:spawn refuses: a child would outlive its parent */
+    a->stopping = 1;                       /* ctx:spawn refuses: a child would outlive its parent */
+    if (a->waiting) za__lua_runs_close(a); /* suspended handlers' <close> run first */
     if (a->ref_stop != LUA_NOREF) {
         lua_State *L = a->L;
         lua_settop(L, 0);
@@ -271,7 +293,12 @@ static void actor_stop(za_ctx *ctx) {
         za__lua_mark_idle(a, L);
     }
     a->ctx = NULL;
-    if (za_ctx_final_stop(ctx)) za__lua_proto_release(a->proto);
+    if (za_ctx_final_stop(ctx)) {
+        /* a grain class holds its proto for the system's life (grain.c) */
+        if (!a->grain) za__lua_proto_release(a->proto);
+    } else {
+        za__lua_stash_carry(a); /* a restart: the next incarnation serves them */
+    }
     free_actor(a);
 }
 
@@ -314,6 +341,7 @@ int za_lua_spawn_ex(za_system *sys, const char *spec, const void *args_msgpack, 
     spawn_hdr h;
     memset(&h, 0, sizeof h);
     h.magic = ZA_LUA_MAGIC;
+    h.spawn_id = atomic_fetch_add_explicit(&next_spawn_id, 1, memory_order_relaxed);
     h.proto = p;
     h.search = search;
     if (lopts) {
@@ -328,14 +356,23 @@ int za_lua_spawn_ex(za_system *sys, const char *spec, const void *args_msgpack, 
         }
         h.concurrency = lopts->concurrency;
     }
+    const char *pid = lopts ? lopts->persistence_id : NULL;
+    size_t plen = pid ? strlen(pid) : 0;
+    if (pid && (plen == 0 || plen > 1024 || !za__utf8_valid(pid, plen))) {
+        za__lua_proto_release(p);
+        SPAWN_FAIL(ZA_EVALUE, "persistence_id must be 1..1024 bytes of UTF-8");
+    }
+    h.pid_len = (uint32_t)plen;
     char stackbuf[512];
-    char *buf = sizeof h + len <= sizeof stackbuf ? stackbuf : malloc(sizeof h + len);
+    size_t total = sizeof h + plen + len;
+    char *buf = total <= sizeof stackbuf ? stackbuf : malloc(total);
     if (!buf) {
         za__lua_proto_release(p);
         SPAWN_FAIL(ZA_ENOMEM, "out of memory");
     }
     memcpy(buf, &h, sizeof h);
-    if (len) memcpy(buf + sizeof h, args_msgpack, len);
+    if (plen) memcpy(buf + sizeof h, pid, plen);
+    if (len) memcpy(buf + sizeof h + plen, args_msgpack, len);
     /* Asynchronous, from the main script as from an actor: what can be
      * checked in the caller's thread was (the spec, the chunk compiled by
      * za__lua_proto_get: a syntax error or a missing file raises here).
@@ -344,7 +381,19 @@ int za_lua_spawn_ex(za_system *sys, const char *spec, const void *args_msgpack, 
      * init is logged to stderr (log_start_failure) and the runtime
      * remembers it, so the first tell or ask to the ref raises "actor 1.5
      * failed to start: <reason>" (startfail.c). */
-    int rc = za_spawn(sys, &za_lua_behaviour, buf, sizeof h + len, opts, out);
+    /* The actor reports its module name or file path as its behaviour
+     * (/actors, /metrics, spans: za_spawn_opts.label) unless the caller
+     * chose a label; source text has no name and stays "lua". */
+    za_spawn_opts lab;
+    if ((!opts || !opts->label) && p->chunkname[0] == '@' && strlen(spec) <= 255) {
+        if (opts)
+            lab = *opts;
+        else
+            za_spawn_opts_init(&lab);
+        lab.label = spec;
+        opts = &lab;
+    }
+    int rc = za_spawn(sys, &za_lua_behaviour, buf, total, opts, out);
     if (buf != stackbuf) free(buf);
     if (rc != ZA_OK) {
         /* no actor was made, so none holds the proto */

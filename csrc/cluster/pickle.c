@@ -44,15 +44,11 @@ int za__pickle_check(za_cluster *c, za_system *s, za_ref target, char *why, size
                  c->self.id, c->self.name);
         return ZA_EINVAL;
     }
+    /* NULL: dead (the send reports it), or its start has not run yet (the
+     * behaviour is set then): its host refuses what is not for it (the
+     * Python glue and the Lua host check the tag too) */
     const za_behaviour *b = za_ref_behaviour(s, target);
-    if (!b) { /* dead, or not known as a Python actor: never deliver it blind */
-        snprintf(why, cap,
-                 "a pickled Python object for actor %#llx, which is not a live "
-                 "Python actor",
-                 (unsigned long long)target);
-        return ZA_EDEAD;
-    }
-    if (!is_python(b)) {
+    if (b && !is_python(b)) {
         snprintf(why, cap, "a pickled Python object cannot go to a %s actor", kind_of(b));
         return ZA_EINVAL;
     }

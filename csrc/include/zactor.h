@@ -1268,7 +1268,7 @@ int za_cluster_node_id(za_cluster *c, const char *node, uint32_t *id);
  * letter (ZA_DL_DEAD_TARGET) and an ask is answered ZA_EINVAL with a text
  * that says why, never a crash.
  */
-#define ZA_TAG_PICKLE 0x7A505904
+#define ZA_TAG_PICKLE 0x7A505980 /* (the Python glue's own tags are 0x7A5059xx below it) */
 /* on = 1: accept ZA_TAG_PICKLE messages for Python actors. ZA_EINVAL
  * without a secret. */
 int za_cluster_allow_pickle(za_cluster *c, int on);

@@ -60,6 +60,7 @@
 #define TAG_TIMER 0x7A505902  /* bytes: uint64 key into System.timers */
 #define TAG_RESUME 0x7A505903 /* bytes: key, gen, kind: resume an async handler (async.c) */
 #define TAG_STORE 0x7A505904  /* PTR za_store_result: a handler's storage request completed */
+/* (ZA_TAG_PICKLE, 0x7A505980 in zactor.h: a pickled object from another node) */
 
 #define SLICE_MS 50u /* blocking waits wake this often for signals */
 #define SLICE_NS 50000000ull

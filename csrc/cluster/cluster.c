@@ -282,6 +282,17 @@ void za__cluster_detach(za_system *s) {
     atomic_store_explicit(&c->sys, NULL, memory_order_release);
 }
 
+uint64_t za__cluster_identity(const za_cluster *c) {
+    /* FNV-1a of the Redis key prefix ("za:<name>:"), then splitmix64's
+     * finaliser; never 0 (0 means "not said") */
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const char *p = c->prefix; *p; p++) h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
+    h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+    h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+    h ^= h >> 31;
+    return h ? h : 1;
+}
+
 za_cluster *za_system_cluster(za_system *sys) {
     return sys ? sys->cluster : NULL;
 }

@@ -275,7 +275,9 @@ int za_system_run(za_system *sys, uint32_t max_turns);
 int za_system_workers(const za_system *sys);
 /* This System's identity: random per process, distinct for every System of
  * the process, never 0. Actor references carry it when encoded, so a ref of
- * one System cannot be read as a ref of another. */
+ * one System cannot be read as a ref of another. The members of a cluster
+ * share one (derived from the cluster name): a ref carries its node, and
+ * reads on every member. */
 uint64_t za_system_id(const za_system *sys);
 
 /* Block until no actor is alive or the timeout passes (ZA_ETIMEDOUT). */

@@ -150,6 +150,10 @@ def test_tell_ask_lookup_across_python_nodes(redis_url, nodes):
         # names are cluster-wide
         local = system.spawn(lambda msg: msg, name="local-echo")
         assert local.node == me.id
+        # references travel inside messages, there and back, and stay usable
+        assert inv.ask(("echo", [inv, local]), timeout=5.0) == [inv, local]
+        back = inv.ask(("echo", local), timeout=5.0)
+        assert back.ask("still me", timeout=5.0) == "still me"
         with pytest.raises(ValueError, match="already registered"):
             system.spawn(lambda msg: msg, name="inventory@api-2")
 

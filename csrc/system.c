@@ -166,6 +166,8 @@ int za_system_create(const za_config *cfg, za_system **out) {
         free_system(s);
         return rc;
     }
+    /* the cluster may now route grain messages and moves into the directory */
+    if (s->cluster) za__cluster_grains_ready(s);
     /* the endpoint last: it reads the running system (http/server.c) */
     if ((rc = za__http_start(s, &c)) != ZA_OK) {
         za_system_destroy(s);

@@ -60,6 +60,8 @@ build = {
             "csrc/grain/activation.c", "csrc/grain/directory.c", "csrc/grain/grains.c",
             "csrc/grain/identity.c", "csrc/grain/idle.c", "csrc/grain/persist.c",
             "csrc/grain/placement.c", "csrc/grain/reminders.c",
+            "csrc/cluster/grainref.c", "csrc/cluster/hrw.c", "csrc/cluster/lease.c", "csrc/cluster/placement.c",
+            "csrc/grain/relocate.c",
             "csrc/hosts/lua/actor.c", "csrc/hosts/lua/alloc.c", "csrc/hosts/lua/askall.c",
             "csrc/hosts/lua/api_cluster.c", "csrc/hosts/lua/api_ctx.c", "csrc/hosts/lua/api_ref.c",
             "csrc/hosts/lua/codec.c", "csrc/hosts/lua/grain.c",

@@ -10,6 +10,7 @@
 #include <sys/time.h>
 
 #include "cluster.h"
+#include "gplace.h"
 #include "hook.h"
 #include "system.h"
 
@@ -158,6 +159,10 @@ static void cluster_free(za_cluster *c) {
     za__mem_stop(c);
     za__net_stop(c);
     za__remote_free(c);
+    za__lease_free(c);
+    free(c->place_nodes);
+    pthread_mutex_destroy(&c->place_mu);
+    pthread_mutex_destroy(&c->lease_mu);
     za__net_free(c);
     if (c->sredis) redisFree(c->sredis);
     for (uint32_t i = 0; i < ZA_NODES; i++) free(atomic_load(&c->nodes[i]));
@@ -207,6 +212,8 @@ int za_cluster_create(const za_cluster_config *cfg, za_cluster **out) {
     pthread_mutex_init(&c->mem_mu, NULL);
     pthread_mutex_init(&c->sync_mu, NULL);
     pthread_mutex_init(&c->ev_mu, NULL);
+    pthread_mutex_init(&c->place_mu, NULL);
+    pthread_mutex_init(&c->lease_mu, NULL);
     pthread_mutex_init(&c->due_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -271,7 +278,9 @@ void za__cluster_detach(za_system *s) {
     za_cluster *c = s->cluster;
     if (!c) return;
     /* leave and stop the links: nothing arrives for this system any more;
-     * asks still waiting on other nodes are answered "shut down" */
+     * asks still waiting on other nodes are answered "shut down"; the
+     * grains' lease drops go out first, while this node is still a member */
+    za__lease_stop(c);
     za__mem_stop(c);
     za__rspawn_stop(c); /* its handlers use the system; their replies still go out */
     za__net_stop(c);

@@ -123,6 +123,17 @@ struct za_cluster {
     pthread_mutex_t watch_mu;
     struct za_rwatch *watches; /* local watcher -> remote target */
 
+    /* grains (placement.c, lease.c): the live members as rendezvous sees
+     * them, rebuilt when view_gen moved; the lease thread (made on first use) */
+    pthread_mutex_t place_mu;
+    uint64_t place_gen; /* view_gen + 1 of the snapshot (0: none yet) */
+    struct za_hrw_node *place_nodes;
+    size_t place_n, place_cap;
+    struct za_lease *_Atomic lease;
+    pthread_mutex_t lease_mu;  /* creating / stopping the lease thread */
+    bool lease_closed;         /* under lease_mu: the cluster is leaving, no new thread */
+    _Atomic bool grains_ready; /* the attached system's directory exists (placement.c) */
+
     /* remote_spawn.c: remote spawn (allow-list, handlers, the spawn thread) */
     struct za_rspawn *rspawn;
     _Atomic bool pickle; /* ZA_TAG_PICKLE messages accepted (secret only) */

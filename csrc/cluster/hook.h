@@ -25,6 +25,9 @@ uint64_t za__cluster_identity(const za_cluster *c);
 int za__cluster_attach(za_system *s, za_cluster *c);
 void za__cluster_detach(za_system *s);
 void za__cluster_release(za_cluster *c);
+/* system.c, once the grain directory and the workers run: until then the
+ * cluster's threads leave grains alone (placement.c). */
+void za__cluster_grains_ready(za_system *s);
 
 /* registry.c: names are cluster-wide. put: ZA_OK or ZA_EEXIST/...; drop is
  * asynchronous; get: ZA_OK with *out, or ZA_ENOTFOUND. */

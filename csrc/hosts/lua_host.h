@@ -171,6 +171,11 @@ int za_lua_is_opts(lua_State *L, int idx);
  * Lua errors naming fn. */
 za_ref za_lua_grain_ref(lua_State *L, za_system *sys, int nameidx, int keyidx, int optsidx,
                         const char *path, const char *fn);
+/* The same registration without a key: the grain type of (name, opts), for
+ * system:register_grain (a node hosting grains it never names itself). The
+ * string lives in the options table or at nameidx. */
+const char *za_lua_grain_class(lua_State *L, za_system *sys, int nameidx, int optsidx,
+                               const char *path, const char *fn);
 
 /* The string argument at idx, for the C API, which takes NUL-terminated
  * strings: a Lua string with a NUL byte inside would reach it cut short (a

@@ -33,7 +33,7 @@ import os
 import threading
 import weakref
 from concurrent.futures import CancelledError
-from typing import Any, NamedTuple, Optional, Union
+from typing import Any, Iterable, NamedTuple, Optional, Union
 
 from . import _zactor
 from ._zactor import (  # noqa: F401  (re-exported)
@@ -381,13 +381,24 @@ class System(_zactor.System):
     long as the system). A bad URL raises ValueError, an unreachable server
     ``zactor.StoreUnavailable``.
 
+    ``grains``: ``zactor.Grain`` classes to register at start (also
+    ``register_grain``). A class is registered anyway on its first
+    ``system.grain(cls, key)``, but a node must know a class before messages
+    or reminders for it arrive from elsewhere: in a cluster, or after a
+    restart with stored reminders, list the classes here.
+
     Use it as a context manager (``with zactor.System() as s:``); leaving the
     block shuts it down (drains mailboxes, stops actors children-first, joins
     the workers). Systems still running at interpreter exit are shut down
     before finalization.
     """
 
-    def __init__(self, workers: Optional[int] = None, **kwargs: Any) -> None:
+    def __init__(self, workers: Optional[int] = None, *,
+                 grains: "Iterable[type]" = (), **kwargs: Any) -> None:
+        classes = list(grains)
+        for cls in classes:  # before the system starts: a bad class starts nothing
+            if not (isinstance(cls, type) and issubclass(cls, Grain)):
+                raise TypeError(f"System(grains=...) takes zactor.Grain subclasses, not {cls!r}")
         _ensure_dispatcher()
         super().__init__(workers, **kwargs)
         self._cluster: Optional[Cluster] = kwargs.get("cluster")
@@ -396,6 +407,20 @@ class System(_zactor.System):
 
             _serve(self, self._cluster)  # what other nodes may spawn here
         _live.add(self)
+        try:
+            for cls in classes:
+                self.register_grain(cls)
+        except BaseException:
+            self.shutdown()
+            raise
+
+    def register_grain(self, cls: type) -> str:
+        """Register a ``zactor.Grain`` subclass with this system (idempotent);
+        returns its grain type. Messages and reminders for that type can then
+        activate it here even if this program never called ``grain(cls, ...)``."""
+        if not (isinstance(cls, type) and issubclass(cls, Grain)):
+            raise TypeError(f"register_grain() takes a zactor.Grain subclass, not {cls!r}")
+        return grains._register(self, cls)
 
     @property
     def node(self) -> Optional[Node]:

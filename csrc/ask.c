@@ -44,7 +44,15 @@ struct za_reply_slot {
     za_ref asker;
     uint64_t corr;
     uint64_t chain; /* call chain of the asker's handler (chain.c), 0: none */
+    /* answered from another node (cluster): a blocking wait sleeps at once,
+     * its spin would only take the CPU from the threads that bring the
+     * answer (a network round trip is far longer than the spin) */
+    _Atomic bool far;
 };
+
+void za__reply_mark_far(za_reply_slot *r) {
+    atomic_store_explicit(&r->far, true, memory_order_relaxed);
+}
 
 za_reply_slot *za__reply_new(za_system *s, int mode) {
     za_reply_slot *r = calloc(1, sizeof *r);
@@ -235,7 +243,7 @@ static int reply_wait(za_system *s, za_reply_slot *r, uint32_t timeout_ms, za_an
     memset(out, 0, sizeof *out);
     uint64_t start = za__now_ns();
     uint64_t deadline = start + (uint64_t)timeout_ms * 1000000ull;
-    if (!s->manual) {
+    if (!s->manual && !atomic_load_explicit(&r->far, memory_order_relaxed)) {
         uint64_t spin_end = start + ASK_SPIN_NS < deadline ? start + ASK_SPIN_NS : deadline;
         while (!atomic_load_explicit(&r->ready, memory_order_acquire)) {
             for (int i = 0; i < 16; i++) za__cpu_relax();

@@ -12,6 +12,8 @@ za_reply_slot *za__reply_new(za_system *s, int mode); /* two references */
 void za__reply_release(za_reply_slot *r);
 /* A CALLBACK slot answered through cb (the cluster answers remote asks so). */
 za_reply_slot *za__reply_new_cb(za_system *s, za_answer_cb cb, void *ud);
+/* The answer comes from another node: blocking waits do not spin. */
+void za__reply_mark_far(za_reply_slot *r);
 /* Wait (WAIT mode) up to timeout_ms; fills out on ZA_OK. */
 int za__reply_wait(za_system *s, za_reply_slot *r, uint32_t timeout_ms, za_answer *out);
 /* Same, but a timeout returns ZA_EAGAIN and leaves the ask pending. */

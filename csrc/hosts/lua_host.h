@@ -50,6 +50,11 @@ typedef struct za_lua_opts {
      * before init, on every start and restart, and ctx:save() writes it
      * back. 1..1024 bytes of UTF-8 without NUL; copied. NULL: none. */
     const char *persistence_id;
+    /* system:spawn(..., { node = ... }): spawn on that cluster node (its
+     * name, or its id in decimal); "" for here. timeout_ms bounds the wait
+     * for its answer (0: 10 s). Not for ctx:spawn (it would block). */
+    char node[72];
+    uint32_t timeout_ms;
 } za_lua_opts;
 
 /* The store key type of persistent actors' states (persistence_id). */

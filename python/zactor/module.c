@@ -63,6 +63,8 @@ static PyObject *mod_pack(PyObject *mod, PyObject *obj) {
 
 static PyMethodDef mod_methods[] = {
     {"_pack", (PyCFunction)mod_pack, METH_O, NULL},
+    {"_cluster_spawn", (PyCFunction)zpy_cluster_spawn, METH_VARARGS, NULL},
+    {"_cluster_serve_spawns", (PyCFunction)zpy_cluster_serve_spawns, METH_VARARGS, NULL},
     {"_async_api", (PyCFunction)zpy_async_api, METH_NOARGS, NULL},
     {"_grain_api", (PyCFunction)zpy_grain_api, METH_NOARGS, NULL},
     {"_trace_get", (PyCFunction)zpy_trace_get, METH_NOARGS, NULL},

@@ -22,6 +22,9 @@ static int ctx_spawn(lua_State *L) {
         za_lua_parse_opts(L, last, "ctx:spawn", &o, &lo);
         last--;
     }
+    if (lo.node[0])
+        return luaL_error(L, "zactor: ctx:spawn: option 'node' is for system:spawn (waiting "
+                             "for another node would block this worker); ask an actor there");
     za_pack_reset(a->pack);
     za_pack_array(a->pack, (uint32_t)(last - 2));
     char err[300];
@@ -238,6 +241,9 @@ static const luaL_Reg ctx_methods[] = {
     {"key", za__lua_ctx_key},
     {"deactivate", za__lua_ctx_deactivate},
     {"grain", za__lua_ctx_grain},
+    /* the cluster (api_cluster.c) */
+    {"node", za__lua_ctx_node},
+    {"nodes", za__lua_ctx_nodes},
     {NULL, NULL},
 };
 

@@ -326,6 +326,9 @@ int za__lua_receive(za_ctx *ctx, const za_msg *m);
 #define ZA__LUA_TAG_SLEEP 0x7A4C5301
 #define ZA__LUA_SLEEP_TOKEN_BIT (1ull << 63)
 int za__lua_ctx_sleep(lua_State *L);
+/* ctx:node(), ctx:nodes() (api_cluster.c) */
+int za__lua_ctx_node(lua_State *L);
+int za__lua_ctx_nodes(lua_State *L);
 uint64_t za__lua_sleep_token(const za_msg *m);
 
 /* ctx:ask_all, ctx:first (askall.c): a run waiting on several asks has

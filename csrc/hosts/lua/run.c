@@ -306,6 +306,19 @@ int za__lua_receive(za_ctx *ctx, const za_msg *m) {
         return -1;
     }
     a->ctx = ctx;
+    if (m->tag == ZA_TAG_PICKLE && !m->corr) {
+        /* a pickled Python object from another node (csrc/cluster/pickle.c
+         * stops those it can tell are for a Lua actor; one that came before
+         * our start ran is refused here): never decoded, a dead letter, and
+         * the asker told why */
+        za_reply_slot *slot = za_ctx_can_reply(ctx) ? za_ctx_take_reply(ctx) : NULL;
+        if (slot)
+            za_reply_error(a->sys, slot, ZA_EINVAL,
+                           "a pickled Python object cannot go to a lua actor");
+        else
+            za_dead_letter_report(a->sys, a->self, m, ZA_DL_DEAD_TARGET);
+        return 0;
+    }
     int rc = 0;
     uint64_t token = za__lua_sleep_token(m); /* ctx:sleep's timer (sleep.c) */
     if (token || m->corr) {

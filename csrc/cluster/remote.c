@@ -45,12 +45,13 @@ int za__remote_init(za_cluster *c) {
     if (!c->pend) return ZA_ENOMEM;
     pthread_mutex_init(&c->pend_mu, NULL);
     pthread_mutex_init(&c->watch_mu, NULL);
-    return ZA_OK;
+    return za__rspawn_init(c);
 }
 
 void za__remote_free(za_cluster *c) {
     if (!c->pend) return;
     za__remote_node_down(c, 0, ZA_ESHUTDOWN, "cluster closed");
+    za__rspawn_free(c);
     free(c->pend);
     c->pend = NULL;
     pthread_mutex_destroy(&c->pend_mu);
@@ -70,23 +71,7 @@ int za__cluster_is_alive(za_system *s, za_ref ref) {
 }
 
 int za__remote_post(za_cluster *c, uint32_t node, const za_env *e) {
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    if (za__env_pack(&sb, e) != ZA_OK) {
-        msgpack_sbuffer_destroy(&sb);
-        return za__fail(ZA_ENOMEM, "out of memory");
-    }
-    za_outitem *it = malloc(sizeof *it + sb.size);
-    if (!it) {
-        msgpack_sbuffer_destroy(&sb);
-        return za__fail(ZA_ENOMEM, "out of memory");
-    }
-    it->node = node;
-    it->len = (uint32_t)sb.size;
-    memcpy(it->bytes, sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
-    za__net_enqueue(c, it);
-    return ZA_OK;
+    return za__net_send(c, node, e);
 }
 
 static void node_down_text(za_cluster *c, uint32_t node, char *buf, size_t cap) {
@@ -226,6 +211,8 @@ int za__cluster_send(za_system *s, za_msgnode *m, bool from_outside) {
                         "a pointer payload cannot be sent to another node (actor "
                         "%#llx is on node %u): send bytes or a value",
                         (unsigned long long)m->target, node);
+    if (ZA_UNLIKELY(m->tag == ZA_TAG_PICKLE) && za__pickle_send_check(s, m->sender) != ZA_OK)
+        return ZA_EINVAL; /* (text set) */
     za_env e = {.kind = ZA_ENV_TELL,
                 .target = m->target,
                 /* a grain activation sends as its grain ref, an index into
@@ -237,7 +224,7 @@ int za__cluster_send(za_system *s, za_msgnode *m, bool from_outside) {
                 .len = m->len,
                 .trace = (m->flags & ZA_MF_SYSTEM) ? NULL : remote_trace(m)};
     void *conv = NULL; /* the payload with its grain refs as identities */
-    if (!(m->flags & ZA_MF_SYSTEM)) {
+    if (!(m->flags & ZA_MF_SYSTEM) && m->tag != ZA_TAG_PICKLE) { /* (a pickle is opaque) */
         int gr = grainrefs_out(s, &e, &conv);
         if (gr < 0) return gr;
     }
@@ -272,6 +259,7 @@ int za__cluster_send(za_system *s, za_msgnode *m, bool from_outside) {
         p->corr = atomic_fetch_add_explicit(&c->next_corr, 1, memory_order_relaxed) + 1;
         p->node = node;
         p->slot = m->reply;
+        za__reply_mark_far(p->slot);
         e.corr = p->corr;
         /* checked under pend_mu: za__remote_node_down marks the node dead
          * before it sweeps the table under the same lock, so either we
@@ -527,14 +515,20 @@ void za__remote_deliver(za_cluster *c, uint32_t from, const za_env *e) {
         if (s && gr != ZA_OK) {
             za__reply_complete(s, p->slot, gr, 0, NULL, 0, NULL, NULL, za_last_error());
         } else if (s) {
-            if (e->status == ZA_OK) {
+            if (e->status == ZA_OK && e->tag == ZA_TAG_PICKLE &&
+                !atomic_load_explicit(&c->pickle, memory_order_relaxed)) {
+                /* a pickled Python answer for a node that does not take them */
+                za__reply_complete(s, p->slot, ZA_EINVAL, 0, NULL, 0, NULL, NULL,
+                                   "the answer is a pickled Python object and this node does "
+                                   "not accept pickle");
+            } else if (e->status == ZA_OK) {
                 za__reply_complete(s, p->slot, ZA_OK, e->tag, data, len, NULL, NULL, NULL);
             } else {
                 char text[256];
                 size_t n = e->len < sizeof text - 1 ? e->len : sizeof text - 1;
                 memcpy(text, e->data ? e->data : "", n);
                 text[n] = 0;
-                int st = e->status < 0 && e->status >= ZA_ECONNECT ? e->status : ZA_EFAILED;
+                int st = e->status < 0 && e->status >= ZA_EFENCED ? e->status : ZA_EFAILED;
                 za__reply_complete(s, p->slot, st, 0, NULL, 0, NULL, NULL, text);
             }
         }
@@ -559,6 +553,10 @@ void za__remote_deliver(za_cluster *c, uint32_t from, const za_env *e) {
         return;
     }
     atomic_fetch_add_explicit(&c->st.received, 1, memory_order_relaxed);
+    if (za__is_spawner(e->target)) { /* the spawn service (remote_spawn.c) */
+        za__rspawn_request(c, from, e);
+        return;
+    }
     if (e->kind == ZA_ENV_SYS) {
         if (e->tag == ZA_SYS_STOP) {
             za__send_sys(s, e->target, ZA_REF_NONE, ZA_SYS_STOP, NULL, 0);
@@ -599,6 +597,32 @@ void za__remote_deliver(za_cluster *c, uint32_t from, const za_env *e) {
         d.reason[sizeof d.reason - 1] = 0;
         data = &d;
         watch_remove(c, e->target, e->sender);
+    }
+    if (ZA_UNLIKELY(e->tag == ZA_TAG_PICKLE)) {
+        /* a pickled Python object: only for a Python actor, on a node that
+         * said yes (pickle.c) */
+        char why[160];
+        int prc = za__pickle_check(c, s, e->target, why, sizeof why);
+        if (prc != ZA_OK) {
+            if (e->kind == ZA_ENV_ASK) {
+                za_env re = {.kind = ZA_ENV_REPLY,
+                             .target = e->sender,
+                             .sender = e->target,
+                             .corr = e->corr,
+                             .status = prc,
+                             .data = why,
+                             .len = (uint32_t)strlen(why)};
+                za__remote_post(c, from, &re);
+            }
+            za_msgnode *dm = za__msg_new_bytes(e->tag, e->data, e->len);
+            if (dm) {
+                dm->target = e->target;
+                dm->sender = e->sender;
+                za__fail(prc, "%s", why);
+                za__dead_letter(s, dm, ZA_DL_DEAD_TARGET);
+            }
+            return;
+        }
     }
     size_t len = e->len;
     void *conv = NULL;

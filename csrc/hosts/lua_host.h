@@ -50,6 +50,11 @@ typedef struct za_lua_opts {
      * before init, on every start and restart, and ctx:save() writes it
      * back. 1..1024 bytes of UTF-8 without NUL; copied. NULL: none. */
     const char *persistence_id;
+    /* system:spawn(..., { node = ... }): spawn on that cluster node (its
+     * name, or its id in decimal); "" for here. timeout_ms bounds the wait
+     * for its answer (0: 10 s). Not for ctx:spawn (it would block). */
+    char node[72];
+    uint32_t timeout_ms;
 } za_lua_opts;
 
 /* The store key type of persistent actors' states (persistence_id). */
@@ -76,6 +81,12 @@ int za_lua_spawn(za_system *sys, const char *spec, const void *args_msgpack, siz
 int za_lua_spawn_ex(za_system *sys, const char *spec, const void *args_msgpack, size_t len,
                     const za_spawn_opts *opts, const za_lua_opts *lopts, za_ref *out, char *err,
                     size_t errlen);
+
+/* Lua handlers suspended right now, in every system of the process: in
+ * ctx:ask, ctx:sleep, ctx:ask_all or ctx:first, or a stop handler waiting.
+ * A leak check: 0 once nothing waits (stop, restart and shutdown close
+ * suspended handlers). Lua's zactor.live_handlers(). */
+int64_t za_lua_live_handlers(void);
 
 /*
  * Grains (virtual actors) written in Lua: register the grain class of the

@@ -22,6 +22,7 @@ from test_cluster import redis_url  # noqa: F401  (the module's redis-server fix
 NODE_SCRIPT = textwrap.dedent(
     """
     import sys
+    import time
     import zactor
 
     class Counter(zactor.Grain):
@@ -41,6 +42,11 @@ NODE_SCRIPT = textwrap.dedent(
             cmd, *args = line.split()
             if cmd == "inc":
                 print("OK", *system.grain(Counter, args[0]).ask("inc", timeout=10.0), flush=True)
+            elif cmd == "members":  # wait (bounded) until this node sees n members
+                deadline = time.monotonic() + 15
+                while len(system.nodes()) < int(args[0]) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                print("OK", len(system.nodes()), flush=True)
             elif cmd == "active":
                 print("OK", " ".join(sorted(g.key for g in system.grains())) or "-", flush=True)
     """
@@ -82,6 +88,7 @@ def test_python_grains_have_one_home_across_python_nodes(redis_url, tmp_path):  
                               grains=[Counter]) as system:
             zactor_node = system.node.id
             assert wait_for(lambda: len(system.nodes()) == 2, 15)
+            assert node("members 2") == ["2"]  # both views agree before any grain is placed
             keys = [f"k{i}" for i in range(24)]
             homes = {}
             for k in keys:  # first from here, then from the other node

@@ -222,24 +222,36 @@ unsigned za_spans_enabled(void) {
 }
 
 /* Oldest first across threads: each ring is in the order its spans ended,
- * so a merge on the end time (a few rings: a linear pick is enough). */
+ * so a merge on the end time (a few rings: a linear pick, then a run of
+ * the picked ring up to the next ring's oldest). */
 size_t za_spans_drain(za_span *out, size_t max) {
     if (!out) return 0;
     size_t got = 0;
     pthread_mutex_lock(&g_mu);
     for (tring *r = g_rings; r; r = r->next) r->taken = 0, r->avail = ring_fill(r);
     while (got < max) {
+        /* the ring whose next span ended first, and the end time it may
+         * run up to before another ring's next span is older */
         tring *best = NULL;
-        const za_span *bs = NULL;
+        uint64_t best_end = 0, next_end = UINT64_MAX;
         for (tring *r = g_rings; r; r = r->next) {
             if (r->taken == r->avail) continue;
             size_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
-            const za_span *sp = &r->buf[(h + r->taken) % r->cap];
-            if (!best || sp->end_ns < bs->end_ns) best = r, bs = sp;
+            uint64_t e = r->buf[(h + r->taken) % r->cap].end_ns;
+            if (!best || e < best_end) {
+                if (best) next_end = best_end < next_end ? best_end : next_end;
+                best = r, best_end = e;
+            } else if (e < next_end) {
+                next_end = e;
+            }
         }
         if (!best) break;
-        out[got++] = *bs;
-        best->taken++;
+        size_t h = atomic_load_explicit(&best->head, memory_order_relaxed);
+        do {
+            out[got++] = best->buf[(h + best->taken) % best->cap];
+            best->taken++;
+        } while (got < max && best->taken < best->avail &&
+                 best->buf[(h + best->taken) % best->cap].end_ns <= next_end);
     }
     for (tring *r = g_rings; r; r = r->next) {
         /* release: pairs with push's acquire of head (the slots were read) */

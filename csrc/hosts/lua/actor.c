@@ -73,13 +73,10 @@ static int handler_ref(lua_State *L, int tbl, const char *name, int required) {
     return luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
-/* Runs protected: build the state, load the behaviour, call init. */
-static int setup_cf(lua_State *L) {
-    za__lua_actor *a = za__lua_actor_of(L);
-    const spawn_hdr *h = lua_touserdata(L, 1);
-    const char *args = lua_touserdata(L, 2);
-    size_t alen = (size_t)lua_tointeger(L, 3);
-    lua_settop(L, 0);
+/* Build a new state's environment: libraries, sandbox, refs, the global
+ * `zactor`, ctx. A sandboxed state then records its pristine point, so it
+ * can be reset for another actor when this one stops (statepool.c). */
+static void build_env(lua_State *L, za__lua_actor *a, const spawn_hdr *h) {
     luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
     luaL_requiref(L, LUA_STRLIBNAME, za__lua_open_string, 1);
     lua_pop(L, 2);
@@ -93,6 +90,7 @@ static int setup_cf(lua_State *L) {
             lazy = 1;
         }
     }
+    a->libs = h->proto->libs;
     if (lazy) {
         lua_pushglobaltable(L);
         lua_createtable(L, 0, 1);
@@ -111,6 +109,29 @@ static int setup_cf(lua_State *L) {
     za_lua_values_api(L);
     lua_setglobal(L, "zactor");
     a->ref_ctx = za__lua_new_ctx(L);
+    if (!h->open_io_os && za__lua_pristine_take(L) == 0) a->pristine = 1;
+}
+
+/* Runs protected: build the state (unless it is a reused one), load the
+ * behaviour, call init. */
+static int setup_cf(lua_State *L) {
+    za__lua_actor *a = za__lua_actor_of(L);
+    const spawn_hdr *h = lua_touserdata(L, 1);
+    const char *args = lua_touserdata(L, 2);
+    size_t alen = (size_t)lua_tointeger(L, 3);
+    lua_settop(L, 0);
+    if (!a->pristine) {
+        build_env(L, a, h);
+    } else {
+        /* a reused state: libraries the behaviour names that its pristine
+         * point lacks (the reset takes them away again) */
+        for (int i = 0; za__lua_lazy_libs[i].name; i++) {
+            if ((h->proto->libs & ~a->libs) & (1u << i)) {
+                luaL_requiref(L, za__lua_lazy_libs[i].name, za__lua_lazy_libs[i].func, 1);
+                lua_pop(L, 1);
+            }
+        }
+    }
     /* The behaviour. */
     if (luaL_loadbufferx(L, h->proto->code, h->proto->len, h->proto->chunkname, "b") != LUA_OK)
         return lua_error(L);
@@ -165,6 +186,11 @@ static void log_start_failure(za_ctx *ctx, const za__lua_proto *p, const char *w
 
 static void free_actor(za__lua_actor *a) {
     za__lua_runs_free(a);
+    if (za__lua_pool_reset(a) == 0) {
+        za__lua_wd_remove(a);
+        za__lua_pool_put(a);
+        return;
+    }
     if (a->L) {
         za__lua_mark_running(a, a->L); /* a runaway __gc is stopped too */
         lua_close(a->L);
@@ -189,13 +215,14 @@ static int actor_start(za_ctx *ctx, const void *args, size_t len) {
         za_ctx_fail(ctx, ZA_EINVAL, "Lua actor spawned with a bad header (use za_lua_spawn)");
         return -1;
     }
-    za__lua_actor *a = calloc(1, sizeof *a);
-    if (!a) {
+    size_t limit = h.memory_limit ? h.memory_limit : ZA_LUA_DEFAULT_MEMORY;
+    za__lua_actor *a = h.open_io_os ? NULL : za__lua_pool_take(limit);
+    if (!a && !(a = calloc(1, sizeof *a))) {
         za_ctx_fail(ctx, ZA_ENOMEM, "out of memory");
         return -1;
     }
     atomic_flag_clear(&a->lock);
-    a->limit = h.memory_limit ? h.memory_limit : ZA_LUA_DEFAULT_MEMORY;
+    a->limit = limit;
     a->budget_ms = h.budget_ms ? h.budget_ms : ZA_LUA_DEFAULT_BUDGET_MS;
     a->sys = za_ctx_system(ctx);
     a->self = za_ctx_self(ctx);
@@ -203,15 +230,24 @@ static int actor_start(za_ctx *ctx, const void *args, size_t len) {
     a->search = h.search;
     a->proto = h.proto;
     a->ctx = ctx;
-    a->ref_receive = a->ref_init = a->ref_stop = a->ref_down = a->ref_ctx = LUA_NOREF;
-    a->pack = za_pack_new();
-    if (!a->pack || za__lua_wd_add(a) != 0) {
-        za_pack_free(a->pack);
-        free(a);
-        za_ctx_fail(ctx, ZA_ENOMEM, "out of memory");
-        return -1;
+    a->ref_receive = a->ref_init = a->ref_stop = a->ref_down = LUA_NOREF;
+    if (!a->L) a->ref_ctx = LUA_NOREF; /* a reused state keeps its ctx */
+    if (a->L) { /* reused */
+        if (za__lua_wd_add(a) != 0) {
+            za__lua_pool_discard(a);
+            za_ctx_fail(ctx, ZA_ENOMEM, "out of memory");
+            return -1;
+        }
+    } else {
+        a->pack = za_pack_new();
+        if (!a->pack || za__lua_wd_add(a) != 0) {
+            za_pack_free(a->pack);
+            free(a);
+            za_ctx_fail(ctx, ZA_ENOMEM, "out of memory");
+            return -1;
+        }
     }
-    a->L = lua_newstate(za__lua_alloc, a);
+    if (!a->L) a->L = lua_newstate(za__lua_alloc, a);
     if (!a->L) {
         za_ctx_fail(ctx, ZA_ENOMEM, "cannot create a Lua state within memory_limit=%zu bytes",
                     a->limit);
@@ -235,6 +271,7 @@ static int actor_start(za_ctx *ctx, const void *args, size_t len) {
         if (st == LUA_ERRMEM) m = "not enough memory (memory_limit too small?)";
         za_ctx_fail(ctx, 1, "Lua actor init failed: %s", m);
         log_start_failure(ctx, h.proto, m);
+        a->tainted = 1; /* a failed state is closed, never reused */
         free_actor(a);
         return -1;
     }
@@ -266,8 +303,10 @@ static void actor_stop(za_ctx *ctx) {
         lua_pushcfunction(L, msgh);
         lua_pushcfunction(L, stop_cf);
         za__lua_mark_running(a, L);
-        if (lua_pcall(L, 0, 0, 1) != LUA_OK)
+        if (lua_pcall(L, 0, 0, 1) != LUA_OK) {
             fprintf(stderr, "zactor: Lua stop handler failed: %s\n", lua_tostring(L, -1));
+            a->tainted = 1;
+        }
         za__lua_mark_idle(a, L);
     }
     a->ctx = NULL;

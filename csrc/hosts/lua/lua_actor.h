@@ -139,6 +139,12 @@ typedef struct za__lua_actor {
     struct za__lua_actor *wprev, *wnext;
     uint32_t concurrency;                /* handlers in progress at once (stash.c) */
     za__lua_stashed *stash, *stash_tail; /* messages waiting for a free handler */
+    /* State reuse (statepool.c): `pristine` the state has a snapshot and
+     * may be reset for another actor; `libs` the lazy libraries opened
+     * before the snapshot; `tainted` it must not be reused (an allocation
+     * was refused, or a finalizer was set: sandbox.c). */
+    int pristine, tainted;
+    unsigned libs;
 } za__lua_actor;
 
 /* Every state and coroutine of an actor carries it in its extra space. */
@@ -175,6 +181,24 @@ static inline void za__lua_pack_after(za__lua_actor *a, size_t used) {
 void *za__lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 /* Free the actor's slabs (after lua_close). */
 void za__lua_alloc_free(za__lua_actor *a);
+
+/* --------------------------------------------------------- statepool.c */
+
+/* Record the state's pristine point (everything reachable from the
+ * registry and the string metatable). 0, or -1 (out of memory). */
+int za__lua_pristine_take(lua_State *L);
+/* A pooled actor (state reset, fields zeroed but the state's, its
+ * allocator's, pack and ref_ctx; not registered with the watchdog) whose
+ * state holds at most limit bytes, or NULL. */
+za__lua_actor *za__lua_pool_take(size_t limit);
+/* Reset a stopping actor's state to its pristine point. 0: done (the caller
+ * unregisters it from the watchdog, then za__lua_pool_put); -1: the state
+ * cannot be reused (close it as usual). */
+int za__lua_pool_reset(za__lua_actor *a);
+/* Keep a reset actor for reuse, or free it when the pool is full. */
+void za__lua_pool_put(za__lua_actor *a);
+/* Close and free a reset (or pooled) actor. */
+void za__lua_pool_discard(za__lua_actor *a);
 
 /* ---------------------------------------------------------- watchdog.c */
 

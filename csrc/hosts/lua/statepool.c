@@ -1,0 +1,325 @@
+/*
+ * statepool.c - reuse of actor states: a stopped actor's lua_State is reset
+ * to the state it had before its behaviour was loaded and kept for the next
+ * Lua actor, instead of lua_close now and lua_newstate + library set-up then.
+ *
+ * Why: building a state (lua_newstate, base, string, the lazy libraries,
+ * the ref metatable, the `zactor` table, ctx) was ~70% of a Lua actor's
+ * lifetime in instructions (callgrind, Savina fjcreate: ~160 k of ~225 k per
+ * actor, most of it interning the library functions' names); a reset costs
+ * one pass over the tables the actor could reach.
+ *
+ * The promise stays: one state per actor at a time, a memory limit per
+ * actor, and a reused state is indistinguishable from a fresh one to the
+ * code that runs in it:
+ *  - the pristine point: right after the environment is built (before the
+ *    behaviour chunk runs), za__lua_pristine_take records every table
+ *    reachable from the registry and from the string metatable (globals,
+ *    library tables, package.loaded, metatables of the value model, of refs
+ *    and of ctx) with a shadow copy of its fields and its metatable;
+ *  - the reset (za__lua_pool_give) puts every recorded table back to its
+ *    shadow (fields added, changed or removed by the actor are undone, a
+ *    replaced metatable is put back), which also drops the registry's
+ *    references to the actor's handlers, coroutines and child_failed;
+ *    whatever the actor created is then unreachable garbage that the next
+ *    actor's collector frees (the allocator does a full collection before
+ *    it refuses an allocation, so garbage never makes the limit fail);
+ *  - finalizers: an object with a __gc metamethod could run the old
+ *    actor's code inside the next one. Actor code can only set one through
+ *    setmetatable (the sandbox's wrapper marks the actor, sandbox.c) or by
+ *    adding __gc to a recorded metatable (the reset sees it): such a state,
+ *    like one that failed, hit its memory limit or its budget, opened io/os,
+ *    or grew large, is closed as before and never pooled.
+ * Objects a reused state keeps from before its pristine point (library
+ * functions, ctx, interned strings) are ones a fresh state would have too.
+ *
+ * The pool: a few shards, each a small stack behind a spin lock, picked by
+ * the calling thread (workers get their own shard, so the lock is not
+ * contended); bounded, so idle states cost at most POOL_SHARDS * POOL_DEPTH
+ * states of memory. Pooled states are not registered with the watchdog.
+ */
+#include "lua_actor.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define POOL_SHARDS 8
+#define POOL_DEPTH 32
+#define POOL_MAX_USED (256u << 10) /* bigger states are closed: their garbage stays out of the pool */
+
+static char snap_key; /* registry key of the snapshot (a light userdata key: actor code cannot
+                         reach the registry) */
+
+/* ------------------------------------------------------------ snapshot */
+
+/* The snapshot is an array of triples {table, record, metatable or false};
+ * a record lists the table's fields in traversal order, {k1, v1, k2, v2,
+ * ...}: an unchanged table is checked in one traversal, with no hashing.
+ * The snapshot itself hangs from the registry (so the registry's record has
+ * it). Built protected (it allocates). */
+static int pristine_cf(lua_State *L) {
+    lua_settop(L, 0);
+    lua_createtable(L, 48, 0); /* 1: snapshot */
+    lua_createtable(L, 0, 32); /* 2: seen */
+    lua_createtable(L, 32, 0); /* 3: work list */
+    int nwork = 0, nsnap = 0;
+    lua_pushvalue(L, 1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &snap_key);
+    lua_pushvalue(L, 1);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, 2); /* not a table to record */
+    lua_pushliteral(L, "");
+    if (lua_getmetatable(L, -1)) lua_rawseti(L, 3, ++nwork);
+    lua_pop(L, 1);
+    lua_pushvalue(L, LUA_REGISTRYINDEX); /* last in: recorded first */
+    lua_rawseti(L, 3, ++nwork);
+    while (nwork > 0) {
+        lua_rawgeti(L, 3, nwork); /* 4: table */
+        lua_pushnil(L);
+        lua_rawseti(L, 3, nwork--);
+        lua_pushvalue(L, 4);
+        if (lua_rawget(L, 2) != LUA_TNIL) { /* seen */
+            lua_settop(L, 3);
+            continue;
+        }
+        lua_pop(L, 1);
+        lua_pushvalue(L, 4);
+        lua_pushboolean(L, 1);
+        lua_rawset(L, 2);
+        lua_newtable(L); /* 5: record */
+        lua_Integer nrec = 0;
+        lua_pushnil(L);
+        while (lua_next(L, 4)) {
+            for (int i = -2; i <= -1; i++) { /* key and value: follow tables and their metatables */
+                if (lua_type(L, i) == LUA_TTABLE) {
+                    lua_pushvalue(L, i);
+                    lua_rawseti(L, 3, ++nwork);
+                }
+                if ((lua_type(L, i) == LUA_TTABLE || lua_type(L, i) == LUA_TUSERDATA) &&
+                    lua_getmetatable(L, i)) {
+                    lua_rawseti(L, 3, ++nwork);
+                }
+            }
+            lua_pushvalue(L, -2);
+            lua_rawseti(L, 5, ++nrec);
+            lua_rawseti(L, 5, ++nrec);
+        }
+        lua_pushvalue(L, 4);
+        lua_rawseti(L, 1, ++nsnap);
+        lua_pushvalue(L, 5);
+        lua_rawseti(L, 1, ++nsnap);
+        if (lua_getmetatable(L, 4)) {
+            lua_pushvalue(L, -1);
+            lua_rawseti(L, 3, ++nwork);
+        } else {
+            lua_pushboolean(L, 0);
+        }
+        lua_rawseti(L, 1, ++nsnap);
+        lua_settop(L, 3);
+    }
+    return 0;
+}
+
+int za__lua_pristine_take(lua_State *L) {
+    lua_pushcfunction(L, pristine_cf);
+    int st = lua_pcall(L, 0, 0, 0);
+    if (st != LUA_OK) {
+        lua_pop(L, 1);
+        return -1;
+    }
+    return 0;
+}
+
+/* --------------------------------------------------------------- reset */
+
+/* Is the table at t exactly its record at r (same fields, same order)? */
+static int unchanged(lua_State *L, int t, int r) {
+    lua_Integer n = (lua_Integer)lua_rawlen(L, r), i = 0;
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        if (i + 2 > n) {
+            lua_pop(L, 2);
+            return 0;
+        }
+        lua_rawgeti(L, r, ++i);
+        int same = lua_rawequal(L, -1, -3);
+        lua_rawgeti(L, r, ++i);
+        same = same && lua_rawequal(L, -1, -3);
+        lua_pop(L, 3); /* the two record entries and the value */
+        if (!same) {
+            lua_pop(L, 1);
+            return 0;
+        }
+    }
+    return i == n;
+}
+
+/* Put the table at t back to its record at r. Returns 1 when the table has
+ * a __gc field its record does not (the caller gives the state up). */
+static int restore_table(lua_State *L, int t, int r) {
+    int gc = 0;
+    lua_Integer n = (lua_Integer)lua_rawlen(L, r);
+    lua_pushliteral(L, "__gc");
+    if (lua_rawget(L, t) != LUA_TNIL) {
+        gc = 1;
+        for (lua_Integer i = 1; i + 1 <= n; i += 2) {
+            lua_rawgeti(L, r, i);
+            lua_rawgeti(L, r, i + 1);
+            if (lua_type(L, -2) == LUA_TSTRING && strcmp(lua_tostring(L, -2), "__gc") == 0 &&
+                lua_rawequal(L, -1, -3))
+                gc = 0;
+            lua_pop(L, 2);
+        }
+    }
+    lua_pop(L, 1);
+    /* clear every field (clearing a field during lua_next is allowed), then
+     * put the recorded ones back */
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        lua_pop(L, 1);
+        lua_pushvalue(L, -1);
+        lua_pushnil(L);
+        lua_rawset(L, t);
+    }
+    for (lua_Integer i = 1; i + 1 <= n; i += 2) {
+        lua_rawgeti(L, r, i);
+        lua_rawgeti(L, r, i + 1);
+        lua_rawset(L, t);
+    }
+    return gc;
+}
+
+static int reset_cf(lua_State *L) {
+    lua_settop(L, 0);
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &snap_key) != LUA_TTABLE)
+        return luaL_error(L, "no snapshot");
+    lua_Integer n = (lua_Integer)lua_rawlen(L, 1);
+    int gc = 0;
+    /* the registry goes last (the snapshot, on this stack, anchors the
+     * recorded tables while it is being restored) */
+    for (lua_Integer i = n - 2; i >= 1; i -= 3) {
+        lua_rawgeti(L, 1, i);     /* 2: table */
+        lua_rawgeti(L, 1, i + 1); /* 3: shadow */
+        lua_rawgeti(L, 1, i + 2); /* 4: metatable or false */
+        if (!unchanged(L, 2, 3)) gc |= restore_table(L, 2, 3);
+        int has = lua_getmetatable(L, 2); /* 5 (if any) */
+        if (lua_toboolean(L, 4)) {
+            if (!has || !lua_rawequal(L, 4, 5)) {
+                lua_pushvalue(L, 4);
+                lua_setmetatable(L, 2);
+            }
+        } else if (has) {
+            lua_pushnil(L);
+            lua_setmetatable(L, 2);
+        }
+        lua_settop(L, 1);
+    }
+    lua_pushboolean(L, gc);
+    return 1;
+}
+
+/* ---------------------------------------------------------------- pool */
+
+typedef struct shard {
+    atomic_flag lock;
+    int n;
+    za__lua_actor *items[POOL_DEPTH];
+    char pad[64];
+} shard;
+
+static shard g_pool[POOL_SHARDS] = {
+    [0 ... POOL_SHARDS - 1] = {.lock = ATOMIC_FLAG_INIT},
+};
+static _Atomic unsigned g_next_shard;
+static _Thread_local int tl_shard = -1;
+static pthread_once_t g_pool_once = PTHREAD_ONCE_INIT;
+
+/* A fork()ed child keeps the pooled states (plain memory) but no thread
+ * that could hold a shard lock. */
+static void pool_postfork_child(void) {
+    for (int i = 0; i < POOL_SHARDS; i++) atomic_flag_clear(&g_pool[i].lock);
+}
+static void pool_register_atfork(void) {
+    pthread_atfork(NULL, NULL, pool_postfork_child);
+}
+
+static shard *my_shard(void) {
+    if (tl_shard < 0) {
+        pthread_once(&g_pool_once, pool_register_atfork);
+        tl_shard = (int)(atomic_fetch_add_explicit(&g_next_shard, 1, memory_order_relaxed) %
+                         POOL_SHARDS);
+    }
+    return &g_pool[tl_shard];
+}
+
+za__lua_actor *za__lua_pool_take(size_t limit) {
+    shard *s = my_shard();
+    za__lua_actor *a = NULL;
+    za__lua_spin_lock(&s->lock);
+    if (s->n > 0) a = s->items[--s->n];
+    za__lua_spin_unlock(&s->lock);
+    if (a && a->used > limit) { /* this actor's limit is below the pristine state's size */
+        za__lua_pool_discard(a);
+        a = NULL;
+    }
+    return a;
+}
+
+/* Fields that survive a reset; every other field starts at zero, as after
+ * calloc, so fields added to za__lua_actor later need no code here. */
+static void clear_actor(za__lua_actor *a) {
+    za__lua_actor keep = *a;
+    memset(a, 0, sizeof *a);
+    a->L = keep.L;
+    a->used = keep.used;
+    a->limit = keep.limit;
+    memcpy(a->small, keep.small, sizeof a->small);
+    a->slabs = keep.slabs;
+    a->bump = keep.bump;
+    a->bump_end = keep.bump_end;
+    a->slab_next = keep.slab_next;
+    a->pack = keep.pack;
+    a->ref_ctx = keep.ref_ctx;
+    a->pristine = 1;
+    a->libs = keep.libs;
+    atomic_flag_clear(&a->lock);
+}
+
+int za__lua_pool_reset(za__lua_actor *a) {
+    if (!a->L || !a->pristine || a->tainted || a->fail[0] || a->armed || a->used > POOL_MAX_USED)
+        return -1;
+    lua_State *L = a->L;
+    lua_settop(L, 0);
+    a->grace = 0;
+    lua_pushcfunction(L, reset_cf);
+    /* no metamethod runs here (raw accesses only); it allocates only to put
+     * back fields the actor removed */
+    if (lua_pcall(L, 0, 1, 0) != LUA_OK || lua_toboolean(L, -1) || a->tainted) {
+        lua_settop(L, 0);
+        return -1;
+    }
+    lua_settop(L, 0);
+    lua_sethook(L, NULL, 0, 0);
+    return 0;
+}
+
+void za__lua_pool_put(za__lua_actor *a) {
+    clear_actor(a);
+    shard *s = my_shard();
+    int ok = 0;
+    za__lua_spin_lock(&s->lock);
+    if (s->n < POOL_DEPTH) {
+        s->items[s->n++] = a;
+        ok = 1;
+    }
+    za__lua_spin_unlock(&s->lock);
+    if (!ok) za__lua_pool_discard(a);
+}
+
+void za__lua_pool_discard(za__lua_actor *a) {
+    lua_close(a->L);
+    za__lua_alloc_free(a);
+    za_pack_free(a->pack);
+    free(a);
+}

@@ -34,9 +34,29 @@ static int zactor_clock(lua_State *L) {
     return 1;
 }
 
+/* zactor.lua_pool_stats(): {fresh=, reused=, kept=, refused=, idle=} (see
+ * za_lua_pool_stats): how often Lua actors got a reset state. */
+static int zactor_lua_pool_stats(lua_State *L) {
+    za_lua_pool_stats st;
+    za_lua_get_pool_stats(&st);
+    lua_createtable(L, 0, 5);
+    lua_pushinteger(L, (lua_Integer)st.fresh);
+    lua_setfield(L, -2, "fresh");
+    lua_pushinteger(L, (lua_Integer)st.reused);
+    lua_setfield(L, -2, "reused");
+    lua_pushinteger(L, (lua_Integer)st.kept);
+    lua_setfield(L, -2, "kept");
+    lua_pushinteger(L, (lua_Integer)st.refused);
+    lua_setfield(L, -2, "refused");
+    lua_pushinteger(L, (lua_Integer)st.idle);
+    lua_setfield(L, -2, "idle");
+    return 1;
+}
+
 static const luaL_Reg zactor_funcs[] = {
     {"sleep", zactor_sleep},
     {"clock", zactor_clock},
+    {"lua_pool_stats", zactor_lua_pool_stats},
     {NULL, NULL},
 };
 

@@ -46,7 +46,8 @@
 
 #define POOL_SHARDS 8
 #define POOL_DEPTH 32
-#define POOL_MAX_USED (256u << 10) /* bigger states are closed: their garbage stays out of the pool */
+#define POOL_GC_AT (64u << 10)     /* a reset state above this is collected before it is kept */
+#define POOL_MAX_USED (128u << 10) /* and closed if it is still above this */
 
 static char snap_key; /* registry key of the snapshot (a light userdata key: actor code cannot
                          reach the registry) */
@@ -225,6 +226,8 @@ typedef struct shard {
     atomic_flag lock;
     int n;
     za__lua_actor *items[POOL_DEPTH];
+    /* counters (za_lua_pool_stats): relaxed, on the shard's own line */
+    _Atomic uint64_t misses, reused, kept, refused;
     char pad[64];
 } shard;
 
@@ -259,10 +262,16 @@ za__lua_actor *za__lua_pool_take(size_t limit) {
     za__lua_spin_lock(&s->lock);
     if (s->n > 0) a = s->items[--s->n];
     za__lua_spin_unlock(&s->lock);
-    if (a && a->used > limit) { /* this actor's limit is below the pristine state's size */
-        za__lua_pool_discard(a);
-        a = NULL;
+    if (a && a->used > limit) {
+        /* the last actor's garbage may be all that is over this actor's
+         * limit (no finalizer can run: such states are never pooled) */
+        lua_gc(a->L, LUA_GCCOLLECT, 0);
+        if (a->used > limit) { /* the pristine state alone is over it */
+            za__lua_pool_discard(a);
+            a = NULL;
+        }
     }
+    atomic_fetch_add_explicit(a ? &s->reused : &s->misses, 1, memory_order_relaxed);
     return a;
 }
 
@@ -287,8 +296,11 @@ static void clear_actor(za__lua_actor *a) {
 }
 
 int za__lua_pool_reset(za__lua_actor *a) {
-    if (!a->L || !a->pristine || a->tainted || a->fail[0] || a->armed || a->used > POOL_MAX_USED)
+    if (!a->L || !a->pristine) return -1;
+    if (a->tainted || a->fail[0] || a->armed) {
+        atomic_fetch_add_explicit(&my_shard()->refused, 1, memory_order_relaxed);
         return -1;
+    }
     lua_State *L = a->L;
     lua_settop(L, 0);
     a->grace = 0;
@@ -297,10 +309,17 @@ int za__lua_pool_reset(za__lua_actor *a) {
      * back fields the actor removed */
     if (lua_pcall(L, 0, 1, 0) != LUA_OK || lua_toboolean(L, -1) || a->tainted) {
         lua_settop(L, 0);
+        atomic_fetch_add_explicit(&my_shard()->refused, 1, memory_order_relaxed);
         return -1;
     }
     lua_settop(L, 0);
     lua_sethook(L, NULL, 0, 0);
+    /* an idle pooled state should not sit on its last actor's garbage */
+    if (a->used > POOL_GC_AT) lua_gc(L, LUA_GCCOLLECT, 0);
+    if (a->used > POOL_MAX_USED) {
+        atomic_fetch_add_explicit(&my_shard()->refused, 1, memory_order_relaxed);
+        return -1;
+    }
     return 0;
 }
 
@@ -314,7 +333,24 @@ void za__lua_pool_put(za__lua_actor *a) {
         ok = 1;
     }
     za__lua_spin_unlock(&s->lock);
-    if (!ok) za__lua_pool_discard(a);
+    if (ok)
+        atomic_fetch_add_explicit(&s->kept, 1, memory_order_relaxed);
+    else
+        za__lua_pool_discard(a);
+}
+
+void za_lua_get_pool_stats(za_lua_pool_stats *out) {
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < POOL_SHARDS; i++) {
+        shard *s = &g_pool[i];
+        out->fresh += atomic_load_explicit(&s->misses, memory_order_relaxed);
+        out->reused += atomic_load_explicit(&s->reused, memory_order_relaxed);
+        out->kept += atomic_load_explicit(&s->kept, memory_order_relaxed);
+        out->refused += atomic_load_explicit(&s->refused, memory_order_relaxed);
+        za__lua_spin_lock(&s->lock);
+        out->idle += (size_t)s->n;
+        za__lua_spin_unlock(&s->lock);
+    }
 }
 
 void za__lua_pool_discard(za__lua_actor *a) {

@@ -124,6 +124,24 @@ describe("reused Lua states", function()
     assert.are_not.equal(ra.self, rb.self)
   end)
 
+  it("serve an actor of another System (refs carry the new System's identity)", function()
+    local other = zactor.system{ workers = 1 }
+    local ok, err = pcall(function()
+      assert.is_true(other:spawn([[return { receive = function(ctx, m) ctx:stop() return m end }
+      ]]):ask(true, 5))
+    end)
+    other:close()
+    assert(ok, err)
+    -- the pool is per thread: the state may not come back here, so try a few
+    local before = stats()
+    for _ = 1, 4 do
+      local e = system:spawn([[return { receive = function(ctx, m) ctx:stop() return m end }
+      ]])
+      assert.is_true(e:ask(e, 5) == e)
+    end
+    assert.is_true(stats().reused > before.reused)
+  end)
+
   it("honour the new actor's memory limit, with the old actor's garbage collected first", function()
     -- the last actor leaves ~100 KB of garbage behind
     assert.is_true(system:spawn([[return { receive = function(ctx)

@@ -289,6 +289,8 @@ static void clear_actor(za__lua_actor *a) {
     a->bump_end = keep.bump_end;
     a->slab_next = keep.slab_next;
     a->pack = keep.pack;
+    za_pack_reset(a->pack);
+    za_pack_bind(a->pack, NULL); /* as za_pack_new: bound to no System (this actor's may differ) */
     a->ref_ctx = keep.ref_ctx;
     a->pristine = 1;
     a->libs = keep.libs;

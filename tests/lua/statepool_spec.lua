@@ -125,19 +125,25 @@ describe("reused Lua states", function()
   end)
 
   it("serve an actor of another System (refs carry the new System's identity)", function()
-    local other = zactor.system{ workers = 1 }
-    local ok, err = pcall(function()
-      assert.is_true(other:spawn([[return { receive = function(ctx, m) ctx:stop() return m end }
-      ]]):ask(true, 5))
-    end)
-    other:close()
-    assert(ok, err)
-    -- the pool is per thread: the state may not come back here, so try a few
+    -- States are pooled per thread, and threads take the pool's 8 shards in
+    -- turn: over 10 one-worker Systems in a row, the echo gets a state that
+    -- the binder of an earlier System left (its encoder bound to that System
+    -- by the tell), and answers the ref it got.
+    local binder = "return { receive = function(ctx, m) ctx.self:tell(0) ctx:stop() return true end }\n"
+    local echo = "return { receive = function(ctx, m) ctx:stop() return m end }\n"
     local before = stats()
-    for _ = 1, 4 do
-      local e = system:spawn([[return { receive = function(ctx, m) ctx:stop() return m end }
-      ]])
-      assert.is_true(e:ask(e, 5) == e)
+    for _ = 1, 10 do
+      local s = zactor.system{ workers = 1 }
+      local ok, err = pcall(function()
+        local e = s:spawn(echo)
+        assert.is_true(e:ask(e, 5) == e)
+        e:join(5)
+        local b = s:spawn(binder)
+        assert.is_true(b:ask(0, 5))
+        b:join(5)
+      end)
+      s:close()
+      assert(ok, err)
     end
     assert.is_true(stats().reused > before.reused)
   end)

@@ -148,6 +148,22 @@ describe("reused Lua states", function()
     assert.is_true(stats().reused > before.reused)
   end)
 
+  it("run the behaviour a reused state kept as if it were loaded anew", function()
+    -- a chunk that replaces _ENV at its top level: its next run must see the globals again
+    local env = [[
+      local seen, g = tag, _G
+      _ENV = { tag = "replaced" }
+      return { receive = function(ctx, m) ctx:stop() return { seen = seen, g = g ~= nil } end }
+    ]]
+    local other = "return { receive = function(ctx, m) ctx:stop() return 'other' end }\n"
+    local before = stats()
+    for i = 1, 3 do
+      assert.are.same({ g = true }, system:spawn(env):ask(i, 5))
+      assert.are.equal("other", system:spawn(other):ask(i, 5))
+    end
+    assert.is_true(stats().reused >= before.reused + 5)
+  end)
+
   it("honour the new actor's memory limit, with the old actor's garbage collected first", function()
     -- the last actor leaves ~100 KB of garbage behind
     assert.is_true(system:spawn([[return { receive = function(ctx)

@@ -133,8 +133,12 @@ static int setup_cf(lua_State *L) {
         }
     }
     /* The behaviour. */
-    if (luaL_loadbufferx(L, h->proto->code, h->proto->len, h->proto->chunkname, "b") != LUA_OK)
-        return lua_error(L);
+    if (!za__lua_cached_chunk(L, a, h->proto)) {
+        if (luaL_loadbufferx(L, h->proto->code, h->proto->len, h->proto->chunkname, "b") !=
+            LUA_OK)
+            return lua_error(L);
+        za__lua_cache_chunk(L, a, h->proto);
+    }
     lua_call(L, 0, 1);
     if (!lua_istable(L, -1))
         return luaL_error(L, "zactor: behaviour '%s' must return a table {init=, receive=, stop=}",
@@ -184,13 +188,17 @@ static void log_start_failure(za_ctx *ctx, const za__lua_proto *p, const char *w
             strlen(p->chunkname + 1) > 80 ? "..." : "", why);
 }
 
-static void free_actor(za__lua_actor *a) {
+/* final: the actor's last stop, its reference to a->proto is given back
+ * here (a reused state may keep it, with the compiled chunk). */
+static void free_actor(za__lua_actor *a, int final) {
     za__lua_runs_free(a);
-    if (za__lua_pool_reset(a) == 0) {
+    if (za__lua_pool_reset(a, final) == 0) {
         za__lua_wd_remove(a);
         za__lua_pool_put(a);
         return;
     }
+    za__lua_chunk_drop(a);
+    if (final) za__lua_proto_release(a->proto);
     if (a->L) {
         za__lua_mark_running(a, a->L); /* a runaway __gc is stopped too */
         lua_close(a->L);
@@ -252,7 +260,7 @@ static int actor_start(za_ctx *ctx, const void *args, size_t len) {
         za_ctx_fail(ctx, ZA_ENOMEM, "cannot create a Lua state within memory_limit=%zu bytes",
                     a->limit);
         log_start_failure(ctx, h.proto, "cannot create a Lua state within memory_limit");
-        free_actor(a);
+        free_actor(a, 0);
         return -1;
     }
     *(za__lua_actor **)lua_getextraspace(a->L) = a; /* copied into every coroutine */
@@ -272,7 +280,7 @@ static int actor_start(za_ctx *ctx, const void *args, size_t len) {
         za_ctx_fail(ctx, 1, "Lua actor init failed: %s", m);
         log_start_failure(ctx, h.proto, m);
         a->tainted = 1; /* a failed state is closed, never reused */
-        free_actor(a);
+        free_actor(a, 0);
         return -1;
     }
     lua_settop(L, 0);
@@ -310,8 +318,7 @@ static void actor_stop(za_ctx *ctx) {
         za__lua_mark_idle(a, L);
     }
     a->ctx = NULL;
-    if (za_ctx_final_stop(ctx)) za__lua_proto_release(a->proto);
-    free_actor(a);
+    free_actor(a, za_ctx_final_stop(ctx));
 }
 
 const za_behaviour za_lua_behaviour = {

@@ -145,6 +145,10 @@ typedef struct za__lua_actor {
      * was refused, or a finalizer was set: sandbox.c). */
     int pristine, tainted;
     unsigned libs;
+    /* The compiled behaviour kept in a reused state: `chunk` is the proto
+     * whose loaded main function the registry holds (the state owns a
+     * reference to it), `chunk_new` one loaded in this life. */
+    const za__lua_proto *chunk, *chunk_new;
 } za__lua_actor;
 
 /* Every state and coroutine of an actor carries it in its extra space. */
@@ -194,11 +198,19 @@ za__lua_actor *za__lua_pool_take(size_t limit);
 /* Reset a stopping actor's state to its pristine point. 0: done (the caller
  * unregisters it from the watchdog, then za__lua_pool_put); -1: the state
  * cannot be reused (close it as usual). */
-int za__lua_pool_reset(za__lua_actor *a);
+int za__lua_pool_reset(za__lua_actor *a, int final);
 /* Keep a reset actor for reuse, or free it when the pool is full. */
 void za__lua_pool_put(za__lua_actor *a);
 /* Close and free a reset (or pooled) actor. */
 void za__lua_pool_discard(za__lua_actor *a);
+/* Push the main function of p's chunk if this (reused) state keeps it: 1,
+ * else 0 (nothing pushed). */
+int za__lua_cached_chunk(lua_State *L, za__lua_actor *a, const za__lua_proto *p);
+/* With p's freshly loaded main function on top: keep it for the state's
+ * next actors (sandboxed states only). */
+void za__lua_cache_chunk(lua_State *L, za__lua_actor *a, const za__lua_proto *p);
+/* The state is closed: give back its reference to the kept chunk's proto. */
+void za__lua_chunk_drop(za__lua_actor *a);
 
 /* ---------------------------------------------------------- watchdog.c */
 

@@ -49,6 +49,7 @@
 #define POOL_GC_AT (64u << 10)     /* a reset state above this is collected before it is kept */
 #define POOL_MAX_USED (128u << 10) /* and closed if it is still above this */
 
+static char chunk_key; /* registry key of the kept chunk (see za__lua_cached_chunk) */
 static char snap_key; /* registry key of the snapshot (a light userdata key: actor code cannot
                          reach the registry) */
 
@@ -193,31 +194,60 @@ static int restore_table(lua_State *L, int t, int r) {
 
 static int reset_cf(lua_State *L) {
     lua_settop(L, 0);
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &snap_key) != LUA_TTABLE)
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &snap_key) != LUA_TTABLE) /* 1 */
         return luaL_error(L, "no snapshot");
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &chunk_key); /* 2: the kept chunk (or nil) */
     lua_Integer n = (lua_Integer)lua_rawlen(L, 1);
     int gc = 0;
     /* the registry goes last (the snapshot, on this stack, anchors the
      * recorded tables while it is being restored) */
     for (lua_Integer i = n - 2; i >= 1; i -= 3) {
-        lua_rawgeti(L, 1, i);     /* 2: table */
-        lua_rawgeti(L, 1, i + 1); /* 3: shadow */
-        lua_rawgeti(L, 1, i + 2); /* 4: metatable or false */
-        if (!unchanged(L, 2, 3)) gc |= restore_table(L, 2, 3);
-        int has = lua_getmetatable(L, 2); /* 5 (if any) */
-        if (lua_toboolean(L, 4)) {
-            if (!has || !lua_rawequal(L, 4, 5)) {
-                lua_pushvalue(L, 4);
-                lua_setmetatable(L, 2);
+        lua_rawgeti(L, 1, i);     /* 3: table */
+        lua_rawgeti(L, 1, i + 1); /* 4: record */
+        lua_rawgeti(L, 1, i + 2); /* 5: metatable or false */
+        if (!unchanged(L, 3, 4)) gc |= restore_table(L, 3, 4);
+        int has = lua_getmetatable(L, 3); /* 6 (if any) */
+        if (lua_toboolean(L, 5)) {
+            if (!has || !lua_rawequal(L, 5, 6)) {
+                lua_pushvalue(L, 5);
+                lua_setmetatable(L, 3);
             }
         } else if (has) {
             lua_pushnil(L);
-            lua_setmetatable(L, 2);
+            lua_setmetatable(L, 3);
         }
-        lua_settop(L, 1);
+        lua_settop(L, 2);
     }
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &chunk_key); /* back after the registry's reset */
     lua_pushboolean(L, gc);
     return 1;
+}
+
+/* -------------------------------------------------------- kept chunks */
+
+int za__lua_cached_chunk(lua_State *L, za__lua_actor *a, const za__lua_proto *p) {
+    if (!a->chunk || a->chunk != p) return 0;
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &chunk_key) != LUA_TFUNCTION) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    /* as lua_load does: the first upvalue is the globals (a chunk that
+     * assigned _ENV at its top level changed it for its next call) */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+    if (!lua_setupvalue(L, -2, 1)) lua_pop(L, 1);
+    return 1;
+}
+
+void za__lua_cache_chunk(lua_State *L, za__lua_actor *a, const za__lua_proto *p) {
+    if (!a->pristine) return;
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &chunk_key);
+    a->chunk_new = p;
+}
+
+void za__lua_chunk_drop(za__lua_actor *a) {
+    if (a->chunk) za__lua_proto_release(a->chunk);
+    a->chunk = NULL;
 }
 
 /* ---------------------------------------------------------------- pool */
@@ -292,12 +322,13 @@ static void clear_actor(za__lua_actor *a) {
     za_pack_reset(a->pack);
     za_pack_bind(a->pack, NULL); /* as za_pack_new: bound to no System (this actor's may differ) */
     a->ref_ctx = keep.ref_ctx;
+    a->chunk = keep.chunk;
     a->pristine = 1;
     a->libs = keep.libs;
     atomic_flag_clear(&a->lock);
 }
 
-int za__lua_pool_reset(za__lua_actor *a) {
+int za__lua_pool_reset(za__lua_actor *a, int final) {
     if (!a->L || !a->pristine) return -1;
     if (a->tainted || a->fail[0] || a->armed) {
         atomic_fetch_add_explicit(&my_shard()->refused, 1, memory_order_relaxed);
@@ -321,6 +352,20 @@ int za__lua_pool_reset(za__lua_actor *a) {
     if (a->used > POOL_MAX_USED) {
         atomic_fetch_add_explicit(&my_shard()->refused, 1, memory_order_relaxed);
         return -1;
+    }
+    /* The chunk loaded in this life replaces the kept one: the state takes
+     * over the actor's reference to its proto at the final stop (a restart
+     * keeps that reference in the spawn arguments: then nothing is kept). */
+    if (a->chunk_new) {
+        za__lua_chunk_drop(a);
+        if (final) {
+            a->chunk = a->chunk_new;
+        } else {
+            lua_pushnil(L);
+            lua_rawsetp(L, LUA_REGISTRYINDEX, &chunk_key); /* an existing key: no allocation */
+        }
+    } else if (final) {
+        za__lua_proto_release(a->proto);
     }
     return 0;
 }
@@ -356,6 +401,7 @@ void za_lua_get_pool_stats(za_lua_pool_stats *out) {
 }
 
 void za__lua_pool_discard(za__lua_actor *a) {
+    za__lua_chunk_drop(a);
     lua_close(a->L);
     za__lua_alloc_free(a);
     za_pack_free(a->pack);

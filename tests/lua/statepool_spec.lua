@@ -157,11 +157,12 @@ describe("reused Lua states", function()
     ]]
     local other = "return { receive = function(ctx, m) ctx:stop() return 'other' end }\n"
     local before = stats()
-    for i = 1, 3 do
+    for i = 1, 3 do -- the same behaviour twice (its kept chunk runs again), then another one
+      assert.are.same({ g = true }, system:spawn(env):ask(i, 5))
       assert.are.same({ g = true }, system:spawn(env):ask(i, 5))
       assert.are.equal("other", system:spawn(other):ask(i, 5))
     end
-    assert.is_true(stats().reused >= before.reused + 5)
+    assert.is_true(stats().reused >= before.reused + 8)
   end)
 
   it("honour the new actor's memory limit, with the old actor's garbage collected first", function()

@@ -55,14 +55,46 @@ static char snap_key; /* registry key of the snapshot (a light userdata key: act
 
 /* ------------------------------------------------------------ snapshot */
 
-/* The snapshot is an array of triples {table, record, metatable or false};
- * a record lists the table's fields in traversal order, {k1, v1, k2, v2,
- * ...}: an unchanged table is checked in one traversal, with no hashing.
- * The snapshot itself hangs from the registry (so the registry's record has
- * it). Built protected (it allocates). */
+/* The identity of a value without touching the Lua stack beyond reading
+ * it: its type and its payload (the object's address for collectable
+ * values, which the snapshot's record keeps alive, so an address is never
+ * reused by another object while it is compared with). */
+typedef struct ident {
+    const void *k, *v;
+    int kt, vt;
+} ident;
+
+static inline const void *value_id(lua_State *L, int idx, int *type) {
+    int t = lua_type(L, idx);
+    *type = t;
+    switch (t) {
+    case LUA_TBOOLEAN:
+        return (const void *)(uintptr_t)lua_toboolean(L, idx);
+    case LUA_TNUMBER: {
+        if (lua_isinteger(L, idx)) return (const void *)(uintptr_t)lua_tointeger(L, idx);
+        lua_Number d = lua_tonumber(L, idx);
+        uintptr_t u = 0;
+        memcpy(&u, &d, sizeof d < sizeof u ? sizeof d : sizeof u);
+        *type = LUA_NUMTYPES + 1; /* a float is never the integer with the same bits */
+        return (const void *)u;
+    }
+    case LUA_TLIGHTUSERDATA:
+        return lua_touserdata(L, idx);
+    default:
+        return lua_topointer(L, idx);
+    }
+}
+
+/* The snapshot is an array of quadruples {table, record, ids, metatable or
+ * false}: the record lists the table's fields in traversal order, {k1, v1,
+ * k2, v2, ...} (what a reset puts back), ids the same as identities (a
+ * userdata array of ident): an unchanged table is checked in one traversal
+ * with no hashing and no value pushed. The snapshot itself hangs from the
+ * registry (so the registry's record has it). Built protected (it
+ * allocates). */
 static int pristine_cf(lua_State *L) {
     lua_settop(L, 0);
-    lua_createtable(L, 48, 0); /* 1: snapshot */
+    lua_createtable(L, 64, 0); /* 1: snapshot */
     lua_createtable(L, 0, 32); /* 2: seen */
     lua_createtable(L, 32, 0); /* 3: work list */
     int nwork = 0, nsnap = 0;
@@ -89,10 +121,17 @@ static int pristine_cf(lua_State *L) {
         lua_pushvalue(L, 4);
         lua_pushboolean(L, 1);
         lua_rawset(L, 2);
-        lua_newtable(L); /* 5: record */
-        lua_Integer nrec = 0;
+        int n = 0;
         lua_pushnil(L);
         while (lua_next(L, 4)) {
+            n++;
+            lua_pop(L, 1);
+        }
+        lua_createtable(L, 2 * n, 0);                                    /* 5: record */
+        ident *ids = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *ids, 0); /* 6 */
+        int nrec = 0, k = 0;
+        lua_pushnil(L);
+        while (lua_next(L, 4) && k < n) {
             for (int i = -2; i <= -1; i++) { /* key and value: follow tables and their metatables */
                 if (lua_type(L, i) == LUA_TTABLE) {
                     lua_pushvalue(L, i);
@@ -103,6 +142,9 @@ static int pristine_cf(lua_State *L) {
                     lua_rawseti(L, 3, ++nwork);
                 }
             }
+            ids[k].k = value_id(L, -2, &ids[k].kt);
+            ids[k].v = value_id(L, -1, &ids[k].vt);
+            k++;
             lua_pushvalue(L, -2);
             lua_rawseti(L, 5, ++nrec);
             lua_rawseti(L, 5, ++nrec);
@@ -110,6 +152,8 @@ static int pristine_cf(lua_State *L) {
         lua_pushvalue(L, 4);
         lua_rawseti(L, 1, ++nsnap);
         lua_pushvalue(L, 5);
+        lua_rawseti(L, 1, ++nsnap);
+        lua_pushvalue(L, 6);
         lua_rawseti(L, 1, ++nsnap);
         if (lua_getmetatable(L, 4)) {
             lua_pushvalue(L, -1);
@@ -135,24 +179,21 @@ int za__lua_pristine_take(lua_State *L) {
 
 /* --------------------------------------------------------------- reset */
 
-/* Is the table at t exactly its record at r (same fields, same order)? */
-static int unchanged(lua_State *L, int t, int r) {
-    lua_Integer n = (lua_Integer)lua_rawlen(L, r), i = 0;
+/* Is the table at t exactly its record (same fields, same order)? ids at
+ * u: the record's identities. */
+static int unchanged(lua_State *L, int t, int u) {
+    const ident *ids = lua_touserdata(L, u);
+    size_t n = lua_rawlen(L, u) / sizeof *ids, i = 0;
     lua_pushnil(L);
     while (lua_next(L, t)) {
-        if (i + 2 > n) {
+        int kt, vt;
+        const void *k = value_id(L, -2, &kt), *v = value_id(L, -1, &vt);
+        if (i >= n || k != ids[i].k || v != ids[i].v || kt != ids[i].kt || vt != ids[i].vt) {
             lua_pop(L, 2);
             return 0;
         }
-        lua_rawgeti(L, r, ++i);
-        int same = lua_rawequal(L, -1, -3);
-        lua_rawgeti(L, r, ++i);
-        same = same && lua_rawequal(L, -1, -3);
-        lua_pop(L, 3); /* the two record entries and the value */
-        if (!same) {
-            lua_pop(L, 1);
-            return 0;
-        }
+        i++;
+        lua_pop(L, 1);
     }
     return i == n;
 }
@@ -201,15 +242,16 @@ static int reset_cf(lua_State *L) {
     int gc = 0;
     /* the registry goes last (the snapshot, on this stack, anchors the
      * recorded tables while it is being restored) */
-    for (lua_Integer i = n - 2; i >= 1; i -= 3) {
+    for (lua_Integer i = n - 3; i >= 1; i -= 4) {
         lua_rawgeti(L, 1, i);     /* 3: table */
         lua_rawgeti(L, 1, i + 1); /* 4: record */
-        lua_rawgeti(L, 1, i + 2); /* 5: metatable or false */
-        if (!unchanged(L, 3, 4)) gc |= restore_table(L, 3, 4);
-        int has = lua_getmetatable(L, 3); /* 6 (if any) */
-        if (lua_toboolean(L, 5)) {
-            if (!has || !lua_rawequal(L, 5, 6)) {
-                lua_pushvalue(L, 5);
+        lua_rawgeti(L, 1, i + 2); /* 5: ids */
+        lua_rawgeti(L, 1, i + 3); /* 6: metatable or false */
+        if (!unchanged(L, 3, 5)) gc |= restore_table(L, 3, 4);
+        int has = lua_getmetatable(L, 3); /* 7 (if any) */
+        if (lua_toboolean(L, 6)) {
+            if (!has || !lua_rawequal(L, 6, 7)) {
+                lua_pushvalue(L, 6);
                 lua_setmetatable(L, 3);
             }
         } else if (has) {

@@ -105,6 +105,9 @@ static void build_env(lua_State *L, za__lua_actor *a, const spawn_hdr *h) {
         lua_pop(L, 2);
     }
     za__lua_open_refs(L);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &za_lua_behaviour); /* the ref metatable */
+    a->ref_mt = lua_topointer(L, -1);
+    lua_pop(L, 1);
     lua_createtable(L, 0, 12); /* global zactor: the value model (codec.c) */
     za_lua_values_api(L);
     lua_setglobal(L, "zactor");
@@ -264,6 +267,7 @@ static int actor_start(za_ctx *ctx, const void *args, size_t len) {
         return -1;
     }
     *(za__lua_actor **)lua_getextraspace(a->L) = a; /* copied into every coroutine */
+    za_pack_bind(a->pack, a->sys); /* refs it writes carry its System's identity */
     lua_State *L = a->L;
     lua_pushcfunction(L, msgh);
     lua_pushcfunction(L, setup_cf);

@@ -149,6 +149,7 @@ typedef struct za__lua_actor {
      * whose loaded main function the registry holds (the state owns a
      * reference to it), `chunk_new` one loaded in this life. */
     const za__lua_proto *chunk, *chunk_new;
+    const void *ref_mt; /* the state's ref metatable (za__lua_check_ref's fast test) */
 } za__lua_actor;
 
 /* Every state and coroutine of an actor carries it in its extra space. */

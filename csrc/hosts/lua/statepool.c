@@ -365,6 +365,7 @@ static void clear_actor(za__lua_actor *a) {
     za_pack_bind(a->pack, NULL); /* as za_pack_new: bound to no System (this actor's may differ) */
     a->ref_ctx = keep.ref_ctx;
     a->chunk = keep.chunk;
+    a->ref_mt = keep.ref_mt;
     a->pristine = 1;
     a->libs = keep.libs;
     atomic_flag_clear(&a->lock);

@@ -137,8 +137,7 @@ static int setup_cf(lua_State *L) {
     }
     /* The behaviour. */
     if (!za__lua_cached_chunk(L, a, h->proto)) {
-        if (luaL_loadbufferx(L, h->proto->code, h->proto->len, h->proto->chunkname, "b") !=
-            LUA_OK)
+        if (luaL_loadbufferx(L, h->proto->code, h->proto->len, h->proto->chunkname, "b") != LUA_OK)
             return lua_error(L);
         za__lua_cache_chunk(L, a, h->proto);
     }
@@ -243,7 +242,7 @@ static int actor_start(za_ctx *ctx, const void *args, size_t len) {
     a->ctx = ctx;
     a->ref_receive = a->ref_init = a->ref_stop = a->ref_down = LUA_NOREF;
     if (!a->L) a->ref_ctx = LUA_NOREF; /* a reused state keeps its ctx */
-    if (a->L) { /* reused */
+    if (a->L) {                        /* reused */
         if (za__lua_wd_add(a) != 0) {
             za__lua_pool_discard(a);
             za_ctx_fail(ctx, ZA_ENOMEM, "out of memory");
@@ -267,7 +266,7 @@ static int actor_start(za_ctx *ctx, const void *args, size_t len) {
         return -1;
     }
     *(za__lua_actor **)lua_getextraspace(a->L) = a; /* copied into every coroutine */
-    za_pack_bind(a->pack, a->sys); /* refs it writes carry its System's identity */
+    za_pack_bind(a->pack, a->sys);                  /* refs it writes carry its System's identity */
     lua_State *L = a->L;
     lua_pushcfunction(L, msgh);
     lua_pushcfunction(L, setup_cf);

@@ -50,8 +50,8 @@
 #define POOL_MAX_USED (128u << 10) /* and closed if it is still above this */
 
 static char chunk_key; /* registry key of the kept chunk (see za__lua_cached_chunk) */
-static char snap_key; /* registry key of the snapshot (a light userdata key: actor code cannot
-                         reach the registry) */
+static char snap_key;  /* registry key of the snapshot (a light userdata key: actor code cannot
+                          reach the registry) */
 
 /* ------------------------------------------------------------ snapshot */
 
@@ -127,7 +127,7 @@ static int pristine_cf(lua_State *L) {
             n++;
             lua_pop(L, 1);
         }
-        lua_createtable(L, 2 * n, 0);                                    /* 5: record */
+        lua_createtable(L, 2 * n, 0);                                            /* 5: record */
         ident *ids = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *ids, 0); /* 6 */
         int nrec = 0, k = 0;
         lua_pushnil(L);
@@ -322,8 +322,8 @@ static void pool_register_atfork(void) {
 static shard *my_shard(void) {
     if (tl_shard < 0) {
         pthread_once(&g_pool_once, pool_register_atfork);
-        tl_shard = (int)(atomic_fetch_add_explicit(&g_next_shard, 1, memory_order_relaxed) %
-                         POOL_SHARDS);
+        tl_shard =
+            (int)(atomic_fetch_add_explicit(&g_next_shard, 1, memory_order_relaxed) % POOL_SHARDS);
     }
     return &g_pool[tl_shard];
 }

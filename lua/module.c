@@ -60,9 +60,24 @@ static const luaL_Reg zactor_funcs[] = {
     {NULL, NULL},
 };
 
+/* __gc of a sentinel made at load: the pooled actor states go before the
+ * interpreter may unload this module (the sentinel is younger than the C
+ * library table whose __gc dlcloses it, so it is finalized first). */
+static int zactor_unload(lua_State *L) {
+    (void)L;
+    za_lua_pool_drain();
+    return 0;
+}
+
 /* Safe to call twice in one state (busted does): metatables are looked up
  * by name and (re)filled, nothing is global in C. */
 __attribute__((visibility("default"))) int luaopen_zactor(lua_State *L) {
+    lua_newuserdatauv(L, 0, 0);
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, zactor_unload);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    luaL_ref(L, LUA_REGISTRYINDEX);
     luaL_newlib(L, zactor_funcs);
     za__lmod_open_system(L);
     za__lmod_open_native(L);

@@ -82,6 +82,10 @@ typedef struct za_lua_pool_stats {
     size_t idle;      /* states in the pool now */
 } za_lua_pool_stats;
 void za_lua_get_pool_stats(za_lua_pool_stats *out);
+/* Close the pooled states now (the Lua module does when the state that
+ * loaded it closes, before the module may be unloaded). Safe at any time:
+ * only idle states are in the pool. */
+void za_lua_pool_drain(void);
 
 /* The behaviour every Lua actor uses (recognise Lua actors with
  * za_ref_behaviour(sys, ref) == &za_lua_behaviour). */

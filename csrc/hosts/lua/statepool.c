@@ -450,3 +450,16 @@ void za__lua_pool_discard(za__lua_actor *a) {
     za_pack_free(a->pack);
     free(a);
 }
+
+void za_lua_pool_drain(void) {
+    for (int i = 0; i < POOL_SHARDS; i++) {
+        shard *s = &g_pool[i];
+        za__lua_actor *items[POOL_DEPTH];
+        za__lua_spin_lock(&s->lock);
+        int n = s->n;
+        memcpy(items, s->items, (size_t)n * sizeof *items);
+        s->n = 0;
+        za__lua_spin_unlock(&s->lock);
+        for (int k = 0; k < n; k++) za__lua_pool_discard(items[k]); /* outside the lock */
+    }
+}

@@ -38,13 +38,16 @@ endif
 PKGS_cluster := libzmq hiredis
 PKGS_store   := sqlite3 hiredis
 PKGS_http    :=
+# csrc/grain/ (virtual actors) is core: send.c routes grain refs into it. It
+# keeps state through the store subsystem and needs no library of its own.
+PKGS_grain   :=
 # Headers only: the store loads libpq at run time (dlopen, csrc/store/postgres.c),
 # so it is neither linked nor in zactor.pc (a -static link keeps working).
 HDRS_store   := libpq
 # So does the HTTP endpoint with GNU libmicrohttpd (csrc/http/mhd.c): programs
 # that leave it off (and -static ones) never pull in its GnuTLS chain.
 HDRS_http    := libmicrohttpd
-SUBSYS       := $(foreach s,cluster store http,$(if $(wildcard csrc/$(s)/*.c),$(s)))
+SUBSYS       := $(foreach s,cluster store http grain,$(if $(wildcard csrc/$(s)/*.c),$(s)))
 SUB_PKGS     := $(sort $(foreach s,$(SUBSYS),$(PKGS_$(s))))
 SUB_HDR_PKGS := $(sort $(foreach s,$(SUBSYS),$(HDRS_$(s))))
 # pkg-config runs when make reads this file; `make deps` may install the
@@ -66,7 +69,7 @@ TEST_BINS  := $(TEST_SRCS:tests/c/%.c=$(B)/tests/%)
 BENCH_SRCS := $(wildcard bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 
-.PHONY: dashboard all lib deps demo-run test test-c test-c-variant test-python test-lua test-install lua bench-lua bench-lua-deps bench bench-store bench-python bench-cluster demo demo-c demo-cluster demo-cluster-run install lua-install clean format check-format wheel sdist rockspec version FORCE
+.PHONY: dashboard all lib deps demo-run test test-c test-c-variant test-python test-lua test-install lua bench-lua bench-lua-deps bench bench-store bench-grains bench-reminders bench-python bench-cluster demo demo-c demo-cluster demo-cluster-run install lua-install clean format check-format wheel sdist rockspec version FORCE
 
 # What a C or Lua user needs: the library (static and shared), its zactor.pc
 # and the Lua module.
@@ -289,6 +292,22 @@ bench-store: deps
 	$(MAKE) --no-print-directory VARIANT=release build/release/bench/bench_store
 	./build/release/bench/bench_store $(BENCH_STORE_ARGS)
 
+# Grains (bench/bench_grains.c): activation latency warm and cold per
+# provider, warm grain calls/s, state writes/s and journal appends/s with
+# 1,000 grains writing at once, a 100k-grain activation storm; starts its own
+# redis-server and PostgreSQL. Writes bench/results/grains.json (table in
+# bench/RESULTS_grains.md). BENCH_GRAINS_ARGS="--runs 1 --only memory,sqlite".
+bench-grains: deps
+	$(MAKE) --no-print-directory VARIANT=release build/release/bench/bench_grains
+	./build/release/bench/bench_grains $(BENCH_GRAINS_ARGS)
+
+# Grain reminders (bench/bench_reminders.c): 100k reminders on one node,
+# memory:// and sqlite://, firing jitter p50/p99/max and the load time at
+# start. Writes bench/results/reminders.json. BENCH_REMINDERS_ARGS="--n 10000".
+bench-reminders: deps
+	$(MAKE) --no-print-directory VARIANT=release build/release/bench/bench_reminders
+	./build/release/bench/bench_reminders $(BENCH_REMINDERS_ARGS)
+
 # Python binding against Pykka, side by side (bench/python/bench_python.py):
 # Pykka goes into build/venv for the benchmark only (not a dependency of the
 # package). Writes bench/results/python.json and the table in
@@ -392,7 +411,7 @@ rockspec: $(ROCKSPEC)
 
 # Every C file of the repository: the runtime, the Lua host and module, the
 # CPython glue, the examples, the tests and the benchmarks.
-FORMAT_SRCS = $(wildcard csrc/*.c csrc/*.h csrc/include/*.h csrc/hosts/*.c csrc/hosts/*.h csrc/cluster/*.[ch] csrc/store/*.[ch] csrc/http/*.[ch] \
+FORMAT_SRCS = $(wildcard csrc/*.c csrc/*.h csrc/include/*.h csrc/hosts/*.c csrc/hosts/*.h csrc/cluster/*.[ch] csrc/store/*.[ch] csrc/http/*.[ch] csrc/grain/*.[ch] \
               csrc/hosts/lua/*.c csrc/hosts/lua/*.h csrc/examples/*.c lua/*.c lua/*.h \
               python/zactor/*.c python/zactor/*.h tests/c/*.c tests/c/*.h tests/native/*.c \
               bench/*.c bench/*.h)

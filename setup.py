@@ -90,6 +90,8 @@ SUBSYSTEMS = {
     "store": [("sqlite3", "sqlite3"), ("hiredis", "hiredis"), ("libpq", None)],
     # libmicrohttpd: headers only, loaded at run time by csrc/http/mhd.c
     "http": [("libmicrohttpd", None)],
+    # grains (virtual actors): core, on top of the store; no library of its own
+    "grain": [],
 }
 sub_pkgs = []
 for _sub, _pkgs in SUBSYSTEMS.items():

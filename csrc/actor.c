@@ -16,6 +16,7 @@
 #include "cluster/hook.h"
 #include "ask.h"
 #include "deadletter.h"
+#include "grain/grain.h"
 #include "mailbox.h"
 #include "registry.h"
 #include "send.h"
@@ -63,6 +64,7 @@ static void ctx_init(za_ctx *c, za_system *s, za_worker *w, za_actor *a) {
     c->a = a;
     c->w = w;
     c->self = za__make_ref(s->node_id, a->slot, a->inc_gen);
+    c->as = za__ctx_as(a, c->self);
     c->cur = NULL;
     c->reply = NULL;
     c->fail_code = 0;
@@ -146,6 +148,7 @@ static void handle_start(za_ctx *c, za_msgnode *m) {
     a->flags = atomic_load_explicit(&a->policy, memory_order_relaxed) == ZA_FULL_DROP_OLDEST
                    ? ZA_AF_DROP_OLDEST
                    : 0;
+    if (ZA_UNLIKELY(si.ext && si.ext->grain)) a->flags |= ZA_AF_GRAIN;
     a->hi_streak = a->lo_streak = 0;
     ctx_init(c, c->sys, c->w, a);
     a->state = NULL;
@@ -233,6 +236,8 @@ void za__remove_root(za_system *s, za_ref ref) {
 static void finalize(za_ctx *c, int code, const char *text) {
     za_system *s = c->sys;
     za_actor *a = c->a;
+    bool grain = a->flags & ZA_AF_GRAIN;
+    bool start_failed = !(a->flags & ZA_AF_STARTED);
     const za_behaviour *beh = atomic_load_explicit(&a->beh, memory_order_relaxed);
     if ((a->flags & ZA_AF_STARTED) && beh && beh->stop) {
         c->cur = NULL;
@@ -260,6 +265,9 @@ static void finalize(za_ctx *c, int code, const char *text) {
     } else {
         za__remove_root(s, c->self);
     }
+    /* a grain activation ended: the directory takes what is still queued
+     * (the slot is still this incarnation's) and reactivates if needed */
+    if (ZA_UNLIKELY(grain)) za__grain_ended(s, a, e->grain_act, code, text, start_failed);
     free(a->state);
     a->state = NULL;
     za__ext_free(e);
@@ -411,9 +419,14 @@ static void deliver(za_ctx *c, za_msgnode *m) {
     const za_behaviour *beh = atomic_load_explicit(&a->beh, memory_order_relaxed);
     za__count(s, ZA_C_DELIVERED, 1);
     uint64_t t0 = 0;
-    if (ZA_UNLIKELY(m->flags & ZA_MF_TIMED)) {
-        t0 = za__now_ns();
-        za__hist_add(&c->w->stats.queue_lat, t0 > m->enq_ns ? t0 - m->enq_ns : 0);
+    if (ZA_UNLIKELY(m->flags & (ZA_MF_TIMED | ZA_MF_DEACT))) {
+        /* a grain activation stops once it handled its deactivation (unless
+         * the receive defers it: za_ctx_grain_defer clears the request) */
+        if ((m->flags & ZA_MF_DEACT) && (a->flags & ZA_AF_GRAIN)) a->flags |= ZA_AF_STOP_REQ;
+        if (m->flags & ZA_MF_TIMED) {
+            t0 = za__now_ns();
+            za__hist_add(&c->w->stats.queue_lat, t0 > m->enq_ns ? t0 - m->enq_ns : 0);
+        }
     }
     c->cur = m;
     c->reply = m->reply;
@@ -485,6 +498,7 @@ bool za__turn(za_worker *w, za_actor *a) {
     c.w = w;
     c.a = a;
     c.self = za__make_ref(s->node_id, a->slot, a->inc_gen);
+    c.as = za__ctx_as(a, c.self);
     c.cur = NULL;
     c.reply = NULL;
     c.dirty = false;
@@ -555,7 +569,10 @@ bool za__turn(za_worker *w, za_actor *a) {
                                 : ZA_DL_DEAD_TARGET);
             continue;
         }
-        if (ZA_UNLIKELY(za_ref_gen(c.self) != a->inc_gen)) c.self = m->target;
+        if (ZA_UNLIKELY(za_ref_gen(c.self) != a->inc_gen)) {
+            c.self = m->target;
+            c.as = za__ctx_as(a, c.self);
+        }
         deliver(&c, m);
         if (ZA_UNLIKELY(c.dirty)) {
             c.dirty = false;
@@ -599,7 +616,7 @@ void *za_ctx_state(za_ctx *ctx) {
     return ctx ? ctx->a->state : NULL;
 }
 za_ref za_ctx_self(za_ctx *ctx) {
-    return ctx ? ctx->self : ZA_REF_NONE;
+    return ctx ? ctx->as : ZA_REF_NONE;
 }
 za_ref za_ctx_parent(za_ctx *ctx) {
     return ctx ? atomic_load_explicit(&ctx->a->parent, memory_order_relaxed) : ZA_REF_NONE;
@@ -624,7 +641,7 @@ int za_ctx_final_stop(za_ctx *ctx) {
 }
 
 const za_behaviour *za_ref_behaviour(za_system *sys, za_ref ref) {
-    if (!za_is_alive(sys, ref)) return NULL;
+    if (za_ref_is_grain(ref) || !za_is_alive(sys, ref)) return NULL;
     za_actor *a = za__slot(sys, za_ref_slot(ref));
     const za_behaviour *beh = atomic_load_explicit(&a->beh, memory_order_acquire);
     /* still the same incarnation after the load: the behaviour is its own */
@@ -680,6 +697,10 @@ int za_ctx_unwatch(za_ctx *ctx, za_ref target) {
 
 int za_watch(za_system *sys, za_ref watcher, za_ref target) {
     if (!sys) return za__fail(ZA_EINVAL, "system is NULL");
+    if (za_ref_is_grain(target) || za_ref_is_grain(watcher))
+        return za__fail(ZA_EINVAL,
+                        "cannot watch a grain reference: a grain never dies, its activations come "
+                        "and go (za_is_alive says whether it is active)");
     if (!za__resolve(sys, watcher)) return za__fail(ZA_EDEAD, "watcher is dead");
     int rc = za__send_sys(sys, target, watcher, ZA_SYS_WATCH, NULL, 0);
     if (rc == ZA_EDEAD) {
@@ -693,11 +714,13 @@ int za_watch(za_system *sys, za_ref watcher, za_ref target) {
 
 int za_stop(za_system *sys, za_ref ref) {
     if (!sys) return za__fail(ZA_EINVAL, "system is NULL");
+    if (za_ref_is_grain(ref)) return za__grain_stop(sys, ref);
     return za__send_sys(sys, ref, ZA_REF_NONE, ZA_SYS_STOP, NULL, 0);
 }
 
 int za_is_alive(za_system *sys, za_ref ref) {
     if (!sys || ref == ZA_REF_NONE) return 0;
+    if (za_ref_is_grain(ref)) return za__grain_is_active(sys, ref);
     if (za_ref_node(ref) != sys->node_id) return sys->cluster ? za__cluster_is_alive(sys, ref) : 0;
     za_actor *a = za__slot(sys, za_ref_slot(ref));
     if (!a) return 0;
@@ -752,7 +775,7 @@ int za_join(za_system *sys, za_ref ref, uint32_t timeout_ms) {
 
 int za_actor_info_get(za_system *sys, za_ref ref, za_actor_info *out) {
     if (!sys || !out) return za__fail(ZA_EINVAL, "system or out is NULL");
-    if (!za_is_alive(sys, ref)) return za__fail(ZA_EDEAD, "actor is dead");
+    if (za_ref_is_grain(ref) || !za_is_alive(sys, ref)) return za__fail(ZA_EDEAD, "actor is dead");
     za_actor *a = za__slot(sys, za_ref_slot(ref));
     const za_behaviour *beh = atomic_load_explicit(&a->beh, memory_order_relaxed);
     out->behaviour = beh && beh->name ? beh->name : "?";
@@ -762,4 +785,9 @@ int za_actor_info_get(za_system *sys, za_ref ref, za_actor_info *out) {
     out->processed = atomic_load_explicit(&a->processed, memory_order_relaxed);
     out->restarts = atomic_load_explicit(&a->restarts, memory_order_relaxed);
     return ZA_OK;
+}
+
+/* (za_ctx_self may name the grain this actor serves: see zactor.h) */
+za_ref za_ctx_actor(za_ctx *ctx) {
+    return ctx ? ctx->self : ZA_REF_NONE;
 }

@@ -34,6 +34,7 @@ enum {
     ZA_AF_STOPPING = 8,      /* waiting for children to stop */
     ZA_AF_DROP_OLDEST = 16,  /* consumer-side copy of the mailbox policy */
     ZA_AF_START_FAILED = 32, /* its last start failed: remembered in startfails */
+    ZA_AF_GRAIN = 64,        /* a grain activation: ext->grain is its grain reference */
 };
 
 /* Restart windows remember at most this many restarts; a larger
@@ -55,6 +56,10 @@ typedef struct za_actor_ext {
     uint8_t restart_policy, strategy;
     int fail_code;
     char fail_text[116];
+    /* a grain activation (csrc/grain/): its grain reference, which it sends
+     * as, and the directory's activation record */
+    za_ref grain;
+    void *grain_act;
 } za_actor_ext;
 
 /*
@@ -113,7 +118,8 @@ struct za_ctx {
     za_actor *a;
     za_worker *w;
     za_ref self;
-    za_msgnode *cur;      /* message being received (NULL in start/stop) */
+    za_ref as;       /* the sender its messages carry: self, or a grain activation's grain ref */
+    za_msgnode *cur; /* message being received (NULL in start/stop) */
     za_reply_slot *reply; /* pending reply slot of cur (NULL once answered) */
     int fail_code;
     bool dirty;           /* lifecycle changed: the turn must re-read the life word */
@@ -145,6 +151,13 @@ void za__begin_stop(za_ctx *c, int code, const char *text);
 int za__start_incarnation(za_ctx *c);
 void za__stop_if_requested(za_ctx *c);
 int za__tell_self(za_ctx *c, int32_t tag, const void *data, size_t len);
+
+/* The reference a turn's messages carry as sender: self, or for a grain
+ * activation its grain reference (so replies reach the grain across
+ * activations). */
+static inline za_ref za__ctx_as(const za_actor *a, za_ref self) {
+    return ZA_UNLIKELY(a->flags & ZA_AF_GRAIN) && a->ext ? a->ext->grain : self;
+}
 
 void za__remove_root(za_system *s, za_ref ref); /* from the system's top-level list */
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "ask.h"
+#include "chain.h"
 #include "deadletter.h"
 #include "msgnode.h"
 #include "send.h"
@@ -33,6 +34,7 @@ struct za_reply_slot {
     /* ACTOR */
     za_ref asker;
     uint64_t corr;
+    uint64_t chain; /* call chain of the asker's handler (chain.c), 0: none */
 };
 
 za_reply_slot *za__reply_new(za_system *s, int mode) {
@@ -42,6 +44,7 @@ za_reply_slot *za__reply_new(za_system *s, int mode) {
     atomic_init(&r->refs, 2);
     r->mode = mode;
     r->sys = s;
+    r->chain = za__chain_cur; /* an ask carries its asker's call chain (chain.c) */
     if (mode == ZA_RP_WAIT) {
         pthread_mutex_init(&r->mu, NULL);
         pthread_condattr_t ca;
@@ -116,7 +119,7 @@ static void late_reply(za_system *s, za_reply_slot *r, int32_t tag, const void *
         m->u.p.dtor = dtor;
     }
     m->target = r->mode == ZA_RP_ACTOR ? r->asker : ZA_REF_NONE;
-    m->sender = za__tl_ctx ? za__tl_ctx->self : ZA_REF_NONE;
+    m->sender = za__tl_ctx ? za__tl_ctx->as : ZA_REF_NONE;
     m->flags |= ZA_MF_REPLY;
     m->corr = 0; /* corr is read only with ZA_MF_REPLY (msgnode.h) */
     za__dead_letter(s, m, ZA_DL_LATE_REPLY);
@@ -173,7 +176,7 @@ int za__reply_complete(za_system *s, za_reply_slot *r, int status, int32_t tag, 
         m->status = (int16_t)status;
         m->corr = r->corr;
         m->target = r->asker;
-        m->sender = za__tl_ctx ? za__tl_ctx->self : ZA_REF_NONE;
+        m->sender = za__tl_ctx ? za__tl_ctx->as : ZA_REF_NONE;
         int rc = za__send_node(s, m, false);
         if (rc != ZA_OK && rc != ZA_EDROPPED) za__dead_letter(s, m, ZA_DL_LATE_REPLY);
         break;
@@ -284,7 +287,7 @@ static int ask_send(za_system *s, za_ref to, int32_t tag, const void *data, size
         m->u.p.dtor = dtor;
     }
     m->target = to;
-    m->sender = (za__tl_ctx && za__tl_ctx->sys == s) ? za__tl_ctx->self : ZA_REF_NONE;
+    m->sender = (za__tl_ctx && za__tl_ctx->sys == s) ? za__tl_ctx->as : ZA_REF_NONE;
     m->reply = r;
     za_worker *w = za__tl_worker;
     int rc = za__send_node(s, m, !w || w->sys != s);
@@ -478,7 +481,8 @@ int za_ctx_ask(za_ctx *ctx, za_ref to, int32_t tag, const void *data, size_t len
     za_system *s = ctx->sys;
     za_reply_slot *r = za__reply_new(s, ZA_RP_ACTOR);
     if (!r) return za__fail(ZA_ENOMEM, "out of memory");
-    r->asker = ctx->self;
+    /* a grain activation is asked back through its grain reference */
+    r->asker = ctx->as;
     r->corr = atomic_fetch_add(&s->next_corr, 1) + 1;
     if (corr_out) *corr_out = r->corr;
     if (timeout_ms) {
@@ -525,6 +529,14 @@ int za_reply_ptr(za_ctx *ctx, int32_t tag, void *ptr, za_ptr_dtor dtor) {
     za__reply_complete(ctx->sys, r, ZA_OK, tag, NULL, 0, ptr, dtor, NULL);
     za__reply_release(r);
     return ZA_OK;
+}
+
+uint64_t za_ctx_chain(const za_ctx *ctx) {
+    return ctx && ctx->reply ? ctx->reply->chain : 0;
+}
+
+uint64_t za_reply_chain(const za_reply_slot *r) {
+    return r ? r->chain : 0;
 }
 
 za_reply_slot *za_ctx_take_reply(za_ctx *ctx) {

@@ -55,3 +55,25 @@ void za__dead_letter(za_system *s, za_msgnode *m, za_dl_reason why) {
     }
     za__msg_free(m);
 }
+
+int za_dead_letter_report(za_system *sys, za_ref target, const za_msg *msg, za_dl_reason why) {
+    if (!sys || !msg) return za__fail(ZA_EINVAL, "system or message is NULL");
+    int ptr = msg->kind == ZA_PAYLOAD_PTR;
+    za_msgnode *m = za__msg_new_bytes(msg->tag, ptr ? NULL : msg->data, ptr ? 0 : msg->len);
+    if (!m) return za__fail(ZA_ENOMEM, "out of memory");
+    if (ptr) { /* described, never destroyed: the caller owns it */
+        m->kind = ZA_PAYLOAD_PTR;
+        m->u.p.ptr = msg->ptr;
+        m->u.p.dtor = NULL;
+    }
+    m->target = target;
+    m->sender = msg->sender;
+    m->prio = msg->prio;
+    m->status = msg->status;
+    if (msg->corr) {
+        m->flags |= ZA_MF_REPLY;
+        m->corr = msg->corr;
+    }
+    za__dead_letter(sys, m, why);
+    return ZA_OK;
+}

@@ -17,6 +17,14 @@ enum {
     ZA_MF_REPLY = 4,  /* a reply delivered to an asking actor */
     ZA_MF_TRACED = 8, /* carries a za_trace after the payload (trace.c) */
     ZA_MF_TIMED = 16, /* enq_ns is set: this message is sampled for latency */
+    /* routed by the grain directory to an activation under its shard lock:
+     * pushed at once, never batched in the worker's outbox, so a
+     * deactivation marker pushed later under the same lock orders after it.
+     * Tested in the same mask as ZA_MF_SYSTEM (send.c): no extra instruction. */
+    ZA_MF_DIRECT = 32,
+    /* the grain directory's deactivation marker (ZA_TAG_DEACTIVATE): tested
+     * in the same mask as ZA_MF_TIMED on delivery (actor.c) */
+    ZA_MF_DEACT = 64,
 };
 
 /* System message kinds (sys field). */

@@ -96,12 +96,18 @@ int za_register(za_system *sys, const char *name, za_ref ref) {
     return local_register(sys, name, ref);
 }
 
+/* A registered ref still names something: a live actor, or a grain (a
+ * grain always exists; its activations come and go). */
+static bool names_something(za_system *sys, za_ref ref) {
+    return za_ref_is_grain(ref) || za_is_alive(sys, ref);
+}
+
 static int local_register(za_system *sys, const char *name, za_ref ref) {
     struct za_registry *r = sys->registry;
     pthread_mutex_lock(&r->mu);
     rent *e = find(r, name);
     if (e) {
-        if (za_is_alive(sys, e->ref)) {
+        if (names_something(sys, e->ref)) {
             pthread_mutex_unlock(&r->mu);
             return za__fail(ZA_EEXIST, "name '%s' is already registered", name);
         }
@@ -149,7 +155,7 @@ static int cluster_register(za_system *sys, const char *name, za_ref ref) {
     rent *e = find(r, name);
     cur = e ? e->ref : ZA_REF_NONE;
     pthread_mutex_unlock(&r->mu);
-    if (cur && za_is_alive(sys, cur))
+    if (cur && names_something(sys, cur))
         return za__fail(ZA_EEXIST, "name '%s' is already registered", name);
     int rc = za__cluster_name_put(sys, name, ref);
     if (rc != ZA_OK) return rc;
@@ -180,7 +186,7 @@ int za_lookup(za_system *sys, const char *name, za_ref *out) {
     rent *e = find(r, name);
     za_ref ref = e ? e->ref : ZA_REF_NONE;
     pthread_mutex_unlock(&r->mu);
-    if (!ref || !za_is_alive(sys, ref)) {
+    if (!ref || !names_something(sys, ref)) {
         *out = ZA_REF_NONE;
         if (sys->cluster) return za__cluster_name_get(sys, name, out);
         return za__fail(ZA_ENOTFOUND, "no actor named '%s'", name);

@@ -7,6 +7,7 @@
 
 #include "cluster/hook.h"
 #include "deadletter.h"
+#include "grain/grain.h"
 #include "mailbox.h"
 #include "send.h"
 #include "slots.h"
@@ -82,6 +83,8 @@ static int reserve_blocking(za_system *s, za_actor *a, za_ref to, uint32_t cap) 
 int za__send_node(za_system *s, za_msgnode *m, bool from_outside) {
     za_ref to = m->target;
     if (ZA_UNLIKELY(to == ZA_REF_NONE || za_ref_node(to) != s->node_id)) {
+        /* a grain reference: the directory routes it to the activation */
+        if (za_ref_is_grain(to)) return za__grain_send(s, m, from_outside);
         /* another node's actor: the cluster takes the message (ZA_OK: it
          * owns it now, even when it turned it into a dead letter) */
         if (to != ZA_REF_NONE && s->cluster) return za__cluster_send(s, m, from_outside);
@@ -116,7 +119,8 @@ int za__send_node(za_system *s, za_msgnode *m, bool from_outside) {
     za_worker *ow = (c && c->sys == s) ? c->w : NULL;
     /* Not from actors of a host (Python): their handlers may block in I/O
      * for long, and what they sent must not wait in the outbox meanwhile. */
-    bool batch = ow && !ow->cur_host && !cap && !m->reply && !(m->flags & ZA_MF_SYSTEM) &&
+    bool batch = ow && !ow->cur_host && !cap && !m->reply &&
+                 !(m->flags & (ZA_MF_SYSTEM | ZA_MF_DIRECT)) &&
                  (ow->outbox.cb_sends > ZA_OB_DIRECT || ++ow->outbox.cb_sends > ZA_OB_DIRECT);
     if (ow && !batch && ow->outbox.used) za__outbox_flush(ow);
 
@@ -223,7 +227,7 @@ int za__user_tag(int32_t tag) {
 
 static za_ref current_sender(za_system *s) {
     za_ctx *c = za__tl_ctx;
-    return (c && c->sys == s) ? c->self : ZA_REF_NONE;
+    return (c && c->sys == s) ? c->as : ZA_REF_NONE;
 }
 
 static int check_payload(za_system *s, const void *data, size_t len) {

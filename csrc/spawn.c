@@ -12,6 +12,7 @@
 #include "actor.h"
 #include "ask.h"
 #include "behaviour.h"
+#include "grain/grain.h"
 #include "registry.h"
 #include "scheduler.h"
 #include "send.h"
@@ -68,9 +69,9 @@ static int check_request(za_system *s, const za_behaviour *beh, const void *args
 /* The extension record the options ask for (*out stays NULL when the
  * defaults do). ZA_OK or ZA_ENOMEM. */
 static int make_ext(za_system *s, bool child, const void *args, size_t args_len,
-                    const za_spawn_opts *opts, za_actor_ext **out) {
+                    const za_spawn_opts *opts, const za__grain_link *g, za_actor_ext **out) {
     *out = NULL;
-    bool need_ext = args_len || opts->name || opts->restart || opts->strategy ||
+    bool need_ext = g || args_len || opts->name || opts->restart || opts->strategy ||
                     opts->max_restarts || opts->within_ms || opts->backoff_min_ms ||
                     opts->backoff_max_ms ||
                     (!child && (s->cfg.root_max_restarts != 3 || s->cfg.root_within_ms != 5000));
@@ -88,6 +89,10 @@ static int make_ext(za_system *s, bool child, const void *args, size_t args_len,
     if (opts->backoff_max_ms) ext->backoff_max_ms = opts->backoff_max_ms;
     ext->restart_policy = (uint8_t)opts->restart;
     ext->strategy = (uint8_t)opts->strategy;
+    if (g) {
+        ext->grain = g->grain;
+        ext->grain_act = g->act;
+    }
     if (args_len) {
         ext->args = FAIL_AT(SPAWN_ARGS) ? NULL : malloc(args_len);
         if (!ext->args) return ZA_ENOMEM;
@@ -123,7 +128,7 @@ static void unlink_actor(za_system *s, za_ctx *parent, za_ref ref) {
 
 static int spawn_common(za_system *s, za_ctx *parent, const za_behaviour *beh, const void *args,
                         size_t args_len, const za_spawn_opts *opts, za_reply_slot *waiter,
-                        za_ref *out) {
+                        const za__grain_link *g, za_ref *out) {
     if (!s) return za__fail(ZA_EINVAL, "system is NULL");
     if (!out) return za__fail(ZA_EINVAL, "out is NULL");
     *out = ZA_REF_NONE;
@@ -148,7 +153,7 @@ static int spawn_common(za_system *s, za_ctx *parent, const za_behaviour *beh, c
     za_ref ref = ZA_REF_NONE;
     bool named = false, linked = false;
 
-    if (make_ext(s, parent != NULL, args, args_len, opts, &ext) != ZA_OK) {
+    if (make_ext(s, parent != NULL, args, args_len, opts, g, &ext) != ZA_OK) {
         rc = za__fail(ZA_ENOMEM, "out of memory");
         goto unwind;
     }
@@ -226,14 +231,14 @@ int za_spawn(za_system *sys, const za_behaviour *beh, const void *args, size_t a
              const za_spawn_opts *opts, za_ref *out) {
     za_ctx *c = za__tl_ctx;
     /* spawning from inside an actor makes a child of that actor */
-    if (c && c->sys == sys) return spawn_common(sys, c, beh, args, args_len, opts, NULL, out);
-    return spawn_common(sys, NULL, beh, args, args_len, opts, NULL, out);
+    if (c && c->sys == sys) return spawn_common(sys, c, beh, args, args_len, opts, NULL, NULL, out);
+    return spawn_common(sys, NULL, beh, args, args_len, opts, NULL, NULL, out);
 }
 
 int za_ctx_spawn(za_ctx *ctx, const za_behaviour *beh, const void *args, size_t args_len,
                  const za_spawn_opts *opts, za_ref *out) {
     if (!ctx) return za__fail(ZA_EINVAL, "ctx is NULL");
-    return spawn_common(ctx->sys, ctx, beh, args, args_len, opts, NULL, out);
+    return spawn_common(ctx->sys, ctx, beh, args, args_len, opts, NULL, NULL, out);
 }
 
 int za_spawn_sync(za_system *sys, const za_behaviour *beh, const void *args, size_t args_len,
@@ -242,7 +247,7 @@ int za_spawn_sync(za_system *sys, const za_behaviour *beh, const void *args, siz
     if (!sys) return za__fail(ZA_EINVAL, "system is NULL");
     za_reply_slot *r = za__reply_new(sys, ZA_RP_WAIT);
     if (!r) return za__fail(ZA_ENOMEM, "out of memory");
-    int rc = spawn_common(sys, NULL, beh, args, args_len, opts, r, out);
+    int rc = spawn_common(sys, NULL, beh, args, args_len, opts, r, NULL, out);
     if (rc != ZA_OK) {
         za__reply_release(r); /* the START message never existed */
         za__reply_release(r);
@@ -260,4 +265,11 @@ int za_spawn_sync(za_system *sys, const za_behaviour *beh, const void *args, siz
     if (rc != ZA_OK && rc != ZA_ETIMEDOUT) *out = ZA_REF_NONE;
     za_answer_free(&ans);
     return rc;
+}
+
+int za__spawn_grain(za_system *sys, const za_behaviour *beh, const void *args, size_t args_len,
+                    const za_spawn_opts *opts, const za__grain_link *g, za_ref *out) {
+    /* always top-level: an activation belongs to the directory, not to
+     * whichever actor's message happened to activate it */
+    return spawn_common(sys, NULL, beh, args, args_len, opts, NULL, g, out);
 }

@@ -11,6 +11,7 @@
 #include "actor.h"
 #include "ask.h"
 #include "deadletter.h"
+#include "grain/grain.h"
 #include "http/http.h"
 #include "introspect.h"
 #include "mailbox.h"
@@ -56,6 +57,9 @@ static int normalize(const za_config *in, za_config *out) {
 }
 
 static void free_system(za_system *s) {
+    /* first: closing the store completes its requests, which may still
+     * reach the directory and the slots */
+    za__grains_free(s);
     za__http_free(s);
     za__introspect_free(s);
     za__cluster_release(s->cluster);
@@ -148,6 +152,11 @@ int za_system_create(const za_config *cfg, za_system **out) {
         return rc;
     }
     if ((rc = za__timers_start(s)) != ZA_OK) {
+        free_system(s);
+        return rc;
+    }
+    /* the store of za_config.storage and the grain directory */
+    if ((rc = za__grains_init(s)) != ZA_OK) {
         free_system(s);
         return rc;
     }
@@ -315,6 +324,8 @@ int za_system_shutdown_ex(za_system *sys, uint32_t timeout_ms, int (*interrupted
     interrupter in = {interrupted_fn, ud, 0, 0};
     uint64_t deadline = za__now_ns() + (uint64_t)timeout_ms * 1000000ull;
     int rc = ZA_OK;
+    /* 0: grain activations deactivate (their on_deactivate saves land) */
+    za__grains_shutdown(sys, timeout_ms);
     /* 1: drain what is queued; actors may still talk to each other */
     if (!wait_until_ex(sys, deadline, quiescent, &in)) rc = ZA_ETIMEDOUT;
     /* 2: stop top-level actors; each stops its children first */

@@ -84,6 +84,9 @@ struct za_system {
      * actor exists, and never changed: plain reads. */
     uint32_t node_id;
     struct za_cluster *cluster;
+
+    /* grains (csrc/grain/): the directory and the system's store */
+    struct za_grains *grains;
 };
 
 /* Count n events: into this worker's block, else this outside thread's,

@@ -82,6 +82,7 @@ __attribute__((visibility("default"))) int luaopen_zactor(lua_State *L) {
     za__lmod_open_system(L);
     za__lmod_open_native(L);
     za__lmod_open_cluster(L);
+    za__lmod_open_grain(L);
     za__lmod_open_ref(L);
     za__lmod_open_values(L);
     za__lmod_open_store(L);

@@ -80,4 +80,9 @@ void za__lmod_open_cluster(lua_State *L);
 /* With the module table on top: add zactor.store (the storage layer). */
 void za__lmod_open_store(lua_State *L);
 
+/* ------------------------------------------------------------- grain.c */
+
+/* Add system:grain and system:grains (after za__lmod_open_system). */
+void za__lmod_open_grain(lua_State *L);
+
 #endif /* ZA_LUA_MODULE_H */

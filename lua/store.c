@@ -5,9 +5,13 @@
  * timeout). Keys are an id string or a {type, id} table.
  *
  * An expected failure is a result, like io.open's: write, clear and append
- * return nil, "conflict", message on a version or sequence conflict. Bad
- * arguments, an unreachable server or a timeout raise errors.
+ * return nil, "conflict", message on a version or sequence conflict, and
+ * write, clear, append and delete_to nil, "fenced", message when a fencing
+ * token was given (a trailing `fence` number or {fence = n}) and the key's
+ * stored token is greater. Bad arguments, an unreachable server or a
+ * timeout raise errors.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -56,11 +60,26 @@ static lua_Integer check_u63(lua_State *L, int idx, const char *what) {
     return v;
 }
 
+/* The optional fencing token at idx: nil, an integer, or {fence = n}. */
+static uint64_t opt_fence(lua_State *L, int idx) {
+    if (lua_isnoneornil(L, idx)) return 0;
+    if (lua_type(L, idx) == LUA_TTABLE) {
+        lua_getfield(L, idx, "fence");
+        uint64_t f = lua_isnil(L, -1) ? 0 : (uint64_t)check_u63(L, -1, "fence");
+        lua_pop(L, 1);
+        return f;
+    }
+    if (!lua_isinteger(L, idx))
+        luaL_error(L, "zactor.store: the fence is an integer or {fence = n}, not %s",
+                   luaL_typename(L, idx));
+    return (uint64_t)check_u63(L, idx, "fence");
+}
+
 /* Run q; returns the status with *r filled. A status other than ZA_OK and
- * `expected` (and ZA_ECONFLICT when conflicts are results) raises. */
+ * `expected` (and ZA_ECONFLICT / ZA_EFENCED, which are results) raises. */
 static int run(lua_State *L, lstore *s, const za_store_req *q, za_store_result *r, int allow) {
     int rc = za_store_call(s->st, q, s->timeout_ms, r);
-    if (rc == ZA_OK || rc == allow || rc == ZA_ECONFLICT) return rc;
+    if (rc == ZA_OK || rc == allow || rc == ZA_ECONFLICT || rc == ZA_EFENCED) return rc;
     char msg[400];
     snprintf(msg, sizeof msg, "zactor.store: %s: %s", za_strerror(rc),
              r->error ? r->error : za_last_error());
@@ -68,13 +87,21 @@ static int run(lua_State *L, lstore *s, const za_store_req *q, za_store_result *
     return luaL_error(L, "%s", msg);
 }
 
-/* nil, "conflict", message */
+/* nil, "conflict" | "fenced", message */
 static int conflict(lua_State *L, za_store_result *r) {
+    bool fenced = r->status == ZA_EFENCED;
     lua_pushnil(L);
-    lua_pushliteral(L, "conflict");
-    lua_pushstring(L, r->error ? r->error : "version conflict");
+    if (fenced)
+        lua_pushliteral(L, "fenced");
+    else
+        lua_pushliteral(L, "conflict");
+    lua_pushstring(L, r->error ? r->error : fenced ? "fenced" : "version conflict");
     za_store_result_free(r);
     return 3;
+}
+
+static bool refused(int rc) {
+    return rc == ZA_ECONFLICT || rc == ZA_EFENCED;
 }
 
 static const void *encode(lua_State *L, lstore *s, int idx, size_t *len) {
@@ -109,44 +136,47 @@ static int store_read(lua_State *L) {
     return 2;
 }
 
-/* store:write(key, value, version) -> new version | nil, "conflict", msg */
+/* store:write(key, value, version [, fence]) -> new version | nil, "conflict"|"fenced", msg */
 static int store_write(lua_State *L) {
     lstore *s = check_open(L);
     za_store_req q = {.op = ZA_STORE_WRITE};
     check_key(L, 2, &q);
     luaL_checkany(L, 3);
     q.version = (uint64_t)check_u63(L, 4, "version");
+    q.fence = opt_fence(L, 5);
     q.data = encode(L, s, 3, &q.len);
     za_store_result r;
-    if (run(L, s, &q, &r, ZA_OK) == ZA_ECONFLICT) return conflict(L, &r);
+    if (refused(run(L, s, &q, &r, ZA_OK))) return conflict(L, &r);
     lua_pushinteger(L, (lua_Integer)r.version);
     za_store_result_free(&r);
     return 1;
 }
 
-/* store:clear(key [, version]) -> true | nil, "conflict", msg */
+/* store:clear(key [, version [, fence]]) -> true | nil, "conflict"|"fenced", msg */
 static int store_clear(lua_State *L) {
     lstore *s = check_open(L);
     za_store_req q = {.op = ZA_STORE_CLEAR, .version = ZA_STORE_ANY};
     check_key(L, 2, &q);
     if (!lua_isnoneornil(L, 3)) q.version = (uint64_t)check_u63(L, 3, "version");
+    q.fence = opt_fence(L, 4);
     za_store_result r;
-    if (run(L, s, &q, &r, ZA_OK) == ZA_ECONFLICT) return conflict(L, &r);
+    if (refused(run(L, s, &q, &r, ZA_OK))) return conflict(L, &r);
     za_store_result_free(&r);
     lua_pushboolean(L, 1);
     return 1;
 }
 
-/* store:append(journal, seq, event) -> seq | nil, "conflict", msg */
+/* store:append(journal, seq, event [, fence]) -> seq | nil, "conflict"|"fenced", msg */
 static int store_append(lua_State *L) {
     lstore *s = check_open(L);
     za_store_req q = {.op = ZA_STORE_APPEND};
     check_key(L, 2, &q);
     q.version = (uint64_t)check_u63(L, 3, "seq");
     luaL_checkany(L, 4);
+    q.fence = opt_fence(L, 5);
     q.data = encode(L, s, 4, &q.len);
     za_store_result r;
-    if (run(L, s, &q, &r, ZA_OK) == ZA_ECONFLICT) return conflict(L, &r);
+    if (refused(run(L, s, &q, &r, ZA_OK))) return conflict(L, &r);
     za_store_result_free(&r);
     lua_pushinteger(L, (lua_Integer)q.version);
     return 1;
@@ -213,16 +243,18 @@ static int store_highest(lua_State *L) {
     return 1;
 }
 
-/* store:delete_to(journal, seq) */
+/* store:delete_to(journal, seq [, fence]) -> true | nil, "fenced", msg */
 static int store_delete_to(lua_State *L) {
     lstore *s = check_open(L);
     za_store_req q = {.op = ZA_STORE_DELETE_TO};
     check_key(L, 2, &q);
     q.version = (uint64_t)check_u63(L, 3, "seq");
+    q.fence = opt_fence(L, 4);
     za_store_result r;
-    run(L, s, &q, &r, ZA_OK);
+    if (refused(run(L, s, &q, &r, ZA_OK))) return conflict(L, &r);
     za_store_result_free(&r);
-    return 0;
+    lua_pushboolean(L, 1);
+    return 1;
 }
 
 static int store_close(lua_State *L) {

@@ -31,13 +31,14 @@ int za__lmod_collect_args(lua_State *L, za__lmod_system *s, int first, const cha
 }
 
 /* zactor.system{workers=, batch=, max_restarts=, within_ms=, http=, http_token=,
- * cluster={...}} */
+ * cluster={...}, storage="sqlite:///path.db"} */
 static int sys_new(lua_State *L) {
     za_config cfg;
     za_config_init(&cfg);
     if (lua_istable(L, 1)) {
-        static const char *const keys[] = {"workers", "batch",      "max_restarts", "within_ms",
-                                           "http",    "http_token", "cluster",      NULL};
+        static const char *const keys[] = {"workers",   "batch",   "max_restarts",
+                                           "within_ms", "http",    "http_token",
+                                           "cluster",   "storage", NULL};
         lua_pushnil(L);
         while (lua_next(L, 1)) {
             lua_pop(L, 1);
@@ -48,7 +49,7 @@ static int sys_new(lua_State *L) {
                 return luaL_error(L,
                                   "zactor: system: unknown option '%s' (valid options: "
                                   "workers, batch, max_restarts, within_ms, http, http_token, "
-                                  "cluster)",
+                                  "cluster, storage)",
                                   k ? k : luaL_typename(L, -1));
         }
         lua_getfield(L, 1, "workers");
@@ -75,7 +76,14 @@ static int sys_new(lua_State *L) {
         if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
             return luaL_error(L, "zactor: option 'http_token' must be a string");
         cfg.http_token = lua_tostring(L, -1);
-        lua_pop(L, 6);
+        /* where grains and persistent actors keep their state (default memory://) */
+        lua_getfield(L, 1, "storage");
+        if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
+            return luaL_error(L, "zactor: option 'storage' must be a URL string like "
+                                 "'sqlite:///path/to.db' (or memory://, redis://, postgresql://)");
+        if (!lua_isnil(L, -1))
+            cfg.storage = za_lua_check_cstring(L, -1, "system", "option 'storage'");
+        lua_pop(L, 7);
     } else if (!lua_isnoneornil(L, 1)) {
         return luaL_typeerror(L, 1, "table or nil");
     }

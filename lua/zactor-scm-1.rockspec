@@ -44,7 +44,7 @@ build = {
    modules = {
       zactor = {
          sources = {
-            "csrc/actor.c", "csrc/ask.c", "csrc/behaviour.c", "csrc/deadletter.c", "csrc/err.c",
+            "csrc/actor.c", "csrc/ask.c", "csrc/behaviour.c", "csrc/chain.c", "csrc/deadletter.c", "csrc/err.c",
             "csrc/introspect.c", "csrc/metrics.c",
             "csrc/msgpool.c", "csrc/outbox.c", "csrc/refseq.c", "csrc/registry.c", "csrc/scheduler.c",
             "csrc/send.c", "csrc/slots.c", "csrc/spawn.c", "csrc/startfail.c", "csrc/supervise.c",
@@ -53,12 +53,15 @@ build = {
             "csrc/cluster/names.c", "csrc/cluster/remote.c", "csrc/cluster/transport.c",
             "csrc/http/dashboard_html.c", "csrc/http/json.c", "csrc/http/mhd.c", "csrc/http/prom.c",
             "csrc/http/routes.c", "csrc/http/server.c", "csrc/store/memory.c", "csrc/store/postgres.c",
-            "csrc/store/redis.c", "csrc/store/sqlite.c", "csrc/store/store.c",
+            "csrc/store/redis.c", "csrc/store/remindrows.c", "csrc/store/sqlite.c", "csrc/store/store.c",
+            "csrc/grain/activation.c", "csrc/grain/directory.c", "csrc/grain/grains.c",
+            "csrc/grain/identity.c", "csrc/grain/idle.c", "csrc/grain/persist.c",
+            "csrc/grain/placement.c", "csrc/grain/reminders.c",
             "csrc/hosts/lua/actor.c", "csrc/hosts/lua/alloc.c", "csrc/hosts/lua/askall.c",
-            "csrc/hosts/lua/api_ctx.c", "csrc/hosts/lua/api_ref.c", "csrc/hosts/lua/codec.c",
-            "csrc/hosts/lua/numbers.c", "csrc/hosts/lua/opts.c", "csrc/hosts/lua/patterns.c",
+            "csrc/hosts/lua/api_ctx.c", "csrc/hosts/lua/api_ref.c", "csrc/hosts/lua/codec.c", "csrc/hosts/lua/grain.c",
+            "csrc/hosts/lua/numbers.c", "csrc/hosts/lua/opts.c", "csrc/hosts/lua/patterns.c", "csrc/hosts/lua/persist.c",
             "csrc/hosts/lua/proto.c", "csrc/hosts/lua/run.c", "csrc/hosts/lua/sandbox.c", "csrc/hosts/lua/sleep.c", "csrc/hosts/lua/stash.c", "csrc/hosts/lua/statepool.c",
-            "csrc/hosts/lua/watchdog.c", "lua/cluster.c", "lua/module.c", "lua/native.c", "lua/ref.c", "lua/store.c",
+            "csrc/hosts/lua/watchdog.c", "lua/cluster.c", "lua/grain.c", "lua/module.c", "lua/native.c", "lua/ref.c", "lua/store.c",
             "lua/system.c", "lua/values.c",
          },
          defines = { "_GNU_SOURCE" },

@@ -6,6 +6,11 @@
              Python actor, N times in a row inside one handler: round trips/s
              and the median of the per-await latencies (perf_counter_ns).
   py->lua    the same, awaiting a Lua echo actor.
+  lua->lua   a Lua handler awaits ``ctx:ask`` of a Lua echo actor N times in
+             a row (the handler suspends and resumes on each reply): round
+             trips/s and the mean per round trip (Lua actors have no clock,
+             so no per-await median; the same figure bench/bench_lua.lua
+             prints for the ping-pong).
   py->aio    a handler awaits an asyncio future that zactor's asyncio loop
              thread completes (the cost of awaiting anything asyncio).
   asyncio    the same request/reply written without zactor: two asyncio tasks
@@ -36,6 +41,12 @@ import zactor  # noqa: E402
 from zactor import _async  # noqa: E402
 
 ECHO_LUA = "return { receive = function(ctx, m) return m end }\n"
+PING_LUA = """return { receive = function(ctx, m)
+  local target, n = m[1], m[2]
+  for i = 1, n do ctx:ask(target, i, 5) end
+  return n
+end }
+"""
 
 
 class Echo(zactor.Actor):
@@ -92,6 +103,16 @@ def bench_zactor(s, target, n):
     total, med = d.ask(n, timeout=600)
     d.stop()
     return n / (total / 1e9), med / 1000.0
+
+
+def bench_lua_lua(s, pong, n):
+    ping = s.spawn_lua(PING_LUA)
+    ping.ask([pong, min(n, 1000)], timeout=60)  # warm-up
+    t0 = time.perf_counter_ns()
+    ping.ask([pong, n], timeout=600)
+    total = time.perf_counter_ns() - t0
+    ping.stop()
+    return n / (total / 1e9), total / n / 1000.0
 
 
 def bench_asyncio(n):
@@ -176,13 +197,14 @@ def main():
     ap.add_argument("--suspended", type=int, default=100000)
     ap.add_argument("--no-write", action="store_true")
     a = ap.parse_args()
-    res = {"py_py": [], "py_lua": [], "py_aio": [], "asyncio": []}
+    res = {"py_py": [], "py_lua": [], "lua_lua": [], "py_aio": [], "asyncio": []}
     with zactor.System(workers=2) as s:
         echo = s.spawn(Echo)
         lecho = s.spawn_lua(ECHO_LUA)
         for _ in range(a.runs):
             res["py_py"].append(bench_zactor(s, echo, a.n))
             res["py_lua"].append(bench_zactor(s, lecho, a.n))
+            res["lua_lua"].append(bench_lua_lua(s, lecho, a.n * 5))
             res["py_aio"].append(bench_aio_future(s, a.n // 4))
             res["asyncio"].append(bench_asyncio(a.n))
         susp = bench_suspended(s, a.suspended)
@@ -194,13 +216,16 @@ def main():
         "runs": a.runs,
     }
     lines = ["| pattern | round trips/s | median await latency (µs) |", "|---|---|---|"]
+    mean_only = {"lua_lua"}
     for key, label in (("py_py", "Python handler awaits Python actor"),
                        ("py_lua", "Python handler awaits Lua actor"),
+                       ("lua_lua", "Lua handler awaits Lua actor (ctx:ask; latency: mean)"),
                        ("py_aio", "Python handler awaits an asyncio future (loop thread)"),
                        ("asyncio", "asyncio baseline (Queue mailbox per task)")):
         rates = [r for r, _ in res[key]]
         lats = [m for _, m in res[key]]
-        out[key] = {"rate_per_s": statistics.median(rates), "median_latency_us": statistics.median(lats),
+        lat_key = "mean_latency_us" if key in mean_only else "median_latency_us"
+        out[key] = {"rate_per_s": statistics.median(rates), lat_key: statistics.median(lats),
                     "rates": rates, "latencies_us": lats}
         lines.append(f"| {label} | {fmt(rates)} | {fmt(lats)} |")
     out["speedup_vs_asyncio"] = out["py_py"]["rate_per_s"] / out["asyncio"]["rate_per_s"]

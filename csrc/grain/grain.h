@@ -19,6 +19,23 @@ int za__grain_send(za_system *s, za_msgnode *m, bool from_outside);
 int za__grain_is_active(za_system *s, za_ref grain);
 int za__grain_stop(za_system *s, za_ref grain);
 
+/* spawn.c: spawn a grain activation (top-level, whatever thread calls):
+ * the actor sends as `grain` and the directory finds its record `act`. */
+typedef struct za__grain_link {
+    za_ref grain;
+    void *act;
+} za__grain_link;
+int za__spawn_grain(za_system *s, const za_behaviour *beh, const void *args, size_t args_len,
+                    const za_spawn_opts *opts, const za__grain_link *g, za_ref *out);
+/* actor.c (finalize, on the thread that owns the turn, before the slot is
+ * freed): the activation `act` of actor a ended. The directory salvages the
+ * user messages still queued in a's mailbox (they go back in front of the
+ * held ones), then reactivates if messages wait, or fails them when the
+ * activation's start failed (start_failed: text is the reason). */
+struct za_actor;
+void za__grain_ended(za_system *s, struct za_actor *a, void *act, int code, const char *text,
+                     bool start_failed);
+
 /* Deliver a runtime message (tag may be negative, e.g. ZA_TAG_REMINDER) to
  * grain (type, key), activating it if needed: reminders use this. */
 int za__grain_deliver(za_system *s, const char *type, const char *key, int32_t tag,
@@ -37,5 +54,11 @@ int za__reminders_start(za_system *s);
 void za__reminders_stop(za_system *s);
 void za__reminders_type_registered(za_system *s, const char *type);
 void za__reminders_members_changed(za_system *s);
+/* Free what za__reminders_start made (after the store closed: completions
+ * of remind/forget may still touch it until then). */
+void za__reminders_free(za_system *s);
+/* Figures for tests and benchmarks: reminders scheduled here, firings so
+ * far, how long the start's load took. */
+int za__reminders_figures(za_system *s, uint64_t *count, uint64_t *fired, uint64_t *load_ms);
 
 #endif

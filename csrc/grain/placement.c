@@ -29,8 +29,8 @@ void za__grain_lease_drop(za_system *s, const char *type, const char *key, uint6
     (void)token;
 }
 
-int za__grain_forward(za_system *s, uint32_t node, const char *type, const char *key,
-                      za_msgnode *m, bool from_outside) {
+int za__grain_forward(za_system *s, uint32_t node, const char *type, const char *key, za_msgnode *m,
+                      bool from_outside) {
     (void)s;
     (void)type;
     (void)key;

@@ -30,7 +30,7 @@ void za__grain_lease_drop(za_system *s, const char *type, const char *key, uint6
 
 /* A message for a grain whose home is another node. ZA_OK: placement owns
  * m (sent, or made a dead letter); an error: the caller still owns m. */
-int za__grain_forward(za_system *s, uint32_t node, const char *type, const char *key,
-                      za_msgnode *m, bool from_outside);
+int za__grain_forward(za_system *s, uint32_t node, const char *type, const char *key, za_msgnode *m,
+                      bool from_outside);
 
 #endif

@@ -45,7 +45,15 @@ typedef struct za_lua_opts {
     /* Handlers in progress at once (1..ZA_LUA_CONCURRENCY_MAX); overrides the
      * behaviour table's `concurrency` field. 0: that field, else 1. */
     uint32_t concurrency;
+    /* A persistent actor (csrc/hosts/lua/persist.c): its state is read from
+     * the system's store (za_system_store, key (ZA_LUA_PERSIST_TYPE, id))
+     * before init, on every start and restart, and ctx:save() writes it
+     * back. 1..1024 bytes of UTF-8 without NUL; copied. NULL: none. */
+    const char *persistence_id;
 } za_lua_opts;
+
+/* The store key type of persistent actors' states (persistence_id). */
+#define ZA_LUA_PERSIST_TYPE "zactor.actor"
 
 /* Largest `concurrency` spawn option (za_lua_opts.concurrency). */
 #define ZA_LUA_CONCURRENCY_MAX 65535
@@ -86,6 +94,29 @@ void za_lua_get_pool_stats(za_lua_pool_stats *out);
  * loaded it closes, before the module may be unloaded). Safe at any time:
  * only idle states are in the pool. */
 void za_lua_pool_drain(void);
+
+/*
+ * Grains (virtual actors) written in Lua: register the grain class of the
+ * Lua behaviour spec (as for za_lua_spawn; lopts->path resolves a module
+ * name, lopts->persistence_id must be NULL). The behaviour's table is read
+ * once, here, in a scratch state (its top-level code runs once more):
+ * idle_timeout (seconds), journaled, snapshot_every; gopts override them.
+ * A journaled behaviour needs an `apply` function. Registering the same
+ * class again is ZA_OK (nothing changes), another spec or options under a
+ * type already taken is ZA_EEXIST. Errors come with a text in err (and
+ * za_last_error()). Then za_grain_ref(sys, type, key) gives the references;
+ * the Python binding's grain_lua calls this too, so a Lua grain is the
+ * same class whichever language registered it.
+ */
+typedef struct za_lua_grain_opts {
+    const char *type;        /* the grain type (storage keys, za_grain_ref): NULL = spec */
+    uint32_t idle_ms;        /* 0: the behaviour's idle_timeout, else the runtime's default */
+    uint32_t capacity;       /* activation mailbox bound (0: unbounded) */
+    uint32_t snapshot_every; /* 0: the behaviour's snapshot_every */
+} za_lua_grain_opts;
+
+int za_lua_grain_register(za_system *sys, const char *spec, const za_lua_opts *lopts,
+                          const za_lua_grain_opts *gopts, char *err, size_t errlen);
 
 /* The behaviour every Lua actor uses (recognise Lua actors with
  * za_ref_behaviour(sys, ref) == &za_lua_behaviour). */
@@ -144,6 +175,15 @@ int za_lua_parse_opts(lua_State *L, int idx, const char *fn, za_spawn_opts *o, z
  * table into an init argument); any other key makes it an init argument.
  * Callers use it to tell a trailing options table from an init argument. */
 int za_lua_is_opts(lua_State *L, int idx);
+
+/* The reference of grain (name, key), for system:grain and ctx:grain: name
+ * is a registered grain type (any language's), else a Lua behaviour spec
+ * registered as a grain class first, with the options table at optsidx
+ * (0: none): type, idle_timeout, capacity, snapshot_every, memory_limit,
+ * budget_ms, concurrency, open_io_os; path resolves module names. Raises
+ * Lua errors naming fn. */
+za_ref za_lua_grain_ref(lua_State *L, za_system *sys, int nameidx, int keyidx, int optsidx,
+                        const char *path, const char *fn);
 
 /* The string argument at idx, for the C API, which takes NUL-terminated
  * strings: a Lua string with a NUL byte inside would reach it cut short (a

@@ -437,6 +437,23 @@ int za_reply_send(za_system *sys, za_reply_slot *r, int32_t tag, const void *dat
 int za_reply_send_ptr(za_system *sys, za_reply_slot *r, int32_t tag, void *ptr, za_ptr_dtor dtor);
 int za_reply_error(za_system *sys, za_reply_slot *r, int status, const char *text);
 
+/*
+ * Call chains. A chain names one request as it travels through actors that
+ * ask each other. Hosts whose handlers suspend (Python `async def`, Lua
+ * ctx:ask) let a message of a chain one of their handlers serves re-enter
+ * past `concurrency`, so a cycle of asks (A asks B, B asks C, C asks A)
+ * does not deadlock until its timeout, across languages. Every ask made on
+ * a thread while a chain is current (za_chain_enter) carries that chain in
+ * its reply slot; the receiver reads it with za_ctx_chain before taking the
+ * slot, or later with za_reply_chain. Tells carry none; asks to another
+ * node carry none.
+ */
+uint64_t za_chain_new(void); /* a fresh id: process-wide unique, never 0 */
+uint64_t
+za_chain_enter(uint64_t chain); /* current on this thread (0: none); returns the previous */
+uint64_t za_ctx_chain(const za_ctx *ctx); /* of the ask being received (0: none, a tell, taken) */
+uint64_t za_reply_chain(const za_reply_slot *r); /* of a taken reply slot (0: none) */
+
 /* Spawn a child supervised by this actor. */
 int za_ctx_spawn(za_ctx *ctx, const za_behaviour *beh, const void *args, size_t args_len,
                  const za_spawn_opts *opts, za_ref *out);
@@ -512,6 +529,11 @@ typedef struct za_dead_letter {
  * keep it short and do not block. fn NULL removes it. */
 typedef void (*za_dead_letter_fn)(const za_dead_letter *dl, void *ud);
 void za_set_dead_letter_hook(za_system *sys, za_dead_letter_fn fn, void *ud);
+/* A message a binding holds and will never handle (e.g. parked while its
+ * handlers were busy when the actor stopped, or a reply to an ask it gave
+ * up): counted, recorded and shown to the hook as a dead letter of target.
+ * The caller keeps the payload (a PTR payload is only described). */
+int za_dead_letter_report(za_system *sys, za_ref target, const za_msg *msg, za_dl_reason why);
 
 /* ----------------------------------------------------------------- metrics */
 
@@ -958,10 +980,10 @@ typedef struct za_grain_info {
     za_ref grain;           /* the grain reference */
     za_ref activation;      /* the actor now serving it (ZA_REF_NONE while activating) */
     za_grain_status status;
-    uint64_t since_us;      /* when this activation began (unix microseconds) */
-    uint64_t idle_us;       /* time since its last message */
-    uint64_t messages;      /* messages routed to this activation */
-    uint64_t version;       /* stored state version it last read or wrote (journaled: seq) */
+    uint64_t since_us; /* when this activation began (unix microseconds) */
+    uint64_t idle_us;  /* time since its last message */
+    uint64_t messages; /* messages routed to this activation */
+    uint64_t version;  /* stored state version it last read or wrote (journaled: seq) */
 } za_grain_info;
 
 /* Visit this node's activations (a snapshot: fn runs outside the
@@ -1006,6 +1028,12 @@ int za_ctx_grain_defer(za_ctx *ctx);
 /* Ask the runtime to deactivate this activation once it is idle (as if its
  * idle time ran out now). */
 int za_ctx_grain_deactivate(za_ctx *ctx);
+/* The calling actor's own reference. For a grain activation it is the
+ * activation's actor, where za_ctx_self gives the grain reference: a
+ * message to it skips the grain directory, so it reaches the activation
+ * even while the grain is deactivating (bindings resume the suspended
+ * handlers of an async on_deactivate with it). Otherwise za_ctx_self. */
+za_ref za_ctx_actor(za_ctx *ctx);
 
 /*
  * Reminders: persistent timers of a grain, one store row each with the time

@@ -298,15 +298,35 @@ static bool utf8_ok(const unsigned char *s, size_t n) {
     return true;
 }
 
-static int check_req(const za_store_req *r, size_t *tl, size_t *il) {
+static bool is_remind_op(za_store_op op) {
+    return op >= ZA__STORE_REMIND_PUT && op <= ZA__STORE_REMIND_LIST;
+}
+
+static int check_req(const za_store_req *r, size_t *tl, size_t *il, bool internal) {
     if (!r) return za__fail(ZA_EINVAL, "request is NULL");
-    if (r->op < ZA_STORE_READ || r->op > ZA_STORE_DELETE_TO)
+    if ((r->op < ZA_STORE_READ || r->op > ZA_STORE_DELETE_TO) && !(internal && is_remind_op(r->op)))
         return za__fail(ZA_EINVAL, "unknown store operation %d", (int)r->op);
+    /* the SQL providers keep tokens in signed 64-bit columns */
+    if (r->fence > (uint64_t)INT64_MAX)
+        return za__fail(ZA_EINVAL, "fencing token %llu out of range (at most 2^63-1)",
+                        (unsigned long long)r->fence);
     const char *type = r->type ? r->type : "";
     if (!r->id) return za__fail(ZA_EINVAL, "key id is NULL");
     *tl = strnlen(type, MAX_TYPE + 1);
     *il = strnlen(r->id, MAX_ID + 1);
     if (*tl > MAX_TYPE) return za__fail(ZA_EINVAL, "key type longer than %u bytes", MAX_TYPE);
+    if (is_remind_op(r->op)) {
+        /* LIST has no key (its cursor is in data); the others carry a
+         * packed row, checked by the reminder module that made it */
+        if (r->op != ZA__STORE_REMIND_LIST && (*il == 0 || *il > MAX_ID))
+            return za__fail(ZA_EINVAL, "key id must be 1..%u bytes", MAX_ID);
+        if (r->op != ZA__STORE_REMIND_LIST || r->data) {
+            za__remind row;
+            if (za__remind_unpack(r->data, r->len, &row) != ZA_OK)
+                return za__fail(ZA_EINVAL, "not a packed reminder row");
+        }
+        return ZA_OK;
+    }
     if (*il == 0 || *il > MAX_ID)
         return za__fail(ZA_EINVAL, "key id must be 1..%u bytes (got %s)", MAX_ID,
                         *il ? "more" : "an empty id");
@@ -346,14 +366,15 @@ static uint32_t key_hash(const char *t, size_t tl, const char *id, size_t il) {
     return h;
 }
 
-int za_store_submit(za_store *st, const za_store_req *req, za_store_cb cb, void *ud) {
+static int submit(za_store *st, const za_store_req *req, za_store_cb cb, void *ud, bool internal) {
     if (!st) return za__fail(ZA_EINVAL, "store is NULL");
     size_t tl = 0, il = 0;
-    int rc = check_req(req, &tl, &il);
+    int rc = check_req(req, &tl, &il, internal);
     if (rc != ZA_OK) return rc;
     if (atomic_load_explicit(&st->closing, memory_order_relaxed))
         return za__fail(ZA_ESHUTDOWN, "the store is closing");
-    bool has_data = req->op == ZA_STORE_WRITE || req->op == ZA_STORE_APPEND;
+    bool has_data = req->op == ZA_STORE_WRITE || req->op == ZA_STORE_APPEND ||
+                    (is_remind_op(req->op) && req->data);
     size_t dl = has_data ? req->len : 0;
     za__sop *op = calloc(1, sizeof *op);
     char *buf = malloc(tl + il + 2 + dl);
@@ -395,6 +416,14 @@ int za_store_submit(za_store *st, const za_store_req *req, za_store_cb cb, void 
     return ZA_OK;
 }
 
+int za_store_submit(za_store *st, const za_store_req *req, za_store_cb cb, void *ud) {
+    return submit(st, req, cb, ud, false);
+}
+
+int za__store_submit_op(za_store *st, const za_store_req *req, za_store_cb cb, void *ud) {
+    return submit(st, req, cb, ud, true);
+}
+
 /* ------------------------------------------------------- blocking call */
 
 typedef struct waiter {
@@ -427,8 +456,8 @@ static void call_cb(za_store_result *res, void *ud) {
     pthread_mutex_unlock(&w->mu);
 }
 
-int za_store_call(za_store *st, const za_store_req *req, uint32_t timeout_ms,
-                  za_store_result *out) {
+static int call(za_store *st, const za_store_req *req, uint32_t timeout_ms, za_store_result *out,
+                bool internal) {
     if (!out) return za__fail(ZA_EINVAL, "out is NULL");
     memset(out, 0, sizeof *out);
     out->op = req ? req->op : 0;
@@ -445,7 +474,7 @@ int za_store_call(za_store *st, const za_store_req *req, uint32_t timeout_ms,
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&w->cv, &ca);
     pthread_condattr_destroy(&ca);
-    int rc = za_store_submit(st, req, call_cb, w);
+    int rc = submit(st, req, call_cb, w, internal);
     if (rc != ZA_OK) {
         waiter_free(w);
         return out->status = rc;
@@ -477,6 +506,16 @@ int za_store_call(za_store *st, const za_store_req *req, uint32_t timeout_ms,
     if (out->status != ZA_OK)
         za__fail(out->status, "%s", out->error ? out->error : za_strerror(out->status));
     return out->status;
+}
+
+int za_store_call(za_store *st, const za_store_req *req, uint32_t timeout_ms,
+                  za_store_result *out) {
+    return call(st, req, timeout_ms, out, false);
+}
+
+int za__store_call_op(za_store *st, const za_store_req *req, uint32_t timeout_ms,
+                      za_store_result *out) {
+    return call(st, req, timeout_ms, out, true);
 }
 
 /* --------------------------------------------------- completion as message */
@@ -519,8 +558,8 @@ static void tell_cb(za_store_result *res, void *ud) {
     free(t);
 }
 
-int za_store_tell(za_system *sys, za_store *st, const za_store_req *req, za_ref to, int32_t tag,
-                  uint64_t *corr_out) {
+static int tell(za_system *sys, za_store *st, const za_store_req *req, za_ref to, int32_t tag,
+                uint64_t *corr_out, bool internal) {
     if (!sys) return za__fail(ZA_EINVAL, "system is NULL");
     teller *t = malloc(sizeof *t);
     if (!t) return za__fail(ZA_ENOMEM, "out of memory");
@@ -530,13 +569,23 @@ int za_store_tell(za_system *sys, za_store *st, const za_store_req *req, za_ref 
     /* relaxed: the counter only has to hand out distinct numbers */
     t->corr = atomic_fetch_add_explicit(&sys->next_corr, 1, memory_order_relaxed) + 1;
     uint64_t corr = t->corr;
-    int rc = za_store_submit(st, req, tell_cb, t);
+    int rc = submit(st, req, tell_cb, t, internal);
     if (rc != ZA_OK) {
         free(t);
         return rc;
     }
     if (corr_out) *corr_out = corr;
     return ZA_OK;
+}
+
+int za_store_tell(za_system *sys, za_store *st, const za_store_req *req, za_ref to, int32_t tag,
+                  uint64_t *corr_out) {
+    return tell(sys, st, req, to, tag, corr_out, false);
+}
+
+int za__store_tell_op(za_system *sys, za_store *st, const za_store_req *req, za_ref to, int32_t tag,
+                      uint64_t *corr_out) {
+    return tell(sys, st, req, to, tag, corr_out, true);
 }
 
 int za_ctx_store(za_ctx *ctx, za_store *st, const za_store_req *req, int32_t tag,

@@ -62,6 +62,7 @@ from ._zactor import (  # noqa: F401  (re-exported: the storage layer)
     StoreTimeout,
     StoreUnavailable,
     VersionConflict,
+    Fenced,
 )
 
 __all__ = [
@@ -82,6 +83,10 @@ __all__ = [
     "NodeDownError",
     "NodeUp",
     "Expelled",
+    "Grain",
+    "GrainInfo",
+    "JournaledGrain",
+    "Reminder",
     "Store",
     "StoreAuthError",
     "StoreError",
@@ -91,6 +96,7 @@ __all__ = [
     "Terminated",
     "Timer",
     "VersionConflict",
+    "Fenced",
     "first",
     "gather",
     "pack",
@@ -134,9 +140,15 @@ class Actor:
     what it awaits is done; its return value answers the ask. ``concurrency``
     (class attribute, or ``spawn(..., concurrency=N)``): how many handlers may
     be in progress at once (default 1: other messages wait, except those of a
-    call chain already running here, so A asks B, B asks A does not
-    deadlock). Stopping or restarting the actor closes suspended handlers
-    (their ``finally`` blocks run).
+    call chain already running here, so a cycle of asks (A asks B, B asks C,
+    C asks A, whatever their languages) does not deadlock). Stopping or
+    restarting the actor closes suspended handlers (their ``finally`` blocks
+    run); messages still waiting for a free handler go to the next
+    incarnation on a restart and become dead letters at the final stop. An
+    ``async def on_stop`` may await (an ask, a sleep, a combinator, an
+    asyncio awaitable): its worker waits for it, at most ``stop_timeout``
+    seconds (class attribute, default 1.0), then it is closed (its
+    ``finally`` blocks run) and a ``TimeoutError`` is reported.
 
     ``strategy`` (class attribute) is how this actor supervises the children
     it spawns with ``self.context.spawn``: ``"one_for_one"`` (default),
@@ -145,13 +157,15 @@ class Actor:
 
     strategy: str = "one_for_one"
     concurrency: int = 1
+    stop_timeout: float = 1.0
     context: Context
 
     def on_start(self) -> None:
         """Called after ``__init__``, on the actor's worker."""
 
     def on_stop(self) -> None:
-        """Called when the actor stops (or before a restart, unless it failed)."""
+        """Called when the actor stops (or before a restart, unless it failed).
+        May be ``async def``: bounded by ``stop_timeout`` seconds."""
 
     def on_failure(self, exc: BaseException) -> None:
         """Called when ``receive`` raised; instead of ``on_stop`` for this instance.
@@ -163,6 +177,15 @@ class Actor:
     def receive(self, msg: Any) -> Any:
         """Handle one message; the return value answers an ask."""
         raise NotImplementedError(f"{type(self).__name__}.receive")
+
+    async def save(self) -> int:
+        """``await self.save()``: store ``self.state`` (write-if-version) for an
+        actor spawned with ``persistence_id=...`` (its state was loaded
+        before ``on_start``); returns the new version. RuntimeError for an
+        actor without a persistence id. See ``zactor.grains``."""
+        from .grains import actor_save
+
+        return await actor_save(self)
 
 
 class _FunctionActor(Actor):
@@ -350,6 +373,12 @@ class System(_zactor.System):
     ``workers=0``: deterministic manual mode, every actor runs in the calling
     thread (during ``ask``, ``join``, ``run``), for users' unit tests.
 
+    ``storage``: where grains and persistent actors keep their state, a URL:
+    ``"sqlite:///path.db"`` (embedded, one file), ``"redis://host:port/db"``,
+    ``"postgresql://..."`` or ``"memory://"`` (the default: state lives as
+    long as the system). A bad URL raises ValueError, an unreachable server
+    ``zactor.StoreUnavailable``.
+
     Use it as a context manager (``with zactor.System() as s:``); leaving the
     block shuts it down (drains mailboxes, stops actors children-first, joins
     the workers). Systems still running at interpreter exit are shut down
@@ -391,10 +420,14 @@ class System(_zactor.System):
         ``"fail"`` (``MailboxFull``), ``"drop_newest"``, ``"drop_oldest"``,
         ``"block"`` (waits up to ``block_timeout`` s). ``concurrency``: how
         many async handlers of the actor may run interleaved (default: the
-        class's ``concurrency``, 1).
+        class's ``concurrency``, 1). ``persistence_id``: a persistent actor:
+        ``self.state`` is loaded from the system's storage (key
+        ``(persistence_type, persistence_id)``, ``persistence_type`` a class
+        attribute defaulting to ``"zactor.actor"``, as for Lua actors) before
+        ``on_start`` (on every start and restart; ``initial_state()`` or
+        ``{}`` when nothing is stored), and ``await self.save()`` writes it
+        (write-if-version).
         """
-        if "concurrency" in kwargs:
-            actor = _with_concurrency(actor, kwargs.pop("concurrency"))
         return super().spawn(actor, *args, **kwargs)
 
     def run(self, max_turns: int = 0) -> int:
@@ -406,6 +439,41 @@ class System(_zactor.System):
         while (max_turns <= 0 or n < max_turns) and _async._a_idle(self):
             n += super().run(max_turns - n if max_turns > 0 else 0)
         return n
+
+    def grain(self, cls: Any, key: "str | int") -> ActorRef:
+        """grain(cls, key) -> ActorRef: the reference of grain ``(cls, key)``
+        (a ``zactor.Grain`` subclass, registered on first use, or a type name
+        registered by ``grain_lua``/``grain_native``). Nothing activates until
+        a message arrives. See ``zactor.grains``."""
+        return grains.grain(self, cls, key)
+
+    def grains(self) -> "list[GrainInfo]":
+        """The grains active on this node: ``zactor.GrainInfo(type, key, ref,
+        activation, status, since, idle, messages, version)``."""
+        return grains.grains(self)
+
+    def grain_native(self, path: str, symbol: str, key: "str | int", *args: Any,
+                     **kwargs: Any) -> ActorRef:
+        """The reference of a grain run by a native C behaviour (see
+        ``zactor.grains.grain_native``)."""
+        return grains.grain_native(self, path, symbol, key, *args, **kwargs)
+
+    def grain_lua(self, spec: str, key: "str | int", **kwargs: Any) -> ActorRef:
+        """The reference of a grain written in Lua (see ``zactor.grains.grain_lua``)."""
+        return grains.grain_lua(self, spec, key, **kwargs)
+
+    def grain_identity(self, ref: ActorRef) -> "Optional[tuple[str, str]]":
+        """``(type, key)`` of a grain reference, else None."""
+        return grains.grain_identity(self, ref)
+
+    def remind(self, ref: ActorRef, name: str, period: float = 60.0, due: float = 5.0,
+               catch_up: bool = True, timeout: float = 5.0) -> None:
+        """Set up reminder ``name`` of grain ``ref`` from outside it (blocking)."""
+        grains.remind(self, ref, name, period, due, catch_up, timeout)
+
+    def forget(self, ref: ActorRef, name: str, timeout: float = 5.0) -> bool:
+        """Remove reminder ``name`` of grain ``ref`` (blocking): True if it existed."""
+        return grains.forget(self, ref, name, timeout)
 
     def spawn_native(self, path: str, symbol: str, *args: Any, name: Optional[str] = None) -> ActorRef:
         """Spawn a native C behaviour ``symbol`` (a ``za_behaviour``) from the
@@ -419,3 +487,5 @@ class System(_zactor.System):
         return f"<zactor.System {state}>"
 
 from . import tracing  # noqa: E402,F401  (zactor.tracing: trace context, OpenTelemetry)
+from . import grains  # noqa: E402  (virtual actors, persistence, reminders)
+from .grains import Fenced, Grain, GrainInfo, JournaledGrain, Reminder  # noqa: E402,F401

@@ -10,7 +10,9 @@ No worker is held and no event loop sits between two actors.
 Per actor (one _State per incarnation): at most ``concurrency`` handlers
 run at once (default 1); other messages wait in a FIFO stash, except
 messages of a call chain that is running here (an ask made by a handler
-carries its chain: A asks B, B asks A re-enters A instead of deadlocking).
+carries its chain in its reply slot, csrc/chain.c, whatever the language of
+the actors on the way: A asks B, B asks C, C asks A re-enters A instead of
+deadlocking).
 Stopping or restarting the actor closes its suspended handlers (their
 ``finally`` blocks run) and tells their askers.
 """
@@ -43,9 +45,10 @@ _get_running_loop = asyncio.events._get_running_loop
 
 _log = logging.getLogger("zactor")
 _keys = itertools.count(1)
-_chains = itertools.count(1)
+_dead_letter = _api["_dead_letter"]
+_wait_future = _api["_wait_future"]
+_chain_new = _api["_chain_new"]  # call-chain ids: the core's, shared with Lua handlers
 _tl = threading.local()
-_MARK = object()  # first item of a chained ask's envelope (see async.c)
 _live = 0  # handler coroutines alive (started, not finished nor closed)
 
 _K_ANSWER, _K_SLEEP, _K_DEADLINE = 0, 1, 2
@@ -122,6 +125,8 @@ def _cancel_waiting(t):
     for f in t.waiting:
         if isinstance(f, _zactor.Future):
             f.cancel()
+        elif hasattr(f, "_zactor_park"):
+            f._zactor_unpark()
         elif _loop is not None:
             _loop.call_soon_threadsafe(f.cancel)
     t.waiting = ()
@@ -302,7 +307,7 @@ def _a_new(cell, inst, force):
 
 
 def _begin(st, coro, reply, chain):
-    t = _Task(st, coro, reply, chain or next(_chains))
+    t = _Task(st, coro, reply, chain or _chain_new())
     st.tasks[t.key] = t
     st.chains[t.chain] = st.chains.get(t.chain, 0) + 1
     _run(t, None)
@@ -315,7 +320,7 @@ def _a_start(st, coro):
 
 def _reentrant(st, chain):
     """A message of a call chain running here, or from an actor that a
-    suspended handler is asking (a Lua or C actor's ask carries no chain)."""
+    suspended handler is asking (a C actor's ask carries no chain)."""
     if chain and chain in st.chains:
         return True
     cell = st.cell
@@ -326,7 +331,24 @@ def _reentrant(st, chain):
     return False
 
 
+class _Exclusive:
+    """A message whose handler is ``fn()`` (a coroutine) and runs alone: once
+    every handler in progress ended and before any message after it (a
+    grain's deactivation, zactor/grains.py)."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn):
+        self.fn = fn
+
+
 def _a_message(st, msg, reply, chain):
+    if type(msg) is _Exclusive:
+        if st.stash or st.tasks:
+            st.stash.append((msg, reply, chain))
+        else:
+            _handle(st, msg, reply, chain)
+        return
     if (st.stash or len(st.tasks) >= st.conc) and not _reentrant(st, chain):
         st.stash.append((msg, reply, chain))
         return
@@ -368,7 +390,8 @@ def _a_stop(st, final=True):
     if stash and not final:
         _carried[st.cell] = stash
     else:
-        for _msg, reply, _chain in stash:
+        for msg, reply, _chain in stash:
+            _dead_letter(st.cell, msg)  # counted, like a message left in its mailbox
             if reply is not None:
                 reply.fail(_zactor.ActorDeadError("the actor stopped before handling this message"))
     tasks = list(st.tasks.values())
@@ -392,14 +415,116 @@ def _a_stop(st, final=True):
                 "the actor stopped or restarted while this ask's handler was suspended"))
 
 
-def _a_finish(coro):
-    """Run an async on_stop to its end now (the actor is going away)."""
-    done, v = _step(coro, 0, None)
-    if not done:
+class _NoClock:
+    vc = None  # (an async on_stop counts real time, see _a_finish)
+
+
+class _StopTask:
+    """What zactor.sleep/timeout/gather/first see inside an async on_stop:
+    a handler, so they take their zactor path."""
+
+    __slots__ = ("st", "deadlines")
+
+    def __init__(self):
+        self.st = _NoClock
+        self.deadlines = None
+
+
+_OUT = object()  # _stop_wait: the stop_timeout ran out
+
+
+def _stop_timeout(inst) -> float:
+    b = getattr(inst, "stop_timeout", 1.0)
+    if isinstance(b, bool) or not isinstance(b, (int, float)) or not b >= 0:
+        raise ValueError(f"stop_timeout must be a number of seconds >= 0, not {b!r}")
+    return float(b)
+
+
+def _stop_wait(t, y, deadline, manual):
+    """Wait, on the stopping worker, for what an async on_stop awaits (y).
+    None: go on; an exception: throw it in; _OUT: the bound ran out."""
+    if y is None:
+        return None  # a bare yield (asyncio.sleep(0))
+    end, dl = deadline, None
+    if t.deadlines:  # an open zactor.timeout block ends first?
+        d = min(t.deadlines, key=lambda d: d[0])
+        if d[0] < end:
+            end, dl = d[0], d
+    futs = ()
+    if type(y) is _Sleep:
+        if manual:
+            return None  # System(workers=0): no real time passes
+        left = end - time.monotonic()
+        if y.sec <= left:
+            time.sleep(y.sec)  # (releases the GIL)
+            return None
+        time.sleep(max(0.0, left))
+    elif isinstance(y, _zactor.Future) or type(y) is _WaitAny:
+        futs = y.futs if type(y) is _WaitAny else (y,)
+        while not any(f.done() for f in futs):
+            left = end - time.monotonic()
+            if left <= 0 or manual:
+                break
+            pending = [f for f in futs if not f.done()]
+            # one ask: wait for it; several: short slices over the first
+            _wait_future(pending[0], left if len(futs) == 1 else min(left, 0.002))
+        else:
+            return None
+    elif getattr(y, "_asyncio_future_blocking", None) is not None:
+        y._asyncio_future_blocking = False
+        ev = threading.Event()
+        y.add_done_callback(lambda _f: ev.set())
+        if not manual and ev.wait(max(0.0, end - time.monotonic())):
+            return None
+        futs = (y,)
+    else:
+        return TypeError(f"an async on_stop cannot await {type(y).__name__!r}")
+    for f in futs:  # abandoned (an ask's late reply becomes a dead letter)
+        if isinstance(f, _zactor.Future):
+            f.cancel()
+        elif _loop is not None:
+            _loop.call_soon_threadsafe(f.cancel)
+    if dl is not None:
+        return _Deadline(dl[1])
+    if manual:
+        return RuntimeError("in System(workers=0) an async on_stop cannot wait for other "
+                            "actors: their turns run on this thread")
+    return _OUT
+
+
+def _a_finish(coro, inst, cell):
+    """Run an async on_stop to its end now (the actor is stopping or
+    restarting: no later message can resume it). What it awaits (an ask,
+    zactor.sleep/gather/first/timeout, an asyncio awaitable) is waited for
+    on the stopping worker, GIL released, for at most the class's
+    ``stop_timeout`` seconds (default 1.0); then the coroutine is closed
+    (its ``finally`` blocks run) and TimeoutError goes to the report."""
+    try:
+        bound = _stop_timeout(inst)
+    except BaseException:
         coro.close()
-        raise RuntimeError("an async on_stop cannot suspend (the actor is stopping): "
-                           "it was closed at its first await")
-    return v
+        raise
+    manual = cell.system.workers == 0
+    deadline = time.monotonic() + bound
+    t = _StopTask()
+    prev = _current()
+    _tl.task = t
+    prev_loop = _get_running_loop()
+    _set_running_loop(_loop if _loop is not None else _the_loop())
+    try:
+        exc = None
+        while True:
+            done, v = _step(coro, 0, exc)
+            if done:
+                return v
+            exc = _stop_wait(t, v, deadline, manual)
+            if exc is _OUT:
+                coro.close()
+                raise TimeoutError(f"async on_stop did not finish within stop_timeout={bound:g} s "
+                                   f"(it was closed: its finally blocks ran)")
+    finally:
+        _tl.task = prev
+        _set_running_loop(prev_loop)
 
 
 _report_hook = None
@@ -420,7 +545,7 @@ def _report(st, exc):
 
 def _handle(st, msg, reply, chain):
     try:
-        r = st.inst.receive(msg)
+        r = msg.fn() if type(msg) is _Exclusive else st.inst.receive(msg)
     except BaseException as e:
         if reply is not None:
             reply.fail(e)
@@ -435,6 +560,8 @@ def _drain(st):
     """Handle stashed messages while there is room (FIFO)."""
     stash = st.stash
     while stash and len(st.tasks) < st.conc and not st.closed:
+        if st.tasks and type(stash[0][0]) is _Exclusive:
+            break  # (it waits for the handlers in progress)
         msg, reply, chain = stash.popleft()
         _handle(st, msg, reply, chain)
 
@@ -512,6 +639,12 @@ def _suspend(t, y):
         elif y is None:
             # a bare yield (asyncio.sleep(0)): let other messages in first
             _resume_now(cell, key, gen, _K_ANSWER)
+        elif hasattr(type(y), "_zactor_park"):
+            # an awaitable that a message to this actor completes (a storage
+            # request, zactor/grains.py): it calls _a_resume(st, key, gen, 0)
+            if not y._zactor_park(st, key, gen):
+                return _AGAIN
+            t.waiting = (y,)
         elif getattr(y, "_asyncio_future_blocking", None) is not None:
             # an asyncio future: its loop's thread resumes us
             y._asyncio_future_blocking = False
@@ -657,5 +790,5 @@ class timeout:
         return False
 
 
-_api["_set_async_hooks"](_a_new, _a_start, _a_message, _a_adopt, _a_resume, _a_stop, _a_finish, _MARK,
+_api["_set_async_hooks"](_a_new, _a_start, _a_message, _a_adopt, _a_resume, _a_stop, _a_finish,
                         _a_idle)

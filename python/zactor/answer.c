@@ -66,6 +66,7 @@ void zpy_answer_to_py(SystemObject *s, za_answer *a, double timeout, PyObject **
             type = st->CancelledError;
             break;
         case ZA_EFAILED:
+        case ZA_ESTART: /* (e.g. a grain whose activation failed) */
             type = st->ActorFailed;
             break;
         default:

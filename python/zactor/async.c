@@ -6,8 +6,10 @@
  * `concurrency` handlers run, call chains). This file gives it what needs C:
  *  - _step(coro, chain, exc): one step of a handler's coroutine, with
  *    tl_async_drive set so that `await future` yields the Future to the
- *    driver instead of refusing (see awaitable.c), and tl_chain set so that
- *    asks made by the handler carry its call chain (zpy_async_wrap);
+ *    driver instead of refusing (see awaitable.c), and the handler's call
+ *    chain current (za_chain_enter), so that every ask it makes carries the
+ *    chain in its reply slot, whatever the language of the actor asked
+ *    (the core's csrc/chain.c; Lua handlers use the same ids);
  *  - _resume_on(future, cell, key, gen): when the ask's answer arrives, the
  *    ask callback (any thread, no GIL needed) sends the actor a TAG_RESUME
  *    message: the handler resumes on whichever worker runs the actor next;
@@ -22,11 +24,9 @@
 #include <math.h>
 
 _Thread_local int tl_async_drive;
-_Thread_local uint64_t tl_chain;
 
 /* Python hooks (zactor/_async.py), set once at import by _set_async_hooks. */
 static PyObject *g_new, *g_start, *g_message, *g_adopt, *g_resume, *g_stop, *g_finish, *g_idle;
-static PyObject *g_mark; /* first item of a chained ask's envelope */
 static PyTypeObject *g_Reply_Type;
 
 /* ------------------------------------------------------------------ Reply */
@@ -156,9 +156,9 @@ static PyObject *take_reply(za_ctx *ctx, SystemObject *s, int py) {
 
 static PyObject *a_set_hooks(PyObject *mod, PyObject *args) {
     (void)mod;
-    PyObject *n, *st, *m, *ad, *rs, *sp, *fi, *mark, *idle;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOO:_set_async_hooks", &n, &st, &m, &ad, &rs, &sp, &fi,
-                          &mark, &idle))
+    PyObject *n, *st, *m, *ad, *rs, *sp, *fi, *idle;
+    if (!PyArg_ParseTuple(args, "OOOOOOOO:_set_async_hooks", &n, &st, &m, &ad, &rs, &sp, &fi,
+                          &idle))
         return NULL;
     if (!g_Reply_Type && !(g_Reply_Type = (PyTypeObject *)PyType_FromSpec(&Reply_spec)))
         return NULL;
@@ -169,7 +169,6 @@ static PyObject *a_set_hooks(PyObject *mod, PyObject *args) {
     Py_XSETREF(g_resume, Py_NewRef(rs));
     Py_XSETREF(g_stop, Py_NewRef(sp));
     Py_XSETREF(g_finish, Py_NewRef(fi));
-    Py_XSETREF(g_mark, Py_NewRef(mark));
     Py_XSETREF(g_idle, Py_NewRef(idle));
     Py_RETURN_NONE;
 }
@@ -185,9 +184,8 @@ static PyObject *a_step(PyObject *mod, PyObject *const *args, Py_ssize_t n) {
     unsigned long long chain = PyLong_AsUnsignedLongLong(args[1]);
     if (chain == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
     int saved_drive = tl_async_drive;
-    uint64_t saved_chain = tl_chain;
     tl_async_drive = 1;
-    tl_chain = chain;
+    uint64_t saved_chain = za_chain_enter(chain);
     PyObject *res = NULL;
     int done;
     if (args[2] == Py_None) {
@@ -211,7 +209,7 @@ static PyObject *a_step(PyObject *mod, PyObject *const *args, Py_ssize_t n) {
         }
     }
     tl_async_drive = saved_drive;
-    tl_chain = saved_chain;
+    za_chain_enter(saved_chain);
     if (done < 0) return NULL;
     PyObject *out = Py_BuildValue("(iN)", done, res);
     return out;
@@ -352,8 +350,8 @@ static PyObject *a_resume_now(PyObject *mod, PyObject *const *args, Py_ssize_t n
 }
 
 /* _asks_sender(cell, future) -> True if the future's ask went to the actor
- * that sent the message being received (re-entry across languages: a Lua
- * or C actor's ask carries no call chain, see _async.py). */
+ * that sent the message being received (re-entry for a C actor's ask,
+ * which carries no call chain, see _async.py). */
 static PyObject *a_asks_sender(PyObject *mod, PyObject *const *args, Py_ssize_t n) {
     (void)mod;
     if (n != 2) {
@@ -367,7 +365,58 @@ static PyObject *a_asks_sender(PyObject *mod, PyObject *const *args, Py_ssize_t 
     return PyBool_FromLong(cell->sender != ZA_REF_NONE && f->target == cell->sender);
 }
 
+/* _dead_letter(cell, msg): a message the actor held (stashed while its
+ * handlers were busy) and will never handle: counted and shown as a dead
+ * letter of the actor (reason dead_target), like a message left in a
+ * stopped actor's mailbox. The hook sees the object itself. */
+static PyObject *a_dead_letter(PyObject *mod, PyObject *const *args, Py_ssize_t n) {
+    (void)mod;
+    if (n != 2) {
+        PyErr_SetString(PyExc_TypeError, "_dead_letter(cell, msg)");
+        return NULL;
+    }
+    ContextObject *cell = as_cell(args[0]);
+    if (!cell) return NULL;
+    if (!cell->sys->sys || cell->sys->closed) Py_RETURN_NONE;
+    za_msg m = {.tag = TAG_PY, .kind = ZA_PAYLOAD_PTR, .ptr = args[1], .sender = ZA_REF_NONE};
+    /* (HOLDING: the hook then keeps its own reference to the object) */
+    HOLDING(za_dead_letter_report(cell->sys->sys, cell->ref, &m, ZA_DL_DEAD_TARGET));
+    Py_RETURN_NONE;
+}
+
+/* _wait_future(future, seconds) -> bool: wait (GIL released) until the
+ * ask is answered, at most seconds. Only for an async on_stop: the actor is
+ * stopping, no later message can resume it, so its worker waits here. */
+static PyObject *a_wait_future(PyObject *mod, PyObject *const *args, Py_ssize_t n) {
+    (void)mod;
+    if (n != 2) {
+        PyErr_SetString(PyExc_TypeError, "_wait_future(future, seconds)");
+        return NULL;
+    }
+    double sec = PyFloat_AsDouble(args[1]);
+    if (sec == -1.0 && PyErr_Occurred()) return NULL;
+    PyObject *mod_ = PyType_GetModuleByDef(Py_TYPE(args[0]), &zpy_module);
+    if (!mod_ || Py_TYPE(args[0]) != zpy_state(mod_)->Future_Type) {
+        PyErr_Clear();
+        PyErr_SetString(PyExc_TypeError, "expected a zactor.Future");
+        return NULL;
+    }
+    int r = zpy_future_wait((FutureObject *)args[0], sec > 0 ? sec : 0.0);
+    if (r < 0) return NULL;
+    return PyBool_FromLong(r);
+}
+
+/* _chain_new() -> a fresh call-chain id (za_chain_new: shared with Lua). */
+static PyObject *a_chain_new(PyObject *mod, PyObject *ignored) {
+    (void)mod;
+    (void)ignored;
+    return PyLong_FromUnsignedLongLong(za_chain_new());
+}
+
 static PyMethodDef a_methods[] = {
+    {"_chain_new", (PyCFunction)a_chain_new, METH_NOARGS, NULL},
+    {"_dead_letter", (PyCFunction)(void (*)(void))a_dead_letter, METH_FASTCALL, NULL},
+    {"_wait_future", (PyCFunction)(void (*)(void))a_wait_future, METH_FASTCALL, NULL},
     {"_asks_sender", (PyCFunction)(void (*)(void))a_asks_sender, METH_FASTCALL, NULL},
     {"_resume_now", (PyCFunction)(void (*)(void))a_resume_now, METH_FASTCALL, NULL},
     {"_set_async_hooks", (PyCFunction)a_set_hooks, METH_VARARGS, NULL},
@@ -456,39 +505,12 @@ void zpy_async_stop(PyObject *state, int final) {
         Py_DECREF(r);
 }
 
-PyObject *zpy_async_finish(PyObject *coro) {
+PyObject *zpy_async_finish(PyObject *coro, PyObject *inst, ContextObject *cell) {
     if (!g_finish) {
         PyErr_SetString(PyExc_RuntimeError, "zactor async handlers are not initialised");
         return NULL;
     }
-    return PyObject_CallOneArg(g_finish, coro);
-}
-
-/* A message from a handler's ask: (mark, chain, msg) -> msg, *chain set. */
-PyObject *zpy_async_unwrap(PyObject *obj, uint64_t *chain) {
-    *chain = 0;
-    if (g_mark && PyTuple_CheckExact(obj) && PyTuple_GET_SIZE(obj) == 3 &&
-        PyTuple_GET_ITEM(obj, 0) == g_mark) {
-        *chain = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(obj, 1));
-        if (PyErr_Occurred()) {
-            PyErr_Clear();
-            *chain = 0;
-        }
-        PyObject *m = Py_NewRef(PyTuple_GET_ITEM(obj, 2));
-        Py_DECREF(obj);
-        return m;
-    }
-    return obj;
-}
-
-/* An ask made by a handler carries its call chain. New reference. */
-PyObject *zpy_async_wrap(PyObject *msg) {
-    if (!tl_chain || !g_mark) return Py_NewRef(msg);
-    PyObject *ch = PyLong_FromUnsignedLongLong(tl_chain);
-    if (!ch) return NULL;
-    PyObject *t = PyTuple_Pack(3, g_mark, ch, msg);
-    Py_DECREF(ch);
-    return t;
+    return PyObject_CallFunctionObjArgs(g_finish, coro, inst, (PyObject *)cell, NULL);
 }
 
 /* System(workers=0) with nothing left to run: fire the next timer of the

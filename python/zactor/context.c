@@ -60,6 +60,15 @@ PyObject *zpy_spawn(SystemObject *s, za_ctx *ctx, PyObject *args, PyObject *kw) 
         PyErr_SetString(PyExc_TypeError, "spawn() needs an Actor class");
         return NULL;
     }
+    if (kw && PyDict_GetItemString(kw, "persistence_id")) {
+        /* a persistent actor: a subclass that loads its state first (grains.py) */
+        PyObject *a2 = args, *k2 = kw;
+        if (zpy_persistent_spawn(&a2, &k2) < 0) return NULL;
+        PyObject *r = zpy_spawn(s, ctx, a2, k2);
+        Py_DECREF(a2);
+        Py_DECREF(k2);
+        return r;
+    }
     PyObject *cls = PyTuple_GET_ITEM(args, 0);
     if (!PyType_Check(cls)) {
         if (!PyCallable_Check(cls) || !s->st->function_actor) {
@@ -92,6 +101,36 @@ PyObject *zpy_spawn(SystemObject *s, za_ctx *ctx, PyObject *args, PyObject *kw) 
                 goto err;
             }
         }
+    }
+    PyObject *conc = optkw ? PyDict_GetItemString(optkw, "concurrency") : NULL;
+    if (conc) {
+        /* concurrency=N: a cached subclass with that class attribute, the
+         * same for System.spawn and Context.spawn (zactor._with_concurrency) */
+        Py_INCREF(conc);
+        PyDict_DelItemString(optkw, "concurrency");
+        if (conc != Py_None) {
+            PyObject *mod = PyImport_ImportModule("zactor");
+            PyObject *sub =
+                mod ? PyObject_CallMethod(mod, "_with_concurrency", "OO", cls, conc) : NULL;
+            Py_XDECREF(mod);
+            Py_DECREF(conc);
+            if (!sub) goto err;
+            PyObject *nargs = PyTuple_New(n);
+            if (!nargs) {
+                Py_DECREF(sub);
+                goto err;
+            }
+            PyTuple_SET_ITEM(nargs, 0, sub);
+            for (Py_ssize_t i = 1; i < n; i++)
+                PyTuple_SET_ITEM(nargs, i, Py_NewRef(PyTuple_GET_ITEM(args, i)));
+            PyDict_SetItemString(optkw, "kwargs", akw ? akw : Py_None);
+            PyObject *r = zpy_spawn(s, ctx, nargs, optkw);
+            Py_DECREF(nargs);
+            Py_XDECREF(akw);
+            Py_DECREF(optkw);
+            return r;
+        }
+        Py_DECREF(conc);
     }
     za_spawn_opts o;
     int blocking = 0;
@@ -172,6 +211,16 @@ static PyObject *Context_spawn(ContextObject *c, PyObject *args, PyObject *kw) {
     return zpy_spawn(c->sys, ctx, args, kw);
 }
 
+/* grain(cls, key): the reference of a grain (System.grain, zactor/grains.py) */
+static PyObject *Context_grain(ContextObject *c, PyObject *args, PyObject *kw) {
+    if (zpy_check_sys(c->sys) < 0) return NULL;
+    PyObject *m = PyObject_GetAttrString((PyObject *)c->sys, "grain");
+    if (!m) return NULL;
+    PyObject *r = PyObject_Call(m, args, kw);
+    Py_DECREF(m);
+    return r;
+}
+
 static PyObject *Context_get_self_ref(ContextObject *c, void *Py_UNUSED(x)) {
     return zpy_new_ref(c->sys, c->ref, 1);
 }
@@ -238,9 +287,14 @@ static PyObject *Context_send_interval(ContextObject *c, PyObject *args, PyObjec
 static PyMethodDef Context_methods[] = {
     {"spawn", (PyCFunction)(void (*)(void))Context_spawn, METH_VARARGS | METH_KEYWORDS,
      "spawn(cls, *args, kwargs=None, name=None, restart='permanent', max_restarts=None, "
-     "within=None, backoff=None, capacity=0, on_full='fail', block_timeout=1.0): spawn a child "
-     "supervised by this actor (with this class's `strategy`)."},
+     "within=None, backoff=None, capacity=0, on_full='fail', block_timeout=1.0, "
+     "persistence_id=None, concurrency=None): spawn a child supervised by this actor (with "
+     "this class's `strategy`). persistence_id: self.state is loaded from the system's storage "
+     "before on_start, and `await self.save()` writes it. concurrency: how many async handlers "
+     "of the child may interleave (default: the class's `concurrency`, 1)."},
     {"stop", (PyCFunction)Context_stop, METH_NOARGS, "Stop this actor after the current message."},
+    {"grain", (PyCFunction)(void (*)(void))Context_grain, METH_VARARGS | METH_KEYWORDS,
+     "grain(cls, key) -> ActorRef: the reference of grain (cls, key), as System.grain."},
     {"watch", (PyCFunction)Context_watch, METH_O,
      "watch(ref): a zactor.Terminated(ref, exc) message arrives when ref dies."},
     {"unwatch", (PyCFunction)Context_unwatch, METH_O, "unwatch(ref)"},

@@ -125,6 +125,12 @@ static int core_wait(SystemObject *s, futcore *c, double timeout) {
     return 1;
 }
 
+/* Wait up to timeout s for f (an async on_stop awaiting an ask, async.c):
+ * 1 done, 0 not yet, -1 exception. GIL held. */
+int zpy_future_wait(FutureObject *f, double timeout) {
+    return core_wait(f->sys, f->core, timeout);
+}
+
 /* Turn the answer into result/exc (once). GIL held. */
 static void fut_convert(FutureObject *f) {
     if (f->converted) return;
@@ -238,13 +244,9 @@ FutureObject *zpy_future_ask(RefObject *r, PyObject *msg, double timeout) {
     int kind = r->kind ? r->kind : zpy_ref_kind(r);
     int rc;
     if (kind != 2) {
-        /* (an ask made by an async handler carries its call chain) */
-        msg = tl_chain ? zpy_async_wrap(msg) : Py_NewRef(msg);
-        if (!msg) {
-            core_release(f->core); /* the callback's: it will never run */
-            Py_DECREF(f);
-            return NULL;
-        }
+        /* (an ask made by an async handler carries its call chain in the
+         * reply slot: za_chain_enter in async.c) */
+        Py_INCREF(msg);
         HOLDING(rc = za_ask_ptr_async(s->sys, r->ref, TAG_PY, msg, zpy_py_obj_dtor, tms, ask_cb,
                                       f->core, &f->handle));
         if (rc != ZA_OK && rc != ZA_EDROPPED) Py_DECREF(msg);

@@ -59,6 +59,7 @@
 #define TAG_PYEXC 0x7A505901  /* PTR reply: the exception raised by receive */
 #define TAG_TIMER 0x7A505902  /* bytes: uint64 key into System.timers */
 #define TAG_RESUME 0x7A505903 /* bytes: key, gen, kind: resume an async handler (async.c) */
+#define TAG_STORE 0x7A505904  /* PTR za_store_result: a handler's storage request completed */
 
 #define SLICE_MS 50u /* blocking waits wake this often for signals */
 #define SLICE_NS 50000000ull
@@ -217,6 +218,10 @@ typedef struct SystemObject {
     int abandoned_flag;  /* shutdown returned before the runtime finished (shutdown.c) */
     PyObject *abandoned; /* tuple of ActorRefs still in a handler then, or NULL */
     za_system *reap_sys; /* an abandoned system's runtime, freed at DF_REAP */
+    /* grains (grain.c): Python grain activations, and type -> class (None:
+     * a native type) for the classes registered here */
+    za_behaviour beh_grain;
+    PyObject *grain_classes;
 } SystemObject;
 
 typedef struct RefObject {
@@ -377,6 +382,7 @@ FutureObject *zpy_future_ask(RefObject *r, PyObject *msg, double timeout);
 void zpy_future_run_callbacks(FutureObject *f);
 void zpy_future_wake_waiters(FutureObject *f);
 PyObject *zpy_future_outcome(FutureObject *f);
+int zpy_future_wait(FutureObject *f, double timeout);
 int zpy_future_cancel(FutureObject *f);
 
 /* ---------------------------------------------------- await future (awaitable.c) */
@@ -390,6 +396,26 @@ PyObject *zpy_future_await(FutureObject *f);
 void zpy_host_init(SystemObject *s, double budget_ms);
 /* The receive of Python actors: recognises them (zpy_ref_kind). */
 int zpy_py_receive(za_ctx *ctx, const za_msg *m);
+/* Start an incarnation of cell's actor (cell->ref set): the behaviour's
+ * start after the cell is found (spawn args, or a grain's start). */
+int zpy_start_cell(za_ctx *ctx, ContextObject *cell);
+
+/* ------------------------------------------------------------- grains (grain.c) */
+
+PyObject *zpy_grain_api(PyObject *mod, PyObject *ignored);
+/* 1 (objects) or 2 (values): how Python sends to grain reference ref. */
+int zpy_grain_ref_kind(SystemObject *s, za_ref ref);
+/* ZA_TAG_REMINDER's payload as a zactor.Reminder. */
+PyObject *zpy_grain_reminder(SystemObject *s, const za_msg *m);
+/* TAG_STORE / ZA_TAG_DEACTIVATE for an actor with an async driver. */
+PyObject *zpy_grain_message(za_ctx *ctx, SystemObject *s, PyObject *astate, PyObject *inst,
+                            const za_msg *m);
+/* The storage error rc as the zactor exception (VersionConflict, Fenced...). */
+PyObject *zpy_raise_store(SystemObject *s, int rc, const char *text);
+/* The actor's own reference (a grain activation's, not its grain's). */
+za_ref zpy_ctx_actor(za_ctx *ctx);
+/* spawn(..., persistence_id=...): the class and kwargs that load the state (grains.py). */
+int zpy_persistent_spawn(PyObject **args, PyObject **kw);
 
 /* ---------------------------------------------------- dead letters (deadletters.c) */
 
@@ -450,7 +476,6 @@ int zpy_store_init(PyObject *m);
 /* 1 while a handler's coroutine steps (await future yields to the driver). */
 extern _Thread_local int tl_async_drive;
 /* The call chain of the stepping handler (0: none): asks carry it. */
-extern _Thread_local uint64_t tl_chain;
 PyObject *zpy_async_api(PyObject *mod, PyObject *ignored);
 void zpy_async_resume_send(za_system *sys, za_ref to, uint64_t key, uint32_t gen);
 PyObject *zpy_async_new(ContextObject *cell, PyObject *inst, int force);
@@ -461,9 +486,7 @@ PyObject *zpy_async_adopt(za_ctx *ctx, SystemObject *s, PyObject *state, PyObjec
                           uint64_t chain, int py);
 PyObject *zpy_async_resume(PyObject *state, const void *data, size_t len);
 void zpy_async_stop(PyObject *state, int final);
-PyObject *zpy_async_finish(PyObject *coro);
-PyObject *zpy_async_unwrap(PyObject *obj, uint64_t *chain);
-PyObject *zpy_async_wrap(PyObject *msg);
+PyObject *zpy_async_finish(PyObject *coro, PyObject *inst, ContextObject *cell);
 int zpy_async_idle(SystemObject *s);
 
 #endif /* ZACTOR_GLUE_H */

@@ -20,7 +20,9 @@ typedef struct {
                        method, or its function when recv_fn (called as fn(inst, msg)) */
     int recv_fn;
     int failed;
-    PyObject *astate; /* async handlers of this incarnation (zactor/_async.py), or NULL */
+    PyObject *astate;    /* async handlers of this incarnation (zactor/_async.py), or NULL */
+    ContextObject *cell; /* the actor's cell (borrowed: the system's cell table holds it); a
+                            grain activation's is made by its start (grain.c), not a spawn */
 } pyactor;
 
 static void fail_text(PyObject *exc, char *buf, size_t cap) {
@@ -84,12 +86,18 @@ static int py_start(za_ctx *ctx, const void *args, size_t len) {
     ContextObject *cell = NULL;
     if (len != sizeof cell) return -1;
     memcpy(&cell, args, sizeof cell);
+    cell->ref = za_ctx_self(ctx);
+    return zpy_start_cell(ctx, cell);
+}
+
+/* Start an incarnation of the actor of cell (cell->ref already set). */
+int zpy_start_cell(za_ctx *ctx, ContextObject *cell) {
     pyactor *pa = za_ctx_state(ctx);
+    pa->cell = cell;
     modstate *st = cell->sys->st;
     tl_in_actor++;
     za_ctx *prev = cell->cur;
     cell->cur = ctx;
-    cell->ref = za_ctx_self(ctx);
     cell->sender = ZA_REF_NONE;
     Py_CLEAR(cell->last_exc); /* (a new incarnation: the old one's exception is history) */
     int rc = 0;
@@ -219,17 +227,18 @@ static int fail_unbuildable(za_ctx *ctx, ContextObject *cell, pyactor *pa) {
 }
 
 static int py_receive(za_ctx *ctx, const za_msg *m) {
-    ContextObject *cell = za_ctx_user(ctx);
     pyactor *pa = za_ctx_state(ctx);
+    ContextObject *cell = pa->cell;
     SystemObject *s = cell->sys;
     modstate *st = s->st;
     PyObject *obj = NULL;
     int resume = 0;
-    uint64_t chain = 0;
+    /* an ask from a suspended handler's call chain (any language): read
+     * before the async driver takes the reply slot */
+    uint64_t chain = za_ctx_chain(ctx);
     if (m->tag == TAG_PY && m->kind == ZA_PAYLOAD_PTR) {
         obj = za_msg_take_ptr(m);
         if (!obj) obj = Py_NewRef(Py_None);
-        obj = zpy_async_unwrap(obj, &chain); /* an ask from an async handler's call chain */
     } else if (m->tag == TAG_TIMER && m->len == sizeof(uint64_t)) {
         uint64_t key;
         memcpy(&key, m->data, sizeof key);
@@ -249,6 +258,14 @@ static int py_receive(za_ctx *ctx, const za_msg *m) {
         if (!pa->astate) return 0; /* (stale: the handler was closed) */
         resume = 1;
         obj = Py_NewRef(Py_None);
+    } else if (m->tag == TAG_STORE || m->tag == ZA_TAG_DEACTIVATE) {
+        /* a storage request's completion, or a grain asked to deactivate:
+         * for the async driver (grain.c, zactor/grains.py) */
+        if (!pa->astate) return 0; /* (no handler waits; a grain then just stops) */
+        resume = 2;
+        obj = Py_NewRef(Py_None);
+    } else if (m->tag == ZA_TAG_REMINDER) {
+        obj = zpy_grain_reminder(s, m); /* a zactor.Reminder, received like a message */
     } else if (m->tag == ZA_TAG_DOWN && m->len == sizeof(za_down)) {
         za_down d;
         memcpy(&d, m->data, sizeof d);
@@ -271,8 +288,9 @@ static int py_receive(za_ctx *ctx, const za_msg *m) {
     PyObject *r;
     if (pa->astate) {
         /* async actors: the driver (zactor/_async.py) runs the handler */
-        r = resume ? zpy_async_resume(pa->astate, m->data, m->len)
-                   : zpy_async_message(ctx, s, pa->astate, obj, chain, m->tag == TAG_PY);
+        r = resume == 2 ? zpy_grain_message(ctx, s, pa->astate, pa->inst, m)
+            : resume    ? zpy_async_resume(pa->astate, m->data, m->len)
+                        : zpy_async_message(ctx, s, pa->astate, obj, chain, m->tag == TAG_PY);
     } else if (pa->recv_fn) {
         PyObject *argv[3] = {NULL, pa->inst, obj};
         r = PyObject_Vectorcall(pa->recv, argv + 1, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
@@ -380,7 +398,7 @@ static void py_stop(za_ctx *ctx) {
     }
     int saved = tl_gil;
     tl_gil = 1;
-    ContextObject *cell = za_ctx_user(ctx);
+    ContextObject *cell = pa->cell;
     PyObject *inst = pa->inst;
     pa->inst = NULL;
     Py_CLEAR(pa->recv);
@@ -401,8 +419,8 @@ static void py_stop(za_ctx *ctx) {
         cell->cur = ctx;
         PyObject *r = PyObject_CallMethodNoArgs(inst, cell->sys->st->str_on_stop);
         if (r && PyCoro_CheckExact(r)) {
-            PyObject *coro = r; /* async on_stop: runs to its end now (async.c) */
-            r = zpy_async_finish(coro);
+            PyObject *coro = r; /* async on_stop: runs to its end here, bounded (_async.py) */
+            r = zpy_async_finish(coro, inst, cell);
             Py_DECREF(coro);
         }
         if (!r) {

@@ -57,6 +57,7 @@ static PyObject *mod_pack(PyObject *mod, PyObject *obj) {
 static PyMethodDef mod_methods[] = {
     {"_pack", (PyCFunction)mod_pack, METH_O, NULL},
     {"_async_api", (PyCFunction)zpy_async_api, METH_NOARGS, NULL},
+    {"_grain_api", (PyCFunction)zpy_grain_api, METH_NOARGS, NULL},
     {"_trace_get", (PyCFunction)zpy_trace_get, METH_NOARGS, NULL},
     {"_trace_set", (PyCFunction)zpy_trace_set, METH_O, NULL},
     {"_set_hooks", (PyCFunction)(void (*)(void))mod_set_hooks, METH_VARARGS | METH_KEYWORDS, NULL},

@@ -29,6 +29,7 @@ static void Ref_dealloc(RefObject *o) {
 int zpy_ref_kind(RefObject *r) {
     if (r->kind) return r->kind;
     SystemObject *s = r->sys;
+    if (za_ref_is_grain(r->ref)) return r->kind = zpy_grain_ref_kind(s, r->ref); /* (grain.c) */
     if (za_ref_node(r->ref) != za_system_node(s->sys))
         return r->kind = 2; /* another node: values */
     const za_behaviour *b = za_ref_behaviour(s->sys, r->ref);
@@ -359,6 +360,10 @@ static Py_hash_t Ref_hash(RefObject *r) {
 }
 
 static PyObject *Ref_repr(RefObject *r) {
+    const char *type, *key;
+    if (za_ref_is_grain(r->ref) && r->sys->sys && !r->sys->closed &&
+        za_grain_identity(r->sys->sys, r->ref, &type, &key) == ZA_OK)
+        return PyUnicode_FromFormat("<ActorRef grain %s/%s>", type, key);
     return PyUnicode_FromFormat("<ActorRef %u.%u>", (unsigned)za_ref_slot(r->ref),
                                 (unsigned)za_ref_gen(r->ref));
 }

@@ -30,6 +30,9 @@ static PyObject *raise_store(PyObject *self, int rc, const char *text) {
     case ZA_ECONFLICT:
         name = "VersionConflict";
         break;
+    case ZA_EFENCED:
+        name = "Fenced";
+        break;
     case ZA_ECONNECT:
         name = "StoreUnavailable";
         break;
@@ -241,6 +244,13 @@ static int parse_u64(PyObject *o, const char *what, uint64_t *out) {
     return 0;
 }
 
+/* fence=: a fencing token (int >= 0, below 2**63; 0 or None: not fenced). */
+static int parse_fence(PyObject *o, uint64_t *out) {
+    *out = 0;
+    if (!o || o == Py_None) return 0;
+    return parse_u64(o, "fence", out);
+}
+
 /* --------------------------------------------------------------- methods */
 
 static PyObject *Store_read(StoreObject *self, PyObject *key) {
@@ -260,12 +270,13 @@ static PyObject *Store_read(StoreObject *self, PyObject *key) {
 }
 
 static PyObject *Store_write(StoreObject *self, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"key", "value", "version", NULL};
-    PyObject *key, *value, *ver;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO:write", kwlist, &key, &value, &ver))
+    static char *kwlist[] = {"key", "value", "version", "fence", NULL};
+    PyObject *key, *value, *ver, *fence = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|$O:write", kwlist, &key, &value, &ver, &fence))
         return NULL;
     za_store_req q = {.op = ZA_STORE_WRITE};
-    if (parse_key(key, &q.type, &q.id) < 0 || parse_u64(ver, "version", &q.version) < 0)
+    if (parse_key(key, &q.type, &q.id) < 0 || parse_u64(ver, "version", &q.version) < 0 ||
+        parse_fence(fence, &q.fence) < 0)
         return NULL;
     za_pack *p = pack((PyObject *)self, value);
     if (!p) return NULL;
@@ -281,11 +292,12 @@ static PyObject *Store_write(StoreObject *self, PyObject *args, PyObject *kw) {
 }
 
 static PyObject *Store_clear(StoreObject *self, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"key", "version", NULL};
-    PyObject *key, *ver = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|O:clear", kwlist, &key, &ver)) return NULL;
+    static char *kwlist[] = {"key", "version", "fence", NULL};
+    PyObject *key, *ver = Py_None, *fence = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|O$O:clear", kwlist, &key, &ver, &fence))
+        return NULL;
     za_store_req q = {.op = ZA_STORE_CLEAR, .version = ZA_STORE_ANY};
-    if (parse_key(key, &q.type, &q.id) < 0) return NULL;
+    if (parse_key(key, &q.type, &q.id) < 0 || parse_fence(fence, &q.fence) < 0) return NULL;
     if (ver != Py_None && parse_u64(ver, "version", &q.version) < 0) return NULL;
     za_store_result r;
     if (call(self, &q, &r) < 0 || check(self, &r, ZA_OK) < 0) return NULL;
@@ -294,11 +306,14 @@ static PyObject *Store_clear(StoreObject *self, PyObject *args, PyObject *kw) {
 }
 
 static PyObject *Store_append(StoreObject *self, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"journal_id", "seq", "event", NULL};
-    PyObject *key, *seq, *ev;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO:append", kwlist, &key, &seq, &ev)) return NULL;
+    static char *kwlist[] = {"journal_id", "seq", "event", "fence", NULL};
+    PyObject *key, *seq, *ev, *fence = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|$O:append", kwlist, &key, &seq, &ev, &fence))
+        return NULL;
     za_store_req q = {.op = ZA_STORE_APPEND};
-    if (parse_key(key, &q.type, &q.id) < 0 || parse_u64(seq, "seq", &q.version) < 0) return NULL;
+    if (parse_key(key, &q.type, &q.id) < 0 || parse_u64(seq, "seq", &q.version) < 0 ||
+        parse_fence(fence, &q.fence) < 0)
+        return NULL;
     za_pack *p = pack((PyObject *)self, ev);
     if (!p) return NULL;
     q.data = za_pack_data(p);
@@ -347,11 +362,14 @@ static PyObject *Store_highest(StoreObject *self, PyObject *key) {
 }
 
 static PyObject *Store_delete_to(StoreObject *self, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"journal_id", "seq", NULL};
-    PyObject *key, *seq;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO:delete_to", kwlist, &key, &seq)) return NULL;
+    static char *kwlist[] = {"journal_id", "seq", "fence", NULL};
+    PyObject *key, *seq, *fence = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|$O:delete_to", kwlist, &key, &seq, &fence))
+        return NULL;
     za_store_req q = {.op = ZA_STORE_DELETE_TO};
-    if (parse_key(key, &q.type, &q.id) < 0 || parse_u64(seq, "seq", &q.version) < 0) return NULL;
+    if (parse_key(key, &q.type, &q.id) < 0 || parse_u64(seq, "seq", &q.version) < 0 ||
+        parse_fence(fence, &q.fence) < 0)
+        return NULL;
     za_store_result r;
     if (call(self, &q, &r) < 0 || check(self, &r, ZA_OK) < 0) return NULL;
     za_store_result_free(&r);
@@ -480,21 +498,26 @@ static PyMethodDef Store_methods[] = {
     {"read", (PyCFunction)Store_read, METH_O,
      "read(key) -> (value, version) or None: the stored state and its version."},
     {"write", (PyCFunction)(void (*)(void))Store_write, METH_VARARGS | METH_KEYWORDS,
-     "write(key, value, version) -> new version. version is the version the caller expects "
-     "to be stored (0: none yet); on a mismatch VersionConflict is raised and nothing is "
-     "written. Returns once the write is durable."},
+     "write(key, value, version, *, fence=None) -> new version. version is the version the "
+     "caller expects to be stored (0: none yet); on a mismatch VersionConflict is raised and "
+     "nothing is written. fence: a fencing token (e.g. a lease's); Fenced is raised (nothing "
+     "written) when the key's stored token is greater, else the stored token becomes "
+     "max(stored, fence). Returns once the write is durable."},
     {"clear", (PyCFunction)(void (*)(void))Store_clear, METH_VARARGS | METH_KEYWORDS,
-     "clear(key, version=None): delete the state if its version is `version` (None: "
-     "whatever it is); VersionConflict otherwise."},
+     "clear(key, version=None, *, fence=None): delete the state if its version is `version` "
+     "(None: whatever it is); VersionConflict otherwise; Fenced as for write (a fenced clear "
+     "keeps the token)."},
     {"append", (PyCFunction)(void (*)(void))Store_append, METH_VARARGS | METH_KEYWORDS,
-     "append(journal_id, seq, event) -> seq: append an event; seq must be highest + 1 "
-     "(VersionConflict otherwise). Returns once the event is durable."},
+     "append(journal_id, seq, event, *, fence=None) -> seq: append an event; seq must be "
+     "highest + 1 (VersionConflict otherwise); Fenced as for write. Returns once the event "
+     "is durable."},
     {"replay", (PyCFunction)(void (*)(void))Store_replay, METH_VARARGS | METH_KEYWORDS,
      "replay(journal_id, from_seq=1, max=0) -> [(seq, event), ...] in order (max 0: all)."},
     {"highest", (PyCFunction)Store_highest, METH_O,
      "highest(journal_id) -> the highest sequence number ever appended (0: none)."},
     {"delete_to", (PyCFunction)(void (*)(void))Store_delete_to, METH_VARARGS | METH_KEYWORDS,
-     "delete_to(journal_id, seq): delete events <= seq (highest() is unchanged)."},
+     "delete_to(journal_id, seq, *, fence=None): delete events <= seq (highest() is "
+     "unchanged); Fenced as for write."},
     {"close", (PyCFunction)Store_close, METH_NOARGS,
      "Complete the requests in flight and close the store. Idempotent."},
     {"__enter__", (PyCFunction)Store_enter, METH_NOARGS, NULL},
@@ -577,5 +600,19 @@ int zpy_store_init(PyObject *m) {
         Py_XDECREF(e);
     }
     Py_DECREF(base);
+    if (rc == 0) {
+        /* a newer lease holder wrote first: a kind of conflict, so code
+         * that handles VersionConflict (re-read, give up) handles it too */
+        PyObject *vc = PyObject_GetAttrString(m, "VersionConflict");
+        PyObject *e = vc ? PyErr_NewExceptionWithDoc(
+                               "zactor.Fenced",
+                               "A newer fencing token (lease) was stored for this key: this "
+                               "writer was fenced off and nothing was written.",
+                               vc, NULL)
+                         : NULL;
+        Py_XDECREF(vc);
+        if (!e || PyModule_AddObjectRef(m, "Fenced", e) < 0) rc = -1;
+        Py_XDECREF(e);
+    }
     return rc;
 }

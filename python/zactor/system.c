@@ -17,14 +17,14 @@ static PyObject *System_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
 }
 
 static int System_init(SystemObject *s, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"workers",    "batch",   "budget_ms", "max_restarts", "within", "http",
-                             "http_token", "cluster", NULL};
-    const char *http = NULL, *http_token = NULL;
+    static char *kwlist[] = {"workers", "batch",      "budget_ms", "max_restarts", "within",
+                             "http",    "http_token", "cluster",   "storage",      NULL};
+    const char *http = NULL, *http_token = NULL, *storage = NULL;
     PyObject *workers_o = Py_None, *batch_o = NULL, *budget_o = NULL, *max_restarts_o = NULL,
              *within_o = NULL, *cluster_o = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O$OOOOzzO:System", kwlist, &workers_o, &batch_o,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O$OOOOzzOz:System", kwlist, &workers_o, &batch_o,
                                      &budget_o, &max_restarts_o, &within_o, &http, &http_token,
-                                     &cluster_o))
+                                     &cluster_o, &storage))
         return -1;
     unsigned long long batch = 0, max_restarts = 0;
     double budget_s = 0.002, within = 0;
@@ -66,6 +66,7 @@ static int System_init(SystemObject *s, PyObject *args, PyObject *kw) {
     cfg.batch = (uint32_t)batch;
     cfg.http_addr = http; /* copied by za_system_create */
     cfg.http_token = http_token;
+    cfg.storage = storage; /* (grains and persistent actors; copied) */
     if (cluster_o != Py_None && zpy_cluster_get(s->st, cluster_o, &cfg.cluster) < 0) return -1;
     if (max_restarts > 0) cfg.root_max_restarts = (uint32_t)max_restarts;
     if (within > 0) cfg.root_within_ms = zpy_seconds_to_ms(within);
@@ -77,10 +78,17 @@ static int System_init(SystemObject *s, PyObject *args, PyObject *kw) {
     if (!s->cells || !s->timers) return -1;
     s->sweep_at = 1024;
     zpy_host_init(s, budget_s * 1000.0);
-    int rc = za_system_create(&cfg, &s->sys);
+    int rc;
+    /* opening the storage may connect to a server: without the GIL */
+    Py_BEGIN_ALLOW_THREADS;
+    rc = za_system_create(&cfg, &s->sys);
+    Py_END_ALLOW_THREADS;
     if (rc != ZA_OK) {
         s->sys = NULL;
-        zpy_raise_za(s, rc, "System");
+        if (storage && (rc == ZA_EINVAL || rc == ZA_ECONNECT || rc == ZA_EAUTH || rc == ZA_ESTORE))
+            zpy_raise_store(s, rc, za_last_error()); /* (ValueError for a bad URL) */
+        else
+            zpy_raise_za(s, rc, "System");
         return -1;
     }
     s->nworkers = za_system_workers(s->sys);
@@ -153,6 +161,7 @@ static void System_dealloc(SystemObject *s) {
     Py_CLEAR(s->timers);
     Py_CLEAR(s->dl_callback);
     Py_CLEAR(s->abandoned);
+    Py_CLEAR(s->grain_classes);
     Py_CLEAR(s->module);
     tp->tp_free((PyObject *)s);
     Py_DECREF(tp);
@@ -164,6 +173,7 @@ static int System_traverse(SystemObject *s, visitproc visit, void *arg) {
     Py_VISIT(s->timers);
     Py_VISIT(s->dl_callback);
     Py_VISIT(s->abandoned);
+    Py_VISIT(s->grain_classes);
     return 0;
 }
 
@@ -174,6 +184,7 @@ static int System_clear(SystemObject *s) {
     Py_CLEAR(s->timers);
     Py_CLEAR(s->dl_callback);
     Py_CLEAR(s->abandoned);
+    Py_CLEAR(s->grain_classes);
     return 0;
 }
 
@@ -426,10 +437,20 @@ static PyObject *System_spawn_lua(SystemObject *s, PyObject *args, PyObject *kw)
             if (zpy_count(v, "concurrency", 1, ZA_LUA_CONCURRENCY_MAX, &c) < 0) goto err;
             lo.concurrency = (uint32_t)c;
         }
+        if ((v = PyDict_GetItemString(optkw, "persistence_id")) && v != Py_None) {
+            /* a persistent Lua actor (csrc/hosts/lua/persist.c); the string
+             * stays alive in the caller's kw */
+            if (!PyUnicode_Check(v)) {
+                PyErr_Format(PyExc_TypeError, "persistence_id must be a str, not %s",
+                             Py_TYPE(v)->tp_name);
+                goto err;
+            }
+            if (!(lo.persistence_id = zpy_cstring(v, "persistence_id"))) goto err;
+        }
         strat = PyDict_GetItemString(optkw, "strategy");
         Py_XINCREF(strat); /* optkw loses it just below */
-        static const char *lua_only[] = {"memory_limit", "budget",      "open_io_os",
-                                         "strategy",     "concurrency", NULL};
+        static const char *lua_only[] = {"memory_limit", "budget",         "open_io_os", "strategy",
+                                         "concurrency",  "persistence_id", NULL};
         for (int i = 0; lua_only[i]; i++)
             if (PyDict_DelItemString(optkw, lua_only[i]) < 0) PyErr_Clear();
     }

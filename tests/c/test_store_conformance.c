@@ -7,6 +7,9 @@
  * of the crash-safety test: it writes and prints each acknowledged version
  * until it is killed.)
  */
+#include <sqlite3.h>
+
+#include "store/provider.h"
 #include "testservers.h"
 #include "testutil.h"
 
@@ -818,6 +821,444 @@ static void test_reopen(void **state) {
     assert_string_equal(za_store_scheme(p->st), p->name);
 }
 
+/* --------------------------------------------------------------- fencing */
+
+static int f_write(za_store *st, const char *id, uint64_t expected, uint64_t fence,
+                   uint64_t *newv) {
+    za_store_req q = {.op = ZA_STORE_WRITE,
+                      .type = "fence",
+                      .id = id,
+                      .data = "s",
+                      .len = 1,
+                      .version = expected,
+                      .fence = fence};
+    za_store_result r;
+    int rc = za_store_call(st, &q, CALL_MS, &r);
+    if (newv) *newv = r.version;
+    za_store_result_free(&r);
+    return rc;
+}
+
+static int f_op(za_store *st, za_store_op op, const char *id, uint64_t v, uint64_t fence) {
+    char ev[32];
+    int n = snprintf(ev, sizeof ev, "ev%llu", (unsigned long long)v);
+    za_store_req q = {.op = op,
+                      .type = op == ZA_STORE_CLEAR ? "fence" : "t",
+                      .id = id,
+                      .data = op == ZA_STORE_APPEND ? ev : NULL,
+                      .len = op == ZA_STORE_APPEND ? (size_t)n : 0,
+                      .version = v,
+                      .fence = fence};
+    za_store_result r;
+    int rc = za_store_call(st, &q, CALL_MS, &r);
+    za_store_result_free(&r);
+    return rc;
+}
+
+static void assert_fenced_msg(uint64_t token, uint64_t stored) {
+    char want[96];
+    snprintf(want, sizeof want, "fenced: token %llu < stored %llu", (unsigned long long)token,
+             (unsigned long long)stored);
+    if (!strstr(za_last_error(), want)) {
+        fprintf(stderr, "'%s' lacks '%s'\n", za_last_error(), want);
+        fail();
+    }
+}
+
+/* A newer token fences older writers off a state; equal tokens pass;
+ * token 0 is not fenced and does not lower the stored token. */
+static void test_fence_state(void **state) {
+    za_store *st = ((prov *)*state)->st;
+    uint64_t v = 0;
+    assert_int_equal(f_write(st, "s1", 0, 5, &v), ZA_OK);
+    assert_int_equal(v, 1);
+    assert_int_equal(f_write(st, "s1", 1, 3, &v), ZA_EFENCED);
+    assert_fenced_msg(3, 5);
+    za_store_result r;
+    assert_int_equal(st_read(st, "fence", "s1", &r), ZA_OK); /* nothing written */
+    assert_int_equal(r.version, 1);
+    za_store_result_free(&r);
+    assert_int_equal(f_write(st, "s1", 1, 5, &v), ZA_OK); /* the holder itself */
+    assert_int_equal(v, 2);
+    assert_int_equal(f_write(st, "s1", 2, 0, &v), ZA_OK); /* unfenced: as before */
+    assert_int_equal(f_write(st, "s1", 3, 4, &v), ZA_EFENCED);
+    assert_fenced_msg(4, 5);
+    assert_int_equal(f_write(st, "s1", 3, 9, &v), ZA_OK); /* a newer holder */
+    assert_int_equal(v, 4);
+    assert_int_equal(f_write(st, "s1", 4, 5, &v), ZA_EFENCED);
+    assert_fenced_msg(5, 9);
+    /* stale token and stale version: the fence is what is reported */
+    assert_int_equal(f_write(st, "s1", 1, 2, &v), ZA_EFENCED);
+    /* a fresh token and a stale version: a conflict */
+    assert_int_equal(f_write(st, "s1", 1, 10, &v), ZA_ECONFLICT);
+    assert_int_equal(f_write(st, "s1", 4, 10, &v), ZA_OK);
+    /* clear: refused when fenced; a fenced clear keeps the token */
+    assert_int_equal(f_op(st, ZA_STORE_CLEAR, "s1", 5, 7), ZA_EFENCED);
+    assert_fenced_msg(7, 10);
+    assert_int_equal(st_read(st, "fence", "s1", &r), ZA_OK);
+    assert_int_equal(r.version, 5);
+    za_store_result_free(&r);
+    assert_int_equal(f_op(st, ZA_STORE_CLEAR, "s1", 4, 11), ZA_ECONFLICT);
+    assert_int_equal(f_op(st, ZA_STORE_CLEAR, "s1", 5, 11), ZA_OK);
+    assert_int_equal(st_read(st, "fence", "s1", &r), ZA_ENOTFOUND);
+    za_store_result_free(&r);
+    assert_int_equal(f_write(st, "s1", 0, 10, &v), ZA_EFENCED); /* the stale holder */
+    assert_fenced_msg(10, 11);
+    assert_int_equal(f_op(st, ZA_STORE_CLEAR, "s1", ZA_STORE_ANY, 10), ZA_EFENCED);
+    assert_int_equal(f_op(st, ZA_STORE_CLEAR, "s1", 0, 11), ZA_OK); /* must not exist: holds */
+    assert_int_equal(f_write(st, "s1", 0, 11, &v), ZA_OK);
+    assert_int_equal(v, 1);
+    assert_int_equal(st_read(st, "fence", "s1", &r), ZA_OK);
+    assert_int_equal(r.version, 1);
+    assert_memory_equal(r.data, "s", 1);
+    za_store_result_free(&r);
+    /* a fenced clear of a key that never existed records the token too */
+    assert_int_equal(f_op(st, ZA_STORE_CLEAR, "s2", ZA_STORE_ANY, 3), ZA_OK);
+    assert_int_equal(f_write(st, "s2", 0, 2, &v), ZA_EFENCED);
+    assert_int_equal(f_write(st, "s2", 0, 0, &v), ZA_OK); /* unfenced writers are not */
+    /* out of range */
+    assert_int_equal(f_write(st, "s3", 0, (uint64_t)INT64_MAX + 1, &v), ZA_EINVAL);
+    assert_non_null(strstr(za_last_error(), "fencing token"));
+}
+
+static void test_fence_journal(void **state) {
+    za_store *st = ((prov *)*state)->st;
+    uint64_t hi;
+    assert_int_equal(f_op(st, ZA_STORE_APPEND, "fj", 1, 7), ZA_OK);
+    assert_int_equal(f_op(st, ZA_STORE_APPEND, "fj", 2, 6), ZA_EFENCED);
+    assert_fenced_msg(6, 7);
+    assert_int_equal(st_simple(st, ZA_STORE_HIGHEST, "fj", 0, NULL, 0, &hi), ZA_OK);
+    assert_int_equal(hi, 1);
+    assert_int_equal(f_op(st, ZA_STORE_APPEND, "fj", 2, 0), ZA_OK);
+    assert_int_equal(f_op(st, ZA_STORE_APPEND, "fj", 3, 8), ZA_OK);
+    assert_int_equal(f_op(st, ZA_STORE_APPEND, "fj", 3, 9), ZA_ECONFLICT); /* duplicate */
+    assert_int_equal(f_op(st, ZA_STORE_APPEND, "fj", 9, 2), ZA_EFENCED);   /* gap + fenced */
+    assert_int_equal(f_op(st, ZA_STORE_DELETE_TO, "fj", 2, 7), ZA_EFENCED);
+    assert_fenced_msg(7, 8);
+    assert_replay(st, "fj", 1, 0, (uint64_t[]){1, 2, 3}, 3, 3);
+    assert_int_equal(f_op(st, ZA_STORE_DELETE_TO, "fj", 2, 9), ZA_OK);
+    assert_replay(st, "fj", 1, 0, (uint64_t[]){3}, 1, 3);
+    assert_int_equal(f_op(st, ZA_STORE_APPEND, "fj", 4, 8), ZA_EFENCED); /* 9 now */
+    assert_int_equal(f_op(st, ZA_STORE_APPEND, "fj", 4, 9), ZA_OK);
+    /* a fenced delete-to on an empty journal records the token */
+    assert_int_equal(f_op(st, ZA_STORE_DELETE_TO, "fj2", 5, 10), ZA_OK);
+    assert_int_equal(f_op(st, ZA_STORE_APPEND, "fj2", 1, 9), ZA_EFENCED);
+    assert_int_equal(f_op(st, ZA_STORE_APPEND, "fj2", 1, 10), ZA_OK);
+    assert_replay(st, "fj2", 1, 0, (uint64_t[]){1}, 1, 1);
+    /* state and journal tokens are separate */
+    uint64_t v;
+    assert_int_equal(f_write(st, "fj", 0, 1, &v), ZA_OK);
+}
+
+/* Two holders race, round after round, each with its own token: the
+ * newest token wins every round it takes part in, older ones are fenced. */
+typedef struct fracer {
+    za_store *st;
+    uint64_t token;
+    pthread_barrier_t *bar;
+    _Atomic int *fenced_ok;
+} fracer;
+
+static void *frace_fn(void *arg) {
+    fracer *f = arg;
+    for (int round = 0; round < 10; round++) {
+        char id[16];
+        snprintf(id, sizeof id, "fr%d", round);
+        pthread_barrier_wait(f->bar);
+        int rc = f_write(f->st, id, 0, f->token + (uint64_t)round * 10, NULL);
+        pthread_barrier_wait(f->bar);
+        /* after both wrote once, the older token must be refused */
+        rc = f_write(f->st, id, 1, f->token + (uint64_t)round * 10, NULL);
+        if (f->token == 1 && rc != ZA_EFENCED) atomic_fetch_add(f->fenced_ok, 1000);
+        if (f->token == 1 && rc == ZA_EFENCED) atomic_fetch_add(f->fenced_ok, 1);
+        pthread_barrier_wait(f->bar);
+    }
+    return NULL;
+}
+
+static void test_fence_race(void **state) {
+    za_store *st = ((prov *)*state)->st;
+    pthread_barrier_t bar;
+    pthread_barrier_init(&bar, NULL, 2);
+    _Atomic int fenced_ok = 0;
+    /* the newer holder has written at least once before the older one's
+     * second write: the older one is fenced whatever the order of the
+     * first writes (a first write that lost on version still raised
+     * nothing, so write a token unconditionally first) */
+    for (int round = 0; round < 10; round++) {
+        char id[16];
+        snprintf(id, sizeof id, "fr%d", round);
+        assert_int_equal(f_op(st, ZA_STORE_CLEAR, id, ZA_STORE_ANY, 2 + (uint64_t)round * 10),
+                         ZA_OK);
+    }
+    fracer a = {st, 1, &bar, &fenced_ok}, b = {st, 2, &bar, &fenced_ok};
+    pthread_t ta, tb;
+    pthread_create(&ta, NULL, frace_fn, &a);
+    pthread_create(&tb, NULL, frace_fn, &b);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    pthread_barrier_destroy(&bar);
+    assert_int_equal(atomic_load(&fenced_ok), 10);
+}
+
+/* ---------------------------------------------------------- reminder rows */
+
+static int rm_call(za_store *st, za_store_op op, const char *type, const char *key,
+                   const char *name, uint64_t period, uint64_t due, uint64_t last, int catch_up,
+                   uint64_t fence) {
+    za__remind row = {.type = type,
+                      .key = key,
+                      .name = name,
+                      .period_ms = period,
+                      .next_due = due,
+                      .last_fired = last,
+                      .catch_up = (uint32_t)catch_up};
+    char buf[2048];
+    size_t n = za__remind_pack(&row, buf, sizeof buf);
+    assert_true(n <= sizeof buf);
+    za_store_req q = {.op = op, .type = type, .id = key, .data = buf, .len = n, .fence = fence};
+    za_store_result r;
+    int rc = za__store_call_op(st, &q, CALL_MS, &r);
+    za_store_result_free(&r);
+    return rc;
+}
+
+/* List every row (pages of `page`), calling fn on each; returns the count. */
+static size_t rm_list(za_store *st, uint32_t page, void (*fn)(const za__remind *, void *),
+                      void *ud) {
+    char cursor[2048];
+    size_t clen = 0, total = 0;
+    for (int guard = 0; guard < 100000; guard++) {
+        za_store_req q = {.op = ZA__STORE_REMIND_LIST,
+                          .type = "",
+                          .id = "",
+                          .data = clen ? cursor : NULL,
+                          .len = clen,
+                          .max = page};
+        za_store_result r;
+        assert_int_equal(za__store_call_op(st, &q, CALL_MS, &r), ZA_OK);
+        for (size_t i = 0; i < r.nevents; i++) {
+            za__remind row;
+            assert_int_equal(za__remind_unpack(r.events[i].data, r.events[i].len, &row), ZA_OK);
+            fn(&row, ud);
+            total++;
+        }
+        size_t n = r.nevents;
+        if (n) {
+            memcpy(cursor, r.events[n - 1].data, r.events[n - 1].len);
+            clen = r.events[n - 1].len;
+        }
+        za_store_result_free(&r);
+        if (n < (page ? page : ZA__REMIND_PAGE)) break;
+    }
+    return total;
+}
+
+typedef struct rm_seen {
+    za__remind rows[8];
+    char keep[8][3][64];
+    size_t n;
+} rm_seen;
+
+static void rm_collect(const za__remind *row, void *ud) {
+    rm_seen *s = ud;
+    if (s->n >= 8) return;
+    za__remind *d = &s->rows[s->n];
+    *d = *row;
+    snprintf(s->keep[s->n][0], 64, "%s", row->type);
+    snprintf(s->keep[s->n][1], 64, "%s", row->key);
+    snprintf(s->keep[s->n][2], 64, "%s", row->name);
+    d->type = s->keep[s->n][0];
+    d->key = s->keep[s->n][1];
+    d->name = s->keep[s->n][2];
+    s->n++;
+}
+
+static void test_reminder_rows(void **state) {
+    za_store *st = ((prov *)*state)->st;
+    rm_seen seen = {0};
+    assert_int_equal(rm_list(st, 0, rm_collect, &seen), 0);
+    assert_int_equal(
+        rm_call(st, ZA__STORE_REMIND_PUT, "acct", "alice", "settle", 60000, 1000, 0, 1, 0), ZA_OK);
+    assert_int_equal(
+        rm_call(st, ZA__STORE_REMIND_PUT, "acct", "alice", "audit", 5000, 2000, 0, 0, 0), ZA_OK);
+    assert_int_equal(rm_call(st, ZA__STORE_REMIND_PUT, "a:b", "c", "x", 1000, 3, 0, 1, 0), ZA_OK);
+    assert_int_equal(rm_call(st, ZA__STORE_REMIND_PUT, "a", "b:c", "x", 1000, 4, 0, 1, 0), ZA_OK);
+    /* the same name replaces */
+    assert_int_equal(
+        rm_call(st, ZA__STORE_REMIND_PUT, "acct", "alice", "settle", 120000, 7777, 1500, 0, 0),
+        ZA_OK);
+    assert_int_equal(rm_list(st, 0, rm_collect, &seen), 4);
+    /* ordered by (type, key, name), bytewise */
+    assert_string_equal(seen.rows[0].type, "a");
+    assert_string_equal(seen.rows[0].key, "b:c");
+    assert_string_equal(seen.rows[1].type, "a:b");
+    assert_string_equal(seen.rows[2].name, "audit");
+    assert_int_equal(seen.rows[2].period_ms, 5000);
+    assert_int_equal(seen.rows[2].catch_up, 0);
+    assert_string_equal(seen.rows[3].name, "settle");
+    assert_int_equal(seen.rows[3].period_ms, 120000);
+    assert_int_equal(seen.rows[3].next_due, 7777);
+    assert_int_equal(seen.rows[3].last_fired, 1500);
+    assert_int_equal(seen.rows[3].catch_up, 0);
+    /* touch moves the times only */
+    assert_int_equal(
+        rm_call(st, ZA__STORE_REMIND_TOUCH, "acct", "alice", "settle", 1, 9999, 8888, 1, 0), ZA_OK);
+    assert_int_equal(rm_call(st, ZA__STORE_REMIND_TOUCH, "acct", "alice", "nope", 1, 9, 8, 1, 0),
+                     ZA_ENOTFOUND);
+    seen.n = 0;
+    assert_int_equal(rm_list(st, 0, rm_collect, &seen), 4);
+    assert_int_equal(seen.rows[3].period_ms, 120000);
+    assert_int_equal(seen.rows[3].next_due, 9999);
+    assert_int_equal(seen.rows[3].last_fired, 8888);
+    assert_int_equal(seen.rows[3].catch_up, 0);
+    /* delete */
+    assert_int_equal(rm_call(st, ZA__STORE_REMIND_DEL, "acct", "alice", "audit", 0, 0, 0, 0, 0),
+                     ZA_OK);
+    assert_int_equal(rm_call(st, ZA__STORE_REMIND_DEL, "acct", "alice", "audit", 0, 0, 0, 0, 0),
+                     ZA_ENOTFOUND);
+    assert_int_equal(rm_call(st, ZA__STORE_REMIND_TOUCH, "acct", "alice", "audit", 1, 9, 8, 1, 0),
+                     ZA_ENOTFOUND); /* a touch never brings a row back */
+    seen.n = 0;
+    assert_int_equal(rm_list(st, 0, rm_collect, &seen), 3);
+    /* fencing */
+    assert_int_equal(rm_call(st, ZA__STORE_REMIND_PUT, "acct", "bob", "f", 1000, 1, 0, 1, 5),
+                     ZA_OK);
+    assert_int_equal(rm_call(st, ZA__STORE_REMIND_PUT, "acct", "bob", "f", 1000, 1, 0, 1, 4),
+                     ZA_EFENCED);
+    assert_fenced_msg(4, 5);
+    assert_int_equal(rm_call(st, ZA__STORE_REMIND_TOUCH, "acct", "bob", "f", 1000, 1, 0, 1, 4),
+                     ZA_EFENCED);
+    assert_int_equal(rm_call(st, ZA__STORE_REMIND_DEL, "acct", "bob", "f", 0, 0, 0, 0, 3),
+                     ZA_EFENCED);
+    seen.n = 0;
+    rm_list(st, 0, rm_collect, &seen);
+    assert_int_equal(seen.rows[3].fence, 5);
+    assert_int_equal(rm_call(st, ZA__STORE_REMIND_DEL, "acct", "bob", "f", 0, 0, 0, 0, 6), ZA_OK);
+    /* a packed row that is not one: refused before it is queued */
+    za_store_req bad = {
+        .op = ZA__STORE_REMIND_PUT, .type = "acct", .id = "x", .data = "junk", .len = 4};
+    za_store_result r;
+    assert_int_equal(za__store_call_op(st, &bad, CALL_MS, &r), ZA_EINVAL);
+    za_store_result_free(&r);
+    /* and the public entry point does not know the internal operations */
+    assert_int_equal(za_store_call(st, &bad, CALL_MS, &r), ZA_EINVAL);
+    za_store_result_free(&r);
+    /* clean up for the paging test */
+    assert_int_equal(rm_call(st, ZA__STORE_REMIND_DEL, "acct", "alice", "settle", 0, 0, 0, 0, 0),
+                     ZA_OK);
+    assert_int_equal(rm_call(st, ZA__STORE_REMIND_DEL, "a:b", "c", "x", 0, 0, 0, 0, 0), ZA_OK);
+    assert_int_equal(rm_call(st, ZA__STORE_REMIND_DEL, "a", "b:c", "x", 0, 0, 0, 0, 0), ZA_OK);
+}
+
+typedef struct rm_pages {
+    char last[3][64];
+    size_t n, out_of_order, bad;
+} rm_pages;
+
+static void rm_check(const za__remind *row, void *ud) {
+    rm_pages *p = ud;
+    char t[64], k[64], nm[64];
+    snprintf(t, sizeof t, "%s", row->type);
+    snprintf(k, sizeof k, "%s", row->key);
+    snprintf(nm, sizeof nm, "%s", row->name);
+    if (p->n) {
+        int c = strcmp(p->last[0], t);
+        if (!c) c = strcmp(p->last[1], k);
+        if (!c) c = strcmp(p->last[2], nm);
+        if (c >= 0) p->out_of_order++;
+    }
+    /* each row carries its own numbers */
+    unsigned idx;
+    if (sscanf(k, "g%u", &idx) != 1 || row->period_ms != 1000 + idx) p->bad++;
+    memcpy(p->last[0], t, 64);
+    memcpy(p->last[1], k, 64);
+    memcpy(p->last[2], nm, 64);
+    p->n++;
+}
+
+static void put_cb(za_store_result *res, void *ud) {
+    count_cb(res, ud);
+}
+
+/* Many rows list in full, in order, page by page, without duplicates. */
+static void test_reminder_rows_paged(void **state) {
+    za_store *st = ((prov *)*state)->st;
+    enum { N = 2500 };
+    counter c = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    for (unsigned i = 0; i < N; i++) {
+        char key[32], name[32];
+        snprintf(key, sizeof key, "g%u", i);
+        snprintf(name, sizeof name, i % 3 ? "r%u" : "r:%u-ключ", i % 7);
+        za__remind row = {.type = i % 2 ? "pg-odd" : "pg-even",
+                          .key = key,
+                          .name = name,
+                          .period_ms = 1000 + i,
+                          .next_due = i,
+                          .catch_up = 1};
+        char buf[256];
+        size_t n = za__remind_pack(&row, buf, sizeof buf);
+        za_store_req q = {
+            .op = ZA__STORE_REMIND_PUT, .type = row.type, .id = key, .data = buf, .len = n};
+        assert_int_equal(za__store_submit_op(st, &q, put_cb, &c), ZA_OK);
+    }
+    assert_true(WAIT_UNTIL(__extension__({
+                               pthread_mutex_lock(&c.mu);
+                               int d = c.done;
+                               pthread_mutex_unlock(&c.mu);
+                               d == N;
+                           }),
+                           60000));
+    assert_int_equal(c.ok, N);
+    rm_pages pg = {0};
+    assert_int_equal(rm_list(st, 0, rm_check, &pg), N);
+    assert_int_equal(pg.out_of_order, 0);
+    assert_int_equal(pg.bad, 0);
+    memset(&pg, 0, sizeof pg);
+    assert_int_equal(rm_list(st, 333, rm_check, &pg), N);
+    assert_int_equal(pg.out_of_order, 0);
+}
+
+/* A database made by the schema before fencing tokens (no fence columns,
+ * no reminder table) opens, keeps its data, and takes fenced writes. */
+static void test_sqlite_old_schema(void **state) {
+    (void)state;
+    char dir[] = "/tmp/za-oldschema-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256], url[300];
+    snprintf(path, sizeof path, "%s/old.db", dir);
+    snprintf(url, sizeof url, "sqlite://%s", path);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "CREATE TABLE za_state (type TEXT NOT NULL, id TEXT NOT NULL, "
+                     "  version INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (type, id));"
+                     "CREATE TABLE za_journal (type TEXT NOT NULL, id TEXT NOT NULL, "
+                     "  seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (type, id, seq));"
+                     "CREATE TABLE za_journal_hi (type TEXT NOT NULL, id TEXT NOT NULL, "
+                     "  hi INTEGER NOT NULL, PRIMARY KEY (type, id));"
+                     "INSERT INTO za_state VALUES ('fence', 'old', 3, x'6f6c64');"
+                     "INSERT INTO za_journal_hi VALUES ('t', 'oldj', 2);",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    for (int round = 0; round < 2; round++) { /* the second open finds the columns there */
+        za_store *st;
+        assert_int_equal(za_store_open(url, NULL, &st), ZA_OK);
+        za_store_result r;
+        assert_int_equal(st_read(st, "fence", "old", &r), ZA_OK);
+        assert_int_equal(r.version, 3 + (uint64_t)round);
+        za_store_result_free(&r);
+        assert_int_equal(f_write(st, "old", 3 + (uint64_t)round, 4, NULL), ZA_OK);
+        assert_int_equal(f_write(st, "old", 4 + (uint64_t)round, 3, NULL), ZA_EFENCED);
+        assert_int_equal(f_op(st, ZA_STORE_APPEND, "oldj", 3 + (uint64_t)round, 2), ZA_OK);
+        assert_int_equal(rm_call(st, ZA__STORE_REMIND_PUT, "g", "k", "n", 1000, 1, 0, 1, 0), ZA_OK);
+        za_store_close(st);
+    }
+    ts_rm_rf(dir);
+}
+
 /* ------------------------------------------------------------------ main */
 
 #define PROVIDER_TESTS(st)                                                                         \
@@ -834,6 +1275,11 @@ static void test_reopen(void **state) {
         cmocka_unit_test_prestate(test_bad_requests, st),                                          \
         cmocka_unit_test_prestate(test_completion_message, st),                                    \
         cmocka_unit_test_prestate(test_blocking_call_in_actor, st),                                \
+        cmocka_unit_test_prestate(test_fence_state, st),                                           \
+        cmocka_unit_test_prestate(test_fence_journal, st),                                         \
+        cmocka_unit_test_prestate(test_fence_race, st),                                            \
+        cmocka_unit_test_prestate(test_reminder_rows, st),                                         \
+        cmocka_unit_test_prestate(test_reminder_rows_paged, st),                                   \
         cmocka_unit_test_prestate(test_bad_credentials, st),                                       \
         cmocka_unit_test_prestate(test_reopen, st),                                                \
         cmocka_unit_test_prestate(test_server_down_and_back, st),                                  \
@@ -843,7 +1289,8 @@ int main(int argc, char **argv) {
     if (argc == 3 && !strcmp(argv[1], "--crash-writer")) return crash_child(argv[2]);
     static prov mem = {.name = "memory"}, sq = {.name = "sqlite"}, rd = {.name = "redis"},
                 pg = {.name = "postgresql"};
-    const struct CMUnitTest misc[] = {cmocka_unit_test(test_bad_urls)};
+    const struct CMUnitTest misc[] = {cmocka_unit_test(test_bad_urls),
+                                      cmocka_unit_test(test_sqlite_old_schema)};
     const struct CMUnitTest t_mem[] = {PROVIDER_TESTS(&mem)};
     const struct CMUnitTest t_sq[] = {PROVIDER_TESTS(&sq)};
     const struct CMUnitTest t_rd[] = {PROVIDER_TESTS(&rd)};

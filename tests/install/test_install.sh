@@ -100,7 +100,7 @@ hdr=$(awk '$2 ~ /^ZA_VERSION_(MAJOR|MINOR|PATCH)$/ { d[$2] = $3 }
 rockspec=$($MAKE --no-print-directory -s rockspec | tail -1)
 # the generated release rockspec must load, name the version and list existing sources
 # ... and list every source the Lua module is built from (what `make lua` compiles), no more
-if lua5.4 - "$rockspec" "$hdr" csrc/*.c csrc/hosts/lua/*.c $(ls csrc/cluster/*.c csrc/store/*.c csrc/http/*.c 2>/dev/null) lua/*.c <<'LUA'; then ok "$rockspec: version $hdr-1, sources exist and are complete"; else fail "$rockspec"; fi
+if lua5.4 - "$rockspec" "$hdr" csrc/*.c csrc/hosts/lua/*.c $(ls csrc/cluster/*.c csrc/store/*.c csrc/http/*.c csrc/grain/*.c 2>/dev/null) lua/*.c <<'LUA'; then ok "$rockspec: version $hdr-1, sources exist and are complete"; else fail "$rockspec"; fi
 local path, want = arg[1], arg[2]
 local spec = {}
 assert(loadfile(path, "t", spec))()

@@ -25,6 +25,28 @@ for _, kind in ipairs{ "memory", "sqlite" } do
       if dir then os.execute("rm -rf '" .. dir .. "'") end
     end)
 
+    it("fences off an older token: nil, \"fenced\", msg and nothing written", function()
+      assert.are.equal(1, store:write("f", "a", 0, 5))
+      local ok, err, msg = store:write("f", "stale", 1, { fence = 3 })
+      assert.is_nil(ok)
+      assert.are.equal("fenced", err)
+      assert.are.equal("fenced: token 3 < stored 5", msg)
+      assert.are.equal("a", (store:read("f")))
+      assert.are.equal(2, store:write("f", "b", 1, { fence = 5 }))
+      assert.are.equal(3, store:write("f", "c", 2)) -- no token: not fenced
+      ok, err = store:clear("f", nil, 4)
+      assert.are.equal("fenced", err)
+      assert.is_true(store:clear("f", 3, 6))
+      assert.are.equal(1, store:append("fj", 1, "e", 7))
+      ok, err = store:append("fj", 2, "e", 6)
+      assert.are.equal("fenced", err)
+      ok, err = store:delete_to("fj", 1, 6)
+      assert.are.equal("fenced", err)
+      assert.is_true(store:delete_to("fj", 1, 8))
+      assert.has_error(function() store:write("f", 1, 0, "x") end)
+      assert.has_error(function() store:write("f", 1, 0, -1) end)
+    end)
+
     it("writes with versions; a stale write is a conflict and writes nothing", function()
       assert.is_nil(store:read("acct"))
       assert.are.equal(1, store:write("acct", { balance = 10 }, 0))

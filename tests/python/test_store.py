@@ -190,6 +190,36 @@ def test_journal(store):
     assert store.append(j, 4, "d") == 4
 
 
+def test_fencing(store):
+    k = key(store, "fenced")
+    assert store.write(k, "a", 0, fence=5) == 1
+    with pytest.raises(zactor.Fenced, match="fenced: token 3 < stored 5"):
+        store.write(k, "stale", 1, fence=3)
+    assert store.read(k) == ("a", 1)  # nothing written
+    assert store.write(k, "b", 1, fence=5) == 2  # the holder itself
+    assert store.write(k, "c", 2) == 3  # not fenced: as before
+    with pytest.raises(zactor.VersionConflict):  # Fenced is a kind of conflict
+        store.write(k, "stale", 3, fence=4)
+    with pytest.raises(zactor.Fenced):
+        store.clear(k, fence=1)
+    store.clear(k, fence=7)
+    assert store.read(k) is None
+    with pytest.raises(zactor.Fenced, match="token 6 < stored 7"):  # the token outlives it
+        store.write(k, "x", 0, fence=6)
+    j = key(store, "fencedj")
+    assert store.append(j, 1, "e1", fence=2) == 1
+    with pytest.raises(zactor.Fenced):
+        store.append(j, 2, "e2", fence=1)
+    with pytest.raises(zactor.Fenced):
+        store.delete_to(j, 1, fence=1)
+    store.delete_to(j, 1, fence=3)
+    assert store.replay(j) == []
+    assert issubclass(zactor.Fenced, zactor.VersionConflict)
+    for bad in (-1, 2**63, "1"):
+        with pytest.raises(ValueError, match="fenc"):
+            store.write(k, "x", 0, fence=bad)
+
+
 def test_keys(store):
     store.write(("a:b", "c"), 1, 0)
     store.write(("a", "b:c"), 2, 0)

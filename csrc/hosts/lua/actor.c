@@ -9,23 +9,18 @@
 #include <lualib.h>
 
 #include "err.h"
+#include "utf8.h"
 #include <stdlib.h>
 #include <string.h>
 
-#define ZA_LUA_MAGIC 0x7a4c7561u /* "zLua": guards the spawn args header */
+/* What za_lua_spawn_ex hands actor_start, ahead of the persistence id and
+ * the MessagePack init arguments (za__lua_spawn_hdr, lua_actor.h); the
+ * runtime keeps the copy for restarts. Pointers are to process-lifetime
+ * data (the proto cache, interned search paths). */
+typedef za__lua_spawn_hdr spawn_hdr;
 
-/* What za_lua_spawn_ex hands actor_start, ahead of the MessagePack init
- * arguments; the runtime keeps the copy for restarts. Pointers are to
- * process-lifetime data (the proto cache, interned search paths). */
-typedef struct spawn_hdr {
-    uint32_t magic;
-    uint32_t budget_ms;
-    const za__lua_proto *proto;
-    const char *search; /* for the actor's own ctx:spawn */
-    size_t memory_limit;
-    int open_io_os;
-    uint32_t concurrency; /* 0: the behaviour's field, else 1 */
-} spawn_hdr;
+/* relaxed: only uniqueness matters, no data is published with it */
+static _Atomic uint64_t next_spawn_id = 1;
 
 /* Opening a library costs ~2 us per state (all six: ~12 of a spawn's ~18
  * us), so base and string (string methods need their metatable) are always
@@ -73,24 +68,20 @@ static int handler_ref(lua_State *L, int tbl, const char *name, int required) {
     return luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
-/* Build a new state's environment: libraries, sandbox, refs, the global
- * `zactor`, ctx. A sandboxed state then records its pristine point, so it
- * can be reset for another actor when this one stops (statepool.c). */
-static void build_env(lua_State *L, za__lua_actor *a, const spawn_hdr *h) {
+void za__lua_open_env(lua_State *L, int open_io_os, unsigned libs) {
     luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
     luaL_requiref(L, LUA_STRLIBNAME, za__lua_open_string, 1);
     lua_pop(L, 2);
-    za__lua_sandbox_base(L, h->open_io_os);
+    za__lua_sandbox_base(L, open_io_os);
     unsigned lazy = 0;
     for (int i = 0; za__lua_lazy_libs[i].name; i++) {
-        if (h->proto->libs & (1u << i)) {
+        if (libs & (1u << i)) {
             luaL_requiref(L, za__lua_lazy_libs[i].name, za__lua_lazy_libs[i].func, 1);
             lua_pop(L, 1);
         } else {
             lazy = 1;
         }
     }
-    a->libs = h->proto->libs;
     if (lazy) {
         lua_pushglobaltable(L);
         lua_createtable(L, 0, 1);
@@ -99,24 +90,26 @@ static void build_env(lua_State *L, za__lua_actor *a, const spawn_hdr *h) {
         lua_setmetatable(L, -2);
         lua_pop(L, 1);
     }
-    if (h->open_io_os) {
+    if (open_io_os) {
         luaL_requiref(L, LUA_IOLIBNAME, luaopen_io, 1);
         luaL_requiref(L, LUA_OSLIBNAME, luaopen_os, 1);
         lua_pop(L, 2);
     }
     za__lua_open_refs(L);
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &za_lua_behaviour); /* the ref metatable */
-    a->ref_mt = lua_topointer(L, -1);
-    lua_pop(L, 1);
     lua_createtable(L, 0, 12); /* global zactor: the value model (codec.c) */
     za_lua_values_api(L);
     lua_setglobal(L, "zactor");
-    a->ref_ctx = za__lua_new_ctx(L);
-    if (!h->open_io_os && za__lua_pristine_take(L) == 0) a->pristine = 1;
+}
+
+/* Only sandboxed plain actors reuse states (statepool.c): grain
+ * activations and persistent actors keep more than a handler's state. */
+static int poolable(const spawn_hdr *h) {
+    return !h->open_io_os && !(h->flags & ZA__LUA_GRAIN) && !h->pid_len;
 }
 
 /* Runs protected: build the state (unless it is a reused one), load the
- * behaviour, call init. */
+ * behaviour, call init (grains and persistent actors: the startup run calls
+ * it, persist.c). */
 static int setup_cf(lua_State *L) {
     za__lua_actor *a = za__lua_actor_of(L);
     const spawn_hdr *h = lua_touserdata(L, 1);
@@ -124,7 +117,13 @@ static int setup_cf(lua_State *L) {
     size_t alen = (size_t)lua_tointeger(L, 3);
     lua_settop(L, 0);
     if (!a->pristine) {
-        build_env(L, a, h);
+        za__lua_open_env(L, h->open_io_os, h->proto->libs);
+        a->libs = h->proto->libs;
+        lua_rawgetp(L, LUA_REGISTRYINDEX, &za_lua_behaviour); /* the ref metatable */
+        a->ref_mt = lua_topointer(L, -1);
+        lua_pop(L, 1);
+        a->ref_ctx = za__lua_new_ctx(L);
+        if (poolable(h) && za__lua_pristine_take(L) == 0) a->pristine = 1;
     } else {
         /* a reused state: libraries the behaviour names that its pristine
          * point lacks (the reset takes them away again) */
@@ -152,12 +151,14 @@ static int setup_cf(lua_State *L) {
     a->ref_down = handler_ref(L, t, "down", 0);
     za__lua_read_concurrency(L, t, a);
     if (h->concurrency) a->concurrency = h->concurrency; /* the spawn option wins */
+    if (h->flags & ZA__LUA_GRAIN) za__lua_grain_handlers(L, t, a);
     lua_getfield(L, t, "child_failed");
     if (lua_isfunction(L, -1))
         lua_setfield(L, LUA_REGISTRYINDEX, "zactor.child_failed");
     else
         lua_pop(L, 1);
     lua_settop(L, 0);
+    if ((h->flags & ZA__LUA_GRAIN) || h->pid_len) return 0; /* persist.c calls init */
     if (a->ref_init != LUA_NOREF) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, a->ref_init);
         lua_rawgeti(L, LUA_REGISTRYINDEX, a->ref_ctx);
@@ -194,13 +195,15 @@ static void log_start_failure(za_ctx *ctx, const za__lua_proto *p, const char *w
  * here (a reused state may keep it, with the compiled chunk). */
 static void free_actor(za__lua_actor *a, int final) {
     za__lua_runs_free(a);
+    za__lua_persist_free(a);
     if (za__lua_pool_reset(a, final) == 0) {
         za__lua_wd_remove(a);
         za__lua_pool_put(a);
         return;
     }
     za__lua_chunk_drop(a);
-    if (final) za__lua_proto_release(a->proto);
+    if (final && !a->grain) /* a grain class holds its proto for the system's life (grain.c) */
+        za__lua_proto_release(a->proto);
     if (a->L) {
         za__lua_mark_running(a, a->L); /* a runaway __gc is stopped too */
         lua_close(a->L);
@@ -221,12 +224,12 @@ static int actor_start(za_ctx *ctx, const void *args, size_t len) {
         return -1;
     }
     memcpy(&h, args, sizeof h);
-    if (h.magic != ZA_LUA_MAGIC) {
+    if (h.magic != ZA_LUA_MAGIC || len - sizeof h < h.pid_len) {
         za_ctx_fail(ctx, ZA_EINVAL, "Lua actor spawned with a bad header (use za_lua_spawn)");
         return -1;
     }
     size_t limit = h.memory_limit ? h.memory_limit : ZA_LUA_DEFAULT_MEMORY;
-    za__lua_actor *a = h.open_io_os ? NULL : za__lua_pool_take(limit);
+    za__lua_actor *a = poolable(&h) ? za__lua_pool_take(limit) : NULL;
     if (!a && !(a = calloc(1, sizeof *a))) {
         za_ctx_fail(ctx, ZA_ENOMEM, "out of memory");
         return -1;
@@ -239,10 +242,12 @@ static int actor_start(za_ctx *ctx, const void *args, size_t len) {
     a->restarts = za_ctx_restarts(ctx);
     a->search = h.search;
     a->proto = h.proto;
+    a->spawn_id = h.spawn_id;
     a->ctx = ctx;
     a->ref_receive = a->ref_init = a->ref_stop = a->ref_down = LUA_NOREF;
     if (!a->L) a->ref_ctx = LUA_NOREF; /* a reused state keeps its ctx */
-    if (a->L) {                        /* reused */
+    a->ref_apply = a->ref_activate = a->ref_deactivate = a->ref_reminder = LUA_NOREF;
+    if (a->L) { /* reused */
         if (za__lua_wd_add(a) != 0) {
             za__lua_pool_discard(a);
             za_ctx_fail(ctx, ZA_ENOMEM, "out of memory");
@@ -257,6 +262,9 @@ static int actor_start(za_ctx *ctx, const void *args, size_t len) {
             return -1;
         }
     }
+    /* a restart keeps the messages the last incarnation had stashed: they
+     * go first (a failed start turns them into dead letters) */
+    int adopted = za__lua_stash_adopt(a);
     if (!a->L) a->L = lua_newstate(za__lua_alloc, a);
     if (!a->L) {
         za_ctx_fail(ctx, ZA_ENOMEM, "cannot create a Lua state within memory_limit=%zu bytes",
@@ -271,8 +279,8 @@ static int actor_start(za_ctx *ctx, const void *args, size_t len) {
     lua_pushcfunction(L, msgh);
     lua_pushcfunction(L, setup_cf);
     lua_pushlightuserdata(L, &h);
-    lua_pushlightuserdata(L, (void *)((const char *)args + sizeof h));
-    lua_pushinteger(L, (lua_Integer)(len - sizeof h));
+    lua_pushlightuserdata(L, (void *)((const char *)args + sizeof h + h.pid_len));
+    lua_pushinteger(L, (lua_Integer)(len - sizeof h - h.pid_len));
     za__lua_mark_running(a, L);
     int st = lua_pcall(L, 3, 0, 1);
     za__lua_mark_idle(a, L);
@@ -288,8 +296,16 @@ static int actor_start(za_ctx *ctx, const void *args, size_t len) {
     }
     lua_settop(L, 0);
     a->grace = 0;
+    if (((h.flags & ZA__LUA_GRAIN) || h.pid_len) &&
+        za__lua_persist_start(a, &h, (const char *)args + sizeof h, len - sizeof h) != 0) {
+        log_start_failure(ctx, h.proto, a->fail[0] ? a->fail : "startup failed");
+        free_actor(a, 0);
+        return -1;
+    }
     a->ctx = NULL;
     *slot = a;
+    if (adopted && za_tell(a->sys, a->self, ZA__LUA_TAG_DRAIN, NULL, 0) != ZA_OK)
+        za__lua_stash_free(a); /* cannot be served: dead letters, askers told */
     return 0;
 }
 
@@ -307,7 +323,8 @@ static void actor_stop(za_ctx *ctx) {
     if (!a) return;
     *slot = NULL;
     a->ctx = ctx;
-    a->stopping = 1; /* ctx:spawn refuses: a child would outlive its parent */
+    a->stopping = 1;                       /* ctx:spawn refuses: a child would outlive its parent */
+    if (a->waiting) za__lua_runs_close(a); /* suspended handlers' <close> run first */
     if (a->ref_stop != LUA_NOREF) {
         lua_State *L = a->L;
         lua_settop(L, 0);
@@ -321,7 +338,9 @@ static void actor_stop(za_ctx *ctx) {
         za__lua_mark_idle(a, L);
     }
     a->ctx = NULL;
-    free_actor(a, za_ctx_final_stop(ctx));
+    int final = za_ctx_final_stop(ctx);
+    if (!final) za__lua_stash_carry(a); /* a restart: the next incarnation serves them */
+    free_actor(a, final);
 }
 
 const za_behaviour za_lua_behaviour = {
@@ -363,6 +382,7 @@ int za_lua_spawn_ex(za_system *sys, const char *spec, const void *args_msgpack, 
     spawn_hdr h;
     memset(&h, 0, sizeof h);
     h.magic = ZA_LUA_MAGIC;
+    h.spawn_id = atomic_fetch_add_explicit(&next_spawn_id, 1, memory_order_relaxed);
     h.proto = p;
     h.search = search;
     if (lopts) {
@@ -377,14 +397,23 @@ int za_lua_spawn_ex(za_system *sys, const char *spec, const void *args_msgpack, 
         }
         h.concurrency = lopts->concurrency;
     }
+    const char *pid = lopts ? lopts->persistence_id : NULL;
+    size_t plen = pid ? strlen(pid) : 0;
+    if (pid && (plen == 0 || plen > 1024 || !za__utf8_valid(pid, plen))) {
+        za__lua_proto_release(p);
+        SPAWN_FAIL(ZA_EVALUE, "persistence_id must be 1..1024 bytes of UTF-8");
+    }
+    h.pid_len = (uint32_t)plen;
     char stackbuf[512];
-    char *buf = sizeof h + len <= sizeof stackbuf ? stackbuf : malloc(sizeof h + len);
+    size_t total = sizeof h + plen + len;
+    char *buf = total <= sizeof stackbuf ? stackbuf : malloc(total);
     if (!buf) {
         za__lua_proto_release(p);
         SPAWN_FAIL(ZA_ENOMEM, "out of memory");
     }
     memcpy(buf, &h, sizeof h);
-    if (len) memcpy(buf + sizeof h, args_msgpack, len);
+    if (plen) memcpy(buf + sizeof h, pid, plen);
+    if (len) memcpy(buf + sizeof h + plen, args_msgpack, len);
     /* Asynchronous, from the main script as from an actor: what can be
      * checked in the caller's thread was (the spec, the chunk compiled by
      * za__lua_proto_get: a syntax error or a missing file raises here).
@@ -393,7 +422,7 @@ int za_lua_spawn_ex(za_system *sys, const char *spec, const void *args_msgpack, 
      * init is logged to stderr (log_start_failure) and the runtime
      * remembers it, so the first tell or ask to the ref raises "actor 1.5
      * failed to start: <reason>" (startfail.c). */
-    int rc = za_spawn(sys, &za_lua_behaviour, buf, sizeof h + len, opts, out);
+    int rc = za_spawn(sys, &za_lua_behaviour, buf, total, opts, out);
     if (buf != stackbuf) free(buf);
     if (rc != ZA_OK) {
         /* no actor was made, so none holds the proto */

@@ -144,7 +144,9 @@ static int ctx_ask(lua_State *L) {
     size_t len;
     const void *d = za__lua_encode_or_raise(L, a, 3, &len);
     uint64_t corr = 0;
+    uint64_t prev = za__lua_chain_enter(run); /* the ask carries the handler's chain */
     int rc = za_ctx_ask(a->ctx, r, 0, d, len, ms, &corr);
+    za_chain_enter(prev);
     za__lua_pack_after(a, len);
     if (rc != ZA_OK) za_lua_raise(L, "ask", rc);
     run->wait_corr = corr;
@@ -212,10 +214,28 @@ static int ctx_index(lua_State *L) {
 }
 
 static const luaL_Reg ctx_methods[] = {
-    {"spawn", ctx_spawn}, {"send_after", ctx_send_after}, {"cancel_timer", ctx_cancel_timer},
-    {"watch", ctx_watch}, {"unwatch", ctx_unwatch},       {"stop", ctx_stop},
-    {"ask", ctx_ask},     {"sleep", za__lua_ctx_sleep},   {"ask_all", za__lua_ctx_ask_all},
-    {"tell", ctx_tell},   {"lookup", ctx_lookup},         {"trace", ctx_trace},
+    {"spawn", ctx_spawn},
+    {"send_after", ctx_send_after},
+    {"cancel_timer", ctx_cancel_timer},
+    {"watch", ctx_watch},
+    {"unwatch", ctx_unwatch},
+    {"stop", ctx_stop},
+    {"ask", ctx_ask},
+    {"sleep", za__lua_ctx_sleep},
+    {"ask_all", za__lua_ctx_ask_all},
+    {"tell", ctx_tell},
+    {"lookup", ctx_lookup},
+    {"trace", ctx_trace},
+    /* grains and persistent actors (persist.c, grain.c) */
+    {"state", za__lua_ctx_state},
+    {"save", za__lua_ctx_save},
+    {"clear", za__lua_ctx_clear},
+    {"persist", za__lua_ctx_persist},
+    {"remind", za__lua_ctx_remind},
+    {"forget", za__lua_ctx_forget},
+    {"key", za__lua_ctx_key},
+    {"deactivate", za__lua_ctx_deactivate},
+    {"grain", za__lua_ctx_grain},
     {NULL, NULL},
 };
 

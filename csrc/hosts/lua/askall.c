@@ -3,8 +3,9 @@
  * at once and wait for all the answers (a list, in order). The handler
  * suspends once; each reply resumes it briefly to file the answer, and it
  * yields again until the last one. The first failure (error, timeout, dead
- * target) raises at once; the answers still pending are then ignored when
- * they arrive (like a late reply to a handler lost in a restart).
+ * target) raises at once; the answers still pending then arrive for
+ * nobody and become dead letters (late_reply, counted), as the late reply
+ * of an ask Python's zactor.gather cancelled does.
  */
 #include "lua_actor.h"
 
@@ -91,10 +92,12 @@ int za__lua_ctx_ask_all(lua_State *L) {
         lua_geti(L, -2, 2);
         size_t len;
         const void *d = za__lua_encode_or_raise(L, a, lua_gettop(L), &len);
+        uint64_t prev = za__lua_chain_enter(run); /* each ask carries the handler's chain */
         int rc = za_ctx_ask(a->ctx, r, 0, d, len, ms, &set[i - 1]);
+        za_chain_enter(prev);
         za__lua_pack_after(a, len);
         if (rc != ZA_OK) {
-            /* the asks already sent are abandoned: their replies are ignored */
+            /* the asks already sent are abandoned: their replies become dead letters */
             za__lua_wait_set_free(run);
             za_lua_raise(L, "ask_all", rc);
         }

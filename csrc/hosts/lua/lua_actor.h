@@ -100,7 +100,18 @@ typedef struct za__lua_run {
     uint64_t *wait_set; /* ctx:ask_all: the corrs still awaited (0: answered), or NULL */
     uint32_t wait_n;
     za_ref wait_to; /* the actor its ctx:ask waits on (re-entry, stash.c), or none */
+    int role;       /* ZA__LUA_ROLE_*: what its end means (persist.c), 0: a plain handler */
+    uint64_t chain; /* call chain (za_chain_new): its message's, else made at its first ask */
 } za__lua_run;
+
+/* Asks a handler makes carry its call chain, so any cycle of asks that
+ * comes back here re-enters (stash.c). A handler whose message carried no
+ * chain gets one at its first ask (not per message: most never ask).
+ * Returns the previous chain, for za_chain_enter after the ask. */
+static inline uint64_t za__lua_chain_enter(za__lua_run *run) {
+    if (!run->chain) run->chain = za_chain_new();
+    return za_chain_enter(run->chain);
+}
 
 typedef struct za__lua_stashed za__lua_stashed; /* stash.c */
 
@@ -139,6 +150,22 @@ typedef struct za__lua_actor {
     struct za__lua_actor *wprev, *wnext;
     uint32_t concurrency;                /* handlers in progress at once (stash.c) */
     za__lua_stashed *stash, *stash_tail; /* messages waiting for a free handler */
+    uint64_t spawn_id;                   /* unique per spawn, kept by restarts: keys a carried stash
+                                            (0: grain activations, never restarted) */
+
+    /* Grains and persistent actors (grain.c, persist.c). */
+    int grain;               /* a grain activation */
+    int journaled;           /* event sourced: ctx:persist, apply */
+    uint32_t snapshot_every; /* journaled: snapshot every N events (0: never) */
+    char *pid;               /* persistent actor: its persistence_id (malloc'd) */
+    uint64_t pversion;       /* persistent actor: the version the next save expects */
+    int gate;                /* the startup run (load, init, on_activate) is in progress:
+                                every other message waits in the stash */
+    int deactivating;        /* 1: ZA_TAG_DEACTIVATE came (stop once idle); 2: stopping */
+    int stale;               /* a write conflicted or was fenced: no more writes */
+    void *init_args;         /* init's MessagePack arguments until the startup run */
+    size_t init_len;
+    int ref_apply, ref_activate, ref_deactivate, ref_reminder;
     /* State reuse (statepool.c): `pristine` the state has a snapshot and
      * may be reset for another actor; `libs` the lazy libraries opened
      * before the snapshot; `tainted` it must not be reused (an allocation
@@ -179,6 +206,31 @@ void za__lua_pack_trim(za__lua_actor *a); /* run.c */
 static inline void za__lua_pack_after(za__lua_actor *a, size_t used) {
     if (used > ZA_LUA_PACK_KEEP) za__lua_pack_trim(a);
 }
+
+/* The spawn header every Lua actor's start reads (actor.c), ahead of the
+ * persistence id (pid_len bytes) and the MessagePack init arguments. */
+#define ZA__LUA_GRAIN 1u     /* the class of a grain */
+#define ZA__LUA_JOURNALED 2u /* ...of a journaled grain */
+typedef struct za__lua_spawn_hdr {
+    uint32_t magic;
+    uint32_t budget_ms;
+    const za__lua_proto *proto;
+    const char *search; /* for the actor's own ctx:spawn */
+    size_t memory_limit;
+    int open_io_os;
+    uint32_t concurrency; /* 0: the behaviour's field, else 1 */
+    uint32_t flags;       /* ZA__LUA_GRAIN, ZA__LUA_JOURNALED */
+    uint32_t snapshot_every;
+    uint32_t pid_len;  /* bytes of persistence id after the header */
+    uint64_t spawn_id; /* unique per spawn, the same for every incarnation (stash.c);
+                          0 for grain classes (compared byte for byte) */
+} za__lua_spawn_hdr;
+#define ZA_LUA_MAGIC 0x7a4c7561u /* "zLua": guards the spawn args header */
+
+/* Open the libraries and the sandbox of an actor state (actor.c): base,
+ * string, the lazy ones the bytecode names (libs), io/os when asked, refs
+ * and the global zactor table. */
+void za__lua_open_env(lua_State *L, int open_io_os, unsigned libs);
 
 /* ------------------------------------------------------------- alloc.c */
 
@@ -311,17 +363,71 @@ int za__lua_ask_result(lua_State *L, const za_msg *m);
 /* concurrency (stash.c) */
 int za__lua_read_concurrency(lua_State *L, int t, za__lua_actor *a);
 int za__lua_busy(const za__lua_actor *a);
-/* 1 if m was stashed (its reply slot taken): wait for a free handler. */
-int za__lua_stash_if_busy(za__lua_actor *a, za_ctx *ctx, const za_msg *m);
+/* 1 if m was stashed (its reply slot taken): wait for a free handler.
+ * chain: the message's call chain (za_ctx_chain). */
+int za__lua_stash_if_busy(za__lua_actor *a, za_ctx *ctx, const za_msg *m, uint64_t chain);
 za__lua_stashed *za__lua_stash_pop(za__lua_actor *a);
 const za_msg *za__lua_stashed_msg(za__lua_stashed *s);
 za_reply_slot *za__lua_stashed_slot(za__lua_stashed *s);
+uint64_t za__lua_stashed_chain(za__lua_stashed *s);
+/* The final stop: stashed messages become dead letters, their askers are
+ * told the actor stopped. */
 void za__lua_stash_free(za__lua_actor *a);
+/* A restart keeps stashed messages: the stopping incarnation leaves them
+ * (carry), the next one takes them back first (adopt; 1 if it did). */
+void za__lua_stash_carry(za__lua_actor *a);
+int za__lua_stash_adopt(za__lua_actor *a);
+/* The message an incarnation that adopted a stash sends itself, so the
+ * stash is served even if nothing else arrives. */
+#define ZA__LUA_TAG_DRAIN 0x7A4C5302
+/* Close the suspended handlers (their to-be-closed variables run, their
+ * askers are told), at stop and restart, before the stop handler. */
+void za__lua_runs_close(za__lua_actor *a);
 /* Free the actor's pooled and waiting runs (waiting asks get an error). */
 void za__lua_runs_free(za__lua_actor *a);
 /* The error value at idx as text (pushed, and returned): a string as is,
  * nil as "nil", a table by its __tostring or a short rendering of its
  * fields, anything else by tostring. */
 const char *za__lua_error_text(lua_State *L, int idx);
+
+/* ------------------------------------------------ persist.c, grain.c */
+
+/* What a run's end means. */
+#define ZA__LUA_ROLE_STARTUP 1    /* load the state, init, on_activate */
+#define ZA__LUA_ROLE_DEACTIVATE 2 /* on_deactivate; the actor stops after it */
+/* The synthetic message of the startup run, and the tag of store
+ * completions (matched by corr, like ask replies). */
+#define ZA__LUA_TAG_STARTUP 0x7A4C5302
+#define ZA__LUA_TAG_STORE 0x7A4C5303
+/* Start a run for a synthetic message in role (run.c). */
+int za__lua_start_role(za__lua_actor *a, const za_msg *m, int role);
+/* A run of role ended (ok: 1, else it failed). */
+void za__lua_role_done(za__lua_actor *a, int role, int ok);
+/* Actor start, after the behaviour loaded (setup ran): for grains and
+ * persistent actors, start the startup run. 0 or -1 (failed, reported). */
+int za__lua_persist_start(za__lua_actor *a, const za__lua_spawn_hdr *h, const void *args,
+                          size_t len);
+/* Read the grain handlers (on_activate, ...) of the behaviour table at t. */
+void za__lua_grain_handlers(lua_State *L, int t, za__lua_actor *a);
+/* In run_entry, for the special tags (startup, reminder, deactivate):
+ * push the function to call and its arguments; the count, or -1: nothing
+ * to call. */
+int za__lua_special_push(lua_State *L, const za_msg *m);
+/* za__lua_receive: ZA_TAG_DEACTIVATE for a grain (never stashed). */
+void za__lua_grain_deactivate(za__lua_actor *a, za_ctx *ctx);
+/* After a receive: a deactivating grain with nothing in progress runs its
+ * on_deactivate, then stops. */
+int za__lua_grain_maybe_stop(za__lua_actor *a);
+/* ctx methods (persist.c, grain.c) */
+int za__lua_ctx_state(lua_State *L);
+int za__lua_ctx_save(lua_State *L);
+int za__lua_ctx_clear(lua_State *L);
+int za__lua_ctx_persist(lua_State *L);
+int za__lua_ctx_remind(lua_State *L);
+int za__lua_ctx_forget(lua_State *L);
+int za__lua_ctx_key(lua_State *L);
+int za__lua_ctx_deactivate(lua_State *L);
+int za__lua_ctx_grain(lua_State *L);
+void za__lua_persist_free(za__lua_actor *a);
 
 #endif /* ZA_LUA_ACTOR_H */

@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-enum { O_NAME, O_COUNT32, O_MS32, O_MEMORY, O_BOOL, O_ENUM, O_CONCURRENCY };
+enum { O_NAME, O_PID, O_COUNT32, O_MS32, O_MEMORY, O_BOOL, O_ENUM, O_CONCURRENCY };
 
 typedef struct optdef {
     const char *key;
@@ -35,6 +35,7 @@ static const optdef g_opts[] = {
     {"restart", O_ENUM, restarts},
     {"strategy", O_ENUM, strategies},
     {"full_policy", O_ENUM, policies},
+    {"persistence_id", O_PID, NULL},
     {NULL, 0, NULL},
 };
 
@@ -120,6 +121,12 @@ int za_lua_parse_opts(lua_State *L, int idx, const char *fn, za_spawn_opts *o, z
                 return luaL_error(L, "zactor: %s: option 'name' must be a string, not %s", fn,
                                   luaL_typename(L, -1));
             o->name = za_lua_check_cstring(L, -1, fn, "option 'name'");
+            break;
+        case O_PID: /* persist.c */
+            if (lua_type(L, -1) != LUA_TSTRING)
+                return luaL_error(L, "zactor: %s: option 'persistence_id' must be a string, not %s",
+                                  fn, luaL_typename(L, -1));
+            lo->persistence_id = za_lua_check_cstring(L, -1, fn, "option 'persistence_id'");
             break;
         case O_COUNT32:
         case O_MS32:

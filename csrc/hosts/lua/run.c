@@ -53,6 +53,13 @@ static int run_entry(lua_State *L) {
     za__lua_actor *a = za__lua_actor_of(L);
     const za_msg *m = lua_touserdata(L, 1);
     lua_settop(L, 0);
+    if (m->tag == ZA__LUA_TAG_STARTUP || m->tag == ZA_TAG_REMINDER ||
+        m->tag == ZA_TAG_DEACTIVATE) { /* grains and persistent actors (persist.c) */
+        int n = za__lua_special_push(L, m);
+        if (n < 0) return 0;
+        lua_callk(L, n, 1, 0, run_finish);
+        return run_finish(L, LUA_OK, 0);
+    }
     if (m->tag == ZA_TAG_DOWN || m->tag == ZA_TAG_CHILD_FAILED) {
         za_down dn;
         memset(&dn, 0, sizeof dn);
@@ -200,8 +207,10 @@ static int resume_run(za__lua_actor *a, za__lua_run *run, int nargs) {
     za__lua_mark_idle(a, run->co);
     a->cur = NULL;
     za__lua_pack_after(a, za_pack_size(a->pack)); /* e.g. a large encode that failed */
+    int role = run->role;
     if (st == LUA_OK) {
         lua_settop(run->co, 0);
+        run->role = 0;
         if (a->npool < ZA_LUA_POOL_MAX) {
             run->next = a->pool;
             a->pool = run;
@@ -209,6 +218,7 @@ static int resume_run(za__lua_actor *a, za__lua_run *run, int nargs) {
         } else {
             drop_run(a, run);
         }
+        if (role) za__lua_role_done(a, role, 1);
         return 0;
     }
     if (st == LUA_YIELD && run->wait_corr) {
@@ -228,13 +238,14 @@ static int resume_run(za__lua_actor *a, za__lua_run *run, int nargs) {
         run->slot = NULL;
     }
     drop_run(a, run);
+    if (role) za__lua_role_done(a, role, 0);
     za_ctx_fail(a->ctx, 1, "%s", a->fail);
     return -1;
 }
 
 /* Start a handler run for m; slot: its reply slot taken earlier (a stashed
- * message), else the live message's own. */
-static int start_run(za__lua_actor *a, const za_msg *m, za_reply_slot *slot) {
+ * message), else the live message's own; chain: its call chain (0: none). */
+static int start_run(za__lua_actor *a, const za_msg *m, za_reply_slot *slot, uint64_t chain) {
     za__lua_run *run = get_run(a);
     if (!run) {
         if (slot) za_reply_error(a->sys, slot, ZA_ENOMEM, "Lua actor out of memory");
@@ -243,8 +254,28 @@ static int start_run(za__lua_actor *a, const za_msg *m, za_reply_slot *slot) {
     }
     run->want_reply = slot ? 1 : za_ctx_can_reply(a->ctx);
     run->slot = slot;
+    run->role = 0;
     run->sender = m->sender;
     run->wait_corr = 0;
+    run->chain = chain;
+    lua_pushcfunction(run->co, run_entry);
+    lua_pushlightuserdata(run->co, (void *)m);
+    return resume_run(a, run, 1);
+}
+
+int za__lua_start_role(za__lua_actor *a, const za_msg *m, int role) {
+    za__lua_run *run = get_run(a);
+    if (!run) {
+        snprintf(a->fail, sizeof a->fail, "Lua actor out of memory (coroutine)");
+        za_ctx_fail(a->ctx, ZA_ENOMEM, "%s", a->fail);
+        return -1;
+    }
+    run->want_reply = 0;
+    run->slot = NULL;
+    run->sender = ZA_REF_NONE;
+    run->wait_corr = 0;
+    run->role = role;
+    run->chain = 0; /* made at its first ask, if any */
     lua_pushcfunction(run->co, run_entry);
     lua_pushlightuserdata(run->co, (void *)m);
     return resume_run(a, run, 1);
@@ -254,7 +285,8 @@ static int start_run(za__lua_actor *a, const za_msg *m, za_reply_slot *slot) {
 static int drain_stash(za__lua_actor *a) {
     while (a->stash && !za__lua_busy(a)) {
         za__lua_stashed *s = za__lua_stash_pop(a);
-        int rc = start_run(a, za__lua_stashed_msg(s), za__lua_stashed_slot(s));
+        int rc =
+            start_run(a, za__lua_stashed_msg(s), za__lua_stashed_slot(s), za__lua_stashed_chain(s));
         free(s);
         if (rc) return rc;
     }
@@ -279,18 +311,67 @@ int za__lua_receive(za_ctx *ctx, const za_msg *m) {
         while (*pp && (*pp)->wait_corr != want && !za__lua_in_wait_set(*pp, want))
             pp = &(*pp)->next;
         za__lua_run *run = *pp;
-        if (run) { /* else: a late reply for a coroutine lost in a restart */
+        if (run) {
             *pp = run->next;
             if (!run->wait_set) run->wait_corr = 0; /* (ask_all: its continuation decides) */
             lua_pushlightuserdata(run->co, (void *)m);
             rc = resume_run(a, run, 1);
+        } else if (!token && m->status == ZA_OK && m->tag != ZA_TAG_TIMEOUT) {
+            /* an answer nobody waits for any more: an ask ctx:ask_all gave
+             * up at its first failure, or one of a handler closed by a
+             * restart. Counted as a dead letter, as a cancelled ask's late
+             * reply is (error answers and timeouts carry no message). */
+            za_dead_letter_report(a->sys, a->self, m, ZA_DL_LATE_REPLY);
         }
-    } else if (!za__lua_stash_if_busy(a, ctx, m)) {
-        rc = start_run(a, m, NULL);
+    } else if (m->tag == ZA_TAG_DEACTIVATE && a->grain) {
+        za__lua_grain_deactivate(a, ctx); /* never stashed: it must defer now */
+    } else if (m->tag == ZA__LUA_TAG_DRAIN && m->len == 0) {
+        /* a restarted incarnation's nudge: the stash it adopted goes first */
+    } else {
+        uint64_t chain = za_ctx_chain(ctx); /* (before the stash takes the reply slot) */
+        if (!za__lua_stash_if_busy(a, ctx, m, chain)) rc = start_run(a, m, NULL, chain);
     }
     if (rc == 0 && a->stash) rc = drain_stash(a);
+    if (rc == 0 && a->deactivating == 1) rc = za__lua_grain_maybe_stop(a);
     a->ctx = NULL;
     return rc;
+}
+
+static int close_run_cf(lua_State *L) {
+    lua_State *co = lua_touserdata(L, 1);
+    int st = lua_resetthread(co); /* runs its pending to-be-closed variables */
+    if (st != LUA_OK) {
+        lua_xmove(co, L, 1);
+        return lua_error(L);
+    }
+    return 0;
+}
+
+void za__lua_runs_close(za__lua_actor *a) {
+    lua_State *L = a->L;
+    for (za__lua_run *r = a->waiting; r; r = r->next) {
+        if (r->slot) {
+            za_reply_error(a->sys, r->slot, ZA_EDEAD,
+                           "the Lua actor stopped or restarted while this ask's handler was "
+                           "suspended");
+            r->slot = NULL;
+        }
+        za__lua_wait_set_free(r);
+        /* a __close that fails is reported, never lost; the others still run */
+        a->grace = 1;
+        lua_pushcfunction(L, close_run_cf);
+        lua_pushlightuserdata(L, r->co);
+        za__lua_mark_running(a, r->co);
+        int st = lua_pcall(L, 1, 0, 0);
+        za__lua_mark_idle(a, r->co);
+        if (st != LUA_OK) {
+            fprintf(stderr, "zactor: actor %u.%u: a suspended handler failed while closing: %s\n",
+                    (unsigned)za_ref_slot(a->self), (unsigned)za_ref_gen(a->self),
+                    za__lua_error_text(L, -1));
+            lua_pop(L, 2); /* the error and its text */
+        }
+        a->grace = 0;
+    }
 }
 
 void za__lua_runs_free(za__lua_actor *a) {

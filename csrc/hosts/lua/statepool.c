@@ -65,6 +65,14 @@ typedef struct ident {
 } ident;
 
 static inline const void *value_id(lua_State *L, int idx, int *type) {
+    /* Objects, C functions and light userdata: their address (distinct
+     * objects never share one, nor do heap objects and code or static data),
+     * one API call; the rest by type and value. */
+    const void *p = lua_topointer(L, idx);
+    if (p) {
+        *type = -1;
+        return p;
+    }
     int t = lua_type(L, idx);
     *type = t;
     switch (t) {
@@ -78,10 +86,8 @@ static inline const void *value_id(lua_State *L, int idx, int *type) {
         *type = LUA_NUMTYPES + 1; /* a float is never the integer with the same bits */
         return (const void *)u;
     }
-    case LUA_TLIGHTUSERDATA:
-        return lua_touserdata(L, idx);
-    default:
-        return lua_topointer(L, idx);
+    default: /* nil, a NULL light userdata */
+        return NULL;
     }
 }
 

@@ -12,6 +12,9 @@
  * GETs /metrics every 100 ms (a Prometheus at 10x its usual rate), which
  * walks every live actor; 1000 idle actors are alive in both modes so the
  * walk has work to do. Prints medians and writes bench/results/http.json.
+ *
+ * --busy [seconds]: a busy system (64 pairs of actors bouncing messages)
+ * with and without a 1 Hz scraper of /metrics and /actors (see busy_main).
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -43,20 +46,24 @@ static const za_behaviour idle = {ZA_BEHAVIOUR_INIT, .name = "idle", .receive = 
 
 typedef struct scraper {
     const char *url;
+    uint64_t every_us;    /* between scrapes */
+    const char *paths[2]; /* GET each per scrape (NULL: none) */
     atomic_int stop;
     uint64_t scrapes, bytes, failures, ns;
 } scraper;
 
-/* One GET /metrics over a fresh connection; bytes received, 0 on failure. */
-static size_t scrape_once(unsigned port) {
+/* One GET of path over a fresh connection; bytes received, 0 on failure. */
+static size_t scrape_once(unsigned port, const char *path) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) return 0;
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     size_t got = 0;
     if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0) {
-        static const char req[] = "GET /metrics HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n";
-        if (send(fd, req, sizeof req - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof req - 1)) {
+        char req[256];
+        int len = snprintf(req, sizeof req,
+                           "GET %s HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n", path);
+        if (send(fd, req, (size_t)len, MSG_NOSIGNAL) == (ssize_t)len) {
             char buf[65536];
             ssize_t k;
             while ((k = recv(fd, buf, sizeof buf, 0)) > 0) got += (size_t)k;
@@ -72,15 +79,23 @@ static void *scrape(void *ud) {
     if (sscanf(s->url, "http://127.0.0.1:%u", &port) != 1) return NULL;
     while (!atomic_load(&s->stop)) {
         uint64_t t0 = bu_now_ns();
-        size_t n = scrape_once(port);
-        if (n) {
+        size_t n = 0;
+        bool ok = true;
+        for (int i = 0; i < 2 && s->paths[i]; i++) {
+            size_t k = scrape_once(port, s->paths[i]);
+            ok = ok && k;
+            n += k;
+        }
+        if (ok) {
             s->ns += bu_now_ns() - t0;
             s->scrapes++;
             s->bytes += n;
         } else {
             s->failures++;
         }
-        bu_sleep_us(100000);
+        /* in slices, so a stop is seen soon */
+        for (uint64_t t = 0; t < s->every_us && !atomic_load(&s->stop); t += 10000)
+            bu_sleep_us(10000);
     }
     return NULL;
 }
@@ -105,6 +120,8 @@ static double run(bool http, bool ask, scraper *sc) {
     memset(sc, 0, sizeof *sc);
     if (http) {
         sc->url = za_system_http_url(sys);
+        sc->every_us = 100000;
+        sc->paths[0] = "/metrics";
         pthread_create(&th, NULL, scrape, sc);
     }
     za_answer a;
@@ -142,7 +159,130 @@ static double median(double *v, int n) {
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-int main(void) {
+/* ---- --busy: a busy system scraped at 1 Hz ----------------------------------
+ *
+ * PAIRS pairs of C actors bounce a message between them without end (every
+ * receive tells the partner), so both workers are always busy, next to 1000
+ * idle actors; the throughput is the runtime's delivered counter over
+ * BUSY_S seconds. "on": the endpoint serves HTTP and a scraper GETs
+ * /metrics and /actors once a second (the first at the start), which is what
+ * a Prometheus plus an operator's dashboard do; "off": no endpoint at all.
+ * Off and on alternate round by round; the cost is the median of the
+ * per-round (off - on) / off. Writes bench/results/http_busy.json. */
+#define PAIRS 64
+#define BUSY_ROUNDS 7
+
+static int bounce_receive(za_ctx *ctx, const za_msg *m) {
+    za_ref partner;
+    memcpy(&partner, m->data, sizeof partner);
+    za_ref me = za_ctx_self(ctx);
+    return za_tell(za_ctx_system(ctx), partner, 1, &me, sizeof me) == ZA_OK ? 0 : 1;
+}
+static const za_behaviour bouncer = {ZA_BEHAVIOUR_INIT, .name = "bouncer",
+                                     .receive = bounce_receive};
+
+static double busy_run(bool http, double seconds, scraper *sc) {
+    za_config cfg;
+    za_config_init(&cfg);
+    cfg.workers = 2;
+    if (http) cfg.http_addr = "127.0.0.1:0";
+    za_system *sys = NULL;
+    if (za_system_create(&cfg, &sys) != ZA_OK) {
+        fprintf(stderr, "za_system_create: %s\n", za_last_error());
+        exit(1);
+    }
+    for (int i = 0; i < IDLE_ACTORS; i++) {
+        za_ref r;
+        za_spawn(sys, &idle, NULL, 0, NULL, &r);
+    }
+    za_ref a[PAIRS], b[PAIRS];
+    for (int i = 0; i < PAIRS; i++)
+        if (za_spawn(sys, &bouncer, NULL, 0, NULL, &a[i]) != ZA_OK ||
+            za_spawn(sys, &bouncer, NULL, 0, NULL, &b[i]) != ZA_OK)
+            exit(1);
+    for (int i = 0; i < PAIRS; i++) za_tell(sys, a[i], 1, &b[i], sizeof b[i]);
+    bu_sleep_us(200000); /* every pair bouncing */
+    pthread_t th;
+    memset(sc, 0, sizeof *sc);
+    if (http) {
+        sc->url = za_system_http_url(sys);
+        sc->every_us = 1000000;
+        sc->paths[0] = "/metrics";
+        sc->paths[1] = "/actors";
+        pthread_create(&th, NULL, scrape, sc);
+    }
+    za_metrics m0, m1;
+    za_metrics_read(sys, &m0);
+    uint64_t t0 = bu_now_ns();
+    bu_sleep_us((uint64_t)(seconds * 1e6));
+    za_metrics_read(sys, &m1);
+    double rate = (double)(m1.delivered - m0.delivered) / ((double)(bu_now_ns() - t0) * 1e-9);
+    if (http) {
+        atomic_store(&sc->stop, 1);
+        pthread_join(th, NULL);
+    }
+    za_system_destroy(sys);
+    return rate;
+}
+
+static int busy_main(double seconds) {
+    double res[2][BUSY_ROUNDS], d[BUSY_ROUNDS];
+    uint64_t scrapes = 0, bytes = 0, failures = 0, scrape_ns = 0;
+    scraper sc;
+    busy_run(false, 1.0, &sc); /* warm-up */
+    for (int r = 0; r < BUSY_ROUNDS; r++)
+        for (int h = 0; h < 2; h++) {
+            int hh = (r % 2) ? 1 - h : h;
+            res[hh][r] = busy_run(hh == 1, seconds, &sc);
+            if (hh) {
+                scrapes += sc.scrapes;
+                bytes += sc.bytes;
+                failures += sc.failures;
+                scrape_ns += sc.ns;
+            }
+        }
+    printf("bench_http --busy: 2 workers, %d bouncing pairs + %d idle actors, %.1f s per run, "
+           "/metrics + /actors at 1 Hz when on, %d rounds\n  runs off/on (msg/s):",
+           PAIRS, IDLE_ACTORS, seconds, BUSY_ROUNDS);
+    for (int r = 0; r < BUSY_ROUNDS; r++) {
+        printf(" %.0f/%.0f", res[0][r], res[1][r]);
+        d[r] = 100.0 * (res[0][r] - res[1][r]) / res[0][r];
+    }
+    double c0[BUSY_ROUNDS], c1[BUSY_ROUNDS]; /* median() sorts: keep the runs' order */
+    memcpy(c0, res[0], sizeof c0);
+    memcpy(c1, res[1], sizeof c1);
+    double paired = median(d, BUSY_ROUNDS), off = median(c0, BUSY_ROUNDS),
+           on = median(c1, BUSY_ROUNDS);
+    double per = scrapes ? (double)scrape_ns / (double)scrapes / 1e3 : 0.0;
+    printf("\n  off %.0f msg/s   on %.0f msg/s   cost (median of paired rounds) %+.2f %%\n"
+           "  scrapes %llu (%.0f bytes each, /metrics + /actors: %.0f us per scrape incl. "
+           "connects), failed %llu\n",
+           off, on, paired, (unsigned long long)scrapes,
+           scrapes ? (double)bytes / (double)scrapes : 0.0, per, (unsigned long long)failures);
+    mkdir("bench/results", 0755);
+    FILE *f = fopen("bench/results/http_busy.json", "w");
+    if (f) {
+        fprintf(f,
+                "{\"bench\": \"http_busy\", \"workers\": 2, \"pairs\": %d, \"idle_actors\": %d,"
+                " \"seconds\": %.1f, \"rounds\": %d, \"scrape_hz\": 1,\n \"paths\": "
+                "[\"/metrics\", \"/actors\"], \"scrapes\": %llu, \"scrape_failures\": %llu,"
+                " \"scrape_us\": %.1f,\n \"off_per_s\": [",
+                PAIRS, IDLE_ACTORS, seconds, BUSY_ROUNDS, (unsigned long long)scrapes,
+                (unsigned long long)failures, per);
+        for (int r = 0; r < BUSY_ROUNDS; r++) fprintf(f, "%s%.0f", r ? ", " : "", res[0][r]);
+        fprintf(f, "],\n \"on_per_s\": [");
+        for (int r = 0; r < BUSY_ROUNDS; r++) fprintf(f, "%s%.0f", r ? ", " : "", res[1][r]);
+        fprintf(f, "],\n \"off_median\": %.0f, \"on_median\": %.0f, \"cost_pct_paired\": %.2f}\n",
+                off, on, paired);
+        fclose(f);
+    }
+    return failures ? 1 : 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--busy") == 0)
+        return busy_main(argc > 2 ? atof(argv[2]) : 3.0);
+
     const char *names[2] = {"tell", "ask"};
     double res[2][2][ROUNDS]; /* [workload][http][round] */
     uint64_t scrapes = 0, bytes = 0, failures = 0, scrape_ns = 0;

@@ -23,6 +23,8 @@
 #include "slots.h"
 #include "supervise.h"
 #include "system.h"
+#include "label.h"
+#include "spans.h"
 #include "trace.h"
 
 _Thread_local za_ctx *za__tl_ctx;
@@ -145,6 +147,7 @@ static void handle_start(za_ctx *c, za_msgnode *m) {
     atomic_store_explicit(&a->restarts, 0, memory_order_relaxed);
     a->ext = si.ext;
     a->user = si.user;
+    za__actor_label_set(a, si.label);
     a->flags = atomic_load_explicit(&a->policy, memory_order_relaxed) == ZA_FULL_DROP_OLDEST
                    ? ZA_AF_DROP_OLDEST
                    : 0;
@@ -251,6 +254,7 @@ static void finalize(za_ctx *c, int code, const char *text) {
     /* until the next START, the slot has no behaviour: za_ref_behaviour must
      * not report this one for a ref of the next incarnation */
     atomic_store_explicit(&a->beh, NULL, memory_order_relaxed);
+    za__actor_label_set(a, NULL);
     za_actor_ext *e = a->ext;
     if (e && e->name) za__registry_drop(s, e->name, c->self);
     if (e) {
@@ -445,7 +449,11 @@ static void deliver(za_ctx *c, za_msgnode *m) {
     int rc;
     za_tl_trace saved_trace; /* the message's trace context is current in its handler */
     bool traced = za__trace_enter(m, &saved_trace);
+    za_span_open span;
+    span.on = false;
+    if (ZA_UNLIKELY(traced) && za__tl_trace.on) za__span_recv_begin(c, m, beh, &span);
     WITH_CTX(c, rc = beh->receive(c, &c->view));
+    if (ZA_UNLIKELY(span.on)) za__span_recv_end(c, beh, &span, rc);
     if (ZA_UNLIKELY(traced)) za__trace_leave(&saved_trace);
     if (ZA_UNLIKELY(t0)) za__hist_add(&c->w->stats.proc_lat, za__now_ns() - t0);
     atomic_store_explicit(&a->processed,

@@ -138,6 +138,7 @@ typedef struct za_start_info {
     void *user;
     za_actor_ext *ext;
     za_reply_slot *waiter;
+    const char *label; /* interned (label.c) or NULL */
 } za_start_info;
 
 /* Run one turn; true if the actor must go back on a run queue. */

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 
 #include "introspect.h"
+#include "label.h"
 #include "registry.h"
 #include "system.h"
 
@@ -119,7 +120,8 @@ static bool view_slot(za_system *s, za_actor *a, uint32_t slot, za_actor_view *v
     memset(v, 0, sizeof *v);
     v->ref = za__make_ref(s->node_id, slot, ZA_LIFE_GEN(life));
     v->parent = atomic_load_explicit(&a->parent, memory_order_relaxed);
-    copy_str(v->behaviour, sizeof v->behaviour, b->name ? b->name : "?");
+    const char *label = za__actor_label(a);
+    copy_str(v->behaviour, sizeof v->behaviour, label ? label : b->name ? b->name : "?");
     copy_str(v->language, sizeof v->language, language_of(b));
     int64_t d = atomic_load_explicit(&a->depth, memory_order_relaxed);
     v->mailbox_depth = d > 0 ? (uint64_t)d : 0;

@@ -25,6 +25,9 @@ enum {
     /* the grain directory's deactivation marker (ZA_TAG_DEACTIVATE): tested
      * in the same mask as ZA_MF_TIMED on delivery (actor.c) */
     ZA_MF_DEACT = 64,
+    /* enq_ns is set for a receive span's mailbox wait (spans.c), without
+     * sampling the message for the latency histograms (ZA_MF_TIMED) */
+    ZA_MF_ENQ = 128,
 };
 
 /* System message kinds (sys field). */
@@ -69,7 +72,7 @@ typedef struct za_msgnode {
     struct za_msgnode *ahead;
     uint8_t inl[ZA_INLINE]; /* line 1 holds its first ZA_LINE1_PAYLOAD bytes */
     uint64_t corr;          /* valid only with ZA_MF_REPLY */
-    uint64_t enq_ns;        /* valid only with ZA_MF_TIMED */
+    uint64_t enq_ns;        /* valid only with ZA_MF_TIMED or ZA_MF_ENQ */
     union {
         struct {
             void *ptr;

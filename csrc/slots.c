@@ -15,6 +15,8 @@
 #define CHUNK_BITS 12
 #define CHUNK_SIZE (1u << CHUNK_BITS)
 #define MAX_CHUNKS 16384u
+/* a chunk: its actors, then one label cell per actor (label.c) */
+#define CHUNK_BYTES (sizeof(za_actor) * CHUNK_SIZE + sizeof(_Atomic(const char *)) * CHUNK_SIZE)
 
 struct za_slot_alloc {
     pthread_mutex_t mu; /* also serialises making chunks and bumping nslots */
@@ -36,14 +38,20 @@ za_actor *za__slot(za_system *s, uint32_t slot) {
     return &chunk[idx];
 }
 
+_Atomic(const char *) *za__slot_label_cell(za_actor *a) {
+    uint32_t idx = a->slot & (CHUNK_SIZE - 1);
+    za_actor *chunk = a - idx;
+    return (_Atomic(const char *) *)(void *)(chunk + CHUNK_SIZE) + idx;
+}
+
 /* Make slot `slot` exist (mu held, or the table not yet shared). */
 static bool make_chunk(za_slots *t, uint32_t slot) {
     uint32_t ci = slot >> CHUNK_BITS;
     if (ci >= MAX_CHUNKS) return false;
     if (atomic_load_explicit(&t->chunks[ci], memory_order_relaxed)) return true;
-    za_actor *chunk = aligned_alloc(ZA_CACHELINE, sizeof(za_actor) * CHUNK_SIZE);
+    za_actor *chunk = aligned_alloc(ZA_CACHELINE, CHUNK_BYTES);
     if (!chunk) return false;
-    memset(chunk, 0, sizeof(za_actor) * CHUNK_SIZE);
+    memset(chunk, 0, CHUNK_BYTES); /* label cells too: NULL, no label */
     for (uint32_t i = 0; i < CHUNK_SIZE; i++) {
         za__mbox_init(&chunk[i]);
         chunk[i].slot = (ci << CHUNK_BITS) | i;

@@ -30,5 +30,8 @@ za_actor *za__slot(za_system *s, uint32_t slot); /* NULL if never allocated */
 uint32_t za__slot_alloc(za_system *s);           /* 0: the table is full */
 void za__slot_free(za_system *s, uint32_t slot);
 uint32_t za__slots_used(za_system *s); /* one past the highest slot handed out */
+/* The label cell of slot a (label.c): each chunk keeps one per slot after
+ * its actors, since the slot itself has no free word. */
+_Atomic(const char *) *za__slot_label_cell(za_actor *a);
 
 #endif

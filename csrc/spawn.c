@@ -13,6 +13,7 @@
 #include "ask.h"
 #include "behaviour.h"
 #include "grain/grain.h"
+#include "label.h"
 #include "registry.h"
 #include "scheduler.h"
 #include "send.h"
@@ -63,6 +64,8 @@ static int check_request(za_system *s, const za_behaviour *beh, const void *args
         (unsigned)opts->full_policy > ZA_FULL_BLOCK)
         return za__fail(ZA_EINVAL, "bad restart, strategy or full_policy value");
     if (opts->name && za__name_check(opts->name)) return ZA_EINVAL;
+    if (opts->label && (!opts->label[0] || strlen(opts->label) > ZA_LABEL_MAX))
+        return za__fail(ZA_EINVAL, "label must be 1..%d bytes", ZA_LABEL_MAX);
     return ZA_OK;
 }
 
@@ -198,7 +201,8 @@ static int spawn_common(za_system *s, za_ctx *parent, const za_behaviour *beh, c
                         .parent = parent ? parent->self : ZA_REF_NONE,
                         .user = opts->user,
                         .ext = ext,
-                        .waiter = waiter};
+                        .waiter = waiter,
+                        .label = za__label_intern(opts->label)};
     /* counted before START is queued: the actor may end (and count itself
      * out) as soon as it is */
     atomic_fetch_add_explicit(&s->alive, 1, memory_order_relaxed);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "actor.h"
+#include "spans.h"
 #include "trace.h"
 
 _Thread_local za_tl_trace za__tl_trace;
@@ -49,6 +50,7 @@ void za__trace_attach(za_msgnode *m) {
     }
     memcpy(at, &za__tl_trace.t, TSZ);
     m->flags |= ZA_MF_TRACED;
+    za__span_on_attach(m);
 }
 
 void za_trace_set_current(const za_trace *t) {

@@ -46,6 +46,8 @@ build = {
          sources = {
             "csrc/actor.c", "csrc/ask.c", "csrc/behaviour.c", "csrc/chain.c", "csrc/deadletter.c", "csrc/err.c",
             "csrc/introspect.c", "csrc/metrics.c",
+            "csrc/label.c", "csrc/spans.c", "csrc/http/route_cluster.c",
+            "csrc/http/route_grains.c",
             "csrc/msgpool.c", "csrc/outbox.c", "csrc/refseq.c", "csrc/registry.c", "csrc/scheduler.c",
             "csrc/send.c", "csrc/slots.c", "csrc/spawn.c", "csrc/startfail.c", "csrc/supervise.c",
             "csrc/system.c", "csrc/timer.c", "csrc/trace.c", "csrc/value.c",

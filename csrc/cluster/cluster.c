@@ -65,9 +65,14 @@ void za__mreq_push(za_cluster *c, za_mreq *rq) {
 }
 
 bool za__redis_ok(za_cluster *c, redisContext *rc, redisReply *r) {
-    if (r && !rc->err) return true;
+    /* relaxed: a health flag, read by the HTTP thread with no other data */
+    if (r && !rc->err) {
+        atomic_store_explicit(&c->redis_down, false, memory_order_relaxed);
+        return true;
+    }
     if (r) freeReplyObject(r);
     atomic_fetch_add_explicit(&c->st.redis_errors, 1, memory_order_relaxed);
+    atomic_store_explicit(&c->redis_down, true, memory_order_relaxed);
     return false;
 }
 
@@ -79,6 +84,7 @@ redisContext *za__redis_connect(za_cluster *c) {
         za__fail(ZA_ECONNECT, "cannot connect to Redis at %s:%d: %s", c->redis_host, c->redis_port,
                  rc ? rc->errstr : "out of memory");
         atomic_fetch_add_explicit(&c->st.redis_errors, 1, memory_order_relaxed);
+        atomic_store_explicit(&c->redis_down, true, memory_order_relaxed);
         if (rc) redisFree(rc);
         return NULL;
     }

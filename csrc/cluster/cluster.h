@@ -66,6 +66,7 @@ struct za_cluster {
     _Atomic(za_node_rec *) nodes[ZA_NODES];
     _Atomic uint64_t view_gen; /* bumped when a record changes: the net thread resyncs */
     _Atomic bool expelled;     /* this node was declared dead: everything remote is off */
+    _Atomic bool redis_down;   /* the last Redis round trip failed (HTTP /health/ready) */
 
     /* the network thread */
     void *zctx;

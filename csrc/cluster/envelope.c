@@ -19,11 +19,14 @@ int za__env_pack_header(msgpack_sbuffer *sb, uint32_t node, uint64_t epoch, cons
 int za__env_pack(msgpack_sbuffer *sb, const za_env *e) {
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    if (msgpack_pack_array(&pk, 7) || msgpack_pack_int(&pk, e->kind) ||
+    if (msgpack_pack_array(&pk, e->trace ? 8 : 7) || msgpack_pack_int(&pk, e->kind) ||
         msgpack_pack_uint64(&pk, e->target) || msgpack_pack_uint64(&pk, e->sender) ||
         msgpack_pack_int32(&pk, e->tag) || msgpack_pack_uint64(&pk, e->corr) ||
         msgpack_pack_int32(&pk, e->status) || msgpack_pack_bin(&pk, e->len) ||
         msgpack_pack_bin_body(&pk, e->data, e->len))
+        return ZA_ENOMEM;
+    if (e->trace && (msgpack_pack_bin(&pk, sizeof *e->trace) ||
+                     msgpack_pack_bin_body(&pk, e->trace, sizeof *e->trace)))
         return ZA_ENOMEM;
     return ZA_OK;
 }
@@ -87,7 +90,8 @@ int za__env_read(za_env_reader *r, za_env *out) {
     int rc = next_obj(r);
     if (rc != 1) return rc;
     const msgpack_object *o = &r->un.data;
-    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 7) return ZA_EVALUE;
+    if (o->type != MSGPACK_OBJECT_ARRAY || (o->via.array.size != 7 && o->via.array.size != 8))
+        return ZA_EVALUE;
     const msgpack_object *a = o->via.array.ptr;
     int64_t kind, tag, status;
     uint64_t target, sender, corr;
@@ -104,5 +108,12 @@ int za__env_read(za_env_reader *r, za_env *out) {
     out->status = (int32_t)status;
     out->data = a[6].via.bin.size ? a[6].via.bin.ptr : NULL;
     out->len = a[6].via.bin.size;
+    out->trace = NULL;
+    if (o->via.array.size == 8) {
+        /* za_trace is bytes only (alignment 1): it can point into the frame */
+        if (a[7].type != MSGPACK_OBJECT_BIN || a[7].via.bin.size != sizeof(za_trace))
+            return ZA_EVALUE;
+        out->trace = (const za_trace *)(const void *)a[7].via.bin.ptr;
+    }
     return 1;
 }

@@ -5,7 +5,10 @@
  *   [1, from_node, from_epoch, from_endpoint]
  * followed by one or more envelopes, each
  *   [kind, target, sender, tag, corr, status, payload]
- * (payload: bin; for an error reply, the error text). Batches are per peer:
+ * or, for a message sent with a W3C trace context (csrc/trace.c), the same
+ * with an 8th element: the context as bin (16 + 8 + 1 bytes: trace id, span
+ * id, flags), so a trace continues on the receiving node. Readers accept
+ * both (payload: bin; for an error reply, the error text). Batches are per peer:
  * the network thread appends every envelope bound for a peer that it finds
  * queued, then sends them as one frame.
  */
@@ -33,6 +36,7 @@ typedef struct za_env {
     int32_t status;
     const void *data; /* points into the frame (decode) or the caller's bytes */
     uint32_t len;
+    const za_trace *trace; /* NULL: untraced (decode: points into the frame) */
 } za_env;
 
 typedef struct za_env_header {

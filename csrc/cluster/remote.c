@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "trace.h"
 #include "ask.h"
 #include "cluster.h"
 #include "deadletter.h"
@@ -152,6 +153,14 @@ static void watch_remove(za_cluster *c, za_ref watcher, za_ref target) {
     pthread_mutex_unlock(&c->watch_mu);
 }
 
+/* The trace context a message to another node carries: its own, or the
+ * sending thread's (a remote send leaves before the local send path
+ * attaches it). */
+static const za_trace *remote_trace(const za_msgnode *m) {
+    const za_trace *t = za__msg_trace(m);
+    return t ? t : za__tl_trace.on ? &za__tl_trace.t : NULL;
+}
+
 int za__cluster_send(za_system *s, za_msgnode *m, bool from_outside) {
     za_cluster *c = s->cluster;
     uint32_t node = za_ref_node(m->target);
@@ -165,7 +174,8 @@ int za__cluster_send(za_system *s, za_msgnode *m, bool from_outside) {
                 .sender = m->sender,
                 .tag = m->tag,
                 .data = za__msg_data(m),
-                .len = m->len};
+                .len = m->len,
+                .trace = (m->flags & ZA_MF_SYSTEM) ? NULL : remote_trace(m)};
     if (m->flags & ZA_MF_SYSTEM) {
         if (m->sys != ZA_SYS_WATCH && m->sys != ZA_SYS_UNWATCH && m->sys != ZA_SYS_STOP)
             return za__fail(ZA_EDEAD, "actor %#llx is on another node",
@@ -188,6 +198,7 @@ int za__cluster_send(za_system *s, za_msgnode *m, bool from_outside) {
         }
     } else if (m->reply) {
         e.kind = ZA_ENV_ASK;
+        e.trace = remote_trace(m);
         za_pending *p = malloc(sizeof *p);
         if (!p) return za__fail(ZA_ENOMEM, "out of memory");
         p->corr = atomic_fetch_add_explicit(&c->next_corr, 1, memory_order_relaxed) + 1;
@@ -429,6 +440,12 @@ void za__remote_deliver(za_cluster *c, uint32_t from, const za_env *e) {
         m->reply = r;
         za__reply_release(r); /* the message keeps its reference */
     }
+    /* the sender's trace context is current for this send: the local send
+     * path attaches it (csrc/trace.h), and the handler runs with it */
+    za_tl_trace saved = za__tl_trace;
+    za__tl_trace.on = e->trace != NULL;
+    if (e->trace) memcpy(&za__tl_trace.t, e->trace, sizeof za__tl_trace.t);
     int rc = za__send_node(s, m, true);
+    za__tl_trace = saved;
     if (rc != ZA_OK && rc != ZA_EDROPPED) za__dead_letter(s, m, ZA_DL_DEAD_TARGET);
 }

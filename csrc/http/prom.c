@@ -164,10 +164,12 @@ int za__http_metrics(za_system *s, char **body, size_t *len) {
                "# HELP zactor_workers Worker threads.\n# TYPE zactor_workers gauge\n"
                "zactor_workers %d\n",
                za_system_workers(s));
+    const char *not_ready = NULL;
     za__jw_fmt(&w,
                "# HELP zactor_ready 1 while the workers run and the system is not "
-               "shutting down.\n# TYPE zactor_ready gauge\nzactor_ready %d\n",
-               za_system_ready(s) ? 1 : 0);
+               "shutting down (in a cluster: and this node is a member that reaches Redis).\n"
+               "# TYPE zactor_ready gauge\nzactor_ready %d\n",
+               za__http_ready(s, &not_ready) ? 1 : 0);
     put_hist(&w, "zactor_queue_latency_seconds",
              "Time from enqueue to start of processing (sampled).", &h[0]);
     put_hist(&w, "zactor_processing_seconds", "Time spent in receive per message (sampled).",

@@ -394,7 +394,8 @@ int za__http_status(za_system *s, char **body, size_t *len) {
     za__jw_init(&w);
     za__jw_obj(&w);
     za__jw_key(&w, "ready");
-    za__jw_bool(&w, za_system_ready(s));
+    const char *why = NULL;
+    za__jw_bool(&w, za__http_ready(s, &why));
     za__jw_key(&w, "workers");
     za__jw_i64(&w, za_system_workers(s));
     za__jw_key(&w, "time_ms");
@@ -428,15 +429,29 @@ int za__http_status(za_system *s, char **body, size_t *len) {
     return done(&w, body, len);
 }
 
+bool za__http_ready(za_system *s, const char **why) {
+    if (!za_system_ready(s)) {
+        *why = "the system is not running";
+        return false;
+    }
+    return za__http_cluster_ready(s, why);
+}
+
 int za__http_health(za_system *s, bool ready, char **body, size_t *len) {
     /* live: this thread answers, so the process is not wedged; ready: the
-     * workers run and the system is not shutting down */
-    bool ok = !ready || za_system_ready(s);
+     * workers run and the system is not shutting down, and in a cluster
+     * this node is a member and reaches Redis */
+    const char *why = NULL;
+    bool ok = !ready || za__http_ready(s, &why);
     za_jw w;
     za__jw_init(&w);
     za__jw_obj(&w);
     za__jw_key(&w, "status");
     za__jw_str(&w, ready ? (ok ? "ready" : "not ready") : "live");
+    if (why) {
+        za__jw_key(&w, "reason");
+        za__jw_str(&w, why);
+    }
     za__jw_obj_end(&w);
     *body = za__jw_take(&w, len);
     return ok ? 200 : 503;

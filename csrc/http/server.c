@@ -159,8 +159,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     size_t len = 0;
     int code;
     const char *json = "application/json";
-    za_http_query q = {arg(c, "offset"), arg(c, "limit"), arg(c, "name"), arg(c, "behaviour"),
-                       arg(c, "language")};
+    za_http_query q = {arg(c, "offset"),   arg(c, "limit"), arg(c, "name"), arg(c, "behaviour"),
+                       arg(c, "language"), arg(c, "type"),  arg(c, "key")};
     if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0) {
         return send_body(c, MHD_HTTP_OK, "text/html; charset=utf-8", (char *)za__dashboard_html,
                          za__dashboard_html_len, false);
@@ -182,6 +182,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         code = za__http_tree(s, &body, &len);
     } else if (strcmp(url, "/deadletters") == 0) {
         code = za__http_deadletters(s, &q, &body, &len);
+    } else if (strcmp(url, "/cluster") == 0) {
+        code = za__http_cluster(s, &body, &len);
+    } else if (strcmp(url, "/grains") == 0) {
+        code = za__http_grains(s, &q, &body, &len);
     } else {
         return send_error(c, MHD_HTTP_NOT_FOUND, "not found", url);
     }

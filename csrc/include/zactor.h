@@ -316,6 +316,13 @@ typedef struct za_spawn_opts {
     za_full_policy full_policy;
     uint32_t block_timeout_ms; /* for ZA_FULL_BLOCK */
     void *user;                /* free for bindings: za_ctx_user() */
+    /* What the actor reports as its behaviour in introspection, the HTTP
+     * endpoint's /actors and /metrics, and trace spans, instead of the
+     * behaviour table's name (NULL: that name). Bindings set it: a Python
+     * actor reports its class (module.qualname), a Lua actor its module or
+     * file. 1..255 bytes; copied (equal labels share one copy for the life
+     * of the process; past 65536 distinct labels new ones are ignored). */
+    const char *label;
 } za_spawn_opts;
 
 void za_spawn_opts_init(za_spawn_opts *o);
@@ -676,6 +683,63 @@ int za_trace_current(za_trace *out);
 /* The context the message being handled arrived with: ZA_OK, or
  * ZA_ENOTFOUND (sent with none, or outside receive). */
 int za_ctx_trace(za_ctx *ctx, za_trace *out);
+
+/*
+ * Spans (csrc/spans.c): the runtime records a span for each handler run of
+ * a message that carries a sampled trace context (flags bit 0), by actors
+ * of the languages enabled, with no allocation and no binding code on the
+ * way: the record goes into a bounded process-wide buffer that an exporter
+ * drains in batches (the Python side hands them to OpenTelemetry:
+ * zactor.tracing.enable). While a handler runs, the current context is its
+ * span, so what it sends are the span's children. Off by default; while
+ * off, nothing but a branch on traced messages.
+ */
+enum { ZA_SPAN_RECEIVE = 1, ZA_SPAN_ASK = 2, ZA_SPAN_TELL = 3 };
+enum { ZA_SPANS_C = 1, ZA_SPANS_LUA = 2, ZA_SPANS_PYTHON = 4, ZA_SPANS_OTHER = 8 };
+
+typedef struct za_span {
+    za_trace ctx;              /* trace id, this span's id, flags */
+    uint8_t parent_span_id[8]; /* all zero: a root span */
+    uint8_t kind;              /* ZA_SPAN_RECEIVE / ASK / TELL */
+    uint8_t failed;            /* the handler failed; the ask got no answer */
+    int32_t tag;               /* receive: the message's tag */
+    za_ref actor;              /* receive: the actor; ask/tell: the target */
+    uint64_t start_ns, end_ns; /* wall clock (CLOCK_REALTIME), ns since 1970 */
+    uint64_t wait_ns;          /* receive: enqueue -> start of handling */
+    char behaviour[96];        /* receive: the actor's label or behaviour name */
+    char language[16];         /* receive: "c", "lua", "python", ... */
+} za_span;
+
+/* Record spans of the languages in langs (ZA_SPANS_* bits; 0: stop
+ * recording). capacity: finished spans kept until drained (0: 16384; a
+ * span that finds the buffer full is dropped and counted). Recorded spans
+ * stay in the buffer when turned off. ZA_OK, ZA_EINVAL (capacity changed
+ * while spans are buffered), ZA_ENOMEM. */
+int za_spans_enable(unsigned langs, uint32_t capacity);
+unsigned za_spans_enabled(void);
+/* Move up to max finished spans (oldest first) into out: how many. */
+size_t za_spans_drain(za_span *out, size_t max);
+/* Wait until at least min spans are buffered or timeout_ms passed: the
+ * count buffered. */
+size_t za_spans_wait(size_t min, uint32_t timeout_ms);
+/* Spans dropped because the buffer was full, since the process began. */
+uint64_t za_spans_dropped(void);
+/* Wait (up to timeout_ms) until no recorded handler is running: a flush
+ * then sees the spans of handlers that ran before it. ZA_OK/ZA_ETIMEDOUT. */
+int za_spans_quiesce(uint32_t timeout_ms);
+
+/* A span of the caller (an ask or tell it makes): za_span_begin makes a new
+ * span the current trace context (a child of the current one, or the root
+ * of a new trace when there is none), so messages sent until za_span_end
+ * carry it; za_span_end records it (if recording is on and it is sampled)
+ * and restores the previous context. Same thread, properly nested. */
+typedef struct za_span_scope {
+    za_span span;
+    int had; /* there was a current context before */
+    za_trace prev;
+} za_span_scope;
+void za_span_begin(za_span_scope *sc, int kind, za_ref target);
+void za_span_end(za_span_scope *sc, int failed);
 
 /* -------------------------------------------------------- MessagePack values */
 

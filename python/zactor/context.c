@@ -52,6 +52,28 @@ static void sweep_cells(SystemObject *s) {
     s->sweep_at = 2 * PyDict_GET_SIZE(s->cells) + 1024;
 }
 
+/* "module.qualname" of what an actor runs (its class, or the callable a
+ * FunctionActor wraps): its label (za_spawn_opts.label), which /actors,
+ * /metrics and trace spans show instead of the one Python behaviour table's
+ * "zactor.python". New reference, or NULL without an error set when obj has
+ * no usable name (the actor then has no label). */
+static PyObject *actor_label(PyObject *obj) {
+    PyObject *qn = PyObject_GetAttrString(obj, "__qualname__");
+    if (!qn || !PyUnicode_Check(qn)) {
+        Py_XDECREF(qn);
+        PyErr_Clear();
+        return NULL;
+    }
+    PyObject *mod = PyObject_GetAttrString(obj, "__module__");
+    PyObject *r = mod && PyUnicode_Check(mod) && PyUnicode_GET_LENGTH(mod)
+                      ? PyUnicode_FromFormat("%U.%U", mod, qn)
+                      : Py_NewRef(qn);
+    Py_XDECREF(mod);
+    Py_DECREF(qn);
+    if (!r) PyErr_Clear();
+    return r;
+}
+
 /* spawn(cls, *args, kwargs=None, name=..., ...): from outside (ctx NULL) or as a child. */
 PyObject *zpy_spawn(SystemObject *s, za_ctx *ctx, PyObject *args, PyObject *kw) {
     if (zpy_check_sys(s) < 0) return NULL;
@@ -155,6 +177,13 @@ PyObject *zpy_spawn(SystemObject *s, za_ctx *ctx, PyObject *args, PyObject *kw) 
         goto err;
     }
     o.user = cell;
+    /* a FunctionActor is named after the callable it runs */
+    PyObject *label =
+        actor_label(cls == s->st->function_actor && n >= 2 ? PyTuple_GET_ITEM(args, 1) : cls);
+    Py_ssize_t label_len = 0;
+    const char *label_s = label ? PyUnicode_AsUTF8AndSize(label, &label_len) : NULL;
+    if (!label_s) PyErr_Clear();
+    o.label = label_s && label_len > 0 && label_len <= 255 ? label_s : NULL;
     za_ref ref = 0;
     int rc;
     if (ctx)
@@ -165,6 +194,7 @@ PyObject *zpy_spawn(SystemObject *s, za_ctx *ctx, PyObject *args, PyObject *kw) 
                               &ref));
     Py_XDECREF(name_keep);
     name_keep = NULL;
+    Py_XDECREF(label);
     if (rc != ZA_OK) {
         Py_DECREF(cell);
         zpy_raise_za(s, rc, "spawn");

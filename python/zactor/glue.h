@@ -303,6 +303,15 @@ PyObject *zpy_system_http_url(SystemObject *s, void *x);
 /* tracing.c */
 PyObject *zpy_trace_get(PyObject *mod, PyObject *x);
 PyObject *zpy_trace_set(PyObject *mod, PyObject *arg);
+/* tracing.c: spans recorded by the runtime (csrc/spans.c) */
+int zpy_tracing_exec(PyObject *m);
+PyObject *zpy_spans_configure(PyObject *mod, PyObject *args);
+PyObject *zpy_spans_enable(PyObject *mod, PyObject *args);
+PyObject *zpy_spans_wait(PyObject *mod, PyObject *args);
+PyObject *zpy_spans_quiesce(PyObject *mod, PyObject *arg);
+PyObject *zpy_spans_drain(PyObject *mod, PyObject *arg);
+PyObject *zpy_spans_dropped(PyObject *mod, PyObject *x);
+PyObject *zpy_traced(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
 /* Run deferred work. GIL held. */
 void zpy_drain_deferred(void);
 /* The child of a fork: a fresh, empty queue. */

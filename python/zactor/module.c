@@ -60,6 +60,13 @@ static PyMethodDef mod_methods[] = {
     {"_grain_api", (PyCFunction)zpy_grain_api, METH_NOARGS, NULL},
     {"_trace_get", (PyCFunction)zpy_trace_get, METH_NOARGS, NULL},
     {"_trace_set", (PyCFunction)zpy_trace_set, METH_O, NULL},
+    {"_spans_configure", (PyCFunction)zpy_spans_configure, METH_VARARGS, NULL},
+    {"_spans_enable", (PyCFunction)zpy_spans_enable, METH_VARARGS, NULL},
+    {"_spans_wait", (PyCFunction)zpy_spans_wait, METH_VARARGS, NULL},
+    {"_spans_quiesce", (PyCFunction)zpy_spans_quiesce, METH_O, NULL},
+    {"_spans_drain", (PyCFunction)zpy_spans_drain, METH_O, NULL},
+    {"_spans_dropped", (PyCFunction)zpy_spans_dropped, METH_NOARGS, NULL},
+    {"_traced", (PyCFunction)(void (*)(void))zpy_traced, METH_FASTCALL, NULL},
     {"_set_hooks", (PyCFunction)(void (*)(void))mod_set_hooks, METH_VARARGS | METH_KEYWORDS, NULL},
     {"_dispatch_loop", (PyCFunction)zpy_dispatch_loop, METH_NOARGS, NULL},
     {"_dispatch_stop", (PyCFunction)zpy_dispatch_stop, METH_NOARGS, NULL},
@@ -139,6 +146,7 @@ static int mod_exec(PyObject *m) {
     if (PyModule_AddIntConstant(m, "TAG_PY", TAG_PY) < 0) return -1;
     if (zpy_store_init(m) < 0) return -1;
     if (zpy_cluster_exec(m, st) < 0) return -1; /* after ActorDeadError: its base */
+    if (zpy_tracing_exec(m) < 0) return -1;
     return 0;
 }
 

@@ -32,7 +32,7 @@ const char *__tsan_default_suppressions(void) {
            "race:crypto_secretbox_open_detached\ncalled_from_lib:libsodium.so\n";
 }
 
-enum { T_ECHO = 1, T_SEQ = 2, T_SEQ_READ = 3, T_STOP_ME = 7 };
+enum { T_ECHO = 1, T_SEQ = 2, T_SEQ_READ = 3, T_STOP_ME = 7, T_TRACE = 8 };
 
 /* ------------------------------------------------------------ behaviours */
 
@@ -51,6 +51,10 @@ static int echo_receive(za_ctx *ctx, const za_msg *m) {
         return za_reply(ctx, T_SEQ_READ, st, sizeof *st);
     } else if (m->tag == T_STOP_ME) {
         za_ctx_stop(ctx);
+    } else if (m->tag == T_TRACE) { /* the trace context the message came with */
+        za_trace t;
+        if (za_ctx_trace(ctx, &t) != ZA_OK) return za_reply(ctx, T_TRACE, NULL, 0);
+        return za_reply(ctx, T_TRACE, &t, sizeof t);
     }
     if (za_ctx_can_reply(ctx)) return za_reply(ctx, m->tag, m->data, m->len);
     return 0;
@@ -384,6 +388,20 @@ static void test_remote_tell_ask_watch_stop(void **state) {
     assert_int_equal(a.tag, T_ECHO);
     assert_int_equal(a.len, 5);
     assert_memory_equal(a.data, "hello", 5);
+    za_answer_free(&a);
+
+    /* a trace context crosses nodes with the message (and only when set) */
+    za_trace t;
+    assert_int_equal(za_trace_parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", &t),
+                     ZA_OK);
+    za_trace_set_current(&t);
+    assert_int_equal(za_ask(me.sys, echo, T_TRACE, NULL, 0, 5000, &a), ZA_OK);
+    za_trace_set_current(NULL);
+    assert_int_equal(a.len, sizeof t);
+    assert_memory_equal(a.data, &t, sizeof t);
+    za_answer_free(&a);
+    assert_int_equal(za_ask(me.sys, echo, T_TRACE, NULL, 0, 5000, &a), ZA_OK);
+    assert_int_equal(a.len, 0);
     za_answer_free(&a);
 
     /* FIFO per sender -> receiver, batched by the network thread */

@@ -103,6 +103,52 @@ static void test_actor_views(void **st) {
     za_system_destroy(sys);
 }
 
+/* za_spawn_opts.label: what the actor reports as its behaviour (the bindings
+ * name their classes and scripts with it); kept across a restart, gone
+ * with the actor, and checked at spawn. */
+static void test_label(void **st) {
+    za_system *sys = tu_system(2);
+    za_spawn_opts o;
+    za_spawn_opts_init(&o);
+    char label[64];
+    snprintf(label, sizeof label, "shop.Cart");
+    o.label = label;
+    za_ref a = tu_spawn(sys, &parent_beh, NULL, 0, &o);
+    za_ref b = tu_spawn(sys, &parent_beh, NULL, 0, &o);
+    label[0] = 'X'; /* copied at spawn */
+    za_ref plain = tu_spawn(sys, &child_beh, NULL, 0, NULL);
+    za_actor_view v;
+    ASSERT_EVENTUALLY(za_actor_view_get(sys, a, &v) == ZA_OK);
+    assert_string_equal(v.behaviour, "shop.Cart");
+    assert_string_equal(v.language, "c");
+    ASSERT_EVENTUALLY(za_actor_view_get(sys, b, &v) == ZA_OK);
+    assert_string_equal(v.behaviour, "shop.Cart");
+    ASSERT_EVENTUALLY(za_actor_view_get(sys, plain, &v) == ZA_OK);
+    assert_string_equal(v.behaviour, "child");
+    assert_int_equal(za_tell(sys, a, T_CRASH, NULL, 0), ZA_OK); /* restarted: same label */
+    ASSERT_EVENTUALLY(za_actor_view_get(sys, a, &v) == ZA_OK && v.restarts == 1);
+    assert_string_equal(v.behaviour, "shop.Cart");
+    /* the slot's next actor does not inherit it */
+    assert_int_equal(za_stop(sys, b), ZA_OK);
+    assert_int_equal(za_join(sys, b, TU_WAIT_MS), ZA_OK);
+    for (int i = 0; i < 8; i++) {
+        za_ref r = tu_spawn(sys, &child_beh, NULL, 0, NULL);
+        ASSERT_EVENTUALLY(za_actor_view_get(sys, r, &v) == ZA_OK);
+        assert_string_equal(v.behaviour, "child");
+    }
+    /* bad labels */
+    za_ref r;
+    o.label = "";
+    ASSERT_ERR(za_spawn(sys, &parent_beh, NULL, 0, &o, &r), ZA_EINVAL);
+    char big[300];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    o.label = big;
+    ASSERT_ERR(za_spawn(sys, &parent_beh, NULL, 0, &o, &r), ZA_EINVAL);
+    assert_non_null(strstr(za_last_error(), "label must be 1..255 bytes"));
+    za_system_destroy(sys);
+}
+
 static void test_dead_letter_ring(void **st) {
     za_config cfg;
     za_config_init(&cfg);
@@ -378,12 +424,71 @@ static void test_concurrent_reads(void **st) {
     za_system_destroy(sys);
 }
 
+/* GET /grains (the activations, filtered and paged, counted per type) and
+ * GET /cluster outside a cluster ({"cluster": null}). */
+static void test_http_grains_and_cluster(void **st) {
+    za_config cfg;
+    za_config_init(&cfg);
+    cfg.workers = 2;
+    cfg.http_addr = "127.0.0.1:0";
+    cfg.storage = "memory://";
+    za_system *sys = tu_system_cfg(&cfg);
+    const char *url = za_system_http_url(sys);
+    assert_int_equal(http_get(url, "/grains", NULL, g_buf, sizeof g_buf), 200);
+    assert_non_null(strstr(g_buf, "\"total\":0"));
+    assert_non_null(strstr(g_buf, "\"grains\":[]"));
+    za_grain_class k;
+    memset(&k, 0, sizeof k);
+    k.behaviour = &child_beh;
+    k.type = "cart";
+    assert_int_equal(za_grain_register(sys, &k), ZA_OK);
+    k.type = "user\"q";
+    assert_int_equal(za_grain_register(sys, &k), ZA_OK);
+    const char *keys[] = {"b", "a", "c"};
+    for (int i = 0; i < 3; i++) {
+        za_ref g;
+        assert_int_equal(za_grain_ref(sys, "cart", keys[i], &g), ZA_OK);
+        assert_int_equal(za_tell(sys, g, T_NOTE, NULL, 0), ZA_OK);
+    }
+    za_ref u;
+    assert_int_equal(za_grain_ref(sys, "user\"q", "42", &u), ZA_OK);
+    assert_int_equal(za_tell(sys, u, T_NOTE, NULL, 0), ZA_OK);
+    ASSERT_EVENTUALLY(http_get(url, "/grains", NULL, g_buf, sizeof g_buf) == 200 &&
+                      strstr(g_buf, "\"total\":4") && !strstr(g_buf, "activating"));
+    assert_non_null(strstr(g_buf, "\"by_type\":{\"cart\":3,\"user\\\"q\":1}"));
+    /* sorted by type then key: a, b, c */
+    char *a = strstr(g_buf, "\"key\":\"a\""), *b = strstr(g_buf, "\"key\":\"b\""),
+         *c = strstr(g_buf, "\"key\":\"c\"");
+    assert_true(a && b && c && a < b && b < c);
+    assert_non_null(strstr(g_buf, "\"status\":\"active\""));
+    assert_int_equal(http_get(url, "/grains?type=cart&key=b", NULL, g_buf, sizeof g_buf), 200);
+    assert_non_null(strstr(g_buf, "\"total\":1"));
+    assert_non_null(strstr(g_buf, "\"messages\":1"));
+    assert_int_equal(http_get(url, "/grains?offset=1&limit=1", NULL, g_buf, sizeof g_buf), 200);
+    assert_non_null(strstr(g_buf, "\"total\":4"));
+    assert_non_null(strstr(g_buf, "\"key\":\"b\""));
+    assert_null(strstr(g_buf, "\"key\":\"a\""));
+    assert_int_equal(http_get(url, "/grains?limit=x", NULL, g_buf, sizeof g_buf), 400);
+    /* a deactivated grain leaves the list */
+    assert_int_equal(za_stop(sys, u), ZA_OK);
+    ASSERT_EVENTUALLY(http_get(url, "/grains?type=user%22q", NULL, g_buf, sizeof g_buf) == 200 &&
+                      strstr(g_buf, "\"total\":0"));
+    assert_int_equal(http_get(url, "/cluster", NULL, g_buf, sizeof g_buf), 200);
+    assert_non_null(strstr(g_buf, "{\"cluster\":null}"));
+    za_system_destroy(sys);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_actor_views),      cmocka_unit_test(test_dead_letter_ring),
-        cmocka_unit_test(test_preview_cut),      cmocka_unit_test(test_ptr_describer),
-        cmocka_unit_test(test_http_endpoint),    cmocka_unit_test(test_http_token),
+        cmocka_unit_test(test_actor_views),
+        cmocka_unit_test(test_dead_letter_ring),
+        cmocka_unit_test(test_preview_cut),
+        cmocka_unit_test(test_ptr_describer),
+        cmocka_unit_test(test_http_endpoint),
+        cmocka_unit_test(test_http_token),
         cmocka_unit_test(test_concurrent_reads),
+        cmocka_unit_test(test_label),
+        cmocka_unit_test(test_http_grains_and_cluster),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

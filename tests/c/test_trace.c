@@ -181,11 +181,127 @@ static void test_followed_through_actors(void **state) {
     za_system_destroy(sys);
 }
 
+static int fail_receive(za_ctx *ctx, const za_msg *m) {
+    return m->tag == 9 ? 1 : 0;
+}
+static const za_behaviour fail_beh = {ZA_BEHAVIOUR_INIT, .name = "failer", .receive = fail_receive};
+
+static size_t drain_all(za_span *out, size_t max) {
+    size_t n = 0, got;
+    while (n < max && (got = za_spans_drain(out + n, max - n))) n += got;
+    return n;
+}
+
+/* Spans recorded by the runtime: a receive span per handler run of a
+ * traced, sampled message (parented to the sender's span, with tag, mailbox
+ * wait, label, language, failure), caller spans from za_span_begin/end,
+ * unsampled contexts and other languages left alone, a full buffer counted. */
+static void test_spans(void **state) {
+    za_span buf[64];
+    drain_all(buf, 64); /* whatever an earlier test left */
+    za_system *sys = tu_system(2);
+    za_spawn_opts o;
+    za_spawn_opts_init(&o);
+    o.label = "labelled.Forwarder";
+    za_ref a = tu_spawn(sys, &t_beh, NULL, 0, &o);
+    za_ref b = tu_spawn(sys, &t_beh, NULL, 0, NULL);
+    za_ref f = tu_spawn(sys, &fail_beh, NULL, 0, NULL);
+    assert_int_equal(za_spans_enable(ZA_SPANS_PYTHON, 8), ZA_OK); /* not C: nothing recorded */
+    za_trace t;
+    assert_int_equal(za_trace_parse(TP, &t), ZA_OK);
+    za_trace_set_current(&t);
+    assert_int_equal(za_tell(sys, a, T_FWD, &b, sizeof b), ZA_OK);
+    rec r;
+    ASSERT_EVENTUALLY((r = get_rec(sys, b)).len == 3);
+    assert_int_equal(za_spans_quiesce(TU_WAIT_MS), ZA_OK);
+    assert_int_equal(drain_all(buf, 64), 0);
+    assert_int_equal(za_spans_enable(ZA_SPANS_C, 8), ZA_OK);
+    assert_int_equal(za_spans_enabled(), ZA_SPANS_C);
+    /* a caller span around the tell: a's span is its child, b's is a's */
+    za_span_scope sc;
+    za_span_begin(&sc, ZA_SPAN_TELL, a);
+    za_trace inside;
+    assert_int_equal(za_trace_current(&inside), ZA_OK);
+    assert_memory_equal(inside.trace_id, t.trace_id, 16);
+    assert_memory_not_equal(inside.span_id, t.span_id, 8);
+    assert_int_equal(za_tell(sys, a, T_FWD, &b, sizeof b), ZA_OK);
+    za_span_end(&sc, 0);
+    za_trace after;
+    assert_int_equal(za_trace_current(&after), ZA_OK);
+    assert_memory_equal(&after, &t, sizeof t); /* restored */
+    /* (b's record of the first forward carried t itself) */
+    ASSERT_EVENTUALLY((r = get_rec(sys, b)).len == 3 && memcmp(r.t.span_id, t.span_id, 8) != 0);
+    assert_int_equal(za_spans_quiesce(TU_WAIT_MS), ZA_OK);
+    size_t n = drain_all(buf, 64);
+    assert_int_equal(n, 3); /* tell, a's receive, b's receive (the GET is untraced) */
+    const za_span *tell = NULL, *ra = NULL, *rb = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (buf[i].kind == ZA_SPAN_TELL) tell = &buf[i];
+        if (buf[i].kind == ZA_SPAN_RECEIVE && buf[i].actor == a) ra = &buf[i];
+        if (buf[i].kind == ZA_SPAN_RECEIVE && buf[i].actor == b) rb = &buf[i];
+    }
+    assert_non_null(tell);
+    assert_non_null(ra);
+    assert_non_null(rb);
+    assert_memory_equal(tell->parent_span_id, t.span_id, 8);
+    assert_memory_equal(tell->ctx.span_id, inside.span_id, 8);
+    assert_memory_equal(ra->parent_span_id, tell->ctx.span_id, 8);
+    assert_memory_equal(rb->parent_span_id, ra->ctx.span_id, 8);
+    /* what b's handler saw: the message's context (za_ctx_trace) is a's
+     * span; the current one (what it sends) is its own span */
+    assert_memory_equal(r.t.span_id, ra->ctx.span_id, 8);
+    assert_memory_equal(r.cur.span_id, rb->ctx.span_id, 8);
+    assert_int_equal(ra->tag, T_FWD);
+    assert_int_equal(rb->tag, T_REC);
+    assert_string_equal(ra->behaviour, "labelled.Forwarder");
+    assert_string_equal(rb->behaviour, "tracer");
+    assert_string_equal(ra->language, "c");
+    assert_true(ra->wait_ns > 0);
+    assert_true(ra->start_ns >= tell->start_ns && ra->start_ns <= ra->end_ns);
+    assert_true(ra->start_ns > 1600000000ull * 1000000000ull); /* wall clock */
+    assert_int_equal(ra->failed, 0);
+    /* a failing handler */
+    assert_int_equal(za_tell(sys, f, 9, NULL, 0), ZA_OK);
+    ASSERT_EVENTUALLY((za_spans_quiesce(TU_WAIT_MS), drain_all(buf, 64) == 1));
+    assert_int_equal(buf[0].failed, 1);
+    assert_int_equal(buf[0].actor, f);
+    /* not sampled: carried, not recorded */
+    za_trace uns = t;
+    uns.flags = 0;
+    za_trace_set_current(&uns);
+    assert_int_equal(za_tell(sys, a, T_FWD, &b, sizeof b), ZA_OK);
+    ASSERT_EVENTUALLY((r = get_rec(sys, b)).len == 3 && r.t.flags == 0);
+    assert_int_equal(za_spans_quiesce(TU_WAIT_MS), ZA_OK);
+    assert_int_equal(drain_all(buf, 64), 0);
+    /* a full buffer (8) drops and counts, never blocks */
+    za_trace_set_current(&t);
+    uint64_t dropped = za_spans_dropped();
+    for (int i = 0; i < 12; i++) assert_int_equal(za_tell(sys, b, T_REC, NULL, 0), ZA_OK);
+    ASSERT_EVENTUALLY(za_spans_wait(8, 10) == 8 && za_spans_dropped() == dropped + 4);
+    ASSERT_ERR(za_spans_enable(ZA_SPANS_C, 16), ZA_EINVAL); /* spans buffered */
+    assert_int_equal(drain_all(buf, 64), 8);
+    /* no current context: a caller span roots a new trace */
+    za_trace_set_current(NULL);
+    za_span_begin(&sc, ZA_SPAN_ASK, b);
+    za_span_end(&sc, 1);
+    assert_int_equal(za_trace_current(&after), ZA_ENOTFOUND);
+    assert_int_equal(drain_all(buf, 64), 1);
+    assert_int_equal(buf[0].kind, ZA_SPAN_ASK);
+    assert_int_equal(buf[0].failed, 1);
+    static const uint8_t zero[16];
+    assert_memory_equal(buf[0].parent_span_id, zero, 8);
+    assert_memory_not_equal(buf[0].ctx.trace_id, zero, 16);
+    assert_int_equal(za_spans_enable(0, 0), ZA_OK);
+    assert_int_equal(za_spans_wait(1, 1), 0);
+    za_system_destroy(sys);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_traceparent_text),
         cmocka_unit_test(test_carried_by_every_payload_shape),
         cmocka_unit_test(test_followed_through_actors),
+        cmocka_unit_test(test_spans),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

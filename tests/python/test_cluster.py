@@ -37,6 +37,8 @@ NODE_SCRIPT = textwrap.dedent(
                 return sum(self.items.values())
             elif op == "boom":
                 raise ValueError("boom " + str(args[0]))
+            elif op == "trace":  # the trace context the request came with
+                return zactor.tracing.current()
 
     url, cluster, name = sys.argv[1:4]
     secret = sys.argv[4] if len(sys.argv) > 4 else None
@@ -132,6 +134,11 @@ def test_tell_ask_lookup_across_python_nodes(redis_url, nodes):
         assert inv.ask(("count",), timeout=5.0) == 200
         with pytest.raises(zactor.ActorError, match="boom 9"):
             inv.ask(("boom", 9), timeout=5.0)
+        # a trace context crosses nodes with the request (and only when set)
+        tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        with zactor.tracing.use(tp):
+            assert inv.ask(("trace",), timeout=5.0) == tp
+        assert inv.ask(("trace",), timeout=5.0) is None
         assert system.lookup("nobody") is None
 
         # names are cluster-wide

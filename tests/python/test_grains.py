@@ -588,3 +588,27 @@ def test_a_stale_activation_cannot_write_again(sqlite_url):
     assert [e[1] for e in events("last_save")][1:] == ["written"]
     with zactor.Store(sqlite_url) as st:
         assert st.read(("test.Stubborn", "sam")) == ({"balance": 101}, 4)
+
+
+def test_http_grains_endpoint_lists_python_grains():
+    """GET /grains shows the active grains an operator would look for, with a
+    filter by type; a deactivated grain is gone from it."""
+    import json
+    import urllib.request
+    with zactor.System(workers=2, http="127.0.0.1:0") as system:
+        system.grain(Account, "alice").ask(("deposit", 1))
+        system.grain(Account, "bob").ask(("deposit", 2))
+
+        def get(path):
+            with urllib.request.urlopen(system.http_url + path, timeout=10) as r:
+                assert r.status == 200
+                return json.loads(r.read())
+
+        body = get("/grains")
+        assert body["total"] == 2
+        keys = sorted((g["type"], g["key"], g["status"]) for g in body["grains"])
+        assert keys == [("test.Account", "alice", "active"), ("test.Account", "bob", "active")]
+        assert get("/grains?type=nope")["grains"] == []
+        system.grain(Account, "bob").stop()
+        assert wait_for(lambda: get("/grains")["total"] == 1, timeout=5.0)
+        assert [g["key"] for g in get("/grains")["grains"]] == ["alice"]

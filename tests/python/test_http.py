@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import zactor
 from conftest import Counter, wait_for
+from test_cluster import free_port, nodes, redis_url  # noqa: F401  (fixtures: a redis-server, node processes)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -150,7 +151,9 @@ def test_actors_of_three_languages(mixed):
         assert a["processed"] >= 1
     # filters and paging
     assert [a["name"] for a in get_json(url, "/actors?language=lua")["actors"]] == ["lua-counter"]
-    assert get_json(url, "/actors?behaviour=zactor.python")["total"] == 2
+    assert get_json(url, "/actors?language=python")["total"] == 2
+    assert [a["name"] for a in get_json(url, "/actors?behaviour=test_http.Parent")["actors"]] == \
+        ["py-parent"]
     assert [a["name"] for a in get_json(url, "/actors?name=child")["actors"]] == ["py-child"]
     page = get_json(url, "/actors?offset=1&limit=2")
     assert page["total"] == 4 and len(page["actors"]) == 2 and page["offset"] == 1
@@ -160,6 +163,36 @@ def test_actors_of_three_languages(mixed):
     one = get_json(url, "/actors/" + ref_text(refs["parent"]))
     assert one["name"] == "py-parent" and one["children"] == [ref_text(refs["child"])]
     assert get_json(url, "/actors/" + by_name["lua-counter"]["id"])["name"] == "lua-counter"
+
+
+def echo(msg):
+    return msg
+
+
+def test_actors_are_named_after_their_class_or_script(mixed):
+    """Python actors report module.qualname, a plain callable its own name, a
+    Lua actor its file or module (source text stays "lua"), in /actors and in
+    the /metrics labels."""
+    s, refs = mixed
+    url = s.http_url
+    path = os.path.join(ROOT, "tests", "lua", "actors", "counter.lua")
+    by_file = s.spawn_lua(path, 1)
+    fn = s.spawn(echo)
+    assert by_file.ask(["get"], timeout=5) == 1 and fn.ask(7, timeout=5) == 7
+    behaviours = {a["ref"]: (a["behaviour"], a["language"]) for a in get_json(url, "/actors")["actors"]}
+    assert behaviours[ref_text(refs["parent"])] == ("test_http.Parent", "python")
+    assert behaviours[ref_text(refs["child"])] == ("conftest.Counter", "python")
+    assert behaviours[ref_text(fn)] == ("test_http.echo", "python")
+    assert behaviours[ref_text(by_file)] == (path, "lua")
+    assert behaviours[ref_text(refs["lua"])] == ("lua", "lua")
+    # a restart keeps the label
+    refs["parent"].tell("boom")
+    assert wait_for(lambda: get_json(url, "/actors/" + ref_text(refs["parent"]))["restarts"] == 1)
+    assert get_json(url, "/actors/" + ref_text(refs["parent"]))["behaviour"] == "test_http.Parent"
+    families = {f.name: f for f in text_string_to_metric_families(get(url, "/metrics")[2].decode())}
+    handled = {x.labels["behaviour"]: x.value
+               for x in families["zactor_behaviour_messages_handled"].samples}
+    assert handled["test_http.echo"] >= 1 and handled[path] >= 1
 
 
 def test_tree(mixed):
@@ -249,13 +282,14 @@ def test_metrics_parse_with_prometheus_client(mixed):
         assert [x.value for x in h.samples if x.name == name + "_sum"][0] > 0
     actors = {(x.labels["behaviour"], x.labels["language"]): x.value
               for x in families["zactor_behaviour_actors"].samples}
-    assert actors == {("zactor.python", "python"): 2, ("lua", "lua"): 1,
+    assert actors == {("test_http.Parent", "python"): 1, ("conftest.Counter", "python"): 1,
+                      ("lua", "lua"): 1,
                       ('we"ird\\c\nname', "c"): 1}  # the escaped label came back intact
     handled = {x.labels["behaviour"]: x.value
                for x in families["zactor_behaviour_messages_handled"].samples}
     assert handled["lua"] >= 201
     assert {x.labels["behaviour"] for x in families["zactor_behaviour_mailbox_depth"].samples} == \
-        {"zactor.python", "lua", 'we"ird\\c\nname'}
+        {"test_http.Parent", "conftest.Counter", "lua", 'we"ird\\c\nname'}
 
 
 def test_health_and_readiness_during_shutdown():
@@ -423,6 +457,8 @@ def test_dashboard_in_headless_chromium(mixed, tmp_path):
         assert '<span id="ready" class="pill ok">ready</span>' in dom
         assert "dead letter (failed) to " + ref_text(refs["c"]) in dom
         assert '<span id="tree-count" class="ref">(4)</span>' in dom
+        assert '<b id="s-grains">0</b>' in dom  # no grain classes: none active
+        assert '<section id="cluster" class="wide" hidden="">' in dom  # not in a cluster
         shot = os.path.join(ROOT, os.environ.get("ZACTOR_DASHBOARD_SHOT",
                                                  os.path.join("build", "dashboard.png")))
         os.makedirs(os.path.dirname(shot), exist_ok=True)
@@ -435,3 +471,82 @@ def test_dashboard_in_headless_chromium(mixed, tmp_path):
     finally:
         stop.set()
         t.join(70)
+
+
+def test_cluster_view(redis_url, nodes, tmp_path):  # noqa: F811
+    """GET /cluster: this node and the members as the membership table has
+    them, with the cluster's counters; {"cluster": null} without a cluster."""
+    with zactor.System(workers=1, http="127.0.0.1:0") as s:
+        assert get_json(s.http_url, "/cluster") == {"cluster": None}
+    with zactor.Cluster(redis_url, name="ops", node_name="web-1") as cluster, \
+            zactor.System(workers=2, cluster=cluster, http="127.0.0.1:0") as system:
+        url = system.http_url
+        doc = get_json(url, "/cluster")["cluster"]
+        assert doc["name"] == "ops"
+        me = doc["self"]
+        assert me["name"] == "web-1" and me["id"] == system.node.id and me["self"] is True
+        assert me["state"] == "alive" and me["endpoint"] == system.node.endpoint
+        assert me["epoch"] > 0
+        assert doc["count"] == 1 and [m["name"] for m in doc["members"]] == ["web-1"]
+        proc, other_id = nodes(redis_url, "ops", "web-2")
+        doc = wait_for(lambda: (d := get_json(url, "/cluster")["cluster"])["count"] == 2 and d,
+                       timeout=15)
+        assert doc, "the second node never showed up in /cluster"
+        members = {m["name"]: m for m in doc["members"]}
+        assert set(members) == {"web-1", "web-2"}
+        assert members["web-2"]["id"] == other_id and members["web-2"]["self"] is False
+        assert members["web-2"]["endpoint"].startswith("tcp://127.0.0.1:")
+        assert members["web-2"]["state"] == "alive"
+        # traffic shows in the counters
+        inv = wait_for(lambda: system.lookup("inventory@web-2"), 10)
+        assert inv.ask(("get", 1), timeout=5) == {"item": 1, "count": 7}
+        stats = get_json(url, "/cluster")["cluster"]["stats"]
+        assert stats["sent"] >= 1 and stats["malformed"] == 0 and stats["table_version"] >= 2
+        assert set(stats) >= {"fenced", "dropped", "votes", "nodes_down", "redis_errors",
+                              "table_version", "auth_failed", "batches_out"}
+        # the dashboard shows the cluster's nodes (a section only a cluster has)
+        out = _chromium(["--virtual-time-budget=3000", "--dump-dom", url + "/?interval=200"], tmp_path)
+        assert out.returncode == 0, out.stderr[-2000:]
+        dom = out.stdout.decode()
+        assert '<section id="cluster" class="wide">' in dom
+        assert "<td>web-2</td>" in dom and '<td>web-1 <span class="pill ok">this node</span></td>' in dom
+        assert '<b id="s-node">web-1</b>' in dom
+
+
+def test_readiness_follows_redis_in_a_cluster(tmp_path):
+    """In a cluster, /health/ready is 503 while Redis cannot be reached (the
+    node cannot see joins and deaths), and ready again once it can."""
+    port = free_port()
+    cmd = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path),
+           "--save", "", "--appendonly", "no"]
+    redis = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def redis_up():
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2) as c:
+                    c.sendall(b"PING\r\n")
+                    return c.recv(16).startswith(b"+PONG")
+            except OSError:
+                return False
+        assert wait_for(redis_up, 15), "redis-server did not start"
+        with zactor.Cluster(f"redis://127.0.0.1:{port}/0", name="rd", node_name="n1",
+                            poll=0.1) as cluster, \
+                zactor.System(workers=1, cluster=cluster, http="127.0.0.1:0") as system:
+            url = system.http_url
+            assert get(url, "/health/ready")[0] == 200
+            assert get_json(url, "/cluster")["cluster"]["redis"] == "ok"
+            redis.kill()
+            redis.wait(timeout=10)
+            assert wait_for(lambda: get(url, "/health/ready")[0] == 503, timeout=10)
+            code, _, body = get(url, "/health/ready")
+            assert json.loads(body) == {"status": "not ready",
+                                        "reason": "Redis (cluster membership) is unreachable"}
+            assert get(url, "/health/live")[0] == 200  # alive all the same
+            assert get_json(url, "/cluster")["cluster"]["redis"] == "unreachable"
+            assert get_json(url, "/status")["ready"] is False
+            redis = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            assert wait_for(redis_up, 15), "redis-server did not restart"
+            assert wait_for(lambda: get(url, "/health/ready")[0] == 200, timeout=15)
+    finally:
+        redis.kill()
+        redis.wait(timeout=10)

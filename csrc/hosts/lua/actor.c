@@ -422,6 +422,18 @@ int za_lua_spawn_ex(za_system *sys, const char *spec, const void *args_msgpack, 
      * init is logged to stderr (log_start_failure) and the runtime
      * remembers it, so the first tell or ask to the ref raises "actor 1.5
      * failed to start: <reason>" (startfail.c). */
+    /* The actor reports its module name or file path as its behaviour
+     * (/actors, /metrics, spans: za_spawn_opts.label) unless the caller
+     * chose a label; source text has no name and stays "lua". */
+    za_spawn_opts lab;
+    if ((!opts || !opts->label) && p->chunkname[0] == '@' && strlen(spec) <= 255) {
+        if (opts)
+            lab = *opts;
+        else
+            za_spawn_opts_init(&lab);
+        lab.label = spec;
+        opts = &lab;
+    }
     int rc = za_spawn(sys, &za_lua_behaviour, buf, total, opts, out);
     if (buf != stackbuf) free(buf);
     if (rc != ZA_OK) {

@@ -33,6 +33,9 @@ return {
       array_mt = keys(zactor.array_mt),
       string_id = tostring(string),
       hold = rawget(_G, "hold"),
+      gc_running = collectgarbage("isrunning"),
+      random = math.random(1 << 40),
+      gc_mode = collectgarbage("incremental"), -- returns the mode it was in
       kb = collectgarbage("count"),
     }
   end,
@@ -55,6 +58,9 @@ return {
     math.sin = nil
     getmetatable("").__index = { upper = function() return "smt" end }
     getmetatable("").__add = function() return 0 end
+    math.randomseed(42)
+    collectgarbage("generational")
+    collectgarbage("stop")
     setmetatable(_G, { __index = function() return "ghost" end })
     zactor.array_mt.extra = true
     hold = { 1, 2, 3 }
@@ -93,6 +99,11 @@ describe("reused Lua states", function()
     assert.are.equal(math.pi, again.pi)
     assert.are.equal(fresh.gmeta, again.gmeta)
     assert.is_nil(again.leak)
+    assert.is_true(again.gc_running)
+    math.randomseed(42) -- the vandal's seed: its sequence must not carry over
+    local seeded = { [math.random(1 << 40)] = true, [math.random(1 << 40)] = true }
+    assert.is_nil(seeded[again.random], "math.random continued the last actor's sequence")
+    assert.are.equal("incremental", again.gc_mode)
     assert.are.equal(fresh.array_mt, again.array_mt)
     -- the last actor's garbage does not count once collected
     assert.is_true(again.kb < fresh.kb + 8, ("%.1f KB vs %.1f KB fresh"):format(again.kb, fresh.kb))

@@ -40,12 +40,18 @@
  */
 #include "lua_actor.h"
 
+#include <lualib.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define POOL_SHARDS 8
 #define POOL_DEPTH 32
+/* Lua 5.4's collector defaults (lgc.h: LUAI_GCPAUSE, LUAI_GCMUL,
+ * LUAI_GCSTEPSIZE), which a new state starts with and lua_gc cannot read. */
+#define GC_PAUSE 200
+#define GC_STEPMUL 100
+#define GC_STEPSIZE 13
 #define POOL_GC_AT (64u << 10)     /* a reset state above this is collected before it is kept */
 #define POOL_MAX_USED (128u << 10) /* and closed if it is still above this */
 
@@ -267,6 +273,14 @@ static int reset_cf(lua_State *L) {
         lua_settop(L, 2);
     }
     lua_rawsetp(L, LUA_REGISTRYINDEX, &chunk_key); /* back after the registry's reset */
+    /* math.random's generator is no table but the library's C state: seed
+     * it anew, as luaopen_math does for a new state (the last actor may
+     * have seeded it; its sequence must not carry over) */
+    if (lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE) == LUA_TTABLE &&
+        lua_getfield(L, -1, LUA_MATHLIBNAME) == LUA_TTABLE &&
+        lua_getfield(L, -1, "randomseed") == LUA_TFUNCTION)
+        lua_call(L, 0, 0);
+    lua_settop(L, 2);
     lua_pushboolean(L, gc);
     return 1;
 }
@@ -396,6 +410,10 @@ int za__lua_pool_reset(za__lua_actor *a, int final) {
     }
     lua_settop(L, 0);
     lua_sethook(L, NULL, 0, 0);
+    /* the collector as a new state has it: actor code may have stopped it
+     * or switched it to generational mode (collectgarbage) */
+    lua_gc(L, LUA_GCRESTART);
+    lua_gc(L, LUA_GCINC, GC_PAUSE, GC_STEPMUL, GC_STEPSIZE);
     /* an idle pooled state should not sit on its last actor's garbage */
     if (a->used > POOL_GC_AT) lua_gc(L, LUA_GCCOLLECT, 0);
     if (a->used > POOL_MAX_USED) {

@@ -412,7 +412,7 @@ int za__lua_pool_reset(za__lua_actor *a, int final) {
     lua_sethook(L, NULL, 0, 0);
     /* the collector as a new state has it: actor code may have stopped it
      * or switched it to generational mode (collectgarbage) */
-    lua_gc(L, LUA_GCRESTART);
+    if (!lua_gc(L, LUA_GCISRUNNING)) lua_gc(L, LUA_GCRESTART); /* (it also zeroes the debt) */
     lua_gc(L, LUA_GCINC, GC_PAUSE, GC_STEPMUL, GC_STEPSIZE);
     /* an idle pooled state should not sit on its last actor's garbage */
     if (a->used > POOL_GC_AT) lua_gc(L, LUA_GCCOLLECT, 0);

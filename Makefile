@@ -326,6 +326,13 @@ demo: deps
 demo-run: $(VENV)/.installed lua-install
 	$(VENV)/bin/python python/examples/wordcount_demo.py $(DEMO_ARGS)
 
+# Grains across cluster nodes (bench/bench_grain_cluster.c): ask latency to a
+# grain homed here vs on another node (the forward hop) vs a plain remote
+# actor, cold activations here vs across the hop. bench/results/grain_cluster_*.json.
+bench-grain-cluster: deps
+	$(MAKE) --no-print-directory VARIANT=release build/release/bench/bench_grain_cluster
+	./build/release/bench/bench_grain_cluster $(BENCH_GRAIN_CLUSTER_ARGS)
+
 # The cluster demo: a redis-server, two Python nodes and a Lua node share the
 # word count; one node is killed with kill -9 part-way; the survivors finish it
 # exactly (python/examples/cluster_demo.py). Stops everything it started.

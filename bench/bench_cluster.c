@@ -3,12 +3,17 @@
  *
  *   remote ask round trip: za_ask from node A's main thread to an echo actor
  *     on node B (another process), 64-byte payload, sequential;
- *   raw ZeroMQ REQ/REP between the same two processes: the floor;
+ *   raw ZeroMQ REQ/REP between the same two processes: the floor, measured
+ *     in rounds alternating with the zactor rounds (the ratio is per round:
+ *     on a shared machine the load moves within a run);
  *   one-way throughput: za_tell of 64-byte messages from A's main thread to a
  *     counting actor on B, until B counted them all; raw PUSH/PULL beside it;
  *   failure detection: time from kill -9 of a node to A's NodeDown, over
  *     ZA_BENCH_KILLS kills (default 5), and verdicts after SIGSTOP pauses of
  *     1, 2 and 4 s (defaults: suspect 3 s, so 4 s is expected to be one).
+ *
+ * ZA_BENCH_ASK_ONLY=1: the round trips only. ZA_BENCH_SPIN_US=n: the
+ * workers' idle spin (za_config.spin_us) of both nodes.
  *
  * Starts its own redis-server on a free port in a temporary directory; every
  * child dies with this process (PR_SET_PDEATHSIG) and is killed at the end.
@@ -72,6 +77,7 @@ static int node_main(char **argv) {
     za_config_init(&cfg);
     cfg.workers = 1;
     cfg.cluster = cl;
+    if (getenv("ZA_BENCH_SPIN_US")) cfg.spin_us = (uint32_t)atoi(getenv("ZA_BENCH_SPIN_US"));
     za_system *sys;
     if (za_system_create(&cfg, &sys) != ZA_OK) return 4;
     za_spawn_opts o;
@@ -93,20 +99,21 @@ static int node_main(char **argv) {
     return 0;
 }
 
-/* raw ZeroMQ peer: REP echo, then PULL counting n messages, then PUSH "done" */
+/* raw ZeroMQ peer: REP echo until "pull", then PULL counting n messages,
+ * then one more REP answer once they all arrived */
 static int raw_main(char **argv) {
     void *ctx = zmq_ctx_new();
     void *rep = zmq_socket(ctx, ZMQ_REP);
     zmq_bind(rep, argv[2]);
     char buf[PAYLOAD];
-    for (int i = 0; i < ROUND_TRIPS; i++) {
+    for (;;) {
         int n = zmq_recv(rep, buf, sizeof buf, 0);
-        zmq_send(rep, buf, (size_t)n, 0);
+        if (n == 4 && memcmp(buf, "pull", 4) == 0) break;
+        zmq_send(rep, buf, n > 0 ? (size_t)n : 0, 0);
     }
     void *pull = zmq_socket(ctx, ZMQ_PULL);
     zmq_bind(pull, argv[3]);
-    int k = zmq_recv(rep, buf, sizeof buf, 0); /* "is the PULL bound?" */
-    zmq_send(rep, buf, k > 0 ? (size_t)k : 0, 0);
+    zmq_send(rep, "ok", 2, 0); /* the PULL is bound */
     for (long i = 0; i < ONE_WAY; i++) zmq_recv(pull, buf, sizeof buf, 0);
     int n = zmq_recv(rep, buf, sizeof buf, 0);
     zmq_send(rep, buf, (size_t)n, 0);
@@ -263,27 +270,6 @@ int main(int argc, char **argv) {
         zmq_send(req, buf, sizeof buf, 0);
         zmq_recv(req, buf, sizeof buf, 0);
     }
-    uint64_t t0 = bu_now_ns();
-    for (int i = 1000; i < ROUND_TRIPS; i++) {
-        zmq_send(req, buf, sizeof buf, 0);
-        zmq_recv(req, buf, sizeof buf, 0);
-    }
-    double raw_rtt_us = (double)(bu_now_ns() - t0) / 1e3 / (ROUND_TRIPS - 1000);
-    void *push = zmq_socket(zctx, ZMQ_PUSH);
-    zmq_connect(push, ep2);
-    zmq_send(req, "", 0, 0);
-    zmq_recv(req, buf, sizeof buf, 0); /* the PULL is bound */
-    t0 = bu_now_ns();
-    for (long i = 0; i < ONE_WAY; i++) zmq_send(push, buf, PAYLOAD, 0);
-    zmq_send(req, "done", 4, 0);
-    zmq_recv(req, buf, sizeof buf, 0); /* answered once all arrived */
-    double raw_rate = ONE_WAY / ((double)(bu_now_ns() - t0) / 1e9);
-    zmq_close(push);
-    zmq_close(req);
-    zmq_ctx_term(zctx);
-    waitpid(raw.pid, NULL, 0);
-    close(raw.out);
-    close(raw.in);
 
     /* --- zactor, C to C */
     node b = start_node("bench", "b");
@@ -299,6 +285,7 @@ int main(int argc, char **argv) {
     za_config_init(&cfg);
     cfg.workers = 2;
     cfg.cluster = cl;
+    if (getenv("ZA_BENCH_SPIN_US")) cfg.spin_us = (uint32_t)atoi(getenv("ZA_BENCH_SPIN_US"));
     za_system *sys;
     za_system_create(&cfg, &sys);
     za_ref echo = lookup(sys, "echo@b");
@@ -308,23 +295,63 @@ int main(int argc, char **argv) {
         za_ask(sys, echo, T_ECHO, buf, PAYLOAD, 5000, &a);
         za_answer_free(&a);
     }
-    bu_stats rtt;
+    /* Raw REQ/REP and zactor asks in alternating rounds, between the same
+     * two processes: on a shared machine the load moves during a run, and
+     * only figures taken side by side compare (the ratio is per round). */
+    bu_stats rtt, rawrt, ratio;
     bu_stats_init(&rtt);
-    for (int r = 0; r < BU_RUNS; r++) {
+    bu_stats_init(&rawrt);
+    bu_stats_init(&ratio);
+    int rounds = 9, per = ROUND_TRIPS / rounds;
+    uint64_t t0;
+    for (int r = 0; r < rounds; r++) {
         t0 = bu_now_ns();
-        int n = ROUND_TRIPS / BU_RUNS;
-        for (int i = 0; i < n; i++) {
+        for (int i = 0; i < per; i++) {
+            zmq_send(req, buf, sizeof buf, 0);
+            zmq_recv(req, buf, sizeof buf, 0);
+        }
+        double raw_us = (double)(bu_now_ns() - t0) / 1e3 / per;
+        bu_stats_add(&rawrt, raw_us);
+        t0 = bu_now_ns();
+        for (int i = 0; i < per; i++) {
             if (za_ask(sys, echo, T_ECHO, buf, PAYLOAD, 5000, &a) != ZA_OK) {
                 fprintf(stderr, "ask failed: %s\n", za_last_error());
                 return 1;
             }
             za_answer_free(&a);
         }
-        bu_stats_add(&rtt, (double)(bu_now_ns() - t0) / 1e3 / n);
+        double za_us = (double)(bu_now_ns() - t0) / 1e3 / per;
+        bu_stats_add(&rtt, za_us);
+        bu_stats_add(&ratio, za_us / raw_us);
     }
-    printf("raw ZeroMQ REQ/REP round trip (64 B): %.1f us\n", raw_rtt_us);
+    emit("cluster_raw_reqrep", "us", &rawrt, "raw ZeroMQ REQ/REP round trip (64 B)", 1);
     emit("cluster_remote_ask_c", "us", &rtt, "zactor remote ask C->C (64 B)", 1);
-    printf("  ratio to raw ZeroMQ REQ/REP: %.2fx\n", rtt.median / raw_rtt_us);
+    emit("cluster_remote_ask_ratio", "x", &ratio, "ratio zactor / raw, per round", 1);
+    if (getenv("ZA_BENCH_ASK_ONLY")) { /* iterating on the ask path: skip the rest */
+        kill_node(&b);
+        kill(raw.pid, SIGKILL);
+        waitpid(raw.pid, NULL, 0);
+        za_system_destroy(sys);
+        za_cluster_destroy(cl);
+        stop_redis();
+        return 0;
+    }
+
+    void *push = zmq_socket(zctx, ZMQ_PUSH);
+    zmq_connect(push, ep2);
+    zmq_send(req, "pull", 4, 0);
+    zmq_recv(req, buf, sizeof buf, 0); /* the PULL is bound */
+    t0 = bu_now_ns();
+    for (long i = 0; i < ONE_WAY; i++) zmq_send(push, buf, PAYLOAD, 0);
+    zmq_send(req, "done", 4, 0);
+    zmq_recv(req, buf, sizeof buf, 0); /* answered once all arrived */
+    double raw_rate = ONE_WAY / ((double)(bu_now_ns() - t0) / 1e9);
+    zmq_close(push);
+    zmq_close(req);
+    zmq_ctx_term(zctx);
+    waitpid(raw.pid, NULL, 0);
+    close(raw.out);
+    close(raw.in);
 
     bu_stats one;
     bu_stats_init(&one);
@@ -349,8 +376,10 @@ int main(int argc, char **argv) {
     emit("cluster_one_way_c", "msg/s", &one, "zactor remote one-way C->C (64 B)", 0);
     za_cluster_stats cs;
     za_cluster_stats_read(cl, &cs);
-    printf("  envelopes per network message: %.1f\n",
-           cs.batches_out ? (double)cs.sent / (double)cs.batches_out : 0.0);
+    printf("  envelopes per network message: %.1f (sent %llu, frames %llu, dropped %llu)\n",
+           cs.batches_out ? (double)cs.sent / (double)cs.batches_out : 0.0,
+           (unsigned long long)cs.sent, (unsigned long long)cs.batches_out,
+           (unsigned long long)cs.dropped);
     kill_node(&b);
 
     /* --- failure detection */

@@ -17,6 +17,15 @@
 
 enum { RS_PENDING = 0, RS_DONE = 1, RS_ABANDONED = 2 };
 
+/*
+ * The reply_slots gauge of za_metrics (asks awaiting an answer) is two
+ * counters of the per-thread stats blocks: one bumped where a slot is made,
+ * one where it leaves PENDING (answered, timed out, cancelled, abandoned),
+ * so the ask path touches no shared atomic. Every move out of PENDING goes
+ * through settle(): exactly one caller wins it, so a slot counts once.
+ */
+static int settle(za_reply_slot *r, int to);
+
 struct za_reply_slot {
     _Atomic int state;
     _Atomic int refs;
@@ -35,7 +44,15 @@ struct za_reply_slot {
     za_ref asker;
     uint64_t corr;
     uint64_t chain; /* call chain of the asker's handler (chain.c), 0: none */
+    /* answered from another node (cluster): a blocking wait sleeps at once,
+     * its spin would only take the CPU from the threads that bring the
+     * answer (a network round trip is far longer than the spin) */
+    _Atomic bool far;
 };
+
+void za__reply_mark_far(za_reply_slot *r) {
+    atomic_store_explicit(&r->far, true, memory_order_relaxed);
+}
 
 za_reply_slot *za__reply_new(za_system *s, int mode) {
     za_reply_slot *r = calloc(1, sizeof *r);
@@ -45,6 +62,7 @@ za_reply_slot *za__reply_new(za_system *s, int mode) {
     r->mode = mode;
     r->sys = s;
     r->chain = za__chain_cur; /* an ask carries its asker's call chain (chain.c) */
+    if (s) za__count(s, ZA_C_SLOTS_NEW, 1);
     if (mode == ZA_RP_WAIT) {
         pthread_mutex_init(&r->mu, NULL);
         pthread_condattr_t ca;
@@ -67,6 +85,9 @@ za_reply_slot *za__reply_new_cb(za_system *s, za_answer_cb cb, void *ud) {
 void za__reply_release(za_reply_slot *r) {
     if (!r) return;
     if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) != 1) return;
+    /* (not settled here: the last reference may be dropped after the system
+     * is gone, e.g. a binding's future; every path that gives a pending slot
+     * up settles it first) */
     if (r->mode == ZA_RP_WAIT) {
         pthread_mutex_destroy(&r->mu);
         pthread_cond_destroy(&r->cv);
@@ -130,10 +151,16 @@ static void cancel_timer(za_system *s, za_reply_slot *r) {
     if (t) za_timer_cancel(s, t); /* the timer's reference is dropped by the wheel */
 }
 
+static int settle(za_reply_slot *r, int to) {
+    int exp = RS_PENDING;
+    if (!atomic_compare_exchange_strong(&r->state, &exp, to)) return 0;
+    if (r->sys) za__count(r->sys, ZA_C_SLOTS_DONE, 1);
+    return 1;
+}
+
 int za__reply_complete(za_system *s, za_reply_slot *r, int status, int32_t tag, const void *data,
                        size_t len, void *ptr, za_ptr_dtor dtor, const char *errtext) {
-    int exp = RS_PENDING;
-    if (!atomic_compare_exchange_strong(&r->state, &exp, RS_DONE)) {
+    if (!settle(r, RS_DONE)) {
         if (status == ZA_OK)
             late_reply(s, r, tag, data, len, ptr, dtor);
         else if (ptr && dtor)
@@ -186,8 +213,7 @@ int za__reply_complete(za_system *s, za_reply_slot *r, int status, int32_t tag, 
 }
 
 void za__reply_timeout(za_system *s, za_reply_slot *r) {
-    int exp = RS_PENDING;
-    if (!atomic_compare_exchange_strong(&r->state, &exp, RS_ABANDONED)) return;
+    if (!settle(r, RS_ABANDONED)) return;
     atomic_store(&r->timer, 0);
     if (r->mode == ZA_RP_CALLBACK) {
         za_answer a;
@@ -217,7 +243,7 @@ static int reply_wait(za_system *s, za_reply_slot *r, uint32_t timeout_ms, za_an
     memset(out, 0, sizeof *out);
     uint64_t start = za__now_ns();
     uint64_t deadline = start + (uint64_t)timeout_ms * 1000000ull;
-    if (!s->manual) {
+    if (!s->manual && !atomic_load_explicit(&r->far, memory_order_relaxed)) {
         uint64_t spin_end = start + ASK_SPIN_NS < deadline ? start + ASK_SPIN_NS : deadline;
         while (!atomic_load_explicit(&r->ready, memory_order_acquire)) {
             for (int i = 0; i < 16; i++) za__cpu_relax();
@@ -232,8 +258,7 @@ static int reply_wait(za_system *s, za_reply_slot *r, uint32_t timeout_ms, za_an
                 pthread_mutex_unlock(&r->mu);
                 return ZA_EAGAIN;
             }
-            int exp = RS_PENDING;
-            if (atomic_compare_exchange_strong(&r->state, &exp, RS_ABANDONED)) {
+            if (settle(r, RS_ABANDONED)) {
                 pthread_mutex_unlock(&r->mu);
                 out->status = ZA_ETIMEDOUT;
                 return ZA_ETIMEDOUT;
@@ -317,6 +342,7 @@ int za_ask(za_system *sys, za_ref to, int32_t tag, const void *data, size_t len,
                         "the mailbox was full and dropped the ask");
     }
     if (rc != ZA_OK) {
+        settle(r, RS_ABANDONED); /* never sent */
         za__reply_release(r);
         za__reply_release(r);
         out->status = rc;
@@ -356,6 +382,7 @@ static int ask_start(za_system *sys, za_ref to, int32_t tag, const void *data, s
     }
     int rc = ask_send(sys, to, tag, data, len, ptr, dtor, is_ptr, r);
     if (rc != ZA_OK && rc != ZA_EDROPPED) {
+        settle(r, RS_ABANDONED); /* never sent */
         za__reply_release(r);
         za__reply_release(r);
         free(h);
@@ -396,8 +423,7 @@ void za_ask_wait_release(za_ask_wait_handle *h) {
 
 void za_ask_abandon(za_ask_wait_handle *h) {
     if (!h) return;
-    int exp = RS_PENDING;
-    atomic_compare_exchange_strong(&h->r->state, &exp, RS_ABANDONED);
+    settle(h->r, RS_ABANDONED);
     za_ask_wait_release(h);
 }
 
@@ -432,7 +458,7 @@ static int ask_async(za_system *sys, za_ref to, int32_t tag, const void *data, s
     int rc = ask_send(sys, to, tag, data, len, ptr, dtor, is_ptr, r);
     if (rc != ZA_OK && rc != ZA_EDROPPED) {
         /* nothing was sent: the callback must not run, so abandon quietly */
-        atomic_store(&r->state, RS_ABANDONED);
+        settle(r, RS_ABANDONED);
         cancel_timer(sys, r);
         za__reply_release(r); /* message's reference */
         if (h) {
@@ -460,8 +486,7 @@ int za_ask_ptr_async(za_system *sys, za_ref to, int32_t tag, void *ptr, za_ptr_d
 int za_ask_cancel(za_ask_handle *h) {
     if (!h) return 0;
     za_reply_slot *r = h->r;
-    int exp = RS_PENDING;
-    if (!atomic_compare_exchange_strong(&r->state, &exp, RS_ABANDONED)) return 0;
+    if (!settle(r, RS_ABANDONED)) return 0;
     cancel_timer(r->sys, r);
     za_answer a;
     fill_answer(&a, ZA_ECANCELLED, 0, NULL, 0, NULL, NULL, "ask cancelled");
@@ -477,6 +502,18 @@ void za_ask_handle_release(za_ask_handle *h) {
 
 int za_ctx_ask(za_ctx *ctx, za_ref to, int32_t tag, const void *data, size_t len,
                uint32_t timeout_ms, uint64_t *corr_out) {
+    return za__ctx_ask_held(ctx, to, tag, data, len, timeout_ms, corr_out, NULL);
+}
+
+int za__reply_abandon(za_reply_slot *r) {
+    if (!r || !settle(r, RS_ABANDONED)) return 0;
+    cancel_timer(r->sys, r);
+    return 1;
+}
+
+int za__ctx_ask_held(za_ctx *ctx, za_ref to, int32_t tag, const void *data, size_t len,
+                     uint32_t timeout_ms, uint64_t *corr_out, za_reply_slot **held) {
+    if (held) *held = NULL;
     if (!ctx) return za__fail(ZA_EINVAL, "ctx is NULL");
     za_system *s = ctx->sys;
     za_reply_slot *r = za__reply_new(s, ZA_RP_ACTOR);
@@ -495,13 +532,16 @@ int za_ctx_ask(za_ctx *ctx, za_ref to, int32_t tag, const void *data, size_t len
     }
     int rc = ask_send(s, to, tag, data, len, NULL, NULL, false, r);
     if (rc != ZA_OK && rc != ZA_EDROPPED) {
-        atomic_store(&r->state, RS_ABANDONED);
+        settle(r, RS_ABANDONED);
         cancel_timer(s, r);
         za__reply_release(r);
         za__reply_release(r);
         return rc;
     }
-    za__reply_release(r);
+    if (held)
+        *held = r; /* the caller's reference goes to the asker */
+    else
+        za__reply_release(r);
     return ZA_OK;
 }
 

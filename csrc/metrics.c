@@ -156,6 +156,9 @@ int za_metrics_read(za_system *sys, za_metrics *out) {
     out->timers_fired = c[ZA_C_TIMERS];
     int64_t alive = atomic_load(&sys->alive);
     out->actors_alive = alive > 0 ? (uint64_t)alive : 0;
+    /* two racy sums: the settled one may be read ahead of the made one */
+    out->reply_slots =
+        c[ZA_C_SLOTS_NEW] > c[ZA_C_SLOTS_DONE] ? c[ZA_C_SLOTS_NEW] - c[ZA_C_SLOTS_DONE] : 0;
     summarize(&q[0], &out->queue_latency);
     summarize(&q[1], &out->process_latency);
     free(q);
@@ -212,6 +215,7 @@ int za_metrics_prometheus(za_system *sys, char *buf, size_t cap) {
         {"zactor_timers_fired_total", "Timer sends delivered to mailboxes.", "counter",
          m.timers_fired},
         {"zactor_actors_alive", "Actors currently alive.", "gauge", m.actors_alive},
+        {"zactor_reply_slots", "Asks awaiting an answer.", "gauge", m.reply_slots},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
         put(&o, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", rows[i].name, rows[i].help, rows[i].name,

@@ -63,7 +63,7 @@ typedef struct za_msgnode {
     uint8_t sys;
     uint32_t len;
     int16_t status;
-    uint16_t _pad;
+    uint16_t hops; /* a grain message: nodes it crossed so far (cluster/remote.c) */
     za_reply_slot *reply;
     /* A node further down the same queue, or NULL: set by the sender's
      * outbox (outbox.c) before the batch is published, read by the consumer

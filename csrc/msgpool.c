@@ -226,6 +226,7 @@ za_msgnode *za__msg_new_bytes(int32_t tag, const void *data, size_t len) {
     m->flags = 0;
     m->sys = 0;
     m->status = 0;
+    m->hops = 0;
     m->len = (uint32_t)len;
     m->reply = NULL;
     m->ahead = NULL;

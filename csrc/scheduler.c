@@ -274,6 +274,17 @@ void za__release_run_next(za_worker *w) {
     notify(w->sys);
 }
 
+void za__sched_before_block(void) {
+    za_worker *w = za__tl_worker;
+    if (!w) return;
+    if (w->outbox.used) za__outbox_flush(w);
+    w->outbox.cb_sends = 0;
+    if (w->run_next)
+        za__release_run_next(w); /* (notifies) */
+    else if (!rq_empty(w))
+        notify(w->sys);
+}
+
 static void run_actor(za_worker *w, za_actor *a) {
     w->turn_sends = 0;
     const za_host *h = host_of(w->sys, a);

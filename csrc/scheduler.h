@@ -64,6 +64,12 @@ int za__host_index(za_system *s, const za_host *h);
 /* Put an actor whose sched word the caller just moved to QUEUED on a run queue. */
 void za__schedule(za_system *s, za_actor *a);
 void za__release_run_next(za_worker *w);
+/* The running callback is about to block its worker for a while (a Lua
+ * stop handler waiting for an answer, stopwait.c): what it sent goes out,
+ * and the actors queued here (run_next too, which no thief takes) are
+ * offered to the other workers, which are woken. Otherwise the answer it
+ * waits for could sit behind it on its own worker. */
+void za__sched_before_block(void);
 int za__sched_start(za_system *s);
 void za__sched_stop(za_system *s);
 bool za__sched_idle(za_system *s);

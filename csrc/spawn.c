@@ -253,6 +253,7 @@ int za_spawn_sync(za_system *sys, const za_behaviour *beh, const void *args, siz
     if (!r) return za__fail(ZA_ENOMEM, "out of memory");
     int rc = spawn_common(sys, NULL, beh, args, args_len, opts, r, NULL, out);
     if (rc != ZA_OK) {
+        za__reply_abandon(r); /* (not waiting any more: the reply_slots gauge) */
         za__reply_release(r); /* the START message never existed */
         za__reply_release(r);
         return rc;

@@ -20,7 +20,9 @@ enum {
     ZA_C_SPAWNED,
     ZA_C_STOPPED,
     ZA_C_TIMERS,
-    ZA_C_CONSUMED, /* user messages that left a mailbox (or were dropped at send) */
+    ZA_C_CONSUMED,   /* user messages that left a mailbox (or were dropped at send) */
+    ZA_C_SLOTS_NEW,  /* reply slots made (asks, spawn_sync waits) */
+    ZA_C_SLOTS_DONE, /* reply slots that stopped waiting (answered, timed out, cancelled) */
     ZA_NCOUNTERS
 };
 

@@ -102,6 +102,8 @@ static void id_salt_init(void) {
 /* splitmix64's finaliser is a bijection: distinct uids give distinct ids. */
 uint64_t za_system_id(const za_system *s) {
     if (!s) return 0;
+    /* a cluster member: the cluster's identity (refs carry their node) */
+    if (s->cluster) return za__cluster_identity(s->cluster);
     pthread_once(&id_once, id_salt_init);
     uint64_t z = s->uid + id_salt;
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -164,6 +166,8 @@ int za_system_create(const za_config *cfg, za_system **out) {
         free_system(s);
         return rc;
     }
+    /* the cluster may now route grain messages and moves into the directory */
+    if (s->cluster) za__cluster_grains_ready(s);
     /* the endpoint last: it reads the running system (http/server.c) */
     if ((rc = za__http_start(s, &c)) != ZA_OK) {
         za_system_destroy(s);

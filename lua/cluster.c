@@ -16,6 +16,7 @@
  * thread). system:lookup(name) is cluster-wide through za_lookup.
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,12 +73,15 @@ static uint32_t opt_ms(lua_State *L, int t, const char *k) {
     return ms;
 }
 
+static int lua_spawn_handler(za_system *sys, const char *what, const void *args, size_t len,
+                             const char *name, za_ref *out, char *err, size_t cap, void *ud);
+
 za_cluster *za__lmod_cluster_create(lua_State *L, int t, void **events) {
     t = lua_absindex(L, t);
     if (!lua_istable(L, t)) luaL_error(L, "zactor: system: option 'cluster' must be a table");
     static const char *const keys[] = {
-        "redis",     "name",    "listen", "node_name",   "secret", "insecure", "advertise",
-        "heartbeat", "suspect", "votes",  "vote_window", "poll",   NULL};
+        "redis",     "name",    "listen", "node_name",   "secret", "insecure",  "advertise",
+        "heartbeat", "suspect", "votes",  "vote_window", "poll",   "spawnable", NULL};
     lua_pushnil(L);
     while (lua_next(L, t)) {
         lua_pop(L, 1);
@@ -88,7 +92,7 @@ za_cluster *za__lmod_cluster_create(lua_State *L, int t, void **events) {
             luaL_error(L,
                        "zactor: system: unknown cluster option '%s' (valid: redis, name, "
                        "listen, node_name, secret, insecure, advertise, heartbeat, suspect, "
-                       "votes, vote_window, poll)",
+                       "votes, vote_window, poll, spawnable)",
                        k ? k : luaL_typename(L, -1));
     }
     za_cluster_config cc;
@@ -123,6 +127,28 @@ za_cluster *za__lmod_cluster_create(lua_State *L, int t, void **events) {
     }
     za_cluster_on_event(cl, on_event, q);
     *events = q;
+    /* what other nodes may spawn here: Lua actors (kind "lua") matching
+     * these patterns (csrc/cluster/remote_spawn.c) */
+    za_cluster_spawn_handler(cl, "lua", lua_spawn_handler, NULL);
+    if (lua_getfield(L, t, "spawnable") != LUA_TNIL) {
+        if (!lua_istable(L, -1)) {
+            za_cluster_destroy(cl);
+            luaL_error(L, "zactor: system: cluster option 'spawnable' must be a list of "
+                          "patterns");
+        }
+        for (lua_Integer i = 1; lua_geti(L, -1, i) != LUA_TNIL; i++) {
+            const char *p = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+            if (!p || za_cluster_spawnable(cl, p) != ZA_OK) {
+                char why[300];
+                snprintf(why, sizeof why, "%s", p ? za_last_error() : "patterns are strings");
+                za_cluster_destroy(cl);
+                luaL_error(L, "zactor: system: cluster option 'spawnable': %s", why);
+            }
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
     return cl;
 }
 
@@ -131,6 +157,21 @@ void za__lmod_cluster_events_free(void *events) {
     if (!q) return;
     pthread_mutex_destroy(&q->mu);
     free(q);
+}
+
+/* Kind "lua" of a remote spawn: on the cluster's spawn thread, a Lua actor
+ * from the spec (module names searched in LUA_PATH). */
+static int lua_spawn_handler(za_system *sys, const char *what, const void *args, size_t len,
+                             const char *name, za_ref *out, char *err, size_t cap, void *ud) {
+    (void)ud;
+    za_spawn_opts o;
+    za_spawn_opts_init(&o);
+    o.name = name;
+    za_lua_opts lo = {0};
+    err[0] = 0;
+    int rc = za_lua_spawn_ex(sys, what, args, len, &o, &lo, out, err, cap);
+    if (rc != ZA_OK && !err[0]) snprintf(err, cap, "%s", za_last_error());
+    return rc;
 }
 
 static void push_node(lua_State *L, const za_node_info *n) {

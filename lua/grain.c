@@ -34,6 +34,18 @@ static int sys_grain(lua_State *L) {
     return 1;
 }
 
+/* system:register_grain(behaviour_or_type [, opts]) -> type: register a
+ * grain class now, so messages and reminders for it can activate it here
+ * (in a cluster, every node registers the types it may host). */
+static int sys_register_grain(lua_State *L) {
+    za__lmod_system *s = za__lmod_check_system(L, 1);
+    lua_settop(L, 3);
+    const char *path = package_path(L); /* anchored at index 4 */
+    const char *type = za_lua_grain_class(L, s->sys, 2, 3, path, "register_grain");
+    lua_pushstring(L, type);
+    return 1;
+}
+
 typedef struct gitem {
     char *type, *key;
     za_grain_info info;
@@ -145,6 +157,7 @@ static int sys_grains(lua_State *L) {
 static const luaL_Reg grain_meth[] = {
     {"grain", sys_grain},
     {"grains", sys_grains},
+    {"register_grain", sys_register_grain},
     {NULL, NULL},
 };
 

@@ -53,10 +53,19 @@ static int zactor_lua_pool_stats(lua_State *L) {
     return 1;
 }
 
+/* zactor.live_handlers(): Lua handlers suspended right now in this
+ * process (in ctx:ask, ctx:sleep, ctx:ask_all, ctx:first, or a waiting stop
+ * handler), like Python's zactor.live_handlers(): 0 once nothing waits. */
+static int zactor_live_handlers(lua_State *L) {
+    lua_pushinteger(L, (lua_Integer)za_lua_live_handlers());
+    return 1;
+}
+
 static const luaL_Reg zactor_funcs[] = {
     {"sleep", zactor_sleep},
     {"clock", zactor_clock},
     {"lua_pool_stats", zactor_lua_pool_stats},
+    {"live_handlers", zactor_live_handlers},
     {NULL, NULL},
 };
 

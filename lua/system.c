@@ -147,6 +147,28 @@ static const char *package_path(lua_State *L) {
     return lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
 }
 
+/* system:spawn(spec, ..., { node = "api-2" | 2, name =, timeout_ms = }):
+ * on another node of the cluster (csrc/cluster/remote_spawn.c), which must
+ * allow spec; only name applies there (the node uses its defaults). */
+static int spawn_on_node(lua_State *L, za__lmod_system *s, const char *spec, const za_spawn_opts *o,
+                         const za_lua_opts *lo) {
+    za_spawn_opts d;
+    za_spawn_opts_init(&d);
+    if (o->capacity != d.capacity || o->restart != d.restart || o->strategy != d.strategy ||
+        o->max_restarts != d.max_restarts || o->within_ms != d.within_ms ||
+        o->backoff_min_ms != d.backoff_min_ms || o->backoff_max_ms != d.backoff_max_ms ||
+        o->full_policy != d.full_policy || o->block_timeout_ms != d.block_timeout_ms ||
+        lo->memory_limit || lo->budget_ms || lo->open_io_os || lo->concurrency)
+        return luaL_error(L, "zactor: spawn: with option 'node' only 'name' and 'timeout_ms' "
+                             "apply (the other node uses its defaults)");
+    za_ref r;
+    int rc = za_cluster_spawn(s->sys, lo->node, "lua", spec, za_pack_data(s->pack),
+                              za_pack_size(s->pack), o->name, lo->timeout_ms, &r);
+    if (rc != ZA_OK) return luaL_error(L, "zactor: spawn: %s", za_last_error());
+    za__lmod_push_ref(L, r, (void *)(intptr_t)1);
+    return 1;
+}
+
 static int sys_spawn(lua_State *L) {
     za__lmod_system *s = za__lmod_check_system(L, 1);
     const char *spec = za_lua_check_cstring(L, 2, "spawn", "the behaviour");
@@ -158,6 +180,7 @@ static int sys_spawn(lua_State *L) {
     lo.path = package_path(L);  /* anchored on the stack until we return */
     char err[512];
     za_ref r;
+    if (lo.node[0]) return spawn_on_node(L, s, spec, &o, &lo);
     int rc = za_lua_spawn_ex(s->sys, spec, za_pack_data(s->pack), za_pack_size(s->pack), &o, &lo,
                              &r, err, sizeof err);
     if (rc == ZA_EEXIST) return luaL_error(L, "zactor: spawn: name '%s' is taken", o.name);
@@ -217,6 +240,7 @@ static int sys_metrics(lua_State *L) {
     F(stopped);
     F(actors_alive);
     F(timers_fired);
+    F(reply_slots);
 #undef F
     set_lat(L, "queue_latency", &m.queue_latency);
     set_lat(L, "process_latency", &m.process_latency);

@@ -10,6 +10,7 @@
 #include <sys/time.h>
 
 #include "cluster.h"
+#include "gplace.h"
 #include "hook.h"
 #include "system.h"
 
@@ -158,6 +159,11 @@ static void cluster_free(za_cluster *c) {
     za__mem_stop(c);
     za__net_stop(c);
     za__remote_free(c);
+    za__lease_free(c);
+    free(c->place_nodes);
+    pthread_mutex_destroy(&c->place_mu);
+    pthread_mutex_destroy(&c->lease_mu);
+    za__net_free(c);
     if (c->sredis) redisFree(c->sredis);
     for (uint32_t i = 0; i < ZA_NODES; i++) free(atomic_load(&c->nodes[i]));
     pthread_mutex_destroy(&c->view_mu);
@@ -165,6 +171,7 @@ static void cluster_free(za_cluster *c) {
     pthread_cond_destroy(&c->mem_cv);
     pthread_mutex_destroy(&c->sync_mu);
     pthread_mutex_destroy(&c->ev_mu);
+    pthread_mutex_destroy(&c->due_mu);
     free(c->redis_host);
     free(c->redis_pass);
     free(c->name);
@@ -205,12 +212,14 @@ int za_cluster_create(const za_cluster_config *cfg, za_cluster **out) {
     pthread_mutex_init(&c->mem_mu, NULL);
     pthread_mutex_init(&c->sync_mu, NULL);
     pthread_mutex_init(&c->ev_mu, NULL);
+    pthread_mutex_init(&c->place_mu, NULL);
+    pthread_mutex_init(&c->lease_mu, NULL);
+    pthread_mutex_init(&c->due_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&c->mem_cv, &ca);
     pthread_condattr_destroy(&ca);
-    za__mpsc_init(&c->out_tail, &c->out_head, &c->out_stub);
     c->name = strdup(cfg->name);
     c->node_name = cfg->node_name ? strdup(cfg->node_name) : NULL;
     c->listen = strdup(cfg->listen ? cfg->listen : "tcp://127.0.0.1:0");
@@ -269,14 +278,28 @@ void za__cluster_detach(za_system *s) {
     za_cluster *c = s->cluster;
     if (!c) return;
     /* leave and stop the links: nothing arrives for this system any more;
-     * asks still waiting on other nodes are answered "shut down" */
+     * asks still waiting on other nodes are answered "shut down"; the
+     * grains' lease drops go out first, while this node is still a member */
+    za__lease_stop(c);
     za__mem_stop(c);
+    za__rspawn_stop(c); /* its handlers use the system; their replies still go out */
     za__net_stop(c);
     za__remote_node_down(c, 0, ZA_ESHUTDOWN, "system shut down");
     atomic_store_explicit(&c->expelled, true, memory_order_release);
     /* release: nothing reads it any more (both threads are joined); the
      * cluster may outlive the system's memory until its last reference */
     atomic_store_explicit(&c->sys, NULL, memory_order_release);
+}
+
+uint64_t za__cluster_identity(const za_cluster *c) {
+    /* FNV-1a of the Redis key prefix ("za:<name>:"), then splitmix64's
+     * finaliser; never 0 (0 means "not said") */
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const char *p = c->prefix; *p; p++) h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
+    h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+    h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+    h ^= h >> 31;
+    return h ? h : 1;
 }
 
 za_cluster *za_system_cluster(za_system *sys) {

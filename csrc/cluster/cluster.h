@@ -11,6 +11,7 @@
 #include <pthread.h>
 
 #include <hiredis/hiredis.h>
+#include <msgpack.h>
 
 #include "common.h"
 #include "mpsc.h"
@@ -29,13 +30,21 @@ typedef struct za_node_rec {
     za_node_info info; /* under view_mu */
 } za_node_rec;
 
-/* An envelope queued for the network thread (workers -> net thread). */
-typedef struct za_outitem {
-    za_link link; /* first: queued by its link */
-    uint32_t node;
-    uint32_t len;
-    uint8_t bytes[]; /* one encoded envelope */
-} za_outitem;
+/* The link to one member (transport.c). Any thread sends on it under mu:
+ * the envelope goes out from the sender's own thread, with no hand-off to
+ * the network thread (see transport.c). */
+typedef struct za_peer {
+    pthread_mutex_t mu;
+    void *sock;             /* DEALER connected to the member, or NULL */
+    uint64_t epoch;         /* the incarnation sock was opened for */
+    uint64_t gen;           /* view_gen when the link was last checked */
+    msgpack_sbuffer batch;  /* header + envelopes not yet sent */
+    _Atomic int waiters;    /* senders queued on mu: the last one flushes */
+    bool stalled;           /* the batch waits for room in the peer's queue */
+    bool urgent;            /* the batch holds an ask, a reply...: send it now */
+    bool due;               /* on the network thread's list: it sends the batch */
+    uint64_t last_flush_ns; /* when a frame last left (stream detection) */
+} za_peer;
 
 /* Work for the membership thread, from other threads. */
 typedef struct za_mreq {
@@ -49,6 +58,7 @@ enum { MREQ_SUSPECT = 1, MREQ_NAME_DROP = 2, MREQ_REFRESH = 3 };
 
 struct za_pending; /* remote.c */
 struct za_rwatch;  /* remote.c */
+struct za_rspawn;  /* remote_spawn.c */
 
 struct za_cluster {
     _Atomic int refs; /* the user's handle + an attached system */
@@ -81,11 +91,15 @@ struct za_cluster {
     pthread_t net_thread;
     bool net_started;
     _Atomic bool net_stop;
-    int wake_fd;                 /* eventfd the net thread polls */
-    _Atomic int wake_pending;    /* 1 while a wake-up is written, not yet consumed */
-    _Atomic(za_link *) out_tail; /* MPSC: envelopes for the net thread */
-    za_link *out_head;
-    za_link out_stub;
+    int wake_fd;               /* eventfd the net thread polls (stop) */
+    za_peer *peers;            /* by node id (ZA_NODES) */
+    _Atomic bool links_closed; /* after za__net_stop: nothing is sent any more */
+    _Atomic int nstalled;      /* peers with a stalled batch (transport.c) */
+    pthread_mutex_t due_mu;    /* the ids whose batch of tells the net thread sends */
+    uint32_t *due, ndue;
+    _Atomic int wake_pending; /* 1 while a wake-up is written, not yet consumed */
+    char header[200];         /* this node's packed batch header (constant after join) */
+    size_t header_len;
 
     /* the membership thread */
     redisContext *mredis; /* membership thread only */
@@ -108,6 +122,21 @@ struct za_cluster {
     _Atomic uint64_t next_corr;
     pthread_mutex_t watch_mu;
     struct za_rwatch *watches; /* local watcher -> remote target */
+
+    /* grains (placement.c, lease.c): the live members as rendezvous sees
+     * them, rebuilt when view_gen moved; the lease thread (made on first use) */
+    pthread_mutex_t place_mu;
+    uint64_t place_gen; /* view_gen + 1 of the snapshot (0: none yet) */
+    struct za_hrw_node *place_nodes;
+    size_t place_n, place_cap;
+    struct za_lease *_Atomic lease;
+    pthread_mutex_t lease_mu;  /* creating / stopping the lease thread */
+    bool lease_closed;         /* under lease_mu: the cluster is leaving, no new thread */
+    _Atomic bool grains_ready; /* the attached system's directory exists (placement.c) */
+
+    /* remote_spawn.c: remote spawn (allow-list, handlers, the spawn thread) */
+    struct za_rspawn *rspawn;
+    _Atomic bool pickle; /* ZA_TAG_PICKLE messages accepted (secret only) */
 
     _Atomic(za_node_event_fn) ev_fn;
     _Atomic(void *) ev_ud;
@@ -132,7 +161,13 @@ int za__net_curve_keys(za_cluster *c, const char *secret); /* check the key, der
 int za__net_bind(za_cluster *c);                           /* at create: bind, learn the endpoint */
 int za__net_start(za_cluster *c);
 void za__net_stop(za_cluster *c);
-void za__net_enqueue(za_cluster *c, za_outitem *it); /* any thread */
+void za__net_free(za_cluster *c); /* after za__net_stop */
+/* Send one envelope to a member now, from the calling thread (any): under
+ * the peer's lock, batched with the envelopes of senders queued on the same
+ * lock. ZA_OK also when the link is down (the envelope is dropped and
+ * counted: at-most-once). */
+struct za_env;
+int za__net_send(za_cluster *c, uint32_t node, const struct za_env *e);
 
 /* membership.c */
 int za__mem_join(za_cluster *c); /* at create, on the sync connection */
@@ -150,5 +185,25 @@ void za__remote_deliver(za_cluster *c, uint32_t from, const struct za_env *e);
 void za__remote_node_down(za_cluster *c, uint32_t id, int code, const char *why);
 /* Encode and queue a heartbeat or any envelope (any thread). */
 int za__remote_post(za_cluster *c, uint32_t node, const struct za_env *e);
+
+/* remote_spawn.c */
+int za__rspawn_init(za_cluster *c);
+void za__rspawn_stop(za_cluster *c); /* joins the spawn thread (detach) */
+void za__rspawn_free(za_cluster *c);
+/* Is this target the node's spawn service (slot 0, generation 0)? */
+#define ZA__SPAWNER_REF(node) za_ref_make((node), 0, 0)
+static inline bool za__is_spawner(za_ref r) {
+    return za_ref_slot(r) == 0 && za_ref_gen(r) == 0;
+}
+/* An envelope for the spawn service (net thread). */
+void za__rspawn_request(za_cluster *c, uint32_t from, const struct za_env *e);
+/* pickle.c */
+/* May sender (ZA_REF_NONE: a thread outside actors) send a ZA_TAG_PICKLE
+ * message to another node? Only Python actors and plain threads: a
+ * sandboxed Lua actor must not make pickles another node will load. */
+int za__pickle_send_check(za_system *s, za_ref sender);
+/* A ZA_TAG_PICKLE message for target: ZA_OK to deliver, else a refusal
+ * code with why filled (net thread). */
+int za__pickle_check(za_cluster *c, za_system *s, za_ref target, char *why, size_t cap);
 
 #endif

@@ -5,10 +5,11 @@
  *   [1, from_node, from_epoch, from_endpoint]
  * followed by one or more envelopes, each
  *   [kind, target, sender, tag, corr, status, payload]
- * or, for a message sent with a W3C trace context (csrc/trace.c), the same
- * with an 8th element: the context as bin (16 + 8 + 1 bytes: trace id, span
- * id, flags), so a trace continues on the receiving node. Readers accept
- * both (payload: bin; for an error reply, the error text). Batches are per peer:
+ * (payload: bin; for an error reply, the error text); a grain message has the
+ * grain's type and key (str) appended. Then two optional trailing fields,
+ * told apart by their type: the flags (a positive integer, when not 0) and
+ * a W3C trace context (bin of 16 + 8 + 1 bytes: trace id, span id, flags;
+ * csrc/trace.c), so a trace continues on the receiving node. Batches are per peer:
  * the network thread appends every envelope bound for a peer that it finds
  * queued, then sends them as one frame.
  */
@@ -25,8 +26,13 @@ enum {
     ZA_ENV_ASK = 3,   /* a request; corr names it at the asker's node */
     ZA_ENV_REPLY = 4, /* the answer to corr; status != 0: payload is error text */
     ZA_ENV_SYS = 5,   /* watch / unwatch / stop: tag is the ZA_SYS_* kind */
+    ZA_ENV_GRAIN = 6, /* a message for grain (type, key), two more fields:
+                         [6, 0, sender, tag, corr, hops, payload, type, key];
+                         corr != 0: an ask (answered by a REPLY to corr) */
 };
 #define ZA_ENV_VERSION 1
+/* za_env.flags, sent as one more trailing field when not 0 */
+#define ZA_ENV_F_GRAINREFS 1u /* the payload holds grain identities (grainref.c) */
 
 typedef struct za_env {
     int kind;
@@ -37,6 +43,10 @@ typedef struct za_env {
     const void *data; /* points into the frame (decode) or the caller's bytes */
     uint32_t len;
     const za_trace *trace; /* NULL: untraced (decode: points into the frame) */
+    /* ZA_ENV_GRAIN: the grain's identity (not NUL-terminated on decode) */
+    const char *gtype, *gkey;
+    uint32_t gtype_len, gkey_len;
+    uint32_t flags; /* ZA_ENV_F_* */
 } za_env;
 
 typedef struct za_env_header {

@@ -20,6 +20,7 @@
 #include <sys/time.h>
 
 #include "cluster.h"
+#include "gplace.h"
 #include "hook.h"
 
 /* KEYS: status nodes version seq votes-prefix alive; ARGV: epoch endpoint name max */
@@ -182,7 +183,7 @@ static void apply_table(za_cluster *c, redisReply *st, redisReply *nodes) {
     change *ch = calloc(st->elements / 2 + 1, sizeof *ch);
     if (!ch) return;
     size_t nch = 0;
-    bool expel = false;
+    bool expel = false, joined = false;
     pthread_mutex_lock(&c->view_mu);
     for (size_t i = 0; i + 1 < st->elements; i += 2) {
         redisReply *kid = st->element[i], *kst = st->element[i + 1];
@@ -232,8 +233,10 @@ static void apply_table(za_cluster *c, redisReply *st, redisReply *nodes) {
                      ch[i].info.name);
             za__remote_node_down(c, ch[i].info.id, ZA_ENODEDOWN, why);
         }
+        if (ch[i].kind == ZA_NODE_UP) joined = true;
         za__node_event(c, ch[i].kind, &ch[i].info);
     }
+    bool changed = nch > 0;
     free(ch);
     if (expel && !atomic_exchange(&c->expelled, true)) {
         /* fenced: this identity is dead everywhere; stay out */
@@ -241,6 +244,9 @@ static void apply_table(za_cluster *c, redisReply *st, redisReply *nodes) {
         za__remote_node_down(c, 0, ZA_ENODEDOWN,
                              "node-down: this node was declared dead by the cluster");
         za__node_event(c, ZA_NODE_EXPELLED, &c->self);
+        za__cluster_grains_view_changed(c, false, true); /* every activation goes */
+    } else if (changed) {
+        za__cluster_grains_view_changed(c, joined, false); /* homes moved */
     }
 }
 

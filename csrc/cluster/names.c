@@ -16,11 +16,13 @@
 #include "system.h"
 
 /* KEYS: names status; ARGV: name value mynode
- * -> 1 taken by us, 0 held by a live node (another one, or us) */
+ * -> 1 taken by us, 0 held by a live node (another one, or us) or by a
+ * grain (a grain always exists: its name stays until dropped) */
 static const char PUT_LUA[] =
     "local cur = redis.call('HGET', KEYS[1], ARGV[1])\n"
     "if cur and cur ~= ARGV[2] then\n"
     "  local n = string.match(cur, '^(%d+)|')\n"
+    "  if not n then return 0 end\n"
     "  if n ~= ARGV[3] and redis.call('HGET', KEYS[2], n) == 'alive' then return 0 end\n"
     "end\n"
     "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n"
@@ -32,8 +34,25 @@ static const char DROP_LUA[] = "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[
                                "end\n"
                                "return 0\n";
 
-static void value_of(za_ref ref, char *buf, size_t cap) {
-    snprintf(buf, cap, "%u|%llu", za_ref_node(ref), (unsigned long long)ref);
+/* "<node>|<ref>" for an actor; for a grain (whose ref is an index into
+ * this node's identity table) "G|<type>\0<key>", what names it on every
+ * node. The length (binary: the NUL), or 0 if it cannot be said. */
+#define NAME_VALUE_MAX 1300
+static size_t value_of(za_cluster *c, za_ref ref, char *buf, size_t cap) {
+    if (za_ref_is_grain(ref)) {
+        /* acquire: pairs with za__cluster_attach's publication of sys */
+        za_system *s = atomic_load_explicit(&c->sys, memory_order_acquire);
+        const char *type, *key;
+        if (!s || za_grain_identity(s, ref, &type, &key) != ZA_OK) return 0;
+        size_t tl = strlen(type), kl = strlen(key);
+        if (2 + tl + 1 + kl > cap) return 0;
+        memcpy(buf, "G|", 2);
+        memcpy(buf + 2, type, tl + 1); /* with its NUL */
+        memcpy(buf + 3 + tl, key, kl);
+        return 3 + tl + kl;
+    }
+    int n = snprintf(buf, cap, "%u|%llu", za_ref_node(ref), (unsigned long long)ref);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
 /* Run one command on the shared synchronous connection (reconnecting). */
@@ -54,13 +73,16 @@ static redisReply *sync_cmd(za_cluster *c, const char *fmt, ...) {
 
 int za__cluster_name_put(za_system *s, const char *name, za_ref ref) {
     za_cluster *c = s->cluster;
-    char kn[200], ks[200], val[48], me[16];
+    char kn[200], ks[200], val[NAME_VALUE_MAX], me[16];
     snprintf(kn, sizeof kn, "%snames", c->prefix);
     snprintf(ks, sizeof ks, "%sstatus", c->prefix);
-    value_of(ref, val, sizeof val);
+    size_t vl = value_of(c, ref, val, sizeof val);
+    if (!vl)
+        return za__fail(ZA_EINVAL, "cannot register '%s': %#llx names nothing here", name,
+                        (unsigned long long)ref);
     snprintf(me, sizeof me, "%u", c->self.id);
     pthread_mutex_lock(&c->sync_mu);
-    redisReply *r = sync_cmd(c, "EVAL %s 2 %s %s %s %s %s", PUT_LUA, kn, ks, name, val, me);
+    redisReply *r = sync_cmd(c, "EVAL %s 2 %s %s %s %b %s", PUT_LUA, kn, ks, name, val, vl, me);
     pthread_mutex_unlock(&c->sync_mu);
     if (!r)
         return za__fail(ZA_ECONNECT, "cannot register '%s' cluster-wide: Redis is unreachable",
@@ -74,10 +96,11 @@ int za__cluster_name_put(za_system *s, const char *name, za_ref ref) {
 }
 
 void za__names_drop_now(za_cluster *c, redisContext *rc, const char *name, za_ref ref) {
-    char kn[200], val[48];
+    char kn[200], val[NAME_VALUE_MAX];
     snprintf(kn, sizeof kn, "%snames", c->prefix);
-    value_of(ref, val, sizeof val);
-    redisReply *r = redisCommand(rc, "EVAL %s 1 %s %s %s", DROP_LUA, kn, name, val);
+    size_t vl = value_of(c, ref, val, sizeof val);
+    if (!vl) return;
+    redisReply *r = redisCommand(rc, "EVAL %s 1 %s %s %b", DROP_LUA, kn, name, val, vl);
     if (za__redis_ok(c, rc, r)) freeReplyObject(r);
 }
 
@@ -101,6 +124,25 @@ int za__cluster_name_get(za_system *s, const char *name, za_ref *out) {
     pthread_mutex_unlock(&c->sync_mu);
     if (!r) return za__fail(ZA_ECONNECT, "cannot look up '%s': Redis is unreachable", name);
     za_ref ref = ZA_REF_NONE;
+    if (r->type == REDIS_REPLY_STRING && r->len > 2 && !memcmp(r->str, "G|", 2)) {
+        /* a grain: its reference on this node (interned from its identity) */
+        const char *type = r->str + 2, *nul = memchr(type, 0, r->len - 2);
+        char key[1025];
+        size_t kl = nul ? r->len - (size_t)(nul + 1 - r->str) : 0;
+        int rc = ZA_EVALUE;
+        if (nul && kl && kl < sizeof key) {
+            memcpy(key, nul + 1, kl);
+            key[kl] = 0;
+            rc = za_grain_ref(s, type, key, out);
+            if (rc != ZA_OK)
+                za__fail(rc, "'%s' names grain %s/%s, whose type is not registered here", name,
+                         type, key);
+        } else {
+            za__fail(rc, "'%s' names a malformed grain identity in the cluster", name);
+        }
+        freeReplyObject(r);
+        return rc;
+    }
     if (r->type == REDIS_REPLY_STRING) {
         const char *bar = strchr(r->str, '|');
         if (bar) ref = (za_ref)strtoull(bar + 1, NULL, 10);

@@ -1,11 +1,12 @@
 /*
- * The transport: one network thread per node owns every ZeroMQ socket (they
- * are single-threaded): a ROUTER bound to this node's endpoint receives from
- * all members, one DEALER per member sends to it. Workers hand envelopes
- * over through an MPSC queue plus an eventfd wake-up; the thread batches
- * what it finds per peer into one frame. The same links carry heartbeats,
- * and silence on them is what the failure detector judges (Orleans: the
- * probe must share the data path).
+ * The transport: a ROUTER bound to this node's endpoint receives from all
+ * members (the network thread owns it), one DEALER per member sends to it
+ * (any thread, under the peer's lock: ZeroMQ sockets are single-threaded,
+ * a lock hands one between threads). Asks and replies leave from the
+ * sender's own thread; tells gather in the peer's batch and leave in
+ * frames of many envelopes (see "sending" below). The same links carry
+ * heartbeats, and silence on them is what the failure detector judges
+ * (Orleans: the probe must share the data path).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,24 +19,22 @@
 #include "cluster.h"
 #include "envelope.h"
 
-#define BATCH_MAX (1u << 20)   /* flush a peer's batch beyond this many bytes */
-#define RECV_PER_ROUND 512     /* frames read before serving the rest again */
-#define FRAME_MAX (96ll << 20) /* larger frames are refused by ZeroMQ itself */
+#define BATCH_MAX (32u << 20)    /* a stalled batch grows to this many bytes, then drops */
+#define COALESCE_NS 50000ull     /* tells to a peer sent a frame this recently wait this long */
+#define COALESCE_MAX (64u << 10) /* ... unless their batch is this large already */
+#define RECV_PER_ROUND 512       /* frames read before serving the rest again */
+#define FRAME_MAX (96ll << 20)   /* larger frames are refused by ZeroMQ itself */
 
-typedef struct npeer {
-    void *sock;
-    uint64_t epoch;
-    msgpack_sbuffer batch;
-    uint64_t last_seen_ns;
-    uint64_t last_vote_ns;
-    bool dirty;
-} npeer;
-
+/* The network thread's own view of the links (by node id). */
 typedef struct net {
     za_cluster *c;
-    npeer *peers; /* by node id */
-    uint32_t *dirty;
-    uint32_t ndirty;
+    uint64_t *last_seen;    /* last frame from the member (ns) */
+    uint64_t *last_vote;    /* last suspicion vote this node cast for it */
+    bool *linked;           /* a link is open: heartbeats go there */
+    uint64_t *linked_epoch; /* the incarnation that link is for */
+    uint32_t *due;          /* a copy of the due list */
+    uint64_t *acc_epoch;    /* incarnation whose frames were accepted at acc_gen */
+    uint64_t acc_gen;
     uint64_t seen_gen;
 } net;
 
@@ -131,14 +130,131 @@ int za__net_bind(za_cluster *c) {
     snprintf(c->self.endpoint, sizeof c->self.endpoint, "%s", adv);
     c->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (c->wake_fd < 0) return za__fail(ZA_ENOMEM, "eventfd failed");
+    c->due = calloc(ZA_NODES, sizeof *c->due);
+    c->peers = calloc(ZA_NODES, sizeof *c->peers);
+    if (!c->peers || !c->due) return za__fail(ZA_ENOMEM, "out of memory");
+    for (uint32_t id = 0; id < ZA_NODES; id++) {
+        pthread_mutex_init(&c->peers[id].mu, NULL);
+        msgpack_sbuffer_init(&c->peers[id].batch);
+    }
     return ZA_OK;
 }
 
-void za__net_enqueue(za_cluster *c, za_outitem *it) {
-    za__mpsc_push(&c->out_tail, &it->link);
-    /* seq_cst: after our push, before the net thread's store of 0 and its
-     * drain (net_main): either it drains after seeing our item, or we see 0
-     * here and write the eventfd that wakes its poll */
+/* ------------------------------------------------------------ sending
+ *
+ * Every thread sends on its own: the sender takes the peer's lock and
+ * appends its envelope to the peer's batch. An ask, a reply, a watch or a
+ * heartbeat then hands the batch to ZeroMQ at once, which moves it to its
+ * I/O thread and onto TCP: a remote round trip makes the hand-offs ZeroMQ
+ * itself makes (sender -> I/O thread -> wire -> I/O thread -> receiver),
+ * plus one per side for the network thread that reads the ROUTER. (Before,
+ * every envelope went through an MPSC queue and an eventfd to the network
+ * thread first: two more wake-ups of a parked thread per round trip, ~4.5
+ * us each on this machine, more under load.)
+ *
+ * Tells are the throughput path: they wait in the batch, and the network
+ * thread (woken once per batch) sends it; a peer that got a frame within
+ * COALESCE_NS waits out the rest of it, and a batch past COALESCE_MAX goes
+ * from the sender at once. A stream of tells leaves in frames of ~100
+ * envelopes (the receiving side pays per frame); a lone tell leaves within
+ * a wake-up, as before. A sender that finds others queued on the lock
+ * (waiters) leaves even an ask in the batch for the last of them to send.
+ * FIFO per sender -> receiver holds: one peer's envelopes enter its batch,
+ * and its batches its DEALER, in lock order (an ask behind tells takes
+ * them along). */
+
+static void set_stalled(za_cluster *c, za_peer *p, bool on);
+
+static void close_peer(za_cluster *c, za_peer *p) {
+    if (p->sock) zmq_close(p->sock);
+    p->sock = NULL;
+    p->batch.size = 0;
+    p->epoch = 0;
+    set_stalled(c, p, false);
+}
+
+static void *open_socket(za_cluster *c, const char *endpoint) {
+    void *s = zmq_socket(c->zctx, ZMQ_DEALER);
+    if (!s) return NULL;
+    int zero = 0, hwm = 10000;
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    if (c->curve && (zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, c->curve_pub, 40) != 0 ||
+                     zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, c->curve_pub, 40) != 0 ||
+                     zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, c->curve_sec, 40) != 0)) {
+        zmq_close(s);
+        return NULL;
+    }
+    if (zmq_connect(s, endpoint) != 0) {
+        zmq_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* p->mu held. Is there a link to the member's current incarnation? Opens
+ * it (or closes a link to a dead member) when the view moved since the
+ * last look; otherwise one atomic load. */
+static bool peer_ready(za_cluster *c, uint32_t id, za_peer *p) {
+    if (atomic_load_explicit(&c->links_closed, memory_order_relaxed)) return false;
+    /* acquire: pairs with the release increments of view_gen made after a
+     * record changed (membership.c, accept_sender) */
+    uint64_t g = atomic_load_explicit(&c->view_gen, memory_order_acquire);
+    if (p->sock && p->gen == g) return true;
+    za_node_rec *r = za__node_rec(c, id);
+    if (!r || id == c->self.id) return false;
+    char endpoint[sizeof r->info.endpoint];
+    pthread_mutex_lock(&c->view_mu);
+    int st = atomic_load_explicit(&r->state, memory_order_relaxed);
+    uint64_t epoch = r->info.epoch;
+    memcpy(endpoint, r->info.endpoint, sizeof endpoint);
+    pthread_mutex_unlock(&c->view_mu);
+    p->gen = g;
+    if (st != NODE_ALIVE) {
+        close_peer(c, p);
+        return false;
+    }
+    if (p->sock && p->epoch == epoch) return true;
+    close_peer(c, p);
+    p->sock = open_socket(c, endpoint);
+    if (p->sock) p->epoch = epoch;
+    return p->sock != NULL;
+}
+
+static void set_stalled(za_cluster *c, za_peer *p, bool on) {
+    if (p->stalled == on) return;
+    p->stalled = on;
+    /* relaxed: a hint for the network thread's poll timeout; the flag
+     * itself is read under p->mu */
+    atomic_fetch_add_explicit(&c->nstalled, on ? 1 : -1, memory_order_relaxed);
+}
+
+/* p->mu held. Hand the batch to ZeroMQ. When the peer's queue is full (its
+ * high-water mark: the I/O thread is behind), the batch stays and grows
+ * (up to BATCH_MAX): the next send, or the network thread within a
+ * millisecond, tries again with everything queued meanwhile in one frame.
+ * That is the batching under backlog; without one, every envelope leaves
+ * at once. */
+static void flush_one(za_cluster *c, za_peer *p) {
+    if (!p->batch.size) return;
+    if (zmq_send(p->sock, p->batch.data, p->batch.size, ZMQ_DONTWAIT) >= 0) {
+        atomic_fetch_add_explicit(&c->st.batches_out, 1, memory_order_relaxed);
+        p->last_flush_ns = za__now_ns();
+    } else if (errno == EAGAIN) {
+        set_stalled(c, p, true);
+        return;
+    } else {
+        atomic_fetch_add_explicit(&c->st.dropped, 1, memory_order_relaxed);
+    }
+    p->batch.size = 0;
+    p->urgent = false;
+    set_stalled(c, p, false);
+}
+
+static void wake_net(za_cluster *c) {
+    /* seq_cst: after our add to the due list, before the net thread's store
+     * of 0 and its swap of the list (net_main): either it takes our entry,
+     * or we see 0 here and write the eventfd that wakes its poll */
     if (atomic_exchange_explicit(&c->wake_pending, 1, memory_order_seq_cst) == 0) {
         uint64_t one = 1;
         ssize_t w = write(c->wake_fd, &one, sizeof one);
@@ -146,112 +262,112 @@ void za__net_enqueue(za_cluster *c, za_outitem *it) {
     }
 }
 
-static void close_peer(npeer *p) {
-    if (p->sock) zmq_close(p->sock);
-    p->sock = NULL;
-    p->batch.size = 0;
-    p->epoch = 0;
+int za__net_send(za_cluster *c, uint32_t node, const za_env *e) {
+    if (node == 0 || node > ZA_NODE_MAX || !c->peers) return za__fail(ZA_EINVAL, "bad node");
+    za_peer *p = &c->peers[node];
+    /* relaxed: only a hint whether to leave the envelope for the next
+     * holder of mu; the lock orders everything else */
+    atomic_fetch_add_explicit(&p->waiters, 1, memory_order_relaxed);
+    pthread_mutex_lock(&p->mu);
+    int behind = atomic_fetch_sub_explicit(&p->waiters, 1, memory_order_relaxed) - 1;
+    if (!peer_ready(c, node, p)) {
+        pthread_mutex_unlock(&p->mu);
+        atomic_fetch_add_explicit(&c->st.dropped, 1, memory_order_relaxed);
+        return ZA_OK;
+    }
+    size_t mark = p->batch.size;
+    if (mark >= BATCH_MAX) { /* a backlog as large as we keep: at-most-once */
+        pthread_mutex_unlock(&p->mu);
+        atomic_fetch_add_explicit(&c->st.dropped, 1, memory_order_relaxed);
+        return ZA_OK;
+    }
+    if (!mark) msgpack_sbuffer_write(&p->batch, c->header, c->header_len);
+    if (za__env_pack(&p->batch, e) != ZA_OK) {
+        p->batch.size = mark;
+        pthread_mutex_unlock(&p->mu);
+        return za__fail(ZA_ENOMEM, "out of memory");
+    }
+    atomic_fetch_add_explicit(&c->st.sent, 1, memory_order_relaxed);
+    /* Asks, replies, watches and heartbeats leave now (a sender queued
+     * behind us sends ours with its own). Tells wait in the batch for the
+     * network thread, woken once per batch: a stream of tells goes out in
+     * large frames (the throughput path), and an ask behind them takes
+     * them along, in order. */
+    if (e->kind != ZA_ENV_TELL) p->urgent = true;
+    bool wake = false;
+    /* (a batch of tells this large goes now too: the network thread may be
+     * slow to come, the stream is long enough to pay for the frame) */
+    if ((p->urgent || p->batch.size >= COALESCE_MAX) && behind <= 0) {
+        flush_one(c, p);
+    } else if (!p->due) {
+        p->due = true;
+        pthread_mutex_lock(&c->due_mu);
+        c->due[c->ndue++] = node;
+        pthread_mutex_unlock(&c->due_mu);
+        wake = true;
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (wake) wake_net(c);
+    return ZA_OK;
 }
 
-static void open_peer(net *n, uint32_t id, const za_node_info *info) {
-    npeer *p = &n->peers[id];
-    close_peer(p);
-    void *s = zmq_socket(n->c->zctx, ZMQ_DEALER);
-    if (!s) return;
-    int zero = 0, hwm = 10000;
-    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
-    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
+/* The batches of tells (network thread, woken by wake_net). A peer that
+ * got a frame less than COALESCE_NS ago is in a stream: wait out the rest
+ * of that time first, so a stream of tells leaves in frames of many
+ * envelopes (the receiving side's cost is per frame) while a lone tell,
+ * or one every round trip, leaves at once. */
+static void send_due(net *n) {
     za_cluster *c = n->c;
-    if (c->curve && (zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, c->curve_pub, 40) != 0 ||
-                     zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, c->curve_pub, 40) != 0 ||
-                     zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, c->curve_sec, 40) != 0)) {
-        zmq_close(s);
-        return;
+    pthread_mutex_lock(&c->due_mu);
+    uint32_t k = c->ndue;
+    memcpy(n->due, c->due, k * sizeof *n->due);
+    c->ndue = 0;
+    pthread_mutex_unlock(&c->due_mu);
+    if (!k) return;
+    uint64_t now = za__now_ns(), wait = 0;
+    for (uint32_t i = 0; i < k; i++) {
+        za_peer *p = &c->peers[n->due[i]];
+        pthread_mutex_lock(&p->mu);
+        uint64_t since = now - p->last_flush_ns;
+        if (since < COALESCE_NS && COALESCE_NS - since > wait && p->batch.size < COALESCE_MAX)
+            wait = COALESCE_NS - since;
+        pthread_mutex_unlock(&p->mu);
     }
-    if (zmq_connect(s, info->endpoint) != 0) {
-        zmq_close(s);
-        return;
+    if (wait) {
+        struct timespec ts = {0, (long)wait};
+        nanosleep(&ts, NULL);
     }
-    p->sock = s;
-    p->epoch = info->epoch;
-    p->last_seen_ns = za__now_ns(); /* silence is counted from now */
-    p->last_vote_ns = 0;
+    for (uint32_t i = 0; i < k; i++) {
+        za_peer *p = &c->peers[n->due[i]];
+        pthread_mutex_lock(&p->mu);
+        p->due = false;
+        if (p->sock) flush_one(c, p);
+        pthread_mutex_unlock(&p->mu);
+    }
 }
 
-/* Open links to live members, close links to dead ones. */
+/* Open links to live members, close links to dead ones (network thread,
+ * when the view moved: senders would do it on their next send, this
+ * frees the sockets of the dead at once and links new members before the
+ * first heartbeat). */
 static void sync_peers(net *n) {
     za_cluster *c = n->c;
     n->seen_gen = atomic_load_explicit(&c->view_gen, memory_order_acquire);
-    pthread_mutex_lock(&c->view_mu);
     for (uint32_t id = 1; id < ZA_NODES; id++) {
-        za_node_rec *r = atomic_load_explicit(&c->nodes[id], memory_order_relaxed);
-        npeer *p = &n->peers[id];
-        if (!r || id == c->self.id) continue;
-        int st = atomic_load_explicit(&r->state, memory_order_relaxed);
-        if (st == NODE_ALIVE && (!p->sock || p->epoch != r->info.epoch))
-            open_peer(n, id, &r->info);
-        else if (st != NODE_ALIVE && p->sock)
-            close_peer(p);
-    }
-    pthread_mutex_unlock(&c->view_mu);
-}
-
-static void append(net *n, uint32_t id, const void *bytes, size_t len) {
-    za_cluster *c = n->c;
-    npeer *p = &n->peers[id];
-    if (!p->batch.size &&
-        za__env_pack_header(&p->batch, c->self.id, c->self.epoch, c->self.endpoint) != ZA_OK)
-        return;
-    msgpack_sbuffer_write(&p->batch, bytes, len);
-    if (!p->dirty) {
-        p->dirty = true;
-        n->dirty[n->ndirty++] = id;
-    }
-}
-
-static void flush_one(net *n, npeer *p) {
-    za_cluster *c = n->c;
-    if (!p->batch.size) return;
-    if (zmq_send(p->sock, p->batch.data, p->batch.size, ZMQ_DONTWAIT) < 0)
-        atomic_fetch_add_explicit(&c->st.dropped, 1, memory_order_relaxed);
-    else
-        atomic_fetch_add_explicit(&c->st.batches_out, 1, memory_order_relaxed);
-    p->batch.size = 0;
-}
-
-static void flush(net *n) {
-    for (uint32_t i = 0; i < n->ndirty; i++) {
-        npeer *p = &n->peers[n->dirty[i]];
-        p->dirty = false;
-        if (p->sock) flush_one(n, p);
-        p->batch.size = 0;
-    }
-    n->ndirty = 0;
-}
-
-static void drain(net *n) {
-    za_cluster *c = n->c;
-    for (;;) {
-        bool busy = false;
-        za_link *l = za__mpsc_pop(&c->out_tail, &c->out_head, &c->out_stub, &busy);
-        if (!l) {
-            if (busy) {
-                za__cpu_relax();
-                continue;
-            }
-            break;
+        if (id == c->self.id || !za__node_rec(c, id)) continue;
+        za_peer *p = &c->peers[id];
+        pthread_mutex_lock(&p->mu);
+        uint64_t was = p->epoch;
+        bool up = peer_ready(c, id, p);
+        /* a new link (opened here, or by a sender since our last look):
+         * its silence is counted from now */
+        if (up && (!n->linked[id] || p->epoch != was || n->linked_epoch[id] != p->epoch)) {
+            n->last_seen[id] = za__now_ns();
+            n->last_vote[id] = 0;
+            n->linked_epoch[id] = p->epoch;
         }
-        za_outitem *it = (za_outitem *)l;
-        npeer *p = &n->peers[it->node];
-        if (!p->sock) sync_peers(n); /* a member we have not linked to yet */
-        if (p->sock) {
-            append(n, it->node, it->bytes, it->len);
-            atomic_fetch_add_explicit(&c->st.sent, 1, memory_order_relaxed);
-            if (p->batch.size >= BATCH_MAX) flush_one(n, p);
-        } else {
-            atomic_fetch_add_explicit(&c->st.dropped, 1, memory_order_relaxed);
-        }
-        free(it);
+        n->linked[id] = up;
+        pthread_mutex_unlock(&p->mu);
     }
 }
 
@@ -261,13 +377,25 @@ static void drain(net *n) {
 static bool accept_sender(net *n, const za_env_header *h) {
     za_cluster *c = n->c;
     if (h->node == c->self.id) return false;
+    /* the common case, without view_mu: the same incarnation as the last
+     * frame of this member, and the view has not moved since (acquire:
+     * pairs with the release increments of view_gen) */
+    uint64_t g = atomic_load_explicit(&c->view_gen, memory_order_acquire);
+    if (g == n->acc_gen && h->epoch && n->acc_epoch[h->node] == h->epoch) return true;
+    if (g != n->acc_gen) {
+        memset(n->acc_epoch, 0, ZA_NODES * sizeof *n->acc_epoch);
+        n->acc_gen = g;
+    }
     za_node_rec *r = za__node_rec(c, h->node);
     if (r) {
         pthread_mutex_lock(&c->view_mu);
         uint64_t ep = r->info.epoch;
         int st = atomic_load_explicit(&r->state, memory_order_relaxed);
         pthread_mutex_unlock(&c->view_mu);
-        if (ep == h->epoch) return st == NODE_ALIVE;
+        if (ep == h->epoch) {
+            if (st == NODE_ALIVE) n->acc_epoch[h->node] = h->epoch;
+            return st == NODE_ALIVE;
+        }
         if (ep > h->epoch) return false;
     }
     /* unknown, or a newer incarnation of a recycled id */
@@ -307,7 +435,7 @@ static void process_frame(net *n, const void *data, size_t len) {
         za__env_reader_done(&rd);
         return;
     }
-    n->peers[h.node].last_seen_ns = za__now_ns();
+    n->last_seen[h.node] = za__now_ns();
     for (;;) {
         za_env e;
         int rc = za__env_read(&rd, &e);
@@ -416,23 +544,32 @@ static void read_monitor(net *n) {
     }
 }
 
+/* Batches left behind by a full peer queue: try them again (a sender that
+ * comes along does too). */
+static void retry_stalled(net *n) {
+    za_cluster *c = n->c;
+    for (uint32_t id = 1; id < ZA_NODES; id++) {
+        if (!n->linked[id]) continue;
+        za_peer *p = &c->peers[id];
+        pthread_mutex_lock(&p->mu);
+        if (p->stalled && p->sock) flush_one(c, p);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
 static void heartbeat(net *n, uint64_t now, bool paused) {
     za_cluster *c = n->c;
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
     za_env ping = {.kind = ZA_ENV_PING};
-    za__env_pack(&sb, &ping);
     uint64_t suspect_ns = (uint64_t)c->cfg.suspect_ms * 1000000ull;
     for (uint32_t id = 1; id < ZA_NODES; id++) {
-        npeer *p = &n->peers[id];
-        if (!p->sock) continue;
-        append(n, id, sb.data, sb.size);
+        if (!n->linked[id]) continue;
+        za__net_send(c, id, &ping);
         /* this thread did not run for a while (the process was paused):
          * the silence it measured is its own, not the peers' */
-        if (paused) p->last_seen_ns = now;
-        if (now - p->last_seen_ns > suspect_ns && now - p->last_vote_ns > 1000000000ull &&
+        if (paused) n->last_seen[id] = now;
+        if (now - n->last_seen[id] > suspect_ns && now - n->last_vote[id] > 1000000000ull &&
             !atomic_load_explicit(&c->expelled, memory_order_relaxed)) {
-            p->last_vote_ns = now;
+            n->last_vote[id] = now;
             za_mreq *rq = calloc(1, sizeof *rq + 1);
             if (rq) {
                 rq->kind = MREQ_SUSPECT;
@@ -441,20 +578,19 @@ static void heartbeat(net *n, uint64_t now, bool paused) {
             }
         }
     }
-    msgpack_sbuffer_destroy(&sb);
 }
 
 static void *net_main(void *arg) {
     za_cluster *c = arg;
     net n = {.c = c, .seen_gen = ~0ull};
-    n.peers = calloc(ZA_NODES, sizeof *n.peers);
-    n.dirty = calloc(ZA_NODES, sizeof *n.dirty);
-    if (!n.peers || !n.dirty) {
-        free(n.peers);
-        free(n.dirty);
-        return NULL;
-    }
-    for (uint32_t i = 0; i < ZA_NODES; i++) msgpack_sbuffer_init(&n.peers[i].batch);
+    n.last_seen = calloc(ZA_NODES, sizeof *n.last_seen);
+    n.last_vote = calloc(ZA_NODES, sizeof *n.last_vote);
+    n.linked = calloc(ZA_NODES, sizeof *n.linked);
+    n.acc_epoch = calloc(ZA_NODES, sizeof *n.acc_epoch);
+    n.linked_epoch = calloc(ZA_NODES, sizeof *n.linked_epoch);
+    n.due = calloc(ZA_NODES, sizeof *n.due);
+    if (!n.last_seen || !n.last_vote || !n.linked || !n.acc_epoch || !n.linked_epoch || !n.due)
+        goto out;
     uint64_t hb_ns = (uint64_t)c->cfg.heartbeat_ms * 1000000ull;
     uint64_t next_hb = za__now_ns(), last_round = za__now_ns();
     zmq_pollitem_t items[4] = {{c->router, 0, ZMQ_POLLIN, 0},
@@ -466,6 +602,8 @@ static void *net_main(void *arg) {
         uint64_t now = za__now_ns();
         long tmo = next_hb > now ? (long)((next_hb - now) / 1000000ull) + 1 : 0;
         if (tmo > 100) tmo = 100;
+        /* relaxed: a hint (see set_stalled) */
+        if (tmo > 1 && atomic_load_explicit(&c->nstalled, memory_order_relaxed)) tmo = 1;
         zmq_poll(items, nitems, tmo);
         if (c->curve) {
             if (items[2].revents & ZMQ_POLLIN) serve_zap(&n);
@@ -476,11 +614,12 @@ static void *net_main(void *arg) {
             ssize_t r = read(c->wake_fd, &v, sizeof v);
             (void)r;
         }
-        /* seq_cst: pairs with za__net_enqueue's exchange (see there) */
+        /* seq_cst: pairs with wake_net's exchange (see there) */
         atomic_store_explicit(&c->wake_pending, 0, memory_order_seq_cst);
+        send_due(&n);
         if (atomic_load_explicit(&c->view_gen, memory_order_acquire) != n.seen_gen) sync_peers(&n);
-        drain(&n);
         recv_all(&n);
+        if (atomic_load_explicit(&c->nstalled, memory_order_relaxed)) retry_stalled(&n);
         now = za__now_ns();
         /* a round normally ends within ~100 ms; half the suspicion time
          * without one means this process was stopped */
@@ -490,18 +629,29 @@ static void *net_main(void *arg) {
             heartbeat(&n, now, paused);
             next_hb = now + hb_ns;
         }
-        flush(&n);
     }
-    for (uint32_t i = 0; i < ZA_NODES; i++) {
-        close_peer(&n.peers[i]);
-        msgpack_sbuffer_destroy(&n.peers[i].batch);
-    }
-    free(n.peers);
-    free(n.dirty);
+out:
+    free(n.last_seen);
+    free(n.last_vote);
+    free(n.linked);
+    free(n.acc_epoch);
+    free(n.linked_epoch);
+    free(n.due);
     return NULL;
 }
 
 int za__net_start(za_cluster *c) {
+    /* every batch starts with this node's header: packed once, now that
+     * the join gave this node its id */
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    int rc = za__env_pack_header(&sb, c->self.id, c->self.epoch, c->self.endpoint);
+    if (rc == ZA_OK && sb.size <= sizeof c->header) {
+        memcpy(c->header, sb.data, sb.size);
+        c->header_len = sb.size;
+    }
+    msgpack_sbuffer_destroy(&sb);
+    if (!c->header_len) return za__fail(ZA_ENOMEM, "cannot pack the frame header");
     if (pthread_create(&c->net_thread, NULL, net_main, c) != 0)
         return za__fail(ZA_ENOMEM, "cannot start the network thread");
     c->net_started = true;
@@ -517,16 +667,16 @@ void za__net_stop(za_cluster *c) {
         pthread_join(c->net_thread, NULL);
         c->net_started = false;
     }
-    /* what is still queued will never be sent */
-    for (;;) {
-        bool busy = false;
-        za_link *l = za__mpsc_pop(&c->out_tail, &c->out_head, &c->out_stub, &busy);
-        if (!l) {
-            if (busy) continue;
-            break;
+    /* no sender opens a link from now on (checked under each peer's lock),
+     * and the open ones close: zmq_ctx_term waits for every socket */
+    atomic_store_explicit(&c->links_closed, true, memory_order_relaxed);
+    if (c->peers)
+        for (uint32_t id = 1; id < ZA_NODES; id++) {
+            za_peer *p = &c->peers[id];
+            pthread_mutex_lock(&p->mu);
+            close_peer(c, p);
+            pthread_mutex_unlock(&p->mu);
         }
-        free(l);
-    }
     if (c->router && c->monitor) zmq_socket_monitor(c->router, NULL, 0);
     if (c->monitor) zmq_close(c->monitor);
     c->monitor = NULL;
@@ -538,4 +688,16 @@ void za__net_stop(za_cluster *c) {
     c->zctx = NULL;
     if (c->wake_fd > 0) close(c->wake_fd);
     c->wake_fd = -1;
+}
+
+void za__net_free(za_cluster *c) {
+    free(c->due);
+    c->due = NULL;
+    if (!c->peers) return;
+    for (uint32_t id = 0; id < ZA_NODES; id++) {
+        pthread_mutex_destroy(&c->peers[id].mu);
+        msgpack_sbuffer_destroy(&c->peers[id].batch);
+    }
+    free(c->peers);
+    c->peers = NULL;
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "grain/directory.h"
+#include "grain/relocate.h"
 #include "grain/grain.h"
 #include "grain/placement.h"
 #include "system.h"
@@ -195,6 +196,10 @@ static void read_cb(za_store_result *res, void *ud) {
 static void lease_cb(int status, uint64_t token, void *ud) {
     za_gact *ad = ud;
     za_gentry *e = ad->e;
+    if (status == ZA_EEXIST && token && token != ad->sys->node_id) {
+        za__gact_lease_held(ad, (uint32_t)token); /* cluster: token = the holder */
+        return;
+    }
     if (status != ZA_OK) {
         activation_failed(ad, status, "its lease could not be taken", za_strerror(status));
         return;

@@ -23,6 +23,7 @@
 #include "grain/directory.h"
 #include "grain/grain.h"
 #include "grain/placement.h"
+#include "grain/relocate.h"
 #include "ask.h"
 #include "mailbox.h"
 #include "send.h"
@@ -127,6 +128,13 @@ static int route(za_system *s, za_grains *g, za_gentry *e, za_msgnode *m) {
         return za__fail(ZA_ESHUTDOWN, "system is shutting down: grain %s/%s is not reachable",
                         e->cls->type, e->key);
     }
+    /* cluster: a grain with no activation here goes to its home; one
+     * activated here is served here (relocate.c) */
+    uint32_t home;
+    if (e->status == ZA_GS_NONE && za__grain_moved(s, e, &home)) {
+        pthread_mutex_unlock(&sh->mu);
+        return za__grain_forward(s, home, e->cls->type, e->key, m, false);
+    }
     e->last_ns = za__gnow_ns();
     if (e->status == ZA_GRAIN_ACTIVE) {
         int rc = za__gdir_push(s, e, m);
@@ -174,9 +182,7 @@ int za__grain_send(za_system *s, za_msgnode *m, bool from_outside) {
     if (!e)
         return za__fail(ZA_EINVAL, "%#llx is not a grain reference of this system",
                         (unsigned long long)m->target);
-    uint32_t home = za__grain_home(s, e->cls->type, e->key);
-    if (home != s->node_id)
-        return za__grain_forward(s, home, e->cls->type, e->key, m, from_outside);
+    (void)from_outside;
     return route(s, g, e, m);
 }
 
@@ -277,6 +283,8 @@ void za__grain_ended(za_system *s, za_actor *a, void *act, int code, const char 
     char why[1100];
     why[0] = '\0';
     za_gact *next = NULL;
+    za_msgnode *moved = NULL;
+    uint32_t moved_to = 0;
     uint64_t token = ad->token;
     bool current = e->ad == ad;
     if (!current) {
@@ -321,6 +329,11 @@ void za__grain_ended(za_system *s, za_actor *a, void *act, int code, const char 
         fail_code = ZA_ESTART;
         snprintf(why, sizeof why, "grain %s/%s failed to activate: %s", e->cls->type, e->key,
                  text && text[0] ? text : "start failed");
+    } else if (e->held_head && za__grain_moved(s, e, &moved_to)) {
+        /* cluster: its home moved (a join): what waited goes there */
+        moved = e->held_head;
+        e->held_head = e->held_tail = NULL;
+        e->nheld = 0;
     } else if (e->held_head) {
         next = za__gact_new(s, e);
     }
@@ -344,6 +357,7 @@ void za__grain_ended(za_system *s, za_actor *a, void *act, int code, const char 
     (void)code;
     za__grain_lease_drop(s, e->cls->type, e->key, token);
     if (fail) za__gdir_fail_chain(s, fail, fail_code, why);
+    if (moved) za__grain_forward_chain(s, e, moved_to, moved);
     za__gact_release(ad);
     if (next) za__gact_begin(next);
 }

@@ -20,8 +20,11 @@ uint32_t za__grain_home(za_system *s, const char *type, const char *key);
 /* Take the activation lease of (type, key) for this node. cb runs exactly
  * once, on any thread (possibly before this returns), with ZA_OK and the
  * fencing token (0 outside a cluster: no fencing), or an error: ZA_EEXIST
- * (a live node holds it), ZA_ECONNECT (Redis unreachable). Returns ZA_OK
- * when cb will run, an error (cb will not run) otherwise. */
+ * (a live node holds it; then `token` is that node's id: forward the
+ * held messages there with za__grain_forward), ZA_ECONNECT (Redis
+ * unreachable), ZA_ENODEDOWN (this node is no longer a member: expelled
+ * or leaving). Returns ZA_OK when cb will run, an error (cb will not run)
+ * otherwise. In a cluster cb runs on the lease thread, never inline. */
 typedef void (*za__lease_cb)(int status, uint64_t token, void *ud);
 int za__grain_lease_take(za_system *s, const char *type, const char *key, za__lease_cb cb,
                          void *ud);

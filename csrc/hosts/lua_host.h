@@ -50,6 +50,11 @@ typedef struct za_lua_opts {
      * before init, on every start and restart, and ctx:save() writes it
      * back. 1..1024 bytes of UTF-8 without NUL; copied. NULL: none. */
     const char *persistence_id;
+    /* system:spawn(..., { node = ... }): spawn on that cluster node (its
+     * name, or its id in decimal); "" for here. timeout_ms bounds the wait
+     * for its answer (0: 10 s). Not for ctx:spawn (it would block). */
+    char node[72];
+    uint32_t timeout_ms;
 } za_lua_opts;
 
 /* The store key type of persistent actors' states (persistence_id). */
@@ -94,6 +99,11 @@ void za_lua_get_pool_stats(za_lua_pool_stats *out);
  * loaded it closes, before the module may be unloaded). Safe at any time:
  * only idle states are in the pool. */
 void za_lua_pool_drain(void);
+/* Lua handlers suspended right now, in every system of the process: in
+ * ctx:ask, ctx:sleep, ctx:ask_all or ctx:first, or a stop handler waiting.
+ * A leak check: 0 once nothing waits (stop, restart and shutdown close
+ * suspended handlers). Lua's zactor.live_handlers(). */
+int64_t za_lua_live_handlers(void);
 
 /*
  * Grains (virtual actors) written in Lua: register the grain class of the
@@ -184,6 +194,11 @@ int za_lua_is_opts(lua_State *L, int idx);
  * Lua errors naming fn. */
 za_ref za_lua_grain_ref(lua_State *L, za_system *sys, int nameidx, int keyidx, int optsidx,
                         const char *path, const char *fn);
+/* The same registration without a key: the grain type of (name, opts), for
+ * system:register_grain (a node hosting grains it never names itself). The
+ * string lives in the options table or at nameidx. */
+const char *za_lua_grain_class(lua_State *L, za_system *sys, int nameidx, int optsidx,
+                               const char *path, const char *fn);
 
 /* The string argument at idx, for the C API, which takes NUL-terminated
  * strings: a Lua string with a NUL byte inside would reach it cut short (a

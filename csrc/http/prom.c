@@ -160,6 +160,13 @@ int za__http_metrics(za_system *s, char **body, size_t *len) {
                "# HELP zactor_actors_alive Actors currently alive.\n"
                "# TYPE zactor_actors_alive gauge\nzactor_actors_alive %lld\n",
                (long long)(alive > 0 ? alive : 0));
+    uint64_t pending = c[ZA_C_SLOTS_NEW] > c[ZA_C_SLOTS_DONE]
+                           ? c[ZA_C_SLOTS_NEW] - c[ZA_C_SLOTS_DONE]
+                           : 0; /* (as za_metrics_read) */
+    za__jw_fmt(&w,
+               "# HELP zactor_reply_slots Asks awaiting an answer.\n"
+               "# TYPE zactor_reply_slots gauge\nzactor_reply_slots %llu\n",
+               (unsigned long long)pending);
     za__jw_fmt(&w,
                "# HELP zactor_workers Worker threads.\n# TYPE zactor_workers gauge\n"
                "zactor_workers %d\n",

@@ -417,7 +417,8 @@ int za__http_status(za_system *s, char **body, size_t *len) {
                 {"spawned", m.spawned},
                 {"stopped", m.stopped},
                 {"actors_alive", m.actors_alive},
-                {"timers_fired", m.timers_fired}};
+                {"timers_fired", m.timers_fired},
+                {"reply_slots", m.reply_slots}};
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         za__jw_key(&w, rows[i].k);
         za__jw_u64(&w, rows[i].v);

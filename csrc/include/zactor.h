@@ -275,7 +275,9 @@ int za_system_run(za_system *sys, uint32_t max_turns);
 int za_system_workers(const za_system *sys);
 /* This System's identity: random per process, distinct for every System of
  * the process, never 0. Actor references carry it when encoded, so a ref of
- * one System cannot be read as a ref of another. */
+ * one System cannot be read as a ref of another. The members of a cluster
+ * share one (derived from the cluster name): a ref carries its node, and
+ * reads on every member. */
 uint64_t za_system_id(const za_system *sys);
 
 /* Block until no actor is alive or the timeout passes (ZA_ETIMEDOUT). */
@@ -562,6 +564,12 @@ typedef struct za_metrics {
     uint64_t timers_fired;
     za_latency queue_latency;   /* enqueue -> start of processing (sampled) */
     za_latency process_latency; /* processing time per message (sampled) */
+    /* Asks awaiting an answer right now (gauge): reply slots made by an ask
+     * (any language, blocking or not), a za_spawn_sync, or a message whose
+     * taken reply slot is not answered yet, that are neither answered,
+     * timed out nor given up. A leak check: 0 once a system is quiet. Read
+     * racily like the counters (may lag a moment behind). */
+    uint64_t reply_slots;
 } za_metrics;
 
 int za_metrics_read(za_system *sys, za_metrics *out);
@@ -1209,6 +1217,71 @@ typedef struct za_cluster_stats {
     uint64_t auth_failed;   /* connections refused: no or wrong key, not CURVE */
 } za_cluster_stats;
 int za_cluster_stats_read(za_cluster *c, za_cluster_stats *out);
+
+/*
+ * Remote spawn (csrc/cluster/remote_spawn.c): spawn an actor on another member.
+ * The caller names the node (its name, or its id in decimal), a kind
+ * ("c": a native behaviour; "lua", "python": what the receiving node's
+ * bindings registered) and what to spawn: for "c" a behaviour registered
+ * with za_cluster_spawn_behaviour, or "path/to/lib.so:symbol" (loaded with
+ * za_behaviour_load on the receiving node); for "lua" a Lua spec as for
+ * za_lua_spawn; for "python" "package.module:Class". args are handed over
+ * as given: raw bytes for "c" (the behaviour's start args), a MessagePack
+ * array of constructor / init arguments for "lua" and "python".
+ *
+ * A node spawns for others only what it allowed: a behaviour registered
+ * with za_cluster_spawn_behaviour, or a `what` matching one of its
+ * za_cluster_spawnable patterns (exact, or a prefix ending in '*'; "*"
+ * alone, anything of any kind, only in a cluster with a secret). Anything
+ * else is refused with ZA_EAUTH and a text that names the node and `what`.
+ * Spawning runs arbitrary code on the receiving node (dlopen, import), so
+ * the default is to refuse everything.
+ */
+/* The receiving side's handler of a kind; runs on the cluster's spawn
+ * thread (never a worker; may block). ZA_OK with *out, or an error code
+ * with a text in err. */
+typedef int (*za_spawn_handler_fn)(za_system *sys, const char *what, const void *args,
+                                   size_t args_len, const char *name, za_ref *out, char *err,
+                                   size_t errcap, void *ud);
+/* Register (fn) or remove (NULL: waits until a call in progress returned)
+ * the handler of a kind (1..15 characters). "c" is built in. */
+int za_cluster_spawn_handler(za_cluster *c, const char *kind, za_spawn_handler_fn fn, void *ud);
+/* Allow remote spawns whose `what` matches pattern. ZA_EINVAL for "*"
+ * without a secret. */
+int za_cluster_spawnable(za_cluster *c, const char *pattern);
+/* Offer a native behaviour under a name (kind "c"): allowed by this call. */
+int za_cluster_spawn_behaviour(za_cluster *c, const char *name, const za_behaviour *beh);
+/* Spawn on node (name or decimal id) and wait up to timeout_ms (0: 10 s)
+ * for its reference. name: register the new actor under it (cluster-wide),
+ * or NULL. Not from inside an actor (ZA_ESTATE). Errors: ZA_ENODEDOWN (no
+ * live member by that name or id), ZA_EAUTH (the node does not allow it),
+ * ZA_ENOTFOUND (no such behaviour / module / symbol there), ZA_EVALUE (a
+ * Lua compile error), ZA_ESTART (its start failed), ZA_EEXIST (name
+ * taken), ZA_ETIMEDOUT; za_last_error() has the receiving node's text. On
+ * this node itself, the handler runs here (no allow-list: it is our own
+ * decision). */
+int za_cluster_spawn(za_system *sys, const char *node, const char *kind, const char *what,
+                     const void *args, size_t args_len, const char *name, uint32_t timeout_ms,
+                     za_ref *out);
+/* Resolve a node given by name or decimal id among the live members:
+ * ZA_OK with *id, or ZA_ENODEDOWN. */
+int za_cluster_node_id(za_cluster *c, const char *node, uint32_t *id);
+
+/*
+ * Pickled Python objects between Python nodes (opt-in, secret only: loading
+ * a pickle runs code). The Python binding sends a value it cannot encode as
+ * MessagePack with this tag and pickle bytes when its cluster allows it;
+ * the receiving node delivers such a message only to a Python actor and
+ * only if za_cluster_allow_pickle was set there: anything else is a dead
+ * letter (ZA_DL_DEAD_TARGET) and an ask is answered ZA_EINVAL with a text
+ * that says why, never a crash.
+ */
+#define ZA_TAG_PICKLE 0x7A505980 /* (the Python glue's own tags are 0x7A5059xx below it) */
+/* on = 1: accept ZA_TAG_PICKLE messages for Python actors. ZA_EINVAL
+ * without a secret. */
+int za_cluster_allow_pickle(za_cluster *c, int on);
+/* 1 if this node accepts pickled messages. */
+int za_cluster_pickle_allowed(za_cluster *c);
 
 #ifdef __cplusplus
 }

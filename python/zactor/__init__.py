@@ -33,7 +33,7 @@ import os
 import threading
 import weakref
 from concurrent.futures import CancelledError
-from typing import Any, NamedTuple, Optional
+from typing import Any, Iterable, NamedTuple, Optional, Union
 
 from . import _zactor
 from ._zactor import (  # noqa: F401  (re-exported)
@@ -54,6 +54,7 @@ from .cluster import (  # noqa: F401  (re-exported: the cluster)
     NodeDown,
     NodeDownError,
     NodeUp,
+    SpawnError,
 )
 from ._zactor import (  # noqa: F401  (re-exported: the storage layer)
     Store,
@@ -87,6 +88,7 @@ __all__ = [
     "GrainInfo",
     "JournaledGrain",
     "Reminder",
+    "SpawnError",
     "Store",
     "StoreAuthError",
     "StoreError",
@@ -99,6 +101,8 @@ __all__ = [
     "Fenced",
     "first",
     "gather",
+    "live_handlers",
+    "live_lua_handlers",
     "pack",
     "sleep",
     "timeout",
@@ -281,7 +285,16 @@ def _waker_for(loop):
 
 
 from . import _async  # noqa: E402  (async handlers: the driver)
-from ._async import first, gather, sleep, timeout  # noqa: E402,F401  (re-exported)
+from ._async import first, gather, live_handlers, sleep, timeout  # noqa: E402,F401  (re-exported)
+
+
+def live_lua_handlers() -> int:
+    """How many Lua handlers are suspended right now (in ``ctx:ask``,
+    ``ctx:sleep``, ``ctx:ask_all``, ``ctx:first`` or a waiting ``stop``), all
+    systems of the process: Lua's ``zactor.live_handlers()``. With
+    :func:`live_handlers` and ``System.metrics()["reply_slots"]`` a leak
+    check: 0 once nothing waits."""
+    return _zactor._live_lua_handlers()
 
 _async._report_hook = _report_failure
 
@@ -379,17 +392,46 @@ class System(_zactor.System):
     long as the system). A bad URL raises ValueError, an unreachable server
     ``zactor.StoreUnavailable``.
 
+    ``grains``: ``zactor.Grain`` classes to register at start (also
+    ``register_grain``). A class is registered anyway on its first
+    ``system.grain(cls, key)``, but a node must know a class before messages
+    or reminders for it arrive from elsewhere: in a cluster, or after a
+    restart with stored reminders, list the classes here.
+
     Use it as a context manager (``with zactor.System() as s:``); leaving the
     block shuts it down (drains mailboxes, stops actors children-first, joins
     the workers). Systems still running at interpreter exit are shut down
     before finalization.
     """
 
-    def __init__(self, workers: Optional[int] = None, **kwargs: Any) -> None:
+    def __init__(self, workers: Optional[int] = None, *,
+                 grains: "Iterable[type]" = (), **kwargs: Any) -> None:
+        classes = list(grains)
+        for cls in classes:  # before the system starts: a bad class starts nothing
+            if not (isinstance(cls, type) and issubclass(cls, Grain)):
+                raise TypeError(f"System(grains=...) takes zactor.Grain subclasses, not {cls!r}")
         _ensure_dispatcher()
         super().__init__(workers, **kwargs)
         self._cluster: Optional[Cluster] = kwargs.get("cluster")
+        if self._cluster is not None:
+            from .cluster import _serve
+
+            _serve(self, self._cluster)  # what other nodes may spawn here
         _live.add(self)
+        try:
+            for cls in classes:
+                self.register_grain(cls)
+        except BaseException:
+            self.shutdown()
+            raise
+
+    def register_grain(self, cls: type) -> str:
+        """Register a ``zactor.Grain`` subclass with this system (idempotent);
+        returns its grain type. Messages and reminders for that type can then
+        activate it here even if this program never called ``grain(cls, ...)``."""
+        if not (isinstance(cls, type) and issubclass(cls, Grain)):
+            raise TypeError(f"register_grain() takes a zactor.Grain subclass, not {cls!r}")
+        return grains._register(self, cls)
 
     @property
     def node(self) -> Optional[Node]:
@@ -427,8 +469,59 @@ class System(_zactor.System):
         ``on_start`` (on every start and restart; ``initial_state()`` or
         ``{}`` when nothing is stored), and ``await self.save()`` writes it
         (write-if-version).
+
+        ``node`` (a node name or id, ``System(cluster=...)``): spawn on that
+        node instead; ``cls`` is then ``"package.module:Class"`` (or a class,
+        named by its import path), imported there, and the node must allow it
+        (``Cluster(spawnable=...)``); only ``name`` applies there. Waits up to
+        ``timeout`` seconds (default 10) for the reference. Raises
+        ``PermissionError`` (not allowed there), ``SpawnError`` (the import
+        failed there), ``ValueError`` (no such live node, name taken),
+        ``TimeoutError``.
         """
+        node = kwargs.pop("node", None)
+        timeout = kwargs.pop("timeout", 10.0)
+        if node is not None:
+            # on another node: by import path (a class is named by its own)
+            if kwargs.keys() - {"name"}:
+                raise TypeError("spawn(node=...) takes only name= and timeout= besides the "
+                                "arguments (the other node uses its defaults)")
+            if not isinstance(actor, str):
+                mod, qual = getattr(actor, "__module__", None), getattr(actor, "__qualname__", "")
+                if not mod or mod == "__main__" or "<" in qual:
+                    raise TypeError("spawn(node=...) needs a class importable on the other node: "
+                                    "'package.module:Class' or a class defined in a module")
+                actor = f"{mod}:{qual}"
+            from .cluster import _spawn_on
+
+            return _spawn_on(self, node, "python", actor,
+                             _zactor._pack(list(args)) if args else None,
+                             kwargs.get("name"), timeout)
         return super().spawn(actor, *args, **kwargs)
+
+    def spawn_lua(self, spec: str, *args: Any, **kwargs: Any) -> ActorRef:
+        """spawn_lua(spec, *args, name=None, memory_limit=None, budget=None,
+        open_io_os=False, concurrency=None, strategy=None, restart=..., node=None,
+        timeout=10.0) -> ActorRef
+
+        A Lua actor (its own ``lua_State``) on the same workers. With ``node``
+        (a node name or id), on that node of the cluster, which must allow
+        ``spec`` (``Cluster(spawnable=...)``); only ``name`` applies there.
+        """
+        node = kwargs.pop("node", None)
+        timeout = kwargs.pop("timeout", 10.0)
+        if node is None:
+            return super().spawn_lua(spec, *args, **kwargs)
+        if kwargs.keys() - {"name"}:
+            raise TypeError("spawn_lua(node=...) takes only name= and timeout= besides the "
+                            "arguments (the other node uses its defaults)")
+        if not isinstance(spec, str):
+            raise TypeError("spawn_lua() needs a Lua behaviour: a path to a .lua file, a module "
+                            "name or Lua source text")
+        from .cluster import _spawn_on
+
+        return _spawn_on(self, node, "lua", spec, _zactor._pack(list(args)) if args else None,
+                         kwargs.get("name"), timeout)
 
     def run(self, max_turns: int = 0) -> int:
         """run(max_turns=0) -> int: System(workers=0) only: run actor turns on
@@ -475,10 +568,19 @@ class System(_zactor.System):
         """Remove reminder ``name`` of grain ``ref`` (blocking): True if it existed."""
         return grains.forget(self, ref, name, timeout)
 
-    def spawn_native(self, path: str, symbol: str, *args: Any, name: Optional[str] = None) -> ActorRef:
+    def spawn_native(self, path: str, symbol: str, *args: Any, name: Optional[str] = None,
+                     node: Optional[Union[str, int]] = None, timeout: float = 10.0) -> ActorRef:
         """Spawn a native C behaviour ``symbol`` (a ``za_behaviour``) from the
-        shared object at ``path`` (loaded with cffi, see ``zactor.native``)."""
+        shared object at ``path`` (loaded with cffi, see ``zactor.native``).
+        With ``node``, on that node of the cluster (``path`` is a path there;
+        the node must allow ``"path:symbol"``)."""
         from . import native
+
+        if node is not None:
+            from .cluster import _spawn_on
+
+            return _spawn_on(self, node, "c", f"{path}:{symbol}",
+                             native.pack_args(args) or None, name, timeout)
 
         return native.spawn(self, path, symbol, *args, name=name)
 

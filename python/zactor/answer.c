@@ -39,7 +39,10 @@ void zpy_answer_to_py(SystemObject *s, za_answer *a, double timeout, PyObject **
             a->dtor = NULL;
             return;
         }
-        *res = zpy_bytes_to_py(s, a->data, a->len);
+        if (a->tag == ZA_TAG_PICKLE)
+            *res = zpy_unpickle_answer(s, a->data, a->len); /* (pickle.c) */
+        else
+            *res = zpy_bytes_to_py(s, a->data, a->len);
         if (*res) return;
     } else {
         PyObject *type;

@@ -5,14 +5,21 @@ each other. See ``Cluster``.
 
 from __future__ import annotations
 
+import importlib
 import threading
 import weakref
-from typing import Any, Callable, List, NamedTuple, Optional, Union
+from typing import Any, Callable, Iterable, List, NamedTuple, Optional, Tuple, Union
 
 from . import _zactor
 from ._zactor import NodeDownError  # noqa: F401  (re-exported)
 
-__all__ = ["Cluster", "Node", "NodeUp", "NodeDown", "Expelled", "NodeDownError"]
+__all__ = ["Cluster", "Node", "NodeUp", "NodeDown", "Expelled", "NodeDownError", "SpawnError"]
+
+
+class SpawnError(RuntimeError):
+    """A spawn on another node failed there: the module, class, behaviour or
+    Lua chunk could not be found or loaded, or its start raised. The message
+    is the other node's."""
 
 
 class Node(NamedTuple):
@@ -72,11 +79,39 @@ class Cluster(_zactor.Cluster):
     without the key can neither join the links nor deliver a message. Without
     a secret, listening on a non-loopback address needs ``insecure=True``.
 
+    ``spawnable``: what other nodes may spawn here (``System.spawn(...,
+    node=...)``): a list of exact names (``"myapp.actors:Counter"``,
+    ``"worker.lua"``, ``"/opt/lib/libx.so:counter"``) or prefixes ending in
+    ``*`` (``"myapp.actors:*"``); ``["*"]`` (anything) only with a secret.
+    Default: nothing. A remote spawn runs code on this node (an import, a
+    dlopen), so the node that runs it decides what may run.
+
+    ``pickle=True`` (needs a secret): messages and answers that MessagePack
+    cannot carry go to Python actors of other nodes pickled, and pickles
+    from other members are loaded here. Loading a pickle runs code: only
+    members holding the secret can send one.
+
     Raises ``ConnectionError`` if Redis cannot be reached, ``ValueError`` for
     a bad setting or a taken ``node_name``.
     """
 
-    def __init__(self, redis: str, **kwargs: Any) -> None:
+    def __init__(self, redis: str, *, spawnable: Iterable[str] = (), pickle: bool = False,
+                 **kwargs: Any) -> None:
+        if not isinstance(pickle, bool):
+            raise TypeError(f"pickle must be a bool, not {type(pickle).__name__}")
+        if pickle and not kwargs.get("secret"):
+            raise ValueError("pickle=True needs secret=...: loading a pickle runs code, so only "
+                             "members holding the cluster key may send one")
+        if isinstance(spawnable, str):
+            raise TypeError("spawnable is a list of patterns, e.g. ['myapp.actors:*']")
+        self._spawnable: List[str] = list(spawnable)
+        for p in self._spawnable:
+            if not isinstance(p, str):
+                raise TypeError(f"spawnable patterns are str, not {type(p).__name__}")
+            if p == "*" and not kwargs.get("secret"):
+                raise ValueError("spawnable=['*'] (anything) needs secret=...: without one any "
+                                 "process that reaches the port could run code here")
+        self._pickle = pickle
         super().__init__(redis, **kwargs)
         self._handlers: List[Callable[[NodeEvent], Any]] = []
         self._lock = threading.Lock()
@@ -123,3 +158,63 @@ class Cluster(_zactor.Cluster):
 def _close_all() -> None:
     for c in list(_open):
         c.close()
+
+
+# ------------------------------------------------------------- remote spawn
+
+_systems: "weakref.WeakValueDictionary[int, Any]" = weakref.WeakValueDictionary()
+
+
+def _serve(system: Any, cluster: Cluster) -> None:
+    """Let other nodes spawn here what ``cluster`` allows (System init)."""
+    sid = _zactor._cluster_serve_spawns(system, cluster._spawnable, cluster._pickle)
+    _systems[sid] = system
+
+
+def _remote_spawn(sysid: int, what: str, args: bytes, name: Optional[str]) -> Tuple[str, Any]:
+    """Another node asked for ``what`` ("package.module:Class"): runs on the
+    cluster's spawn thread with the GIL. ("ok", ref id) or (kind, text)."""
+    system = _systems.get(sysid)
+    if system is None or system.closed:
+        return ("closed", "the node's System is closed")
+    modname, sep, attr = what.partition(":")
+    if not sep or not modname or not attr:
+        return ("notfound", f"'{what}' is not 'package.module:Class'")
+    try:
+        obj: Any = importlib.import_module(modname)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except Exception as e:  # ImportError, AttributeError, or the module's own error
+        return ("notfound", f"cannot import {what}: {type(e).__name__}: {e}")
+    try:
+        argv = system.unpack(args) if args else []
+        if not isinstance(argv, list):
+            return ("failed", "spawn arguments must be a list")
+        ref = system.spawn(obj, *argv, name=name)
+    except ValueError as e:
+        if "already registered" in str(e):
+            return ("exists", str(e))
+        return ("failed", f"{type(e).__name__}: {e}")
+    except Exception as e:
+        return ("failed", f"spawning {what} raised {type(e).__name__}: {e}")
+    return ("ok", int(ref.id))
+
+
+def _spawn_on(system: Any, node: Union[str, int], kind: str, what: str, args: Optional[bytes],
+              name: Optional[str], timeout: float) -> Any:
+    """Ask ``node`` to spawn; the reference or the matching exception."""
+    if isinstance(node, bool) or not isinstance(node, (str, int)):
+        raise TypeError(f"node must be a node name or id, not {type(node).__name__}")
+    if timeout is None or timeout <= 0:
+        raise ValueError("timeout must be > 0 seconds")
+    status, value = _zactor._cluster_spawn(system, str(node), kind, what, args, name,
+                                           float(timeout))
+    if status == "ok":
+        return value
+    if status in ("node", "invalid", "exists"):
+        raise ValueError(value)
+    if status == "refused":
+        raise PermissionError(value)
+    if status == "timeout":
+        raise TimeoutError(value)
+    raise SpawnError(value)

@@ -60,6 +60,7 @@
 #define TAG_TIMER 0x7A505902  /* bytes: uint64 key into System.timers */
 #define TAG_RESUME 0x7A505903 /* bytes: key, gen, kind: resume an async handler (async.c) */
 #define TAG_STORE 0x7A505904  /* PTR za_store_result: a handler's storage request completed */
+/* (ZA_TAG_PICKLE, 0x7A505980 in zactor.h: a pickled object from another node) */
 
 #define SLICE_MS 50u /* blocking waits wake this often for signals */
 #define SLICE_NS 50000000ull
@@ -333,6 +334,23 @@ const char *zpy_cstring(PyObject *o, const char *what);
 int zpy_check_sys(SystemObject *s);
 /* Raise the Python exception for runtime error rc; returns NULL. */
 PyObject *zpy_raise_za(SystemObject *s, int rc, const char *what);
+
+/* ------------------------------------- the cluster (remote_spawn.c, pickle.c) */
+
+PyObject *zpy_cluster_spawn(PyObject *mod, PyObject *args);
+PyObject *zpy_cluster_serve_spawns(PyObject *mod, PyObject *args);
+/* After zpy_pack_obj failed (TypeError) for a message to `to` on another
+ * node: its pickle bytes when this node allows pickle (error cleared), else
+ * NULL with the error kept (a hint added). */
+PyObject *zpy_pickle_for(SystemObject *s, za_ref to, PyObject *msg);
+/* The object of a ZA_TAG_PICKLE message, or NULL with ValueError. */
+PyObject *zpy_unpickle_msg(SystemObject *s, za_ref sender, const void *data, size_t len);
+/* After zpy_pack_obj failed (TypeError) for the reply r to m: its pickle
+ * bytes when the asker is on another node and pickle is on (error
+ * cleared), else NULL with the error kept. */
+PyObject *zpy_pickle_reply(SystemObject *s, const za_msg *m, PyObject *r);
+/* A ZA_TAG_PICKLE answer. */
+PyObject *zpy_unpickle_answer(SystemObject *s, const void *data, size_t len);
 
 /* ---------------------------------------------------- blocking waits (wait.c) */
 

@@ -272,6 +272,8 @@ static int py_receive(za_ctx *ctx, const za_msg *m) {
         obj = make_terminated(s, &d);
     } else if (m->tag < 0 || m->corr) {
         return 0; /* CHILD_FAILED is informational; the glue makes no za_ctx_ask */
+    } else if (m->tag == ZA_TAG_PICKLE) {
+        obj = zpy_unpickle_msg(s, m->sender, m->data, m->len); /* (pickle.c) */
     } else {
         obj = zpy_bytes_to_py(s, m->data, m->len);
     }
@@ -316,8 +318,14 @@ static int py_receive(za_ctx *ctx, const za_msg *m) {
             } else {
                 /* the asker is another language: answer in MessagePack */
                 za_pack *p = za_pack_new();
+                PyObject *pk = NULL;
                 if (p && zpy_pack_obj(st, p, r, 0) == 0) {
                     za_reply(ctx, 0, za_pack_data(p), za_pack_size(p));
+                } else if (p && (pk = zpy_pickle_reply(s, m, r))) {
+                    /* an asker on another node, pickle on: pickled (pickle.c) */
+                    za_reply(ctx, ZA_TAG_PICKLE, PyBytes_AS_STRING(pk),
+                             (size_t)PyBytes_GET_SIZE(pk));
+                    Py_DECREF(pk);
                 } else {
                     char buf[112];
                     PyObject *exc = fetch_exc();

@@ -3,6 +3,7 @@
  * multi-phase init (see glue.h for how the glue is laid out).
  */
 #include "glue.h"
+#include "hosts/lua_host.h"
 
 /* Bumped in the child after fork: systems created before it are unusable. */
 unsigned g_fork_gen;
@@ -22,6 +23,12 @@ static PyObject *mod_set_hooks(PyObject *mod, PyObject *args, PyObject *kw) {
     Py_XSETREF(st->get_running_loop, Py_NewRef(g));
     Py_XSETREF(st->waker_for, Py_NewRef(w));
     Py_RETURN_NONE;
+}
+
+/* zactor.live_lua_handlers(): the Lua host's suspended handlers. */
+static PyObject *mod_live_lua(PyObject *mod, PyObject *Py_UNUSED(ignored)) {
+    (void)mod;
+    return PyLong_FromLongLong((long long)za_lua_live_handlers());
 }
 
 static PyObject *mod_drain(PyObject *mod, PyObject *Py_UNUSED(ignored)) {
@@ -56,6 +63,8 @@ static PyObject *mod_pack(PyObject *mod, PyObject *obj) {
 
 static PyMethodDef mod_methods[] = {
     {"_pack", (PyCFunction)mod_pack, METH_O, NULL},
+    {"_cluster_spawn", (PyCFunction)zpy_cluster_spawn, METH_VARARGS, NULL},
+    {"_cluster_serve_spawns", (PyCFunction)zpy_cluster_serve_spawns, METH_VARARGS, NULL},
     {"_async_api", (PyCFunction)zpy_async_api, METH_NOARGS, NULL},
     {"_grain_api", (PyCFunction)zpy_grain_api, METH_NOARGS, NULL},
     {"_trace_get", (PyCFunction)zpy_trace_get, METH_NOARGS, NULL},
@@ -71,6 +80,7 @@ static PyMethodDef mod_methods[] = {
     {"_dispatch_loop", (PyCFunction)zpy_dispatch_loop, METH_NOARGS, NULL},
     {"_dispatch_stop", (PyCFunction)zpy_dispatch_stop, METH_NOARGS, NULL},
     {"_drain", (PyCFunction)mod_drain, METH_NOARGS, NULL},
+    {"_live_lua_handlers", (PyCFunction)mod_live_lua, METH_NOARGS, NULL},
     {"_exiting", (PyCFunction)zpy_exiting, METH_NOARGS, NULL},
     {"_after_fork_child", (PyCFunction)mod_after_fork_child, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},

@@ -128,6 +128,15 @@ static int send_msg(RefObject *r, PyObject *msg, za_prio prio, int32_t tag) {
         if (!p) return PyErr_NoMemory(), -1;
         if (zpy_pack_obj(s->st, p, msg, 0) < 0) {
             za_pack_free(p);
+            /* not a value: pickled, to a Python actor of another node
+             * (Cluster(pickle=True)), else the TypeError */
+            PyObject *pk = zpy_pickle_for(s, r->ref, msg);
+            if (!pk) return -1;
+            HOLDING(rc = za_tell_prio(s->sys, r->ref, ZA_TAG_PICKLE, PyBytes_AS_STRING(pk),
+                                      (size_t)PyBytes_GET_SIZE(pk), prio));
+            Py_DECREF(pk);
+            if (rc == ZA_OK || rc == ZA_EDROPPED) return 0;
+            zpy_raise_za(s, rc, "tell");
             return -1;
         }
         HOLDING(rc = za_tell_prio(s->sys, r->ref, tag, za_pack_data(p), za_pack_size(p), prio));
@@ -217,11 +226,13 @@ static PyObject *Ref_ask(RefObject *r, PyObject *const *args, Py_ssize_t nargs, 
     if (zpy_check_sys(s) < 0 || zpy_refuse_in_actor("ask()") < 0) return NULL;
     int kind = r->kind ? r->kind : zpy_ref_kind(r);
     za_pack *p = NULL;
+    PyObject *pk = NULL; /* pickle bytes (Cluster(pickle=True)) */
     if (kind == 2) {
         if (!(p = za_pack_new())) return PyErr_NoMemory();
         if (zpy_pack_obj(s->st, p, msg, 0) < 0) {
             za_pack_free(p);
-            return NULL;
+            p = NULL;
+            if (!(pk = zpy_pickle_for(s, r->ref, msg))) return NULL;
         }
     } else {
         Py_INCREF(msg);
@@ -230,8 +241,10 @@ static PyObject *Ref_ask(RefObject *r, PyObject *const *args, Py_ssize_t nargs, 
     za_ask_wait_handle *h = NULL;
     int rc;
 #define START_ASK()                                                                                \
-    (p ? za_ask_start(s->sys, r->ref, 0, za_pack_data(p), za_pack_size(p), &h)                     \
-       : za_ask_ptr_start(s->sys, r->ref, TAG_PY, msg, zpy_py_obj_dtor, &h))
+    (p    ? za_ask_start(s->sys, r->ref, 0, za_pack_data(p), za_pack_size(p), &h)                  \
+     : pk ? za_ask_start(s->sys, r->ref, ZA_TAG_PICKLE, PyBytes_AS_STRING(pk),                     \
+                         (size_t)PyBytes_GET_SIZE(pk), &h)                                         \
+          : za_ask_ptr_start(s->sys, r->ref, TAG_PY, msg, zpy_py_obj_dtor, &h))
     uint64_t deadline = zpy_deadline_after(timeout);
     za_answer ans;
     memset(&ans, 0, sizeof ans);
@@ -280,8 +293,10 @@ static PyObject *Ref_ask(RefObject *r, PyObject *const *args, Py_ssize_t nargs, 
     }
 #undef START_ASK
     if (p) za_pack_free(p);
+    int was_value = p || pk;
+    Py_XDECREF(pk);
     if (rc != ZA_OK) {
-        if (!p) Py_DECREF(msg);
+        if (!was_value) Py_DECREF(msg);
         return zpy_raise_za(s, rc, "ask");
     }
     zpy_drain_deferred();

@@ -271,6 +271,7 @@ static PyObject *System_metrics(SystemObject *s, PyObject *Py_UNUSED(ignored)) {
         put_u64(d, "failures", m.failures) < 0 || put_u64(d, "spawned", m.spawned) < 0 ||
         put_u64(d, "stopped", m.stopped) < 0 || put_u64(d, "actors_alive", m.actors_alive) < 0 ||
         put_u64(d, "timers_fired", m.timers_fired) < 0 ||
+        put_u64(d, "reply_slots", m.reply_slots) < 0 ||
         PyDict_SetItemString(d, "queue_latency", q) < 0 ||
         PyDict_SetItemString(d, "process_latency", p) < 0) {
         Py_XDECREF(q);

@@ -99,6 +99,33 @@ static int watcher_receive(za_ctx *ctx, const za_msg *m) {
 static const za_behaviour watcher_beh = {ZA_BEHAVIOUR_INIT, .name = "watcher",
                                          .receive = watcher_receive};
 
+/* Fails its start: a remote spawn reports it. */
+static int failstart_start(za_ctx *ctx, const void *args, size_t len) {
+    za_ctx_fail(ctx, ZA_EFAILED, "no start for you (%zu bytes of args)", len);
+    return 1;
+}
+static const za_behaviour failstart_beh = {ZA_BEHAVIOUR_INIT, .name = "failstart",
+                                           .start = failstart_start, .receive = echo_receive};
+
+/* Replies with the start args it was spawned with. */
+typedef struct args_state {
+    char args[32];
+    size_t len;
+} args_state;
+static int args_start(za_ctx *ctx, const void *args, size_t len) {
+    args_state *st = za_ctx_state(ctx);
+    st->len = len < sizeof st->args ? len : sizeof st->args;
+    if (st->len) memcpy(st->args, args, st->len);
+    return 0;
+}
+static int args_receive(za_ctx *ctx, const za_msg *m) {
+    args_state *st = za_ctx_state(ctx);
+    return za_ctx_can_reply(ctx) ? za_reply(ctx, 1, st->args, st->len) : 0;
+}
+static const za_behaviour args_beh = {ZA_BEHAVIOUR_INIT, .name = "args",
+                                      .state_size = sizeof(args_state), .start = args_start,
+                                      .receive = args_receive};
+
 /* ------------------------------------------------------------- node mode */
 
 static void node_mode_event(za_node_event_kind kind, const za_node_info *n, void *ud) {
@@ -124,6 +151,11 @@ static int node_main(int argc, char **argv) {
         return 3;
     }
     za_cluster_on_event(cl, node_mode_event, NULL);
+    /* remote spawn: two behaviours offered by name, and a path pattern */
+    if (za_cluster_spawn_behaviour(cl, "args", &args_beh) != ZA_OK ||
+        za_cluster_spawn_behaviour(cl, "failstart", &failstart_beh) != ZA_OK ||
+        za_cluster_spawnable(cl, "/nonexistent/*") != ZA_OK)
+        return 7;
     za_config cfg;
     za_config_init(&cfg);
     cfg.workers = 1;
@@ -369,6 +401,97 @@ static za_ref lookup_eventually(za_system *sys, const char *name) {
 }
 
 /* --------------------------------------------------------------- tests */
+
+static void test_remote_spawn(void **state) {
+    child b = start_node("c10", "b10");
+    member me = join("c10", "main10");
+    za_node_info self;
+    za_cluster_self(me.cl, &self);
+    ASSERT_EVENTUALLY(za_cluster_node_id(me.cl, "b10", &(uint32_t){0}) == ZA_OK);
+    uint32_t bid = 0;
+    assert_int_equal(za_cluster_node_id(me.cl, "b10", &bid), ZA_OK);
+    assert_int_equal(bid, b.id);
+    char idtext[16];
+    snprintf(idtext, sizeof idtext, "%u", b.id);
+
+    /* a registered behaviour, by node name and by id: a live actor there,
+     * started with our args, registered under the name we gave */
+    za_ref r = ZA_REF_NONE, r2 = ZA_REF_NONE;
+    assert_int_equal(
+        za_cluster_spawn(me.sys, "b10", "c", "args", "hi!", 3, "spawned@b10", 5000, &r), ZA_OK);
+    assert_int_equal(za_ref_node(r), b.id);
+    za_answer a;
+    assert_int_equal(za_ask(me.sys, r, 1, NULL, 0, 5000, &a), ZA_OK);
+    assert_int_equal(a.len, 3);
+    assert_memory_equal(a.data, "hi!", 3);
+    za_answer_free(&a);
+    za_ref looked = ZA_REF_NONE;
+    assert_int_equal(za_lookup(me.sys, "spawned@b10", &looked), ZA_OK);
+    assert_true(looked == r);
+    assert_int_equal(za_cluster_spawn(me.sys, idtext, "c", "args", NULL, 0, NULL, 5000, &r2),
+                     ZA_OK);
+    assert_true(r2 != r && za_ref_node(r2) == b.id);
+
+    /* bad paths, each with a clear error */
+    ASSERT_ERR(za_cluster_spawn(me.sys, "b10", "c", "args", NULL, 0, "spawned@b10", 5000, &r2),
+               ZA_EEXIST);
+    ASSERT_ERR(za_cluster_spawn(me.sys, "nosuch", "c", "args", NULL, 0, NULL, 5000, &r2),
+               ZA_ENODEDOWN);
+    assert_non_null(strstr(za_last_error(), "nosuch"));
+    ASSERT_ERR(za_cluster_spawn(me.sys, "4000", "c", "args", NULL, 0, NULL, 5000, &r2),
+               ZA_ENODEDOWN);
+    /* not allowed there: refused, and nothing was loaded */
+    ASSERT_ERR(za_cluster_spawn(me.sys, "b10", "c", "/tmp/evil.so:beh", NULL, 0, NULL, 5000, &r2),
+               ZA_EAUTH);
+    assert_non_null(strstr(za_last_error(), "does not allow spawning '/tmp/evil.so:beh'"));
+    ASSERT_ERR(za_cluster_spawn(me.sys, "b10", "lua", "worker.lua", NULL, 0, NULL, 5000, &r2),
+               ZA_EAUTH);
+    assert_non_null(strstr(za_last_error(), "cannot spawn lua actors"));
+    /* allowed by pattern, but not there: the loader's text comes back */
+    ASSERT_ERR(
+        za_cluster_spawn(me.sys, "b10", "c", "/nonexistent/lib.so:beh", NULL, 0, NULL, 5000, &r2),
+        ZA_ENOTFOUND);
+    assert_non_null(strstr(za_last_error(), "cannot load /nonexistent/lib.so"));
+    ASSERT_ERR(za_cluster_spawn(me.sys, "b10", "c", "failstart", "xy", 2, NULL, 5000, &r2),
+               ZA_ESTART);
+    assert_non_null(strstr(za_last_error(), "no start for you (2 bytes of args)"));
+    ASSERT_ERR(za_cluster_spawn(me.sys, "b10", "c", "", NULL, 0, NULL, 5000, &r2), ZA_EINVAL);
+    ASSERT_ERR(za_cluster_spawn(me.sys, "b10", "C!", "args", NULL, 0, NULL, 5000, &r2), ZA_EINVAL);
+    /* "*" (anything) only with a secret */
+    ASSERT_ERR(za_cluster_spawnable(me.cl, "*"), ZA_EINVAL);
+    assert_non_null(strstr(za_last_error(), "secret"));
+
+    /* on this node: our own handler, no allow-list */
+    assert_int_equal(za_cluster_spawn_behaviour(me.cl, "echo", &echo_beh), ZA_OK);
+    assert_int_equal(za_cluster_spawn(me.sys, "main10", "c", "echo", NULL, 0, NULL, 5000, &r2),
+                     ZA_OK);
+    assert_int_equal(za_ref_node(r2), self.id);
+    assert_true(za_is_alive(me.sys, r2));
+
+    /* pickled Python objects: refused by a node that did not allow them
+     * (a C node never does), with the reason; allowing needs a secret */
+    za_ref echo = lookup_eventually(me.sys, "echo@b10");
+    assert_int_equal(za_ask(me.sys, echo, ZA_TAG_PICKLE, "\x80\x04N.", 4, 5000, &a), ZA_EINVAL);
+    assert_non_null(strstr(a.error, "does not accept pickled Python objects"));
+    za_answer_free(&a);
+    assert_int_equal(za_tell(me.sys, echo, ZA_TAG_PICKLE, "\x80\x04N.", 4), ZA_OK);
+    assert_int_equal(za_ask(me.sys, echo, T_ECHO, "ok", 2, 5000, &a), ZA_OK); /* still there */
+    za_answer_free(&a);
+    ASSERT_ERR(za_cluster_allow_pickle(me.cl, 1), ZA_EINVAL);
+    assert_int_equal(za_cluster_pickle_allowed(me.cl), 0);
+
+    /* a node that dies while we wait: the spawn fails with node-down */
+    za_ref silent = lookup_eventually(me.sys, "silent@b10");
+    assert_true(silent != ZA_REF_NONE);
+    stop_node(&b, false);
+    ASSERT_EVENTUALLY(za_cluster_node_id(me.cl, "b10", &bid) == ZA_ENODEDOWN);
+    ASSERT_ERR(za_cluster_spawn(me.sys, "b10", "c", "args", NULL, 0, NULL, 5000, &r2),
+               ZA_ENODEDOWN);
+    za_cluster_stats cs;
+    za_cluster_stats_read(me.cl, &cs);
+    assert_int_equal(cs.malformed, 0);
+    leave(&me);
+}
 
 static void test_remote_tell_ask_watch_stop(void **state) {
     child b = start_node("c1", "b1");
@@ -767,10 +890,13 @@ static void test_curve_secret(void **state) {
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "node") == 0) return node_main(argc, argv);
     signal(SIGPIPE, SIG_IGN);
+    /* ZA_TEST_ONLY=test_remote_spawn: run one test (while iterating) */
+    if (getenv("ZA_TEST_ONLY")) cmocka_set_test_filter(getenv("ZA_TEST_ONLY"));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_config),
         cmocka_unit_test(test_remote_tell_ask_watch_stop),
         cmocka_unit_test(test_malformed_frames),
+        cmocka_unit_test(test_remote_spawn),
         cmocka_unit_test(test_curve_secret),
         cmocka_unit_test(test_kill9_declared_dead),
         cmocka_unit_test(test_sigstop_2s_not_dead),

@@ -53,7 +53,7 @@ package.path = "./tests/lua/actors/?.lua;" .. package.path
 local zactor = require "zactor"
 local url, cluster, name = ...
 local system <close> = zactor.system{ workers = 1,
-  cluster = { redis = url, name = cluster, node_name = name } }
+  cluster = { redis = url, name = cluster, node_name = name, spawnable = { "counter", "echo" } } }
 system:spawn("echo", { name = "echo@" .. name })
 io.write("READY ", system:node().id, "\n")
 io.flush()
@@ -62,7 +62,9 @@ while zactor.clock() < deadline do zactor.sleep(0.1) end
 ]])
     f:close()
     local out = dir .. "/" .. name .. ".out"
-    local pid = sh(("lua5.4 %s %s %s %s > %s 2>&1 & echo $!"):format(script, url, cluster, name, out))
+    -- (remote spawns resolve module names in LUA_PATH)
+    local pid = sh(("LUA_PATH='./tests/lua/actors/?.lua;;' lua5.4 %s %s %s %s > %s 2>&1 & echo $!")
+      :format(script, url, cluster, name, out))
     children[#children + 1] = pid
     local id
     wait_for(function()
@@ -132,5 +134,51 @@ while zactor.clock() < deadline do zactor.sleep(0.1) end
     assert.are.equal("down", downs[1].kind)
     assert.are.equal(id, downs[1].node.id)
     assert.is_nil(system:lookup("echo@lua-b"))
+  end)
+
+  it("spawns on another node by name or id, only what that node allows", function()
+    local system <close> = zactor.system{ workers = 2,
+      cluster = { redis = url, name = "lc3", node_name = "lua-main3" } }
+    local _, id = start_node("lc3", "lua-s")
+    assert.is_true(wait_for(function() return #system:nodes() == 2 end, 10))
+    local c = system:spawn("counter", 5, { node = "lua-s", name = "counter@lua-s" })
+    assert.are.equal(id, c:node())
+    c:tell({ "add", 2 })
+    assert.are.equal(7, c:ask({ "get" }, 5))
+    assert.are.equal(c:id(), system:lookup("counter@lua-s"):id())
+    local e = system:spawn("echo", { node = id })
+    assert.are.equal(id, e:node())
+    assert.are.same({ "x" }, e:ask({ "x" }, 5))
+
+    local ok, err = pcall(system.spawn, system, "collector", { node = "lua-s" })
+    assert.is_false(ok)
+    assert.truthy(tostring(err):match("does not allow spawning 'collector'"))
+    ok, err = pcall(system.spawn, system, "counter", { node = "nope" })
+    assert.is_false(ok)
+    assert.truthy(tostring(err):match("no live member named 'nope'"))
+    ok, err = pcall(system.spawn, system, "counter", { node = "lua-s", name = "counter@lua-s" })
+    assert.is_false(ok)
+    assert.truthy(tostring(err):match("taken") or tostring(err):match("registered"))
+    ok, err = pcall(system.spawn, system, "counter", { node = "lua-s", capacity = 3 })
+    assert.is_false(ok)
+    assert.truthy(tostring(err):match("only 'name' and 'timeout_ms'"))
+    local plain <close> = zactor.system{ workers = 1 }
+    ok, err = pcall(plain.spawn, plain, "counter", { node = "lua-s" })
+    assert.is_false(ok)
+    assert.truthy(tostring(err):match("not in a cluster"))
+
+    -- actors see the cluster: their node, the members, names on any node
+    local probe = system:spawn([[
+return { receive = function(ctx, m)
+  if m == "spawn" then return { pcall(ctx.spawn, ctx, "counter", { node = "lua-s" }) } end
+  local e = ctx:lookup("counter@lua-s")
+  return { ctx:node().name, ctx:node().id, #ctx:nodes(), e and e:node() or false }
+end }]])
+    assert.are.same({ "lua-main3", system:node().id, 2, id }, probe:ask("who", 5))
+    local r = probe:ask("spawn", 5)
+    assert.is_false(r[1])
+    assert.truthy(tostring(r[2]):match("option 'node' is for system:spawn"))
+    local lonely = plain:spawn("return { receive = function(ctx) return { ctx:node() == nil, #ctx:nodes() } end }")
+    assert.are.same({ true, 0 }, lonely:ask("?", 5))
   end)
 end)

@@ -34,6 +34,13 @@ describe("Lua grains", function()
     os.execute("rm -rf '" .. dir .. "'")
   end)
 
+  it("register_grain registers a class before any ref, so messages by type name activate it", function()
+    assert.are.equal("acct", system:register_grain("g_account", { type = "acct" }))
+    assert.are.equal("acct", system:register_grain("g_account", { type = "acct" })) -- again: fine
+    assert.are.equal(4, system:grain("acct", "zed"):ask({ "deposit", 4 }, 5))
+    assert.has_error(function() system:register_grain("no_such_behaviour_xyz") end)
+  end)
+
   it("activates on the first message, not before, and lists the activation", function()
     local alice = system:grain("g_account", "alice")
     assert.is_nil(active(system, "g_account", "alice"))

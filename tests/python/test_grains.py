@@ -612,3 +612,16 @@ def test_http_grains_endpoint_lists_python_grains():
         system.grain(Account, "bob").stop()
         assert wait_for(lambda: get("/grains")["total"] == 1, timeout=5.0)
         assert [g["key"] for g in get("/grains")["grains"]] == ["alice"]
+
+
+def test_system_grains_registers_classes_at_start():
+    """System(grains=[...]) registers classes before any grain(...) call, so
+    messages for them can arrive from elsewhere (here: by type name); a bad
+    entry is a TypeError and no system is left running."""
+    with zactor.System(workers=2, grains=[Account]) as system:
+        assert system.grain("test.Account", "zoe").ask(("deposit", 3)) == 3
+        assert system.register_grain(Account) == "test.Account"  # idempotent
+        with pytest.raises(TypeError, match="Grain subclass"):
+            system.register_grain(object)
+    with pytest.raises(TypeError, match="zactor.Grain subclasses"):
+        zactor.System(workers=1, grains=[Account, "nope"])

@@ -268,6 +268,8 @@ def test_metrics_parse_with_prometheus_client(mixed):
     sent = families["zactor_messages_sent"].samples[0].value
     assert sent >= 200
     assert families["zactor_actors_alive"].samples[0].value == 4
+    assert families["zactor_reply_slots"].type == "gauge"  # asks awaiting an answer
+    assert families["zactor_reply_slots"].samples[0].value == 0  # (this GET is no ask)
     assert families["zactor_ready"].samples[0].value == 1
     for name in ("zactor_queue_latency_seconds", "zactor_processing_seconds"):
         h = families[name]

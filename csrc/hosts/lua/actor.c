@@ -150,6 +150,7 @@ static int setup_cf(lua_State *L) {
     a->ref_stop = handler_ref(L, t, "stop", 0);
     a->ref_down = handler_ref(L, t, "down", 0);
     za__lua_read_concurrency(L, t, a);
+    za__lua_read_stop_timeout(L, t, a);
     if (h->concurrency) a->concurrency = h->concurrency; /* the spawn option wins */
     if (h->flags & ZA__LUA_GRAIN) za__lua_grain_handlers(L, t, a);
     lua_getfield(L, t, "child_failed");
@@ -309,14 +310,6 @@ static int actor_start(za_ctx *ctx, const void *args, size_t len) {
     return 0;
 }
 
-static int stop_cf(lua_State *L) {
-    za__lua_actor *a = za__lua_actor_of(L);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, a->ref_stop);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, a->ref_ctx);
-    lua_call(L, 1, 0);
-    return 0;
-}
-
 static void actor_stop(za_ctx *ctx) {
     za__lua_actor **slot = za_ctx_state(ctx);
     za__lua_actor *a = *slot;
@@ -326,16 +319,9 @@ static void actor_stop(za_ctx *ctx) {
     a->stopping = 1;                       /* ctx:spawn refuses: a child would outlive its parent */
     if (a->waiting) za__lua_runs_close(a); /* suspended handlers' <close> run first */
     if (a->ref_stop != LUA_NOREF) {
-        lua_State *L = a->L;
-        lua_settop(L, 0);
-        lua_pushcfunction(L, msgh);
-        lua_pushcfunction(L, stop_cf);
-        za__lua_mark_running(a, L);
-        if (lua_pcall(L, 0, 0, 1) != LUA_OK) {
-            fprintf(stderr, "zactor: Lua stop handler failed: %s\n", lua_tostring(L, -1));
-            a->tainted = 1;
-        }
-        za__lua_mark_idle(a, L);
+        lua_settop(a->L, 0);
+        /* it may wait, within stop_timeout (stopwait.c); a failed one's state is not reused */
+        if (za__lua_stop_call(a) != 0) a->tainted = 1;
     }
     a->ctx = NULL;
     int final = za_ctx_final_stop(ctx);

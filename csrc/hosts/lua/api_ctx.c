@@ -22,6 +22,9 @@ static int ctx_spawn(lua_State *L) {
         za_lua_parse_opts(L, last, "ctx:spawn", &o, &lo);
         last--;
     }
+    if (lo.node[0])
+        return luaL_error(L, "zactor: ctx:spawn: option 'node' is for system:spawn (waiting "
+                             "for another node would block this worker); ask an actor there");
     za_pack_reset(a->pack);
     za_pack_array(a->pack, (uint32_t)(last - 2));
     char err[300];
@@ -135,8 +138,8 @@ static int ctx_ask(lua_State *L) {
     za__lua_actor *a = za__lua_actor_of(L);
     za__lua_run *run = a->cur;
     if (!run || run->co != L || !lua_isyieldable(L) || !a->ctx)
-        return luaL_error(L, "zactor: ctx:ask can only be called from a receive handler "
-                             "(not from init/stop or a nested coroutine)");
+        return luaL_error(L, "zactor: ctx:ask can only be called from a receive or stop handler "
+                             "(not from init or a nested coroutine)");
     za_ref r = za__lua_check_ref(L, 2);
     uint32_t ms = za_lua_check_duration(L, 4, "ctx:ask", "timeout", 5.0,
                                         ZA_LUA_HUGE_IS_FOREVER | ZA_LUA_POSITIVE);
@@ -144,12 +147,13 @@ static int ctx_ask(lua_State *L) {
     size_t len;
     const void *d = za__lua_encode_or_raise(L, a, 3, &len);
     uint64_t corr = 0;
-    uint64_t prev = za__lua_chain_enter(run); /* the ask carries the handler's chain */
-    int rc = za_ctx_ask(a->ctx, r, 0, d, len, ms, &corr);
-    za_chain_enter(prev);
+    void *h = NULL;
+    za__lua_run_unwait(run); /* (nothing: a handler waits on one thing at a time) */
+    int rc = za__lua_ask_send(a, run, r, d, len, ms, &corr, &h);
     za__lua_pack_after(a, len);
     if (rc != ZA_OK) za_lua_raise(L, "ask", rc);
     run->wait_corr = corr;
+    run->wait_h = h;  /* given up if the handler is closed (asks.c) */
     run->wait_to = r; /* (a message from r may re-enter, stash.c) */
     /* The message being answered is about to end its receive: keep its
      * reply slot to answer when the handler finally returns. */
@@ -226,6 +230,7 @@ static const luaL_Reg ctx_methods[] = {
     {"tell", ctx_tell},
     {"lookup", ctx_lookup},
     {"trace", ctx_trace},
+    {"first", za__lua_ctx_first},
     /* grains and persistent actors (persist.c, grain.c) */
     {"state", za__lua_ctx_state},
     {"save", za__lua_ctx_save},
@@ -236,6 +241,9 @@ static const luaL_Reg ctx_methods[] = {
     {"key", za__lua_ctx_key},
     {"deactivate", za__lua_ctx_deactivate},
     {"grain", za__lua_ctx_grain},
+    /* the cluster (api_cluster.c) */
+    {"node", za__lua_ctx_node},
+    {"nodes", za__lua_ctx_nodes},
     {NULL, NULL},
 };
 

@@ -137,11 +137,16 @@ void za_lua_ref_metatable(lua_State *L, const luaL_Reg *methods) {
     lua_rawsetp(L, LUA_REGISTRYINDEX, &za_lua_behaviour);
 }
 
+/* ref:node(): the cluster node the actor lives on (0 outside a cluster),
+ * as on the module's refs */
+static int ref_node(lua_State *L) {
+    lua_pushinteger(L, (lua_Integer)za_ref_node(za__lua_check_ref(L, 1)));
+    return 1;
+}
+
 static const luaL_Reg ref_methods[] = {
-    {"tell", za__lua_ref_tell},
-    {"stop", ref_stop},
-    {"alive", ref_alive},
-    {NULL, NULL},
+    {"tell", za__lua_ref_tell}, {"stop", ref_stop}, {"alive", ref_alive},
+    {"node", ref_node},         {NULL, NULL},
 };
 
 void za__lua_open_refs(lua_State *L) {

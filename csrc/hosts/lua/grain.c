@@ -243,12 +243,11 @@ static void parse_grain_opts(lua_State *L, int idx, const char *fn, za_lua_opts 
     }
 }
 
-za_ref za_lua_grain_ref(lua_State *L, za_system *sys, int nameidx, int keyidx, int optsidx,
-                        const char *path, const char *fn) {
-    const char *name = za_lua_check_cstring(L, nameidx, fn, "the grain type or behaviour");
-    if (lua_type(L, keyidx) != LUA_TSTRING)
-        luaL_error(L, "zactor: %s: the key must be a string, not %s", fn, luaL_typename(L, keyidx));
-    const char *key = za_lua_check_cstring(L, keyidx, fn, "the key");
+/* The grain type of behaviour/type `name` with the options at optsidx
+ * (0: none), registering the Lua behaviour as a grain class when the type is
+ * not registered yet. Raises a Lua error on failure. */
+static const char *grain_class(lua_State *L, za_system *sys, const char *name, int optsidx,
+                               const char *path, const char *fn) {
     za_lua_opts lo;
     memset(&lo, 0, sizeof lo);
     za_lua_grain_opts go;
@@ -259,14 +258,35 @@ za_ref za_lua_grain_ref(lua_State *L, za_system *sys, int nameidx, int keyidx, i
     }
     const char *type = go.type ? go.type : name;
     za_ref r = ZA_REF_NONE;
-    int rc = za_grain_ref(sys, type, key, &r);
+    /* a probe key: registered types answer without interning anything new
+     * beyond one identity */
+    int rc = za_grain_ref(sys, type, "?", &r);
     if (rc == ZA_ENOTFOUND) { /* not registered yet: name is a Lua behaviour */
         char err[600];
         lo.path = path;
         rc = za_lua_grain_register(sys, name, &lo, &go, err, sizeof err);
         if (rc != ZA_OK) luaL_error(L, "zactor: %s: %s", fn, err);
-        rc = za_grain_ref(sys, type, key, &r);
+    } else if (rc != ZA_OK) {
+        za_lua_raise(L, fn, rc);
     }
+    return type;
+}
+
+const char *za_lua_grain_class(lua_State *L, za_system *sys, int nameidx, int optsidx,
+                               const char *path, const char *fn) {
+    const char *name = za_lua_check_cstring(L, nameidx, fn, "the grain type or behaviour");
+    return grain_class(L, sys, name, optsidx, path, fn);
+}
+
+za_ref za_lua_grain_ref(lua_State *L, za_system *sys, int nameidx, int keyidx, int optsidx,
+                        const char *path, const char *fn) {
+    const char *name = za_lua_check_cstring(L, nameidx, fn, "the grain type or behaviour");
+    if (lua_type(L, keyidx) != LUA_TSTRING)
+        luaL_error(L, "zactor: %s: the key must be a string, not %s", fn, luaL_typename(L, keyidx));
+    const char *key = za_lua_check_cstring(L, keyidx, fn, "the key");
+    const char *type = grain_class(L, sys, name, optsidx, path, fn);
+    za_ref r = ZA_REF_NONE;
+    int rc = za_grain_ref(sys, type, key, &r);
     if (rc == ZA_EINVAL)
         luaL_error(L, "zactor: %s: bad key '%s': %s", fn, key, za__lua_err_text(rc));
     if (rc != ZA_OK) za_lua_raise(L, fn, rc);

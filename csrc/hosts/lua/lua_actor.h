@@ -87,6 +87,14 @@ extern const luaL_Reg za__lua_lazy_libs[];
 
 /* ------------------------------------------------------------ the actor */
 
+/* One ask a run waits on (asks.c): the id its answer carries, and the
+ * handle that gives it up (a reply slot; in a stop handler an
+ * za_ask_handle). */
+typedef struct za__lua_wait {
+    uint64_t corr; /* 0: answered (or never sent) */
+    void *h;
+} za__lua_wait;
+
 /* One handler execution (run.c): a pooled coroutine plus what it must
  * answer. ctx:ask (api_ctx.c) parks it until its reply comes. */
 typedef struct za__lua_run {
@@ -97,8 +105,10 @@ typedef struct za__lua_run {
     za_ref sender;
     uint64_t wait_corr; /* corr of the ctx:ask it waits on (0: none) */
     struct za__lua_run *next;
-    uint64_t *wait_set; /* ctx:ask_all: the corrs still awaited (0: answered), or NULL */
+    za__lua_wait *wait_set; /* ctx:ask_all/first: the asks still awaited, or NULL */
     uint32_t wait_n;
+    int in_stop;    /* the run of a stop handler (stopwait.c) */
+    void *wait_h;   /* the handle of the ctx:ask it waits on (asks.c), or NULL */
     za_ref wait_to; /* the actor its ctx:ask waits on (re-entry, stash.c), or none */
     int role;       /* ZA__LUA_ROLE_*: what its end means (persist.c), 0: a plain handler */
     uint64_t chain; /* call chain (za_chain_new): its message's, else made at its first ask */
@@ -166,6 +176,9 @@ typedef struct za__lua_actor {
     void *init_args;         /* init's MessagePack arguments until the startup run */
     size_t init_len;
     int ref_apply, ref_activate, ref_deactivate, ref_reminder;
+    uint32_t stop_timeout_ms;        /* the behaviour's stop_timeout (stopwait.c) */
+    uint64_t stop_wake_ns;           /* a stop handler's ctx:sleep ends then (0: none) */
+    struct za__lua_stopbox *stopbox; /* answers to a waiting stop handler's asks */
     /* State reuse (statepool.c): `pristine` the state has a snapshot and
      * may be reset for another actor; `libs` the lazy libraries opened
      * before the snapshot; `tainted` it must not be reused (an allocation
@@ -350,15 +363,48 @@ int za__lua_receive(za_ctx *ctx, const za_msg *m);
 #define ZA__LUA_TAG_SLEEP 0x7A4C5301
 #define ZA__LUA_SLEEP_TOKEN_BIT (1ull << 63)
 int za__lua_ctx_sleep(lua_State *L);
+/* ctx:node(), ctx:nodes() (api_cluster.c) */
+int za__lua_ctx_node(lua_State *L);
+int za__lua_ctx_nodes(lua_State *L);
 uint64_t za__lua_sleep_token(const za_msg *m);
 
-/* ctx:ask_all (askall.c): a run waiting on several asks has this wait_corr. */
+/* ctx:ask_all, ctx:first (askall.c): a run waiting on several asks has
+ * this wait_corr. */
 #define ZA__LUA_WAIT_SET UINT64_MAX
 int za__lua_ctx_ask_all(lua_State *L);
+int za__lua_ctx_first(lua_State *L);
 /* Is corr one of the asks run waits on? */
 int za__lua_in_wait_set(const za__lua_run *run, uint64_t corr);
+/* Give up the asks of the wait set still pending (asks.c) and free it. */
 void za__lua_wait_set_free(za__lua_run *run);
 int za__lua_ask_result(lua_State *L, const za_msg *m);
+
+/* asks.c: the asks a handler waits on. Sent as za_ctx_ask (the answer
+ * comes back as a message) in a handler, as a callback ask in a stop
+ * handler (stopwait.c). Returns a za_ code (za_last_error has the text). */
+int za__lua_ask_send(za__lua_actor *a, za__lua_run *run, za_ref to, const void *d, size_t len,
+                     uint32_t timeout_ms, uint64_t *corr, void **h);
+/* Its answer arrived: drop the handle. */
+void za__lua_ask_done(za__lua_run *run, void *h);
+/* Give it up: a later answer becomes a late_reply dead letter (counted). */
+void za__lua_ask_cancel(za__lua_run *run, void *h);
+/* Give up everything run waits on (its ask, its wait set). */
+void za__lua_run_unwait(za__lua_run *run);
+/* Suspended handlers, process-wide (zactor.live_handlers): a run is
+ * counted from its suspension to its resumption or closing. */
+void za__lua_live_add(int n);
+
+/* stopwait.c: stop handlers that wait (ctx:ask, ctx:sleep, ask_all,
+ * first), bounded by the behaviour's stop_timeout (default 1 s). */
+int za__lua_read_stop_timeout(lua_State *L, int t, za__lua_actor *a);
+/* Run the stop handler; 0, or -1 if it failed or ran out of time (then
+ * reported on stderr, its to-be-closed variables run). */
+int za__lua_stop_call(za__lua_actor *a);
+/* The callback ask of a stop handler (used by za__lua_ask_send). */
+int za__lua_stop_ask(za__lua_actor *a, za_ref to, const void *d, size_t len, uint32_t timeout_ms,
+                     uint64_t *corr, void **h);
+/* ctx:sleep in a stop handler: wake the driver at now + ms. */
+void za__lua_stop_sleep(za__lua_actor *a, uint32_t ms);
 
 /* concurrency (stash.c) */
 int za__lua_read_concurrency(lua_State *L, int t, za__lua_actor *a);
@@ -385,6 +431,13 @@ int za__lua_stash_adopt(za__lua_actor *a);
 void za__lua_runs_close(za__lua_actor *a);
 /* Free the actor's pooled and waiting runs (waiting asks get an error). */
 void za__lua_runs_free(za__lua_actor *a);
+/* A run from the actor's pool (or a new one); NULL when out of memory. */
+za__lua_run *za__lua_get_run(za__lua_actor *a);
+/* Close one suspended run: its to-be-closed variables run (a failing
+ * __close is printed with the actor's id); the run itself stays. */
+void za__lua_run_close(za__lua_actor *a, za__lua_run *r);
+/* The traceback of a failed coroutine into a->fail. */
+void za__lua_describe_failure(za__lua_actor *a, lua_State *co, int st);
 /* The error value at idx as text (pushed, and returned): a string as is,
  * nil as "nil", a table by its __tostring or a short rendering of its
  * fields, anything else by tostring. */

@@ -5,9 +5,10 @@
  */
 #include "lua_actor.h"
 
+#include <stdio.h>
 #include <string.h>
 
-enum { O_NAME, O_PID, O_COUNT32, O_MS32, O_MEMORY, O_BOOL, O_ENUM, O_CONCURRENCY };
+enum { O_NAME, O_PID, O_COUNT32, O_MS32, O_MEMORY, O_BOOL, O_ENUM, O_CONCURRENCY, O_NODE };
 
 typedef struct optdef {
     const char *key;
@@ -36,6 +37,8 @@ static const optdef g_opts[] = {
     {"strategy", O_ENUM, strategies},
     {"full_policy", O_ENUM, policies},
     {"persistence_id", O_PID, NULL},
+    {"node", O_NODE, NULL},
+    {"timeout_ms", O_MS32, NULL},
     {NULL, 0, NULL},
 };
 
@@ -136,6 +139,21 @@ int za_lua_parse_opts(lua_State *L, int idx, const char *fn, za_spawn_opts *o, z
         case O_MEMORY:
             n = za_lua_check_count(L, -1, fn, "option 'memory_limit'", 0, MEMORY_MAX);
             break;
+        case O_NODE: /* a cluster node: its name, or its id */
+            if (lua_type(L, -1) == LUA_TSTRING) {
+                size_t len;
+                const char *v = lua_tolstring(L, -1, &len);
+                if (len == 0 || len >= sizeof lo->node || strlen(v) != len)
+                    return luaL_error(L,
+                                      "zactor: %s: option 'node' must be a node name (1-%d "
+                                      "characters) or id",
+                                      fn, (int)sizeof lo->node - 1);
+                memcpy(lo->node, v, len + 1);
+            } else {
+                n = za_lua_check_count(L, -1, fn, "option 'node'", 1, ZA_NODE_MAX);
+                snprintf(lo->node, sizeof lo->node, "%u", (unsigned)n);
+            }
+            break;
         case O_CONCURRENCY: /* overrides the behaviour table's field */
             lo->concurrency = (uint32_t)za_lua_check_count(L, -1, fn, "option 'concurrency'", 1,
                                                            ZA_LUA_CONCURRENCY_MAX);
@@ -187,6 +205,8 @@ int za_lua_parse_opts(lua_State *L, int idx, const char *fn, za_spawn_opts *o, z
             lo->budget_ms = (uint32_t)n;
         else if (strcmp(k, "memory_limit") == 0)
             lo->memory_limit = (size_t)n;
+        else if (strcmp(k, "timeout_ms") == 0)
+            lo->timeout_ms = (uint32_t)n;
         lua_pop(L, 1);
     }
     return 0;

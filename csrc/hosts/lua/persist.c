@@ -119,7 +119,7 @@ static int suspend(lua_State *L, za__lua_actor *a, uint64_t corr, int op, lua_KF
 static za__lua_actor *check_handler(lua_State *L, const char *fn) {
     za__lua_actor *a = za__lua_actor_of(L);
     za__lua_run *run = a->cur;
-    if (!run || run->co != L || !lua_isyieldable(L) || !a->ctx)
+    if (!run || run->co != L || !lua_isyieldable(L) || !a->ctx || run->in_stop)
         luaL_error(L,
                    "zactor: %s can only be called from a handler (not from stop or a nested "
                    "coroutine)",

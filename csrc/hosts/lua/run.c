@@ -107,7 +107,7 @@ static int new_thread_cf(lua_State *L) {
     return 2;
 }
 
-static za__lua_run *get_run(za__lua_actor *a) {
+za__lua_run *za__lua_get_run(za__lua_actor *a) {
     za__lua_run *r = a->pool;
     if (r) {
         a->pool = r->next;
@@ -130,7 +130,7 @@ static za__lua_run *get_run(za__lua_actor *a) {
 }
 
 static void drop_run(za__lua_actor *a, za__lua_run *r) {
-    za__lua_wait_set_free(r);
+    za__lua_run_unwait(r);
     if (r->slot) za_reply_error(a->sys, r->slot, ZA_EFAILED, "Lua actor stopped or failed");
     luaL_unref(a->L, LUA_REGISTRYINDEX, r->anchor); /* existing slot: no allocation */
     free(r);
@@ -182,7 +182,7 @@ static int traceback_cf(lua_State *L) {
 }
 
 /* Describe a failed coroutine (allocation under the grace allowance). */
-static void describe_failure(za__lua_actor *a, lua_State *co, int st) {
+void za__lua_describe_failure(za__lua_actor *a, lua_State *co, int st) {
     a->grace = 1;
     lua_State *L = a->L;
     lua_pushcfunction(L, traceback_cf);
@@ -225,13 +225,14 @@ static int resume_run(za__lua_actor *a, za__lua_run *run, int nargs) {
         lua_pop(run->co, nres);
         run->next = a->waiting;
         a->waiting = run;
+        za__lua_live_add(1);
         return 0;
     }
     if (st == LUA_YIELD) {
         snprintf(a->fail, sizeof a->fail,
                  "zactor: a receive handler yielded outside ctx:ask (not supported)");
     } else {
-        describe_failure(a, run->co, st);
+        za__lua_describe_failure(a, run->co, st);
     }
     if (run->slot) {
         za_reply_error(a->sys, run->slot, ZA_EFAILED, a->fail);
@@ -246,7 +247,7 @@ static int resume_run(za__lua_actor *a, za__lua_run *run, int nargs) {
 /* Start a handler run for m; slot: its reply slot taken earlier (a stashed
  * message), else the live message's own; chain: its call chain (0: none). */
 static int start_run(za__lua_actor *a, const za_msg *m, za_reply_slot *slot, uint64_t chain) {
-    za__lua_run *run = get_run(a);
+    za__lua_run *run = za__lua_get_run(a);
     if (!run) {
         if (slot) za_reply_error(a->sys, slot, ZA_ENOMEM, "Lua actor out of memory");
         za_ctx_fail(a->ctx, ZA_ENOMEM, "Lua actor out of memory (coroutine)");
@@ -257,6 +258,7 @@ static int start_run(za__lua_actor *a, const za_msg *m, za_reply_slot *slot, uin
     run->role = 0;
     run->sender = m->sender;
     run->wait_corr = 0;
+    run->in_stop = 0;
     run->chain = chain;
     lua_pushcfunction(run->co, run_entry);
     lua_pushlightuserdata(run->co, (void *)m);
@@ -264,7 +266,7 @@ static int start_run(za__lua_actor *a, const za_msg *m, za_reply_slot *slot, uin
 }
 
 int za__lua_start_role(za__lua_actor *a, const za_msg *m, int role) {
-    za__lua_run *run = get_run(a);
+    za__lua_run *run = za__lua_get_run(a);
     if (!run) {
         snprintf(a->fail, sizeof a->fail, "Lua actor out of memory (coroutine)");
         za_ctx_fail(a->ctx, ZA_ENOMEM, "%s", a->fail);
@@ -274,6 +276,7 @@ int za__lua_start_role(za__lua_actor *a, const za_msg *m, int role) {
     run->slot = NULL;
     run->sender = ZA_REF_NONE;
     run->wait_corr = 0;
+    run->in_stop = 0;
     run->role = role;
     run->chain = 0; /* made at its first ask, if any */
     lua_pushcfunction(run->co, run_entry);
@@ -303,6 +306,19 @@ int za__lua_receive(za_ctx *ctx, const za_msg *m) {
         return -1;
     }
     a->ctx = ctx;
+    if (m->tag == ZA_TAG_PICKLE && !m->corr) {
+        /* a pickled Python object from another node (csrc/cluster/pickle.c
+         * stops those it can tell are for a Lua actor; one that came before
+         * our start ran is refused here): never decoded, a dead letter, and
+         * the asker told why */
+        za_reply_slot *slot = za_ctx_can_reply(ctx) ? za_ctx_take_reply(ctx) : NULL;
+        if (slot)
+            za_reply_error(a->sys, slot, ZA_EINVAL,
+                           "a pickled Python object cannot go to a lua actor");
+        else
+            za_dead_letter_report(a->sys, a->self, m, ZA_DL_DEAD_TARGET);
+        return 0;
+    }
     int rc = 0;
     uint64_t token = za__lua_sleep_token(m); /* ctx:sleep's timer (sleep.c) */
     if (token || m->corr) {
@@ -313,7 +329,12 @@ int za__lua_receive(za_ctx *ctx, const za_msg *m) {
         za__lua_run *run = *pp;
         if (run) {
             *pp = run->next;
-            if (!run->wait_set) run->wait_corr = 0; /* (ask_all: its continuation decides) */
+            za__lua_live_add(-1);
+            if (!run->wait_set) { /* (ask_all, first: their continuation decides) */
+                run->wait_corr = 0;
+                za__lua_ask_done(run, run->wait_h); /* answered or timed out */
+                run->wait_h = NULL;
+            }
             lua_pushlightuserdata(run->co, (void *)m);
             rc = resume_run(a, run, 1);
         } else if (!token && m->status == ZA_OK && m->tag != ZA_TAG_TIMEOUT) {
@@ -348,7 +369,6 @@ static int close_run_cf(lua_State *L) {
 }
 
 void za__lua_runs_close(za__lua_actor *a) {
-    lua_State *L = a->L;
     for (za__lua_run *r = a->waiting; r; r = r->next) {
         if (r->slot) {
             za_reply_error(a->sys, r->slot, ZA_EDEAD,
@@ -356,22 +376,27 @@ void za__lua_runs_close(za__lua_actor *a) {
                            "suspended");
             r->slot = NULL;
         }
-        za__lua_wait_set_free(r);
-        /* a __close that fails is reported, never lost; the others still run */
-        a->grace = 1;
-        lua_pushcfunction(L, close_run_cf);
-        lua_pushlightuserdata(L, r->co);
-        za__lua_mark_running(a, r->co);
-        int st = lua_pcall(L, 1, 0, 0);
-        za__lua_mark_idle(a, r->co);
-        if (st != LUA_OK) {
-            fprintf(stderr, "zactor: actor %u.%u: a suspended handler failed while closing: %s\n",
-                    (unsigned)za_ref_slot(a->self), (unsigned)za_ref_gen(a->self),
-                    za__lua_error_text(L, -1));
-            lua_pop(L, 2); /* the error and its text */
-        }
-        a->grace = 0;
+        za__lua_run_close(a, r);
     }
+}
+
+void za__lua_run_close(za__lua_actor *a, za__lua_run *r) {
+    lua_State *L = a->L;
+    za__lua_run_unwait(r); /* what it waited for is given up */
+    /* a __close that fails is reported, never lost; the others still run */
+    a->grace = 1;
+    lua_pushcfunction(L, close_run_cf);
+    lua_pushlightuserdata(L, r->co);
+    za__lua_mark_running(a, r->co);
+    int st = lua_pcall(L, 1, 0, 0);
+    za__lua_mark_idle(a, r->co);
+    if (st != LUA_OK) {
+        fprintf(stderr, "zactor: actor %u.%u: a suspended handler failed while closing: %s\n",
+                (unsigned)za_ref_slot(a->self), (unsigned)za_ref_gen(a->self),
+                za__lua_error_text(L, -1));
+        lua_pop(L, 2); /* the error and its text */
+    }
+    a->grace = 0;
 }
 
 void za__lua_runs_free(za__lua_actor *a) {
@@ -379,7 +404,8 @@ void za__lua_runs_free(za__lua_actor *a) {
     for (za__lua_run *r = a->waiting, *n; r; r = n) {
         n = r->next;
         if (r->slot) za_reply_error(a->sys, r->slot, ZA_EFAILED, "Lua actor stopped");
-        za__lua_wait_set_free(r);
+        za__lua_run_unwait(r);
+        za__lua_live_add(-1);
         free(r);
     }
     for (za__lua_run *r = a->pool, *n; r; r = n) {

@@ -26,16 +26,20 @@ int za__lua_ctx_sleep(lua_State *L) {
     za__lua_actor *a = za__lua_actor_of(L);
     za__lua_run *run = a->cur;
     if (!run || run->co != L || !lua_isyieldable(L) || !a->ctx)
-        return luaL_error(L, "zactor: ctx:sleep can only be called from a receive handler "
-                             "(not from init/stop or a nested coroutine)");
+        return luaL_error(L, "zactor: ctx:sleep can only be called from a receive or stop "
+                             "handler (not from init or a nested coroutine)");
     if (lua_isnoneornil(L, 2)) luaL_argerror(L, 2, "ctx:sleep: seconds expected");
     uint32_t ms = za_lua_check_duration(L, 2, "ctx:sleep", "seconds", 0, 0);
     uint64_t token =
         ZA__LUA_SLEEP_TOKEN_BIT | atomic_fetch_add_explicit(&next_token, 1, memory_order_relaxed);
-    za_timer_id id = 0;
-    int rc =
-        za_send_after(a->sys, ms ? ms : 1, a->self, ZA__LUA_TAG_SLEEP, &token, sizeof token, &id);
-    if (rc != ZA_OK) za_lua_raise(L, "sleep", rc);
+    if (run->in_stop) {
+        za__lua_stop_sleep(a, ms); /* no messages in stop: the stop driver wakes it */
+    } else {
+        za_timer_id id = 0;
+        int rc = za_send_after(a->sys, ms ? ms : 1, a->self, ZA__LUA_TAG_SLEEP, &token,
+                               sizeof token, &id);
+        if (rc != ZA_OK) za_lua_raise(L, "sleep", rc);
+    }
     run->wait_corr = token;
     run->wait_to = ZA_REF_NONE;
     /* the message being handled ends its receive now: keep its reply slot

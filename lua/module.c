@@ -34,6 +34,25 @@ static int zactor_clock(lua_State *L) {
     return 1;
 }
 
+/* zactor.lua_pool_stats(): {fresh=, reused=, kept=, refused=, idle=} (see
+ * za_lua_pool_stats): how often Lua actors got a reset state. */
+static int zactor_lua_pool_stats(lua_State *L) {
+    za_lua_pool_stats st;
+    za_lua_get_pool_stats(&st);
+    lua_createtable(L, 0, 5);
+    lua_pushinteger(L, (lua_Integer)st.fresh);
+    lua_setfield(L, -2, "fresh");
+    lua_pushinteger(L, (lua_Integer)st.reused);
+    lua_setfield(L, -2, "reused");
+    lua_pushinteger(L, (lua_Integer)st.kept);
+    lua_setfield(L, -2, "kept");
+    lua_pushinteger(L, (lua_Integer)st.refused);
+    lua_setfield(L, -2, "refused");
+    lua_pushinteger(L, (lua_Integer)st.idle);
+    lua_setfield(L, -2, "idle");
+    return 1;
+}
+
 /* zactor.live_handlers(): Lua handlers suspended right now in this
  * process (in ctx:ask, ctx:sleep, ctx:ask_all, ctx:first, or a waiting stop
  * handler), like Python's zactor.live_handlers(): 0 once nothing waits. */
@@ -45,13 +64,29 @@ static int zactor_live_handlers(lua_State *L) {
 static const luaL_Reg zactor_funcs[] = {
     {"sleep", zactor_sleep},
     {"clock", zactor_clock},
+    {"lua_pool_stats", zactor_lua_pool_stats},
     {"live_handlers", zactor_live_handlers},
     {NULL, NULL},
 };
 
+/* __gc of a sentinel made at load: the pooled actor states go before the
+ * interpreter may unload this module (the sentinel is younger than the C
+ * library table whose __gc dlcloses it, so it is finalized first). */
+static int zactor_unload(lua_State *L) {
+    (void)L;
+    za_lua_pool_drain();
+    return 0;
+}
+
 /* Safe to call twice in one state (busted does): metatables are looked up
  * by name and (re)filled, nothing is global in C. */
 __attribute__((visibility("default"))) int luaopen_zactor(lua_State *L) {
+    lua_newuserdatauv(L, 0, 0);
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, zactor_unload);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    luaL_ref(L, LUA_REGISTRYINDEX);
     luaL_newlib(L, zactor_funcs);
     za__lmod_open_system(L);
     za__lmod_open_native(L);

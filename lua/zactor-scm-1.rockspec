@@ -67,7 +67,7 @@ build = {
             "csrc/hosts/lua/codec.c", "csrc/hosts/lua/grain.c",
             "csrc/hosts/lua/numbers.c", "csrc/hosts/lua/opts.c", "csrc/hosts/lua/patterns.c", "csrc/hosts/lua/persist.c",
             "csrc/hosts/lua/proto.c", "csrc/hosts/lua/run.c", "csrc/hosts/lua/sandbox.c", "csrc/hosts/lua/sleep.c",
-            "csrc/hosts/lua/stash.c", "csrc/hosts/lua/stopwait.c",
+            "csrc/hosts/lua/stash.c", "csrc/hosts/lua/statepool.c", "csrc/hosts/lua/stopwait.c",
             "csrc/hosts/lua/watchdog.c", "lua/cluster.c", "lua/grain.c", "lua/module.c", "lua/native.c", "lua/ref.c", "lua/store.c",
             "lua/system.c", "lua/values.c",
          },

@@ -82,6 +82,23 @@ int za_lua_spawn_ex(za_system *sys, const char *spec, const void *args_msgpack, 
                     const za_spawn_opts *opts, const za_lua_opts *lopts, za_ref *out, char *err,
                     size_t errlen);
 
+/* Reuse of actor states (csrc/hosts/lua/statepool.c): a sandboxed actor's
+ * lua_State is reset when the actor stops and kept (a few per worker) for
+ * the next Lua actor, instead of being closed. Counters since the process
+ * started, over every System (za_lua_get_pool_stats): */
+typedef struct za_lua_pool_stats {
+    uint64_t fresh;   /* actors that got a new state (none was pooled) */
+    uint64_t reused;  /* actors that got a reset state */
+    uint64_t kept;    /* states reset and kept when their actor stopped */
+    uint64_t refused; /* states closed instead: the actor failed, hit its memory
+                         limit or budget, set a __gc metamethod, or grew large */
+    size_t idle;      /* states in the pool now */
+} za_lua_pool_stats;
+void za_lua_get_pool_stats(za_lua_pool_stats *out);
+/* Close the pooled states now (the Lua module does when the state that
+ * loaded it closes, before the module may be unloaded). Safe at any time:
+ * only idle states are in the pool. */
+void za_lua_pool_drain(void);
 /* Lua handlers suspended right now, in every system of the process: in
  * ctx:ask, ctx:sleep, ctx:ask_all or ctx:first, or a stop handler waiting.
  * A leak check: 0 once nothing waits (stop, restart and shutdown close

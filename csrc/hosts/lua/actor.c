@@ -101,19 +101,45 @@ void za__lua_open_env(lua_State *L, int open_io_os, unsigned libs) {
     lua_setglobal(L, "zactor");
 }
 
-/* Runs protected: build the state, load the behaviour, call init (grains
- * and persistent actors: the startup run calls it, persist.c). */
+/* Only sandboxed plain actors reuse states (statepool.c): grain
+ * activations and persistent actors keep more than a handler's state. */
+static int poolable(const spawn_hdr *h) {
+    return !h->open_io_os && !(h->flags & ZA__LUA_GRAIN) && !h->pid_len;
+}
+
+/* Runs protected: build the state (unless it is a reused one), load the
+ * behaviour, call init (grains and persistent actors: the startup run calls
+ * it, persist.c). */
 static int setup_cf(lua_State *L) {
     za__lua_actor *a = za__lua_actor_of(L);
     const spawn_hdr *h = lua_touserdata(L, 1);
     const char *args = lua_touserdata(L, 2);
     size_t alen = (size_t)lua_tointeger(L, 3);
     lua_settop(L, 0);
-    za__lua_open_env(L, h->open_io_os, h->proto->libs);
-    a->ref_ctx = za__lua_new_ctx(L);
+    if (!a->pristine) {
+        za__lua_open_env(L, h->open_io_os, h->proto->libs);
+        a->libs = h->proto->libs;
+        lua_rawgetp(L, LUA_REGISTRYINDEX, &za_lua_behaviour); /* the ref metatable */
+        a->ref_mt = lua_topointer(L, -1);
+        lua_pop(L, 1);
+        a->ref_ctx = za__lua_new_ctx(L);
+        if (poolable(h) && za__lua_pristine_take(L) == 0) a->pristine = 1;
+    } else {
+        /* a reused state: libraries the behaviour names that its pristine
+         * point lacks (the reset takes them away again) */
+        for (int i = 0; za__lua_lazy_libs[i].name; i++) {
+            if ((h->proto->libs & ~a->libs) & (1u << i)) {
+                luaL_requiref(L, za__lua_lazy_libs[i].name, za__lua_lazy_libs[i].func, 1);
+                lua_pop(L, 1);
+            }
+        }
+    }
     /* The behaviour. */
-    if (luaL_loadbufferx(L, h->proto->code, h->proto->len, h->proto->chunkname, "b") != LUA_OK)
-        return lua_error(L);
+    if (!za__lua_cached_chunk(L, a, h->proto)) {
+        if (luaL_loadbufferx(L, h->proto->code, h->proto->len, h->proto->chunkname, "b") != LUA_OK)
+            return lua_error(L);
+        za__lua_cache_chunk(L, a, h->proto);
+    }
     lua_call(L, 0, 1);
     if (!lua_istable(L, -1))
         return luaL_error(L, "zactor: behaviour '%s' must return a table {init=, receive=, stop=}",
@@ -166,9 +192,19 @@ static void log_start_failure(za_ctx *ctx, const za__lua_proto *p, const char *w
             strlen(p->chunkname + 1) > 80 ? "..." : "", why);
 }
 
-static void free_actor(za__lua_actor *a) {
+/* final: the actor's last stop, its reference to a->proto is given back
+ * here (a reused state may keep it, with the compiled chunk). */
+static void free_actor(za__lua_actor *a, int final) {
     za__lua_runs_free(a);
     za__lua_persist_free(a);
+    if (za__lua_pool_reset(a, final) == 0) {
+        za__lua_wd_remove(a);
+        za__lua_pool_put(a);
+        return;
+    }
+    za__lua_chunk_drop(a);
+    if (final && !a->grain) /* a grain class holds its proto for the system's life (grain.c) */
+        za__lua_proto_release(a->proto);
     if (a->L) {
         za__lua_mark_running(a, a->L); /* a runaway __gc is stopped too */
         lua_close(a->L);
@@ -189,17 +225,18 @@ static int actor_start(za_ctx *ctx, const void *args, size_t len) {
         return -1;
     }
     memcpy(&h, args, sizeof h);
-    if (h.magic != ZA_LUA_MAGIC) {
+    if (h.magic != ZA_LUA_MAGIC || len - sizeof h < h.pid_len) {
         za_ctx_fail(ctx, ZA_EINVAL, "Lua actor spawned with a bad header (use za_lua_spawn)");
         return -1;
     }
-    za__lua_actor *a = calloc(1, sizeof *a);
-    if (!a) {
+    size_t limit = h.memory_limit ? h.memory_limit : ZA_LUA_DEFAULT_MEMORY;
+    za__lua_actor *a = poolable(&h) ? za__lua_pool_take(limit) : NULL;
+    if (!a && !(a = calloc(1, sizeof *a))) {
         za_ctx_fail(ctx, ZA_ENOMEM, "out of memory");
         return -1;
     }
     atomic_flag_clear(&a->lock);
-    a->limit = h.memory_limit ? h.memory_limit : ZA_LUA_DEFAULT_MEMORY;
+    a->limit = limit;
     a->budget_ms = h.budget_ms ? h.budget_ms : ZA_LUA_DEFAULT_BUDGET_MS;
     a->sys = za_ctx_system(ctx);
     a->self = za_ctx_self(ctx);
@@ -208,32 +245,37 @@ static int actor_start(za_ctx *ctx, const void *args, size_t len) {
     a->proto = h.proto;
     a->spawn_id = h.spawn_id;
     a->ctx = ctx;
-    a->ref_receive = a->ref_init = a->ref_stop = a->ref_down = a->ref_ctx = LUA_NOREF;
+    a->ref_receive = a->ref_init = a->ref_stop = a->ref_down = LUA_NOREF;
+    if (!a->L) a->ref_ctx = LUA_NOREF; /* a reused state keeps its ctx */
     a->ref_apply = a->ref_activate = a->ref_deactivate = a->ref_reminder = LUA_NOREF;
-    if (len - sizeof h < h.pid_len) {
-        za_ctx_fail(ctx, ZA_EINVAL, "Lua actor spawned with a bad header (use za_lua_spawn)");
-        free(a);
-        return -1;
-    }
-    a->pack = za_pack_new();
-    if (!a->pack || za__lua_wd_add(a) != 0) {
-        za_pack_free(a->pack);
-        free(a);
-        za_ctx_fail(ctx, ZA_ENOMEM, "out of memory");
-        return -1;
+    if (a->L) { /* reused */
+        if (za__lua_wd_add(a) != 0) {
+            za__lua_pool_discard(a);
+            za_ctx_fail(ctx, ZA_ENOMEM, "out of memory");
+            return -1;
+        }
+    } else {
+        a->pack = za_pack_new();
+        if (!a->pack || za__lua_wd_add(a) != 0) {
+            za_pack_free(a->pack);
+            free(a);
+            za_ctx_fail(ctx, ZA_ENOMEM, "out of memory");
+            return -1;
+        }
     }
     /* a restart keeps the messages the last incarnation had stashed: they
      * go first (a failed start turns them into dead letters) */
     int adopted = za__lua_stash_adopt(a);
-    a->L = lua_newstate(za__lua_alloc, a);
+    if (!a->L) a->L = lua_newstate(za__lua_alloc, a);
     if (!a->L) {
         za_ctx_fail(ctx, ZA_ENOMEM, "cannot create a Lua state within memory_limit=%zu bytes",
                     a->limit);
         log_start_failure(ctx, h.proto, "cannot create a Lua state within memory_limit");
-        free_actor(a);
+        free_actor(a, 0);
         return -1;
     }
     *(za__lua_actor **)lua_getextraspace(a->L) = a; /* copied into every coroutine */
+    za_pack_bind(a->pack, a->sys);                  /* refs it writes carry its System's identity */
     lua_State *L = a->L;
     lua_pushcfunction(L, msgh);
     lua_pushcfunction(L, setup_cf);
@@ -249,7 +291,8 @@ static int actor_start(za_ctx *ctx, const void *args, size_t len) {
         if (st == LUA_ERRMEM) m = "not enough memory (memory_limit too small?)";
         za_ctx_fail(ctx, 1, "Lua actor init failed: %s", m);
         log_start_failure(ctx, h.proto, m);
-        free_actor(a);
+        a->tainted = 1; /* a failed state is closed, never reused */
+        free_actor(a, 0);
         return -1;
     }
     lua_settop(L, 0);
@@ -257,7 +300,7 @@ static int actor_start(za_ctx *ctx, const void *args, size_t len) {
     if (((h.flags & ZA__LUA_GRAIN) || h.pid_len) &&
         za__lua_persist_start(a, &h, (const char *)args + sizeof h, len - sizeof h) != 0) {
         log_start_failure(ctx, h.proto, a->fail[0] ? a->fail : "startup failed");
-        free_actor(a);
+        free_actor(a, 0);
         return -1;
     }
     a->ctx = NULL;
@@ -277,16 +320,13 @@ static void actor_stop(za_ctx *ctx) {
     if (a->waiting) za__lua_runs_close(a); /* suspended handlers' <close> run first */
     if (a->ref_stop != LUA_NOREF) {
         lua_settop(a->L, 0);
-        za__lua_stop_call(a); /* it may wait, within stop_timeout (stopwait.c) */
+        /* it may wait, within stop_timeout (stopwait.c); a failed one's state is not reused */
+        if (za__lua_stop_call(a) != 0) a->tainted = 1;
     }
     a->ctx = NULL;
-    if (za_ctx_final_stop(ctx)) {
-        /* a grain class holds its proto for the system's life (grain.c) */
-        if (!a->grain) za__lua_proto_release(a->proto);
-    } else {
-        za__lua_stash_carry(a); /* a restart: the next incarnation serves them */
-    }
-    free_actor(a);
+    int final = za_ctx_final_stop(ctx);
+    if (!final) za__lua_stash_carry(a); /* a restart: the next incarnation serves them */
+    free_actor(a, final);
 }
 
 const za_behaviour za_lua_behaviour = {

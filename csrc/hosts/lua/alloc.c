@@ -84,7 +84,10 @@ void *za__lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     }
     if (nsize > old) {
         size_t cap = a->limit + (a->grace ? ZA_LUA_GRACE : 0);
-        if (a->used - old + nsize > cap) return NULL; /* Lua raises a memory error */
+        if (a->used - old + nsize > cap) {
+            a->tainted = 1; /* a state that hit its limit is not reused (statepool.c) */
+            return NULL;    /* Lua raises a memory error */
+        }
     }
     void *np;
     int old_small = ptr && old <= ZA_LUA_SMALL_MAX;

@@ -824,6 +824,15 @@ void za__lua_push_payload(lua_State *L, const void *data, size_t len) {
 const void *za__lua_encode_or_raise(lua_State *L, za__lua_actor *a, int idx, size_t *len) {
     char err[300];
     za_pack_reset(a->pack);
+    /* The common message, one integer (Savina's counting and skynet send
+     * nothing else): straight to the writer, without za_lua_encode's set-up
+     * (~150 instructions of a ~1100-instruction tell). */
+    if (lua_type(L, idx) == LUA_TNUMBER && lua_isinteger(L, idx)) {
+        if (za_pack_int(a->pack, (int64_t)lua_tointeger(L, idx)) != ZA_OK)
+            luaL_error(L, "zactor: bad value: %s", za__lua_err_text(ZA_ENOMEM));
+        *len = za_pack_size(a->pack);
+        return za_pack_data(a->pack);
+    }
     za_pack_bind(a->pack, a->sys); /* refs carry this System's identity */
     if (za_lua_encode(L, idx, a->pack, err, sizeof err) != 0)
         luaL_error(L, "zactor: bad value: %s", err);

@@ -179,6 +179,17 @@ typedef struct za__lua_actor {
     uint32_t stop_timeout_ms;        /* the behaviour's stop_timeout (stopwait.c) */
     uint64_t stop_wake_ns;           /* a stop handler's ctx:sleep ends then (0: none) */
     struct za__lua_stopbox *stopbox; /* answers to a waiting stop handler's asks */
+    /* State reuse (statepool.c): `pristine` the state has a snapshot and
+     * may be reset for another actor; `libs` the lazy libraries opened
+     * before the snapshot; `tainted` it must not be reused (an allocation
+     * was refused, or a finalizer was set: sandbox.c). */
+    int pristine, tainted;
+    unsigned libs;
+    /* The compiled behaviour kept in a reused state: `chunk` is the proto
+     * whose loaded main function the registry holds (the state owns a
+     * reference to it), `chunk_new` one loaded in this life. */
+    const za__lua_proto *chunk, *chunk_new;
+    const void *ref_mt; /* the state's ref metatable (za__lua_check_ref's fast test) */
 } za__lua_actor;
 
 /* Every state and coroutine of an actor carries it in its extra space. */
@@ -240,6 +251,32 @@ void za__lua_open_env(lua_State *L, int open_io_os, unsigned libs);
 void *za__lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 /* Free the actor's slabs (after lua_close). */
 void za__lua_alloc_free(za__lua_actor *a);
+
+/* --------------------------------------------------------- statepool.c */
+
+/* Record the state's pristine point (everything reachable from the
+ * registry and the string metatable). 0, or -1 (out of memory). */
+int za__lua_pristine_take(lua_State *L);
+/* A pooled actor (state reset, fields zeroed but the state's, its
+ * allocator's, pack and ref_ctx; not registered with the watchdog) whose
+ * state holds at most limit bytes, or NULL. */
+za__lua_actor *za__lua_pool_take(size_t limit);
+/* Reset a stopping actor's state to its pristine point. 0: done (the caller
+ * unregisters it from the watchdog, then za__lua_pool_put); -1: the state
+ * cannot be reused (close it as usual). */
+int za__lua_pool_reset(za__lua_actor *a, int final);
+/* Keep a reset actor for reuse, or free it when the pool is full. */
+void za__lua_pool_put(za__lua_actor *a);
+/* Close and free a reset (or pooled) actor. */
+void za__lua_pool_discard(za__lua_actor *a);
+/* Push the main function of p's chunk if this (reused) state keeps it: 1,
+ * else 0 (nothing pushed). */
+int za__lua_cached_chunk(lua_State *L, za__lua_actor *a, const za__lua_proto *p);
+/* With p's freshly loaded main function on top: keep it for the state's
+ * next actors (sandboxed states only). */
+void za__lua_cache_chunk(lua_State *L, za__lua_actor *a, const za__lua_proto *p);
+/* The state is closed: give back its reference to the kept chunk's proto. */
+void za__lua_chunk_drop(za__lua_actor *a);
 
 /* ---------------------------------------------------------- watchdog.c */
 

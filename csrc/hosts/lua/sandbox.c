@@ -71,8 +71,30 @@ static int safe_dofile(lua_State *L) {
     return dofile_cont(L, 0, 0);
 }
 
+/* setmetatable(t, mt), as the base library's (same checks, same errors),
+ * and: a metatable with __gc makes t finalizable, so the actor's state is
+ * then never reused (statepool.c) and a finalizer never runs inside the
+ * next actor. Not a wrapper: argument errors name 'setmetatable'. */
+static int safe_setmetatable(lua_State *L) {
+    int t = lua_type(L, 2);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
+    if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
+        return luaL_error(L, "cannot change a protected metatable");
+    if (t == LUA_TTABLE) {
+        lua_pushliteral(L, "__gc");
+        if (lua_rawget(L, 2) != LUA_TNIL) za__lua_actor_of(L)->tainted = 1;
+        lua_pop(L, 1);
+    }
+    lua_settop(L, 2);
+    lua_setmetatable(L, 1);
+    return 1;
+}
+
 void za__lua_sandbox_base(lua_State *L, int open_io_os) {
     lua_pushglobaltable(L);
+    lua_pushcfunction(L, safe_setmetatable);
+    lua_setfield(L, -2, "setmetatable");
     lua_getfield(L, -1, "load");
     lua_pushcclosure(L, safe_load, 1);
     lua_setfield(L, -2, "load");

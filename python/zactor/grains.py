@@ -253,6 +253,9 @@ def _reminder_args(name: Any, period: Any, due: Any) -> Tuple[str, int, int]:
 from . import Actor  # noqa: E402  (zactor/__init__.py imports this module last)
 
 
+
+_async._parkable.add(_Op)
+
 class Grain(Actor):
     """A virtual actor: named by ``(grain_type, key)``, activated by its first
     message, deactivated when idle, its ``state`` kept in the system's

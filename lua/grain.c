@@ -11,24 +11,11 @@
 
 #include "module.h"
 
-/* package.path of this state (pushed; NULL when there is none), where the
- * host resolves module names, as require would. */
-static const char *package_path(lua_State *L) {
-    if (lua_getglobal(L, "package") != LUA_TTABLE) {
-        lua_pop(L, 1);
-        lua_pushnil(L);
-        return NULL;
-    }
-    lua_getfield(L, -1, "path");
-    lua_remove(L, -2);
-    return lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-}
-
 /* system:grain(behaviour_or_type, key [, opts]) -> ref */
 static int sys_grain(lua_State *L) {
     za__lmod_system *s = za__lmod_check_system(L, 1);
     lua_settop(L, 4);
-    const char *path = package_path(L); /* anchored at index 5 */
+    const char *path = za__lmod_package_path(L); /* anchored at index 5 */
     za_ref r = za_lua_grain_ref(L, s->sys, 2, 3, 4, path, "grain");
     za__lmod_push_ref(L, r, (void *)(intptr_t)1);
     return 1;
@@ -40,7 +27,7 @@ static int sys_grain(lua_State *L) {
 static int sys_register_grain(lua_State *L) {
     za__lmod_system *s = za__lmod_check_system(L, 1);
     lua_settop(L, 3);
-    const char *path = package_path(L); /* anchored at index 4 */
+    const char *path = za__lmod_package_path(L); /* anchored at index 4 */
     const char *type = za_lua_grain_class(L, s->sys, 2, 3, path, "register_grain");
     lua_pushstring(L, type);
     return 1;

@@ -35,6 +35,10 @@ typedef struct za__lmod_system {
 
 /* The open system at idx, or a Lua error. */
 za__lmod_system *za__lmod_check_system(lua_State *L, int idx);
+/* system.c: push package.path of this state (nil when there is none) and
+ * return it (NULL then): the host resolves module names in it, as require
+ * would. The string stays valid while it is on the stack. */
+const char *za__lmod_package_path(lua_State *L);
 /* Collect the arguments from first on (and a trailing options table) into
  * s->pack as one MessagePack array; options fill o and lo. */
 int za__lmod_collect_args(lua_State *L, za__lmod_system *s, int first, const char *fn,

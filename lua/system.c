@@ -136,7 +136,7 @@ static int sys_shutdown(lua_State *L) {
 /* Push package.path of this state (nil when there is none): the host
  * resolves module names in it, as require would, and the actor's own
  * ctx:spawn keeps using it. */
-static const char *package_path(lua_State *L) {
+const char *za__lmod_package_path(lua_State *L) {
     if (lua_getglobal(L, "package") != LUA_TTABLE) {
         lua_pop(L, 1);
         lua_pushnil(L);
@@ -176,8 +176,8 @@ static int sys_spawn(lua_State *L) {
     za_spawn_opts_init(&o);
     za_lua_opts lo = {0};
     za__lmod_collect_args(L, s, 3, "spawn", &o,
-                          &lo); /* o.name stays anchored in the options table */
-    lo.path = package_path(L);  /* anchored on the stack until we return */
+                          &lo);         /* o.name stays anchored in the options table */
+    lo.path = za__lmod_package_path(L); /* anchored on the stack until we return */
     char err[512];
     za_ref r;
     if (lo.node[0]) return spawn_on_node(L, s, spec, &o, &lo);

@@ -444,6 +444,8 @@ PyObject *zpy_grain_message(za_ctx *ctx, SystemObject *s, PyObject *astate, PyOb
                             const za_msg *m);
 /* The storage error rc as the zactor exception (VersionConflict, Fenced...). */
 PyObject *zpy_raise_store(SystemObject *s, int rc, const char *text);
+/* store.c: the same from the _zactor module object. */
+PyObject *zpy_raise_store_error(PyObject *m, int rc, const char *text);
 /* The actor's own reference (a grain activation's, not its grain's). */
 za_ref zpy_ctx_actor(za_ctx *ctx);
 /* spawn(..., persistence_id=...): the class and kwargs that load the state (grains.py). */

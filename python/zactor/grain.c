@@ -30,7 +30,6 @@
 /* Python hooks (zactor/grains.py), set once at import by _set_grain_hooks. */
 static PyObject *g_event;        /* _g_event(st, inst, kind, corr, status, version, value, text) */
 static PyObject *g_reminder;     /* zactor.Reminder */
-static PyObject *g_fenced;       /* zactor.Fenced */
 static PyObject *g_persist_hook; /* _persistent_spawn(args, kw) -> (args, kw) */
 
 /* What a grain activation's start receives (za_grain_class.args). */
@@ -46,43 +45,7 @@ enum { EV_STORE = 0, EV_DEACTIVATE = 1 };
 /* A storage error as the zactor exception a user catches. */
 PyObject *zpy_raise_store(SystemObject *s, int rc, const char *text) {
     if (!text || !*text) text = za_strerror(rc);
-    PyObject *m = s->module;
-    const char *name;
-    switch (rc) {
-    case ZA_ECONFLICT:
-        name = "VersionConflict";
-        break;
-    case ZA_ECONNECT:
-        name = "StoreUnavailable";
-        break;
-    case ZA_EAUTH:
-        name = "StoreAuthError";
-        break;
-    case ZA_ETIMEDOUT:
-        name = "StoreTimeout";
-        break;
-    case ZA_EFENCED:
-        if (!PyObject_HasAttrString(m, "Fenced") && g_fenced) {
-            PyErr_SetString(g_fenced, text);
-            return NULL;
-        }
-        name = "Fenced";
-        break;
-    case ZA_EINVAL:
-    case ZA_ETOOBIG:
-        PyErr_SetString(PyExc_ValueError, text);
-        return NULL;
-    case ZA_ENOMEM:
-        return PyErr_NoMemory();
-    default:
-        name = "StoreError";
-        break;
-    }
-    PyObject *exc = PyObject_GetAttrString(m, name);
-    if (!exc) return NULL;
-    PyErr_SetString(exc, text);
-    Py_DECREF(exc);
-    return NULL;
+    return zpy_raise_store_error(s->module, rc, text);
 }
 
 /* ------------------------------------------------------------ the host */
@@ -782,7 +745,7 @@ static PyObject *g_set_hooks(PyObject *mod, PyObject *args) {
     Py_XSETREF(g_persist_hook, Py_NewRef(ps));
     Py_XSETREF(g_event, Py_NewRef(ev));
     Py_XSETREF(g_reminder, Py_NewRef(rem));
-    Py_XSETREF(g_fenced, Py_NewRef(fen));
+    (void)fen; /* (zactor.Fenced lives in _zactor: store.c raises it) */
     Py_RETURN_NONE;
 }
 

@@ -22,9 +22,9 @@ static PyObject *module_of(PyObject *self) {
     return PyType_GetModuleByDef(Py_TYPE(self), &zpy_module);
 }
 
-static PyObject *raise_store(PyObject *self, int rc, const char *text) {
-    PyObject *m = module_of(self);
-    if (!m) return NULL;
+/* A storage error as the zactor exception a user catches (m: the _zactor
+ * module); grains raise theirs through it too (grain.c). */
+PyObject *zpy_raise_store_error(PyObject *m, int rc, const char *text) {
     const char *name;
     switch (rc) {
     case ZA_ECONFLICT:
@@ -57,6 +57,12 @@ static PyObject *raise_store(PyObject *self, int rc, const char *text) {
     PyErr_SetString(exc, text);
     Py_DECREF(exc);
     return NULL;
+}
+
+static PyObject *raise_store(PyObject *self, int rc, const char *text) {
+    PyObject *m = module_of(self);
+    if (!m) return NULL;
+    return zpy_raise_store_error(m, rc, text);
 }
 
 /* ----------------------------------------------------------- one request */

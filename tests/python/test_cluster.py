@@ -16,7 +16,7 @@ import pytest
 
 import zactor
 
-from conftest import wait_for
+from conftest import free_port, start_redis, wait_for
 
 NODE_SCRIPT = textwrap.dedent(
     """
@@ -57,33 +57,18 @@ NODE_SCRIPT = textwrap.dedent(
 )
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def redis_url():
     tmp = tempfile.mkdtemp(prefix="za-pycluster-")
     port = free_port()
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", tmp,
-         "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = None
     try:
-        def up():
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2) as c:
-                    c.sendall(b"PING\r\n")
-                    return c.recv(16).startswith(b"+PONG")
-            except OSError:
-                return False
-        assert wait_for(up, 15), "redis-server did not start"
+        proc = start_redis(tmp, port)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        proc.kill()
-        proc.wait(timeout=10)
+        if proc is not None:
+            proc.kill()
+            proc.wait(timeout=10)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -18,7 +18,6 @@ import os
 import queue
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,7 @@ import time
 
 import pytest
 
-from conftest import wait_for
+from conftest import free_port, start_redis, wait_for
 
 cffi = pytest.importorskip("cffi")
 
@@ -88,34 +87,19 @@ NODE_SCRIPT = textwrap.dedent(
 )
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def redis_port():
     tmp = tempfile.mkdtemp(prefix="za-grain-cluster-")
     port = free_port()
-    # appendfsync always: a state write acknowledged by the store is durable
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", tmp,
-         "--save", "", "--appendonly", "yes", "--appendfsync", "always"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = None
     try:
-        def up():
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2) as c:
-                    c.sendall(b"PING\r\n")
-                    return c.recv(16).startswith(b"+PONG")
-            except OSError:
-                return False
-        assert wait_for(up, 15), "redis-server did not start"
+        # durable: a state write acknowledged by the store survives
+        proc = start_redis(tmp, port, durable=True)
         yield port
     finally:
-        proc.kill()
-        proc.wait(timeout=10)
+        if proc is not None:
+            proc.kill()
+            proc.wait(timeout=10)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -16,7 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import zactor
-from conftest import Counter, wait_for
+from conftest import Counter, start_redis, wait_for
 from test_cluster import free_port, nodes, redis_url  # noqa: F401  (fixtures: a redis-server, node processes)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -519,18 +519,8 @@ def test_readiness_follows_redis_in_a_cluster(tmp_path):
     """In a cluster, /health/ready is 503 while Redis cannot be reached (the
     node cannot see joins and deaths), and ready again once it can."""
     port = free_port()
-    cmd = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path),
-           "--save", "", "--appendonly", "no"]
-    redis = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    redis = start_redis(tmp_path, port)
     try:
-        def redis_up():
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2) as c:
-                    c.sendall(b"PING\r\n")
-                    return c.recv(16).startswith(b"+PONG")
-            except OSError:
-                return False
-        assert wait_for(redis_up, 15), "redis-server did not start"
         with zactor.Cluster(f"redis://127.0.0.1:{port}/0", name="rd", node_name="n1",
                             poll=0.1) as cluster, \
                 zactor.System(workers=1, cluster=cluster, http="127.0.0.1:0") as system:
@@ -546,8 +536,7 @@ def test_readiness_follows_redis_in_a_cluster(tmp_path):
             assert get(url, "/health/live")[0] == 200  # alive all the same
             assert get_json(url, "/cluster")["cluster"]["redis"] == "unreachable"
             assert get_json(url, "/status")["ready"] is False
-            redis = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            assert wait_for(redis_up, 15), "redis-server did not restart"
+            redis = start_redis(tmp_path, port)  # the same port: the node reconnects
             assert wait_for(lambda: get(url, "/health/ready")[0] == 200, timeout=15)
     finally:
         redis.kill()

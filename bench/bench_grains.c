@@ -245,6 +245,17 @@ static void json_stats(FILE *o, const char *key, const bu_stats *s) {
             s->min, s->max);
 }
 
+typedef struct run_ctx {
+    figures *fs;
+    int runs;
+} run_ctx;
+
+static void run_one(int idx, const char *name, const char *url, void *ud) {
+    (void)name;
+    run_ctx *rc = ud;
+    bench_provider(&rc->fs[idx], url, rc->runs);
+}
+
 int main(int argc, char **argv) {
     int runs = 3;
     const char *only = NULL;
@@ -270,27 +281,8 @@ int main(int argc, char **argv) {
     printf("%-11s %9s %9s %9s %9s\n", "", "us", "us", "us", "us");
     figures fs[4] = {
         {.name = "memory"}, {.name = "sqlite"}, {.name = "redis"}, {.name = "postgresql"}};
-#define WANT(n) (!only || strstr(only, n))
-    if (WANT("memory")) bench_provider(&fs[0], "memory://", runs);
-    if (WANT("sqlite")) {
-        char dir[] = "/tmp/za-bench-grains-XXXXXX", url[128];
-        if (!mkdtemp(dir)) bu_die("mkdtemp");
-        snprintf(url, sizeof url, "sqlite://%s/grains.db", dir);
-        bench_provider(&fs[1], url, runs);
-        ts_rm_rf(dir);
-    }
-    if (WANT("redis")) {
-        ts_redis r;
-        if (!ts_redis_start(&r)) bu_die("cannot start redis-server");
-        bench_provider(&fs[2], r.url, runs);
-        ts_redis_stop(&r);
-    }
-    if (WANT("postgresql")) {
-        ts_pg p;
-        if (!ts_pg_start(&p)) bu_die("cannot start postgres");
-        bench_provider(&fs[3], p.url, runs);
-        ts_pg_stop(&p);
-    }
+    run_ctx rc = {fs, runs};
+    if (!ts_each_provider(only, run_one, &rc)) bu_die("cannot start a database server");
     bu_stats calls;
     warm_calls(runs, &calls);
     double storm_s, storm_mb;

@@ -427,12 +427,13 @@ static PyMethodDef a_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-/* _async_api() -> dict of the functions above (one registration in module.c). */
-PyObject *zpy_async_api(PyObject *mod, PyObject *ignored) {
-    (void)ignored;
+/* A dict of the functions in defs, bound to mod: how a Python-side driver
+ * (zactor/_async.py, zactor/grains.py) gets its private C functions
+ * without them appearing on the module. */
+PyObject *zpy_method_dict(PyObject *mod, PyMethodDef *defs) {
     PyObject *d = PyDict_New();
     if (!d) return NULL;
-    for (PyMethodDef *m = a_methods; m->ml_name; m++) {
+    for (PyMethodDef *m = defs; m->ml_name; m++) {
         PyObject *f = PyCFunction_NewEx(m, mod, NULL);
         if (!f || PyDict_SetItemString(d, m->ml_name, f) < 0) {
             Py_XDECREF(f);
@@ -442,6 +443,12 @@ PyObject *zpy_async_api(PyObject *mod, PyObject *ignored) {
         Py_DECREF(f);
     }
     return d;
+}
+
+/* _async_api() -> dict of the functions above (one registration in module.c). */
+PyObject *zpy_async_api(PyObject *mod, PyObject *ignored) {
+    (void)ignored;
+    return zpy_method_dict(mod, a_methods);
 }
 
 /* ------------------------------------------------------------- host hooks */

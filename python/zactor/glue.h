@@ -446,6 +446,8 @@ PyObject *zpy_grain_message(za_ctx *ctx, SystemObject *s, PyObject *astate, PyOb
 PyObject *zpy_raise_store(SystemObject *s, int rc, const char *text);
 /* store.c: the same from the _zactor module object. */
 PyObject *zpy_raise_store_error(PyObject *m, int rc, const char *text);
+/* async.c: a dict of defs' functions bound to mod (private driver APIs). */
+PyObject *zpy_method_dict(PyObject *mod, PyMethodDef *defs);
 /* The actor's own reference (a grain activation's, not its grain's). */
 za_ref zpy_ctx_actor(za_ctx *ctx);
 /* spawn(..., persistence_id=...): the class and kwargs that load the state (grains.py). */

@@ -775,18 +775,7 @@ static PyMethodDef g_methods[] = {
 /* _grain_api() -> dict of the functions above (one registration in module.c). */
 PyObject *zpy_grain_api(PyObject *mod, PyObject *ignored) {
     (void)ignored;
-    PyObject *d = PyDict_New();
-    if (!d) return NULL;
-    for (PyMethodDef *m = g_methods; m->ml_name; m++) {
-        PyObject *f = PyCFunction_NewEx(m, mod, NULL);
-        if (!f || PyDict_SetItemString(d, m->ml_name, f) < 0) {
-            Py_XDECREF(f);
-            Py_DECREF(d);
-            return NULL;
-        }
-        Py_DECREF(f);
-    }
-    return d;
+    return zpy_method_dict(mod, g_methods);
 }
 
 /* ------------------------------------------------- persistent actors */

@@ -431,4 +431,47 @@ static inline void ts_pg_stop(ts_pg *p) {
     p->dir[0] = 0;
 }
 
+/* The four storage providers in order (0 memory, 1 sqlite in a temporary
+ * directory, 2 a redis-server, 3 PostgreSQL, each started here and stopped
+ * after fn ran), those whose name `only` contains (NULL: all): fn(idx, name,
+ * url, ud). false when a server could not start (the others still ran). */
+static inline bool
+ts_each_provider(const char *only, void (*fn)(int idx, const char *name, const char *url, void *ud),
+                 void *ud) {
+    static const char *const names[4] = {"memory", "sqlite", "redis", "postgresql"};
+    bool ok = true;
+    for (int i = 0; i < 4; i++) {
+        if (only && !strstr(only, names[i])) continue;
+        if (i == 0) {
+            fn(i, names[i], "memory://", ud);
+        } else if (i == 1) {
+            char dir[] = "/tmp/za-providers-XXXXXX", url[128];
+            if (!mkdtemp(dir)) {
+                ok = false;
+                continue;
+            }
+            snprintf(url, sizeof url, "sqlite://%s/store.db", dir);
+            fn(i, names[i], url, ud);
+            ts_rm_rf(dir);
+        } else if (i == 2) {
+            ts_redis r;
+            if (!ts_redis_start(&r)) {
+                ok = false;
+                continue;
+            }
+            fn(i, names[i], r.url, ud);
+            ts_redis_stop(&r);
+        } else {
+            ts_pg pg;
+            if (!ts_pg_start(&pg)) {
+                ok = false;
+                continue;
+            }
+            fn(i, names[i], pg.url, ud);
+            ts_pg_stop(&pg);
+        }
+    }
+    return ok;
+}
+
 #endif
